@@ -1,0 +1,429 @@
+//! [`LineAuthConfig`]: which channels to trust, where LINE is, and how long to remember a verdict.
+//!
+//! Everything is validated when the configuration is built, so a layer never fails later for a
+//! reason that was knowable at start-up.
+//!
+//! ```
+//! use std::time::Duration;
+//! use line_auth::LineAuthConfig;
+//!
+//! let config = LineAuthConfig::builder()
+//!     .channel_id("1234567890")
+//!     .required_scopes(["profile", "openid"])
+//!     .upstream_timeout(Duration::from_secs(2))
+//!     .cache_max_ttl(Duration::from_secs(60))
+//!     .build()?;
+//! assert_eq!(config.channel_ids(), ["1234567890"]);
+//!
+//! // No channel is a configuration error, not a panic at the first request.
+//! assert!(LineAuthConfig::builder().build().is_err());
+//! # Ok::<(), line_auth::ConfigError>(())
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+
+/// LINE's API host (fact sheet §1).
+pub const DEFAULT_API_BASE: &str = "https://api.line.me";
+/// Default upstream timeout: a request never waits on LINE longer than this.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default bound on how long a verified token is trusted without asking LINE again.
+pub const DEFAULT_CACHE_MAX_TTL: Duration = Duration::from_secs(5 * 60);
+/// Default bound on the number of verified tokens kept in memory.
+pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 65_536;
+/// `GET /v2/profile` needs `profile` (fact sheet §3.2), so that is the default requirement.
+const DEFAULT_REQUIRED_SCOPE: &str = "profile";
+
+/// Validated configuration for [`LineAuthLayer`](crate::LineAuthLayer).
+///
+/// Build it with [`LineAuthConfig::builder`] or [`LineAuthConfig::from_env`].
+#[derive(Clone)]
+pub struct LineAuthConfig {
+    pub(crate) channel_ids: Arc<[Box<str>]>,
+    pub(crate) api_base: Url,
+    pub(crate) required_scopes: Arc<[Box<str>]>,
+    pub(crate) upstream_timeout: Duration,
+    pub(crate) cache_max_ttl: Duration,
+    pub(crate) cache_max_entries: usize,
+    pub(crate) http_client: reqwest::Client,
+}
+
+impl fmt::Debug for LineAuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineAuthConfig")
+            .field("channel_ids", &self.channel_ids)
+            .field("api_base", &self.api_base.as_str())
+            .field("required_scopes", &self.required_scopes)
+            .field("upstream_timeout", &self.upstream_timeout)
+            .field("cache_max_ttl", &self.cache_max_ttl)
+            .field("cache_max_entries", &self.cache_max_entries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LineAuthConfig {
+    /// Starts a configuration; at least one [`channel_id`](LineAuthConfigBuilder::channel_id) is
+    /// required.
+    pub fn builder() -> LineAuthConfigBuilder {
+        LineAuthConfigBuilder::default()
+    }
+
+    /// Reads the configuration from the environment:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `LINE_CHANNEL_ID` | accepted LINE Login channel IDs, comma-separated | required |
+    /// | `LINE_API_BASE` | LINE API base URL | `https://api.line.me` |
+    /// | `LINE_REQUIRED_SCOPES` | required scopes, space- or comma-separated | `profile` |
+    /// | `LINE_UPSTREAM_TIMEOUT_MS` | upstream timeout in milliseconds | `3000` |
+    /// | `LINE_CACHE_MAX_TTL_SECS` | longest time a verified token is trusted without LINE | `300` |
+    /// | `LINE_CACHE_MAX_ENTRIES` | most verified tokens kept in memory | `65536` |
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over any variable source, so it is testable without touching
+    /// the process environment.
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut builder = Self::builder();
+        if let Some(ids) = lookup("LINE_CHANNEL_ID") {
+            builder = builder.channel_ids(ids.split(',').map(str::trim).filter(|id| !id.is_empty()));
+        }
+        if let Some(base) = lookup("LINE_API_BASE") {
+            builder = builder.api_base(base.trim());
+        }
+        if let Some(scopes) = lookup("LINE_REQUIRED_SCOPES") {
+            builder = builder
+                .required_scopes(scopes.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()));
+        }
+        if let Some(millis) = lookup("LINE_UPSTREAM_TIMEOUT_MS") {
+            builder = builder.upstream_timeout(Duration::from_millis(parse_env("LINE_UPSTREAM_TIMEOUT_MS", &millis)?));
+        }
+        if let Some(secs) = lookup("LINE_CACHE_MAX_TTL_SECS") {
+            builder = builder.cache_max_ttl(Duration::from_secs(parse_env("LINE_CACHE_MAX_TTL_SECS", &secs)?));
+        }
+        if let Some(entries) = lookup("LINE_CACHE_MAX_ENTRIES") {
+            let entries = parse_env("LINE_CACHE_MAX_ENTRIES", &entries)?;
+            builder = builder.cache_max_entries(usize::try_from(entries).unwrap_or(usize::MAX));
+        }
+        builder.build()
+    }
+
+    /// The accepted channel IDs.
+    pub fn channel_ids(&self) -> Vec<&str> {
+        self.channel_ids.iter().map(|id| &**id).collect()
+    }
+
+    /// The LINE API base URL.
+    pub fn api_base(&self) -> &str {
+        self.api_base.as_str()
+    }
+
+    /// The scopes every token must carry.
+    pub fn required_scopes(&self) -> Vec<&str> {
+        self.required_scopes.iter().map(|scope| &**scope).collect()
+    }
+
+    /// The longest a request waits on LINE.
+    pub fn upstream_timeout(&self) -> Duration {
+        self.upstream_timeout
+    }
+
+    /// The longest a verified token is trusted without asking LINE again.
+    pub fn cache_max_ttl(&self) -> Duration {
+        self.cache_max_ttl
+    }
+
+    /// The most verified tokens kept in memory.
+    pub fn cache_max_entries(&self) -> usize {
+        self.cache_max_entries
+    }
+}
+
+fn parse_env(name: &'static str, value: &str) -> Result<u64, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::InvalidNumber {
+        name,
+        value: value.to_owned(),
+    })
+}
+
+/// Builder for [`LineAuthConfig`].
+#[derive(Debug, Default, Clone)]
+#[must_use]
+pub struct LineAuthConfigBuilder {
+    channel_ids: Vec<String>,
+    api_base: Option<String>,
+    required_scopes: Option<Vec<String>>,
+    upstream_timeout: Option<Duration>,
+    cache_max_ttl: Option<Duration>,
+    cache_max_entries: Option<usize>,
+    http_client: Option<reqwest::Client>,
+}
+
+impl LineAuthConfigBuilder {
+    /// Accepts tokens issued for this LINE Login channel (its numeric channel ID).
+    /// Call it again to accept several channels.
+    pub fn channel_id(mut self, channel_id: impl Into<String>) -> Self {
+        self.channel_ids.push(channel_id.into());
+        self
+    }
+
+    /// Accepts tokens issued for any of these channels, in addition to those already added.
+    pub fn channel_ids<I>(mut self, channel_ids: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.channel_ids.extend(channel_ids.into_iter().map(Into::into));
+        self
+    }
+
+    /// The LINE API base URL: `https://api.line.me` unless you point it at the
+    /// [emulator](crate::emulator) or a proxy.
+    pub fn api_base(mut self, api_base: impl Into<String>) -> Self {
+        self.api_base = Some(api_base.into());
+        self
+    }
+
+    /// Scopes every token must carry (default `profile`, which the profile call needs). Replaces
+    /// the default; an empty list requires nothing beyond what the profile call needs.
+    pub fn required_scopes<I>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.required_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How long a request may wait on LINE in all (default 3 s). Past it the request gets 503.
+    pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
+        self.upstream_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest a verified token is trusted without asking LINE again (default 5 minutes).
+    ///
+    /// This bounds how long a token revoked at LINE (logout, unlinked app) is still accepted by
+    /// this process: shorter means fresher revocation and more calls to LINE, whose rate limits
+    /// are undisclosed. An entry never outlives the token's own expiry either way. Zero turns
+    /// the cache off: every request asks LINE (concurrent requests still share one call).
+    pub fn cache_max_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_max_ttl = Some(ttl);
+        self
+    }
+
+    /// The most verified tokens kept in memory (default 65 536); the coldest are evicted first.
+    pub fn cache_max_entries(mut self, entries: usize) -> Self {
+        self.cache_max_entries = Some(entries);
+        self
+    }
+
+    /// Uses your own `reqwest::Client` (proxy, TLS roots, connection pool). The layer still bounds
+    /// every call with its upstream timeout. The default client follows no redirects, so a token
+    /// is never sent to another host; give yours the same policy.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Validates and builds the configuration.
+    pub fn build(self) -> Result<LineAuthConfig, ConfigError> {
+        if self.channel_ids.is_empty() {
+            return Err(ConfigError::NoChannel);
+        }
+        for id in &self.channel_ids {
+            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::InvalidChannelId(id.clone()));
+            }
+        }
+        let api_base = parse_api_base(self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE))?;
+        let required_scopes = self
+            .required_scopes
+            .unwrap_or_else(|| vec![DEFAULT_REQUIRED_SCOPE.to_owned()]);
+        for scope in &required_scopes {
+            // RFC 6750 §3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+            let valid = !scope.is_empty()
+                && scope
+                    .bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+            if !valid {
+                return Err(ConfigError::InvalidScope(scope.clone()));
+            }
+        }
+        let upstream_timeout = self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT);
+        if upstream_timeout.is_zero() {
+            return Err(ConfigError::ZeroDuration("upstream_timeout"));
+        }
+        let cache_max_ttl = self.cache_max_ttl.unwrap_or(DEFAULT_CACHE_MAX_TTL);
+        let cache_max_entries = self.cache_max_entries.unwrap_or(DEFAULT_CACHE_MAX_ENTRIES);
+        if cache_max_entries == 0 {
+            return Err(ConfigError::ZeroCacheEntries);
+        }
+        let http_client = match self.http_client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .connect_timeout(upstream_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
+        };
+        let mut channel_ids = self.channel_ids;
+        channel_ids.dedup();
+        Ok(LineAuthConfig {
+            channel_ids: channel_ids.into_iter().map(String::into_boxed_str).collect(),
+            api_base,
+            required_scopes: required_scopes.into_iter().map(String::into_boxed_str).collect(),
+            upstream_timeout,
+            cache_max_ttl,
+            cache_max_entries,
+            http_client,
+        })
+    }
+}
+
+fn parse_api_base(value: &str) -> Result<Url, ConfigError> {
+    let invalid = |reason: &'static str| ConfigError::InvalidApiBase {
+        value: value.to_owned(),
+        reason,
+    };
+    let mut url = Url::parse(value).map_err(|_| invalid("not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("it must not have a query or fragment"));
+    }
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(invalid("it must name a host"));
+    }
+    // Endpoint paths are joined onto the base, so make its path a directory.
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// A configuration that cannot work, found when it is built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No channel ID was given (`LINE_CHANNEL_ID` unset or empty).
+    #[error("no LINE channel ID configured: set LINE_CHANNEL_ID or call channel_id()")]
+    NoChannel,
+    /// A channel ID is not the numeric ID shown in the LINE Developers Console.
+    #[error("invalid LINE channel ID {0:?}: expected the numeric channel ID")]
+    InvalidChannelId(String),
+    /// The API base is not a usable http(s) URL.
+    #[error("invalid LINE API base {value:?}: {reason}")]
+    InvalidApiBase {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A required scope is empty or has characters RFC 6750 does not allow in a scope.
+    #[error("invalid required scope {0:?}")]
+    InvalidScope(String),
+    /// A duration that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    /// The cache must hold at least one entry.
+    #[error("cache_max_entries must be greater than zero")]
+    ZeroCacheEntries,
+    /// An environment variable that must be a whole number is not one.
+    #[error("{name} must be a whole number, got {value:?}")]
+    InvalidNumber {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from_vars(vars: &[(&str, &str)]) -> Result<LineAuthConfig, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        LineAuthConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_line() {
+        let config = LineAuthConfig::builder().channel_id("1440057261").build().unwrap();
+        assert_eq!(config.api_base(), "https://api.line.me/");
+        assert_eq!(config.required_scopes(), ["profile"]);
+        assert_eq!(config.cache_max_ttl(), Duration::from_secs(300));
+        assert_eq!(config.upstream_timeout(), DEFAULT_UPSTREAM_TIMEOUT);
+    }
+
+    #[test]
+    fn env_reads_every_variable() {
+        let config = from_vars(&[
+            ("LINE_CHANNEL_ID", " 1440057261, 1234567890 ,"),
+            ("LINE_API_BASE", "http://127.0.0.1:9/line"),
+            ("LINE_REQUIRED_SCOPES", "profile openid"),
+            ("LINE_UPSTREAM_TIMEOUT_MS", "1500"),
+            ("LINE_CACHE_MAX_TTL_SECS", "60"),
+            ("LINE_CACHE_MAX_ENTRIES", "100"),
+        ])
+        .unwrap();
+        assert_eq!(config.channel_ids(), ["1440057261", "1234567890"]);
+        assert_eq!(config.api_base(), "http://127.0.0.1:9/line/");
+        assert_eq!(config.required_scopes(), ["profile", "openid"]);
+        assert_eq!(config.upstream_timeout(), Duration::from_millis(1500));
+        assert_eq!(config.cache_max_ttl(), Duration::from_secs(60));
+        assert_eq!(config.cache_max_entries(), 100);
+    }
+
+    #[test]
+    fn env_without_channel_is_an_error() {
+        assert_eq!(from_vars(&[]).unwrap_err(), ConfigError::NoChannel);
+        assert_eq!(from_vars(&[("LINE_CHANNEL_ID", " , ")]).unwrap_err(), ConfigError::NoChannel);
+    }
+
+    #[test]
+    fn env_with_bad_number_names_the_variable() {
+        let error = from_vars(&[("LINE_CHANNEL_ID", "1"), ("LINE_CACHE_MAX_TTL_SECS", "5m")]).unwrap_err();
+        assert!(error.to_string().contains("LINE_CACHE_MAX_TTL_SECS"), "{error}");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected_at_build() {
+        let base = || LineAuthConfig::builder().channel_id("1");
+        assert!(matches!(
+            LineAuthConfig::builder().channel_id("abc").build(),
+            Err(ConfigError::InvalidChannelId(_))
+        ));
+        for bad in ["ftp://x", "not a url", "http://x/?q=1", "mailto:a@b"] {
+            assert!(
+                matches!(base().api_base(bad).build(), Err(ConfigError::InvalidApiBase { .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            base().required_scopes(["pro file"]).build(),
+            Err(ConfigError::InvalidScope(_))
+        ));
+        assert!(matches!(
+            base().required_scopes(["a\"b"]).build(),
+            Err(ConfigError::InvalidScope(_))
+        ));
+        assert_eq!(
+            base().upstream_timeout(Duration::ZERO).build().unwrap_err(),
+            ConfigError::ZeroDuration("upstream_timeout")
+        );
+        assert_eq!(base().cache_max_entries(0).build().unwrap_err(), ConfigError::ZeroCacheEntries);
+    }
+}

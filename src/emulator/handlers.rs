@@ -1,0 +1,106 @@
+//! The emulator's HTTP endpoints, answering as LINE documents (fact sheet §1, §3.1, §3.2).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use rand::Rng;
+use serde_json::{json, Map, Value};
+
+use super::tokens::{Grant, Refusal};
+use super::Shared;
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/oauth2/v2.1/verify", get(verify_access_token))
+        .route("/v2/profile", get(profile))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(with_request_id))
+        .with_state(shared)
+}
+
+/// Every LINE response carries `x-line-request-id`: 16 lowercase hex characters (fact sheet §1).
+async fn with_request_id(mut response: Response) -> Response {
+    let id = format!("{:016x}", rand::rng().random::<u64>());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-line-request-id", value);
+    }
+    response
+}
+
+/// OAuth-style error body, shape A (fact sheet §1).
+fn oauth_error(status: StatusCode, description: &str) -> Response {
+    (status, Json(json!({"error": "invalid_request", "error_description": description}))).into_response()
+}
+
+/// REST-style error body, shape B (fact sheet §1, §3.2).
+fn message_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"message": message}))).into_response()
+}
+
+/// `GET /oauth2/v2.1/verify?access_token=…` (fact sheet §3.1).
+async fn verify_access_token(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    shared.verify_calls.fetch_add(1, Ordering::Relaxed);
+    let Some(token) = query.get("access_token") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "access_token is required");
+    };
+    match shared.tokens.inspect(token) {
+        Ok(Grant {
+            channel_id,
+            scopes,
+            expires_in,
+            ..
+        }) => Json(json!({
+            "scope": scopes.join(" "),
+            "client_id": channel_id,
+            "expires_in": expires_in,
+        }))
+        .into_response(),
+        Err(refusal) => oauth_error(StatusCode::BAD_REQUEST, refusal.verify_description()),
+    }
+}
+
+/// `GET /v2/profile` with `Authorization: Bearer …` (fact sheet §3.2).
+async fn profile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    shared.profile_calls.fetch_add(1, Ordering::Relaxed);
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return message_error(StatusCode::UNAUTHORIZED, "Authentication failed. Confirm that the access token in the authorization header is valid.");
+    };
+    let grant = match shared.tokens.inspect(token) {
+        Ok(grant) => grant,
+        Err(Refusal::Expired) => return message_error(StatusCode::UNAUTHORIZED, "The access token expired"),
+        Err(Refusal::Revoked) => return message_error(StatusCode::UNAUTHORIZED, "The access token revoked"),
+        Err(Refusal::NotJws) => return message_error(StatusCode::UNAUTHORIZED, "Authentication failed. Confirm that the access token in the authorization header is valid."),
+    };
+    if !grant.scopes.iter().any(|scope| scope == "profile") {
+        return message_error(StatusCode::FORBIDDEN, "The access token does not have the required scope: profile");
+    }
+    let profile = grant.profile;
+    let mut body = Map::new();
+    body.insert("userId".into(), Value::String(profile.user_id));
+    body.insert("displayName".into(), Value::String(profile.display_name));
+    // Absent, not null, when the user has none (fact sheet §3.2).
+    if let Some(url) = profile.picture_url {
+        body.insert("pictureUrl".into(), Value::String(url));
+    }
+    if let Some(message) = profile.status_message {
+        body.insert("statusMessage".into(), Value::String(message));
+    }
+    Json(Value::Object(body)).into_response()
+}
+
+async fn not_found() -> Response {
+    message_error(StatusCode::NOT_FOUND, "Not found")
+}

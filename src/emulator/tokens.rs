@@ -1,0 +1,217 @@
+//! The emulator's tokens: minting, per-token state, and LINE's answers about them.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::Rng;
+
+use crate::clock::{self, Instant};
+
+/// LINE Login v2.1 access tokens live 30 days (fact sheet §2).
+const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Header of every LINE access token: `{"alg":"HS256"}` (fact sheet §2).
+const JWS_HEADER: &str = "eyJhbGciOiJIUzI1NiJ9";
+
+/// What to issue: a channel, scopes, a lifetime and the profile behind the token.
+///
+/// ```
+/// use std::time::Duration;
+/// use line_auth::emulator::IssueToken;
+///
+/// let request = IssueToken::new("1234567890")
+///     .scopes(["profile", "openid"])
+///     .lifetime(Duration::from_secs(2))
+///     .user_id("U4af4980629aabbccddeeff0011223344")
+///     .display_name("Brown")
+///     .picture_url("https://profile.line-scdn.net/abcdefghijklmn");
+/// # let _ = request;
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct IssueToken {
+    channel_id: String,
+    scopes: Vec<String>,
+    lifetime: Duration,
+    user_id: Option<String>,
+    display_name: String,
+    picture_url: Option<String>,
+    status_message: Option<String>,
+    value: Option<String>,
+}
+
+impl IssueToken {
+    /// A 30-day token for `channel_id` with the `profile` scope and a generated user.
+    pub fn new(channel_id: impl Into<String>) -> Self {
+        Self {
+            channel_id: channel_id.into(),
+            scopes: vec!["profile".to_owned()],
+            lifetime: ACCESS_TOKEN_LIFETIME,
+            user_id: None,
+            display_name: "LINE User".to_owned(),
+            picture_url: None,
+            status_message: None,
+            value: None,
+        }
+    }
+
+    /// The granted scopes (replacing `profile`).
+    pub fn scopes<I>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How long the token lives from now.
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// The user ID (default: a random `U` + 32 hex digits, LINE's format).
+    pub fn user_id(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// The display name (default `LINE User`).
+    pub fn display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = name.into();
+        self
+    }
+
+    /// The profile picture URL (default none, and then absent from the profile).
+    pub fn picture_url(mut self, url: impl Into<String>) -> Self {
+        self.picture_url = Some(url.into());
+        self
+    }
+
+    /// The status message (default none, and then absent from the profile).
+    pub fn status_message(mut self, message: impl Into<String>) -> Self {
+        self.status_message = Some(message.into());
+        self
+    }
+
+    /// Issues exactly this token string instead of minting a JWS, e.g. an opaque v2.0-style
+    /// value with `+`, `/` and `=`.
+    pub fn token_value(mut self, value: impl Into<String>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+}
+
+/// The profile the emulator serves for a token.
+#[derive(Debug, Clone)]
+pub(crate) struct EmulatedProfile {
+    pub(crate) user_id: String,
+    pub(crate) display_name: String,
+    pub(crate) picture_url: Option<String>,
+    pub(crate) status_message: Option<String>,
+}
+
+struct TokenRecord {
+    channel_id: String,
+    scopes: Vec<String>,
+    expires_at: Instant,
+    revoked: bool,
+    profile: EmulatedProfile,
+}
+
+/// Why LINE refuses a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    NotJws,
+    Expired,
+    Revoked,
+}
+
+impl Refusal {
+    /// `error_description` of `GET /oauth2/v2.1/verify` (fact sheet §3.1, 2026 wording).
+    pub(crate) fn verify_description(self) -> &'static str {
+        match self {
+            Self::NotJws => "The access token not JWS",
+            Self::Expired => "The access token expired",
+            Self::Revoked => "The access token revoked",
+        }
+    }
+}
+
+/// A valid token, as the verify and profile endpoints describe it.
+pub(crate) struct Grant {
+    pub(crate) channel_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires_in: u64,
+    pub(crate) profile: EmulatedProfile,
+}
+
+#[derive(Default)]
+pub(crate) struct TokenStore {
+    tokens: Mutex<HashMap<String, TokenRecord>>,
+}
+
+impl TokenStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TokenRecord>> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn issue(&self, request: IssueToken) -> String {
+        let mut rng = rand::rng();
+        let value = request.value.unwrap_or_else(|| {
+            let payload = format!(r#"{{"iss":"line-auth-emulator","jti":"{:032x}"}}"#, rng.random::<u128>());
+            let signature: [u8; 32] = rng.random();
+            format!(
+                "{JWS_HEADER}.{}.{}",
+                URL_SAFE_NO_PAD.encode(payload),
+                URL_SAFE_NO_PAD.encode(signature)
+            )
+        });
+        let user_id = request.user_id.unwrap_or_else(|| format!("U{:032x}", rng.random::<u128>()));
+        let record = TokenRecord {
+            channel_id: request.channel_id,
+            scopes: request.scopes,
+            expires_at: clock::now() + request.lifetime,
+            revoked: false,
+            profile: EmulatedProfile {
+                user_id,
+                display_name: request.display_name,
+                picture_url: request.picture_url,
+                status_message: request.status_message,
+            },
+        };
+        self.lock().insert(value.clone(), record);
+        value
+    }
+
+    pub(crate) fn expire(&self, token: &str) -> bool {
+        self.lock().get_mut(token).map(|record| record.expires_at = clock::now()).is_some()
+    }
+
+    pub(crate) fn revoke(&self, token: &str) -> bool {
+        self.lock().get_mut(token).map(|record| record.revoked = true).is_some()
+    }
+
+    /// What LINE knows of `token` now.
+    pub(crate) fn inspect(&self, token: &str) -> Result<Grant, Refusal> {
+        let tokens = self.lock();
+        let record = tokens.get(token).ok_or(Refusal::NotJws)?;
+        if record.revoked {
+            return Err(Refusal::Revoked);
+        }
+        let remaining = record.expires_at.saturating_duration_since(clock::now());
+        // `expires_in` is whole seconds; a token with under a second left reads as expired.
+        if remaining.as_secs() == 0 {
+            return Err(Refusal::Expired);
+        }
+        Ok(Grant {
+            channel_id: record.channel_id.clone(),
+            scopes: record.scopes.clone(),
+            expires_in: remaining.as_secs(),
+            profile: record.profile.clone(),
+        })
+    }
+}

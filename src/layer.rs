@@ -1,0 +1,293 @@
+//! [`LineAuthLayer`]: verifies the bearer token of every request before the inner service runs.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use line_auth::emulator::{IssueToken, LineEmulator};
+//! use line_auth::{LineAuthConfig, LineAuthLayer, LineUser};
+//! use tower::ServiceExt;
+//!
+//! async fn me(user: LineUser) -> String {
+//!     user.display_name().to_owned()
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A local stand-in for LINE; in production, leave `api_base` at its default.
+//! let line = LineEmulator::start().await?;
+//! let token = line.issue(IssueToken::new("1234567890").display_name("Brown"));
+//!
+//! let config = LineAuthConfig::builder()
+//!     .channel_id("1234567890")
+//!     .api_base(line.base_url())
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/api/me", get(me))
+//!     .layer(LineAuthLayer::new(config));
+//!
+//! let request = http::Request::get("/api/me")
+//!     .header("authorization", format!("Bearer {token}"))
+//!     .body(axum::body::Body::empty())?;
+//! let response = app.clone().oneshot(request).await?;
+//! assert_eq!(response.status(), 200);
+//!
+//! // No token: 401 with an RFC 6750 challenge, and the handler never runs.
+//! let request = http::Request::get("/api/me").body(axum::body::Body::empty())?;
+//! let response = app.oneshot(request).await?;
+//! assert_eq!(response.status(), 401);
+//! assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="line""#);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Response bodies
+//!
+//! The layer wraps any `tower::Service<http::Request<B>>` whose response is `http::Response<R>`
+//! with `R: From<bytes::Bytes>`, so it can write its own JSON error bodies. axum's `Body` and
+//! `http_body_util::Full<Bytes>` qualify.
+
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::LineAuthConfig;
+use crate::rejection::LineAuthError;
+use crate::token::{bearer_credentials, Credentials};
+use crate::verify::{Decision, PendingVerdict, Verifier};
+
+/// What to do with a request that carries no bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anonymous {
+    Reject,
+    PassThrough,
+}
+
+/// Layer that verifies LINE access tokens; see the [module docs](self).
+///
+/// Clones share one cache and one HTTP client, so build it once and clone it freely.
+#[derive(Clone)]
+pub struct LineAuthLayer {
+    verifier: Arc<Verifier>,
+    anonymous: Anonymous,
+}
+
+impl std::fmt::Debug for LineAuthLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineAuthLayer").field("anonymous", &self.anonymous).finish_non_exhaustive()
+    }
+}
+
+impl LineAuthLayer {
+    /// Every request must carry a valid token; anything else is refused before the inner service.
+    pub fn new(config: LineAuthConfig) -> Self {
+        Self {
+            verifier: Arc::new(Verifier::new(&config)),
+            anonymous: Anonymous::Reject,
+        }
+    }
+
+    /// Requests without a bearer token pass through with no [`LineUser`](crate::LineUser); a
+    /// token that is present is still verified, and refused if bad. Handlers take
+    /// `Option<LineUser>`.
+    pub fn optional(config: LineAuthConfig) -> Self {
+        Self {
+            anonymous: Anonymous::PassThrough,
+            ..Self::new(config)
+        }
+    }
+}
+
+impl<S> Layer<S> for LineAuthLayer {
+    type Service = LineAuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LineAuthService {
+            inner,
+            verifier: Arc::clone(&self.verifier),
+            anonymous: self.anonymous,
+        }
+    }
+}
+
+/// Middleware that verifies LINE access tokens; built by [`LineAuthLayer`].
+#[derive(Clone)]
+pub struct LineAuthService<S> {
+    inner: S,
+    verifier: Arc<Verifier>,
+    anonymous: Anonymous,
+}
+
+impl<S> LineAuthService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for LineAuthService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineAuthService")
+            .field("inner", &self.inner)
+            .field("anonymous", &self.anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for LineAuthService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ResBody: From<Bytes>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness is the inner service's alone: it never waits on LINE.
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let decision = match bearer_credentials(request.headers()) {
+            Ok(Credentials::Bearer(token)) => self.verifier.decide(token),
+            Ok(Credentials::Absent | Credentials::OtherScheme) if self.anonymous == Anonymous::PassThrough => {
+                return ResponseFuture::called(self.inner.call(request));
+            }
+            Ok(Credentials::Absent) => Decision::Reject(LineAuthError::MissingToken),
+            Ok(Credentials::OtherScheme) => Decision::Reject(LineAuthError::UnsupportedScheme),
+            Err(malformed) => Decision::Reject(malformed),
+        };
+        match decision {
+            Decision::Allow(user) => {
+                request.extensions_mut().insert(user);
+                ResponseFuture::called(self.inner.call(request))
+            }
+            Decision::Reject(error) => ResponseFuture::rejected(error),
+            Decision::Pending(verdict) => {
+                // The inner service was made ready for this call; keep that one for when the
+                // verdict arrives and leave a fresh clone in its place.
+                let clone = self.inner.clone();
+                let ready = mem::replace(&mut self.inner, clone);
+                ResponseFuture::verifying(verdict, request, ready)
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`LineAuthService`].
+    pub struct ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        Verifying {
+            verdict: PendingVerdict,
+            request: Option<Request<ReqBody>>,
+            service: S,
+        },
+        Called {
+            #[pin]
+            future: S::Future,
+        },
+        Rejected {
+            error: Option<LineAuthError>,
+        },
+    }
+}
+
+impl<S, ReqBody> ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn called(future: S::Future) -> Self {
+        Self {
+            state: State::Called { future },
+        }
+    }
+
+    fn rejected(error: LineAuthError) -> Self {
+        Self {
+            state: State::Rejected { error: Some(error) },
+        }
+    }
+
+    fn verifying(verdict: PendingVerdict, request: Request<ReqBody>, service: S) -> Self {
+        Self {
+            state: State::Verifying {
+                verdict,
+                request: Some(request),
+                service,
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Verifying {
+                    verdict,
+                    request,
+                    service,
+                } => {
+                    let verdict = ready!(Pin::new(verdict).poll(cx));
+                    let Some(mut request) = request.take() else {
+                        // Only reachable if polled again after a panic in the inner call.
+                        return Poll::Ready(Ok(LineAuthError::MissingToken.to_response()));
+                    };
+                    match verdict {
+                        Ok(user) => {
+                            request.extensions_mut().insert(user);
+                            let future = service.call(request);
+                            this.state.set(State::Called { future });
+                        }
+                        Err(error) => this.state.set(State::Rejected { error: Some(error) }),
+                    }
+                }
+                StateProj::Called { future } => return future.poll(cx),
+                StateProj::Rejected { error } => {
+                    let error = error.take().unwrap_or(LineAuthError::MissingToken);
+                    return Poll::Ready(Ok(error.to_response()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! # line-auth
+//!
+//! Tower middleware that lets an axum or hyper API trust callers from LINE. LIFF web apps and
+//! mobile apps send the user's LINE Login access token as `Authorization: Bearer …`;
+//! [`LineAuthLayer`] verifies it with LINE and hands your handlers a verified [`LineUser`]
+//! before any of them runs.
+//!
+//! ```
+//! use axum::{routing::get, Json, Router};
+//! use line_auth::{LineAuthConfig, LineAuthLayer, LineUser};
+//!
+//! async fn me(user: LineUser) -> Json<LineUser> {
+//!     Json(user)
+//! }
+//!
+//! # fn main() -> Result<(), line_auth::ConfigError> {
+//! let config = LineAuthConfig::builder().channel_id("1234567890").build()?;
+//! let app: Router = Router::new()
+//!     .route("/api/me", get(me))
+//!     .layer(LineAuthLayer::new(config));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## What happens to a request
+//!
+//! 1. **Extract** the bearer token from `Authorization` (RFC 6750 §2.1). No header: 401 with a
+//!    bare `Bearer realm="line"` challenge; another scheme: 401; malformed: 400
+//!    `invalid_request`. LINE is not asked about any of these.
+//! 2. **Cache**: the SHA-256 of the token is looked up among verified tokens, synchronously. A hit
+//!    re-checks the channel, the scopes and the token's expiry, and goes straight on.
+//! 3. **Miss**: LINE's secure login procedure, once per token however many requests carry it:
+//!    `GET /oauth2/v2.1/verify`, then `client_id` must be a configured channel, `expires_in`
+//!    positive and the required scopes granted, then `GET /v2/profile` for the user ID.
+//! 4. **LINE unreachable** (timeout, connection error, 5xx, 429, an answer out of spec): 503 with
+//!    `Retry-After`. The request is refused, and the token is not remembered as bad.
+//! 5. **Success**: the [`LineUser`] is inserted as a request extension and the inner service runs.
+//!
+//! The statuses, challenges and bodies are listed in [`rejection`](crate::rejection).
+//!
+//! ## Caching and revocation
+//!
+//! A verified token is trusted without asking LINE again until the earlier of its own expiry and
+//! [`cache_max_ttl`](LineAuthConfigBuilder::cache_max_ttl) (default 5 minutes). That maximum is
+//! the bound on how long a token revoked at LINE (logout, the user unlinking your app) is still
+//! accepted here; shorten it for fresher revocation at the price of more calls to LINE.
+//!
+//! ## Testing without LINE
+//!
+//! The `emulator` feature provides [`emulator::LineEmulator`], a local HTTP stand-in for LINE's
+//! endpoints. Point [`api_base`](LineAuthConfigBuilder::api_base) at it.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod cache;
+mod client;
+mod clock;
+mod config;
+mod layer;
+pub mod rejection;
+mod token;
+mod user;
+mod verify;
+
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
+
+pub use config::{
+    ConfigError, LineAuthConfig, LineAuthConfigBuilder, DEFAULT_API_BASE, DEFAULT_CACHE_MAX_ENTRIES,
+    DEFAULT_CACHE_MAX_TTL, DEFAULT_UPSTREAM_TIMEOUT,
+};
+pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
+pub use rejection::LineAuthError;
+pub use token::MAX_TOKEN_LEN;
+pub use user::LineUser;

@@ -1,0 +1,316 @@
+//! Every way a request can be refused, and the one place each becomes an HTTP response.
+//!
+//! | error | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | [`MissingToken`](LineAuthError::MissingToken), [`UnsupportedScheme`](LineAuthError::UnsupportedScheme) | 401 | `Bearer realm="line"` |
+//! | [`Malformed`](LineAuthError::Malformed) | 400 | `… error="invalid_request"` |
+//! | [`InvalidToken`](LineAuthError::InvalidToken), [`ForeignChannel`](LineAuthError::ForeignChannel) | 401 | `… error="invalid_token"` |
+//! | [`InsufficientScope`](LineAuthError::InsufficientScope) | 403 | `… error="insufficient_scope", scope="…"` |
+//! | [`Unavailable`](LineAuthError::Unavailable) | 503 | none; `Retry-After` instead |
+//!
+//! Every response also carries a JSON body `{"error": …, "error_description": …}`. No text here ever
+//! contains the token: descriptions are fixed strings chosen by this crate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_core::response::{IntoResponse, Response as AxumResponse};
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+/// The realm named in every `WWW-Authenticate` challenge.
+pub const REALM: &str = "line";
+
+/// Suggested wait before retrying when LINE could not be reached and LINE named no wait itself.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Why a request was refused. Converts into an RFC 6750 response with
+/// [`IntoResponse`](axum_core::response::IntoResponse).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineAuthError {
+    /// The request carries no `Authorization` header.
+    #[error("the request carries no bearer token")]
+    MissingToken,
+    /// The `Authorization` header uses a scheme other than `Bearer`.
+    #[error("the Authorization header does not use the Bearer scheme")]
+    UnsupportedScheme,
+    /// The bearer credentials break RFC 6750's syntax; LINE was not asked.
+    #[error("malformed bearer token: {0}")]
+    Malformed(MalformedReason),
+    /// LINE does not accept the token, or it has expired.
+    #[error("invalid access token: {0}")]
+    InvalidToken(InvalidReason),
+    /// The token is valid, but was issued for a channel this service does not accept.
+    #[error("the access token belongs to another channel")]
+    ForeignChannel,
+    /// The token lacks a scope this service requires.
+    #[error("the access token lacks a required scope (requires \"{required}\")")]
+    InsufficientScope {
+        /// The required scopes, space-separated, as sent in the challenge's `scope` attribute.
+        required: Arc<str>,
+    },
+    /// LINE could not be reached or answered out of spec; the request is refused, not judged.
+    #[error("LINE could not verify the token: {0}")]
+    Unavailable(#[source] UpstreamError),
+}
+
+/// What is wrong with a malformed `Authorization` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MalformedReason {
+    /// `Bearer` with no token after it.
+    #[error("the bearer token is empty")]
+    Empty,
+    /// A byte outside RFC 6750's b64token charset.
+    #[error("the bearer token has characters outside the b64token set")]
+    InvalidCharacters,
+    /// Longer than [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN).
+    #[error("the bearer token is too long")]
+    TooLong,
+    /// More than one `Authorization` header.
+    #[error("the request has more than one Authorization header")]
+    MultipleHeaders,
+}
+
+/// Why a token is not valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidReason {
+    /// The token has expired (per LINE, or per the expiry LINE reported earlier).
+    #[error("the access token expired")]
+    Expired,
+    /// LINE reports the token revoked.
+    #[error("the access token was revoked")]
+    Revoked,
+    /// LINE does not recognise the token's format.
+    #[error("the access token is not a LINE access token")]
+    NotJws,
+    /// LINE refused the token for another reason.
+    #[error("LINE rejected the access token")]
+    Rejected,
+}
+
+impl InvalidReason {
+    /// Classifies LINE's `error_description` (fact sheet §3.1). LINE changed these texts in 2026, so
+    /// matching is loose; anything unrecognised is still an invalid token, just less specific.
+    pub(crate) fn from_line_description(description: &str) -> Self {
+        let description = description.to_ascii_lowercase();
+        if description.contains("expired") {
+            Self::Expired
+        } else if description.contains("revoked") {
+            Self::Revoked
+        } else if description.contains("jws") {
+            Self::NotJws
+        } else {
+            Self::Rejected
+        }
+    }
+}
+
+/// Why LINE could not give a verdict. Never carries the request URL (it holds the token).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// No answer within the configured upstream timeout.
+    #[error("LINE did not answer within the upstream timeout")]
+    Timeout,
+    /// The connection failed, or the exchange broke off.
+    #[error("could not reach LINE")]
+    Transport(#[source] Arc<reqwest::Error>),
+    /// LINE answered with a status that is not a verdict (5xx, 429, or one it does not document).
+    #[error("LINE answered HTTP {status}")]
+    Status {
+        /// The status LINE answered with.
+        status: StatusCode,
+        /// LINE's `Retry-After`, where it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// LINE's answer was not the documented JSON.
+    #[error("LINE's answer was not the documented JSON: {0}")]
+    InvalidBody(&'static str),
+    /// The layer's verification task ended without a verdict (e.g. the runtime shut down).
+    #[error("the verification was abandoned")]
+    Abandoned,
+}
+
+impl UpstreamError {
+    /// Wraps a reqwest error after stripping its URL, which carries the token on the verify call.
+    pub(crate) fn transport(error: reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::Timeout
+        } else {
+            Self::Transport(Arc::new(error.without_url()))
+        }
+    }
+
+    fn retry_after(&self) -> Duration {
+        match self {
+            Self::Status {
+                retry_after: Some(wait),
+                ..
+            } => *wait,
+            _ => DEFAULT_RETRY_AFTER,
+        }
+    }
+}
+
+impl LineAuthError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingToken | Self::UnsupportedScheme => StatusCode::UNAUTHORIZED,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidToken(_) | Self::ForeignChannel => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 6750 error code (`invalid_request`, `invalid_token`, `insufficient_scope`), if any.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingToken | Self::UnsupportedScheme | Self::Unavailable(_) => None,
+            Self::Malformed(_) => Some("invalid_request"),
+            Self::InvalidToken(_) | Self::ForeignChannel => Some("invalid_token"),
+            Self::InsufficientScope { .. } => Some("insufficient_scope"),
+        }
+    }
+
+    /// The human-readable description sent as `error_description`.
+    fn description(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "a LINE access token is required",
+            Self::UnsupportedScheme => "use the Bearer scheme with a LINE access token",
+            Self::Malformed(MalformedReason::Empty) => "the bearer token is empty",
+            Self::Malformed(MalformedReason::InvalidCharacters) => {
+                "the bearer token has characters outside the b64token set"
+            }
+            Self::Malformed(MalformedReason::TooLong) => "the bearer token is too long",
+            Self::Malformed(MalformedReason::MultipleHeaders) => {
+                "the request has more than one Authorization header"
+            }
+            Self::InvalidToken(InvalidReason::Expired) => "the access token expired",
+            Self::InvalidToken(InvalidReason::Revoked) => "the access token was revoked",
+            Self::InvalidToken(InvalidReason::NotJws) => "the access token is not a LINE access token",
+            Self::InvalidToken(InvalidReason::Rejected) => "LINE rejected the access token",
+            Self::ForeignChannel => "the access token belongs to another channel",
+            Self::InsufficientScope { .. } => "the access token lacks a required scope",
+            Self::Unavailable(_) => "LINE could not be reached to verify the token; retry later",
+        }
+    }
+
+    /// The JSON body's `error` member: the RFC 6750 code, or a name for the cases without one.
+    fn body_error(&self) -> &'static str {
+        match self {
+            Self::MissingToken | Self::UnsupportedScheme => "unauthorized",
+            Self::Unavailable(_) => "temporarily_unavailable",
+            _ => self.error_code().unwrap_or("unauthorized"),
+        }
+    }
+
+    /// Builds the response for this error, with any body type that can hold bytes.
+    pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
+        let description = self.description();
+        let body_error = self.body_error();
+        // Descriptions and codes are fixed strings without quotes or backslashes, so plain
+        // formatting yields valid quoted-strings and valid JSON.
+        let body = format!(r#"{{"error":"{body_error}","error_description":"{description}"}}"#);
+        let mut response = Response::new(B::from(Bytes::from(body)));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match self {
+            Self::Unavailable(upstream) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(upstream.retry_after().as_secs().max(1)));
+            }
+            Self::MissingToken | Self::UnsupportedScheme => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="line""#));
+            }
+            _ => {
+                let code = self.error_code().unwrap_or_default();
+                let mut challenge =
+                    format!(r#"Bearer realm="{REALM}", error="{code}", error_description="{description}""#);
+                if let Self::InsufficientScope { required } = self {
+                    challenge.push_str(&format!(r#", scope="{required}""#));
+                }
+                // Scopes are validated at configuration to be visible ASCII without quotes.
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(WWW_AUTHENTICATE, value);
+                }
+            }
+        }
+        response
+    }
+}
+
+impl IntoResponse for LineAuthError {
+    fn into_response(self) -> AxumResponse {
+        self.to_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge(error: &LineAuthError) -> String {
+        let response: Response<Bytes> = error.to_response();
+        response.headers()[WWW_AUTHENTICATE].to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn missing_token_challenge_has_no_error_code() {
+        assert_eq!(challenge(&LineAuthError::MissingToken), r#"Bearer realm="line""#);
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_scopes() {
+        let error = LineAuthError::InsufficientScope {
+            required: "profile openid".into(),
+        };
+        assert_eq!(error.status(), StatusCode::FORBIDDEN);
+        assert!(challenge(&error).ends_with(r#"error="insufficient_scope", error_description="the access token lacks a required scope", scope="profile openid""#));
+    }
+
+    #[test]
+    fn unavailable_uses_line_retry_after() {
+        let error = LineAuthError::Unavailable(UpstreamError::Status {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(Duration::from_secs(42)),
+        });
+        let response: Response<Bytes> = error.to_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "42");
+        assert!(!response.headers().contains_key(WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn every_body_is_json_with_error_and_description() {
+        let errors = [
+            LineAuthError::MissingToken,
+            LineAuthError::UnsupportedScheme,
+            LineAuthError::Malformed(MalformedReason::TooLong),
+            LineAuthError::InvalidToken(InvalidReason::Revoked),
+            LineAuthError::ForeignChannel,
+            LineAuthError::InsufficientScope { required: "profile".into() },
+            LineAuthError::Unavailable(UpstreamError::Timeout),
+        ];
+        for error in errors {
+            let response: Response<Bytes> = error.to_response();
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert!(body["error"].is_string() && body["error_description"].is_string(), "{body}");
+        }
+    }
+
+    #[test]
+    fn line_descriptions_old_and_new_are_classified() {
+        use InvalidReason::*;
+        assert_eq!(InvalidReason::from_line_description("The access token expired"), Expired);
+        assert_eq!(InvalidReason::from_line_description("access token expired"), Expired);
+        assert_eq!(InvalidReason::from_line_description("The access token revoked"), Revoked);
+        assert_eq!(InvalidReason::from_line_description("The access token not JWS"), NotJws);
+        assert_eq!(InvalidReason::from_line_description("something new"), Rejected);
+    }
+}

@@ -1,0 +1,261 @@
+//! Bearer-token extraction (RFC 6750 §2.1) and the token's digest, the only form the cache keeps.
+
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use http::header::{HeaderMap, AUTHORIZATION};
+use sha2::{Digest, Sha256};
+
+use crate::rejection::{LineAuthError, MalformedReason};
+
+/// Longest bearer token accepted, in bytes. LINE's access tokens are a few hundred bytes and their
+/// length is undocumented (fact sheet §7.8), so this leaves generous room while refusing abuse.
+pub const MAX_TOKEN_LEN: usize = 2048;
+
+/// Where the request stands on bearer credentials.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Credentials<'a> {
+    /// No `Authorization` header at all.
+    Absent,
+    /// An `Authorization` header with some other scheme (`Basic …`): not ours to judge.
+    OtherScheme,
+    /// A syntactically valid bearer token.
+    Bearer(&'a str),
+}
+
+/// Reads the bearer token from `Authorization`, per RFC 6750 §2.1:
+/// `credentials = "Bearer" 1*SP b64token`, the scheme matched case-insensitively.
+///
+/// More than one `Authorization` header, an empty token, a byte outside the b64token charset or
+/// a token over [`MAX_TOKEN_LEN`] is malformed.
+pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Credentials<'_>, LineAuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(Credentials::Absent);
+    };
+    if values.next().is_some() {
+        return Err(LineAuthError::Malformed(MalformedReason::MultipleHeaders));
+    }
+    parse_bearer(value.as_bytes())
+}
+
+/// Parses one `Authorization` header value. Split out so tests and fuzzers can reach it.
+pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<'_>, LineAuthError> {
+    const SCHEME: &[u8] = b"bearer";
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => (&value[..space], &value[space..]),
+        None => (value, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(SCHEME) {
+        return Ok(Credentials::OtherScheme);
+    }
+    let token = trim_ows(rest);
+    if token.is_empty() {
+        return Err(LineAuthError::Malformed(MalformedReason::Empty));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(LineAuthError::Malformed(MalformedReason::TooLong));
+    }
+    if !is_b64token(token) {
+        return Err(LineAuthError::Malformed(MalformedReason::InvalidCharacters));
+    }
+    // Every byte is ASCII (checked just above), so this cannot fail.
+    match std::str::from_utf8(token) {
+        Ok(token) => Ok(Credentials::Bearer(token)),
+        Err(_) => Err(LineAuthError::Malformed(MalformedReason::InvalidCharacters)),
+    }
+}
+
+/// Strips the spaces between scheme and token, and optional whitespace at the end.
+fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != b' ').unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |last| last + 1);
+    &bytes[start..end.max(start)]
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
+fn is_b64token(token: &[u8]) -> bool {
+    let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
+    body_len > 0
+        && token[..body_len]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}
+
+/// SHA-256 of an access token: the cache key, so the raw token is never stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    pub(crate) fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The first bytes as hex, enough to correlate log lines without identifying the token.
+    pub(crate) fn short_hex(&self) -> ShortHex<'_> {
+        ShortHex(&self.0[..4])
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenDigest({}…)", self.short_hex())
+    }
+}
+
+/// Hex rendering of a digest prefix, for log fields.
+pub(crate) struct ShortHex<'a>(&'a [u8]);
+
+impl fmt::Display for ShortHex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// Hashes a [`TokenDigest`] by taking 8 of its bytes: the digest is already uniform, and SHA-256's
+/// preimage resistance keeps an attacker from aiming tokens at one bucket, so hashing again is waste.
+#[derive(Default)]
+pub(crate) struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 32]` hashes as its length then its bytes; keep the first 8 digest bytes.
+        if bytes.len() >= 8 {
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&bytes[..8]);
+            self.0 = u64::from_ne_bytes(first);
+        }
+    }
+}
+
+/// [`std::hash::BuildHasher`] for maps keyed by [`TokenDigest`].
+pub(crate) type DigestHashBuilder = BuildHasherDefault<DigestHasher>;
+
+/// An access token on its way to LINE. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub(crate) struct AccessToken(Box<str>);
+
+impl AccessToken {
+    pub(crate) fn new(token: &str) -> Self {
+        Self(token.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn parse(value: &str) -> Result<Credentials<'_>, LineAuthError> {
+        parse_bearer(value.as_bytes())
+    }
+
+    fn malformed(value: &str) -> MalformedReason {
+        match parse(value) {
+            Err(LineAuthError::Malformed(reason)) => reason,
+            other => panic!("expected a malformed-token error for {value:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert_eq!(parse(&format!("{scheme} abc")).unwrap(), Credentials::Bearer("abc"));
+        }
+    }
+
+    #[test]
+    fn b64token_charset_including_padding_is_accepted() {
+        let token = "eyJhbGciOiJIUzI1NiJ9.a-b_c~d+e/f==";
+        assert_eq!(parse(&format!("Bearer {token}")).unwrap(), Credentials::Bearer(token));
+    }
+
+    #[test]
+    fn extra_spaces_around_the_token_are_tolerated() {
+        assert_eq!(parse("Bearer   abc  ").unwrap(), Credentials::Bearer("abc"));
+    }
+
+    #[test]
+    fn other_schemes_are_not_bearer() {
+        assert_eq!(parse("Basic dXNlcjpwYXNz").unwrap(), Credentials::OtherScheme);
+        assert_eq!(parse("Bearerx abc").unwrap(), Credentials::OtherScheme);
+        assert_eq!(parse("Token").unwrap(), Credentials::OtherScheme);
+    }
+
+    #[test]
+    fn empty_token_is_malformed() {
+        assert_eq!(malformed("Bearer"), MalformedReason::Empty);
+        assert_eq!(malformed("Bearer    "), MalformedReason::Empty);
+    }
+
+    #[test]
+    fn characters_outside_b64token_are_malformed() {
+        for bad in ["a b", "a&b=c", "a#b", "a%41", "a,b", "==abc", "abc=def", "\"abc\"", "a\tb"] {
+            assert_eq!(
+                malformed(&format!("Bearer {bad}")),
+                MalformedReason::InvalidCharacters,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_ascii_bytes_are_malformed() {
+        assert_eq!(
+            parse_bearer(b"Bearer abc\xff").unwrap_err().to_string(),
+            LineAuthError::Malformed(MalformedReason::InvalidCharacters).to_string()
+        );
+    }
+
+    #[test]
+    fn overlong_token_is_malformed() {
+        let at_limit = "a".repeat(MAX_TOKEN_LEN);
+        assert!(parse(&format!("Bearer {at_limit}")).is_ok());
+        assert_eq!(malformed(&format!("Bearer {at_limit}a")), MalformedReason::TooLong);
+    }
+
+    #[test]
+    fn two_authorization_headers_are_malformed() {
+        let mut headers = HeaderMap::new();
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert!(matches!(
+            bearer_credentials(&headers),
+            Err(LineAuthError::Malformed(MalformedReason::MultipleHeaders))
+        ));
+    }
+
+    #[test]
+    fn no_header_is_absent() {
+        assert_eq!(bearer_credentials(&HeaderMap::new()).unwrap(), Credentials::Absent);
+    }
+
+    #[test]
+    fn digest_debug_shows_only_a_prefix() {
+        let digest = TokenDigest::of("secret-token");
+        let shown = format!("{digest:?}");
+        assert!(shown.starts_with("TokenDigest(") && shown.len() < 30, "{shown}");
+    }
+
+    #[test]
+    fn access_token_debug_is_redacted() {
+        assert_eq!(format!("{:?}", AccessToken::new("secret-token")), "AccessToken(<redacted>)");
+    }
+}

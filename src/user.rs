@@ -1,0 +1,163 @@
+//! [`LineUser`]: the verified caller, and its extractors.
+//!
+//! The layer inserts a `LineUser` into the request's extensions once LINE has vouched for the
+//! token. Handlers take it as an extractor:
+//!
+//! - `LineUser`: rejects with 401 (RFC 6750 form) when there is none, e.g. in
+//!   [`optional`](crate::LineAuthLayer::optional) mode with no token, or on a route the layer does
+//!   not cover;
+//! - `Option<LineUser>`: `None` for anonymous requests, never rejects.
+//!
+//! ```
+//! use line_auth::LineUser;
+//!
+//! async fn me(user: LineUser) -> String {
+//!     format!("hello, {}", user.display_name())
+//! }
+//!
+//! async fn greeting(user: Option<LineUser>) -> String {
+//!     match user {
+//!         Some(user) => format!("hello, {}", user.display_name()),
+//!         None => "hello, stranger".to_owned(),
+//!     }
+//! }
+//! # let _ = (me, greeting);
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use crate::rejection::LineAuthError;
+
+/// A LINE user whose access token LINE has verified for one of the configured channels.
+///
+/// Cheap to clone (one reference count). Serializes with LINE's field names:
+/// `{"userId", "displayName", "pictureUrl"?, "statusMessage"?, "channelId", "scopes", "expiresAt"}`,
+/// where `scopes` is an array and `expiresAt` the token's expiry in Unix seconds.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LineUser(Arc<UserData>);
+
+#[derive(PartialEq, Eq)]
+struct UserData {
+    user_id: Box<str>,
+    display_name: Box<str>,
+    picture_url: Option<Box<str>>,
+    status_message: Option<Box<str>>,
+    channel_id: Box<str>,
+    scopes: Box<[Box<str>]>,
+    expires_at: SystemTime,
+}
+
+impl LineUser {
+    pub(crate) fn new(profile: crate::client::Profile, verification: &crate::client::TokenVerification, expires_at: SystemTime) -> Self {
+        Self(Arc::new(UserData {
+            user_id: profile.user_id.into(),
+            display_name: profile.display_name.into(),
+            picture_url: profile.picture_url.map(Into::into),
+            status_message: profile.status_message.map(Into::into),
+            channel_id: verification.client_id.as_str().into(),
+            scopes: verification.scopes().map(Into::into).collect(),
+            expires_at,
+        }))
+    }
+
+    /// The user ID (`U` and 32 hex digits), unique per provider: the identity to key your data on.
+    pub fn user_id(&self) -> &str {
+        &self.0.user_id
+    }
+
+    /// The display name.
+    pub fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// The profile image URL; absent when the user has none.
+    pub fn picture_url(&self) -> Option<&str> {
+        self.0.picture_url.as_deref()
+    }
+
+    /// The status message; absent when the user has none.
+    pub fn status_message(&self) -> Option<&str> {
+        self.0.status_message.as_deref()
+    }
+
+    /// The channel the token was issued for (one of the configured channels).
+    pub fn channel_id(&self) -> &str {
+        &self.0.channel_id
+    }
+
+    /// The scopes granted to the token. LINE never lists `email` here.
+    pub fn scopes(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.0.scopes.iter().map(|scope| &**scope)
+    }
+
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes.iter().any(|granted| **granted == *scope)
+    }
+
+    /// When the access token expires, as LINE reported it.
+    pub fn expires_at(&self) -> SystemTime {
+        self.0.expires_at
+    }
+}
+
+impl fmt::Debug for LineUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineUser")
+            .field("user_id", &self.user_id())
+            .field("display_name", &self.display_name())
+            .field("channel_id", &self.channel_id())
+            .field("scopes", &self.0.scopes)
+            .field("expires_at", &self.expires_at())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for LineUser {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let data = &self.0;
+        let fields = 5 + usize::from(data.picture_url.is_some()) + usize::from(data.status_message.is_some());
+        let mut out = serializer.serialize_struct("LineUser", fields)?;
+        out.serialize_field("userId", &*data.user_id)?;
+        out.serialize_field("displayName", &*data.display_name)?;
+        match &data.picture_url {
+            Some(url) => out.serialize_field("pictureUrl", &**url)?,
+            None => out.skip_field("pictureUrl")?,
+        }
+        match &data.status_message {
+            Some(message) => out.serialize_field("statusMessage", &**message)?,
+            None => out.skip_field("statusMessage")?,
+        }
+        out.serialize_field("channelId", &*data.channel_id)?;
+        out.serialize_field("scopes", &data.scopes)?;
+        let expires_at = data.expires_at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        out.serialize_field("expiresAt", &expires_at.as_secs())?;
+        out.end()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for LineUser {
+    type Rejection = LineAuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<LineUser>()
+            .cloned()
+            .ok_or(LineAuthError::MissingToken)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for LineUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<LineUser>().cloned())
+    }
+}

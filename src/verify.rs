@@ -1,0 +1,231 @@
+//! The decision for one token: cache → coalesce → LINE → verdict, with the channel, scope and
+//! expiry checks applied to fresh verdicts and cached ones alike.
+//!
+//! A cache hit is decided synchronously by [`Verifier::decide`]. A miss starts (or joins) one
+//! verification task per token: it runs on its own, so a caller hanging up cannot cancel the
+//! verification the other callers wait on, and every waiter receives the same verdict.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+use crate::cache::{Cached, VerifiedCache};
+use crate::client::{LineClient, TokenVerification};
+use crate::clock::{self, Instant};
+use crate::config::LineAuthConfig;
+use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
+use crate::token::{AccessToken, DigestHashBuilder, TokenDigest};
+use crate::user::LineUser;
+
+/// A verification's outcome, shared by every request that waited on it.
+pub(crate) type Verdict = Result<LineUser, LineAuthError>;
+
+/// What to do with a request, decided without waiting.
+pub(crate) enum Decision {
+    /// The token is verified (from the cache).
+    Allow(LineUser),
+    /// The token is refused.
+    Reject(LineAuthError),
+    /// LINE must be asked; the verdict arrives through this future.
+    Pending(PendingVerdict),
+}
+
+type Waiters = Vec<oneshot::Sender<Verdict>>;
+
+/// Shared by every clone of a layer and its services.
+pub(crate) struct Verifier {
+    channel_ids: Arc<[Box<str>]>,
+    required_scopes: Arc<[Box<str>]>,
+    /// `required_scopes` space-separated, for the `scope` attribute of a 403 challenge.
+    required_scope_list: Arc<str>,
+    upstream_timeout: Duration,
+    cache: VerifiedCache,
+    in_flight: Mutex<HashMap<TokenDigest, Waiters, DigestHashBuilder>>,
+    client: LineClient,
+}
+
+impl Verifier {
+    pub(crate) fn new(config: &LineAuthConfig) -> Self {
+        Self {
+            channel_ids: config.channel_ids.clone(),
+            required_scopes: config.required_scopes.clone(),
+            required_scope_list: config.required_scopes.join(" ").into(),
+            upstream_timeout: config.upstream_timeout,
+            cache: VerifiedCache::new(config.cache_max_entries, config.cache_max_ttl),
+            in_flight: Mutex::new(HashMap::default()),
+            client: LineClient::new(config),
+        }
+    }
+
+    /// Decides from the cache, or starts (or joins) the verification of `token`.
+    pub(crate) fn decide(self: &Arc<Self>, token: &str) -> Decision {
+        let digest = TokenDigest::of(token);
+        match self.cached_verdict(&digest) {
+            Some(Ok(user)) => Decision::Allow(user),
+            Some(Err(error)) => Decision::Reject(error),
+            None => Decision::Pending(self.verify_once(token, digest)),
+        }
+    }
+
+    fn cached_verdict(&self, digest: &TokenDigest) -> Option<Verdict> {
+        match self.cache.get(digest, clock::now()) {
+            Cached::Fresh(user) => Some(self.check_user(&user).map(|()| user)),
+            Cached::Expired => Some(Err(LineAuthError::InvalidToken(InvalidReason::Expired))),
+            Cached::Unknown => None,
+        }
+    }
+
+    /// Re-applies the channel and scope requirements to a cached verdict.
+    fn check_user(&self, user: &LineUser) -> Result<(), LineAuthError> {
+        self.check_grant(user.channel_id(), |scope| user.has_scope(scope))
+    }
+
+    fn check_grant(&self, channel_id: &str, has_scope: impl Fn(&str) -> bool) -> Result<(), LineAuthError> {
+        if !self.channel_ids.iter().any(|accepted| **accepted == *channel_id) {
+            return Err(LineAuthError::ForeignChannel);
+        }
+        if !self.required_scopes.iter().all(|scope| has_scope(scope)) {
+            return Err(LineAuthError::InsufficientScope {
+                required: self.required_scope_list.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Joins the verification of this token already under way, or starts one.
+    fn verify_once(self: &Arc<Self>, token: &str, digest: TokenDigest) -> PendingVerdict {
+        let (sender, receiver) = oneshot::channel();
+        let pending = PendingVerdict { receiver };
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(waiters) = in_flight.get_mut(&digest) {
+            tracing::trace!(token = %digest.short_hex(), "joining a verification under way");
+            waiters.push(sender);
+            return pending;
+        }
+        // A verification may have finished between the cache lookup and taking the lock: it
+        // fills the cache before it leaves `in_flight`, so looking again here is conclusive.
+        if let Some(verdict) = self.cached_verdict(&digest) {
+            let _ = sender.send(verdict);
+            return pending;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let _ = sender.send(Err(LineAuthError::Unavailable(UpstreamError::Abandoned)));
+            tracing::error!("LineAuthLayer needs a Tokio runtime to verify tokens");
+            return pending;
+        };
+        in_flight.insert(digest, vec![sender]);
+        drop(in_flight);
+
+        let task = VerificationTask {
+            verifier: Arc::clone(self),
+            digest,
+            finished: false,
+        };
+        let token = AccessToken::new(token);
+        let span = tracing::debug_span!("line_auth.verify", token = %digest.short_hex());
+        runtime.spawn(task.run(token).instrument(span));
+        pending
+    }
+
+    /// Asks LINE about the token: verify, check, then fetch the profile, within the upstream
+    /// timeout as a whole (fact sheet §4).
+    async fn ask_line(&self, token: &AccessToken) -> Result<(LineUser, Instant, Duration), LineAuthError> {
+        let verified_at = clock::now();
+        let verified_at_wall = SystemTime::now();
+        let exchange = async {
+            let verification = self.client.verify(token).await?;
+            let expires_in = self.check_verification(&verification)?;
+            let profile = self.client.profile(token).await?;
+            Ok::<_, LineAuthError>((verification, expires_in, profile))
+        };
+        let (verification, expires_in, profile) = tokio::time::timeout(self.upstream_timeout, exchange)
+            .await
+            .map_err(|_| LineAuthError::Unavailable(UpstreamError::Timeout))??;
+        let user = LineUser::new(profile, &verification, verified_at_wall + expires_in);
+        Ok((user, verified_at, expires_in))
+    }
+
+    /// LINE's own checklist on a 200 verify (fact sheet §4): `client_id` is ours, `expires_in > 0`;
+    /// then this service's required scopes.
+    fn check_verification(&self, verification: &TokenVerification) -> Result<Duration, LineAuthError> {
+        if !self.channel_ids.iter().any(|id| **id == *verification.client_id) {
+            return Err(LineAuthError::ForeignChannel);
+        }
+        let expires_in = u64::try_from(verification.expires_in)
+            .ok()
+            .filter(|&secs| secs > 0)
+            .ok_or(LineAuthError::InvalidToken(InvalidReason::Expired))?;
+        self.check_grant(&verification.client_id, |scope| {
+            verification.scopes().any(|granted| granted == scope)
+        })?;
+        Ok(Duration::from_secs(expires_in))
+    }
+}
+
+/// The one verification of a token, run as its own task.
+struct VerificationTask {
+    verifier: Arc<Verifier>,
+    digest: TokenDigest,
+    finished: bool,
+}
+
+impl VerificationTask {
+    async fn run(mut self, token: AccessToken) {
+        let verdict = match self.verifier.ask_line(&token).await {
+            Ok((user, verified_at, expires_in)) => {
+                self.verifier.cache.insert(self.digest, user.clone(), verified_at, expires_in);
+                tracing::debug!(outcome = "verified", "token verified by LINE");
+                Ok(user)
+            }
+            Err(error) => {
+                match &error {
+                    LineAuthError::Unavailable(cause) => {
+                        tracing::warn!(outcome = "unavailable", error = %cause, "LINE could not verify the token")
+                    }
+                    refused => tracing::debug!(outcome = "refused", reason = %refused, "token refused"),
+                }
+                Err(error)
+            }
+        };
+        self.finished = true;
+        for waiter in self.take_waiters() {
+            // A waiter whose caller hung up has dropped its receiver; nothing to do for it.
+            let _ = waiter.send(verdict.clone());
+        }
+    }
+
+    fn take_waiters(&self) -> Waiters {
+        let mut in_flight = self.verifier.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        in_flight.remove(&self.digest).unwrap_or_default()
+    }
+}
+
+impl Drop for VerificationTask {
+    /// A task dropped before its verdict (runtime shutting down, a panic) still leaves `in_flight`,
+    /// and dropping the senders wakes every waiter with [`UpstreamError::Abandoned`].
+    fn drop(&mut self) {
+        if !self.finished {
+            drop(self.take_waiters());
+        }
+    }
+}
+
+/// Resolves to the verdict of a verification under way.
+pub(crate) struct PendingVerdict {
+    receiver: oneshot::Receiver<Verdict>,
+}
+
+impl Future for PendingVerdict {
+    type Output = Verdict;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict> {
+        let received = ready!(Pin::new(&mut self.receiver).poll(cx));
+        Poll::Ready(received.unwrap_or(Err(LineAuthError::Unavailable(UpstreamError::Abandoned))))
+    }
+}
