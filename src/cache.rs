@@ -73,7 +73,13 @@ impl VerifiedCache {
 
     /// Remembers a verified token. `verified_at` is when the verify call was made, so the expiry
     /// errs early rather than late.
-    pub(crate) fn insert(&self, digest: TokenDigest, user: LineUser, verified_at: Instant, expires_in: Duration) {
+    pub(crate) fn insert(
+        &self,
+        digest: TokenDigest,
+        user: LineUser,
+        verified_at: Instant,
+        expires_in: Duration,
+    ) {
         let token_expires = verified_at + expires_in;
         let fresh_until = token_expires.min(verified_at + self.max_ttl);
         if fresh_until <= verified_at {
@@ -124,8 +130,14 @@ mod tests {
         let digest = TokenDigest::of("t");
         let t0 = Instant::now();
         cache.insert(digest, user(), t0, 60 * SECOND);
-        assert!(matches!(cache.get(&digest, t0 + 4 * SECOND), Cached::Fresh(_)));
-        assert!(matches!(cache.get(&digest, t0 + 5 * SECOND), Cached::Unknown));
+        assert!(matches!(
+            cache.get(&digest, t0 + 4 * SECOND),
+            Cached::Fresh(_)
+        ));
+        assert!(matches!(
+            cache.get(&digest, t0 + 5 * SECOND),
+            Cached::Unknown
+        ));
         assert_eq!(cache.len(), 0, "a stale entry is dropped");
     }
 
@@ -136,8 +148,14 @@ mod tests {
         let t0 = Instant::now();
         cache.insert(digest, user(), t0, 2 * SECOND);
         assert!(matches!(cache.get(&digest, t0 + SECOND), Cached::Fresh(_)));
-        assert!(matches!(cache.get(&digest, t0 + 2 * SECOND), Cached::Expired));
-        assert!(matches!(cache.get(&digest, t0 + 3 * SECOND), Cached::Expired), "expiry is remembered");
+        assert!(matches!(
+            cache.get(&digest, t0 + 2 * SECOND),
+            Cached::Expired
+        ));
+        assert!(
+            matches!(cache.get(&digest, t0 + 3 * SECOND), Cached::Expired),
+            "expiry is remembered"
+        );
     }
 
     #[test]
@@ -156,7 +174,11 @@ mod tests {
         for i in 0..2 * PREALLOCATED_ENTRIES {
             cache.insert(TokenDigest::of(&i.to_string()), user(), t0, 60 * SECOND);
         }
-        assert!(cache.len() > PREALLOCATED_ENTRIES * 3 / 2, "{} entries", cache.len());
+        assert!(
+            cache.len() > PREALLOCATED_ENTRIES * 3 / 2,
+            "{} entries",
+            cache.len()
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ pub(crate) struct TokenVerification {
 
 impl TokenVerification {
     pub(crate) fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.as_deref().unwrap_or_default().split(' ').filter(|s| !s.is_empty())
+        self.scope
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -66,7 +70,12 @@ pub(crate) struct LineClient {
 impl LineClient {
     pub(crate) fn new(config: &LineAuthConfig) -> Self {
         // The base is validated to be a directory URL, so joining cannot fail.
-        let join = |path: &str| config.api_base.join(path).unwrap_or_else(|_| config.api_base.clone());
+        let join = |path: &str| {
+            config
+                .api_base
+                .join(path)
+                .unwrap_or_else(|_| config.api_base.clone())
+        };
         Self {
             http: config.http_client.clone(),
             verify_url: join("oauth2/v2.1/verify"),
@@ -76,10 +85,14 @@ impl LineClient {
 
     /// `GET /oauth2/v2.1/verify?access_token=…`. A 400 is LINE's verdict that the token is not
     /// valid; any other non-200 answer is LINE being unavailable.
-    pub(crate) async fn verify(&self, token: &AccessToken) -> Result<TokenVerification, LineAuthError> {
+    pub(crate) async fn verify(
+        &self,
+        token: &AccessToken,
+    ) -> Result<TokenVerification, LineAuthError> {
         let mut url = self.verify_url.clone();
         // Form-encodes the token, so `+`, `/` and `=` reach LINE intact.
-        url.query_pairs_mut().append_pair("access_token", token.expose());
+        url.query_pairs_mut()
+            .append_pair("access_token", token.expose());
         let response = self.http.get(url).send().await.map_err(unavailable)?;
         let status = response.status();
         log_request_id("verify", status, response.headers());
@@ -90,10 +103,10 @@ impl LineClient {
             StatusCode::BAD_REQUEST => {
                 let error: OAuthError = parse(&body)?;
                 tracing::debug!(error = %error.error, "LINE refused the access token");
-                let reason = error
-                    .error_description
-                    .as_deref()
-                    .map_or(InvalidReason::Rejected, InvalidReason::from_line_description);
+                let reason = error.error_description.as_deref().map_or(
+                    InvalidReason::Rejected,
+                    InvalidReason::from_line_description,
+                );
                 Err(LineAuthError::InvalidToken(reason))
             }
             status => Err(upstream_status(status, retry_after)),
@@ -130,7 +143,10 @@ fn unavailable(error: reqwest::Error) -> LineAuthError {
 }
 
 fn upstream_status(status: StatusCode, retry_after: Option<Duration>) -> LineAuthError {
-    LineAuthError::Unavailable(UpstreamError::Status { status, retry_after })
+    LineAuthError::Unavailable(UpstreamError::Status {
+        status,
+        retry_after,
+    })
 }
 
 /// LINE recommends logging `x-line-request-id` with every call (fact sheet §4.5).
@@ -139,24 +155,42 @@ fn log_request_id(endpoint: &'static str, status: StatusCode, headers: &HeaderMa
         .get("x-line-request-id")
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    tracing::debug!(endpoint, status = status.as_u16(), line_request_id = request_id, "LINE answered");
+    tracing::debug!(
+        endpoint,
+        status = status.as_u16(),
+        line_request_id = request_id,
+        "LINE answered"
+    );
 }
 
 /// `Retry-After` in seconds (LINE's 429, §1); the HTTP-date form is not worth honouring here.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(seconds.min(3600)))
 }
 
 /// Reads the body, refusing more than [`MAX_RESPONSE_BYTES`].
 async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, LineAuthError> {
-    if response.content_length().is_some_and(|len| len > MAX_RESPONSE_BYTES as u64) {
-        return Err(LineAuthError::Unavailable(UpstreamError::InvalidBody("the body is too large")));
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(LineAuthError::Unavailable(UpstreamError::InvalidBody(
+            "the body is too large",
+        )));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(LineAuthError::Unavailable(UpstreamError::InvalidBody("the body is too large")));
+            return Err(LineAuthError::Unavailable(UpstreamError::InvalidBody(
+                "the body is too large",
+            )));
         }
         body.extend_from_slice(&chunk);
     }
@@ -164,8 +198,9 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, LineAu
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, LineAuthError> {
-    serde_json::from_slice(body)
-        .map_err(|_| LineAuthError::Unavailable(UpstreamError::InvalidBody("unexpected JSON shape")))
+    serde_json::from_slice(body).map_err(|_| {
+        LineAuthError::Unavailable(UpstreamError::InvalidBody("unexpected JSON shape"))
+    })
 }
 
 #[cfg(test)]
@@ -178,7 +213,8 @@ mod tests {
             serde_json::from_str(r#"{"client_id":"1","expires_in":5,"new_field":[1]}"#).unwrap();
         assert_eq!(parsed.scopes().count(), 0);
         let parsed: TokenVerification =
-            serde_json::from_str(r#"{"scope":"profile  openid","client_id":"1","expires_in":5}"#).unwrap();
+            serde_json::from_str(r#"{"scope":"profile  openid","client_id":"1","expires_in":5}"#)
+                .unwrap();
         assert_eq!(parsed.scopes().collect::<Vec<_>>(), ["profile", "openid"]);
     }
 
@@ -191,7 +227,8 @@ mod tests {
     #[test]
     fn profile_optional_fields_may_be_absent() {
         let profile: Profile =
-            serde_json::from_str(r#"{"userId":"Uabc","displayName":"Brown","language":"en"}"#).unwrap();
+            serde_json::from_str(r#"{"userId":"Uabc","displayName":"Brown","language":"en"}"#)
+                .unwrap();
         assert!(profile.picture_url.is_none() && profile.status_message.is_none());
     }
 
@@ -204,11 +241,15 @@ mod tests {
             .unwrap();
         let client = LineClient::new(&config);
         let mut url = client.verify_url.clone();
-        url.query_pairs_mut().append_pair("access_token", "a+b/c==&x=1#f");
+        url.query_pairs_mut()
+            .append_pair("access_token", "a+b/c==&x=1#f");
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:1/prefix/oauth2/v2.1/verify?access_token=a%2Bb%2Fc%3D%3D%26x%3D1%23f"
         );
-        assert_eq!(client.profile_url.as_str(), "http://127.0.0.1:1/prefix/v2/profile");
+        assert_eq!(
+            client.profile_url.as_str(),
+            "http://127.0.0.1:1/prefix/v2/profile"
+        );
     }
 }

@@ -1,24 +1,4 @@
 //! [`LineAuthConfig`]: which channels to trust, where LINE is, and how long to remember a verdict.
-//!
-//! Everything is validated when the configuration is built, so a layer never fails later for a
-//! reason that was knowable at start-up.
-//!
-//! ```
-//! use std::time::Duration;
-//! use line_auth::LineAuthConfig;
-//!
-//! let config = LineAuthConfig::builder()
-//!     .channel_id("1234567890")
-//!     .required_scopes(["profile", "openid"])
-//!     .upstream_timeout(Duration::from_secs(2))
-//!     .cache_max_ttl(Duration::from_secs(60))
-//!     .build()?;
-//! assert_eq!(config.channel_ids(), ["1234567890"]);
-//!
-//! // No channel is a configuration error, not a panic at the first request.
-//! assert!(LineAuthConfig::builder().build().is_err());
-//! # Ok::<(), line_auth::ConfigError>(())
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -40,6 +20,26 @@ const DEFAULT_REQUIRED_SCOPE: &str = "profile";
 /// Validated configuration for [`LineAuthLayer`](crate::LineAuthLayer).
 ///
 /// Build it with [`LineAuthConfig::builder`] or [`LineAuthConfig::from_env`].
+///
+/// Everything is validated when the configuration is built, so a layer never fails later for a
+/// reason that was knowable at start-up.
+///
+/// ```
+/// use std::time::Duration;
+/// use line_auth::LineAuthConfig;
+///
+/// let config = LineAuthConfig::builder()
+///     .channel_id("1234567890")
+///     .required_scopes(["profile", "openid"])
+///     .upstream_timeout(Duration::from_secs(2))
+///     .cache_max_ttl(Duration::from_secs(60))
+///     .build()?;
+/// assert_eq!(config.channel_ids(), ["1234567890"]);
+///
+/// // No channel is a configuration error, not a panic at the first request.
+/// assert!(LineAuthConfig::builder().build().is_err());
+/// # Ok::<(), line_auth::ConfigError>(())
+/// ```
 #[derive(Clone)]
 pub struct LineAuthConfig {
     pub(crate) channel_ids: Arc<[Box<str>]>,
@@ -87,23 +87,36 @@ impl LineAuthConfig {
 
     /// [`from_env`](Self::from_env) over any variable source, so it is testable without touching
     /// the process environment.
-    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub(crate) fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut builder = Self::builder();
         if let Some(ids) = lookup("LINE_CHANNEL_ID") {
-            builder = builder.channel_ids(ids.split(',').map(str::trim).filter(|id| !id.is_empty()));
+            builder =
+                builder.channel_ids(ids.split(',').map(str::trim).filter(|id| !id.is_empty()));
         }
         if let Some(base) = lookup("LINE_API_BASE") {
             builder = builder.api_base(base.trim());
         }
         if let Some(scopes) = lookup("LINE_REQUIRED_SCOPES") {
-            builder = builder
-                .required_scopes(scopes.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()));
+            builder = builder.required_scopes(
+                scopes
+                    .split([',', ' '])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty()),
+            );
         }
         if let Some(millis) = lookup("LINE_UPSTREAM_TIMEOUT_MS") {
-            builder = builder.upstream_timeout(Duration::from_millis(parse_env("LINE_UPSTREAM_TIMEOUT_MS", &millis)?));
+            builder = builder.upstream_timeout(Duration::from_millis(parse_env(
+                "LINE_UPSTREAM_TIMEOUT_MS",
+                &millis,
+            )?));
         }
         if let Some(secs) = lookup("LINE_CACHE_MAX_TTL_SECS") {
-            builder = builder.cache_max_ttl(Duration::from_secs(parse_env("LINE_CACHE_MAX_TTL_SECS", &secs)?));
+            builder = builder.cache_max_ttl(Duration::from_secs(parse_env(
+                "LINE_CACHE_MAX_TTL_SECS",
+                &secs,
+            )?));
         }
         if let Some(entries) = lookup("LINE_CACHE_MAX_ENTRIES") {
             let entries = parse_env("LINE_CACHE_MAX_ENTRIES", &entries)?;
@@ -144,10 +157,13 @@ impl LineAuthConfig {
 }
 
 fn parse_env(name: &'static str, value: &str) -> Result<u64, ConfigError> {
-    value.trim().parse().map_err(|_| ConfigError::InvalidNumber {
-        name,
-        value: value.to_owned(),
-    })
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::InvalidNumber {
+            name,
+            value: value.to_owned(),
+        })
 }
 
 /// Builder for [`LineAuthConfig`].
@@ -177,7 +193,8 @@ impl LineAuthConfigBuilder {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.channel_ids.extend(channel_ids.into_iter().map(Into::into));
+        self.channel_ids
+            .extend(channel_ids.into_iter().map(Into::into));
         self
     }
 
@@ -274,9 +291,15 @@ impl LineAuthConfigBuilder {
         let mut channel_ids = self.channel_ids;
         channel_ids.dedup();
         Ok(LineAuthConfig {
-            channel_ids: channel_ids.into_iter().map(String::into_boxed_str).collect(),
+            channel_ids: channel_ids
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
             api_base,
-            required_scopes: required_scopes.into_iter().map(String::into_boxed_str).collect(),
+            required_scopes: required_scopes
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
             upstream_timeout,
             cache_max_ttl,
             cache_max_entries,
@@ -354,14 +377,19 @@ mod tests {
     use std::collections::HashMap;
 
     fn from_vars(vars: &[(&str, &str)]) -> Result<LineAuthConfig, ConfigError> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         LineAuthConfig::from_lookup(|name| vars.get(name).cloned())
     }
 
     #[test]
     fn defaults_follow_line() {
-        let config = LineAuthConfig::builder().channel_id("1440057261").build().unwrap();
+        let config = LineAuthConfig::builder()
+            .channel_id("1440057261")
+            .build()
+            .unwrap();
         assert_eq!(config.api_base(), "https://api.line.me/");
         assert_eq!(config.required_scopes(), ["profile"]);
         assert_eq!(config.cache_max_ttl(), Duration::from_secs(300));
@@ -390,13 +418,20 @@ mod tests {
     #[test]
     fn env_without_channel_is_an_error() {
         assert_eq!(from_vars(&[]).unwrap_err(), ConfigError::NoChannel);
-        assert_eq!(from_vars(&[("LINE_CHANNEL_ID", " , ")]).unwrap_err(), ConfigError::NoChannel);
+        assert_eq!(
+            from_vars(&[("LINE_CHANNEL_ID", " , ")]).unwrap_err(),
+            ConfigError::NoChannel
+        );
     }
 
     #[test]
     fn env_with_bad_number_names_the_variable() {
-        let error = from_vars(&[("LINE_CHANNEL_ID", "1"), ("LINE_CACHE_MAX_TTL_SECS", "5m")]).unwrap_err();
-        assert!(error.to_string().contains("LINE_CACHE_MAX_TTL_SECS"), "{error}");
+        let error =
+            from_vars(&[("LINE_CHANNEL_ID", "1"), ("LINE_CACHE_MAX_TTL_SECS", "5m")]).unwrap_err();
+        assert!(
+            error.to_string().contains("LINE_CACHE_MAX_TTL_SECS"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -408,7 +443,10 @@ mod tests {
         ));
         for bad in ["ftp://x", "not a url", "http://x/?q=1", "mailto:a@b"] {
             assert!(
-                matches!(base().api_base(bad).build(), Err(ConfigError::InvalidApiBase { .. })),
+                matches!(
+                    base().api_base(bad).build(),
+                    Err(ConfigError::InvalidApiBase { .. })
+                ),
                 "{bad}"
             );
         }
@@ -424,6 +462,9 @@ mod tests {
             base().upstream_timeout(Duration::ZERO).build().unwrap_err(),
             ConfigError::ZeroDuration("upstream_timeout")
         );
-        assert_eq!(base().cache_max_entries(0).build().unwrap_err(), ConfigError::ZeroCacheEntries);
+        assert_eq!(
+            base().cache_max_entries(0).build().unwrap_err(),
+            ConfigError::ZeroCacheEntries
+        );
     }
 }

@@ -1,51 +1,4 @@
 //! [`LineAuthLayer`]: verifies the bearer token of every request before the inner service runs.
-//!
-//! # Example
-//!
-//! ```
-//! use axum::{routing::get, Router};
-//! use line_auth::emulator::{IssueToken, LineEmulator};
-//! use line_auth::{LineAuthConfig, LineAuthLayer, LineUser};
-//! use tower::ServiceExt;
-//!
-//! async fn me(user: LineUser) -> String {
-//!     user.display_name().to_owned()
-//! }
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // A local stand-in for LINE; in production, leave `api_base` at its default.
-//! let line = LineEmulator::start().await?;
-//! let token = line.issue(IssueToken::new("1234567890").display_name("Brown"));
-//!
-//! let config = LineAuthConfig::builder()
-//!     .channel_id("1234567890")
-//!     .api_base(line.base_url())
-//!     .build()?;
-//! let app = Router::new()
-//!     .route("/api/me", get(me))
-//!     .layer(LineAuthLayer::new(config));
-//!
-//! let request = http::Request::get("/api/me")
-//!     .header("authorization", format!("Bearer {token}"))
-//!     .body(axum::body::Body::empty())?;
-//! let response = app.clone().oneshot(request).await?;
-//! assert_eq!(response.status(), 200);
-//!
-//! // No token: 401 with an RFC 6750 challenge, and the handler never runs.
-//! let request = http::Request::get("/api/me").body(axum::body::Body::empty())?;
-//! let response = app.oneshot(request).await?;
-//! assert_eq!(response.status(), 401);
-//! assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="line""#);
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # Response bodies
-//!
-//! The layer wraps any `tower::Service<http::Request<B>>` whose response is `http::Response<R>`
-//! with `R: From<bytes::Bytes>`, so it can write its own JSON error bodies. axum's `Body` and
-//! `http_body_util::Full<Bytes>` qualify.
 
 use std::future::Future;
 use std::mem;
@@ -71,9 +24,56 @@ enum Anonymous {
     PassThrough,
 }
 
-/// Layer that verifies LINE access tokens; see the [module docs](self).
+/// Layer that verifies LINE access tokens before the inner service runs.
 ///
 /// Clones share one cache and one HTTP client, so build it once and clone it freely.
+///
+/// # Example
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use line_auth::emulator::{IssueToken, LineEmulator};
+/// use line_auth::{LineAuthConfig, LineAuthLayer, LineUser};
+/// use tower::ServiceExt;
+///
+/// async fn me(user: LineUser) -> String {
+///     user.display_name().to_owned()
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A local stand-in for LINE; in production, leave `api_base` at its default.
+/// let line = LineEmulator::start().await?;
+/// let token = line.issue(IssueToken::new("1234567890").display_name("Brown"));
+///
+/// let config = LineAuthConfig::builder()
+///     .channel_id("1234567890")
+///     .api_base(line.base_url())
+///     .build()?;
+/// let app = Router::new()
+///     .route("/api/me", get(me))
+///     .layer(LineAuthLayer::new(config));
+///
+/// let request = http::Request::get("/api/me")
+///     .header("authorization", format!("Bearer {token}"))
+///     .body(axum::body::Body::empty())?;
+/// let response = app.clone().oneshot(request).await?;
+/// assert_eq!(response.status(), 200);
+///
+/// // No token: 401 with an RFC 6750 challenge, and the handler never runs.
+/// let request = http::Request::get("/api/me").body(axum::body::Body::empty())?;
+/// let response = app.oneshot(request).await?;
+/// assert_eq!(response.status(), 401);
+/// assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="line""#);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Response bodies
+///
+/// The layer wraps any `tower::Service<http::Request<B>>` whose response is `http::Response<R>`
+/// with `R: From<bytes::Bytes>`, so it can write its own JSON error bodies. axum's `Body` and
+/// `http_body_util::Full<Bytes>` qualify.
 #[derive(Clone)]
 pub struct LineAuthLayer {
     verifier: Arc<Verifier>,
@@ -82,7 +82,9 @@ pub struct LineAuthLayer {
 
 impl std::fmt::Debug for LineAuthLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LineAuthLayer").field("anonymous", &self.anonymous).finish_non_exhaustive()
+        f.debug_struct("LineAuthLayer")
+            .field("anonymous", &self.anonymous)
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,7 +171,9 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let decision = match bearer_credentials(request.headers()) {
             Ok(Credentials::Bearer(token)) => self.verifier.decide(token),
-            Ok(Credentials::Absent | Credentials::OtherScheme) if self.anonymous == Anonymous::PassThrough => {
+            Ok(Credentials::Absent | Credentials::OtherScheme)
+                if self.anonymous == Anonymous::PassThrough =>
+            {
                 return ResponseFuture::called(self.inner.call(request));
             }
             Ok(Credentials::Absent) => Decision::Reject(LineAuthError::MissingToken),

@@ -36,7 +36,7 @@
 //!    `Retry-After`. The request is refused, and the token is not remembered as bad.
 //! 5. **Success**: the [`LineUser`] is inserted as a request extension and the inner service runs.
 //!
-//! The statuses, challenges and bodies are listed in [`rejection`](crate::rejection).
+//! The statuses, challenges and bodies are listed in [`rejection`].
 //!
 //! ## Caching and revocation
 //!
@@ -68,8 +68,8 @@ mod verify;
 pub mod emulator;
 
 pub use config::{
-    ConfigError, LineAuthConfig, LineAuthConfigBuilder, DEFAULT_API_BASE, DEFAULT_CACHE_MAX_ENTRIES,
-    DEFAULT_CACHE_MAX_TTL, DEFAULT_UPSTREAM_TIMEOUT,
+    ConfigError, LineAuthConfig, LineAuthConfigBuilder, DEFAULT_API_BASE,
+    DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_MAX_TTL, DEFAULT_UPSTREAM_TIMEOUT,
 };
 pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
 pub use rejection::LineAuthError;

@@ -26,7 +26,7 @@ pub const REALM: &str = "line";
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Why a request was refused. Converts into an RFC 6750 response with
-/// [`IntoResponse`](axum_core::response::IntoResponse).
+/// [`IntoResponse`].
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum LineAuthError {
@@ -193,7 +193,9 @@ impl LineAuthError {
             }
             Self::InvalidToken(InvalidReason::Expired) => "the access token expired",
             Self::InvalidToken(InvalidReason::Revoked) => "the access token was revoked",
-            Self::InvalidToken(InvalidReason::NotJws) => "the access token is not a LINE access token",
+            Self::InvalidToken(InvalidReason::NotJws) => {
+                "the access token is not a LINE access token"
+            }
             Self::InvalidToken(InvalidReason::Rejected) => "LINE rejected the access token",
             Self::ForeignChannel => "the access token belongs to another channel",
             Self::InsufficientScope { .. } => "the access token lacks a required scope",
@@ -223,15 +225,22 @@ impl LineAuthError {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
             Self::Unavailable(upstream) => {
-                headers.insert(RETRY_AFTER, HeaderValue::from(upstream.retry_after().as_secs().max(1)));
+                headers.insert(
+                    RETRY_AFTER,
+                    HeaderValue::from(upstream.retry_after().as_secs().max(1)),
+                );
             }
             Self::MissingToken | Self::UnsupportedScheme => {
-                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="line""#));
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="line""#),
+                );
             }
             _ => {
                 let code = self.error_code().unwrap_or_default();
-                let mut challenge =
-                    format!(r#"Bearer realm="{REALM}", error="{code}", error_description="{description}""#);
+                let mut challenge = format!(
+                    r#"Bearer realm="{REALM}", error="{code}", error_description="{description}""#
+                );
                 if let Self::InsufficientScope { required } = self {
                     challenge.push_str(&format!(r#", scope="{required}""#));
                 }
@@ -257,12 +266,18 @@ mod tests {
 
     fn challenge(error: &LineAuthError) -> String {
         let response: Response<Bytes> = error.to_response();
-        response.headers()[WWW_AUTHENTICATE].to_str().unwrap().to_owned()
+        response.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]
     fn missing_token_challenge_has_no_error_code() {
-        assert_eq!(challenge(&LineAuthError::MissingToken), r#"Bearer realm="line""#);
+        assert_eq!(
+            challenge(&LineAuthError::MissingToken),
+            r#"Bearer realm="line""#
+        );
     }
 
     #[test]
@@ -294,23 +309,43 @@ mod tests {
             LineAuthError::Malformed(MalformedReason::TooLong),
             LineAuthError::InvalidToken(InvalidReason::Revoked),
             LineAuthError::ForeignChannel,
-            LineAuthError::InsufficientScope { required: "profile".into() },
+            LineAuthError::InsufficientScope {
+                required: "profile".into(),
+            },
             LineAuthError::Unavailable(UpstreamError::Timeout),
         ];
         for error in errors {
             let response: Response<Bytes> = error.to_response();
             let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
-            assert!(body["error"].is_string() && body["error_description"].is_string(), "{body}");
+            assert!(
+                body["error"].is_string() && body["error_description"].is_string(),
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn line_descriptions_old_and_new_are_classified() {
         use InvalidReason::*;
-        assert_eq!(InvalidReason::from_line_description("The access token expired"), Expired);
-        assert_eq!(InvalidReason::from_line_description("access token expired"), Expired);
-        assert_eq!(InvalidReason::from_line_description("The access token revoked"), Revoked);
-        assert_eq!(InvalidReason::from_line_description("The access token not JWS"), NotJws);
-        assert_eq!(InvalidReason::from_line_description("something new"), Rejected);
+        assert_eq!(
+            InvalidReason::from_line_description("The access token expired"),
+            Expired
+        );
+        assert_eq!(
+            InvalidReason::from_line_description("access token expired"),
+            Expired
+        );
+        assert_eq!(
+            InvalidReason::from_line_description("The access token revoked"),
+            Revoked
+        );
+        assert_eq!(
+            InvalidReason::from_line_description("The access token not JWS"),
+            NotJws
+        );
+        assert_eq!(
+            InvalidReason::from_line_description("something new"),
+            Rejected
+        );
     }
 }

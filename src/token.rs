@@ -80,9 +80,9 @@ fn trim_ows(bytes: &[u8]) -> &[u8] {
 fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
     body_len > 0
-        && token[..body_len]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && token[..body_len].iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 /// SHA-256 of an access token: the cache key, so the raw token is never stored.
@@ -177,14 +177,20 @@ mod tests {
     #[test]
     fn scheme_is_case_insensitive() {
         for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
-            assert_eq!(parse(&format!("{scheme} abc")).unwrap(), Credentials::Bearer("abc"));
+            assert_eq!(
+                parse(&format!("{scheme} abc")).unwrap(),
+                Credentials::Bearer("abc")
+            );
         }
     }
 
     #[test]
     fn b64token_charset_including_padding_is_accepted() {
         let token = "eyJhbGciOiJIUzI1NiJ9.a-b_c~d+e/f==";
-        assert_eq!(parse(&format!("Bearer {token}")).unwrap(), Credentials::Bearer(token));
+        assert_eq!(
+            parse(&format!("Bearer {token}")).unwrap(),
+            Credentials::Bearer(token)
+        );
     }
 
     #[test]
@@ -194,7 +200,10 @@ mod tests {
 
     #[test]
     fn other_schemes_are_not_bearer() {
-        assert_eq!(parse("Basic dXNlcjpwYXNz").unwrap(), Credentials::OtherScheme);
+        assert_eq!(
+            parse("Basic dXNlcjpwYXNz").unwrap(),
+            Credentials::OtherScheme
+        );
         assert_eq!(parse("Bearerx abc").unwrap(), Credentials::OtherScheme);
         assert_eq!(parse("Token").unwrap(), Credentials::OtherScheme);
     }
@@ -207,7 +216,9 @@ mod tests {
 
     #[test]
     fn characters_outside_b64token_are_malformed() {
-        for bad in ["a b", "a&b=c", "a#b", "a%41", "a,b", "==abc", "abc=def", "\"abc\"", "a\tb"] {
+        for bad in [
+            "a b", "a&b=c", "a#b", "a%41", "a,b", "==abc", "abc=def", "\"abc\"", "a\tb",
+        ] {
             assert_eq!(
                 malformed(&format!("Bearer {bad}")),
                 MalformedReason::InvalidCharacters,
@@ -228,7 +239,10 @@ mod tests {
     fn overlong_token_is_malformed() {
         let at_limit = "a".repeat(MAX_TOKEN_LEN);
         assert!(parse(&format!("Bearer {at_limit}")).is_ok());
-        assert_eq!(malformed(&format!("Bearer {at_limit}a")), MalformedReason::TooLong);
+        assert_eq!(
+            malformed(&format!("Bearer {at_limit}a")),
+            MalformedReason::TooLong
+        );
     }
 
     #[test]
@@ -244,18 +258,27 @@ mod tests {
 
     #[test]
     fn no_header_is_absent() {
-        assert_eq!(bearer_credentials(&HeaderMap::new()).unwrap(), Credentials::Absent);
+        assert_eq!(
+            bearer_credentials(&HeaderMap::new()).unwrap(),
+            Credentials::Absent
+        );
     }
 
     #[test]
     fn digest_debug_shows_only_a_prefix() {
         let digest = TokenDigest::of("secret-token");
         let shown = format!("{digest:?}");
-        assert!(shown.starts_with("TokenDigest(") && shown.len() < 30, "{shown}");
+        assert!(
+            shown.starts_with("TokenDigest(") && shown.len() < 30,
+            "{shown}"
+        );
     }
 
     #[test]
     fn access_token_debug_is_redacted() {
-        assert_eq!(format!("{:?}", AccessToken::new("secret-token")), "AccessToken(<redacted>)");
+        assert_eq!(
+            format!("{:?}", AccessToken::new("secret-token")),
+            "AccessToken(<redacted>)"
+        );
     }
 }

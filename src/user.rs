@@ -1,28 +1,4 @@
 //! [`LineUser`]: the verified caller, and its extractors.
-//!
-//! The layer inserts a `LineUser` into the request's extensions once LINE has vouched for the
-//! token. Handlers take it as an extractor:
-//!
-//! - `LineUser`: rejects with 401 (RFC 6750 form) when there is none, e.g. in
-//!   [`optional`](crate::LineAuthLayer::optional) mode with no token, or on a route the layer does
-//!   not cover;
-//! - `Option<LineUser>`: `None` for anonymous requests, never rejects.
-//!
-//! ```
-//! use line_auth::LineUser;
-//!
-//! async fn me(user: LineUser) -> String {
-//!     format!("hello, {}", user.display_name())
-//! }
-//!
-//! async fn greeting(user: Option<LineUser>) -> String {
-//!     match user {
-//!         Some(user) => format!("hello, {}", user.display_name()),
-//!         None => "hello, stranger".to_owned(),
-//!     }
-//! }
-//! # let _ = (me, greeting);
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,6 +15,30 @@ use crate::rejection::LineAuthError;
 /// Cheap to clone (one reference count). Serializes with LINE's field names:
 /// `{"userId", "displayName", "pictureUrl"?, "statusMessage"?, "channelId", "scopes", "expiresAt"}`,
 /// where `scopes` is an array and `expiresAt` the token's expiry in Unix seconds.
+///
+/// The layer inserts a `LineUser` into the request's extensions once LINE has vouched for the
+/// token. Handlers take it as an extractor:
+///
+/// - `LineUser`: rejects with 401 (RFC 6750 form) when there is none, e.g. in
+///   [`optional`](crate::LineAuthLayer::optional) mode with no token, or on a route the layer does
+///   not cover;
+/// - `Option<LineUser>`: `None` for anonymous requests, never rejects.
+///
+/// ```
+/// use line_auth::LineUser;
+///
+/// async fn me(user: LineUser) -> String {
+///     format!("hello, {}", user.display_name())
+/// }
+///
+/// async fn greeting(user: Option<LineUser>) -> String {
+///     match user {
+///         Some(user) => format!("hello, {}", user.display_name()),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+/// # let _ = (me, greeting);
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct LineUser(Arc<UserData>);
 
@@ -54,7 +54,11 @@ struct UserData {
 }
 
 impl LineUser {
-    pub(crate) fn new(profile: crate::client::Profile, verification: &crate::client::TokenVerification, expires_at: SystemTime) -> Self {
+    pub(crate) fn new(
+        profile: crate::client::Profile,
+        verification: &crate::client::TokenVerification,
+        expires_at: SystemTime,
+    ) -> Self {
         Self(Arc::new(UserData {
             user_id: profile.user_id.into(),
             display_name: profile.display_name.into(),
@@ -122,7 +126,9 @@ impl fmt::Debug for LineUser {
 impl Serialize for LineUser {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let data = &self.0;
-        let fields = 5 + usize::from(data.picture_url.is_some()) + usize::from(data.status_message.is_some());
+        let fields = 5
+            + usize::from(data.picture_url.is_some())
+            + usize::from(data.status_message.is_some());
         let mut out = serializer.serialize_struct("LineUser", fields)?;
         out.serialize_field("userId", &*data.user_id)?;
         out.serialize_field("displayName", &*data.display_name)?;
@@ -136,7 +142,10 @@ impl Serialize for LineUser {
         }
         out.serialize_field("channelId", &*data.channel_id)?;
         out.serialize_field("scopes", &data.scopes)?;
-        let expires_at = data.expires_at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let expires_at = data
+            .expires_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
         out.serialize_field("expiresAt", &expires_at.as_secs())?;
         out.end()
     }
@@ -157,7 +166,10 @@ impl<S: Send + Sync> FromRequestParts<S> for LineUser {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for LineUser {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<LineUser>().cloned())
     }
 }

@@ -86,8 +86,16 @@ impl Verifier {
         self.check_grant(user.channel_id(), |scope| user.has_scope(scope))
     }
 
-    fn check_grant(&self, channel_id: &str, has_scope: impl Fn(&str) -> bool) -> Result<(), LineAuthError> {
-        if !self.channel_ids.iter().any(|accepted| **accepted == *channel_id) {
+    fn check_grant(
+        &self,
+        channel_id: &str,
+        has_scope: impl Fn(&str) -> bool,
+    ) -> Result<(), LineAuthError> {
+        if !self
+            .channel_ids
+            .iter()
+            .any(|accepted| **accepted == *channel_id)
+        {
             return Err(LineAuthError::ForeignChannel);
         }
         if !self.required_scopes.iter().all(|scope| has_scope(scope)) {
@@ -102,7 +110,10 @@ impl Verifier {
     fn verify_once(self: &Arc<Self>, token: &str, digest: TokenDigest) -> PendingVerdict {
         let (sender, receiver) = oneshot::channel();
         let pending = PendingVerdict { receiver };
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(waiters) = in_flight.get_mut(&digest) {
             tracing::trace!(token = %digest.short_hex(), "joining a verification under way");
             waiters.push(sender);
@@ -135,7 +146,10 @@ impl Verifier {
 
     /// Asks LINE about the token: verify, check, then fetch the profile, within the upstream
     /// timeout as a whole (fact sheet §4).
-    async fn ask_line(&self, token: &AccessToken) -> Result<(LineUser, Instant, Duration), LineAuthError> {
+    async fn ask_line(
+        &self,
+        token: &AccessToken,
+    ) -> Result<(LineUser, Instant, Duration), LineAuthError> {
         let verified_at = clock::now();
         let verified_at_wall = SystemTime::now();
         let exchange = async {
@@ -144,17 +158,25 @@ impl Verifier {
             let profile = self.client.profile(token).await?;
             Ok::<_, LineAuthError>((verification, expires_in, profile))
         };
-        let (verification, expires_in, profile) = tokio::time::timeout(self.upstream_timeout, exchange)
-            .await
-            .map_err(|_| LineAuthError::Unavailable(UpstreamError::Timeout))??;
+        let (verification, expires_in, profile) =
+            tokio::time::timeout(self.upstream_timeout, exchange)
+                .await
+                .map_err(|_| LineAuthError::Unavailable(UpstreamError::Timeout))??;
         let user = LineUser::new(profile, &verification, verified_at_wall + expires_in);
         Ok((user, verified_at, expires_in))
     }
 
     /// LINE's own checklist on a 200 verify (fact sheet §4): `client_id` is ours, `expires_in > 0`;
     /// then this service's required scopes.
-    fn check_verification(&self, verification: &TokenVerification) -> Result<Duration, LineAuthError> {
-        if !self.channel_ids.iter().any(|id| **id == *verification.client_id) {
+    fn check_verification(
+        &self,
+        verification: &TokenVerification,
+    ) -> Result<Duration, LineAuthError> {
+        if !self
+            .channel_ids
+            .iter()
+            .any(|id| **id == *verification.client_id)
+        {
             return Err(LineAuthError::ForeignChannel);
         }
         let expires_in = u64::try_from(verification.expires_in)
@@ -165,6 +187,21 @@ impl Verifier {
             verification.scopes().any(|granted| granted == scope)
         })?;
         Ok(Duration::from_secs(expires_in))
+    }
+}
+
+/// Shows an error with its causes, `a: b: c`. Safe for upstream errors: they carry no URL.
+struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
 }
 
@@ -179,16 +216,22 @@ impl VerificationTask {
     async fn run(mut self, token: AccessToken) {
         let verdict = match self.verifier.ask_line(&token).await {
             Ok((user, verified_at, expires_in)) => {
-                self.verifier.cache.insert(self.digest, user.clone(), verified_at, expires_in);
+                self.verifier
+                    .cache
+                    .insert(self.digest, user.clone(), verified_at, expires_in);
                 tracing::debug!(outcome = "verified", "token verified by LINE");
                 Ok(user)
             }
             Err(error) => {
                 match &error {
-                    LineAuthError::Unavailable(cause) => {
-                        tracing::warn!(outcome = "unavailable", error = %cause, "LINE could not verify the token")
+                    LineAuthError::Unavailable(cause) => tracing::warn!(
+                        outcome = "unavailable",
+                        error = %ErrorChain(cause),
+                        "LINE could not verify the token"
+                    ),
+                    refused => {
+                        tracing::debug!(outcome = "refused", reason = %refused, "token refused")
                     }
-                    refused => tracing::debug!(outcome = "refused", reason = %refused, "token refused"),
                 }
                 Err(error)
             }
@@ -201,7 +244,11 @@ impl VerificationTask {
     }
 
     fn take_waiters(&self) -> Waiters {
-        let mut in_flight = self.verifier.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut in_flight = self
+            .verifier
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         in_flight.remove(&self.digest).unwrap_or_default()
     }
 }

@@ -35,7 +35,11 @@ async fn with_request_id(mut response: Response) -> Response {
 
 /// OAuth-style error body, shape A (fact sheet §1).
 fn oauth_error(status: StatusCode, description: &str) -> Response {
-    (status, Json(json!({"error": "invalid_request", "error_description": description}))).into_response()
+    (
+        status,
+        Json(json!({"error": "invalid_request", "error_description": description})),
+    )
+        .into_response()
 }
 
 /// REST-style error body, shape B (fact sheet §1, §3.2).
@@ -85,7 +89,10 @@ async fn profile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
         Err(Refusal::NotJws) => return message_error(StatusCode::UNAUTHORIZED, "Authentication failed. Confirm that the access token in the authorization header is valid."),
     };
     if !grant.scopes.iter().any(|scope| scope == "profile") {
-        return message_error(StatusCode::FORBIDDEN, "The access token does not have the required scope: profile");
+        return message_error(
+            StatusCode::FORBIDDEN,
+            "The access token does not have the required scope: profile",
+        );
     }
     let profile = grant.profile;
     let mut body = Map::new();

@@ -77,7 +77,9 @@ pub struct LineEmulator {
 
 impl std::fmt::Debug for LineEmulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LineEmulator").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("LineEmulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -165,7 +167,10 @@ impl LineEmulator {
             let _ = shutdown.send(());
             // Connections mid-request get a moment to finish; then they are cut.
             let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

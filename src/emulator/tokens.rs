@@ -162,7 +162,10 @@ impl TokenStore {
     pub(crate) fn issue(&self, request: IssueToken) -> String {
         let mut rng = rand::rng();
         let value = request.value.unwrap_or_else(|| {
-            let payload = format!(r#"{{"iss":"line-auth-emulator","jti":"{:032x}"}}"#, rng.random::<u128>());
+            let payload = format!(
+                r#"{{"iss":"line-auth-emulator","jti":"{:032x}"}}"#,
+                rng.random::<u128>()
+            );
             let signature: [u8; 32] = rng.random();
             format!(
                 "{JWS_HEADER}.{}.{}",
@@ -170,7 +173,9 @@ impl TokenStore {
                 URL_SAFE_NO_PAD.encode(signature)
             )
         });
-        let user_id = request.user_id.unwrap_or_else(|| format!("U{:032x}", rng.random::<u128>()));
+        let user_id = request
+            .user_id
+            .unwrap_or_else(|| format!("U{:032x}", rng.random::<u128>()));
         let record = TokenRecord {
             channel_id: request.channel_id,
             scopes: request.scopes,
@@ -188,11 +193,17 @@ impl TokenStore {
     }
 
     pub(crate) fn expire(&self, token: &str) -> bool {
-        self.lock().get_mut(token).map(|record| record.expires_at = clock::now()).is_some()
+        self.lock()
+            .get_mut(token)
+            .map(|record| record.expires_at = clock::now())
+            .is_some()
     }
 
     pub(crate) fn revoke(&self, token: &str) -> bool {
-        self.lock().get_mut(token).map(|record| record.revoked = true).is_some()
+        self.lock()
+            .get_mut(token)
+            .map(|record| record.revoked = true)
+            .is_some()
     }
 
     /// What LINE knows of `token` now.

@@ -1,0 +1,10 @@
+//! Integration tests over real HTTP on loopback, against the LINE emulator.
+
+mod cache;
+mod coalescing;
+mod extraction;
+mod logging;
+mod modes;
+mod outage;
+mod support;
+mod verification;

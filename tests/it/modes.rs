@@ -1,0 +1,137 @@
+//! Where the layer sits: optional mode, `route_layer`, the extractors, and plain tower services.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use line_auth::{LineAuthLayer, LineUser};
+use tower::{ServiceBuilder, ServiceExt};
+
+use crate::support::*;
+
+fn greeting_routes() -> Router {
+    Router::new().route(
+        "/greeting",
+        get(|user: Option<LineUser>| async move {
+            match user {
+                Some(user) => format!("hello, {}", user.display_name()),
+                None => "hello, stranger".to_owned(),
+            }
+        }),
+    )
+}
+
+#[tokio::test]
+async fn optional_mode_lets_anonymous_requests_through_and_still_verifies_tokens() {
+    let line = Line::start().await;
+    let base =
+        serve(greeting_routes().layer(LineAuthLayer::optional(line.config().build().unwrap())))
+            .await;
+    let token = line.issue(line_auth::emulator::IssueToken::new(CHANNEL).display_name("Brown"));
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+
+    let anonymous = get_anonymous(&base, "/greeting").await;
+    assert_eq!(
+        (anonymous.status, anonymous.body.as_str()),
+        (StatusCode::OK, "hello, stranger")
+    );
+
+    let known = get_bearer(&base, "/greeting", &token).await;
+    assert_eq!(
+        (known.status, known.body.as_str()),
+        (StatusCode::OK, "hello, Brown")
+    );
+
+    assert_eq!(
+        get_bearer(&base, "/greeting", &revoked).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_with(&base, "/greeting", &[b"Bearer a b"]).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn route_layer_protects_its_routes_and_leaves_the_others_public() {
+    let line = Line::start().await;
+    let calls = HandlerCalls::default();
+    let app = routes(&calls)
+        .route_layer(LineAuthLayer::new(line.config().build().unwrap()))
+        .route("/public", get(|| async { "public" }));
+    let base = serve(app).await;
+
+    let reply = get_anonymous(&base, "/public").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "public")
+    );
+    assert_eq!(
+        get_anonymous(&base, "/api/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &line.token()).await.status,
+        StatusCode::OK
+    );
+    // Unknown paths stay 404: route_layer only runs for matched routes.
+    assert_eq!(
+        get_anonymous(&base, "/nope").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn line_user_extractor_without_the_layer_rejects_in_rfc6750_form() {
+    let app = Router::new()
+        .route("/api/me", get(|user: LineUser| async move { Json(user) }))
+        .merge(greeting_routes());
+    let base = serve(app).await;
+
+    let reply = get_anonymous(&base, "/api/me").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.challenge(), Some(r#"Bearer realm="line""#));
+
+    let reply = get_anonymous(&base, "/greeting").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "hello, stranger")
+    );
+}
+
+#[tokio::test]
+async fn wraps_a_plain_tower_service() {
+    let line = Line::start().await;
+    let service = ServiceBuilder::new()
+        .layer(LineAuthLayer::new(line.config().build().unwrap()))
+        .service_fn(|request: Request<Body>| async move {
+            let user = request
+                .extensions()
+                .get::<LineUser>()
+                .expect("the layer inserted the user");
+            Ok::<_, Infallible>(Response::new(Body::from(user.user_id().to_owned())))
+        });
+    let token = line.issue(
+        line_auth::emulator::IssueToken::new(CHANNEL).user_id("U0123456789abcdef0123456789abcdef"),
+    );
+
+    let request = Request::get("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = service.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"U0123456789abcdef0123456789abcdef");
+
+    let response = service
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}

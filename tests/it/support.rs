@@ -1,0 +1,156 @@
+//! Shared set-up: the emulator, a protected app served on loopback, and a plain HTTP client.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use line_auth::emulator::{IssueToken, LineEmulator};
+use line_auth::{LineAuthConfig, LineAuthConfigBuilder, LineUser};
+use tokio::net::TcpListener;
+
+/// The channel the test apps accept.
+pub const CHANNEL: &str = "1234567890";
+/// A channel the test apps do not accept.
+pub const OTHER_CHANNEL: &str = "9876543210";
+
+/// Serves `router` on a free loopback port and returns its base URL.
+pub async fn serve(router: Router) -> String {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A plain client for calling the app under test (no redirects, short timeout).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Counts how often protected handlers ran, to prove a refused request never reached one.
+#[derive(Clone, Default)]
+pub struct HandlerCalls(Arc<AtomicU64>);
+
+impl HandlerCalls {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// `GET /api/me` (returns the `LineUser` as JSON) and `GET /health` (public), unprotected.
+pub fn routes(calls: &HandlerCalls) -> Router {
+    let calls = calls.clone();
+    Router::new()
+        .route(
+            "/api/me",
+            get(move |user: LineUser| async move {
+                calls.0.fetch_add(1, Ordering::SeqCst);
+                Json(user)
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
+}
+
+/// The emulator plus a layer configuration pointed at it.
+pub struct Line {
+    pub emulator: LineEmulator,
+}
+
+impl Line {
+    pub async fn start() -> Self {
+        Self {
+            emulator: LineEmulator::start().await.unwrap(),
+        }
+    }
+
+    /// A configuration accepting [`CHANNEL`], pointed at the emulator.
+    pub fn config(&self) -> LineAuthConfigBuilder {
+        LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(self.emulator.base_url())
+    }
+
+    /// A 30-day token for [`CHANNEL`] with the `profile` scope.
+    pub fn token(&self) -> String {
+        self.emulator.issue(IssueToken::new(CHANNEL))
+    }
+
+    pub fn issue(&self, request: IssueToken) -> String {
+        self.emulator.issue(request)
+    }
+
+    /// (verify calls, profile calls) so far.
+    pub fn calls(&self) -> (u64, u64) {
+        let calls = self.emulator.calls();
+        (calls.verify, calls.profile)
+    }
+}
+
+/// A response as a client sees it.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+
+    pub fn challenge(&self) -> Option<&str> {
+        self.headers
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap())
+    }
+}
+
+/// `GET {base}{path}` with the given `Authorization` values (none, one, or several).
+pub async fn get_with(base: &str, path: &str, authorization: &[&[u8]]) -> Reply {
+    let mut request = http().get(format!("{base}{path}"));
+    for value in authorization {
+        request = request.header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    let response = request.send().await.unwrap();
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap(),
+    }
+}
+
+/// `GET {base}{path}` with `Authorization: Bearer {token}`.
+pub async fn get_bearer(base: &str, path: &str, token: &str) -> Reply {
+    get_with(base, path, &[format!("Bearer {token}").as_bytes()]).await
+}
+
+/// `GET {base}{path}` with no credentials.
+pub async fn get_anonymous(base: &str, path: &str) -> Reply {
+    get_with(base, path, &[]).await
+}
+
+/// Fixed response headers for [`broken_line`].
+pub type StaticHeaders = &'static [(&'static str, &'static str)];
+
+/// A stand-in for a misbehaving LINE: every request gets the same status, headers and body.
+pub async fn broken_line(status: StatusCode, headers: StaticHeaders, body: &'static str) -> String {
+    let router = Router::new().fallback(move || async move {
+        let mut response = axum::response::Response::new(axum::body::Body::from(body));
+        *response.status_mut() = status;
+        for (name, value) in headers {
+            response.headers_mut().insert(*name, value.parse().unwrap());
+        }
+        response
+    });
+    serve(router).await
+}

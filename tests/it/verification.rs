@@ -1,0 +1,188 @@
+//! The miss path: LINE's verify and profile calls, and the checks on LINE's answer.
+
+use axum::http::StatusCode;
+use line_auth::emulator::IssueToken;
+use line_auth::LineAuthLayer;
+
+use crate::support::*;
+
+async fn app_with(line: &Line, config: line_auth::LineAuthConfigBuilder) -> (String, HandlerCalls) {
+    let calls = HandlerCalls::default();
+    let _ = line;
+    let base = serve(routes(&calls).layer(LineAuthLayer::new(config.build().unwrap()))).await;
+    (base, calls)
+}
+
+#[tokio::test]
+async fn valid_token_reaches_the_handler_with_the_line_user() {
+    let line = Line::start().await;
+    let (base, calls) = app_with(&line, line.config()).await;
+    let token = line.issue(
+        IssueToken::new(CHANNEL)
+            .scopes(["profile", "openid"])
+            .user_id("U4af4980629aabbccddeeff0011223344")
+            .display_name("Brown")
+            .picture_url("https://profile.line-scdn.net/abcdefghijklmn"),
+    );
+
+    let reply = get_bearer(&base, "/api/me", &token).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let user = reply.json();
+    assert_eq!(user["userId"], "U4af4980629aabbccddeeff0011223344");
+    assert_eq!(user["displayName"], "Brown");
+    assert_eq!(
+        user["pictureUrl"],
+        "https://profile.line-scdn.net/abcdefghijklmn"
+    );
+    assert!(
+        user.get("statusMessage").is_none(),
+        "absent, not null: {user}"
+    );
+    assert_eq!(user["channelId"], CHANNEL);
+    assert_eq!(user["scopes"], serde_json::json!(["profile", "openid"]));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expires_at = user["expiresAt"].as_u64().unwrap();
+    assert!(
+        (now + 30 * 86_400 - 5..=now + 30 * 86_400).contains(&expires_at),
+        "{expires_at}"
+    );
+    assert_eq!((line.calls(), calls.get()), ((1, 1), 1));
+}
+
+#[tokio::test]
+async fn unknown_token_gets_401_invalid_token() {
+    let line = Line::start().await;
+    let (base, calls) = app_with(&line, line.config()).await;
+
+    let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.bm90LWlzc3VlZA.c2ln").await;
+
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(reply
+        .challenge()
+        .unwrap()
+        .contains(r#"error="invalid_token""#));
+    assert_eq!(reply.json()["error"], "invalid_token");
+    assert_eq!(
+        (line.calls(), calls.get()),
+        ((1, 0), 0),
+        "no profile call for a refused token"
+    );
+}
+
+#[tokio::test]
+async fn revoked_and_expired_tokens_get_401_with_the_reason() {
+    let line = Line::start().await;
+    let (base, calls) = app_with(&line, line.config()).await;
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+    let expired = line.token();
+    line.emulator.expire(&expired);
+
+    let reply = get_bearer(&base, "/api/me", &revoked).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token was revoked"
+    );
+
+    let reply = get_bearer(&base, "/api/me", &expired).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token expired"
+    );
+    assert_eq!(calls.get(), 0);
+}
+
+#[tokio::test]
+async fn token_of_another_channel_gets_401_naming_the_cause() {
+    let line = Line::start().await;
+    let (base, calls) = app_with(&line, line.config()).await;
+    let foreign = line.issue(IssueToken::new(OTHER_CHANNEL));
+
+    let reply = get_bearer(&base, "/api/me", &foreign).await;
+
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(reply
+        .challenge()
+        .unwrap()
+        .contains(r#"error="invalid_token""#));
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token belongs to another channel"
+    );
+    assert_eq!((line.calls(), calls.get()), ((1, 0), 0));
+}
+
+#[tokio::test]
+async fn any_configured_channel_is_accepted() {
+    let line = Line::start().await;
+    let (base, _) = app_with(&line, line.config().channel_id(OTHER_CHANNEL)).await;
+
+    for channel in [CHANNEL, OTHER_CHANNEL] {
+        let reply = get_bearer(&base, "/api/me", &line.issue(IssueToken::new(channel))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{channel}");
+        assert_eq!(reply.json()["channelId"], channel);
+    }
+}
+
+#[tokio::test]
+async fn missing_required_scope_gets_403_insufficient_scope() {
+    let line = Line::start().await;
+    let (base, calls) = app_with(&line, line.config().required_scopes(["profile", "openid"])).await;
+    let profile_only = line.token();
+
+    let reply = get_bearer(&base, "/api/me", &profile_only).await;
+
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reply.challenge(),
+        Some(
+            r#"Bearer realm="line", error="insufficient_scope", error_description="the access token lacks a required scope", scope="profile openid""#
+        )
+    );
+    assert_eq!(reply.json()["error"], "insufficient_scope");
+    assert_eq!((line.calls(), calls.get()), ((1, 0), 0));
+}
+
+#[tokio::test]
+async fn token_without_profile_scope_is_refused_even_if_not_required() {
+    let line = Line::start().await;
+    let (base, calls) = app_with(&line, line.config().required_scopes(["openid"])).await;
+    let openid_only = line.issue(IssueToken::new(CHANNEL).scopes(["openid"]));
+
+    let reply = get_bearer(&base, "/api/me", &openid_only).await;
+
+    // The profile call is what yields the user ID; LINE refuses it without `profile`.
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.challenge().unwrap().contains(r#"scope="profile""#));
+    assert_eq!((line.calls(), calls.get()), ((1, 1), 0));
+}
+
+#[tokio::test]
+async fn tokens_with_plus_slash_and_padding_reach_line_intact() {
+    let line = Line::start().await;
+    let (base, _) = app_with(&line, line.config()).await;
+    let opaque =
+        line.issue(IssueToken::new(CHANNEL).token_value("bNl4YEFPI/hjFWhTqexp4MuEw5YPs+7c/a+b=="));
+
+    let reply = get_bearer(&base, "/api/me", &opaque).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn profile_without_picture_or_status_is_accepted() {
+    let line = Line::start().await;
+    let (base, _) = app_with(&line, line.config()).await;
+    let token = line.issue(IssueToken::new(CHANNEL).status_message("Hello, LINE!"));
+
+    let user = get_bearer(&base, "/api/me", &token).await.json();
+
+    assert!(user.get("pictureUrl").is_none(), "{user}");
+    assert_eq!(user["statusMessage"], "Hello, LINE!");
+}
