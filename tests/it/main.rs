@@ -2,6 +2,7 @@
 
 mod cache;
 mod coalescing;
+mod emulator;
 mod extraction;
 mod logging;
 mod modes;

@@ -1,0 +1,152 @@
+//! The emulator answers as LINE documents (fact sheet §1, §3.1, §3.2), over real HTTP.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use line_auth::emulator::IssueToken;
+
+use crate::support::*;
+
+async fn verify(line: &Line, token: &str) -> Reply {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/oauth2/v2.1/verify", line.emulator.base_url()),
+        [("access_token", token)],
+    )
+    .unwrap();
+    let response = http().get(url).send().await.unwrap();
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap(),
+    }
+}
+
+async fn profile(line: &Line, token: &str) -> Reply {
+    get_bearer(&line.emulator.base_url(), "/v2/profile", token).await
+}
+
+fn assert_request_id(reply: &Reply) {
+    let id = reply.headers["x-line-request-id"].to_str().unwrap();
+    assert!(
+        id.len() == 16
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{id}"
+    );
+}
+
+#[tokio::test]
+async fn issued_tokens_are_jws_shaped() {
+    let line = Line::start().await;
+    let token = line.token();
+    let segments: Vec<&str> = token.split('.').collect();
+    assert_eq!(segments.len(), 3, "{token}");
+    assert_eq!(
+        segments[0], "eyJhbGciOiJIUzI1NiJ9",
+        "header {{\"alg\":\"HS256\"}}"
+    );
+    assert!(segments.iter().all(|s| s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
+    assert_ne!(token, line.token(), "every token is new");
+}
+
+#[tokio::test]
+async fn verify_answers_scope_client_id_and_remaining_seconds() {
+    let line = Line::start().await;
+    let token = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
+
+    let reply = verify(&line, &token).await;
+
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_request_id(&reply);
+    let body = reply.json();
+    assert_eq!(body["scope"], "profile openid");
+    assert_eq!(body["client_id"], CHANNEL, "a JSON string");
+    let expires_in = body["expires_in"].as_u64().unwrap();
+    assert!(
+        (2_591_990..2_592_000).contains(&expires_in),
+        "counts down from 30 days: {expires_in}"
+    );
+}
+
+#[tokio::test]
+async fn verify_refusals_use_line_error_texts() {
+    let line = Line::start().await;
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+    let expired = line.issue(IssueToken::new(CHANNEL).lifetime(Duration::from_secs(1)));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    for (token, description) in [
+        (revoked.as_str(), "The access token revoked"),
+        (expired.as_str(), "The access token expired"),
+        ("not-a-token", "The access token not JWS"),
+    ] {
+        let reply = verify(&line, token).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{description}");
+        assert_request_id(&reply);
+        assert_eq!(
+            reply.json(),
+            serde_json::json!({"error": "invalid_request", "error_description": description})
+        );
+    }
+}
+
+#[tokio::test]
+async fn profile_omits_absent_fields_and_refuses_in_message_shape() {
+    let line = Line::start().await;
+    let token = line.issue(
+        IssueToken::new(CHANNEL)
+            .user_id("U4af4980629aabbccddeeff0011223344")
+            .display_name("Brown"),
+    );
+    let no_profile_scope = line.issue(IssueToken::new(CHANNEL).scopes(["openid"]));
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+
+    let reply = profile(&line, &token).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_request_id(&reply);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"userId": "U4af4980629aabbccddeeff0011223344", "displayName": "Brown"})
+    );
+
+    let reply = profile(&line, &revoked).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(reply.json()["message"].is_string());
+
+    let reply = profile(&line, &no_profile_scope).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.json()["message"].is_string());
+}
+
+#[tokio::test]
+async fn generated_user_ids_follow_line_format() {
+    let line = Line::start().await;
+    let user_id = profile(&line, &line.token()).await.json()["userId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(user_id.len() == 33 && user_id.starts_with('U'), "{user_id}");
+    assert!(
+        user_id[1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{user_id}"
+    );
+}
+
+#[tokio::test]
+async fn counts_calls_per_endpoint() {
+    let line = Line::start().await;
+    let token = line.token();
+    verify(&line, &token).await;
+    verify(&line, &token).await;
+    profile(&line, &token).await;
+    assert_eq!(line.calls(), (2, 1));
+    line.emulator.reset_calls();
+    assert_eq!(line.calls(), (0, 0));
+}
