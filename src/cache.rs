@@ -1,5 +1,6 @@
-//! The verified-token store: bounded, keyed by [`TokenDigest`], and never trusted past the
-//! token's own expiry or the configured maximum TTL.
+//! The verified-token store and the refused-token store: each bounded on its own, keyed by
+//! [`TokenDigest`]. A verified token is never trusted past its own expiry or the maximum TTL; a
+//! refused one is refused without LINE for a short TTL.
 //!
 //! Built on `quick_cache` (S3-FIFO eviction): a lookup is one sharded read with no allocation, and
 //! the bound holds without a background task.
@@ -10,6 +11,7 @@ use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::UnitWeighter;
 
 use crate::clock::Instant;
+use crate::rejection::LineAuthError;
 use crate::token::{DigestHashBuilder, TokenDigest};
 use crate::user::LineUser;
 
@@ -36,23 +38,37 @@ pub(crate) enum Cached {
     Unknown,
 }
 
+type Store<V> =
+    Cache<TokenDigest, V, UnitWeighter, DigestHashBuilder, DefaultLifecycle<TokenDigest, V>>;
+
+fn bounded_store<V: Clone>(max_entries: usize) -> Store<V> {
+    Cache::with(
+        // Preallocate modestly; the table grows up to the bound as tokens arrive.
+        max_entries.min(PREALLOCATED_ENTRIES),
+        max_entries as u64,
+        UnitWeighter,
+        DigestHashBuilder::default(),
+        DefaultLifecycle::default(),
+    )
+}
+
 pub(crate) struct VerifiedCache {
-    entries: Cache<TokenDigest, CachedToken, UnitWeighter, DigestHashBuilder>,
+    entries: Store<CachedToken>,
     max_ttl: Duration,
+    /// Stale-if-error: how long past `fresh_until` an entry is kept as a fallback.
+    stale_grace: Option<Duration>,
 }
 
 impl VerifiedCache {
-    pub(crate) fn new(max_entries: usize, max_ttl: Duration) -> Self {
+    pub(crate) fn new(
+        max_entries: usize,
+        max_ttl: Duration,
+        stale_grace: Option<Duration>,
+    ) -> Self {
         Self {
-            entries: Cache::with(
-                // Preallocate modestly; the table grows up to the bound as tokens arrive.
-                max_entries.min(PREALLOCATED_ENTRIES),
-                max_entries as u64,
-                UnitWeighter,
-                DigestHashBuilder::default(),
-                DefaultLifecycle::default(),
-            ),
+            entries: bounded_store(max_entries),
             max_ttl,
+            stale_grace,
         }
     }
 
@@ -66,9 +82,23 @@ impl VerifiedCache {
             // An expired token never becomes valid again: keep answering locally until evicted.
             Cached::Expired
         } else {
-            self.entries.remove(digest);
+            if !self.within_grace(&entry, now) {
+                self.entries.remove(digest);
+            }
             Cached::Unknown
         }
+    }
+
+    /// Stale-if-error: the user behind a verified token whose entry is stale, but within the
+    /// grace, and whose own expiry has not passed.
+    pub(crate) fn stale(&self, digest: &TokenDigest, now: Instant) -> Option<LineUser> {
+        let entry = self.entries.get(digest)?;
+        (now < entry.token_expires && self.within_grace(&entry, now)).then_some(entry.user)
+    }
+
+    fn within_grace(&self, entry: &CachedToken, now: Instant) -> bool {
+        self.stale_grace
+            .is_some_and(|grace| now < entry.fresh_until + grace)
     }
 
     /// Remembers a verified token. `verified_at` is when the verify call was made, so the expiry
@@ -93,6 +123,55 @@ impl VerifiedCache {
                 fresh_until,
             },
         );
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// A token LINE refused, and until when that stands.
+#[derive(Clone)]
+struct Refused {
+    error: LineAuthError,
+    until: Instant,
+}
+
+/// Tokens LINE refused, remembered for a short TTL so repeated junk costs LINE nothing.
+pub(crate) struct RefusedCache {
+    entries: Store<Refused>,
+    ttl: Duration,
+}
+
+impl RefusedCache {
+    pub(crate) fn new(max_entries: usize, ttl: Duration) -> Self {
+        Self {
+            entries: bounded_store(max_entries),
+            ttl,
+        }
+    }
+
+    pub(crate) fn get(&self, digest: &TokenDigest, now: Instant) -> Option<LineAuthError> {
+        let refused = self.entries.get(digest)?;
+        if now < refused.until {
+            Some(refused.error)
+        } else {
+            self.entries.remove(digest);
+            None
+        }
+    }
+
+    /// Remembers LINE's refusal. An outage is not a refusal and is never remembered.
+    pub(crate) fn insert(&self, digest: TokenDigest, error: &LineAuthError, now: Instant) {
+        if self.ttl.is_zero() || matches!(error, LineAuthError::Unavailable(_)) {
+            return;
+        }
+        let refused = Refused {
+            error: error.clone(),
+            until: now + self.ttl,
+        };
+        self.entries.insert(digest, refused);
     }
 
     #[cfg(test)]
@@ -126,7 +205,7 @@ mod tests {
 
     #[test]
     fn entry_is_fresh_until_the_max_ttl_then_asked_again() {
-        let cache = VerifiedCache::new(10, 5 * SECOND);
+        let cache = VerifiedCache::new(10, 5 * SECOND, None);
         let digest = TokenDigest::of("t");
         let t0 = Instant::now();
         cache.insert(digest, user(), t0, 60 * SECOND);
@@ -143,7 +222,7 @@ mod tests {
 
     #[test]
     fn entry_never_outlives_the_token() {
-        let cache = VerifiedCache::new(10, 300 * SECOND);
+        let cache = VerifiedCache::new(10, 300 * SECOND, None);
         let digest = TokenDigest::of("t");
         let t0 = Instant::now();
         cache.insert(digest, user(), t0, 2 * SECOND);
@@ -160,7 +239,7 @@ mod tests {
 
     #[test]
     fn zero_ttl_caches_nothing() {
-        let cache = VerifiedCache::new(10, Duration::ZERO);
+        let cache = VerifiedCache::new(10, Duration::ZERO, None);
         let digest = TokenDigest::of("t");
         let t0 = Instant::now();
         cache.insert(digest, user(), t0, 60 * SECOND);
@@ -169,7 +248,7 @@ mod tests {
 
     #[test]
     fn table_grows_past_the_preallocation_up_to_the_bound() {
-        let cache = VerifiedCache::new(3 * PREALLOCATED_ENTRIES, 300 * SECOND);
+        let cache = VerifiedCache::new(3 * PREALLOCATED_ENTRIES, 300 * SECOND, None);
         let t0 = Instant::now();
         for i in 0..2 * PREALLOCATED_ENTRIES {
             cache.insert(TokenDigest::of(&i.to_string()), user(), t0, 60 * SECOND);
@@ -183,11 +262,100 @@ mod tests {
 
     #[test]
     fn capacity_bounds_the_entries() {
-        let cache = VerifiedCache::new(100, 300 * SECOND);
+        let cache = VerifiedCache::new(100, 300 * SECOND, None);
         let t0 = Instant::now();
         for i in 0..1_000 {
             cache.insert(TokenDigest::of(&i.to_string()), user(), t0, 60 * SECOND);
         }
         assert!(cache.len() <= 100, "{} entries", cache.len());
+    }
+
+    #[test]
+    fn stale_entry_is_kept_for_the_grace_only_while_the_token_lives() {
+        let cache = VerifiedCache::new(10, 5 * SECOND, Some(10 * SECOND));
+        let digest = TokenDigest::of("t");
+        let t0 = Instant::now();
+        cache.insert(digest, user(), t0, 12 * SECOND);
+        assert!(matches!(
+            cache.get(&digest, t0 + 6 * SECOND),
+            Cached::Unknown
+        ));
+        assert!(
+            cache.stale(&digest, t0 + 6 * SECOND).is_some(),
+            "stale within the grace"
+        );
+        assert!(
+            cache.stale(&digest, t0 + 12 * SECOND).is_none(),
+            "never past the token's expiry"
+        );
+        let long_lived = TokenDigest::of("long");
+        cache.insert(long_lived, user(), t0, 60 * SECOND);
+        assert!(cache.stale(&long_lived, t0 + 14 * SECOND).is_some());
+        assert!(matches!(
+            cache.get(&long_lived, t0 + 15 * SECOND),
+            Cached::Unknown
+        ));
+        assert!(
+            cache.stale(&long_lived, t0 + 15 * SECOND).is_none(),
+            "never past the grace"
+        );
+    }
+
+    #[test]
+    fn without_stale_if_error_a_stale_entry_is_dropped() {
+        let cache = VerifiedCache::new(10, 5 * SECOND, None);
+        let digest = TokenDigest::of("t");
+        let t0 = Instant::now();
+        cache.insert(digest, user(), t0, 60 * SECOND);
+        assert!(matches!(
+            cache.get(&digest, t0 + 6 * SECOND),
+            Cached::Unknown
+        ));
+        assert!(cache.stale(&digest, t0 + 6 * SECOND).is_none());
+    }
+
+    #[test]
+    fn refusal_is_remembered_for_its_ttl_but_outages_never() {
+        use crate::rejection::{InvalidReason, UpstreamError};
+        let refused = RefusedCache::new(10, 30 * SECOND);
+        let (bad, down) = (TokenDigest::of("bad"), TokenDigest::of("down"));
+        let t0 = Instant::now();
+        refused.insert(
+            bad,
+            &LineAuthError::InvalidToken(InvalidReason::Revoked),
+            t0,
+        );
+        refused.insert(
+            down,
+            &LineAuthError::Unavailable(UpstreamError::Timeout),
+            t0,
+        );
+        assert!(matches!(
+            refused.get(&bad, t0 + 29 * SECOND),
+            Some(LineAuthError::InvalidToken(InvalidReason::Revoked))
+        ));
+        assert!(refused.get(&bad, t0 + 30 * SECOND).is_none());
+        assert!(refused.get(&down, t0).is_none());
+    }
+
+    #[test]
+    fn refused_store_is_bounded_on_its_own() {
+        let refused = RefusedCache::new(100, 30 * SECOND);
+        let verified = VerifiedCache::new(100, 300 * SECOND, None);
+        let t0 = Instant::now();
+        let good = TokenDigest::of("good");
+        verified.insert(good, user(), t0, 60 * SECOND);
+        for i in 0..10_000 {
+            refused.insert(
+                TokenDigest::of(&format!("junk{i}")),
+                &LineAuthError::ForeignChannel,
+                t0,
+            );
+        }
+        assert!(refused.len() <= 100, "{} entries", refused.len());
+        assert!(
+            matches!(verified.get(&good, t0), Cached::Fresh(_)),
+            "junk does not evict good entries"
+        );
     }
 }

@@ -10,6 +10,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::clock::{self, Instant};
 use crate::config::LineAuthConfig;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::token::AccessToken;
@@ -65,6 +66,40 @@ pub(crate) struct LineClient {
     http: reqwest::Client,
     verify_url: Url,
     profile_url: Url,
+    retry: RetryPolicy,
+}
+
+/// How transient failures are retried inside one overall deadline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    /// Most tries of one call, the first included.
+    pub(crate) max_attempts: u32,
+    /// The longest one try may take (never past the overall deadline).
+    pub(crate) attempt_timeout: Duration,
+    /// The first backoff; each later one doubles, and each is jittered.
+    pub(crate) base_backoff: Duration,
+}
+
+/// One answer from LINE, read in full (within [`MAX_RESPONSE_BYTES`]).
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+/// Which call, for URLs and logs.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Verify,
+    Profile,
+}
+
+impl Call {
+    fn name(self) -> &'static str {
+        match self {
+            Call::Verify => "verify",
+            Call::Profile => "profile",
+        }
+    }
 }
 
 impl LineClient {
@@ -80,66 +115,185 @@ impl LineClient {
             http: config.http_client.clone(),
             verify_url: join("oauth2/v2.1/verify"),
             profile_url: join("v2/profile"),
+            retry: config.retry,
         }
     }
 
-    /// `GET /oauth2/v2.1/verify?access_token=…`. A 400 is LINE's verdict that the token is not
-    /// valid; any other non-200 answer is LINE being unavailable.
+    /// `GET /oauth2/v2.1/verify?access_token=…`; see [`judge_verify`].
     pub(crate) async fn verify(
         &self,
         token: &AccessToken,
+        deadline: Instant,
     ) -> Result<TokenVerification, LineAuthError> {
-        let mut url = self.verify_url.clone();
-        // Form-encodes the token, so `+`, `/` and `=` reach LINE intact.
-        url.query_pairs_mut()
-            .append_pair("access_token", token.expose());
-        let response = self.http.get(url).send().await.map_err(unavailable)?;
-        let status = response.status();
-        log_request_id("verify", status, response.headers());
-        let retry_after = retry_after(response.headers());
-        let body = read_limited(response).await?;
-        match status {
-            StatusCode::OK => parse(&body),
-            StatusCode::BAD_REQUEST => {
-                let error: OAuthError = parse(&body)?;
-                tracing::debug!(error = %error.error, "LINE refused the access token");
-                let reason = error.error_description.as_deref().map_or(
-                    InvalidReason::Rejected,
-                    InvalidReason::from_line_description,
-                );
-                Err(LineAuthError::InvalidToken(reason))
+        let answer = self.fetch(Call::Verify, token, deadline).await?;
+        judge_verify(answer.status, &answer.body)
+    }
+
+    /// `GET /v2/profile` with the bearer token; see [`judge_profile`].
+    pub(crate) async fn profile(
+        &self,
+        token: &AccessToken,
+        deadline: Instant,
+    ) -> Result<Profile, LineAuthError> {
+        let answer = self.fetch(Call::Profile, token, deadline).await?;
+        judge_profile(answer.status, &answer.body)
+    }
+
+    /// One GET with retries: transient failures (connection trouble, a try timing out, 5xx, 429)
+    /// are tried again after a jittered backoff, or LINE's `Retry-After`, while the deadline
+    /// allows. Both calls are idempotent reads, so a retry cannot do harm.
+    async fn fetch(
+        &self,
+        call: Call,
+        token: &AccessToken,
+        deadline: Instant,
+    ) -> Result<Answer, LineAuthError> {
+        let mut attempt = 1;
+        loop {
+            let remaining = deadline.saturating_duration_since(clock::now());
+            if remaining.is_zero() {
+                return Err(LineAuthError::Unavailable(UpstreamError::Timeout));
             }
-            status => Err(upstream_status(status, retry_after)),
+            let try_once = self.fetch_once(call, token);
+            let failure =
+                match tokio::time::timeout(remaining.min(self.retry.attempt_timeout), try_once)
+                    .await
+                {
+                    Ok(Ok(answer)) if is_transient(answer.status) => UpstreamError::Status {
+                        status: answer.status,
+                        retry_after: answer.retry_after,
+                    },
+                    Ok(Ok(answer)) => {
+                        return Ok(Answer {
+                            status: answer.status,
+                            body: answer.body,
+                        })
+                    }
+                    Ok(Err(Attempt::Final(error))) => {
+                        return Err(LineAuthError::Unavailable(error))
+                    }
+                    Ok(Err(Attempt::Transient(error))) => error,
+                    Err(_elapsed) => UpstreamError::Timeout,
+                };
+            let wait = match &failure {
+                UpstreamError::Status {
+                    retry_after: Some(wait),
+                    ..
+                } => *wait,
+                _ => jittered_backoff(self.retry.base_backoff, attempt),
+            };
+            let gives_up = attempt >= self.retry.max_attempts || clock::now() + wait >= deadline;
+            tracing::debug!(call = call.name(), attempt, error = %failure, gives_up, "LINE call failed");
+            if gives_up {
+                return Err(LineAuthError::Unavailable(failure));
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
 
-    /// `GET /v2/profile` with the bearer token. 401 means the token went bad between the two calls;
-    /// 403 means it may not read the profile (no `profile` scope).
-    pub(crate) async fn profile(&self, token: &AccessToken) -> Result<Profile, LineAuthError> {
-        let response = self
-            .http
-            .get(self.profile_url.clone())
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(unavailable)?;
+    async fn fetch_once(&self, call: Call, token: &AccessToken) -> Result<RawAnswer, Attempt> {
+        let request = match call {
+            Call::Verify => {
+                let mut url = self.verify_url.clone();
+                // Form-encodes the token, so `+`, `/` and `=` reach LINE intact.
+                url.query_pairs_mut()
+                    .append_pair("access_token", token.expose());
+                self.http.get(url)
+            }
+            Call::Profile => self
+                .http
+                .get(self.profile_url.clone())
+                .bearer_auth(token.expose()),
+        };
+        let response = request.send().await.map_err(Attempt::from_reqwest)?;
         let status = response.status();
-        log_request_id("profile", status, response.headers());
+        log_request_id(call.name(), status, response.headers());
         let retry_after = retry_after(response.headers());
         let body = read_limited(response).await?;
-        match status {
-            StatusCode::OK => parse(&body),
-            StatusCode::UNAUTHORIZED => Err(LineAuthError::InvalidToken(InvalidReason::Rejected)),
-            StatusCode::FORBIDDEN => Err(LineAuthError::InsufficientScope {
-                required: "profile".into(),
-            }),
-            status => Err(upstream_status(status, retry_after)),
+        Ok(RawAnswer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// LINE's verdict from a final verify answer (fact sheet §3.1): 200 is the grant, 400 the
+/// token's refusal; anything else, or a body out of spec, is LINE being unavailable.
+pub(crate) fn judge_verify(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<TokenVerification, LineAuthError> {
+    match status {
+        StatusCode::OK => parse(body),
+        StatusCode::BAD_REQUEST => {
+            let error: OAuthError = parse(body)?;
+            tracing::debug!(error = %error.error, "LINE refused the access token");
+            let reason = error.error_description.as_deref().map_or(
+                InvalidReason::Rejected,
+                InvalidReason::from_line_description,
+            );
+            Err(LineAuthError::InvalidToken(reason))
+        }
+        status => Err(upstream_status(status, None)),
+    }
+}
+
+/// LINE's verdict from a final profile answer (fact sheet §3.2): 401 means the token went bad
+/// between the two calls; 403 that it may not read the profile (no `profile` scope).
+pub(crate) fn judge_profile(status: StatusCode, body: &[u8]) -> Result<Profile, LineAuthError> {
+    match status {
+        StatusCode::OK => parse(body),
+        StatusCode::UNAUTHORIZED => Err(LineAuthError::InvalidToken(InvalidReason::Rejected)),
+        StatusCode::FORBIDDEN => Err(LineAuthError::InsufficientScope {
+            required: "profile".into(),
+        }),
+        status => Err(upstream_status(status, None)),
+    }
+}
+
+/// An answer before the retry policy has judged it.
+struct RawAnswer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+/// How one try failed.
+enum Attempt {
+    /// Worth another try: the connection failed or broke off.
+    Transient(UpstreamError),
+    /// Would fail the same way again: the answer itself is out of spec.
+    Final(UpstreamError),
+}
+
+impl Attempt {
+    fn from_reqwest(error: reqwest::Error) -> Self {
+        if error.is_builder() {
+            Attempt::Final(UpstreamError::transport(error))
+        } else {
+            Attempt::Transient(UpstreamError::transport(error))
         }
     }
 }
 
-fn unavailable(error: reqwest::Error) -> LineAuthError {
-    LineAuthError::Unavailable(UpstreamError::transport(error))
+/// 5xx and 429 are LINE's own "try again later" (fact sheet §1).
+fn is_transient(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// Full jitter over an exponential step: a uniformly drawn wait in `[0, base × 2^(attempt-1)]`,
+/// so many layers retrying at once spread out instead of hitting LINE in lockstep.
+fn jittered_backoff(base: Duration, attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling = base.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+    // A fresh RandomState is randomly keyed: enough entropy for jitter, no RNG dependency.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let fraction = (random >> 11) as f64 / (1u64 << 53) as f64;
+    ceiling.mul_f64(fraction)
 }
 
 fn upstream_status(status: StatusCode, retry_after: Option<Duration>) -> LineAuthError {
@@ -176,21 +330,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Reads the body, refusing more than [`MAX_RESPONSE_BYTES`].
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, LineAuthError> {
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Attempt> {
+    let too_large = || Attempt::Final(UpstreamError::InvalidBody("the body is too large"));
     if response
         .content_length()
         .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
     {
-        return Err(LineAuthError::Unavailable(UpstreamError::InvalidBody(
-            "the body is too large",
-        )));
+        return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
+    while let Some(chunk) = response.chunk().await.map_err(Attempt::from_reqwest)? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(LineAuthError::Unavailable(UpstreamError::InvalidBody(
-                "the body is too large",
-            )));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
@@ -251,5 +402,67 @@ mod tests {
             client.profile_url.as_str(),
             "http://127.0.0.1:1/prefix/v2/profile"
         );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn status() -> impl Strategy<Value = StatusCode> {
+            (100u16..600).prop_map(|code| StatusCode::from_u16(code).unwrap())
+        }
+
+        fn body() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..512),
+                any::<String>().prop_map(String::into_bytes),
+                (any::<Option<String>>(), any::<String>(), any::<i64>()).prop_map(|(scope, client_id, expires_in)| {
+                    serde_json::json!({"scope": scope, "client_id": client_id, "expires_in": expires_in})
+                        .to_string()
+                        .into_bytes()
+                }),
+                (any::<String>(), any::<Option<String>>()).prop_map(|(error, description)| {
+                    serde_json::json!({"error": error, "error_description": description}).to_string().into_bytes()
+                }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_verify_answer_is_a_grant_a_refusal_or_unavailable(status in status(), body in body()) {
+                match judge_verify(status, &body) {
+                    Ok(_) => prop_assert_eq!(status, StatusCode::OK),
+                    Err(LineAuthError::InvalidToken(_)) => prop_assert_eq!(status, StatusCode::BAD_REQUEST),
+                    Err(LineAuthError::Unavailable(_)) => {}
+                    Err(other) => prop_assert!(false, "unexpected {other:?}"),
+                }
+            }
+
+            #[test]
+            fn any_profile_answer_is_a_profile_a_refusal_or_unavailable(status in status(), body in body()) {
+                match judge_profile(status, &body) {
+                    Ok(_) => prop_assert_eq!(status, StatusCode::OK),
+                    Err(LineAuthError::InvalidToken(_)) => prop_assert_eq!(status, StatusCode::UNAUTHORIZED),
+                    Err(LineAuthError::InsufficientScope { .. }) => prop_assert_eq!(status, StatusCode::FORBIDDEN),
+                    Err(LineAuthError::Unavailable(_)) => {}
+                    Err(other) => prop_assert!(false, "unexpected {other:?}"),
+                }
+            }
+
+            #[test]
+            fn only_5xx_and_429_are_retried(status in status()) {
+                prop_assert_eq!(
+                    is_transient(status),
+                    status.as_u16() >= 500 || status.as_u16() == 429
+                );
+            }
+
+            #[test]
+            fn backoff_stays_within_its_ceiling(attempt in 1u32..40) {
+                let base = Duration::from_millis(50);
+                let ceiling = base * (1 << (attempt - 1).min(10));
+                prop_assert!(jittered_backoff(base, attempt) <= ceiling);
+            }
+        }
     }
 }

@@ -6,10 +6,25 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::client::RetryPolicy;
+
 /// LINE's API host (fact sheet §1).
 pub const DEFAULT_API_BASE: &str = "https://api.line.me";
 /// Default upstream timeout: a request never waits on LINE longer than this.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default bound on one try of a LINE call; a slow try is abandoned and retried within the
+/// overall upstream timeout.
+pub const DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default number of tries of one LINE call, the first included.
+pub const DEFAULT_UPSTREAM_MAX_ATTEMPTS: u32 = 3;
+/// First backoff between tries; it doubles per try and is jittered.
+const DEFAULT_RETRY_BASE_BACKOFF: Duration = Duration::from_millis(50);
+/// Default bound on how long a token LINE refused is refused without asking again.
+pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Default bound on the number of refused tokens remembered.
+pub const DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES: usize = 65_536;
+/// Default bound on verifications asking LINE at once, across all tokens.
+pub const DEFAULT_MAX_CONCURRENT_VERIFICATIONS: usize = 64;
 /// Default bound on how long a verified token is trusted without asking LINE again.
 pub const DEFAULT_CACHE_MAX_TTL: Duration = Duration::from_secs(5 * 60);
 /// Default bound on the number of verified tokens kept in memory.
@@ -46,8 +61,13 @@ pub struct LineAuthConfig {
     pub(crate) api_base: Url,
     pub(crate) required_scopes: Arc<[Box<str>]>,
     pub(crate) upstream_timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) max_concurrent_verifications: usize,
     pub(crate) cache_max_ttl: Duration,
     pub(crate) cache_max_entries: usize,
+    pub(crate) negative_cache_ttl: Duration,
+    pub(crate) negative_cache_max_entries: usize,
+    pub(crate) stale_if_error: Option<Duration>,
     pub(crate) http_client: reqwest::Client,
 }
 
@@ -58,8 +78,19 @@ impl fmt::Debug for LineAuthConfig {
             .field("api_base", &self.api_base.as_str())
             .field("required_scopes", &self.required_scopes)
             .field("upstream_timeout", &self.upstream_timeout)
+            .field("retry", &self.retry)
+            .field(
+                "max_concurrent_verifications",
+                &self.max_concurrent_verifications,
+            )
             .field("cache_max_ttl", &self.cache_max_ttl)
             .field("cache_max_entries", &self.cache_max_entries)
+            .field("negative_cache_ttl", &self.negative_cache_ttl)
+            .field(
+                "negative_cache_max_entries",
+                &self.negative_cache_max_entries,
+            )
+            .field("stale_if_error", &self.stale_if_error)
             .finish_non_exhaustive()
     }
 }
@@ -78,9 +109,15 @@ impl LineAuthConfig {
     /// | `LINE_CHANNEL_ID` | accepted LINE Login channel IDs, comma-separated | required |
     /// | `LINE_API_BASE` | LINE API base URL | `https://api.line.me` |
     /// | `LINE_REQUIRED_SCOPES` | required scopes, space- or comma-separated | `profile` |
-    /// | `LINE_UPSTREAM_TIMEOUT_MS` | upstream timeout in milliseconds | `3000` |
+    /// | `LINE_UPSTREAM_TIMEOUT_MS` | longest a request waits on LINE, retries included | `3000` |
+    /// | `LINE_UPSTREAM_ATTEMPT_TIMEOUT_MS` | longest one try of a LINE call may take | `1000` |
+    /// | `LINE_UPSTREAM_MAX_ATTEMPTS` | tries of one LINE call, the first included | `3` |
+    /// | `LINE_MAX_CONCURRENT_VERIFICATIONS` | verifications asking LINE at once | `64` |
     /// | `LINE_CACHE_MAX_TTL_SECS` | longest time a verified token is trusted without LINE | `300` |
     /// | `LINE_CACHE_MAX_ENTRIES` | most verified tokens kept in memory | `65536` |
+    /// | `LINE_NEGATIVE_CACHE_TTL_SECS` | how long a refused token is refused without LINE | `30` |
+    /// | `LINE_NEGATIVE_CACHE_MAX_ENTRIES` | most refused tokens remembered | `65536` |
+    /// | `LINE_STALE_IF_ERROR_SECS` | grace for verified tokens while LINE is down (opt-in) | off |
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -106,21 +143,38 @@ impl LineAuthConfig {
                     .filter(|s| !s.is_empty()),
             );
         }
-        if let Some(millis) = lookup("LINE_UPSTREAM_TIMEOUT_MS") {
-            builder = builder.upstream_timeout(Duration::from_millis(parse_env(
-                "LINE_UPSTREAM_TIMEOUT_MS",
-                &millis,
-            )?));
+        let number = |name: &'static str| -> Result<Option<u64>, ConfigError> {
+            lookup(name)
+                .map(|value| parse_env(name, &value))
+                .transpose()
+        };
+        let count = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+        if let Some(millis) = number("LINE_UPSTREAM_TIMEOUT_MS")? {
+            builder = builder.upstream_timeout(Duration::from_millis(millis));
         }
-        if let Some(secs) = lookup("LINE_CACHE_MAX_TTL_SECS") {
-            builder = builder.cache_max_ttl(Duration::from_secs(parse_env(
-                "LINE_CACHE_MAX_TTL_SECS",
-                &secs,
-            )?));
+        if let Some(millis) = number("LINE_UPSTREAM_ATTEMPT_TIMEOUT_MS")? {
+            builder = builder.upstream_attempt_timeout(Duration::from_millis(millis));
         }
-        if let Some(entries) = lookup("LINE_CACHE_MAX_ENTRIES") {
-            let entries = parse_env("LINE_CACHE_MAX_ENTRIES", &entries)?;
-            builder = builder.cache_max_entries(usize::try_from(entries).unwrap_or(usize::MAX));
+        if let Some(attempts) = number("LINE_UPSTREAM_MAX_ATTEMPTS")? {
+            builder = builder.upstream_max_attempts(u32::try_from(attempts).unwrap_or(u32::MAX));
+        }
+        if let Some(limit) = number("LINE_MAX_CONCURRENT_VERIFICATIONS")? {
+            builder = builder.max_concurrent_verifications(count(limit));
+        }
+        if let Some(secs) = number("LINE_CACHE_MAX_TTL_SECS")? {
+            builder = builder.cache_max_ttl(Duration::from_secs(secs));
+        }
+        if let Some(entries) = number("LINE_CACHE_MAX_ENTRIES")? {
+            builder = builder.cache_max_entries(count(entries));
+        }
+        if let Some(secs) = number("LINE_NEGATIVE_CACHE_TTL_SECS")? {
+            builder = builder.negative_cache_ttl(Duration::from_secs(secs));
+        }
+        if let Some(entries) = number("LINE_NEGATIVE_CACHE_MAX_ENTRIES")? {
+            builder = builder.negative_cache_max_entries(count(entries));
+        }
+        if let Some(secs) = number("LINE_STALE_IF_ERROR_SECS")? {
+            builder = builder.stale_if_error(Duration::from_secs(secs));
         }
         builder.build()
     }
@@ -154,6 +208,21 @@ impl LineAuthConfig {
     pub fn cache_max_entries(&self) -> usize {
         self.cache_max_entries
     }
+
+    /// How long a refused token is refused without asking LINE again.
+    pub fn negative_cache_ttl(&self) -> Duration {
+        self.negative_cache_ttl
+    }
+
+    /// The most refused tokens remembered.
+    pub fn negative_cache_max_entries(&self) -> usize {
+        self.negative_cache_max_entries
+    }
+
+    /// The stale-if-error grace, if enabled.
+    pub fn stale_if_error(&self) -> Option<Duration> {
+        self.stale_if_error
+    }
 }
 
 fn parse_env(name: &'static str, value: &str) -> Result<u64, ConfigError> {
@@ -174,8 +243,14 @@ pub struct LineAuthConfigBuilder {
     api_base: Option<String>,
     required_scopes: Option<Vec<String>>,
     upstream_timeout: Option<Duration>,
+    upstream_attempt_timeout: Option<Duration>,
+    upstream_max_attempts: Option<u32>,
+    max_concurrent_verifications: Option<usize>,
     cache_max_ttl: Option<Duration>,
     cache_max_entries: Option<usize>,
+    negative_cache_ttl: Option<Duration>,
+    negative_cache_max_entries: Option<usize>,
+    stale_if_error: Option<Duration>,
     http_client: Option<reqwest::Client>,
 }
 
@@ -216,9 +291,33 @@ impl LineAuthConfigBuilder {
         self
     }
 
-    /// How long a request may wait on LINE in all (default 3 s). Past it the request gets 503.
+    /// How long a request may wait on LINE in all, retries included (default 3 s). Past it the
+    /// request gets 503.
     pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
         self.upstream_timeout = Some(timeout);
+        self
+    }
+
+    /// How long one try of a LINE call may take before it is abandoned and, time allowing,
+    /// tried again (default 1 s; never longer than the upstream timeout).
+    pub fn upstream_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.upstream_attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// Tries of one LINE call, the first included (default 3). Only transient failures are
+    /// retried (connection errors, a try timing out, 5xx, 429), after a jittered backoff or
+    /// LINE's `Retry-After`, and never past the upstream timeout. `1` turns retries off.
+    pub fn upstream_max_attempts(mut self, attempts: u32) -> Self {
+        self.upstream_max_attempts = Some(attempts);
+        self
+    }
+
+    /// Most verifications asking LINE at once, across all tokens (default 64). Further ones wait
+    /// their turn within the upstream timeout, so a flood of new tokens cannot hammer LINE,
+    /// whose rate limits are undisclosed.
+    pub fn max_concurrent_verifications(mut self, limit: usize) -> Self {
+        self.max_concurrent_verifications = Some(limit);
         self
     }
 
@@ -236,6 +335,33 @@ impl LineAuthConfigBuilder {
     /// The most verified tokens kept in memory (default 65 536); the coldest are evicted first.
     pub fn cache_max_entries(mut self, entries: usize) -> Self {
         self.cache_max_entries = Some(entries);
+        self
+    }
+
+    /// How long a token LINE refused (invalid, expired, revoked, another channel, a missing
+    /// scope) is refused again without asking LINE (default 30 s). Outages are never remembered
+    /// as refusals. Zero turns the negative cache off.
+    pub fn negative_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_cache_ttl = Some(ttl);
+        self
+    }
+
+    /// The most refused tokens remembered (default 65 536), in a store of their own, so a flood
+    /// of junk tokens cannot evict verified ones.
+    pub fn negative_cache_max_entries(mut self, entries: usize) -> Self {
+        self.negative_cache_max_entries = Some(entries);
+        self
+    }
+
+    /// Opt-in stale-if-error: while LINE cannot be reached, a token verified before is still
+    /// accepted if its own expiry has not passed and its cache entry went stale less than
+    /// `grace` ago. Off by default.
+    ///
+    /// The trade-off: during an outage a token revoked at LINE within the last
+    /// `cache_max_ttl + grace` is still accepted, in exchange for users staying signed in while
+    /// LINE is down. Tokens never verified before still get 503.
+    pub fn stale_if_error(mut self, grace: Duration) -> Self {
+        self.stale_if_error = Some(grace);
         self
     }
 
@@ -275,15 +401,47 @@ impl LineAuthConfigBuilder {
         if upstream_timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("upstream_timeout"));
         }
+        let attempt_timeout = self
+            .upstream_attempt_timeout
+            .unwrap_or(DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT)
+            .min(upstream_timeout);
+        if attempt_timeout.is_zero() {
+            return Err(ConfigError::ZeroDuration("upstream_attempt_timeout"));
+        }
+        let max_attempts = self
+            .upstream_max_attempts
+            .unwrap_or(DEFAULT_UPSTREAM_MAX_ATTEMPTS);
+        if max_attempts == 0 {
+            return Err(ConfigError::Zero("upstream_max_attempts"));
+        }
+        let max_concurrent_verifications = self
+            .max_concurrent_verifications
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_VERIFICATIONS);
+        if max_concurrent_verifications == 0 {
+            return Err(ConfigError::Zero("max_concurrent_verifications"));
+        }
+        // Tokio's semaphore refuses more permits than this.
+        let max_concurrent_verifications =
+            max_concurrent_verifications.min(tokio::sync::Semaphore::MAX_PERMITS);
         let cache_max_ttl = self.cache_max_ttl.unwrap_or(DEFAULT_CACHE_MAX_TTL);
         let cache_max_entries = self.cache_max_entries.unwrap_or(DEFAULT_CACHE_MAX_ENTRIES);
         if cache_max_entries == 0 {
-            return Err(ConfigError::ZeroCacheEntries);
+            return Err(ConfigError::Zero("cache_max_entries"));
         }
+        let negative_cache_ttl = self
+            .negative_cache_ttl
+            .unwrap_or(DEFAULT_NEGATIVE_CACHE_TTL);
+        let negative_cache_max_entries = self
+            .negative_cache_max_entries
+            .unwrap_or(DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES);
+        if negative_cache_max_entries == 0 {
+            return Err(ConfigError::Zero("negative_cache_max_entries"));
+        }
+        let stale_if_error = self.stale_if_error.filter(|grace| !grace.is_zero());
         let http_client = match self.http_client {
             Some(client) => client,
             None => reqwest::Client::builder()
-                .connect_timeout(upstream_timeout)
+                .connect_timeout(attempt_timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
@@ -301,8 +459,17 @@ impl LineAuthConfigBuilder {
                 .map(String::into_boxed_str)
                 .collect(),
             upstream_timeout,
+            retry: RetryPolicy {
+                max_attempts,
+                attempt_timeout,
+                base_backoff: DEFAULT_RETRY_BASE_BACKOFF,
+            },
+            max_concurrent_verifications,
             cache_max_ttl,
             cache_max_entries,
+            negative_cache_ttl,
+            negative_cache_max_entries,
+            stale_if_error,
             http_client,
         })
     }
@@ -355,9 +522,9 @@ pub enum ConfigError {
     /// A duration that must be positive is zero.
     #[error("{0} must be greater than zero")]
     ZeroDuration(&'static str),
-    /// The cache must hold at least one entry.
-    #[error("cache_max_entries must be greater than zero")]
-    ZeroCacheEntries,
+    /// A count that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
     /// An environment variable that must be a whole number is not one.
     #[error("{name} must be a whole number, got {value:?}")]
     InvalidNumber {
@@ -464,7 +631,7 @@ mod tests {
         );
         assert_eq!(
             base().cache_max_entries(0).build().unwrap_err(),
-            ConfigError::ZeroCacheEntries
+            ConfigError::Zero("cache_max_entries")
         );
     }
 }

@@ -281,4 +281,62 @@ mod tests {
             "AccessToken(<redacted>)"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn b64token() -> impl Strategy<Value = String> {
+            let body = proptest::collection::vec(
+                proptest::sample::select(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+                        .to_vec(),
+                ),
+                1..300,
+            );
+            (body, 0..3usize).prop_map(|(body, padding)| {
+                let mut token = String::from_utf8(body).unwrap();
+                token.push_str(&"=".repeat(padding));
+                token
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_header_bytes_get_a_defined_answer(value in proptest::collection::vec(any::<u8>(), 0..3000)) {
+                match parse_bearer(&value) {
+                    Ok(Credentials::Bearer(token)) => {
+                        prop_assert!(!token.is_empty() && token.len() <= MAX_TOKEN_LEN);
+                        prop_assert!(is_b64token(token.as_bytes()));
+                    }
+                    Ok(Credentials::OtherScheme) => {}
+                    Ok(Credentials::Absent) => prop_assert!(false, "a header is never absent"),
+                    Err(LineAuthError::Malformed(_)) => {}
+                    Err(other) => prop_assert!(false, "unexpected {other:?}"),
+                }
+            }
+
+            #[test]
+            fn every_valid_token_is_extracted_verbatim(token in b64token(), spaces in 1..4usize) {
+                let header = format!("Bearer{}{token}", " ".repeat(spaces));
+                prop_assert_eq!(parse_bearer(header.as_bytes()).unwrap(), Credentials::Bearer(&token));
+            }
+
+            #[test]
+            fn a_token_with_any_byte_outside_the_charset_is_malformed(
+                token in b64token(),
+                at in any::<prop::sample::Index>(),
+                byte in any::<u8>().prop_filter("outside b64token", |b| {
+                    !(b.is_ascii_alphanumeric() || b"-._~+/= \t".contains(b))
+                }),
+            ) {
+                let mut bytes = token.into_bytes();
+                let position = at.index(bytes.len());
+                bytes.insert(position, byte);
+                let mut header = b"Bearer ".to_vec();
+                header.extend_from_slice(&bytes);
+                prop_assert!(matches!(parse_bearer(&header), Err(LineAuthError::Malformed(_))));
+            }
+        }
+    }
 }

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use tracing::Instrument;
 
-use crate::cache::{Cached, VerifiedCache};
+use crate::cache::{Cached, RefusedCache, VerifiedCache};
 use crate::client::{LineClient, TokenVerification};
 use crate::clock::{self, Instant};
 use crate::config::LineAuthConfig;
@@ -46,6 +46,10 @@ pub(crate) struct Verifier {
     required_scope_list: Arc<str>,
     upstream_timeout: Duration,
     cache: VerifiedCache,
+    refused: RefusedCache,
+    stale_if_error: bool,
+    /// Bounds verifications asking LINE at once, across all tokens.
+    upstream_permits: Semaphore,
     in_flight: Mutex<HashMap<TokenDigest, Waiters, DigestHashBuilder>>,
     client: LineClient,
 }
@@ -57,7 +61,17 @@ impl Verifier {
             required_scopes: config.required_scopes.clone(),
             required_scope_list: config.required_scopes.join(" ").into(),
             upstream_timeout: config.upstream_timeout,
-            cache: VerifiedCache::new(config.cache_max_entries, config.cache_max_ttl),
+            cache: VerifiedCache::new(
+                config.cache_max_entries,
+                config.cache_max_ttl,
+                config.stale_if_error,
+            ),
+            refused: RefusedCache::new(
+                config.negative_cache_max_entries,
+                config.negative_cache_ttl,
+            ),
+            stale_if_error: config.stale_if_error.is_some(),
+            upstream_permits: Semaphore::new(config.max_concurrent_verifications),
             in_flight: Mutex::new(HashMap::default()),
             client: LineClient::new(config),
         }
@@ -73,11 +87,13 @@ impl Verifier {
         }
     }
 
+    /// The verdict the caches hold: verified (re-checked), expired, or refused before.
     fn cached_verdict(&self, digest: &TokenDigest) -> Option<Verdict> {
-        match self.cache.get(digest, clock::now()) {
+        let now = clock::now();
+        match self.cache.get(digest, now) {
             Cached::Fresh(user) => Some(self.check_user(&user).map(|()| user)),
             Cached::Expired => Some(Err(LineAuthError::InvalidToken(InvalidReason::Expired))),
-            Cached::Unknown => None,
+            Cached::Unknown => self.refused.get(digest, now).map(Err),
         }
     }
 
@@ -144,26 +160,32 @@ impl Verifier {
         pending
     }
 
-    /// Asks LINE about the token: verify, check, then fetch the profile, within the upstream
-    /// timeout as a whole (fact sheet §4).
+    /// Asks LINE about the token: verify, check, then fetch the profile (fact sheet §4), all
+    /// within the upstream timeout, waiting first for a turn among the concurrent verifications.
     async fn ask_line(
         &self,
         token: &AccessToken,
     ) -> Result<(LineUser, Instant, Duration), LineAuthError> {
-        let verified_at = clock::now();
-        let verified_at_wall = SystemTime::now();
+        let started = clock::now();
+        let deadline = started + self.upstream_timeout;
         let exchange = async {
-            let verification = self.client.verify(token).await?;
-            let expires_in = self.check_verification(&verification)?;
-            let profile = self.client.profile(token).await?;
-            Ok::<_, LineAuthError>((verification, expires_in, profile))
-        };
-        let (verification, expires_in, profile) =
-            tokio::time::timeout(self.upstream_timeout, exchange)
+            let _permit = self
+                .upstream_permits
+                .acquire()
                 .await
-                .map_err(|_| LineAuthError::Unavailable(UpstreamError::Timeout))??;
-        let user = LineUser::new(profile, &verification, verified_at_wall + expires_in);
-        Ok((user, verified_at, expires_in))
+                .map_err(|_| LineAuthError::Unavailable(UpstreamError::Abandoned))?;
+            // `expires_in` counts from the verify call, so the expiry is taken from its start.
+            let verified_at = clock::now();
+            let verified_at_wall = SystemTime::now();
+            let verification = self.client.verify(token, deadline).await?;
+            let expires_in = self.check_verification(&verification)?;
+            let profile = self.client.profile(token, deadline).await?;
+            let user = LineUser::new(profile, &verification, verified_at_wall + expires_in);
+            Ok::<_, LineAuthError>((user, verified_at, expires_in))
+        };
+        tokio::time::timeout_at(deadline.into(), exchange)
+            .await
+            .map_err(|_| LineAuthError::Unavailable(UpstreamError::Timeout))?
     }
 
     /// LINE's own checklist on a 200 verify (fact sheet §4): `client_id` is ours, `expires_in > 0`;
@@ -214,26 +236,42 @@ struct VerificationTask {
 
 impl VerificationTask {
     async fn run(mut self, token: AccessToken) {
-        let verdict = match self.verifier.ask_line(&token).await {
+        let verifier = &self.verifier;
+        let verdict = match verifier.ask_line(&token).await {
             Ok((user, verified_at, expires_in)) => {
-                self.verifier
+                verifier
                     .cache
                     .insert(self.digest, user.clone(), verified_at, expires_in);
                 tracing::debug!(outcome = "verified", "token verified by LINE");
                 Ok(user)
             }
-            Err(error) => {
-                match &error {
-                    LineAuthError::Unavailable(cause) => tracing::warn!(
-                        outcome = "unavailable",
-                        error = %ErrorChain(cause),
-                        "LINE could not verify the token"
-                    ),
-                    refused => {
-                        tracing::debug!(outcome = "refused", reason = %refused, "token refused")
+            Err(LineAuthError::Unavailable(cause)) => {
+                let stale = verifier
+                    .stale_if_error
+                    .then(|| verifier.cache.stale(&self.digest, clock::now()));
+                match stale.flatten() {
+                    Some(user) => {
+                        tracing::warn!(
+                            outcome = "stale",
+                            error = %ErrorChain(&cause),
+                            "LINE could not verify the token; accepting it as verified before"
+                        );
+                        verifier.check_user(&user).map(|()| user)
+                    }
+                    None => {
+                        tracing::warn!(
+                            outcome = "unavailable",
+                            error = %ErrorChain(&cause),
+                            "LINE could not verify the token"
+                        );
+                        Err(LineAuthError::Unavailable(cause))
                     }
                 }
-                Err(error)
+            }
+            Err(refused) => {
+                verifier.refused.insert(self.digest, &refused, clock::now());
+                tracing::debug!(outcome = "refused", reason = %refused, "token refused");
+                Err(refused)
             }
         };
         self.finished = true;

@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
+use super::faults::Endpoint;
 use super::tokens::{Grant, Refusal};
 use super::Shared;
 
@@ -31,6 +32,11 @@ async fn with_request_id(mut response: Response) -> Response {
         response.headers_mut().insert("x-line-request-id", value);
     }
     response
+}
+
+/// The injected fault's response, if a fault is planned and it is not just a delay.
+async fn injected_fault(shared: &Shared, endpoint: Endpoint) -> Option<Response> {
+    shared.faults.next(endpoint)?.respond().await
 }
 
 /// OAuth-style error body, shape A (fact sheet §1).
@@ -53,6 +59,9 @@ async fn verify_access_token(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     shared.verify_calls.fetch_add(1, Ordering::Relaxed);
+    if let Some(faulty) = injected_fault(&shared, Endpoint::Verify).await {
+        return faulty;
+    }
     let Some(token) = query.get("access_token") else {
         return oauth_error(StatusCode::BAD_REQUEST, "access_token is required");
     };
@@ -75,6 +84,9 @@ async fn verify_access_token(
 /// `GET /v2/profile` with `Authorization: Bearer …` (fact sheet §3.2).
 async fn profile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     shared.profile_calls.fetch_add(1, Ordering::Relaxed);
+    if let Some(faulty) = injected_fault(&shared, Endpoint::Profile).await {
+        return faulty;
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())

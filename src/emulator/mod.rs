@@ -24,10 +24,14 @@
 //! # }
 //! ```
 //!
+//! [`inject`](LineEmulator::inject) scripts faults per endpoint ([`Fault`]): latency, 5xx, 429
+//! with `Retry-After`, a non-JSON or huge body, a connection broken off, a hang.
+//!
 //! Where LINE's behaviour is undocumented, the emulator makes a documented choice: a token it
 //! did not issue is answered with `"The access token not JWS"`, and the profile endpoint's errors
 //! use the `{"message": …}` body shape (fact sheet §3.2).
 
+mod faults;
 mod handlers;
 mod tokens;
 
@@ -41,6 +45,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use faults::FaultPlan;
+pub use faults::{Endpoint, Fault};
 pub use tokens::IssueToken;
 use tokens::TokenStore;
 
@@ -59,6 +65,7 @@ pub struct EmulatorCalls {
 #[derive(Default)]
 struct Shared {
     tokens: TokenStore,
+    faults: FaultPlan,
     verify_calls: AtomicU64,
     profile_calls: AtomicU64,
 }
@@ -143,6 +150,22 @@ impl LineEmulator {
     /// Revokes `token`, as `POST /oauth2/v2.1/revoke` or the user unlinking the app would.
     pub fn revoke(&self, token: &str) -> bool {
         self.shared.tokens.revoke(token)
+    }
+
+    /// Makes every call to `endpoint` misbehave with `fault`, until
+    /// [`clear_faults`](Self::clear_faults). Calls are counted whatever the fault.
+    pub fn inject(&self, endpoint: Endpoint, fault: Fault) {
+        self.shared.faults.set(endpoint, fault, None);
+    }
+
+    /// Makes the next `times` calls to `endpoint` misbehave with `fault`, then answers normally.
+    pub fn inject_times(&self, endpoint: Endpoint, fault: Fault, times: u32) {
+        self.shared.faults.set(endpoint, fault, Some(times));
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
     }
 
     /// Calls answered per endpoint.

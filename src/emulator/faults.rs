@@ -1,0 +1,144 @@
+//! Scriptable misbehaviour per endpoint: what LINE does on a bad day.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::json;
+
+/// An endpoint of the emulator, for [`LineEmulator::inject`](super::LineEmulator::inject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `GET /oauth2/v2.1/verify`.
+    Verify,
+    /// `GET /v2/profile`.
+    Profile,
+}
+
+/// A way for an endpoint to misbehave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answers normally, after this delay.
+    Latency(Duration),
+    /// Answers this status with a `{"message": …}` body, as LINE's 500 does.
+    Status(StatusCode),
+    /// Answers 429 with `Retry-After` in whole seconds (fact sheet §1).
+    RateLimited {
+        /// The wait LINE asks for.
+        retry_after: Duration,
+    },
+    /// Answers 200 with an HTML page instead of JSON, as a proxy error page would.
+    NotJson,
+    /// Answers 200 with a JSON body of about this many bytes, far beyond any real answer.
+    HugeBody(usize),
+    /// Sends the status line and headers, then breaks the connection off mid-body.
+    Reset,
+    /// Accepts the request and never answers.
+    Hang,
+}
+
+impl Fault {
+    /// The response for this fault, or `None` when the endpoint should then answer normally.
+    pub(crate) async fn respond(self) -> Option<Response> {
+        match self {
+            Fault::Latency(delay) => {
+                tokio::time::sleep(delay).await;
+                None
+            }
+            Fault::Status(status) => {
+                Some((status, Json(json!({"message": "Internal server error"}))).into_response())
+            }
+            Fault::RateLimited { retry_after } => {
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({"message": "The API rate limit has been exceeded. Try again later."})),
+                )
+                    .into_response();
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after.as_secs()),
+                );
+                Some(response)
+            }
+            Fault::NotJson => Some(
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                )
+                    .into_response(),
+            ),
+            Fault::HugeBody(bytes) => {
+                let body = format!(r#"{{"padding":"{}"}}"#, "x".repeat(bytes));
+                Some(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+            }
+            Fault::Reset => {
+                let chunks: [Result<Bytes, std::io::Error>; 2] = [
+                    Ok(Bytes::from_static(br#"{"scope":"pro"#)),
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "reset by the emulator",
+                    )),
+                ];
+                let body = Body::from_stream(futures_util::stream::iter(chunks));
+                Some(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+            }
+            Fault::Hang => std::future::pending().await,
+        }
+    }
+}
+
+/// A fault and how many more calls it applies to (`None`: until cleared).
+struct Planned {
+    fault: Fault,
+    remaining: Option<u32>,
+}
+
+#[derive(Default)]
+pub(crate) struct FaultPlan {
+    planned: Mutex<HashMap<Endpoint, Planned>>,
+}
+
+impl FaultPlan {
+    pub(crate) fn set(&self, endpoint: Endpoint, fault: Fault, times: Option<u32>) {
+        let mut planned = self.planned.lock().unwrap_or_else(PoisonError::into_inner);
+        if times == Some(0) {
+            planned.remove(&endpoint);
+        } else {
+            planned.insert(
+                endpoint,
+                Planned {
+                    fault,
+                    remaining: times,
+                },
+            );
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.planned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The fault for this call to `endpoint`, if one is planned; counts it down.
+    pub(crate) fn next(&self, endpoint: Endpoint) -> Option<Fault> {
+        let mut planned = self.planned.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = planned.get_mut(&endpoint)?;
+        let fault = entry.fault.clone();
+        if let Some(remaining) = &mut entry.remaining {
+            *remaining -= 1;
+            if *remaining == 0 {
+                planned.remove(&endpoint);
+            }
+        }
+        Some(fault)
+    }
+}
