@@ -1,0 +1,389 @@
+//! LINE misbehaving (faults injected in the emulator), the negative cache, and stale-if-error.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use line_auth::emulator::{Endpoint, Fault, IssueToken};
+use line_auth::{LineAuthConfigBuilder, LineAuthLayer};
+
+use crate::support::*;
+
+async fn app(config: LineAuthConfigBuilder) -> (String, HandlerCalls) {
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(LineAuthLayer::new(config.build().unwrap()))).await;
+    (base, calls)
+}
+
+#[tokio::test]
+async fn transient_5xx_is_retried_within_the_deadline() {
+    let line = Line::start().await;
+    let (base, _) = app(line.config()).await;
+    line.emulator.inject_times(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
+        2,
+    );
+    line.emulator.inject_times(
+        Endpoint::Profile,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+        1,
+    );
+
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(line.calls(), (3, 2));
+}
+
+#[tokio::test]
+async fn persistent_5xx_gives_503_after_the_configured_attempts() {
+    let line = Line::start().await;
+    let (base, calls) = app(line.config().upstream_max_attempts(4)).await;
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!((line.calls(), calls.get()), ((4, 0), 0));
+}
+
+#[tokio::test]
+async fn retries_can_be_turned_off() {
+    let line = Line::start().await;
+    let (base, _) = app(line.config().upstream_max_attempts(1)).await;
+    line.emulator
+        .inject_times(Endpoint::Verify, Fault::Status(StatusCode::BAD_GATEWAY), 1);
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &line.token()).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(line.calls(), (1, 0));
+}
+
+#[tokio::test]
+async fn rate_limit_is_retried_after_line_retry_after() {
+    let line = Line::start().await;
+    let (base, _) = app(line.config().upstream_timeout(Duration::from_secs(4))).await;
+    line.emulator.inject_times(
+        Endpoint::Verify,
+        Fault::RateLimited {
+            retry_after: Duration::from_secs(1),
+        },
+        1,
+    );
+
+    let started = Instant::now();
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited as LINE asked: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(line.calls(), (2, 1));
+}
+
+#[tokio::test]
+async fn rate_limit_longer_than_the_deadline_gives_503_passing_retry_after_on() {
+    let line = Line::start().await;
+    let (base, _) = app(line.config()).await;
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::RateLimited {
+            retry_after: Duration::from_secs(30),
+        },
+    );
+
+    let started = Instant::now();
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.headers["retry-after"], "30");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "gave up at once: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(line.calls(), (1, 0));
+}
+
+#[tokio::test]
+async fn slow_try_is_abandoned_and_retried() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .upstream_attempt_timeout(Duration::from_millis(300))
+        .upstream_timeout(Duration::from_secs(3));
+    let (base, _) = app(config).await;
+    line.emulator
+        .inject_times(Endpoint::Verify, Fault::Latency(Duration::from_secs(2)), 1);
+
+    let started = Instant::now();
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(line.calls(), (2, 1));
+}
+
+#[tokio::test]
+async fn hanging_line_gives_503_within_the_upstream_timeout() {
+    let line = Line::start().await;
+    let config = line.config().upstream_timeout(Duration::from_millis(800));
+    let (base, calls) = app(config).await;
+    line.emulator.inject(Endpoint::Profile, Fault::Hang);
+
+    let started = Instant::now();
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(calls.get(), 0);
+}
+
+#[tokio::test]
+async fn connection_broken_off_is_retried() {
+    let line = Line::start().await;
+    let (base, _) = app(line.config()).await;
+    line.emulator
+        .inject_times(Endpoint::Verify, Fault::Reset, 1);
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &line.token()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(line.calls(), (2, 1));
+
+    line.emulator.inject(Endpoint::Verify, Fault::Reset);
+    assert_eq!(
+        get_bearer(&base, "/api/me", &line.token()).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn out_of_spec_answers_give_503_without_retrying() {
+    for fault in [Fault::NotJson, Fault::HugeBody(1 << 20)] {
+        let line = Line::start().await;
+        let (base, calls) = app(line.config()).await;
+        line.emulator.inject(Endpoint::Verify, fault.clone());
+
+        let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{fault:?}");
+        assert_eq!(
+            (line.calls(), calls.get()),
+            ((1, 0), 0),
+            "{fault:?}: the same answer would come again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refused_tokens_are_refused_again_without_asking_line() {
+    let line = Line::start().await;
+    let (base, _) = app(line.config().required_scopes(["profile", "openid"])).await;
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+    let foreign = line.issue(IssueToken::new(OTHER_CHANNEL));
+    let narrow = line.token();
+    let junk = "eyJhbGciOiJIUzI1NiJ9.anVuaw.anVuaw".to_owned();
+
+    for _ in 0..5 {
+        assert_eq!(
+            get_bearer(&base, "/api/me", &revoked).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            get_bearer(&base, "/api/me", &foreign).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            get_bearer(&base, "/api/me", &narrow).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            get_bearer(&base, "/api/me", &junk).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    assert_eq!(line.calls(), (4, 0));
+}
+
+#[tokio::test]
+async fn refusal_is_forgotten_after_the_negative_ttl() {
+    let line = Line::start().await;
+    let (base, _) = app(line.config().negative_cache_ttl(Duration::from_millis(300))).await;
+    let junk = "eyJhbGciOiJIUzI1NiJ9.anVuaw.anVuaw";
+
+    get_bearer(&base, "/api/me", junk).await;
+    get_bearer(&base, "/api/me", junk).await;
+    assert_eq!(line.calls(), (1, 0));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    get_bearer(&base, "/api/me", junk).await;
+
+    assert_eq!(line.calls(), (2, 0));
+}
+
+#[tokio::test]
+async fn stale_if_error_keeps_verified_users_in_while_line_is_down() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .cache_max_ttl(Duration::from_millis(200))
+        .stale_if_error(Duration::from_secs(60))
+        .upstream_timeout(Duration::from_millis(500));
+    let (base, _) = app(config).await;
+    let verified = line.token();
+    let never_seen = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &verified).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
+    );
+
+    let reply = get_bearer(&base, "/api/me", &verified).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        get_bearer(&base, "/api/me", &never_seen).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    // Once LINE answers again its verdict wins, stale entry or not.
+    line.emulator.clear_faults();
+    line.emulator.revoke(&verified);
+    assert_eq!(
+        get_bearer(&base, "/api/me", &verified).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn without_stale_if_error_a_stale_token_gets_503_while_line_is_down() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .cache_max_ttl(Duration::from_millis(200))
+        .upstream_timeout(Duration::from_millis(500));
+    let (base, _) = app(config).await;
+    let verified = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &verified).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    line.emulator.stop().await;
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &verified).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn stale_if_error_never_outlives_the_grace() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .cache_max_ttl(Duration::from_millis(100))
+        .stale_if_error(Duration::from_millis(400))
+        .upstream_timeout(Duration::from_millis(300));
+    let (base, _) = app(config).await;
+    let verified = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &verified).await.status,
+        StatusCode::OK
+    );
+    line.emulator.stop().await;
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &verified).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn stale_if_error_never_outlives_the_token() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .cache_max_ttl(Duration::from_millis(100))
+        .stale_if_error(Duration::from_secs(60))
+        .upstream_timeout(Duration::from_millis(300));
+    let (base, _) = app(config).await;
+    // LINE reports `expires_in: 1` for it: whole seconds, rounded down.
+    let short_lived = line.issue(IssueToken::new(CHANNEL).lifetime(Duration::from_millis(1900)));
+    assert_eq!(
+        get_bearer(&base, "/api/me", &short_lived).await.status,
+        StatusCode::OK
+    );
+    line.emulator.stop().await;
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        get_bearer(&base, "/api/me", &short_lived).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let reply = get_bearer(&base, "/api/me", &short_lived).await;
+
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token expired"
+    );
+}
+
+#[tokio::test]
+async fn verifications_asking_line_at_once_are_bounded() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .max_concurrent_verifications(2)
+        .upstream_timeout(Duration::from_secs(5));
+    let (base, _) = app(config).await;
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(300)));
+    let tokens: Vec<String> = (0..6).map(|_| line.token()).collect();
+
+    let started = Instant::now();
+    let requests: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let base = base.clone();
+            tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+
+    // Six verifications, two at a time, 300 ms each: at least three rounds.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
