@@ -67,6 +67,11 @@ mod verify;
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
+// Compiled for tests too, so CI keeps the fuzz entry points building and exercised.
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use config::{
     ConfigError, LineAuthConfig, LineAuthConfigBuilder, DEFAULT_API_BASE,
     DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_MAX_TTL, DEFAULT_UPSTREAM_TIMEOUT,
