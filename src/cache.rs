@@ -125,6 +125,20 @@ impl VerifiedCache {
         );
     }
 
+    /// Trusts a token until `token_expires`, regardless of the maximum TTL (the test kit's fixed
+    /// tokens). Capacity still applies.
+    #[cfg(feature = "testing")]
+    pub(crate) fn insert_until(&self, digest: TokenDigest, user: LineUser, token_expires: Instant) {
+        self.entries.insert(
+            digest,
+            CachedToken {
+                user,
+                token_expires,
+                fresh_until: token_expires,
+            },
+        );
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()

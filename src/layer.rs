@@ -108,6 +108,42 @@ impl LineAuthLayer {
     }
 }
 
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+impl LineAuthLayer {
+    /// Test kit (feature `testing`): accepts `token` as `user` without asking LINE, until the
+    /// user's [`expires_at`](crate::LineUser::expires_at), in the spirit of Spring's
+    /// `opaqueToken()`. The layer's channel and scope checks still apply, and the entry lives in
+    /// the verified-token cache like any other (its capacity applies). For handler tests
+    /// without HTTP; never enable `testing` in production builds.
+    ///
+    /// ```
+    /// use axum::{body::Body, http::Request, routing::get, Router};
+    /// use line_auth::{LineAuthConfig, LineAuthLayer, LineUser};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let user = LineUser::builder("U4af4980629aabbccddeeff0011223344", "1234567890")
+    ///     .display_name("Brown")
+    ///     .build();
+    /// let config = LineAuthConfig::builder().channel_id("1234567890").build()?;
+    /// let layer = LineAuthLayer::new(config).with_fixed_token("test-token", user);
+    /// let app = Router::new()
+    ///     .route("/me", get(|user: LineUser| async move { user.display_name().to_owned() }))
+    ///     .layer(layer);
+    ///
+    /// let request = Request::get("/me").header("authorization", "Bearer test-token").body(Body::empty())?;
+    /// assert_eq!(app.oneshot(request).await?.status(), 200);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_fixed_token(self, token: &str, user: crate::LineUser) -> Self {
+        self.verifier.accept_fixed_token(token, user);
+        self
+    }
+}
+
 impl<S> Layer<S> for LineAuthLayer {
     type Service = LineAuthService<S>;
 

@@ -80,3 +80,5 @@ pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
 pub use rejection::LineAuthError;
 pub use token::MAX_TOKEN_LEN;
 pub use user::LineUser;
+#[cfg(feature = "testing")]
+pub use user::LineUserBuilder;

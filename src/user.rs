@@ -111,6 +111,91 @@ impl LineUser {
     }
 }
 
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+impl LineUser {
+    /// Test kit (feature `testing`): builds a user, e.g. for
+    /// [`LineAuthLayer::with_fixed_token`](crate::LineAuthLayer::with_fixed_token) or to insert
+    /// into a request's extensions in handler tests. Defaults: display name `LINE User`, scope
+    /// `profile`, no picture or status message, expiry in 30 days.
+    pub fn builder(user_id: impl Into<String>, channel_id: impl Into<String>) -> LineUserBuilder {
+        LineUserBuilder {
+            user_id: user_id.into(),
+            channel_id: channel_id.into(),
+            display_name: "LINE User".to_owned(),
+            picture_url: None,
+            status_message: None,
+            scopes: vec!["profile".to_owned()],
+            expires_at: SystemTime::now() + Duration::from_secs(30 * 24 * 60 * 60),
+        }
+    }
+}
+
+/// Builder for a [`LineUser`] (test kit, feature `testing`).
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct LineUserBuilder {
+    user_id: String,
+    channel_id: String,
+    display_name: String,
+    picture_url: Option<String>,
+    status_message: Option<String>,
+    scopes: Vec<String>,
+    expires_at: SystemTime,
+}
+
+#[cfg(feature = "testing")]
+impl LineUserBuilder {
+    /// The display name.
+    pub fn display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = name.into();
+        self
+    }
+
+    /// The profile picture URL.
+    pub fn picture_url(mut self, url: impl Into<String>) -> Self {
+        self.picture_url = Some(url.into());
+        self
+    }
+
+    /// The status message.
+    pub fn status_message(mut self, message: impl Into<String>) -> Self {
+        self.status_message = Some(message.into());
+        self
+    }
+
+    /// The granted scopes (replacing `profile`).
+    pub fn scopes<I>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// When the token expires.
+    pub fn expires_at(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = expires_at;
+        self
+    }
+
+    /// The user.
+    pub fn build(self) -> LineUser {
+        LineUser(Arc::new(UserData {
+            user_id: self.user_id.into(),
+            display_name: self.display_name.into(),
+            picture_url: self.picture_url.map(Into::into),
+            status_message: self.status_message.map(Into::into),
+            channel_id: self.channel_id.into(),
+            scopes: self.scopes.into_iter().map(Into::into).collect(),
+            expires_at: self.expires_at,
+        }))
+    }
+}
+
 impl fmt::Debug for LineUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LineUser")

@@ -135,3 +135,19 @@ async fn wraps_a_plain_tower_service() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn test_kit_fixed_tokens_are_accepted_without_line_and_still_checked() {
+    let line = Line::start().await;
+    let user = LineUser::builder("U0123456789abcdef0123456789abcdef", CHANNEL).display_name("Fixed").build();
+    let foreign = LineUser::builder("U0123456789abcdef0123456789abcdee", OTHER_CHANNEL).build();
+    let layer = LineAuthLayer::new(line.config().build().unwrap())
+        .with_fixed_token("fixed-token", user)
+        .with_fixed_token("foreign-token", foreign);
+    let base = serve(greeting_routes().layer(layer)).await;
+
+    let reply = get_bearer(&base, "/greeting", "fixed-token").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "hello, Fixed"));
+    assert_eq!(get_bearer(&base, "/greeting", "foreign-token").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(line.calls(), (0, 0));
+}
