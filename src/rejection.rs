@@ -156,6 +156,59 @@ impl UpstreamError {
     }
 }
 
+/// An error's fixed texts: the JSON body and the `WWW-Authenticate` challenge ("" for none).
+struct Answer {
+    body: &'static str,
+    challenge: &'static str,
+}
+
+/// Assembles an [`Answer`] at compile time. With an RFC 6750 code the challenge carries it;
+/// `answer!(None, name, description)` is for answers whose challenge has no `error` (401 without
+/// credentials) or that have none (503). Texts hold no quotes or backslashes, so they are valid
+/// inside both JSON strings and quoted-strings.
+macro_rules! answer {
+    (None, "temporarily_unavailable", $description:literal) => {
+        Answer {
+            body: concat!(
+                r#"{"error":"temporarily_unavailable","error_description":""#,
+                $description,
+                r#""}"#
+            ),
+            challenge: "",
+        }
+    };
+    (None, $name:literal, $description:literal) => {
+        Answer {
+            body: concat!(
+                r#"{"error":""#,
+                $name,
+                r#"","error_description":""#,
+                $description,
+                r#""}"#
+            ),
+            challenge: r#"Bearer realm="line""#,
+        }
+    };
+    ($code:literal, $description:literal) => {
+        Answer {
+            body: concat!(
+                r#"{"error":""#,
+                $code,
+                r#"","error_description":""#,
+                $description,
+                r#""}"#
+            ),
+            challenge: concat!(
+                r#"Bearer realm="line", error=""#,
+                $code,
+                r#"", error_description=""#,
+                $description,
+                r#"""#
+            ),
+        }
+    };
+}
+
 impl LineAuthError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
@@ -178,77 +231,88 @@ impl LineAuthError {
         }
     }
 
-    /// The human-readable description sent as `error_description`.
-    fn description(&self) -> &'static str {
+    /// The fixed texts of this error's answer. Every one is a compile-time constant, so
+    /// refusing a request formats nothing and allocates no body.
+    fn answer(&self) -> Answer {
         match self {
-            Self::MissingToken => "a LINE access token is required",
-            Self::UnsupportedScheme => "use the Bearer scheme with a LINE access token",
-            Self::Malformed(MalformedReason::Empty) => "the bearer token is empty",
-            Self::Malformed(MalformedReason::InvalidCharacters) => {
+            Self::MissingToken => answer!(None, "unauthorized", "a LINE access token is required"),
+            Self::UnsupportedScheme => answer!(
+                None,
+                "unauthorized",
+                "use the Bearer scheme with a LINE access token"
+            ),
+            Self::Malformed(MalformedReason::Empty) => {
+                answer!("invalid_request", "the bearer token is empty")
+            }
+            Self::Malformed(MalformedReason::InvalidCharacters) => answer!(
+                "invalid_request",
                 "the bearer token has characters outside the b64token set"
+            ),
+            Self::Malformed(MalformedReason::TooLong) => {
+                answer!("invalid_request", "the bearer token is too long")
             }
-            Self::Malformed(MalformedReason::TooLong) => "the bearer token is too long",
-            Self::Malformed(MalformedReason::MultipleHeaders) => {
+            Self::Malformed(MalformedReason::MultipleHeaders) => answer!(
+                "invalid_request",
                 "the request has more than one Authorization header"
+            ),
+            Self::InvalidToken(InvalidReason::Expired) => {
+                answer!("invalid_token", "the access token expired")
             }
-            Self::InvalidToken(InvalidReason::Expired) => "the access token expired",
-            Self::InvalidToken(InvalidReason::Revoked) => "the access token was revoked",
+            Self::InvalidToken(InvalidReason::Revoked) => {
+                answer!("invalid_token", "the access token was revoked")
+            }
             Self::InvalidToken(InvalidReason::NotJws) => {
-                "the access token is not a LINE access token"
+                answer!(
+                    "invalid_token",
+                    "the access token is not a LINE access token"
+                )
             }
-            Self::InvalidToken(InvalidReason::Rejected) => "LINE rejected the access token",
-            Self::ForeignChannel => "the access token belongs to another channel",
-            Self::InsufficientScope { .. } => "the access token lacks a required scope",
-            Self::Unavailable(_) => "LINE could not be reached to verify the token; retry later",
-        }
-    }
-
-    /// The JSON body's `error` member: the RFC 6750 code, or a name for the cases without one.
-    fn body_error(&self) -> &'static str {
-        match self {
-            Self::MissingToken | Self::UnsupportedScheme => "unauthorized",
-            Self::Unavailable(_) => "temporarily_unavailable",
-            _ => self.error_code().unwrap_or("unauthorized"),
+            Self::InvalidToken(InvalidReason::Rejected) => {
+                answer!("invalid_token", "LINE rejected the access token")
+            }
+            Self::ForeignChannel => {
+                answer!(
+                    "invalid_token",
+                    "the access token belongs to another channel"
+                )
+            }
+            Self::InsufficientScope { .. } => {
+                answer!(
+                    "insufficient_scope",
+                    "the access token lacks a required scope"
+                )
+            }
+            Self::Unavailable(_) => answer!(
+                None,
+                "temporarily_unavailable",
+                "LINE could not be reached to verify the token; retry later"
+            ),
         }
     }
 
     /// Builds the response for this error, with any body type that can hold bytes.
     pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
-        let description = self.description();
-        let body_error = self.body_error();
-        // Descriptions and codes are fixed strings without quotes or backslashes, so plain
-        // formatting yields valid quoted-strings and valid JSON.
-        let body = format!(r#"{{"error":"{body_error}","error_description":"{description}"}}"#);
-        let mut response = Response::new(B::from(Bytes::from(body)));
+        let answer = self.answer();
+        let mut response = Response::new(B::from(Bytes::from_static(answer.body.as_bytes())));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
             Self::Unavailable(upstream) => {
-                headers.insert(
-                    RETRY_AFTER,
-                    HeaderValue::from(upstream.retry_after().as_secs().max(1)),
-                );
+                let retry_after = upstream.retry_after().as_secs().max(1);
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
             }
-            Self::MissingToken | Self::UnsupportedScheme => {
-                headers.insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer realm="line""#),
-                );
-            }
-            _ => {
-                let code = self.error_code().unwrap_or_default();
-                let mut challenge = format!(
-                    r#"Bearer realm="{REALM}", error="{code}", error_description="{description}""#
-                );
-                if let Self::InsufficientScope { required } = self {
-                    challenge.push_str(&format!(r#", scope="{required}""#));
-                }
+            Self::InsufficientScope { required } => {
                 // Scopes are validated at configuration to be visible ASCII without quotes.
+                let challenge = format!(r#"{}, scope="{required}""#, answer.challenge);
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     headers.insert(WWW_AUTHENTICATE, value);
                 }
             }
+            _ if !answer.challenge.is_empty() => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(answer.challenge));
+            }
+            _ => {}
         }
         response
     }

@@ -139,7 +139,9 @@ async fn wraps_a_plain_tower_service() {
 #[tokio::test]
 async fn test_kit_fixed_tokens_are_accepted_without_line_and_still_checked() {
     let line = Line::start().await;
-    let user = LineUser::builder("U0123456789abcdef0123456789abcdef", CHANNEL).display_name("Fixed").build();
+    let user = LineUser::builder("U0123456789abcdef0123456789abcdef", CHANNEL)
+        .display_name("Fixed")
+        .build();
     let foreign = LineUser::builder("U0123456789abcdef0123456789abcdee", OTHER_CHANNEL).build();
     let layer = LineAuthLayer::new(line.config().build().unwrap())
         .with_fixed_token("fixed-token", user)
@@ -147,7 +149,13 @@ async fn test_kit_fixed_tokens_are_accepted_without_line_and_still_checked() {
     let base = serve(greeting_routes().layer(layer)).await;
 
     let reply = get_bearer(&base, "/greeting", "fixed-token").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "hello, Fixed"));
-    assert_eq!(get_bearer(&base, "/greeting", "foreign-token").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "hello, Fixed")
+    );
+    assert_eq!(
+        get_bearer(&base, "/greeting", "foreign-token").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(line.calls(), (0, 0));
 }
