@@ -67,6 +67,8 @@ pub fn request(authorization: Option<&str>) -> Request {
 
 /// tower-http's `ValidateRequestHeaderLayer` with a custom check against one static token: what a
 /// user writes for a shared secret. It authenticates nobody in particular.
+// tower-http's ValidateRequest dictates the `Result<(), Response>` shape.
+#[allow(clippy::result_large_err)]
 pub fn tower_http_bearer(router: Router, token: &str) -> Router {
     let expected = format!("Bearer {token}");
     router.layer(ValidateRequestHeaderLayer::custom(
