@@ -1,1 +1,112 @@
-fn main() {}
+//! Memory: bytes per verified entry at 100k and 1M entries (allocation counting), and resident
+//! memory under a flood of distinct junk tokens that LINE (the emulator) refuses.
+//!
+//! `cargo bench --bench memory` (1M junk tokens, about a minute); in smoke mode
+//! (`cargo test --benches`) small sizes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use line_auth::emulator::LineEmulator;
+use line_auth::{LineAuthConfig, LineAuthLayer, DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES};
+use tokio::sync::Semaphore;
+use tower_layer::Layer;
+
+use common::*;
+
+fn full_run() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+fn rss_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / (1024.0 * 1024.0)
+}
+
+/// Heap bytes the layer holds per trusted token, the `LineUser` included.
+fn verified_entries(n: usize) {
+    let tokens: Vec<String> = (0..n as u64).map(token_like).collect();
+    let mut layer = None;
+    let info = allocation_counter::measure(|| {
+        layer = Some(layer_trusting(&tokens));
+    });
+    // user_id (33) + "Brown" (5) + channel (10) + "profile" (7): the profile strings themselves.
+    let profile_strings = 33 + 5 + 10 + 7;
+    let per_entry = info.bytes_current as f64 / n as f64;
+    println!(
+        "verified entries {n:>9}: {:>7.1} MiB held, {per_entry:>6.1} B/entry, {:>6.1} B/entry beyond the {profile_strings} B of profile strings",
+        info.bytes_current as f64 / (1024.0 * 1024.0),
+        per_entry - profile_strings as f64,
+    );
+    drop(layer);
+}
+
+/// Resident memory while `n` distinct junk tokens are refused by LINE and remembered.
+fn junk_flood(n: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let line = rt.block_on(LineEmulator::start()).unwrap();
+    let config = LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .api_base(line.base_url())
+        .max_concurrent_verifications(256)
+        .build()
+        .unwrap();
+    let layered = LineAuthLayer::new(config).layer(router());
+    let start_rss = rss_mib();
+    println!(
+        "junk flood: {n} distinct tokens, negative cache bound {DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES} entries; RSS before {start_rss:.1} MiB"
+    );
+    let step = (n / 10).max(1);
+    let started = Instant::now();
+    rt.block_on(async {
+        let permits = Arc::new(Semaphore::new(256));
+        let mut sent = 0;
+        while sent < n {
+            let chunk_end = (sent + step).min(n);
+            let mut tasks = Vec::with_capacity(chunk_end - sent);
+            for i in sent..chunk_end {
+                let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
+                let layered = layered.clone();
+                let junk = format!("Bearer {}", token_like(1_000_000_000 + i as u64));
+                tasks.push(tokio::spawn(async move {
+                    let status = call(&layered, request(Some(&junk))).await;
+                    drop(permit);
+                    status
+                }));
+            }
+            for task in tasks {
+                assert_eq!(task.await.unwrap(), 401);
+            }
+            sent = chunk_end;
+            println!(
+                "  after {sent:>9} tokens: RSS {:>7.1} MiB (+{:.1}), {} verify calls, {:.0} tokens/s",
+                rss_mib(),
+                rss_mib() - start_rss,
+                line.calls().verify,
+                sent as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    });
+}
+
+fn main() {
+    if full_run() {
+        verified_entries(100_000);
+        verified_entries(1_000_000);
+        junk_flood(1_000_000);
+    } else {
+        verified_entries(1_000);
+        junk_flood(2_000);
+    }
+}

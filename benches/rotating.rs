@@ -1,1 +1,144 @@
-fn main() {}
+//! Rotating harness for whole-request comparisons: every variant measured in turn, batch after
+//! batch, medians per variant. On a VM whose speed drifts for seconds at a time, sequential
+//! criterion groups can disagree; rotating spreads the drift over all variants alike.
+//!
+//! `cargo bench --bench rotating -- --batches 40 --requests 20000 --repeats 3`; smoke mode
+//! (`cargo test --benches`) runs one tiny round.
+
+mod common;
+
+use std::time::Instant;
+
+use tower_layer::Layer;
+
+use common::*;
+
+struct Args {
+    batches: usize,
+    requests: usize,
+    repeats: usize,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        batches: 40,
+        requests: 20_000,
+        repeats: 3,
+    };
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return Args {
+            batches: 2,
+            requests: 200,
+            repeats: 1,
+        };
+    }
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        let mut value = || given.next().and_then(|v| v.parse().ok());
+        match flag.as_str() {
+            "--batches" => args.batches = value().unwrap_or(args.batches),
+            "--requests" => args.requests = value().unwrap_or(args.requests),
+            "--repeats" => args.repeats = value().unwrap_or(args.repeats),
+            _ => {}
+        }
+    }
+    args
+}
+
+type Batch = Box<dyn FnMut(usize) -> f64>;
+
+/// A batch runner for `service`: `requests` requests, returning ns per request.
+fn batch<S>(service: S, authorization: Option<String>, expected: u16) -> Batch
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::http::Response<axum::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + 'static,
+{
+    let rt = runtime();
+    assert_eq!(
+        rt.block_on(call(&service, request(authorization.as_deref()))),
+        expected
+    );
+    Box::new(move |requests| {
+        let started = Instant::now();
+        rt.block_on(async {
+            for _ in 0..requests {
+                call(&service, request(authorization.as_deref())).await;
+            }
+        });
+        started.elapsed().as_nanos() as f64 / requests as f64
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let args = args();
+    let token = token_like(1);
+    let bearer = Some(format!("Bearer {token}"));
+    let tokens = vec![token.clone()];
+    let jwt = Some(format!("Bearer {}", hs256_jwt()));
+    let mut variants: Vec<(&str, Batch)> = vec![
+        ("bare", batch(router(), bearer.clone(), 200)),
+        (
+            "line_auth_wrapping_router",
+            batch(layer_trusting(&tokens).layer(router()), bearer.clone(), 200),
+        ),
+        (
+            "line_auth_via_router_layer",
+            batch(router().layer(layer_trusting(&tokens)), bearer.clone(), 200),
+        ),
+        (
+            "tower_http_static_bearer",
+            batch(tower_http_bearer(router(), &token), bearer.clone(), 200),
+        ),
+        (
+            "naive_from_fn_sha256_dashmap",
+            batch(naive_from_fn(router(), &tokens), bearer.clone(), 200),
+        ),
+        ("from_fn_hs256_jwt", batch(jwt_from_fn(router()), jwt, 200)),
+        ("bare_no_header", batch(router(), None, 200)),
+        (
+            "line_auth_missing_token",
+            batch(layer_trusting(&tokens).layer(router()), None, 401),
+        ),
+    ];
+
+    for repeat in 1..=args.repeats {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(args.batches); variants.len()];
+        for _ in 0..args.batches {
+            for (i, (_, run)) in variants.iter_mut().enumerate() {
+                samples[i].push(run(args.requests));
+            }
+        }
+        let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+        let bare = medians[0];
+        let bare_no_header = medians[6];
+        println!(
+            "\nrepeat {repeat}/{}: {} batches x {} requests per variant, medians",
+            args.repeats, args.batches, args.requests
+        );
+        println!(
+            "{:<30} {:>10} {:>14} {:>8}",
+            "variant", "ns/request", "overhead ns", "ratio"
+        );
+        for ((name, _), median) in variants.iter().zip(&medians) {
+            let baseline = if name.ends_with("no_header") || name.ends_with("missing_token") {
+                bare_no_header
+            } else {
+                bare
+            };
+            println!(
+                "{name:<30} {median:>10.0} {:>14.0} {:>8.2}",
+                median - baseline,
+                median / baseline
+            );
+        }
+    }
+}

@@ -1,1 +1,139 @@
-fn main() {}
+//! Hit cost as the cache grows (1k, 100k, 1M tokens, requests spread over the set), and both
+//! cores hitting one cache at once.
+//!
+//! `cargo bench --bench scale`; in smoke mode (`cargo test --benches`) only 1k tokens.
+
+mod common;
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use axum::http::{header::AUTHORIZATION, HeaderValue};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use tower_layer::Layer;
+
+use common::*;
+
+fn sizes() -> Vec<usize> {
+    if std::env::args().any(|arg| arg == "--bench") {
+        vec![1_000, 100_000, 1_000_000]
+    } else {
+        vec![1_000]
+    }
+}
+
+/// Bearer header values for `n` distinct tokens, built before measuring.
+fn headers(tokens: &[String]) -> Vec<HeaderValue> {
+    tokens
+        .iter()
+        .map(|token| HeaderValue::from_str(&format!("Bearer {token}")).unwrap())
+        .collect()
+}
+
+/// Visits every index of `0..n` in a scrambled order (a full-period step), so consecutive
+/// requests land far apart in the cache.
+struct Spread {
+    next: Cell<usize>,
+    n: usize,
+}
+
+impl Spread {
+    fn new(n: usize) -> Self {
+        Self {
+            next: Cell::new(0),
+            n,
+        }
+    }
+
+    fn take(&self) -> usize {
+        let current = self.next.get();
+        // 2654435761 is odd and, for the sizes used, coprime with n: a full cycle.
+        self.next.set((current + 2_654_435_761) % self.n);
+        current
+    }
+}
+
+fn request_with(header: &HeaderValue) -> axum::extract::Request {
+    let mut request = request(None);
+    request.headers_mut().insert(AUTHORIZATION, header.clone());
+    request
+}
+
+fn scaling(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("scaling");
+    for n in sizes() {
+        let tokens: Vec<String> = (0..n as u64).map(token_like).collect();
+        let headers = headers(&tokens);
+        let layered = layer_trusting(&tokens).layer(router());
+        let bare = router();
+        drop(tokens);
+        let spread = Spread::new(n);
+        assert_eq!(
+            rt.block_on(call(&layered, request_with(&headers[n / 2]))),
+            200
+        );
+
+        group.bench_function(BenchmarkId::new("bare", n), |b| {
+            b.to_async(&rt).iter_batched(
+                || request_with(&headers[spread.take()]),
+                |request| call(&bare, request),
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function(BenchmarkId::new("line_auth_hit", n), |b| {
+            b.to_async(&rt).iter_batched(
+                || request_with(&headers[spread.take()]),
+                |request| call(&layered, request),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// Throughput of cache hits on one thread against two threads sharing the layer.
+fn contention(c: &mut Criterion) {
+    let n = 100_000;
+    let tokens: Vec<String> = (0..n as u64).map(token_like).collect();
+    let headers = headers(&tokens);
+    let layered = layer_trusting(&tokens).layer(router());
+    drop(tokens);
+
+    let run = |threads: usize, iters: u64| -> Duration {
+        let per_thread = iters / threads as u64 + 1;
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for thread in 0..threads {
+                let (layered, headers) = (layered.clone(), &headers);
+                scope.spawn(move || {
+                    let rt = runtime();
+                    let spread = Spread::new(n);
+                    spread.next.set(thread * 7919);
+                    rt.block_on(async {
+                        for _ in 0..per_thread {
+                            call(&layered, request_with(&headers[spread.take()])).await;
+                        }
+                    });
+                });
+            }
+        });
+        started.elapsed()
+    };
+
+    let mut group = c.benchmark_group("contention");
+    for threads in [1, 2] {
+        group.bench_function(
+            BenchmarkId::new("hits_per_request_wall_time", threads),
+            |b| b.iter_custom(|iters| run(threads, iters)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = criterion();
+    targets = scaling, contention
+}
+criterion_main!(benches);
