@@ -78,6 +78,101 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// The miss path, rotated the same way: the two raw LINE calls against a cold request through
+/// the layer (whose cost includes those two calls). The emulator runs on a thread of its own.
+fn miss(args: &Args) {
+    use line_auth::emulator::{IssueToken, LineEmulator};
+    use line_auth::{LineAuthConfig, LineAuthLayer};
+
+    let line_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let line = std::sync::Arc::new(line_runtime.block_on(LineEmulator::start()).unwrap());
+    let base = line.base_url();
+    let requests = (args.requests / 100).max(20);
+    let batches = (args.batches / 2).max(2);
+
+    let raw: Batch = {
+        let rt = runtime();
+        let client = reqwest::Client::new();
+        let token = line.issue(IssueToken::new(CHANNEL));
+        let base = base.clone();
+        Box::new(move |requests| {
+            let started = Instant::now();
+            rt.block_on(async {
+                for _ in 0..requests {
+                    let verify = reqwest::Url::parse_with_params(
+                        &format!("{base}/oauth2/v2.1/verify"),
+                        [("access_token", token.as_str())],
+                    )
+                    .unwrap();
+                    let answer = client.get(verify).send().await.unwrap();
+                    assert_eq!(answer.status(), 200);
+                    answer.bytes().await.unwrap();
+                    let answer = client
+                        .get(format!("{base}/v2/profile"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(answer.status(), 200);
+                    answer.bytes().await.unwrap();
+                }
+            });
+            started.elapsed().as_nanos() as f64 / requests as f64
+        })
+    };
+    let cold: Batch = {
+        let rt = runtime();
+        let config = LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(&base)
+            .build()
+            .unwrap();
+        let layered = LineAuthLayer::new(config).layer(router());
+        let line = std::sync::Arc::clone(&line);
+        Box::new(move |requests| {
+            let fresh: Vec<String> = (0..requests)
+                .map(|_| format!("Bearer {}", line.issue(IssueToken::new(CHANNEL))))
+                .collect();
+            let started = Instant::now();
+            rt.block_on(async {
+                for token in &fresh {
+                    assert_eq!(call(&layered, request(Some(token))).await, 200);
+                }
+            });
+            started.elapsed().as_nanos() as f64 / requests as f64
+        })
+    };
+    let mut variants = [
+        ("raw_verify_and_profile", raw),
+        ("line_auth_cold_request", cold),
+    ];
+    for repeat in 1..=args.repeats {
+        let mut samples = [Vec::new(), Vec::new()];
+        for _ in 0..batches {
+            for (i, (_, run)) in variants.iter_mut().enumerate() {
+                samples[i].push(run(requests));
+            }
+        }
+        let raw = median(&mut samples[0]);
+        let cold = median(&mut samples[1]);
+        println!(
+            "\nmiss repeat {repeat}/{}: {batches} batches x {requests} requests, medians",
+            args.repeats
+        );
+        println!("{:<30} {:>12.1} µs", variants[0].0, raw / 1000.0);
+        println!("{:<30} {:>12.1} µs", variants[1].0, cold / 1000.0);
+        println!(
+            "{:<30} {:>12.1} µs",
+            "layer cost over the raw calls",
+            (cold - raw) / 1000.0
+        );
+    }
+}
+
 fn main() {
     let args = args();
     let token = token_like(1);
@@ -141,4 +236,5 @@ fn main() {
             );
         }
     }
+    miss(&args);
 }

@@ -18,10 +18,22 @@ use crate::user::LineUser;
 /// Slots reserved up front, so a generous bound costs no memory until it is used.
 const PREALLOCATED_ENTRIES: usize = 4096;
 
+/// What the layer's checks need of a verified token, kept in the cache entry itself so a hit
+/// re-checks it without reaching into the user's data (which, with many tokens, is a cache miss
+/// away).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Grant {
+    /// Index of the token's channel among the configured channels; `u16::MAX` if none.
+    pub(crate) channel: u16,
+    /// Bit `i` set: the token carries the layer's required scope `i`.
+    pub(crate) scopes: u64,
+}
+
 /// A verified token as remembered.
 #[derive(Clone)]
 pub(crate) struct CachedToken {
     pub(crate) user: LineUser,
+    pub(crate) grant: Grant,
     /// When the token itself expires, per LINE's `expires_in` counted from the verify call.
     pub(crate) token_expires: Instant,
     /// When this verdict must be asked of LINE again: the token's expiry or the maximum TTL.
@@ -31,7 +43,7 @@ pub(crate) struct CachedToken {
 /// What the store knows about a token.
 pub(crate) enum Cached {
     /// Verified and still fresh.
-    Fresh(LineUser),
+    Fresh(LineUser, Grant),
     /// Verified before, but the token's own expiry has passed.
     Expired,
     /// Nothing usable: ask LINE.
@@ -77,7 +89,7 @@ impl VerifiedCache {
             return Cached::Unknown;
         };
         if now < entry.fresh_until {
-            Cached::Fresh(entry.user)
+            Cached::Fresh(entry.user, entry.grant)
         } else if now >= entry.token_expires {
             // An expired token never becomes valid again: keep answering locally until evicted.
             Cached::Expired
@@ -91,9 +103,10 @@ impl VerifiedCache {
 
     /// Stale-if-error: the user behind a verified token whose entry is stale, but within the
     /// grace, and whose own expiry has not passed.
-    pub(crate) fn stale(&self, digest: &TokenDigest, now: Instant) -> Option<LineUser> {
+    pub(crate) fn stale(&self, digest: &TokenDigest, now: Instant) -> Option<(LineUser, Grant)> {
         let entry = self.entries.get(digest)?;
-        (now < entry.token_expires && self.within_grace(&entry, now)).then_some(entry.user)
+        (now < entry.token_expires && self.within_grace(&entry, now))
+            .then_some((entry.user, entry.grant))
     }
 
     fn within_grace(&self, entry: &CachedToken, now: Instant) -> bool {
@@ -107,6 +120,7 @@ impl VerifiedCache {
         &self,
         digest: TokenDigest,
         user: LineUser,
+        grant: Grant,
         verified_at: Instant,
         expires_in: Duration,
     ) {
@@ -119,6 +133,7 @@ impl VerifiedCache {
             digest,
             CachedToken {
                 user,
+                grant,
                 token_expires,
                 fresh_until,
             },
@@ -128,11 +143,18 @@ impl VerifiedCache {
     /// Trusts a token until `token_expires`, regardless of the maximum TTL (the test kit's fixed
     /// tokens). Capacity still applies.
     #[cfg(feature = "testing")]
-    pub(crate) fn insert_until(&self, digest: TokenDigest, user: LineUser, token_expires: Instant) {
+    pub(crate) fn insert_until(
+        &self,
+        digest: TokenDigest,
+        user: LineUser,
+        grant: Grant,
+        token_expires: Instant,
+    ) {
         self.entries.insert(
             digest,
             CachedToken {
                 user,
+                grant,
                 token_expires,
                 fresh_until: token_expires,
             },
@@ -216,16 +238,20 @@ mod tests {
     }
 
     const SECOND: Duration = Duration::from_secs(1);
+    const GRANT: Grant = Grant {
+        channel: 0,
+        scopes: 1,
+    };
 
     #[test]
     fn entry_is_fresh_until_the_max_ttl_then_asked_again() {
         let cache = VerifiedCache::new(10, 5 * SECOND, None);
         let digest = TokenDigest::of("t");
         let t0 = Instant::now();
-        cache.insert(digest, user(), t0, 60 * SECOND);
+        cache.insert(digest, user(), GRANT, t0, 60 * SECOND);
         assert!(matches!(
             cache.get(&digest, t0 + 4 * SECOND),
-            Cached::Fresh(_)
+            Cached::Fresh(_, GRANT)
         ));
         assert!(matches!(
             cache.get(&digest, t0 + 5 * SECOND),
@@ -239,8 +265,8 @@ mod tests {
         let cache = VerifiedCache::new(10, 300 * SECOND, None);
         let digest = TokenDigest::of("t");
         let t0 = Instant::now();
-        cache.insert(digest, user(), t0, 2 * SECOND);
-        assert!(matches!(cache.get(&digest, t0 + SECOND), Cached::Fresh(_)));
+        cache.insert(digest, user(), GRANT, t0, 2 * SECOND);
+        assert!(matches!(cache.get(&digest, t0 + SECOND), Cached::Fresh(..)));
         assert!(matches!(
             cache.get(&digest, t0 + 2 * SECOND),
             Cached::Expired
@@ -256,7 +282,7 @@ mod tests {
         let cache = VerifiedCache::new(10, Duration::ZERO, None);
         let digest = TokenDigest::of("t");
         let t0 = Instant::now();
-        cache.insert(digest, user(), t0, 60 * SECOND);
+        cache.insert(digest, user(), GRANT, t0, 60 * SECOND);
         assert!(matches!(cache.get(&digest, t0), Cached::Unknown));
     }
 
@@ -265,7 +291,13 @@ mod tests {
         let cache = VerifiedCache::new(3 * PREALLOCATED_ENTRIES, 300 * SECOND, None);
         let t0 = Instant::now();
         for i in 0..2 * PREALLOCATED_ENTRIES {
-            cache.insert(TokenDigest::of(&i.to_string()), user(), t0, 60 * SECOND);
+            cache.insert(
+                TokenDigest::of(&i.to_string()),
+                user(),
+                GRANT,
+                t0,
+                60 * SECOND,
+            );
         }
         assert!(
             cache.len() > PREALLOCATED_ENTRIES * 3 / 2,
@@ -279,7 +311,13 @@ mod tests {
         let cache = VerifiedCache::new(100, 300 * SECOND, None);
         let t0 = Instant::now();
         for i in 0..1_000 {
-            cache.insert(TokenDigest::of(&i.to_string()), user(), t0, 60 * SECOND);
+            cache.insert(
+                TokenDigest::of(&i.to_string()),
+                user(),
+                GRANT,
+                t0,
+                60 * SECOND,
+            );
         }
         assert!(cache.len() <= 100, "{} entries", cache.len());
     }
@@ -289,7 +327,7 @@ mod tests {
         let cache = VerifiedCache::new(10, 5 * SECOND, Some(10 * SECOND));
         let digest = TokenDigest::of("t");
         let t0 = Instant::now();
-        cache.insert(digest, user(), t0, 12 * SECOND);
+        cache.insert(digest, user(), GRANT, t0, 12 * SECOND);
         assert!(matches!(
             cache.get(&digest, t0 + 6 * SECOND),
             Cached::Unknown
@@ -303,7 +341,7 @@ mod tests {
             "never past the token's expiry"
         );
         let long_lived = TokenDigest::of("long");
-        cache.insert(long_lived, user(), t0, 60 * SECOND);
+        cache.insert(long_lived, user(), GRANT, t0, 60 * SECOND);
         assert!(cache.stale(&long_lived, t0 + 14 * SECOND).is_some());
         assert!(matches!(
             cache.get(&long_lived, t0 + 15 * SECOND),
@@ -320,7 +358,7 @@ mod tests {
         let cache = VerifiedCache::new(10, 5 * SECOND, None);
         let digest = TokenDigest::of("t");
         let t0 = Instant::now();
-        cache.insert(digest, user(), t0, 60 * SECOND);
+        cache.insert(digest, user(), GRANT, t0, 60 * SECOND);
         assert!(matches!(
             cache.get(&digest, t0 + 6 * SECOND),
             Cached::Unknown
@@ -358,7 +396,7 @@ mod tests {
         let verified = VerifiedCache::new(100, 300 * SECOND, None);
         let t0 = Instant::now();
         let good = TokenDigest::of("good");
-        verified.insert(good, user(), t0, 60 * SECOND);
+        verified.insert(good, user(), GRANT, t0, 60 * SECOND);
         for i in 0..10_000 {
             refused.insert(
                 TokenDigest::of(&format!("junk{i}")),
@@ -368,7 +406,7 @@ mod tests {
         }
         assert!(refused.len() <= 100, "{} entries", refused.len());
         assert!(
-            matches!(verified.get(&good, t0), Cached::Fresh(_)),
+            matches!(verified.get(&good, t0), Cached::Fresh(..)),
             "junk does not evict good entries"
         );
     }

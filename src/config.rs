@@ -29,6 +29,10 @@ pub const DEFAULT_MAX_CONCURRENT_VERIFICATIONS: usize = 64;
 pub const DEFAULT_CACHE_MAX_TTL: Duration = Duration::from_secs(5 * 60);
 /// Default bound on the number of verified tokens kept in memory.
 pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 65_536;
+/// Cache entries record a token's required scopes as bits of a `u64`.
+const MAX_REQUIRED_SCOPES: usize = 64;
+/// Cache entries record a token's channel as a `u16` index.
+const MAX_CHANNELS: usize = 1024;
 /// `GET /v2/profile` needs `profile` (fact sheet §3.2), so that is the default requirement.
 const DEFAULT_REQUIRED_SCOPE: &str = "profile";
 
@@ -397,6 +401,18 @@ impl LineAuthConfigBuilder {
                 return Err(ConfigError::InvalidScope(scope.clone()));
             }
         }
+        if required_scopes.len() > MAX_REQUIRED_SCOPES {
+            return Err(ConfigError::TooMany {
+                what: "required scopes",
+                max: MAX_REQUIRED_SCOPES,
+            });
+        }
+        if self.channel_ids.len() > MAX_CHANNELS {
+            return Err(ConfigError::TooMany {
+                what: "channel IDs",
+                max: MAX_CHANNELS,
+            });
+        }
         let upstream_timeout = self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT);
         if upstream_timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("upstream_timeout"));
@@ -447,7 +463,8 @@ impl LineAuthConfigBuilder {
                 .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
         };
         let mut channel_ids = self.channel_ids;
-        channel_ids.dedup();
+        let mut seen = std::collections::HashSet::new();
+        channel_ids.retain(|id| seen.insert(id.clone()));
         Ok(LineAuthConfig {
             channel_ids: channel_ids
                 .into_iter()
@@ -532,6 +549,14 @@ pub enum ConfigError {
         name: &'static str,
         /// Its value.
         value: String,
+    },
+    /// More than this crate supports, e.g. over 64 required scopes.
+    #[error("too many {what}: at most {max}")]
+    TooMany {
+        /// What there are too many of.
+        what: &'static str,
+        /// The limit.
+        max: usize,
     },
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client: {0}")]

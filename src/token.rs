@@ -79,11 +79,25 @@ fn trim_ows(bytes: &[u8]) -> &[u8] {
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
 fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
+    // Every byte of every token passes here: a table lookup keeps the loop branch-light.
     body_len > 0
-        && token[..body_len].iter().all(|&b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+        && token[..body_len]
+            .iter()
+            .all(|&b| B64TOKEN_BYTE[usize::from(b)])
 }
+
+/// `B64TOKEN_BYTE[b]`: whether byte `b` may appear in a b64token before its padding.
+static B64TOKEN_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] =
+            byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 /// SHA-256 of an access token: the cache key, so the raw token is never stored.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{oneshot, Semaphore};
 use tracing::Instrument;
 
-use crate::cache::{Cached, RefusedCache, VerifiedCache};
+use crate::cache::{Cached, Grant, RefusedCache, VerifiedCache};
 use crate::client::{LineClient, TokenVerification};
 use crate::clock::{self, Instant};
 use crate::config::LineAuthConfig;
@@ -42,6 +42,8 @@ type Waiters = Vec<oneshot::Sender<Verdict>>;
 pub(crate) struct Verifier {
     channel_ids: Arc<[Box<str>]>,
     required_scopes: Arc<[Box<str>]>,
+    /// One bit per required scope: what a token's [`Grant`] must cover.
+    required_mask: u64,
     /// `required_scopes` space-separated, for the `scope` attribute of a 403 challenge.
     required_scope_list: Arc<str>,
     upstream_timeout: Duration,
@@ -59,6 +61,7 @@ impl Verifier {
         Self {
             channel_ids: config.channel_ids.clone(),
             required_scopes: config.required_scopes.clone(),
+            required_mask: low_bits(config.required_scopes.len()),
             required_scope_list: config.required_scopes.join(" ").into(),
             upstream_timeout: config.upstream_timeout,
             cache: VerifiedCache::new(
@@ -84,8 +87,13 @@ impl Verifier {
             .expires_at()
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
-        self.cache
-            .insert_until(TokenDigest::of(token), user, clock::now() + remaining);
+        let grant = self.grant_of(user.channel_id(), |scope| user.has_scope(scope));
+        self.cache.insert_until(
+            TokenDigest::of(token),
+            user,
+            grant,
+            clock::now() + remaining,
+        );
     }
 
     /// Decides from the cache, or starts (or joins) the verification of `token`.
@@ -102,30 +110,35 @@ impl Verifier {
     fn cached_verdict(&self, digest: &TokenDigest) -> Option<Verdict> {
         let now = clock::now();
         match self.cache.get(digest, now) {
-            Cached::Fresh(user) => Some(self.check_user(&user).map(|()| user)),
+            Cached::Fresh(user, grant) => Some(self.check_grant(grant).map(|()| user)),
             Cached::Expired => Some(Err(LineAuthError::InvalidToken(InvalidReason::Expired))),
             Cached::Unknown => self.refused.get(digest, now).map(Err),
         }
     }
 
-    /// Re-applies the channel and scope requirements to a cached verdict.
-    fn check_user(&self, user: &LineUser) -> Result<(), LineAuthError> {
-        self.check_grant(user.channel_id(), |scope| user.has_scope(scope))
-    }
-
-    fn check_grant(
-        &self,
-        channel_id: &str,
-        has_scope: impl Fn(&str) -> bool,
-    ) -> Result<(), LineAuthError> {
-        if !self
+    /// What a token with this channel and these scopes is granted, in this layer's terms.
+    fn grant_of(&self, channel_id: &str, has_scope: impl Fn(&str) -> bool) -> Grant {
+        let channel = self
             .channel_ids
             .iter()
-            .any(|accepted| **accepted == *channel_id)
-        {
+            .position(|accepted| **accepted == *channel_id)
+            .and_then(|index| u16::try_from(index).ok())
+            .unwrap_or(u16::MAX);
+        let scopes = self
+            .required_scopes
+            .iter()
+            .enumerate()
+            .filter(|(_, scope)| has_scope(scope))
+            .fold(0, |bits, (i, _)| bits | 1 << i);
+        Grant { channel, scopes }
+    }
+
+    /// The channel and scope requirements, applied to every verdict, fresh or cached.
+    fn check_grant(&self, grant: Grant) -> Result<(), LineAuthError> {
+        if usize::from(grant.channel) >= self.channel_ids.len() {
             return Err(LineAuthError::ForeignChannel);
         }
-        if !self.required_scopes.iter().all(|scope| has_scope(scope)) {
+        if grant.scopes & self.required_mask != self.required_mask {
             return Err(LineAuthError::InsufficientScope {
                 required: self.required_scope_list.clone(),
             });
@@ -176,7 +189,7 @@ impl Verifier {
     async fn ask_line(
         &self,
         token: &AccessToken,
-    ) -> Result<(LineUser, Instant, Duration), LineAuthError> {
+    ) -> Result<(LineUser, Grant, Instant, Duration), LineAuthError> {
         let started = clock::now();
         let deadline = started + self.upstream_timeout;
         let exchange = async {
@@ -189,10 +202,10 @@ impl Verifier {
             let verified_at = clock::now();
             let verified_at_wall = SystemTime::now();
             let verification = self.client.verify(token, deadline).await?;
-            let expires_in = self.check_verification(&verification)?;
+            let (grant, expires_in) = self.check_verification(&verification)?;
             let profile = self.client.profile(token, deadline).await?;
             let user = LineUser::new(profile, &verification, verified_at_wall + expires_in);
-            Ok::<_, LineAuthError>((user, verified_at, expires_in))
+            Ok::<_, LineAuthError>((user, grant, verified_at, expires_in))
         };
         tokio::time::timeout_at(deadline.into(), exchange)
             .await
@@ -204,22 +217,27 @@ impl Verifier {
     fn check_verification(
         &self,
         verification: &TokenVerification,
-    ) -> Result<Duration, LineAuthError> {
-        if !self
-            .channel_ids
-            .iter()
-            .any(|id| **id == *verification.client_id)
-        {
+    ) -> Result<(Grant, Duration), LineAuthError> {
+        let grant = self.grant_of(&verification.client_id, |scope| {
+            verification.scopes().any(|granted| granted == scope)
+        });
+        if usize::from(grant.channel) >= self.channel_ids.len() {
             return Err(LineAuthError::ForeignChannel);
         }
         let expires_in = u64::try_from(verification.expires_in)
             .ok()
             .filter(|&secs| secs > 0)
             .ok_or(LineAuthError::InvalidToken(InvalidReason::Expired))?;
-        self.check_grant(&verification.client_id, |scope| {
-            verification.scopes().any(|granted| granted == scope)
-        })?;
-        Ok(Duration::from_secs(expires_in))
+        self.check_grant(grant)?;
+        Ok((grant, Duration::from_secs(expires_in)))
+    }
+}
+
+/// A mask of the lowest `n` bits (`n` ≤ 64, checked at configuration).
+fn low_bits(n: usize) -> u64 {
+    match n {
+        0 => 0,
+        n => u64::MAX >> (64 - n.min(64)),
     }
 }
 
@@ -249,10 +267,10 @@ impl VerificationTask {
     async fn run(mut self, token: AccessToken) {
         let verifier = &self.verifier;
         let verdict = match verifier.ask_line(&token).await {
-            Ok((user, verified_at, expires_in)) => {
+            Ok((user, grant, verified_at, expires_in)) => {
                 verifier
                     .cache
-                    .insert(self.digest, user.clone(), verified_at, expires_in);
+                    .insert(self.digest, user.clone(), grant, verified_at, expires_in);
                 tracing::debug!(outcome = "verified", "token verified by LINE");
                 Ok(user)
             }
@@ -261,13 +279,13 @@ impl VerificationTask {
                     .stale_if_error
                     .then(|| verifier.cache.stale(&self.digest, clock::now()));
                 match stale.flatten() {
-                    Some(user) => {
+                    Some((user, grant)) => {
                         tracing::warn!(
                             outcome = "stale",
                             error = %ErrorChain(&cause),
                             "LINE could not verify the token; accepting it as verified before"
                         );
-                        verifier.check_user(&user).map(|()| user)
+                        verifier.check_grant(grant).map(|()| user)
                     }
                     None => {
                         tracing::warn!(
@@ -323,5 +341,50 @@ impl Future for PendingVerdict {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict> {
         let received = ready!(Pin::new(&mut self.receiver).poll(cx));
         Poll::Ready(received.unwrap_or(Err(LineAuthError::Unavailable(UpstreamError::Abandoned))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verifier(scopes: &[&str]) -> Verifier {
+        let config = LineAuthConfig::builder()
+            .channel_ids(["111", "222"])
+            .required_scopes(scopes.iter().copied())
+            .build()
+            .unwrap();
+        Verifier::new(&config)
+    }
+
+    #[test]
+    fn low_bits_covers_zero_to_sixty_four() {
+        assert_eq!(low_bits(0), 0);
+        assert_eq!(low_bits(1), 1);
+        assert_eq!(low_bits(3), 0b111);
+        assert_eq!(low_bits(64), u64::MAX);
+    }
+
+    #[test]
+    fn grant_passes_only_with_a_configured_channel_and_every_required_scope() {
+        let verifier = verifier(&["profile", "openid"]);
+        let both = |scope: &str| scope == "profile" || scope == "openid";
+        assert!(verifier.check_grant(verifier.grant_of("222", both)).is_ok());
+        assert!(matches!(
+            verifier.check_grant(verifier.grant_of("333", both)),
+            Err(LineAuthError::ForeignChannel)
+        ));
+        assert!(matches!(
+            verifier.check_grant(verifier.grant_of("111", |scope| scope == "profile")),
+            Err(LineAuthError::InsufficientScope { .. })
+        ));
+    }
+
+    #[test]
+    fn no_required_scope_means_any_grant_of_a_configured_channel_passes() {
+        let verifier = verifier(&[]);
+        assert!(verifier
+            .check_grant(verifier.grant_of("111", |_| false))
+            .is_ok());
     }
 }
