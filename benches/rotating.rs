@@ -17,6 +17,8 @@ struct Args {
     batches: usize,
     requests: usize,
     repeats: usize,
+    /// Run only this variant (for profiling under callgrind), or only `miss`.
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -24,12 +26,14 @@ fn args() -> Args {
         batches: 40,
         requests: 20_000,
         repeats: 3,
+        only: None,
     };
     if !std::env::args().any(|arg| arg == "--bench") {
         return Args {
             batches: 2,
             requests: 200,
             repeats: 1,
+            only: None,
         };
     }
     let mut given = std::env::args().skip(1);
@@ -39,6 +43,7 @@ fn args() -> Args {
             "--batches" => args.batches = value().unwrap_or(args.batches),
             "--requests" => args.requests = value().unwrap_or(args.requests),
             "--repeats" => args.repeats = value().unwrap_or(args.repeats),
+            "--only" => args.only = given.next(),
             _ => {}
         }
     }
@@ -205,6 +210,20 @@ fn main() {
         ),
     ];
 
+    if let Some(only) = &args.only {
+        if only == "miss" {
+            miss(&args);
+            return;
+        }
+        let (name, run) = variants
+            .iter_mut()
+            .find(|(name, _)| name == only)
+            .expect("--only names a variant");
+        let ns: f64 =
+            (0..args.batches).map(|_| run(args.requests)).sum::<f64>() / args.batches as f64;
+        println!("{name}: {ns:.0} ns/request over {} batches", args.batches);
+        return;
+    }
     for repeat in 1..=args.repeats {
         let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(args.batches); variants.len()];
         for _ in 0..args.batches {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::UnitWeighter;
 
-use crate::clock::Instant;
+use crate::clock::{self, Instant};
 use crate::rejection::LineAuthError;
 use crate::token::{DigestHashBuilder, TokenDigest};
 use crate::user::LineUser;
@@ -26,18 +26,18 @@ pub(crate) struct Grant {
     /// Index of the token's channel among the configured channels; `u16::MAX` if none.
     pub(crate) channel: u16,
     /// Bit `i` set: the token carries the layer's required scope `i`.
-    pub(crate) scopes: u64,
+    pub(crate) scopes: u32,
 }
 
-/// A verified token as remembered.
+/// A verified token as remembered. Times are [`clock::millis`], to keep entries small.
 #[derive(Clone)]
 pub(crate) struct CachedToken {
-    pub(crate) user: LineUser,
-    pub(crate) grant: Grant,
+    user: LineUser,
+    grant: Grant,
     /// When the token itself expires, per LINE's `expires_in` counted from the verify call.
-    pub(crate) token_expires: Instant,
+    token_expires: u64,
     /// When this verdict must be asked of LINE again: the token's expiry or the maximum TTL.
-    pub(crate) fresh_until: Instant,
+    fresh_until: u64,
 }
 
 /// What the store knows about a token.
@@ -85,6 +85,7 @@ impl VerifiedCache {
     }
 
     pub(crate) fn get(&self, digest: &TokenDigest, now: Instant) -> Cached {
+        let now = clock::millis(now);
         let Some(entry) = self.entries.get(digest) else {
             return Cached::Unknown;
         };
@@ -104,14 +105,17 @@ impl VerifiedCache {
     /// Stale-if-error: the user behind a verified token whose entry is stale, but within the
     /// grace, and whose own expiry has not passed.
     pub(crate) fn stale(&self, digest: &TokenDigest, now: Instant) -> Option<(LineUser, Grant)> {
+        let now = clock::millis(now);
         let entry = self.entries.get(digest)?;
         (now < entry.token_expires && self.within_grace(&entry, now))
             .then_some((entry.user, entry.grant))
     }
 
-    fn within_grace(&self, entry: &CachedToken, now: Instant) -> bool {
-        self.stale_grace
-            .is_some_and(|grace| now < entry.fresh_until + grace)
+    fn within_grace(&self, entry: &CachedToken, now: u64) -> bool {
+        self.stale_grace.is_some_and(|grace| {
+            let grace = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+            now < entry.fresh_until.saturating_add(grace)
+        })
     }
 
     /// Remembers a verified token. `verified_at` is when the verify call was made, so the expiry
@@ -129,6 +133,8 @@ impl VerifiedCache {
         if fresh_until <= verified_at {
             return;
         }
+        let (token_expires, fresh_until) =
+            (clock::millis(token_expires), clock::millis(fresh_until));
         self.entries.insert(
             digest,
             CachedToken {
@@ -150,6 +156,7 @@ impl VerifiedCache {
         grant: Grant,
         token_expires: Instant,
     ) {
+        let token_expires = clock::millis(token_expires);
         self.entries.insert(
             digest,
             CachedToken {
@@ -167,11 +174,11 @@ impl VerifiedCache {
     }
 }
 
-/// A token LINE refused, and until when that stands.
+/// A token LINE refused, and until when ([`clock::millis`]) that stands.
 #[derive(Clone)]
 struct Refused {
     error: LineAuthError,
-    until: Instant,
+    until: u64,
 }
 
 /// Tokens LINE refused, remembered for a short TTL so repeated junk costs LINE nothing.
@@ -190,7 +197,7 @@ impl RefusedCache {
 
     pub(crate) fn get(&self, digest: &TokenDigest, now: Instant) -> Option<LineAuthError> {
         let refused = self.entries.get(digest)?;
-        if now < refused.until {
+        if clock::millis(now) < refused.until {
             Some(refused.error)
         } else {
             self.entries.remove(digest);
@@ -205,7 +212,7 @@ impl RefusedCache {
         }
         let refused = Refused {
             error: error.clone(),
-            until: now + self.ttl,
+            until: clock::millis(now + self.ttl),
         };
         self.entries.insert(digest, refused);
     }
@@ -242,12 +249,13 @@ mod tests {
         channel: 0,
         scopes: 1,
     };
+    use crate::clock;
 
     #[test]
     fn entry_is_fresh_until_the_max_ttl_then_asked_again() {
         let cache = VerifiedCache::new(10, 5 * SECOND, None);
         let digest = TokenDigest::of("t");
-        let t0 = Instant::now();
+        let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 60 * SECOND);
         assert!(matches!(
             cache.get(&digest, t0 + 4 * SECOND),
@@ -264,7 +272,7 @@ mod tests {
     fn entry_never_outlives_the_token() {
         let cache = VerifiedCache::new(10, 300 * SECOND, None);
         let digest = TokenDigest::of("t");
-        let t0 = Instant::now();
+        let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 2 * SECOND);
         assert!(matches!(cache.get(&digest, t0 + SECOND), Cached::Fresh(..)));
         assert!(matches!(
@@ -281,7 +289,7 @@ mod tests {
     fn zero_ttl_caches_nothing() {
         let cache = VerifiedCache::new(10, Duration::ZERO, None);
         let digest = TokenDigest::of("t");
-        let t0 = Instant::now();
+        let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 60 * SECOND);
         assert!(matches!(cache.get(&digest, t0), Cached::Unknown));
     }
@@ -289,7 +297,7 @@ mod tests {
     #[test]
     fn table_grows_past_the_preallocation_up_to_the_bound() {
         let cache = VerifiedCache::new(3 * PREALLOCATED_ENTRIES, 300 * SECOND, None);
-        let t0 = Instant::now();
+        let t0 = clock::now();
         for i in 0..2 * PREALLOCATED_ENTRIES {
             cache.insert(
                 TokenDigest::of(&i.to_string()),
@@ -309,7 +317,7 @@ mod tests {
     #[test]
     fn capacity_bounds_the_entries() {
         let cache = VerifiedCache::new(100, 300 * SECOND, None);
-        let t0 = Instant::now();
+        let t0 = clock::now();
         for i in 0..1_000 {
             cache.insert(
                 TokenDigest::of(&i.to_string()),
@@ -326,7 +334,7 @@ mod tests {
     fn stale_entry_is_kept_for_the_grace_only_while_the_token_lives() {
         let cache = VerifiedCache::new(10, 5 * SECOND, Some(10 * SECOND));
         let digest = TokenDigest::of("t");
-        let t0 = Instant::now();
+        let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 12 * SECOND);
         assert!(matches!(
             cache.get(&digest, t0 + 6 * SECOND),
@@ -357,7 +365,7 @@ mod tests {
     fn without_stale_if_error_a_stale_entry_is_dropped() {
         let cache = VerifiedCache::new(10, 5 * SECOND, None);
         let digest = TokenDigest::of("t");
-        let t0 = Instant::now();
+        let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 60 * SECOND);
         assert!(matches!(
             cache.get(&digest, t0 + 6 * SECOND),
@@ -371,7 +379,7 @@ mod tests {
         use crate::rejection::{InvalidReason, UpstreamError};
         let refused = RefusedCache::new(10, 30 * SECOND);
         let (bad, down) = (TokenDigest::of("bad"), TokenDigest::of("down"));
-        let t0 = Instant::now();
+        let t0 = clock::now();
         refused.insert(
             bad,
             &LineAuthError::InvalidToken(InvalidReason::Revoked),
@@ -394,7 +402,7 @@ mod tests {
     fn refused_store_is_bounded_on_its_own() {
         let refused = RefusedCache::new(100, 30 * SECOND);
         let verified = VerifiedCache::new(100, 300 * SECOND, None);
-        let t0 = Instant::now();
+        let t0 = clock::now();
         let good = TokenDigest::of("good");
         verified.insert(good, user(), GRANT, t0, 60 * SECOND);
         for i in 0..10_000 {
@@ -409,5 +417,52 @@ mod tests {
             matches!(verified.get(&good, t0), Cached::Fresh(..)),
             "junk does not evict good entries"
         );
+    }
+
+    /// Heap bytes per entry of each store, measured by counting allocations: the figures behind
+    /// the memory bound in BENCHMARKS.md (the verified store's users are shared here, so this is
+    /// the store's own cost; the user's data adds its profile strings plus about 80 bytes).
+    #[test]
+    fn each_store_costs_a_bounded_number_of_bytes_per_entry() {
+        const N: usize = 100_000;
+        let digests: Vec<TokenDigest> = (0..N).map(|i| TokenDigest::of(&i.to_string())).collect();
+        let shared_user = user();
+        let t0 = clock::now();
+
+        let mut verified = None;
+        let verified_bytes = allocation_counter::measure(|| {
+            let cache = VerifiedCache::new(N, 300 * SECOND, None);
+            for digest in &digests {
+                cache.insert(*digest, shared_user.clone(), GRANT, t0, 60 * SECOND);
+            }
+            verified = Some(cache);
+        })
+        .bytes_current as usize
+            / N;
+
+        let mut refused = None;
+        let refused_bytes = allocation_counter::measure(|| {
+            let cache = RefusedCache::new(N, 30 * SECOND);
+            for digest in &digests {
+                cache.insert(*digest, &LineAuthError::ForeignChannel, t0);
+            }
+            refused = Some(cache);
+        })
+        .bytes_current as usize
+            / N;
+
+        println!(
+            "verified store: {verified_bytes} B/entry; refused store: {refused_bytes} B/entry"
+        );
+        assert!(
+            verified_bytes <= 160,
+            "verified store: {verified_bytes} B/entry"
+        );
+        assert!(
+            refused_bytes <= 160,
+            "refused store: {refused_bytes} B/entry"
+        );
+        assert!(verified.is_some_and(|cache| cache.len() > N / 2));
+        assert!(refused.is_some_and(|cache| cache.len() > N / 2));
     }
 }

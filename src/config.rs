@@ -29,8 +29,8 @@ pub const DEFAULT_MAX_CONCURRENT_VERIFICATIONS: usize = 64;
 pub const DEFAULT_CACHE_MAX_TTL: Duration = Duration::from_secs(5 * 60);
 /// Default bound on the number of verified tokens kept in memory.
 pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 65_536;
-/// Cache entries record a token's required scopes as bits of a `u64`.
-const MAX_REQUIRED_SCOPES: usize = 64;
+/// Cache entries record a token's required scopes as bits of a `u32`.
+const MAX_REQUIRED_SCOPES: usize = 32;
 /// Cache entries record a token's channel as a `u16` index.
 const MAX_CHANNELS: usize = 1024;
 /// `GET /v2/profile` needs `profile` (fact sheet §3.2), so that is the default requirement.

@@ -49,8 +49,24 @@ struct UserData {
     picture_url: Option<Box<str>>,
     status_message: Option<Box<str>>,
     channel_id: Box<str>,
-    scopes: Box<[Box<str>]>,
-    expires_at: SystemTime,
+    /// Space-separated, as LINE sends them: one allocation however many scopes.
+    scopes: Box<str>,
+    /// Unix seconds: LINE's precision, in half the space of a `SystemTime`.
+    expires_at: u64,
+}
+
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+fn join_scopes<'a>(scopes: impl Iterator<Item = &'a str>) -> Box<str> {
+    scopes
+        .filter(|scope| !scope.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .into()
 }
 
 impl LineUser {
@@ -65,8 +81,8 @@ impl LineUser {
             picture_url: profile.picture_url.map(Into::into),
             status_message: profile.status_message.map(Into::into),
             channel_id: verification.client_id.as_str().into(),
-            scopes: verification.scopes().map(Into::into).collect(),
-            expires_at,
+            scopes: join_scopes(verification.scopes()),
+            expires_at: unix_seconds(expires_at),
         }))
     }
 
@@ -96,18 +112,18 @@ impl LineUser {
     }
 
     /// The scopes granted to the token. LINE never lists `email` here.
-    pub fn scopes(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.0.scopes.iter().map(|scope| &**scope)
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.0.scopes.split(' ').filter(|scope| !scope.is_empty())
     }
 
     /// Whether the token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.iter().any(|granted| **granted == *scope)
+        self.scopes().any(|granted| granted == scope)
     }
 
     /// When the access token expires, as LINE reported it.
     pub fn expires_at(&self) -> SystemTime {
-        self.0.expires_at
+        UNIX_EPOCH + Duration::from_secs(self.0.expires_at)
     }
 }
 
@@ -190,8 +206,8 @@ impl LineUserBuilder {
             picture_url: self.picture_url.map(Into::into),
             status_message: self.status_message.map(Into::into),
             channel_id: self.channel_id.into(),
-            scopes: self.scopes.into_iter().map(Into::into).collect(),
-            expires_at: self.expires_at,
+            scopes: join_scopes(self.scopes.iter().map(String::as_str)),
+            expires_at: unix_seconds(self.expires_at),
         }))
     }
 }
@@ -202,7 +218,7 @@ impl fmt::Debug for LineUser {
             .field("user_id", &self.user_id())
             .field("display_name", &self.display_name())
             .field("channel_id", &self.channel_id())
-            .field("scopes", &self.0.scopes)
+            .field("scopes", &self.scopes().collect::<Vec<_>>())
             .field("expires_at", &self.expires_at())
             .finish_non_exhaustive()
     }
@@ -226,13 +242,22 @@ impl Serialize for LineUser {
             None => out.skip_field("statusMessage")?,
         }
         out.serialize_field("channelId", &*data.channel_id)?;
-        out.serialize_field("scopes", &data.scopes)?;
-        let expires_at = data
-            .expires_at
+        out.serialize_field("scopes", &Scopes(self))?;
+        let expires_at = self
+            .expires_at()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
         out.serialize_field("expiresAt", &expires_at.as_secs())?;
         out.end()
+    }
+}
+
+/// Serializes a user's scopes as a JSON array.
+struct Scopes<'a>(&'a LineUser);
+
+impl Serialize for Scopes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.scopes())
     }
 }
 

@@ -43,7 +43,7 @@ pub(crate) struct Verifier {
     channel_ids: Arc<[Box<str>]>,
     required_scopes: Arc<[Box<str>]>,
     /// One bit per required scope: what a token's [`Grant`] must cover.
-    required_mask: u64,
+    required_mask: u32,
     /// `required_scopes` space-separated, for the `scope` attribute of a 403 challenge.
     required_scope_list: Arc<str>,
     upstream_timeout: Duration,
@@ -233,11 +233,11 @@ impl Verifier {
     }
 }
 
-/// A mask of the lowest `n` bits (`n` ≤ 64, checked at configuration).
-fn low_bits(n: usize) -> u64 {
+/// A mask of the lowest `n` bits (`n` ≤ 32, checked at configuration).
+fn low_bits(n: usize) -> u32 {
     match n {
         0 => 0,
-        n => u64::MAX >> (64 - n.min(64)),
+        n => u32::MAX >> (32 - n.min(32)),
     }
 }
 
@@ -358,11 +358,11 @@ mod tests {
     }
 
     #[test]
-    fn low_bits_covers_zero_to_sixty_four() {
+    fn low_bits_covers_zero_to_thirty_two() {
         assert_eq!(low_bits(0), 0);
         assert_eq!(low_bits(1), 1);
         assert_eq!(low_bits(3), 0b111);
-        assert_eq!(low_bits(64), u64::MAX);
+        assert_eq!(low_bits(32), u32::MAX);
     }
 
     #[test]
