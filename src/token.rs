@@ -89,8 +89,8 @@ fn is_b64token(token: &[u8]) -> bool {
 
 /// Whether `b` may appear in a b64token before its padding; branch-free, so it vectorizes.
 #[inline(always)]
-#[allow(clippy::manual_range_contains)] // `&` of comparisons, not `contains`' short-circuit `&&`
-
+// `&` of comparisons, not `contains`' short-circuiting `&&`.
+#[allow(clippy::manual_range_contains)]
 fn is_b64token_byte(b: u8) -> bool {
     // Setting bit 5 folds ASCII capitals onto lowercase and moves no other byte into a..=z.
     let folded = b | 0x20;
