@@ -41,24 +41,8 @@ fn miss(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("miss");
     group.bench_function("raw_verify_and_profile_calls", |b| {
-        b.to_async(&rt).iter(|| async {
-            let verify = reqwest::Url::parse_with_params(
-                &format!("{base}/oauth2/v2.1/verify"),
-                [("access_token", token.as_str())],
-            )
-            .unwrap();
-            let verified = client.get(verify).send().await.unwrap();
-            assert_eq!(verified.status(), 200);
-            verified.bytes().await.unwrap();
-            let profile = client
-                .get(format!("{base}/v2/profile"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(profile.status(), 200);
-            profile.bytes().await.unwrap();
-        })
+        b.to_async(&rt)
+            .iter(|| raw_line_calls(&client, &base, &token))
     });
     group.bench_function("bare_router_request", |b| {
         b.to_async(&rt).iter_batched(

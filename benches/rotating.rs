@@ -62,16 +62,34 @@ where
         > + Clone
         + 'static,
 {
+    batch_to(service, "/api/me", authorization, expected)
+}
+
+/// [`batch`] for any path.
+fn batch_to<S>(
+    service: S,
+    path: &'static str,
+    authorization: Option<String>,
+    expected: u16,
+) -> Batch
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::http::Response<axum::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + 'static,
+{
     let rt = runtime();
     assert_eq!(
-        rt.block_on(call(&service, request(authorization.as_deref()))),
+        rt.block_on(call(&service, request_to(path, authorization.as_deref()))),
         expected
     );
     Box::new(move |requests| {
         let started = Instant::now();
         rt.block_on(async {
             for _ in 0..requests {
-                call(&service, request(authorization.as_deref())).await;
+                call(&service, request_to(path, authorization.as_deref())).await;
             }
         });
         started.elapsed().as_nanos() as f64 / requests as f64
@@ -108,22 +126,7 @@ fn miss(args: &Args) {
             let started = Instant::now();
             rt.block_on(async {
                 for _ in 0..requests {
-                    let verify = reqwest::Url::parse_with_params(
-                        &format!("{base}/oauth2/v2.1/verify"),
-                        [("access_token", token.as_str())],
-                    )
-                    .unwrap();
-                    let answer = client.get(verify).send().await.unwrap();
-                    assert_eq!(answer.status(), 200);
-                    answer.bytes().await.unwrap();
-                    let answer = client
-                        .get(format!("{base}/v2/profile"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(answer.status(), 200);
-                    answer.bytes().await.unwrap();
+                    raw_line_calls(&client, &base, &token).await;
                 }
             });
             started.elapsed().as_nanos() as f64 / requests as f64
@@ -205,6 +208,24 @@ fn main() {
         ("from_fn_hs256_jwt", batch(jwt_from_fn(router()), jwt, 200)),
         ("bare_no_header", batch(router(), None, 200)),
         (
+            "example_server_health",
+            batch_to(
+                example_server_router(layer_trusting(&tokens)),
+                "/health",
+                None,
+                200,
+            ),
+        ),
+        (
+            "example_server_api_me",
+            batch_to(
+                example_server_router(layer_trusting(&tokens)),
+                "/api/me",
+                bearer.clone(),
+                200,
+            ),
+        ),
+        (
             "line_auth_missing_token",
             batch(layer_trusting(&tokens).layer(router()), None, 401),
         ),
@@ -234,6 +255,7 @@ fn main() {
         let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
         let bare = medians[0];
         let bare_no_header = medians[6];
+        let health = medians[7];
         println!(
             "\nrepeat {repeat}/{}: {} batches x {} requests per variant, medians",
             args.repeats, args.batches, args.requests
@@ -243,8 +265,13 @@ fn main() {
             "variant", "ns/request", "overhead ns", "ratio"
         );
         for ((name, _), median) in variants.iter().zip(&medians) {
-            let baseline = if name.ends_with("no_header") || name.ends_with("missing_token") {
+            let baseline = if name.ends_with("no_header")
+                || name.ends_with("missing_token")
+                || name == &"example_server_health"
+            {
                 bare_no_header
+            } else if name == &"example_server_api_me" {
+                health
             } else {
                 bare
             };

@@ -85,39 +85,39 @@ fn scaling(c: &mut Criterion) {
     group.finish();
 }
 
-/// Throughput of cache hits on one thread against two threads sharing the layer.
+/// Throughput of cache hits on one thread against two threads sharing the layer: over 100k
+/// tokens (distinct users), and on one hot token (both cores on the same cache entry).
 fn contention(c: &mut Criterion) {
-    let n = 100_000;
-    let tokens: Vec<String> = (0..n as u64).map(token_like).collect();
-    let layered = layer_trusting(&tokens).layer(router());
-
-    let run = |threads: usize, iters: u64| -> Duration {
-        let per_thread = iters / threads as u64 + 1;
-        let started = Instant::now();
-        std::thread::scope(|scope| {
-            for thread in 0..threads {
-                let (layered, tokens) = (layered.clone(), &tokens);
-                scope.spawn(move || {
-                    let rt = runtime();
-                    let spread = Spread::new(n);
-                    spread.next.set(thread * 7919);
-                    rt.block_on(async {
-                        for _ in 0..per_thread {
-                            call(&layered, request_for(&tokens[spread.take()])).await;
-                        }
-                    });
-                });
-            }
-        });
-        started.elapsed()
-    };
-
     let mut group = c.benchmark_group("contention");
-    for threads in [1, 2] {
-        group.bench_function(
-            BenchmarkId::new("hits_per_request_wall_time", threads),
-            |b| b.iter_custom(|iters| run(threads, iters)),
-        );
+    for (label, n) in [("spread_100k", 100_000), ("one_hot_token", 1)] {
+        let tokens: Vec<String> = (0..n as u64).map(token_like).collect();
+        let layered = layer_trusting(&tokens).layer(router());
+        let run = |threads: usize, iters: u64| -> Duration {
+            let per_thread = iters / threads as u64 + 1;
+            let started = Instant::now();
+            std::thread::scope(|scope| {
+                for thread in 0..threads {
+                    let (layered, tokens) = (layered.clone(), &tokens);
+                    scope.spawn(move || {
+                        let rt = runtime();
+                        let spread = Spread::new(n);
+                        spread.next.set((thread * 7919) % n);
+                        rt.block_on(async {
+                            for _ in 0..per_thread {
+                                call(&layered, request_for(&tokens[spread.take()])).await;
+                            }
+                        });
+                    });
+                }
+            });
+            started.elapsed()
+        };
+        for threads in [1, 2] {
+            group.bench_function(
+                BenchmarkId::new(format!("{label}_wall_time_per_request"), threads),
+                |b| b.iter_custom(|iters| run(threads, iters)),
+            );
+        }
     }
     group.finish();
 }

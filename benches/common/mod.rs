@@ -58,7 +58,24 @@ pub fn router() -> Router {
 }
 
 pub fn request(authorization: Option<&str>) -> Request {
-    let mut builder = axum::http::Request::get("/api/me");
+    request_to("/api/me", authorization)
+}
+
+/// The example server's router (`examples/server.rs`): `/api/me` behind the layer returning the
+/// `LineUser` as JSON, `/health` public.
+pub fn example_server_router(layer: LineAuthLayer) -> Router {
+    Router::new()
+        .route(
+            "/api/me",
+            get(|user: LineUser| async move { axum::Json(user) }),
+        )
+        .route_layer(layer)
+        .route("/health", get(|| async { "ok" }))
+}
+
+/// A request for `path` carrying `authorization`.
+pub fn request_to(path: &str, authorization: Option<&str>) -> Request {
+    let mut builder = axum::http::Request::get(path);
     if let Some(value) = authorization {
         builder = builder.header(AUTHORIZATION, value);
     }
@@ -94,17 +111,21 @@ pub fn naive_from_fn(router: Router, tokens: &[String]) -> Router {
     router.layer(from_fn_with_state(users, naive_middleware))
 }
 
+/// The bearer token as a hand-written middleware reads it: no RFC 6750 checks.
+fn naive_bearer(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+}
+
 async fn naive_middleware(
     State(users): State<Arc<DashMap<[u8; 32], Arc<String>>>>,
     mut request: Request,
     next: Next,
 ) -> Response<Body> {
-    let token = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let Some(token) = token else {
+    let Some(token) = naive_bearer(&request) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -180,18 +201,33 @@ async fn jwt_middleware(
     mut request: Request,
     next: Next,
 ) -> Response<Body> {
-    let token = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    match token.and_then(|token| verify_hs256(token, &validation)) {
+    match naive_bearer(&request).and_then(|token| verify_hs256(token, &validation)) {
         Some(claims) => {
             request.extensions_mut().insert(Arc::new(claims));
             next.run(request).await
         }
         None => StatusCode::UNAUTHORIZED.into_response(),
     }
+}
+
+/// The two calls the layer makes on a miss, made directly: the floor a miss cannot go below.
+pub async fn raw_line_calls(client: &reqwest::Client, base: &str, token: &str) {
+    let verify = reqwest::Url::parse_with_params(
+        &format!("{base}/oauth2/v2.1/verify"),
+        [("access_token", token)],
+    )
+    .unwrap();
+    let answer = client.get(verify).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    answer.bytes().await.unwrap();
+    let answer = client
+        .get(format!("{base}/v2/profile"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    answer.bytes().await.unwrap();
 }
 
 /// Runs one request through `service` to completion.
