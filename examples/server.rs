@@ -1,4 +1,5 @@
-//! An API behind `LineAuthLayer`: `GET /health` is public, `GET /api/me` returns the caller.
+//! An API behind `LineAuthLayer`: `GET /health` is public, `GET /api/me` returns the caller,
+//! `POST /api/logout` revokes the caller's token at LINE and forgets it here (204).
 //!
 //! ```text
 //! cargo run --example server
@@ -15,10 +16,12 @@ use std::error::Error;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 
-use axum::routing::get;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use line_auth::emulator::{IssueToken, LineEmulator};
-use line_auth::{LineAuthConfig, LineAuthLayer, LineUser};
+use line_auth::{LineAuth, LineAuthConfig, LineAuthError, LineAuthLayer, LineUser};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -27,6 +30,18 @@ const DEMO_CHANNEL_ID: &str = "1234567890";
 
 async fn me(user: LineUser) -> Json<LineUser> {
     Json(user)
+}
+
+/// Revokes the caller's token at LINE and forgets it here: its next request gets 401.
+async fn logout(
+    State(auth): State<LineAuth>,
+    _user: LineUser,
+    headers: HeaderMap,
+) -> Result<StatusCode, LineAuthError> {
+    if let Some(token) = line_auth::bearer_token(&headers)? {
+        auth.logout(token).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn health() -> &'static str {
@@ -70,10 +85,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
         config
     };
 
+    let layer = LineAuthLayer::new(config);
     let app = Router::new()
         .route("/api/me", get(me))
-        .route_layer(LineAuthLayer::new(config))
-        .route("/health", get(health));
+        .route("/api/logout", post(logout))
+        .route_layer(layer.clone())
+        .route("/health", get(health))
+        .with_state(layer.handle());
 
     let listener = TcpListener::bind(listen_addr).await?;
     let addr = listener.local_addr()?;

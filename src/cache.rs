@@ -146,6 +146,25 @@ impl VerifiedCache {
         );
     }
 
+    /// The channel index of a cached token, fresh or not (for revoking it at LINE).
+    pub(crate) fn channel_of(&self, digest: &TokenDigest) -> Option<u16> {
+        self.entries.peek(digest).map(|entry| entry.grant.channel)
+    }
+
+    pub(crate) fn remove(&self, digest: &TokenDigest) {
+        self.entries.remove(digest);
+    }
+
+    /// Drops every token of `user_id`: a scan, for the rare sign-out-everywhere.
+    pub(crate) fn remove_user(&self, user_id: &str) {
+        self.entries
+            .retain(|_, entry| entry.user.user_id() != user_id);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.clear();
+    }
+
     /// Trusts a token until `token_expires`, regardless of the maximum TTL (the test kit's fixed
     /// tokens). Capacity still applies.
     #[cfg(feature = "testing")]
@@ -203,6 +222,14 @@ impl RefusedCache {
             self.entries.remove(digest);
             None
         }
+    }
+
+    pub(crate) fn remove(&self, digest: &TokenDigest) {
+        self.entries.remove(digest);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.clear();
     }
 
     /// Remembers LINE's refusal. An outage is not a refusal and is never remembered.

@@ -66,6 +66,7 @@ pub(crate) struct LineClient {
     http: reqwest::Client,
     verify_url: Url,
     profile_url: Url,
+    revoke_url: Url,
     retry: RetryPolicy,
 }
 
@@ -88,16 +89,22 @@ struct Answer {
 
 /// Which call, for URLs and logs.
 #[derive(Debug, Clone, Copy)]
-enum Call {
+enum Call<'a> {
     Verify,
     Profile,
+    /// `POST /oauth2/v2.1/revoke`: its form's `client_id` and optional `client_secret`.
+    Revoke {
+        channel_id: &'a str,
+        secret: Option<&'a str>,
+    },
 }
 
-impl Call {
+impl Call<'_> {
     fn name(self) -> &'static str {
         match self {
             Call::Verify => "verify",
             Call::Profile => "profile",
+            Call::Revoke { .. } => "revoke",
         }
     }
 }
@@ -115,6 +122,7 @@ impl LineClient {
             http: config.http_client.clone(),
             verify_url: join("oauth2/v2.1/verify"),
             profile_url: join("v2/profile"),
+            revoke_url: join("oauth2/v2.1/revoke"),
             retry: config.retry,
         }
     }
@@ -139,12 +147,30 @@ impl LineClient {
         judge_profile(answer.status, &answer.body)
     }
 
-    /// One GET with retries: transient failures (connection trouble, a try timing out, 5xx, 429)
+    /// `POST /oauth2/v2.1/revoke` (fact sheet §3.4): 200 with an empty body. A 400 means the
+    /// token is already invalid, which is what revoking wants (LINE's iOS SDK reads it so too).
+    pub(crate) async fn revoke(
+        &self,
+        token: &AccessToken,
+        channel_id: &str,
+        secret: Option<&str>,
+        deadline: Instant,
+    ) -> Result<(), LineAuthError> {
+        let call = Call::Revoke { channel_id, secret };
+        let answer = self.fetch(call, token, deadline).await?;
+        match answer.status {
+            StatusCode::OK | StatusCode::BAD_REQUEST => Ok(()),
+            status => Err(upstream_status(status, None)),
+        }
+    }
+
+    /// One call with retries: transient failures (connection trouble, a try timing out, 5xx, 429)
     /// are tried again after a jittered backoff, or LINE's `Retry-After`, while the deadline
-    /// allows. Both calls are idempotent reads, so a retry cannot do harm.
+    /// allows. Every call is idempotent (two reads, and revoking twice revokes once), so a retry
+    /// cannot do harm.
     async fn fetch(
         &self,
-        call: Call,
+        call: Call<'_>,
         token: &AccessToken,
         deadline: Instant,
     ) -> Result<Answer, LineAuthError> {
@@ -192,7 +218,7 @@ impl LineClient {
         }
     }
 
-    async fn fetch_once(&self, call: Call, token: &AccessToken) -> Result<RawAnswer, Attempt> {
+    async fn fetch_once(&self, call: Call<'_>, token: &AccessToken) -> Result<RawAnswer, Attempt> {
         let request = match call {
             Call::Verify => {
                 let mut url = self.verify_url.clone();
@@ -205,6 +231,11 @@ impl LineClient {
                 .http
                 .get(self.profile_url.clone())
                 .bearer_auth(token.expose()),
+            Call::Revoke { channel_id, secret } => {
+                let mut form = vec![("access_token", token.expose()), ("client_id", channel_id)];
+                form.extend(secret.map(|secret| ("client_secret", secret)));
+                self.http.post(self.revoke_url.clone()).form(&form)
+            }
         };
         let response = request.send().await.map_err(Attempt::from_reqwest)?;
         let status = response.status();

@@ -72,7 +72,24 @@ pub struct LineAuthConfig {
     pub(crate) negative_cache_ttl: Duration,
     pub(crate) negative_cache_max_entries: usize,
     pub(crate) stale_if_error: Option<Duration>,
+    pub(crate) channel_secret: Option<Secret>,
     pub(crate) http_client: reqwest::Client,
+}
+
+/// A channel secret: its `Debug` never shows the value.
+#[derive(Clone)]
+pub(crate) struct Secret(Arc<str>);
+
+impl Secret {
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 impl fmt::Debug for LineAuthConfig {
@@ -95,6 +112,7 @@ impl fmt::Debug for LineAuthConfig {
                 &self.negative_cache_max_entries,
             )
             .field("stale_if_error", &self.stale_if_error)
+            .field("channel_secret", &self.channel_secret)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +140,7 @@ impl LineAuthConfig {
     /// | `LINE_NEGATIVE_CACHE_TTL_SECS` | how long a refused token is refused without LINE | `30` |
     /// | `LINE_NEGATIVE_CACHE_MAX_ENTRIES` | most refused tokens remembered | `65536` |
     /// | `LINE_STALE_IF_ERROR_SECS` | grace for verified tokens while LINE is down (opt-in) | off |
+    /// | `LINE_CHANNEL_SECRET` | channel secret, for channels whose app type is web only | none |
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -135,6 +154,11 @@ impl LineAuthConfig {
         if let Some(ids) = lookup("LINE_CHANNEL_ID") {
             builder =
                 builder.channel_ids(ids.split(',').map(str::trim).filter(|id| !id.is_empty()));
+        }
+        if let Some(secret) =
+            lookup("LINE_CHANNEL_SECRET").filter(|secret| !secret.trim().is_empty())
+        {
+            builder = builder.channel_secret(secret.trim());
         }
         if let Some(base) = lookup("LINE_API_BASE") {
             builder = builder.api_base(base.trim());
@@ -255,6 +279,7 @@ pub struct LineAuthConfigBuilder {
     negative_cache_ttl: Option<Duration>,
     negative_cache_max_entries: Option<usize>,
     stale_if_error: Option<Duration>,
+    channel_secret: Option<Secret>,
     http_client: Option<reqwest::Client>,
 }
 
@@ -366,6 +391,14 @@ impl LineAuthConfigBuilder {
     /// LINE is down. Tokens never verified before still get 503.
     pub fn stale_if_error(mut self, grace: Duration) -> Self {
         self.stale_if_error = Some(grace);
+        self
+    }
+
+    /// The channel secret, sent when revoking tokens ([`LineAuth::logout`](crate::LineAuth::logout)).
+    /// LINE requires it for channels whose app type is web only and ignores it otherwise
+    /// (fact sheet §3.4). Never shown by `Debug`.
+    pub fn channel_secret(mut self, secret: impl Into<String>) -> Self {
+        self.channel_secret = Some(Secret(secret.into().into()));
         self
     }
 
@@ -487,6 +520,7 @@ impl LineAuthConfigBuilder {
             negative_cache_ttl,
             negative_cache_max_entries,
             stale_if_error,
+            channel_secret: self.channel_secret,
             http_client,
         })
     }
@@ -605,6 +639,24 @@ mod tests {
         assert_eq!(config.upstream_timeout(), Duration::from_millis(1500));
         assert_eq!(config.cache_max_ttl(), Duration::from_secs(60));
         assert_eq!(config.cache_max_entries(), 100);
+    }
+
+    #[test]
+    fn channel_secret_is_read_from_env_and_never_shown() {
+        let config = from_vars(&[
+            ("LINE_CHANNEL_ID", "1"),
+            ("LINE_CHANNEL_SECRET", "s3cr3t-value"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.channel_secret.as_ref().map(Secret::expose),
+            Some("s3cr3t-value")
+        );
+        let shown = format!(
+            "{config:?} {:?}",
+            LineAuthConfig::builder().channel_secret("s3cr3t-value")
+        );
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 
     #[test]

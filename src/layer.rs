@@ -97,6 +97,11 @@ impl LineAuthLayer {
         }
     }
 
+    /// A handle on this layer's caches (shared by all its clones), for logout and invalidation.
+    pub fn handle(&self) -> crate::LineAuth {
+        crate::LineAuth::new(Arc::clone(&self.verifier))
+    }
+
     /// Requests without a bearer token pass through with no [`LineUser`](crate::LineUser); a
     /// token that is present is still verified, and refused if bad. Handlers take
     /// `Option<LineUser>`.

@@ -45,6 +45,12 @@
 //! the bound on how long a token revoked at LINE (logout, the user unlinking your app) is still
 //! accepted here; shorten it for fresher revocation at the price of more calls to LINE.
 //!
+//! ## Logout
+//!
+//! [`LineAuthLayer::handle`] gives a [`LineAuth`] handle: [`LineAuth::logout`] revokes a token at
+//! LINE and forgets it here, so it is refused at its next request; [`LineAuth::forget`],
+//! [`LineAuth::forget_user`] and [`LineAuth::clear`] drop cached verdicts.
+//!
 //! ## Testing without LINE
 //!
 //! The `emulator` feature provides [`emulator::LineEmulator`], a local HTTP stand-in for LINE's
@@ -57,6 +63,7 @@ mod cache;
 mod client;
 mod clock;
 mod config;
+mod handle;
 mod layer;
 pub mod rejection;
 mod token;
@@ -78,9 +85,10 @@ pub use config::{
     DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES, DEFAULT_NEGATIVE_CACHE_TTL,
     DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT, DEFAULT_UPSTREAM_MAX_ATTEMPTS, DEFAULT_UPSTREAM_TIMEOUT,
 };
+pub use handle::LineAuth;
 pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
 pub use rejection::LineAuthError;
-pub use token::MAX_TOKEN_LEN;
+pub use token::{bearer_token, MAX_TOKEN_LEN};
 pub use user::LineUser;
 #[cfg(feature = "testing")]
 pub use user::LineUserBuilder;

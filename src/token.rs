@@ -39,6 +39,25 @@ pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Credentials<'_>,
     parse_bearer(value.as_bytes())
 }
 
+/// The bearer token of a request, read as the layer reads it (RFC 6750 §2.1): `Ok(None)` when
+/// there is none (no `Authorization` header, or another scheme), an error when it is malformed.
+///
+/// For handlers that need the raw token, e.g. to [`logout`](crate::LineAuth::logout):
+///
+/// ```
+/// use http::HeaderMap;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", "Bearer abc.def".parse().unwrap());
+/// assert_eq!(line_auth::bearer_token(&headers).unwrap(), Some("abc.def"));
+/// ```
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, LineAuthError> {
+    match bearer_credentials(headers)? {
+        Credentials::Bearer(token) => Ok(Some(token)),
+        Credentials::Absent | Credentials::OtherScheme => Ok(None),
+    }
+}
+
 /// Parses one `Authorization` header value. Split out so tests and fuzzers can reach it.
 pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<'_>, LineAuthError> {
     const SCHEME: &[u8] = b"bearer";

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -53,7 +54,11 @@ pub(crate) struct Verifier {
     /// Bounds verifications asking LINE at once, across all tokens.
     upstream_permits: Semaphore,
     in_flight: Mutex<HashMap<TokenDigest, Waiters, DigestHashBuilder>>,
+    /// Bumped by every forget: a verification that started before one does not fill the
+    /// caches, so a forgotten (logged-out) token cannot slip back in from an answer in flight.
+    generation: AtomicU64,
     client: LineClient,
+    channel_secret: Option<crate::config::Secret>,
 }
 
 impl Verifier {
@@ -76,7 +81,9 @@ impl Verifier {
             stale_if_error: config.stale_if_error.is_some(),
             upstream_permits: Semaphore::new(config.max_concurrent_verifications),
             in_flight: Mutex::new(HashMap::default()),
+            generation: AtomicU64::new(0),
             client: LineClient::new(config),
+            channel_secret: config.channel_secret.clone(),
         }
     }
 
@@ -94,6 +101,65 @@ impl Verifier {
             grant,
             clock::now() + remaining,
         );
+    }
+
+    /// Forgets one token: its next request asks LINE again.
+    pub(crate) fn forget(&self, token: &str) {
+        let digest = TokenDigest::of(token);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.remove(&digest);
+        self.refused.remove(&digest);
+    }
+
+    /// Forgets every cached token of one user.
+    pub(crate) fn forget_user(&self, user_id: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.remove_user(user_id);
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.clear();
+        self.refused.clear();
+    }
+
+    /// Revokes `token` at LINE (`POST /oauth2/v2.1/revoke`, fact sheet §3.4), then forgets it,
+    /// so its next request is refused at once. The token's channel comes from the cache, the
+    /// only configured channel, or LINE's verify answer; a token LINE already refuses needs no
+    /// revoking. The local forget happens whatever LINE answers.
+    pub(crate) async fn logout(&self, token: &str) -> Result<(), LineAuthError> {
+        let access_token = AccessToken::new(token);
+        let deadline = clock::now() + self.upstream_timeout;
+        let known_channel = self
+            .cache
+            .channel_of(&TokenDigest::of(token))
+            .and_then(|index| self.channel_ids.get(usize::from(index)))
+            .or(match &*self.channel_ids {
+                [only] => Some(only),
+                _ => None,
+            })
+            .map(|channel| channel.to_string());
+        let revoked = async {
+            let channel_id = match known_channel {
+                Some(channel_id) => channel_id,
+                None => match self.client.verify(&access_token, deadline).await {
+                    Ok(verification) => verification.client_id,
+                    Err(LineAuthError::InvalidToken(_)) => return Ok(()),
+                    Err(error) => return Err(error),
+                },
+            };
+            let secret = self.channel_secret.as_ref().map(|secret| secret.expose());
+            self.client
+                .revoke(&access_token, &channel_id, secret, deadline)
+                .await
+        }
+        .await;
+        self.forget(token);
+        if let Err(error) = &revoked {
+            tracing::warn!(error = %error, "could not revoke the token at LINE; forgotten locally");
+        }
+        revoked
     }
 
     /// Decides from the cache, or starts (or joins) the verification of `token`.
@@ -176,6 +242,7 @@ impl Verifier {
         let task = VerificationTask {
             verifier: Arc::clone(self),
             digest,
+            generation: self.generation.load(Ordering::Acquire),
             finished: false,
         };
         let token = AccessToken::new(token);
@@ -260,6 +327,8 @@ impl std::fmt::Display for ErrorChain<'_> {
 struct VerificationTask {
     verifier: Arc<Verifier>,
     digest: TokenDigest,
+    /// The verifier's generation when this started; caches are filled only if it still holds.
+    generation: u64,
     finished: bool,
 }
 
@@ -268,9 +337,15 @@ impl VerificationTask {
         let verifier = &self.verifier;
         let verdict = match verifier.ask_line(&token).await {
             Ok((user, grant, verified_at, expires_in)) => {
-                verifier
-                    .cache
-                    .insert(self.digest, user.clone(), grant, verified_at, expires_in);
+                if self.nothing_forgotten_since_start() {
+                    verifier.cache.insert(
+                        self.digest,
+                        user.clone(),
+                        grant,
+                        verified_at,
+                        expires_in,
+                    );
+                }
                 tracing::debug!(outcome = "verified", "token verified by LINE");
                 Ok(user)
             }
@@ -298,7 +373,9 @@ impl VerificationTask {
                 }
             }
             Err(refused) => {
-                verifier.refused.insert(self.digest, &refused, clock::now());
+                if self.nothing_forgotten_since_start() {
+                    verifier.refused.insert(self.digest, &refused, clock::now());
+                }
                 tracing::debug!(outcome = "refused", reason = %refused, "token refused");
                 Err(refused)
             }
@@ -308,6 +385,10 @@ impl VerificationTask {
             // A waiter whose caller hung up has dropped its receiver; nothing to do for it.
             let _ = waiter.send(verdict.clone());
         }
+    }
+
+    fn nothing_forgotten_since_start(&self) -> bool {
+        self.verifier.generation.load(Ordering::Acquire) == self.generation
     }
 
     fn take_waiters(&self) -> Waiters {

@@ -19,6 +19,8 @@ pub enum Endpoint {
     Verify,
     /// `GET /v2/profile`.
     Profile,
+    /// `POST /oauth2/v2.1/revoke`.
+    Revoke,
 }
 
 /// A way for an endpoint to misbehave.

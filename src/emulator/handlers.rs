@@ -4,22 +4,23 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use super::faults::Endpoint;
-use super::tokens::{Grant, Refusal};
+use super::tokens::{Grant, Refusal, Revocation};
 use super::Shared;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth2/v2.1/verify", get(verify_access_token))
         .route("/v2/profile", get(profile))
+        .route("/oauth2/v2.1/revoke", post(revoke))
         .fallback(not_found)
         .layer(axum::middleware::map_response(with_request_id))
         .with_state(shared)
@@ -118,6 +119,30 @@ async fn profile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
         body.insert("statusMessage".into(), Value::String(message));
     }
     Json(Value::Object(body)).into_response()
+}
+
+/// `POST /oauth2/v2.1/revoke`, form `access_token`, `client_id`, `client_secret`? (fact sheet
+/// §3.4): 200 with an empty body, for unknown or already revoked tokens too.
+async fn revoke(
+    State(shared): State<Arc<Shared>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    shared.revoke_calls.fetch_add(1, Ordering::Relaxed);
+    if let Some(faulty) = injected_fault(&shared, Endpoint::Revoke).await {
+        return faulty;
+    }
+    let (Some(token), Some(client_id)) = (form.get("access_token"), form.get("client_id")) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "access_token and client_id are required",
+        );
+    };
+    let revocation = Revocation {
+        client_id: client_id.clone(),
+        client_secret: form.get("client_secret").cloned(),
+    };
+    shared.tokens.revoke_with(token, revocation);
+    StatusCode::OK.into_response()
 }
 
 async fn not_found() -> Response {

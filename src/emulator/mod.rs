@@ -2,7 +2,7 @@
 //! never call, or load, the real LINE, which forbids load testing.
 //!
 //! [`LineEmulator`] is a real HTTP server on `127.0.0.1`. It answers the endpoints the layer uses
-//! the way LINE documents them (`../shared/docs/line-login-api.md` §3.1, §3.2), issues JWS-shaped
+//! the way LINE documents them (`../shared/docs/line-login-api.md` §3.1, §3.2, §3.4), issues JWS-shaped
 //! access tokens for a channel, scopes, lifetime and profile, can expire and revoke them, counts
 //! calls per endpoint, and can be stopped and restarted to play LINE being down.
 //!
@@ -47,8 +47,8 @@ use tokio::task::JoinHandle;
 
 use faults::FaultPlan;
 pub use faults::{Endpoint, Fault};
-pub use tokens::IssueToken;
 use tokens::TokenStore;
+pub use tokens::{IssueToken, Revocation};
 
 /// How many calls each endpoint has answered since start (or the last
 /// [`reset_calls`](LineEmulator::reset_calls)).
@@ -59,6 +59,8 @@ pub struct EmulatorCalls {
     pub verify: u64,
     /// `GET /v2/profile`.
     pub profile: u64,
+    /// `POST /oauth2/v2.1/revoke`.
+    pub revoke: u64,
 }
 
 /// State shared by the emulator's handlers and its handle.
@@ -68,6 +70,7 @@ struct Shared {
     faults: FaultPlan,
     verify_calls: AtomicU64,
     profile_calls: AtomicU64,
+    revoke_calls: AtomicU64,
 }
 
 struct Running {
@@ -168,11 +171,17 @@ impl LineEmulator {
         self.shared.faults.clear();
     }
 
+    /// What the `POST /oauth2/v2.1/revoke` that revoked `token` sent, if one did.
+    pub fn revocation(&self, token: &str) -> Option<Revocation> {
+        self.shared.tokens.revocation(token)
+    }
+
     /// Calls answered per endpoint.
     pub fn calls(&self) -> EmulatorCalls {
         EmulatorCalls {
             verify: self.shared.verify_calls.load(Ordering::Relaxed),
             profile: self.shared.profile_calls.load(Ordering::Relaxed),
+            revoke: self.shared.revoke_calls.load(Ordering::Relaxed),
         }
     }
 
@@ -180,6 +189,7 @@ impl LineEmulator {
     pub fn reset_calls(&self) {
         self.shared.verify_calls.store(0, Ordering::Relaxed);
         self.shared.profile_calls.store(0, Ordering::Relaxed);
+        self.shared.revoke_calls.store(0, Ordering::Relaxed);
     }
 
     /// Stops answering: the port is closed and open connections are shut, so callers see

@@ -119,7 +119,19 @@ struct TokenRecord {
     scopes: Vec<String>,
     expires_at: Instant,
     revoked: bool,
+    /// The form of the `POST /oauth2/v2.1/revoke` that revoked it, if one did.
+    revocation: Option<Revocation>,
     profile: EmulatedProfile,
+}
+
+/// What a client sent to `POST /oauth2/v2.1/revoke` for a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Revocation {
+    /// The `client_id` sent.
+    pub client_id: String,
+    /// The `client_secret` sent, if any.
+    pub client_secret: Option<String>,
 }
 
 /// Why LINE refuses a token.
@@ -181,6 +193,7 @@ impl TokenStore {
             scopes: request.scopes,
             expires_at: clock::now() + request.lifetime,
             revoked: false,
+            revocation: None,
             profile: EmulatedProfile {
                 user_id,
                 display_name: request.display_name,
@@ -204,6 +217,18 @@ impl TokenStore {
             .get_mut(token)
             .map(|record| record.revoked = true)
             .is_some()
+    }
+
+    /// Revokes through the revoke endpoint, remembering what the client sent.
+    pub(crate) fn revoke_with(&self, token: &str, revocation: Revocation) {
+        if let Some(record) = self.lock().get_mut(token) {
+            record.revoked = true;
+            record.revocation = Some(revocation);
+        }
+    }
+
+    pub(crate) fn revocation(&self, token: &str) -> Option<Revocation> {
+        self.lock().get(token)?.revocation.clone()
     }
 
     /// What LINE knows of `token` now.

@@ -1,0 +1,81 @@
+//! [`LineAuth`]: a handle on a layer's caches, for logout and invalidation.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::rejection::LineAuthError;
+use crate::verify::Verifier;
+
+/// A handle on one [`LineAuthLayer`](crate::LineAuthLayer)'s caches: forget a token, every token
+/// of a user, or everything; sign a user out at LINE and here in one call.
+///
+/// Get it with [`LineAuthLayer::handle`](crate::LineAuthLayer::handle) and give it to handlers as
+/// axum state (`State<LineAuth>`, or a field of your state with `FromRef`) or as an
+/// `Extension`. Cloning is cheap; every clone acts on the same caches.
+///
+/// ```
+/// use axum::{extract::State, http::{HeaderMap, StatusCode}, routing::{get, post}, Router};
+/// use line_auth::{LineAuth, LineAuthConfig, LineAuthError, LineAuthLayer, LineUser};
+///
+/// async fn logout(
+///     State(auth): State<LineAuth>,
+///     _user: LineUser,
+///     headers: HeaderMap,
+/// ) -> Result<StatusCode, LineAuthError> {
+///     if let Some(token) = line_auth::bearer_token(&headers)? {
+///         auth.logout(token).await?;
+///     }
+///     Ok(StatusCode::NO_CONTENT)
+/// }
+///
+/// # fn main() -> Result<(), line_auth::ConfigError> {
+/// let layer = LineAuthLayer::new(LineAuthConfig::builder().channel_id("1234567890").build()?);
+/// let app: Router = Router::new()
+///     .route("/api/logout", post(logout))
+///     .route_layer(layer.clone())
+///     .with_state(layer.handle());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct LineAuth {
+    verifier: Arc<Verifier>,
+}
+
+impl fmt::Debug for LineAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineAuth").finish_non_exhaustive()
+    }
+}
+
+impl LineAuth {
+    pub(crate) fn new(verifier: Arc<Verifier>) -> Self {
+        Self { verifier }
+    }
+
+    /// Forgets `token`: its next request is verified with LINE again. A verification of it
+    /// already under way does not put it back.
+    pub fn forget(&self, token: &str) {
+        self.verifier.forget(token);
+    }
+
+    /// Forgets every cached token of `user_id` (a scan of the cache), e.g. when LINE tells you
+    /// the user unlinked your app.
+    pub fn forget_user(&self, user_id: &str) {
+        self.verifier.forget_user(user_id);
+    }
+
+    /// Forgets every verified and every refused token.
+    pub fn clear(&self) {
+        self.verifier.clear();
+    }
+
+    /// Signs the token out: revokes it at LINE (`POST /oauth2/v2.1/revoke`, with the channel
+    /// secret if configured), then forgets it here, so the same token is refused at its next
+    /// request instead of after the cache TTL. The local forget happens even when LINE cannot
+    /// be reached; the error then says so (503 as a response), and the token stays valid at
+    /// LINE until it expires.
+    pub async fn logout(&self, token: &str) -> Result<(), LineAuthError> {
+        self.verifier.logout(token).await
+    }
+}

@@ -1,0 +1,282 @@
+//! Logout and invalidation through the `LineAuth` handle, over HTTP against the emulator.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use line_auth::emulator::{Endpoint, Fault, IssueToken};
+use line_auth::{LineAuth, LineAuthError, LineAuthLayer, LineUser};
+
+use crate::support::*;
+
+/// The example server's routes: `/api/me`, and `POST /api/logout` revoking and forgetting.
+fn app(layer: LineAuthLayer) -> Router {
+    async fn logout(
+        State(auth): State<LineAuth>,
+        _user: LineUser,
+        headers: HeaderMap,
+    ) -> Result<StatusCode, LineAuthError> {
+        if let Some(token) = line_auth::bearer_token(&headers)? {
+            auth.logout(token).await?;
+        }
+        Ok(StatusCode::NO_CONTENT)
+    }
+    Router::new()
+        .route("/api/me", get(|user: LineUser| async move { Json(user) }))
+        .route("/api/logout", post(logout))
+        .route_layer(layer.clone())
+        .with_state(layer.handle())
+}
+
+async fn post_bearer(base: &str, path: &str, token: &str) -> StatusCode {
+    http()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn logout_revokes_at_line_and_the_token_is_refused_at_once() {
+    let line = Line::start().await;
+    let base = serve(app(LineAuthLayer::new(line.config().build().unwrap()))).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+
+    assert_eq!(
+        post_bearer(&base, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+
+    assert_eq!(line.emulator.calls().revoke, 1);
+    let reply = get_bearer(&base, "/api/me", &token).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "not after the 5-minute cache TTL"
+    );
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token was revoked"
+    );
+}
+
+#[tokio::test]
+async fn logout_sends_the_channel_of_the_token_and_the_secret() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .channel_id(OTHER_CHANNEL)
+        .channel_secret("channel-secret")
+        .build()
+        .unwrap();
+    let layer = LineAuthLayer::new(config);
+    let auth = layer.handle();
+    let base = serve(app(layer)).await;
+    let token = line.issue(IssueToken::new(OTHER_CHANNEL));
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+
+    auth.logout(&token).await.unwrap();
+
+    assert_eq!(line.emulator.calls().revoke, 1);
+    let revocation = line
+        .emulator
+        .revocation(&token)
+        .expect("revoked through the endpoint");
+    assert_eq!(revocation.client_id, OTHER_CHANNEL);
+    assert_eq!(revocation.client_secret.as_deref(), Some("channel-secret"));
+}
+
+#[tokio::test]
+async fn logout_of_an_uncached_token_asks_line_for_its_channel() {
+    let line = Line::start().await;
+    let config = line.config().channel_id(OTHER_CHANNEL).build().unwrap();
+    let auth = LineAuthLayer::new(config).handle();
+    let token = line.issue(IssueToken::new(OTHER_CHANNEL));
+
+    auth.logout(&token).await.unwrap();
+
+    assert_eq!((line.calls(), line.emulator.calls().revoke), ((1, 0), 1));
+    let revocation = line
+        .emulator
+        .revocation(&token)
+        .expect("revoked through the endpoint");
+    assert_eq!(
+        (revocation.client_id.as_str(), revocation.client_secret),
+        (OTHER_CHANNEL, None)
+    );
+}
+
+#[tokio::test]
+async fn logout_while_line_is_down_forgets_locally_and_says_so() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .upstream_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let layer = LineAuthLayer::new(config);
+    let base = serve(app(layer)).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
+    );
+
+    assert_eq!(
+        post_bearer(&base, "/api/logout", &token).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    // Forgotten here: the next request asks LINE, which still knows the token as valid.
+    line.emulator.clear_faults();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(line.calls(), (2, 2));
+}
+
+#[tokio::test]
+async fn forget_makes_the_next_request_ask_line() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    line.emulator.revoke(&token);
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK,
+        "cached"
+    );
+
+    auth.forget(&token);
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(line.calls(), (2, 1));
+}
+
+#[tokio::test]
+async fn forget_user_drops_every_token_of_that_user_only() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let brown = "U00000000000000000000000000000b01";
+    let (phone, laptop) = (
+        line.issue(IssueToken::new(CHANNEL).user_id(brown)),
+        line.issue(IssueToken::new(CHANNEL).user_id(brown)),
+    );
+    let cony = line.issue(IssueToken::new(CHANNEL).user_id("U00000000000000000000000000000c02"));
+    for token in [&phone, &laptop, &cony] {
+        assert_eq!(
+            get_bearer(&base, "/api/me", token).await.status,
+            StatusCode::OK
+        );
+    }
+
+    auth.forget_user(brown);
+    for token in [&phone, &laptop, &cony] {
+        assert_eq!(
+            get_bearer(&base, "/api/me", token).await.status,
+            StatusCode::OK
+        );
+    }
+
+    assert_eq!(
+        line.calls(),
+        (5, 5),
+        "Brown's two tokens were verified again, Cony's was not"
+    );
+}
+
+#[tokio::test]
+async fn clear_forgets_verified_and_refused_tokens() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let (good, bad) = (line.token(), "eyJhbGciOiJIUzI1NiJ9.YmFk.YmFk".to_owned());
+    get_bearer(&base, "/api/me", &good).await;
+    get_bearer(&base, "/api/me", &bad).await;
+
+    auth.clear();
+    get_bearer(&base, "/api/me", &good).await;
+    get_bearer(&base, "/api/me", &bad).await;
+
+    assert_eq!(line.calls(), (4, 2));
+}
+
+#[tokio::test]
+async fn a_verification_in_flight_does_not_bring_a_forgotten_token_back() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.token();
+    line.emulator.inject_times(
+        Endpoint::Verify,
+        Fault::Latency(Duration::from_millis(300)),
+        1,
+    );
+
+    let in_flight = tokio::spawn({
+        let (base, token) = (base.clone(), token.clone());
+        async move { get_bearer(&base, "/api/me", &token).await.status }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    auth.forget(&token);
+    assert_eq!(
+        in_flight.await.unwrap(),
+        StatusCode::OK,
+        "its own caller still gets LINE's answer"
+    );
+
+    get_bearer(&base, "/api/me", &token).await;
+    assert_eq!(line.calls(), (2, 2), "but the answer was not cached");
+}
+
+#[tokio::test]
+async fn emulator_revoke_answers_200_for_unknown_tokens_and_400_without_parameters() {
+    let line = Line::start().await;
+    let url = format!("{}/oauth2/v2.1/revoke", line.emulator.base_url());
+
+    let unknown = http()
+        .post(&url)
+        .form(&[("access_token", "unknown"), ("client_id", CHANNEL)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::OK);
+    assert_eq!(unknown.text().await.unwrap(), "", "an empty body");
+
+    let missing = http()
+        .post(&url)
+        .form(&[("client_id", CHANNEL)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+}
