@@ -81,6 +81,10 @@ pub struct LineAuthConfig {
 pub(crate) struct Secret(Arc<str>);
 
 impl Secret {
+    pub(crate) fn new(secret: String) -> Self {
+        Self(secret.into())
+    }
+
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
@@ -398,7 +402,7 @@ impl LineAuthConfigBuilder {
     /// LINE requires it for channels whose app type is web only and ignores it otherwise
     /// (fact sheet §3.4). Never shown by `Debug`.
     pub fn channel_secret(mut self, secret: impl Into<String>) -> Self {
-        self.channel_secret = Some(Secret(secret.into().into()));
+        self.channel_secret = Some(Secret::new(secret.into()));
         self
     }
 
@@ -526,7 +530,7 @@ impl LineAuthConfigBuilder {
     }
 }
 
-fn parse_api_base(value: &str) -> Result<Url, ConfigError> {
+pub(crate) fn parse_api_base(value: &str) -> Result<Url, ConfigError> {
     let invalid = |reason: &'static str| ConfigError::InvalidApiBase {
         value: value.to_owned(),
         reason,

@@ -65,6 +65,7 @@ mod clock;
 mod config;
 mod handle;
 mod layer;
+pub mod login;
 pub mod rejection;
 mod token;
 mod user;
@@ -87,6 +88,7 @@ pub use config::{
 };
 pub use handle::LineAuth;
 pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
+pub use login::LineLoginClient;
 pub use rejection::LineAuthError;
 pub use token::{bearer_token, MAX_TOKEN_LEN};
 pub use user::LineUser;

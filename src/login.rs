@@ -1,0 +1,762 @@
+//! [`LineLoginClient`]: LINE Login's token lifecycle, typed (fact sheet §3.3–§3.8).
+//!
+//! Sign-in (authorization code with PKCE), refresh, revoke, verify, profile, ID-token verification
+//! by LINE, userinfo and friendship status. Form-encoded where LINE expects it; LINE's two error
+//! shapes become [`LineLoginError`]; unknown fields are ignored; tokens and secrets are redacted in
+//! `Debug`. One shared HTTP client; every call bounded by a timeout.
+//!
+//! ```
+//! use line_auth::emulator::{IssueToken, LineEmulator};
+//! use line_auth::login::LineLoginClient;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let line = LineEmulator::start().await?;
+//! let client = LineLoginClient::builder("1234567890").api_base(line.base_url()).build()?;
+//! let token = line.issue(IssueToken::new("1234567890").display_name("Brown"));
+//!
+//! let verification = client.verify_access_token(&token).await?;
+//! assert_eq!(verification.client_id, "1234567890");
+//! assert_eq!(client.profile(&token).await?.display_name, "Brown");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use http::StatusCode;
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::config::{ConfigError, Secret, DEFAULT_API_BASE, DEFAULT_UPSTREAM_TIMEOUT};
+use crate::rejection::UpstreamError;
+
+/// LINE's authorization endpoint lives on `access.line.me` (fact sheet §1).
+pub const DEFAULT_AUTHORIZE_ENDPOINT: &str = "https://access.line.me/oauth2/v2.1/authorize";
+/// Refresh tokens live at most 90 days from the first issue; refreshing does not extend them
+/// (fact sheet §2).
+pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+/// Most bytes read from any LINE answer.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// A LINE Login API failure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineLoginError {
+    /// LINE answered with its OAuth-style error body, `{"error", "error_description"}`.
+    #[error("LINE answered {status}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    OAuth {
+        /// The HTTP status.
+        status: StatusCode,
+        /// `error`, e.g. `invalid_grant`.
+        error: String,
+        /// `error_description`, e.g. `invalid refresh token`.
+        description: Option<String>,
+    },
+    /// LINE answered with its REST-style error body, `{"message"}`.
+    #[error("LINE answered {status}: {message}")]
+    Message {
+        /// The HTTP status.
+        status: StatusCode,
+        /// `message`.
+        message: String,
+    },
+    /// LINE could not be reached, timed out, or answered a status with no error body.
+    #[error("LINE could not be reached: {0}")]
+    Unavailable(#[source] UpstreamError),
+    /// LINE's answer was not the documented JSON.
+    #[error("LINE's answer was not the documented JSON: {0}")]
+    InvalidResponse(&'static str),
+}
+
+impl LineLoginError {
+    /// Whether LINE refused because the grant (code or refresh token) is invalid or expired:
+    /// the user must sign in again.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, Self::OAuth { error, .. } if error == "invalid_grant")
+    }
+}
+
+/// A token LINE issued; its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Token(String);
+
+impl Token {
+    /// The token itself, to send to LINE or store encrypted.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Token {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// The tokens of one sign-in, with absolute expiry times.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TokenSet {
+    /// The access token (30 days for LINE Login v2.1).
+    pub access_token: Token,
+    /// When the access token expires.
+    pub access_expires_at: SystemTime,
+    /// The refresh token.
+    pub refresh_token: Token,
+    /// When the refresh token expires: 90 days after the first issue, never extended.
+    pub refresh_expires_at: SystemTime,
+    /// The ID token, present when `openid` was granted; refreshing does not renew it.
+    pub id_token: Option<Token>,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+}
+
+impl TokenSet {
+    /// Whether the access token expires within `margin`, and so should be refreshed now.
+    pub fn needs_refresh(&self, margin: Duration) -> bool {
+        SystemTime::now() + margin >= self.access_expires_at
+    }
+
+    /// Whether the refresh token has expired: the user must sign in again.
+    pub fn refresh_expired(&self) -> bool {
+        SystemTime::now() >= self.refresh_expires_at
+    }
+}
+
+/// The token endpoint's answer (fact sheet §3.3).
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: Token,
+    expires_in: u64,
+    refresh_token: Token,
+    #[serde(default)]
+    id_token: Option<Token>,
+    #[serde(default)]
+    scope: Option<String>,
+    token_type: String,
+}
+
+/// `GET /oauth2/v2.1/verify`'s answer (fact sheet §3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct AccessTokenInfo {
+    /// Granted scopes, space-separated; never lists `email`. May be absent.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The channel the token was issued for.
+    pub client_id: String,
+    /// Seconds left.
+    pub expires_in: i64,
+}
+
+/// `GET /v2/profile`'s answer (fact sheet §3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Profile {
+    /// The user ID.
+    pub user_id: String,
+    /// The display name.
+    pub display_name: String,
+    /// The picture URL, absent if the user has none.
+    #[serde(default)]
+    pub picture_url: Option<String>,
+    /// The status message, absent if the user has none.
+    #[serde(default)]
+    pub status_message: Option<String>,
+}
+
+/// The claims `POST /oauth2/v2.1/verify` returns for a valid ID token (fact sheet §3.5).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct IdTokenClaims {
+    /// Always `https://access.line.me`.
+    pub iss: String,
+    /// The user ID.
+    pub sub: String,
+    /// The channel ID.
+    pub aud: String,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+    /// Issue time, Unix seconds.
+    pub iat: u64,
+    /// The nonce of the authorization request, if one was sent.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// Authentication methods, when LINE includes them.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// Display name, with the `profile` scope.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Picture URL, with the `profile` scope.
+    #[serde(default)]
+    pub picture: Option<String>,
+    /// Email, with the `email` scope.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `/oauth2/v2.1/userinfo`'s answer (fact sheet §3.6).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct UserInfo {
+    /// The user ID.
+    pub sub: String,
+    /// Display name, with the `profile` scope.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Picture URL, with the `profile` scope.
+    #[serde(default)]
+    pub picture: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Friendship {
+    #[serde(rename = "friendFlag")]
+    friend_flag: bool,
+}
+
+#[derive(Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageErrorBody {
+    message: String,
+}
+
+/// A PKCE pair for the authorization request (fact sheet §3.3, S256 only).
+#[derive(Clone)]
+pub struct Pkce {
+    verifier: String,
+    challenge: String,
+}
+
+impl Pkce {
+    /// A PKCE pair from a code verifier: 43–128 characters of `[A-Za-z0-9-._~]`, at least
+    /// 256 bits of randomness, chosen by you and kept for the code exchange.
+    pub fn from_verifier(verifier: impl Into<String>) -> Option<Self> {
+        use base64::Engine;
+        use sha2::Digest;
+        let verifier = verifier.into();
+        let valid = (43..=128).contains(&verifier.len())
+            && verifier
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        valid.then(|| {
+            let digest = sha2::Sha256::digest(verifier.as_bytes());
+            let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+            Self {
+                verifier,
+                challenge,
+            }
+        })
+    }
+
+    /// The `code_verifier` to send with the code exchange.
+    pub fn verifier(&self) -> &str {
+        &self.verifier
+    }
+
+    /// The S256 `code_challenge` for the authorization URL.
+    pub fn challenge(&self) -> &str {
+        &self.challenge
+    }
+}
+
+impl fmt::Debug for Pkce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pkce")
+            .field("challenge", &self.challenge)
+            .finish_non_exhaustive()
+    }
+}
+
+/// LINE Login's API for one channel. Cheap to clone.
+#[derive(Clone)]
+pub struct LineLoginClient {
+    http: reqwest::Client,
+    api_base: Url,
+    authorize_endpoint: Url,
+    channel_id: String,
+    channel_secret: Option<Secret>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for LineLoginClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineLoginClient")
+            .field("api_base", &self.api_base.as_str())
+            .field("channel_id", &self.channel_id)
+            .field("channel_secret", &self.channel_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder for [`LineLoginClient`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct LineLoginClientBuilder {
+    channel_id: String,
+    channel_secret: Option<Secret>,
+    api_base: Option<String>,
+    authorize_endpoint: Option<String>,
+    timeout: Duration,
+    http_client: Option<reqwest::Client>,
+}
+
+impl LineLoginClientBuilder {
+    /// The channel secret: required by LINE for the code exchange, and for refresh and revoke
+    /// on channels whose app type is web only; native-app channels do without.
+    pub fn channel_secret(mut self, secret: impl Into<String>) -> Self {
+        self.channel_secret = Some(Secret::new(secret.into()));
+        self
+    }
+
+    /// The API base (default `https://api.line.me`; the emulator, a proxy).
+    pub fn api_base(mut self, base: impl Into<String>) -> Self {
+        self.api_base = Some(base.into());
+        self
+    }
+
+    /// The authorization endpoint (default `https://access.line.me/oauth2/v2.1/authorize`).
+    pub fn authorize_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.authorize_endpoint = Some(url.into());
+        self
+    }
+
+    /// The bound on every call (default 3 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Your own `reqwest::Client`; give it a no-redirect policy.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Validates and builds the client.
+    pub fn build(self) -> Result<LineLoginClient, ConfigError> {
+        if self.channel_id.is_empty() || !self.channel_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::InvalidChannelId(self.channel_id));
+        }
+        let api_base =
+            crate::config::parse_api_base(self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE))?;
+        let authorize = self
+            .authorize_endpoint
+            .as_deref()
+            .unwrap_or(DEFAULT_AUTHORIZE_ENDPOINT);
+        let authorize_endpoint =
+            Url::parse(authorize).map_err(|_| ConfigError::InvalidApiBase {
+                value: authorize.to_owned(),
+                reason: "the authorization endpoint is not an absolute URL",
+            })?;
+        if self.timeout.is_zero() {
+            return Err(ConfigError::ZeroDuration("timeout"));
+        }
+        let http = match self.http_client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
+        };
+        Ok(LineLoginClient {
+            http,
+            api_base,
+            authorize_endpoint,
+            channel_id: self.channel_id,
+            channel_secret: self.channel_secret,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// Parameters of the authorization URL.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AuthorizeRequest<'a> {
+    /// Where LINE sends the user back with `code` and `state`.
+    pub redirect_uri: &'a str,
+    /// An unguessable value tied to the user's session, checked on the callback (CSRF).
+    pub state: &'a str,
+    /// Requested scopes, e.g. `["profile", "openid"]`.
+    pub scopes: &'a [&'a str],
+    /// A nonce for the ID token (replay protection), if `openid` is requested.
+    pub nonce: Option<&'a str>,
+    /// The PKCE pair, recommended.
+    pub pkce: Option<&'a Pkce>,
+}
+
+impl<'a> AuthorizeRequest<'a> {
+    /// An authorization request with the required parameters.
+    pub fn new(redirect_uri: &'a str, state: &'a str, scopes: &'a [&'a str]) -> Self {
+        Self {
+            redirect_uri,
+            state,
+            scopes,
+            nonce: None,
+            pkce: None,
+        }
+    }
+
+    /// With a nonce.
+    pub fn nonce(mut self, nonce: &'a str) -> Self {
+        self.nonce = Some(nonce);
+        self
+    }
+
+    /// With PKCE (S256).
+    pub fn pkce(mut self, pkce: &'a Pkce) -> Self {
+        self.pkce = Some(pkce);
+        self
+    }
+}
+
+impl LineLoginClient {
+    /// A client for `channel_id`.
+    pub fn builder(channel_id: impl Into<String>) -> LineLoginClientBuilder {
+        LineLoginClientBuilder {
+            channel_id: channel_id.into(),
+            channel_secret: None,
+            api_base: None,
+            authorize_endpoint: None,
+            timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            http_client: None,
+        }
+    }
+
+    /// The channel ID.
+    pub fn channel_id(&self) -> &str {
+        &self.channel_id
+    }
+
+    /// The URL to send the user to for sign-in (response type `code`, scopes `%20`-separated).
+    pub fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Url {
+        let mut url = self.authorize_endpoint.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &self.channel_id)
+                .append_pair("redirect_uri", request.redirect_uri)
+                .append_pair("state", request.state)
+                .append_pair("scope", &request.scopes.join(" "));
+            if let Some(nonce) = request.nonce {
+                query.append_pair("nonce", nonce);
+            }
+            if let Some(pkce) = request.pkce {
+                query
+                    .append_pair("code_challenge", pkce.challenge())
+                    .append_pair("code_challenge_method", "S256");
+            }
+        }
+        // `url` encodes spaces in query values as `+`; LINE documents `%20` between scopes.
+        let encoded = url.as_str().replace('+', "%20");
+        Url::parse(&encoded).unwrap_or(url)
+    }
+
+    /// Exchanges the callback's `code` for tokens (`grant_type=authorization_code`), with the
+    /// PKCE verifier if the authorization request had a challenge.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        pkce: Option<&Pkce>,
+    ) -> Result<TokenSet, LineLoginError> {
+        let issued_at = SystemTime::now();
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &self.channel_id),
+        ];
+        form.extend(
+            self.channel_secret
+                .as_ref()
+                .map(|s| ("client_secret", s.expose())),
+        );
+        form.extend(pkce.map(|pkce| ("code_verifier", pkce.verifier())));
+        let answer: TokenAnswer = self.post_json("oauth2/v2.1/token", &form).await?;
+        token_set(answer, issued_at, issued_at + REFRESH_TOKEN_LIFETIME, None)
+    }
+
+    /// Refreshes the access token (`grant_type=refresh_token`). LINE returns the same refresh
+    /// token, whose 90-day limit from the first issue stands, and no new ID token, so the
+    /// previous one is kept. An expired refresh token is [`LineLoginError::is_invalid_grant`].
+    pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, LineLoginError> {
+        let issued_at = SystemTime::now();
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.refresh_token.secret()),
+            ("client_id", &self.channel_id),
+        ];
+        form.extend(
+            self.channel_secret
+                .as_ref()
+                .map(|s| ("client_secret", s.expose())),
+        );
+        let answer: TokenAnswer = self.post_json("oauth2/v2.1/token", &form).await?;
+        token_set(
+            answer,
+            issued_at,
+            tokens.refresh_expires_at,
+            tokens.id_token.clone(),
+        )
+    }
+
+    /// Revokes an access token (`POST /oauth2/v2.1/revoke`). Unknown or already invalid tokens
+    /// count as revoked.
+    pub async fn revoke_access_token(&self, access_token: &str) -> Result<(), LineLoginError> {
+        self.revoke(("access_token", access_token)).await
+    }
+
+    /// Revokes a refresh token and every access token issued from it (the form LINE's SDKs use).
+    pub async fn revoke_refresh_token(&self, refresh_token: &str) -> Result<(), LineLoginError> {
+        self.revoke(("refresh_token", refresh_token)).await
+    }
+
+    async fn revoke(&self, token: (&str, &str)) -> Result<(), LineLoginError> {
+        let mut form = vec![token, ("client_id", &self.channel_id)];
+        form.extend(
+            self.channel_secret
+                .as_ref()
+                .map(|s| ("client_secret", s.expose())),
+        );
+        let request = self.http.post(self.url("oauth2/v2.1/revoke")).form(&form);
+        match self.send(request).await {
+            Ok(_) => Ok(()),
+            // LINE's SDK treats a 400 from revoke as "the token is already invalid" (§3.4).
+            Err(LineLoginError::OAuth { status, .. } | LineLoginError::Message { status, .. })
+                if status == StatusCode::BAD_REQUEST =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// `GET /oauth2/v2.1/verify`: the token's channel, scopes and remaining lifetime. Check the
+    /// channel yourself (or use [`LineAuthLayer`](crate::LineAuthLayer), which does).
+    pub async fn verify_access_token(
+        &self,
+        access_token: &str,
+    ) -> Result<AccessTokenInfo, LineLoginError> {
+        let mut url = self.url("oauth2/v2.1/verify");
+        url.query_pairs_mut()
+            .append_pair("access_token", access_token);
+        parse(&self.send(self.http.get(url)).await?)
+    }
+
+    /// `GET /v2/profile`.
+    pub async fn profile(&self, access_token: &str) -> Result<Profile, LineLoginError> {
+        let request = self
+            .http
+            .get(self.url("v2/profile"))
+            .bearer_auth(access_token);
+        parse(&self.send(request).await?)
+    }
+
+    /// `POST /oauth2/v2.1/verify` for an ID token: LINE checks signature, issuer, expiry,
+    /// audience (this channel), and the nonce and user ID if given.
+    pub async fn verify_id_token(
+        &self,
+        id_token: &str,
+        nonce: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<IdTokenClaims, LineLoginError> {
+        let mut form = vec![("id_token", id_token), ("client_id", &self.channel_id)];
+        form.extend(nonce.map(|nonce| ("nonce", nonce)));
+        form.extend(user_id.map(|user_id| ("user_id", user_id)));
+        self.post_json("oauth2/v2.1/verify", &form).await
+    }
+
+    /// `GET /oauth2/v2.1/userinfo` (needs `openid`).
+    pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, LineLoginError> {
+        let request = self
+            .http
+            .get(self.url("oauth2/v2.1/userinfo"))
+            .bearer_auth(access_token);
+        parse(&self.send(request).await?)
+    }
+
+    /// `GET /friendship/v1/status`: whether the user has added the channel's LINE Official
+    /// Account as a friend and not blocked it.
+    pub async fn friendship_status(&self, access_token: &str) -> Result<bool, LineLoginError> {
+        let request = self
+            .http
+            .get(self.url("friendship/v1/status"))
+            .bearer_auth(access_token);
+        let friendship: Friendship = parse(&self.send(request).await?)?;
+        Ok(friendship.friend_flag)
+    }
+
+    fn url(&self, path: &str) -> Url {
+        // The base is validated to be a directory URL, so joining cannot fail.
+        self.api_base
+            .join(path)
+            .unwrap_or_else(|_| self.api_base.clone())
+    }
+
+    async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<T, LineLoginError> {
+        parse(&self.send(self.http.post(self.url(path)).form(form)).await?)
+    }
+
+    /// Sends with the timeout; a 2xx body, or LINE's error as a typed error. Errors never carry
+    /// the URL (it may hold a token).
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, LineLoginError> {
+        let exchange = async {
+            let mut response = request.send().await.map_err(transport)?;
+            let status = response.status();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(transport)? {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(LineLoginError::InvalidResponse("the body is too large"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((status, body))
+        };
+        let (status, body) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| LineLoginError::Unavailable(UpstreamError::Timeout))??;
+        if status.is_success() {
+            return Ok(body);
+        }
+        if let Ok(error) = serde_json::from_slice::<OAuthErrorBody>(&body) {
+            return Err(LineLoginError::OAuth {
+                status,
+                error: error.error,
+                description: error.error_description,
+            });
+        }
+        if let Ok(error) = serde_json::from_slice::<MessageErrorBody>(&body) {
+            return Err(LineLoginError::Message {
+                status,
+                message: error.message,
+            });
+        }
+        Err(LineLoginError::Unavailable(UpstreamError::Status {
+            status,
+            retry_after: None,
+        }))
+    }
+}
+
+fn transport(error: reqwest::Error) -> LineLoginError {
+    LineLoginError::Unavailable(UpstreamError::transport(error))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, LineLoginError> {
+    serde_json::from_slice(body)
+        .map_err(|_| LineLoginError::InvalidResponse("unexpected JSON shape"))
+}
+
+fn token_set(
+    answer: TokenAnswer,
+    issued_at: SystemTime,
+    refresh_expires_at: SystemTime,
+    previous_id_token: Option<Token>,
+) -> Result<TokenSet, LineLoginError> {
+    // LINE's Android SDK rejects anything but Bearer (fact sheet §3.3).
+    if answer.token_type != "Bearer" {
+        return Err(LineLoginError::InvalidResponse("token_type is not Bearer"));
+    }
+    Ok(TokenSet {
+        access_token: answer.access_token,
+        access_expires_at: issued_at + Duration::from_secs(answer.expires_in),
+        refresh_token: answer.refresh_token,
+        refresh_expires_at,
+        id_token: answer.id_token.or(previous_id_token),
+        scopes: answer
+            .scope
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|scope| !scope.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_is_base64url_of_the_verifiers_sha256() {
+        // Expected value computed independently: base64url(hashlib.sha256(verifier)), unpadded.
+        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mJ92K1qWkqH2qtMPL3bxKYA6Ga4xkM").unwrap();
+        assert_eq!(
+            pkce.challenge(),
+            "6bmPnqCSuqZuCNCqtX8e7_3rGfJBF_VbpbtV6vJsap8"
+        );
+        assert!(Pkce::from_verifier("too-short").is_none());
+        assert!(Pkce::from_verifier("a".repeat(43) + " ").is_none());
+    }
+
+    #[test]
+    fn authorize_url_carries_every_parameter_with_scopes_space_encoded() {
+        let client = LineLoginClient::builder("1234567890").build().unwrap();
+        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mJ92K1qWkqH2qtMPL3bxKYA6Ga4xkM").unwrap();
+        let url = client.authorize_url(
+            &AuthorizeRequest::new(
+                "https://app.example/callback",
+                "st4te",
+                &["profile", "openid"],
+            )
+            .nonce("n0nce")
+            .pkce(&pkce),
+        );
+        assert!(url.as_str().starts_with("https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1234567890&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback&state=st4te&scope=profile%20openid&nonce=n0nce&code_challenge=6bmPnqCSuqZuCNCqtX8e7_3rGfJBF_VbpbtV6vJsap8&code_challenge_method=S256"), "{url}");
+    }
+
+    #[test]
+    fn tokens_and_secrets_are_redacted() {
+        let client = LineLoginClient::builder("1")
+            .channel_secret("s3cr3t")
+            .build()
+            .unwrap();
+        let token = Token::from("t0ken-value".to_owned());
+        let shown = format!("{client:?} {token:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("t0ken"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn needs_refresh_compares_against_the_absolute_expiry() {
+        let now = SystemTime::now();
+        let tokens = TokenSet {
+            access_token: Token::from("a".to_owned()),
+            access_expires_at: now + Duration::from_secs(600),
+            refresh_token: Token::from("r".to_owned()),
+            refresh_expires_at: now + Duration::from_secs(3600),
+            id_token: None,
+            scopes: vec![],
+        };
+        assert!(!tokens.needs_refresh(Duration::from_secs(60)));
+        assert!(tokens.needs_refresh(Duration::from_secs(601)));
+        assert!(!tokens.refresh_expired());
+    }
+}
