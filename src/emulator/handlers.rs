@@ -1,4 +1,5 @@
-//! The emulator's HTTP endpoints, answering as LINE documents (fact sheet §1, §3.1, §3.2).
+//! The emulator's HTTP endpoints, answering as LINE documents (fact sheet §1, §3.1, §3.2, §3.4);
+//! the sign-in side is in `login.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -13,14 +14,26 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use super::faults::Endpoint;
+use super::login;
 use super::tokens::{Grant, Refusal, Revocation};
 use super::Shared;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/oauth2/v2.1/verify", get(verify_access_token))
+        // One path, two endpoints: GET verifies access tokens, POST ID tokens (fact sheet §6).
+        .route(
+            "/oauth2/v2.1/verify",
+            get(verify_access_token).post(login::verify_id_token),
+        )
         .route("/v2/profile", get(profile))
         .route("/oauth2/v2.1/revoke", post(revoke))
+        .route("/oauth2/v2.1/authorize", get(login::authorize))
+        .route("/oauth2/v2.1/token", post(login::token))
+        .route(
+            "/oauth2/v2.1/userinfo",
+            get(login::userinfo).post(login::userinfo),
+        )
+        .route("/friendship/v1/status", get(login::friendship))
         .fallback(not_found)
         .layer(axum::middleware::map_response(with_request_id))
         .with_state(shared)
@@ -131,10 +144,20 @@ async fn revoke(
     if let Some(faulty) = injected_fault(&shared, Endpoint::Revoke).await {
         return faulty;
     }
-    let (Some(token), Some(client_id)) = (form.get("access_token"), form.get("client_id")) else {
+    let Some(client_id) = form.get("client_id") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "client_id is required");
+    };
+    // The refresh-token form the official SDKs use revokes it and its access tokens (§3.4).
+    if let Some(refresh_token) = form.get("refresh_token") {
+        for access_token in shared.login.revoke_refresh_token(refresh_token) {
+            shared.tokens.revoke(&access_token);
+        }
+        return StatusCode::OK.into_response();
+    }
+    let Some(token) = form.get("access_token") else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
-            "access_token and client_id are required",
+            "access_token or refresh_token is required",
         );
     };
     let revocation = Revocation {

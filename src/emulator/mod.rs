@@ -1,8 +1,11 @@
 //! A local stand-in for LINE's API (cargo feature `emulator`), so tests, examples and benchmarks
 //! never call, or load, the real LINE, which forbids load testing.
 //!
-//! [`LineEmulator`] is a real HTTP server on `127.0.0.1`. It answers the endpoints the layer uses
-//! the way LINE documents them (`../shared/docs/line-login-api.md` §3.1, §3.2, §3.4), issues JWS-shaped
+//! [`LineEmulator`] is a real HTTP server on `127.0.0.1`. It answers LINE Login's endpoints the
+//! way LINE documents them (`../shared/docs/line-login-api.md` §3): access-token verify, profile,
+//! revoke, the authorization endpoint (automatic consent, single-use 10-minute codes, PKCE S256),
+//! the token endpoint (both grants; refresh keeps the refresh token and its 90-day limit), HS256
+//! ID tokens and their verification with LINE's error texts, userinfo and friendship. It issues JWS-shaped
 //! access tokens for a channel, scopes, lifetime and profile, can expire and revoke them, counts
 //! calls per endpoint, and can be stopped and restarted to play LINE being down.
 //!
@@ -33,6 +36,7 @@
 
 mod faults;
 mod handlers;
+mod login;
 mod tokens;
 
 use std::io;
@@ -47,6 +51,8 @@ use tokio::task::JoinHandle;
 
 use faults::FaultPlan;
 pub use faults::{Endpoint, Fault};
+pub use login::EmulatedUser;
+use login::LoginState;
 use tokens::TokenStore;
 pub use tokens::{IssueToken, Revocation};
 
@@ -67,6 +73,7 @@ pub struct EmulatorCalls {
 #[derive(Default)]
 struct Shared {
     tokens: TokenStore,
+    login: LoginState,
     faults: FaultPlan,
     verify_calls: AtomicU64,
     profile_calls: AtomicU64,
@@ -169,6 +176,33 @@ impl LineEmulator {
     /// Removes every injected fault.
     pub fn clear_faults(&self) {
         self.shared.faults.clear();
+    }
+
+    /// Registers a channel's secret: the token endpoint then refuses a wrong `client_secret`
+    /// (`invalid_client`), and HS256 ID tokens for the channel are signed with it. Channels
+    /// nobody registered sign with `emulator-channel-secret-{channel_id}`.
+    pub fn register_channel(&self, channel_id: &str, secret: &str) {
+        self.shared.login.register_channel(channel_id, secret);
+    }
+
+    /// The secret HS256 ID tokens of `channel_id` are signed with.
+    pub fn channel_secret(&self, channel_id: &str) -> String {
+        self.shared.login.channel_secret(channel_id)
+    }
+
+    /// Who the authorization endpoint signs in from now on (it consents at once).
+    pub fn sign_in_as(&self, user: EmulatedUser) {
+        self.shared.login.sign_in_as(user);
+    }
+
+    /// Makes a refresh token expired, as if its 90 days had run out.
+    pub fn expire_refresh_token(&self, refresh_token: &str) -> bool {
+        self.shared.login.expire_refresh_token(refresh_token)
+    }
+
+    /// Makes an ID token expired, as if its hour had run out.
+    pub fn expire_id_token(&self, id_token: &str) -> bool {
+        self.shared.login.expire_id_token(id_token)
     }
 
     /// What the `POST /oauth2/v2.1/revoke` that revoked `token` sent, if one did.

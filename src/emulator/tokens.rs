@@ -39,6 +39,7 @@ pub struct IssueToken {
     display_name: String,
     picture_url: Option<String>,
     status_message: Option<String>,
+    friend: bool,
     value: Option<String>,
 }
 
@@ -53,6 +54,7 @@ impl IssueToken {
             display_name: "LINE User".to_owned(),
             picture_url: None,
             status_message: None,
+            friend: false,
             value: None,
         }
     }
@@ -97,6 +99,13 @@ impl IssueToken {
         self
     }
 
+    /// Whether the user has added the channel's LINE Official Account as a friend (default no),
+    /// for `GET /friendship/v1/status`.
+    pub fn friend(mut self, friend: bool) -> Self {
+        self.friend = friend;
+        self
+    }
+
     /// Issues exactly this token string instead of minting a JWS, e.g. an opaque v2.0-style
     /// value with `+`, `/` and `=`.
     pub fn token_value(mut self, value: impl Into<String>) -> Self {
@@ -112,6 +121,7 @@ pub(crate) struct EmulatedProfile {
     pub(crate) display_name: String,
     pub(crate) picture_url: Option<String>,
     pub(crate) status_message: Option<String>,
+    pub(crate) friend: bool,
 }
 
 struct TokenRecord {
@@ -199,6 +209,7 @@ impl TokenStore {
                 display_name: request.display_name,
                 picture_url: request.picture_url,
                 status_message: request.status_message,
+                friend: request.friend,
             },
         };
         self.lock().insert(value.clone(), record);

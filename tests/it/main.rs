@@ -6,6 +6,7 @@ mod emulator;
 mod extraction;
 mod hostile;
 mod logging;
+mod login;
 mod logout;
 mod modes;
 mod outage;

@@ -1,0 +1,539 @@
+//! The emulator's sign-in side (fact sheet §3.3–§3.7): the authorization endpoint (auto-consent),
+//! the token endpoint (both grants, PKCE S256), ID tokens (HS256, signed with the channel secret,
+//! as for web login) and their verification by LINE, userinfo and friendship status.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Form, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::distr::{Alphanumeric, SampleString};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::tokens::{EmulatedProfile, IssueToken, Refusal};
+use super::Shared;
+use crate::clock::{self, Instant};
+
+/// Authorization codes live 10 minutes and are single use (fact sheet §2).
+const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// Access tokens: 30 days, `expires_in: 2592000` (fact sheet §2, §3.3).
+const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Refresh tokens: 90 days from the first issue, never extended (fact sheet §2).
+const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+/// ID tokens: one hour (fact sheet §2).
+const ID_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+/// The OIDC issuer (fact sheet §3.5).
+pub(crate) const ISSUER: &str = "https://access.line.me";
+
+/// Who the authorization endpoint signs in, with automatic consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EmulatedUser {
+    /// The user ID (`U` + 32 hex digits).
+    pub user_id: String,
+    /// The display name.
+    pub display_name: String,
+    /// The picture URL, if any.
+    pub picture_url: Option<String>,
+    /// Whether the user has added the channel's LINE Official Account as a friend.
+    pub friend: bool,
+}
+
+impl EmulatedUser {
+    /// A user with this ID and display name, no picture, not a friend.
+    pub fn new(user_id: impl Into<String>, display_name: impl Into<String>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            display_name: display_name.into(),
+            picture_url: None,
+            friend: false,
+        }
+    }
+
+    /// With a picture URL.
+    pub fn picture_url(mut self, url: impl Into<String>) -> Self {
+        self.picture_url = Some(url.into());
+        self
+    }
+
+    /// As a friend of the channel's LINE Official Account, or not.
+    pub fn friend(mut self, friend: bool) -> Self {
+        self.friend = friend;
+        self
+    }
+}
+
+impl Default for EmulatedUser {
+    fn default() -> Self {
+        Self::new("U1234567890abcdef1234567890abcdef", "LINE User")
+    }
+}
+
+struct CodeRecord {
+    client_id: String,
+    redirect_uri: String,
+    scopes: Vec<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    user: EmulatedUser,
+    expires_at: Instant,
+    used: bool,
+}
+
+struct RefreshRecord {
+    client_id: String,
+    scopes: Vec<String>,
+    user: EmulatedUser,
+    expires_at: Instant,
+    revoked: bool,
+    access_tokens: Vec<String>,
+}
+
+struct IdTokenRecord {
+    claims: Map<String, Value>,
+    expires_at: Instant,
+}
+
+/// The sign-in state: channels' secrets, codes, refresh tokens, issued ID tokens.
+#[derive(Default)]
+pub(crate) struct LoginState {
+    inner: Mutex<LoginInner>,
+}
+
+#[derive(Default)]
+struct LoginInner {
+    secrets: HashMap<String, String>,
+    sign_in_as: Option<EmulatedUser>,
+    codes: HashMap<String, CodeRecord>,
+    refresh_tokens: HashMap<String, RefreshRecord>,
+    id_tokens: HashMap<String, IdTokenRecord>,
+}
+
+impl LoginState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LoginInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn register_channel(&self, channel_id: &str, secret: &str) {
+        self.lock()
+            .secrets
+            .insert(channel_id.to_owned(), secret.to_owned());
+    }
+
+    pub(crate) fn sign_in_as(&self, user: EmulatedUser) {
+        self.lock().sign_in_as = Some(user);
+    }
+
+    pub(crate) fn expire_refresh_token(&self, refresh_token: &str) -> bool {
+        self.lock()
+            .refresh_tokens
+            .get_mut(refresh_token)
+            .map(|record| record.expires_at = clock::now())
+            .is_some()
+    }
+
+    pub(crate) fn expire_id_token(&self, id_token: &str) -> bool {
+        self.lock()
+            .id_tokens
+            .get_mut(id_token)
+            .map(|record| record.expires_at = clock::now())
+            .is_some()
+    }
+
+    /// Revokes a refresh token and every access token issued from it; returns those.
+    pub(crate) fn revoke_refresh_token(&self, refresh_token: &str) -> Vec<String> {
+        match self.lock().refresh_tokens.get_mut(refresh_token) {
+            Some(record) => {
+                record.revoked = true;
+                record.access_tokens.clone()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// The channel secret (registered, or one derived from the channel ID) that signs HS256 ID
+    /// tokens for the channel.
+    pub(crate) fn channel_secret(&self, channel_id: &str) -> String {
+        self.lock()
+            .secrets
+            .get(channel_id)
+            .cloned()
+            .unwrap_or_else(|| default_channel_secret(channel_id))
+    }
+}
+
+/// LINE sends the browser back with a 302 (`Found`).
+fn found(location: &reqwest::Url) -> Response {
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, location.as_str().to_owned())],
+    )
+        .into_response()
+}
+
+/// The secret of a channel nobody registered: deterministic, so tests can verify its ID tokens.
+pub(crate) fn default_channel_secret(channel_id: &str) -> String {
+    format!("emulator-channel-secret-{channel_id}")
+}
+
+fn oauth_error(error: &str, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+fn message_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"message": message}))).into_response()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+/// `GET /oauth2/v2.1/authorize` (on `access.line.me` at LINE): consents at once for the
+/// signed-in user and redirects to `redirect_uri` with a single-use code and the `state`.
+pub(super) async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let param = |name: &str| query.get(name).filter(|value| !value.is_empty());
+    let (Some(client_id), Some(redirect_uri), Some(state), Some(scope)) = (
+        param("client_id"),
+        param("redirect_uri"),
+        param("state"),
+        param("scope"),
+    ) else {
+        return message_error(
+            StatusCode::BAD_REQUEST,
+            "client_id, redirect_uri, state and scope are required",
+        );
+    };
+    let mut redirect = match reqwest::Url::parse(redirect_uri) {
+        Ok(url) => url,
+        Err(_) => return message_error(StatusCode::BAD_REQUEST, "invalid redirect_uri"),
+    };
+    let refuse = |mut redirect: reqwest::Url, error: &str| {
+        redirect
+            .query_pairs_mut()
+            .append_pair("error", error)
+            .append_pair("state", state);
+        found(&redirect)
+    };
+    if param("response_type").map(String::as_str) != Some("code") {
+        return refuse(redirect, "unsupported_response_type");
+    }
+    let code_challenge = param("code_challenge").cloned();
+    if code_challenge.is_some()
+        && param("code_challenge_method").map(String::as_str) != Some("S256")
+    {
+        // LINE supports only S256 (fact sheet §3.3).
+        return refuse(redirect, "invalid_request");
+    }
+    let code = Alphanumeric.sample_string(&mut rand::rng(), 20);
+    let mut login = shared.login.lock();
+    let user = login.sign_in_as.clone().unwrap_or_default();
+    login.codes.insert(
+        code.clone(),
+        CodeRecord {
+            client_id: client_id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            scopes: scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            nonce: param("nonce").cloned(),
+            code_challenge,
+            user,
+            expires_at: clock::now() + CODE_LIFETIME,
+            used: false,
+        },
+    );
+    drop(login);
+    redirect
+        .query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", state);
+    found(&redirect)
+}
+
+/// `POST /oauth2/v2.1/token`, both grants (fact sheet §3.3). Error texts for the code grant are
+/// the third-party observations the fact sheet lists; LINE does not document them.
+pub(super) async fn token(
+    State(shared): State<Arc<Shared>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let param = |name: &str| form.get(name).filter(|value| !value.is_empty());
+    let Some(client_id) = param("client_id") else {
+        return oauth_error("invalid_request", "client_id is required");
+    };
+    if let (Some(expected), Some(given)) = (
+        shared.login.lock().secrets.get(client_id),
+        param("client_secret"),
+    ) {
+        if expected != given {
+            return oauth_error("invalid_client", "invalid client_secret");
+        }
+    }
+    match param("grant_type").map(String::as_str) {
+        Some("authorization_code") => exchange_code(&shared, client_id, &form),
+        Some("refresh_token") => refresh(&shared, client_id, param("refresh_token")),
+        _ => oauth_error(
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ),
+    }
+}
+
+fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> Response {
+    let (Some(code), Some(redirect_uri)) = (form.get("code"), form.get("redirect_uri")) else {
+        return oauth_error("invalid_request", "code and redirect_uri are required");
+    };
+    let mut login = shared.login.lock();
+    let Some(record) = login.codes.get_mut(code) else {
+        return oauth_error("invalid_grant", "invalid authorization code");
+    };
+    if record.used || clock::now() >= record.expires_at || record.client_id != client_id {
+        return oauth_error("invalid_grant", "invalid authorization code");
+    }
+    record.used = true;
+    if record.redirect_uri != *redirect_uri {
+        return oauth_error("invalid_grant", "redirect_uri does not match");
+    }
+    if let Some(challenge) = &record.code_challenge {
+        let verified = form.get("code_verifier").is_some_and(|verifier| {
+            URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == *challenge
+        });
+        if !verified {
+            return oauth_error("invalid_grant", "invalid code_verifier");
+        }
+    }
+    let (scopes, user, nonce) = (
+        record.scopes.clone(),
+        record.user.clone(),
+        record.nonce.clone(),
+    );
+    let refresh_token = Alphanumeric.sample_string(&mut rand::rng(), 20);
+    let access_token = issue_access_token(shared, client_id, &scopes, &user);
+    login.refresh_tokens.insert(
+        refresh_token.clone(),
+        RefreshRecord {
+            client_id: client_id.to_owned(),
+            scopes: scopes.clone(),
+            user: user.clone(),
+            expires_at: clock::now() + REFRESH_TOKEN_LIFETIME,
+            revoked: false,
+            access_tokens: vec![access_token.clone()],
+        },
+    );
+    let mut body = json!({
+        "access_token": access_token,
+        "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
+        "refresh_token": refresh_token,
+        "scope": scopes.join(" "),
+        "token_type": "Bearer",
+    });
+    // An ID token only with `openid` (fact sheet §3.3).
+    if scopes.iter().any(|scope| scope == "openid") {
+        let secret = login
+            .secrets
+            .get(client_id)
+            .cloned()
+            .unwrap_or_else(|| default_channel_secret(client_id));
+        let (id_token, record) = id_token(client_id, &user, &scopes, nonce.as_deref(), &secret);
+        login.id_tokens.insert(id_token.clone(), record);
+        body["id_token"] = Value::String(id_token);
+    }
+    Json(body).into_response()
+}
+
+fn refresh(shared: &Shared, client_id: &str, refresh_token: Option<&String>) -> Response {
+    let invalid = || oauth_error("invalid_grant", "invalid refresh token");
+    let Some(refresh_token) = refresh_token else {
+        return oauth_error("invalid_request", "refresh_token is required");
+    };
+    let mut login = shared.login.lock();
+    let Some(record) = login.refresh_tokens.get_mut(refresh_token) else {
+        return invalid();
+    };
+    if record.revoked || clock::now() >= record.expires_at || record.client_id != client_id {
+        return invalid();
+    }
+    let access_token = issue_access_token(shared, client_id, &record.scopes, &record.user);
+    record.access_tokens.push(access_token.clone());
+    // The same refresh token, its limit unchanged; no ID token (fact sheet §3.3 (b)).
+    Json(json!({
+        "token_type": "Bearer",
+        "scope": record.scopes.join(" "),
+        "access_token": access_token,
+        "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
+        "refresh_token": refresh_token,
+    }))
+    .into_response()
+}
+
+fn issue_access_token(
+    shared: &Shared,
+    client_id: &str,
+    scopes: &[String],
+    user: &EmulatedUser,
+) -> String {
+    let mut request = IssueToken::new(client_id)
+        .scopes(scopes.iter().cloned())
+        .lifetime(ACCESS_TOKEN_LIFETIME)
+        .user_id(&user.user_id)
+        .display_name(&user.display_name)
+        .friend(user.friend);
+    if let Some(url) = &user.picture_url {
+        request = request.picture_url(url);
+    }
+    shared.tokens.issue(request)
+}
+
+/// An HS256 ID token, `{"typ":"JWT","alg":"HS256"}` with no `kid`, as LINE signs web-login ID
+/// tokens with the channel secret (fact sheet §3.8).
+fn id_token(
+    client_id: &str,
+    user: &EmulatedUser,
+    scopes: &[String],
+    nonce: Option<&str>,
+    secret: &str,
+) -> (String, IdTokenRecord) {
+    let iat = unix_now();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), ISSUER.into());
+    claims.insert("sub".into(), user.user_id.clone().into());
+    claims.insert("aud".into(), client_id.into());
+    claims.insert("exp".into(), (iat + ID_TOKEN_LIFETIME.as_secs()).into());
+    claims.insert("iat".into(), iat.into());
+    if let Some(nonce) = nonce {
+        claims.insert("nonce".into(), nonce.into());
+    }
+    claims.insert("amr".into(), json!(["pwd"]));
+    if scopes.iter().any(|scope| scope == "profile") {
+        claims.insert("name".into(), user.display_name.clone().into());
+        if let Some(url) = &user.picture_url {
+            claims.insert("picture".into(), url.clone().into());
+        }
+    }
+    let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
+    let signing_input = format!("{header}.{payload}");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let record = IdTokenRecord {
+        claims,
+        expires_at: clock::now() + ID_TOKEN_LIFETIME,
+    };
+    (format!("{signing_input}.{signature}"), record)
+}
+
+/// `POST /oauth2/v2.1/verify` for ID tokens, checked in the fact sheet's table order, with
+/// LINE's exact error descriptions (§3.5).
+pub(super) async fn verify_id_token(
+    State(shared): State<Arc<Shared>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let invalid = |description: &str| oauth_error("invalid_request", description);
+    let (Some(id_token), Some(client_id)) = (form.get("id_token"), form.get("client_id")) else {
+        return invalid("id_token and client_id are required");
+    };
+    let login = shared.login.lock();
+    let Some(record) = login.id_tokens.get(id_token) else {
+        return invalid("Invalid IdToken.");
+    };
+    let claim = |name: &str| record.claims.get(name).and_then(Value::as_str);
+    if claim("iss") != Some(ISSUER) {
+        return invalid("Invalid IdToken Issuer.");
+    }
+    if clock::now() >= record.expires_at {
+        return invalid("IdToken expired.");
+    }
+    if claim("aud") != Some(client_id.as_str()) {
+        return invalid("Invalid IdToken Audience.");
+    }
+    if let Some(nonce) = form.get("nonce") {
+        if claim("nonce") != Some(nonce.as_str()) {
+            return invalid("Invalid IdToken Nonce.");
+        }
+    }
+    if let Some(user_id) = form.get("user_id") {
+        if claim("sub") != Some(user_id.as_str()) {
+            return invalid("Invalid IdToken Subject Identifier.");
+        }
+    }
+    Json(Value::Object(record.claims.clone())).into_response()
+}
+
+/// A refusal in the `{"message"}` shape: its status and message.
+type Refused = (StatusCode, String);
+
+/// The profile and scopes behind a bearer token, or LINE's 401/403.
+fn bearer_profile(
+    shared: &Shared,
+    headers: &HeaderMap,
+    scope: &str,
+) -> Result<(EmulatedProfile, Vec<String>), Refused> {
+    const UNAUTHENTICATED: &str =
+        "Authentication failed. Confirm that the access token in the authorization header is valid.";
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or((StatusCode::UNAUTHORIZED, UNAUTHENTICATED.to_owned()))?;
+    let grant = shared.tokens.inspect(token).map_err(|refusal| {
+        let message = match refusal {
+            Refusal::Expired => "The access token expired",
+            Refusal::Revoked => "The access token revoked",
+            Refusal::NotJws => UNAUTHENTICATED,
+        };
+        (StatusCode::UNAUTHORIZED, message.to_owned())
+    })?;
+    if !grant.scopes.iter().any(|granted| granted == scope) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!("The access token does not have the required scope: {scope}"),
+        ));
+    }
+    Ok((grant.profile, grant.scopes))
+}
+
+/// `GET`/`POST /oauth2/v2.1/userinfo` (fact sheet §3.6): needs `openid`; `name` and `picture`
+/// only with `profile`.
+pub(super) async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let (profile, scopes) = match bearer_profile(&shared, &headers, "openid") {
+        Ok(found) => found,
+        Err((status, message)) => return message_error(status, &message),
+    };
+    let mut body = Map::new();
+    body.insert("sub".into(), profile.user_id.into());
+    if scopes.iter().any(|scope| scope == "profile") {
+        body.insert("name".into(), profile.display_name.into());
+        if let Some(url) = profile.picture_url {
+            body.insert("picture".into(), url.into());
+        }
+    }
+    Json(Value::Object(body)).into_response()
+}
+
+/// `GET /friendship/v1/status` (fact sheet §3.7): needs `profile`.
+pub(super) async fn friendship(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    match bearer_profile(&shared, &headers, "profile") {
+        Ok((profile, _)) => Json(json!({"friendFlag": profile.friend})).into_response(),
+        Err((status, message)) => message_error(status, &message),
+    }
+}

@@ -1,0 +1,439 @@
+//! The token lifecycle with `LineLoginClient` against the emulator: sign-in with PKCE, refresh,
+//! revoke, verify, ID tokens, userinfo, friendship; and every emulator error path they meet.
+
+use std::time::{Duration, SystemTime};
+
+use axum::http::StatusCode;
+use line_auth::emulator::{EmulatedUser, IssueToken};
+use line_auth::login::{AuthorizeRequest, LineLoginClient, LineLoginError, Pkce, TokenSet};
+use line_auth::LineAuthLayer;
+
+use crate::support::*;
+
+const SECRET: &str = "channel-secret-for-tests";
+const REDIRECT: &str = "https://app.example/callback";
+const VERIFIER: &str = "vErIfIeR-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
+const BROWN: &str = "U4af4980629aabbccddeeff0011223344";
+
+fn client(line: &Line) -> LineLoginClient {
+    let base = line.emulator.base_url();
+    LineLoginClient::builder(CHANNEL)
+        .channel_secret(SECRET)
+        .api_base(&base)
+        .authorize_endpoint(format!("{base}/oauth2/v2.1/authorize"))
+        .build()
+        .unwrap()
+}
+
+async fn line_with_user() -> Line {
+    let line = Line::start().await;
+    line.emulator.register_channel(CHANNEL, SECRET);
+    line.emulator.sign_in_as(
+        EmulatedUser::new(BROWN, "Brown")
+            .picture_url("https://profile.line-scdn.net/brown")
+            .friend(true),
+    );
+    line
+}
+
+/// Follows the authorization URL as a browser would, returning the callback's query.
+async fn authorize(url: reqwest::Url) -> Vec<(String, String)> {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = browser.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    reqwest::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+async fn sign_in(line: &Line, scopes: &[&str], nonce: &str) -> TokenSet {
+    let client = client(line);
+    let pkce = Pkce::from_verifier(VERIFIER).unwrap();
+    let url = client.authorize_url(
+        &AuthorizeRequest::new(REDIRECT, "st4te", scopes)
+            .nonce(nonce)
+            .pkce(&pkce),
+    );
+    let query = authorize(url).await;
+    assert_eq!(param(&query, "state"), Some("st4te"));
+    let code = param(&query, "code").expect("a code");
+    client
+        .exchange_code(code, REDIRECT, Some(&pkce))
+        .await
+        .unwrap()
+}
+
+fn assert_oauth_error(
+    result: Result<impl std::fmt::Debug, LineLoginError>,
+    error: &str,
+    description: &str,
+) {
+    match result {
+        Err(LineLoginError::OAuth {
+            error: e,
+            description: Some(d),
+            ..
+        }) => assert_eq!((e.as_str(), d.as_str()), (error, description)),
+        other => panic!("expected {error} / {description}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sign_in_with_pkce_yields_tokens_the_layer_accepts() {
+    let line = line_with_user().await;
+    let started = SystemTime::now();
+
+    let tokens = sign_in(&line, &["profile", "openid"], "n0nce").await;
+
+    assert_eq!(tokens.scopes, ["profile", "openid"]);
+    assert!(tokens.id_token.is_some(), "openid was granted");
+    let access_left = tokens.access_expires_at.duration_since(started).unwrap();
+    assert!(
+        (Duration::from_secs(2_591_990)..=Duration::from_secs(2_592_010)).contains(&access_left)
+    );
+    let refresh_left = tokens.refresh_expires_at.duration_since(started).unwrap();
+    assert!(
+        refresh_left >= Duration::from_secs(90 * 86_400 - 10),
+        "{refresh_left:?}"
+    );
+    assert!(!tokens.needs_refresh(Duration::from_secs(86_400)));
+
+    let profile = client(&line)
+        .profile(tokens.access_token.secret())
+        .await
+        .unwrap();
+    assert_eq!(
+        (profile.user_id.as_str(), profile.display_name.as_str()),
+        (BROWN, "Brown")
+    );
+    let base = serve(
+        routes(&HandlerCalls::default()).layer(LineAuthLayer::new(line.config().build().unwrap())),
+    )
+    .await;
+    let reply = get_bearer(&base, "/api/me", tokens.access_token.secret()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["userId"], BROWN);
+}
+
+#[tokio::test]
+async fn without_openid_there_is_no_id_token() {
+    let line = line_with_user().await;
+    let tokens = sign_in(&line, &["profile"], "n").await;
+    assert!(tokens.id_token.is_none());
+}
+
+#[tokio::test]
+async fn a_code_is_single_use_and_bound_to_its_redirect_uri_and_verifier() {
+    let line = line_with_user().await;
+    let client = client(&line);
+    let pkce = Pkce::from_verifier(VERIFIER).unwrap();
+    let other = Pkce::from_verifier("another-verifier-0123456789-abcdefghijklmnopqrstuv").unwrap();
+    let code = |query: Vec<(String, String)>| param(&query, "code").unwrap().to_owned();
+    let request = AuthorizeRequest::new(REDIRECT, "s", &["profile"]).pkce(&pkce);
+
+    let first = code(authorize(client.authorize_url(&request)).await);
+    client
+        .exchange_code(&first, REDIRECT, Some(&pkce))
+        .await
+        .unwrap();
+    assert_oauth_error(
+        client.exchange_code(&first, REDIRECT, Some(&pkce)).await,
+        "invalid_grant",
+        "invalid authorization code",
+    );
+
+    let second = code(authorize(client.authorize_url(&request)).await);
+    assert_oauth_error(
+        client
+            .exchange_code(&second, "https://evil.example/callback", Some(&pkce))
+            .await,
+        "invalid_grant",
+        "redirect_uri does not match",
+    );
+
+    let third = code(authorize(client.authorize_url(&request)).await);
+    assert_oauth_error(
+        client.exchange_code(&third, REDIRECT, Some(&other)).await,
+        "invalid_grant",
+        "invalid code_verifier",
+    );
+
+    let fourth = code(authorize(client.authorize_url(&request)).await);
+    assert_oauth_error(
+        client.exchange_code(&fourth, REDIRECT, None).await,
+        "invalid_grant",
+        "invalid code_verifier",
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_channel_secret_is_invalid_client() {
+    let line = line_with_user().await;
+    let base = line.emulator.base_url();
+    let wrong = LineLoginClient::builder(CHANNEL)
+        .channel_secret("wrong")
+        .api_base(&base)
+        .authorize_endpoint(format!("{base}/oauth2/v2.1/authorize"))
+        .build()
+        .unwrap();
+    let query =
+        authorize(wrong.authorize_url(&AuthorizeRequest::new(REDIRECT, "s", &["profile"]))).await;
+
+    let result = wrong
+        .exchange_code(param(&query, "code").unwrap(), REDIRECT, None)
+        .await;
+
+    assert_oauth_error(result, "invalid_client", "invalid client_secret");
+}
+
+#[tokio::test]
+async fn the_authorization_endpoint_supports_only_s256() {
+    let line = line_with_user().await;
+    let mut url =
+        client(&line).authorize_url(&AuthorizeRequest::new(REDIRECT, "st4te", &["profile"]));
+    url.query_pairs_mut()
+        .append_pair("code_challenge", "abc")
+        .append_pair("code_challenge_method", "plain");
+
+    let query = authorize(url).await;
+
+    assert_eq!(param(&query, "error"), Some("invalid_request"));
+    assert_eq!(param(&query, "state"), Some("st4te"));
+}
+
+#[tokio::test]
+async fn refresh_keeps_the_refresh_token_its_limit_and_the_id_token() {
+    let line = line_with_user().await;
+    let client = client(&line);
+    let tokens = sign_in(&line, &["profile", "openid"], "n").await;
+
+    let refreshed = client.refresh(&tokens).await.unwrap();
+
+    assert_ne!(refreshed.access_token, tokens.access_token);
+    assert_eq!(
+        refreshed.refresh_token, tokens.refresh_token,
+        "LINE returns the same refresh token"
+    );
+    assert_eq!(
+        refreshed.refresh_expires_at, tokens.refresh_expires_at,
+        "and does not extend it"
+    );
+    assert_eq!(
+        refreshed.id_token, tokens.id_token,
+        "a refresh brings no new ID token"
+    );
+    assert_eq!(
+        client
+            .profile(refreshed.access_token.secret())
+            .await
+            .unwrap()
+            .user_id,
+        BROWN
+    );
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_means_signing_in_again() {
+    let line = line_with_user().await;
+    let client = client(&line);
+    let tokens = sign_in(&line, &["profile"], "n").await;
+    line.emulator
+        .expire_refresh_token(tokens.refresh_token.secret());
+
+    let result = client.refresh(&tokens).await;
+
+    assert!(
+        result.as_ref().is_err_and(LineLoginError::is_invalid_grant),
+        "{result:?}"
+    );
+    assert_oauth_error(result, "invalid_grant", "invalid refresh token");
+}
+
+#[tokio::test]
+async fn revoking_the_access_token_or_the_refresh_token() {
+    let line = line_with_user().await;
+    let client = client(&line);
+    let tokens = sign_in(&line, &["profile"], "n").await;
+
+    client
+        .revoke_access_token(tokens.access_token.secret())
+        .await
+        .unwrap();
+    assert_oauth_error(
+        client
+            .verify_access_token(tokens.access_token.secret())
+            .await,
+        "invalid_request",
+        "The access token revoked",
+    );
+
+    let refreshed = client.refresh(&tokens).await.unwrap();
+    client
+        .revoke_refresh_token(refreshed.refresh_token.secret())
+        .await
+        .unwrap();
+    assert!(
+        client
+            .verify_access_token(refreshed.access_token.secret())
+            .await
+            .is_err(),
+        "its access tokens go too"
+    );
+    assert!(client
+        .refresh(&tokens)
+        .await
+        .is_err_and(|e| e.is_invalid_grant()));
+
+    client
+        .revoke_access_token("never-issued")
+        .await
+        .expect("unknown tokens count as revoked");
+}
+
+#[tokio::test]
+async fn id_token_verification_by_line_and_its_error_texts() {
+    let line = line_with_user().await;
+    let client = client(&line);
+    let tokens = sign_in(&line, &["profile", "openid"], "n0nce").await;
+    let id_token = tokens.id_token.unwrap();
+    let id_token = id_token.secret();
+
+    let claims = client
+        .verify_id_token(id_token, Some("n0nce"), Some(BROWN))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            claims.iss.as_str(),
+            claims.sub.as_str(),
+            claims.aud.as_str()
+        ),
+        ("https://access.line.me", BROWN, CHANNEL)
+    );
+    assert_eq!(
+        (claims.name.as_deref(), claims.nonce.as_deref()),
+        (Some("Brown"), Some("n0nce"))
+    );
+    assert!(claims.exp > claims.iat);
+
+    let bad = [
+        (
+            client.verify_id_token("not.an.idtoken", None, None).await,
+            "Invalid IdToken.",
+        ),
+        (
+            client.verify_id_token(id_token, Some("other"), None).await,
+            "Invalid IdToken Nonce.",
+        ),
+        (
+            client.verify_id_token(id_token, None, Some("Uother")).await,
+            "Invalid IdToken Subject Identifier.",
+        ),
+    ];
+    for (result, description) in bad {
+        assert_oauth_error(result, "invalid_request", description);
+    }
+    let other_channel = LineLoginClient::builder(OTHER_CHANNEL)
+        .api_base(line.emulator.base_url())
+        .build()
+        .unwrap();
+    assert_oauth_error(
+        other_channel.verify_id_token(id_token, None, None).await,
+        "invalid_request",
+        "Invalid IdToken Audience.",
+    );
+    line.emulator.expire_id_token(id_token);
+    assert_oauth_error(
+        client.verify_id_token(id_token, None, None).await,
+        "invalid_request",
+        "IdToken expired.",
+    );
+}
+
+#[tokio::test]
+async fn web_login_id_tokens_are_hs256_jwts_signed_with_the_channel_secret() {
+    let line = line_with_user().await;
+    let tokens = sign_in(&line, &["profile", "openid"], "n0nce").await;
+    let id_token = tokens.id_token.unwrap();
+
+    let header = jsonwebtoken::decode_header(id_token.secret()).unwrap();
+    assert_eq!(
+        (header.alg, header.kid),
+        (jsonwebtoken::Algorithm::HS256, None)
+    );
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&[CHANNEL]);
+    validation.set_issuer(&["https://access.line.me"]);
+    let key =
+        jsonwebtoken::DecodingKey::from_secret(line.emulator.channel_secret(CHANNEL).as_bytes());
+    let claims = jsonwebtoken::decode::<serde_json::Value>(id_token.secret(), &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], BROWN);
+    assert_eq!(claims["nonce"], "n0nce");
+}
+
+#[tokio::test]
+async fn userinfo_needs_openid_and_friendship_reports_the_flag() {
+    let line = line_with_user().await;
+    let client = client(&line);
+    let tokens = sign_in(&line, &["profile", "openid"], "n").await;
+    let profile_only = line.issue(IssueToken::new(CHANNEL));
+
+    let info = client.userinfo(tokens.access_token.secret()).await.unwrap();
+    assert_eq!(
+        (info.sub.as_str(), info.name.as_deref()),
+        (BROWN, Some("Brown"))
+    );
+    assert_eq!(
+        info.picture.as_deref(),
+        Some("https://profile.line-scdn.net/brown")
+    );
+    match client.userinfo(&profile_only).await {
+        Err(LineLoginError::Message { status, .. }) => assert_eq!(status, StatusCode::FORBIDDEN),
+        other => panic!("expected 403, got {other:?}"),
+    }
+
+    assert!(client
+        .friendship_status(tokens.access_token.secret())
+        .await
+        .unwrap());
+    assert!(!client.friendship_status(&profile_only).await.unwrap());
+}
+
+#[tokio::test]
+async fn refused_tokens_surface_as_typed_errors() {
+    let line = line_with_user().await;
+    let client = client(&line);
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+
+    match client.profile(&revoked).await {
+        Err(LineLoginError::Message { status, message }) => {
+            assert_eq!(
+                (status, message.as_str()),
+                (StatusCode::UNAUTHORIZED, "The access token revoked")
+            );
+        }
+        other => panic!("expected the message shape, got {other:?}"),
+    }
+    line.emulator.stop().await;
+    assert!(matches!(
+        client.profile(&revoked).await,
+        Err(LineLoginError::Unavailable(_))
+    ));
+}
