@@ -73,6 +73,7 @@ pub struct LineAuthConfig {
     pub(crate) negative_cache_max_entries: usize,
     pub(crate) stale_if_error: Option<Duration>,
     pub(crate) channel_secret: Option<Secret>,
+    pub(crate) jwks_refetch_floor: Duration,
     pub(crate) http_client: reqwest::Client,
 }
 
@@ -284,6 +285,7 @@ pub struct LineAuthConfigBuilder {
     negative_cache_max_entries: Option<usize>,
     stale_if_error: Option<Duration>,
     channel_secret: Option<Secret>,
+    jwks_refetch_floor: Option<Duration>,
     http_client: Option<reqwest::Client>,
 }
 
@@ -406,6 +408,16 @@ impl LineAuthConfigBuilder {
         self
     }
 
+    /// ID tokens ([`LineAuthLayer::id_tokens`](crate::LineAuthLayer::id_tokens)): the least time
+    /// between two fetches of LINE's signing keys (default 60 s). An unknown `kid` triggers a
+    /// fetch; within the floor it is refused instead, so made-up `kid`s cannot make the layer
+    /// hammer LINE. After LINE rotates its key, a token with the new `kid` is refused for at most
+    /// this long.
+    pub fn jwks_refetch_floor(mut self, floor: Duration) -> Self {
+        self.jwks_refetch_floor = Some(floor);
+        self
+    }
+
     /// Uses your own `reqwest::Client` (proxy, TLS roots, connection pool). The layer still bounds
     /// every call with its upstream timeout. The default client follows no redirects, so a token
     /// is never sent to another host; give yours the same policy.
@@ -525,6 +537,9 @@ impl LineAuthConfigBuilder {
             negative_cache_max_entries,
             stale_if_error,
             channel_secret: self.channel_secret,
+            jwks_refetch_floor: self
+                .jwks_refetch_floor
+                .unwrap_or(crate::id_token::JWKS_REFETCH_FLOOR),
             http_client,
         })
     }

@@ -15,7 +15,7 @@ use tower_service::Service;
 use crate::config::LineAuthConfig;
 use crate::rejection::LineAuthError;
 use crate::token::{bearer_credentials, Credentials};
-use crate::verify::{Decision, PendingVerdict, Verifier};
+use crate::verify::{Credential, Decision, PendingVerdict, Verifier};
 
 /// What to do with a request that carries no bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,21 @@ impl LineAuthLayer {
     /// Every request must carry a valid token; anything else is refused before the inner service.
     pub fn new(config: LineAuthConfig) -> Self {
         Self {
-            verifier: Arc::new(Verifier::new(&config)),
+            verifier: Arc::new(Verifier::new(&config, Credential::AccessToken)),
+            anonymous: Anonymous::Reject,
+        }
+    }
+
+    /// Takes LINE **ID tokens** as the bearer credential instead of access tokens (a LIFF app's
+    /// `liff.getIDToken()`, a native app's ID token), verified locally with no call to LINE per
+    /// token: ES256 against LINE's published keys, or HS256 with the configured channel secret
+    /// (see [`id_token`](crate::id_token)). Verified tokens are cached and coalesced like access
+    /// tokens; handlers get the same [`LineUser`](crate::LineUser), with scopes inferred from the
+    /// claims (`openid`, plus `profile` when the token has a name): configure
+    /// `required_scopes(["openid"])` for ID tokens issued without `profile`.
+    pub fn id_tokens(config: LineAuthConfig) -> Self {
+        Self {
+            verifier: Arc::new(Verifier::new(&config, Credential::IdToken)),
             anonymous: Anonymous::Reject,
         }
     }

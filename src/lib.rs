@@ -64,6 +64,7 @@ mod client;
 mod clock;
 mod config;
 mod handle;
+pub mod id_token;
 mod layer;
 pub mod login;
 pub mod rejection;

@@ -86,6 +86,28 @@ impl LineUser {
         }))
     }
 
+    /// The user an ID token describes: `sub`, `name`, `picture`, `aud`; its scopes are inferred
+    /// from its claims (`openid` always, `profile` with a name, `email` with an email), since ID
+    /// tokens carry no scope list; it expires with the token.
+    pub(crate) fn from_id_token(claims: &crate::login::IdTokenClaims) -> Self {
+        let mut scopes = vec!["openid"];
+        if claims.name.is_some() {
+            scopes.push("profile");
+        }
+        if claims.email.is_some() {
+            scopes.push("email");
+        }
+        Self(Arc::new(UserData {
+            user_id: claims.sub.as_str().into(),
+            display_name: claims.name.as_deref().unwrap_or_default().into(),
+            picture_url: claims.picture.as_deref().map(Into::into),
+            status_message: None,
+            channel_id: claims.aud.as_str().into(),
+            scopes: join_scopes(scopes.into_iter()),
+            expires_at: claims.exp,
+        }))
+    }
+
     /// The user ID (`U` and 32 hex digits), unique per provider: the identity to key your data on.
     pub fn user_id(&self) -> &str {
         &self.0.user_id

@@ -20,6 +20,7 @@ use crate::cache::{Cached, Grant, RefusedCache, VerifiedCache};
 use crate::client::{LineClient, TokenVerification};
 use crate::clock::{self, Instant};
 use crate::config::LineAuthConfig;
+use crate::id_token::IdTokenVerifier;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::token::{AccessToken, DigestHashBuilder, TokenDigest};
 use crate::user::LineUser;
@@ -59,10 +60,21 @@ pub(crate) struct Verifier {
     generation: AtomicU64,
     client: LineClient,
     channel_secret: Option<crate::config::Secret>,
+    /// Set when the layer takes ID tokens instead of access tokens.
+    id_tokens: Option<IdTokenVerifier>,
+}
+
+/// What the bearer credential is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// A LINE Login access token, verified with LINE.
+    AccessToken,
+    /// A LINE ID token, verified locally.
+    IdToken,
 }
 
 impl Verifier {
-    pub(crate) fn new(config: &LineAuthConfig) -> Self {
+    pub(crate) fn new(config: &LineAuthConfig, credential: Credential) -> Self {
         Self {
             channel_ids: config.channel_ids.clone(),
             required_scopes: config.required_scopes.clone(),
@@ -84,6 +96,7 @@ impl Verifier {
             generation: AtomicU64::new(0),
             client: LineClient::new(config),
             channel_secret: config.channel_secret.clone(),
+            id_tokens: (credential == Credential::IdToken).then(|| IdTokenVerifier::new(config)),
         }
     }
 
@@ -251,6 +264,30 @@ impl Verifier {
         pending
     }
 
+    /// The verdict on a token not in the caches: an ID token verified locally, or an access
+    /// token verified with LINE.
+    async fn resolve(
+        &self,
+        token: &AccessToken,
+    ) -> Result<(LineUser, Grant, Instant, Duration), LineAuthError> {
+        match &self.id_tokens {
+            Some(id_tokens) => {
+                let verified_at = clock::now();
+                let user = id_tokens.verify(token.expose(), None).await?.user;
+                let grant = self.grant_of(user.channel_id(), |scope| user.has_scope(scope));
+                self.check_grant(grant)?;
+                let expires_in = user
+                    .expires_at()
+                    .duration_since(SystemTime::now())
+                    .ok()
+                    .filter(|left| !left.is_zero())
+                    .ok_or(LineAuthError::InvalidToken(InvalidReason::Expired))?;
+                Ok((user, grant, verified_at, expires_in))
+            }
+            None => self.ask_line(token).await,
+        }
+    }
+
     /// Asks LINE about the token: verify, check, then fetch the profile (fact sheet §4), all
     /// within the upstream timeout, waiting first for a turn among the concurrent verifications.
     async fn ask_line(
@@ -335,7 +372,7 @@ struct VerificationTask {
 impl VerificationTask {
     async fn run(mut self, token: AccessToken) {
         let verifier = &self.verifier;
-        let verdict = match verifier.ask_line(&token).await {
+        let verdict = match verifier.resolve(&token).await {
             Ok((user, grant, verified_at, expires_in)) => {
                 if self.nothing_forgotten_since_start() {
                     verifier.cache.insert(
@@ -435,7 +472,7 @@ mod tests {
             .required_scopes(scopes.iter().copied())
             .build()
             .unwrap();
-        Verifier::new(&config)
+        Verifier::new(&config, Credential::AccessToken)
     }
 
     #[test]

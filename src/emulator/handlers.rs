@@ -34,6 +34,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             get(login::userinfo).post(login::userinfo),
         )
         .route("/friendship/v1/status", get(login::friendship))
+        .route("/oauth2/v2.1/certs", get(login::certs))
         .fallback(not_found)
         .layer(axum::middleware::map_response(with_request_id))
         .with_state(shared)

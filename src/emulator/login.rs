@@ -13,6 +13,8 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -109,6 +111,8 @@ pub(crate) struct LoginState {
 
 #[derive(Default)]
 struct LoginInner {
+    /// ES256 keys by `kid`, all published at `/certs`; the last one signs.
+    signing_keys: Vec<(String, SigningKey)>,
     secrets: HashMap<String, String>,
     sign_in_as: Option<EmulatedUser>,
     codes: HashMap<String, CodeRecord>,
@@ -145,6 +149,78 @@ impl LoginState {
             .get_mut(id_token)
             .map(|record| record.expires_at = clock::now())
             .is_some()
+    }
+
+    /// Adds a new ES256 signing key (the previous ones stay published) and returns its `kid`.
+    pub(crate) fn rotate_signing_key(&self) -> String {
+        let (kid, key) = new_signing_key();
+        self.lock().signing_keys.push((kid.clone(), key));
+        kid
+    }
+
+    /// The JWK set of every signing key (fact sheet §3.8).
+    pub(crate) fn jwks(&self) -> Value {
+        let mut login = self.lock();
+        ensure_signing_key(&mut login);
+        let keys: Vec<Value> = login
+            .signing_keys
+            .iter()
+            .map(|(kid, key)| {
+                let point = key.verifying_key().to_encoded_point(false);
+                let coordinate = |c: Option<&p256::FieldBytes>| {
+                    c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default()
+                };
+                json!({
+                    "kty": "EC", "alg": "ES256", "use": "sig", "kid": kid, "crv": "P-256",
+                    "x": coordinate(point.x()), "y": coordinate(point.y()),
+                })
+            })
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// Issues an ID token as LINE would for `request`, and remembers it for `POST /verify`.
+    pub(crate) fn issue_id_token(&self, request: IssueIdToken) -> String {
+        let mut login = self.lock();
+        let user = EmulatedUser {
+            user_id: request.user_id,
+            display_name: request.name.clone().unwrap_or_default(),
+            picture_url: request.picture_url,
+            friend: false,
+        };
+        let scopes: Vec<String> = if request.name.is_some() {
+            vec!["openid".into(), "profile".into()]
+        } else {
+            vec!["openid".into()]
+        };
+        let signer = match request.algorithm {
+            IdTokenAlgorithm::Es256 => {
+                ensure_signing_key(&mut login);
+                let (kid, key) = login
+                    .signing_keys
+                    .last()
+                    .cloned()
+                    .expect("a signing key exists");
+                IdTokenSigner::Es256 { kid, key }
+            }
+            IdTokenAlgorithm::Hs256 => IdTokenSigner::Hs256(
+                login
+                    .secrets
+                    .get(&request.channel_id)
+                    .cloned()
+                    .unwrap_or_else(|| default_channel_secret(&request.channel_id)),
+            ),
+        };
+        let (token, record) = id_token(
+            &request.channel_id,
+            &user,
+            &scopes,
+            request.nonce.as_deref(),
+            request.lifetime,
+            &signer,
+        );
+        login.id_tokens.insert(token.clone(), record);
+        token
     }
 
     /// Revokes a refresh token and every access token issued from it; returns those.
@@ -352,7 +428,15 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
             .get(client_id)
             .cloned()
             .unwrap_or_else(|| default_channel_secret(client_id));
-        let (id_token, record) = id_token(client_id, &user, &scopes, nonce.as_deref(), &secret);
+        let signer = IdTokenSigner::Hs256(secret);
+        let (id_token, record) = id_token(
+            client_id,
+            &user,
+            &scopes,
+            nonce.as_deref(),
+            ID_TOKEN_LIFETIME,
+            &signer,
+        );
         login.id_tokens.insert(id_token.clone(), record);
         body["id_token"] = Value::String(id_token);
     }
@@ -402,21 +486,50 @@ fn issue_access_token(
     shared.tokens.issue(request)
 }
 
-/// An HS256 ID token, `{"typ":"JWT","alg":"HS256"}` with no `kid`, as LINE signs web-login ID
-/// tokens with the channel secret (fact sheet §3.8).
+/// How an ID token is signed (fact sheet §3.8): ES256 with a published key (native apps, LIFF),
+/// HS256 with the channel secret and no `kid` (web login).
+enum IdTokenSigner {
+    Es256 { kid: String, key: SigningKey },
+    Hs256(String),
+}
+
+fn new_signing_key() -> (String, SigningKey) {
+    let mut rng = rand::rng();
+    let key = loop {
+        let bytes: [u8; 32] = rand::Rng::random(&mut rng);
+        // Almost every 32-byte string is a valid P-256 scalar; retry the rare one that is not.
+        if let Ok(key) = SigningKey::from_slice(&bytes) {
+            break key;
+        }
+    };
+    // LINE's `kid`s are 64 hex digits (fact sheet §3.8).
+    let kid: String = (0..4)
+        .map(|_| format!("{:016x}", rand::Rng::random::<u64>(&mut rng)))
+        .collect();
+    (kid, key)
+}
+
+fn ensure_signing_key(login: &mut LoginInner) {
+    if login.signing_keys.is_empty() {
+        login.signing_keys.push(new_signing_key());
+    }
+}
+
+/// A signed ID token for `user` (fact sheet §3.5's claims).
 fn id_token(
     client_id: &str,
     user: &EmulatedUser,
     scopes: &[String],
     nonce: Option<&str>,
-    secret: &str,
+    lifetime: Duration,
+    signer: &IdTokenSigner,
 ) -> (String, IdTokenRecord) {
     let iat = unix_now();
     let mut claims = Map::new();
     claims.insert("iss".into(), ISSUER.into());
     claims.insert("sub".into(), user.user_id.clone().into());
     claims.insert("aud".into(), client_id.into());
-    claims.insert("exp".into(), (iat + ID_TOKEN_LIFETIME.as_secs()).into());
+    claims.insert("exp".into(), (iat + lifetime.as_secs()).into());
     claims.insert("iat".into(), iat.into());
     if let Some(nonce) = nonce {
         claims.insert("nonce".into(), nonce.into());
@@ -428,18 +541,104 @@ fn id_token(
             claims.insert("picture".into(), url.clone().into());
         }
     }
-    let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
+    let header = match signer {
+        IdTokenSigner::Es256 { kid, .. } => json!({"typ": "JWT", "alg": "ES256", "kid": kid}),
+        IdTokenSigner::Hs256(_) => json!({"typ": "JWT", "alg": "HS256"}),
+    };
+    let header = URL_SAFE_NO_PAD.encode(header.to_string());
     let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
     let signing_input = format!("{header}.{payload}");
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let signature = match signer {
+        IdTokenSigner::Es256 { key, .. } => {
+            // JWS ES256: the raw 64-byte r || s (RFC 7518 §3.4).
+            let signature: Signature = key.sign(signing_input.as_bytes());
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        }
+        IdTokenSigner::Hs256(secret) => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+                .expect("HMAC takes keys of any length");
+            mac.update(signing_input.as_bytes());
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        }
+    };
     let record = IdTokenRecord {
         claims,
-        expires_at: clock::now() + ID_TOKEN_LIFETIME,
+        expires_at: clock::now() + lifetime,
     };
     (format!("{signing_input}.{signature}"), record)
+}
+
+/// `GET /oauth2/v2.1/certs`: the keys ES256 ID tokens are signed with (fact sheet §3.8).
+pub(super) async fn certs(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.login.jwks()).into_response()
+}
+
+/// How the emulator signs an ID token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdTokenAlgorithm {
+    /// ES256 with the key published at `/oauth2/v2.1/certs`: native apps, LIFF.
+    Es256,
+    /// HS256 with the channel secret, no `kid`: web login.
+    Hs256,
+}
+
+/// An ID token to issue directly, as `liff.getIDToken()` would hand one to an app.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct IssueIdToken {
+    channel_id: String,
+    user_id: String,
+    name: Option<String>,
+    picture_url: Option<String>,
+    nonce: Option<String>,
+    lifetime: Duration,
+    algorithm: IdTokenAlgorithm,
+}
+
+impl IssueIdToken {
+    /// An ES256 ID token for `user_id` on `channel_id`, valid one hour, without `profile` claims.
+    pub fn new(channel_id: impl Into<String>, user_id: impl Into<String>) -> Self {
+        Self {
+            channel_id: channel_id.into(),
+            user_id: user_id.into(),
+            name: None,
+            picture_url: None,
+            nonce: None,
+            lifetime: ID_TOKEN_LIFETIME,
+            algorithm: IdTokenAlgorithm::Es256,
+        }
+    }
+
+    /// With the `profile` claims: a name (and the `profile` scope it implies).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// With a picture URL (shown only with a name).
+    pub fn picture_url(mut self, url: impl Into<String>) -> Self {
+        self.picture_url = Some(url.into());
+        self
+    }
+
+    /// With a nonce.
+    pub fn nonce(mut self, nonce: impl Into<String>) -> Self {
+        self.nonce = Some(nonce.into());
+        self
+    }
+
+    /// Valid this long from now (a zero lifetime issues an expired token).
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Signed this way (default ES256).
+    pub fn algorithm(mut self, algorithm: IdTokenAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
 }
 
 /// `POST /oauth2/v2.1/verify` for ID tokens, checked in the fact sheet's table order, with

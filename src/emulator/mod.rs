@@ -51,8 +51,8 @@ use tokio::task::JoinHandle;
 
 use faults::FaultPlan;
 pub use faults::{Endpoint, Fault};
-pub use login::EmulatedUser;
 use login::LoginState;
+pub use login::{EmulatedUser, IdTokenAlgorithm, IssueIdToken};
 use tokens::TokenStore;
 pub use tokens::{IssueToken, Revocation};
 
@@ -193,6 +193,18 @@ impl LineEmulator {
     /// Who the authorization endpoint signs in from now on (it consents at once).
     pub fn sign_in_as(&self, user: EmulatedUser) {
         self.shared.login.sign_in_as(user);
+    }
+
+    /// Issues an ID token directly (as `liff.getIDToken()` hands one to an app): ES256 with the
+    /// key published at `/oauth2/v2.1/certs` unless HS256 is asked for.
+    pub fn issue_id_token(&self, request: IssueIdToken) -> String {
+        self.shared.login.issue_id_token(request)
+    }
+
+    /// Adds a new ES256 signing key, used from now on; earlier keys stay published. Returns
+    /// its `kid`.
+    pub fn rotate_signing_key(&self) -> String {
+        self.shared.login.rotate_signing_key()
     }
 
     /// Makes a refresh token expired, as if its 90 days had run out.

@@ -5,6 +5,7 @@ mod coalescing;
 mod emulator;
 mod extraction;
 mod hostile;
+mod id_tokens;
 mod logging;
 mod login;
 mod logout;

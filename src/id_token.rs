@@ -1,0 +1,266 @@
+//! Local verification of LINE ID tokens (fact sheet §3.8), with no call to LINE per token.
+//!
+//! - **ES256** (native apps, the LINE SDK, LIFF's `liff.getIDToken()`): the signature is checked
+//!   against the key from `GET /oauth2/v2.1/certs` whose `kid` matches the token's. Keys are
+//!   cached; an unknown `kid` triggers one refetch, at most once per
+//!   [`jwks_refetch_floor`](crate::LineAuthConfigBuilder::jwks_refetch_floor) (default
+//!   [`JWKS_REFETCH_FLOOR`]).
+//! - **HS256** (web login): the signature is checked with the channel secret. LINE's discovery
+//!   document lists only ES256; HS256 is accepted anyway, but only when a channel secret is
+//!   configured.
+//!
+//! Then `iss` must be `https://access.line.me`, `aud` one of the configured channels, `exp` in the
+//! future and `iat` not in the future (both within [`ID_TOKEN_LEEWAY`]), and `nonce` the expected
+//! one where the app sent one.
+//!
+//! [`LineAuthLayer::id_tokens`](crate::LineAuthLayer::id_tokens) accepts ID tokens as bearer
+//! credentials through this verifier; apps can also call [`IdTokenVerifier::verify`] directly,
+//! e.g. with the nonce of a web sign-in.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::clock::{self, Instant};
+use crate::config::{LineAuthConfig, Secret};
+use crate::login::IdTokenClaims;
+use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
+use crate::user::LineUser;
+
+/// The issuer of every LINE ID token (fact sheet §3.5).
+pub const ISSUER: &str = "https://access.line.me";
+/// Clock-skew allowance for `exp` and `iat`. LINE's iOS SDK allows 5 minutes; one is enough
+/// between servers that keep time.
+pub const ID_TOKEN_LEEWAY: Duration = Duration::from_secs(60);
+/// Default least time between two fetches of LINE's key set, so tokens with made-up `kid`s
+/// cannot make the layer hammer `/oauth2/v2.1/certs`
+/// ([`jwks_refetch_floor`](crate::LineAuthConfigBuilder::jwks_refetch_floor)).
+pub const JWKS_REFETCH_FLOOR: Duration = Duration::from_secs(60);
+/// Most bytes read from the key set.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// A verified ID token: its claims, and the user they describe.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifiedIdToken {
+    /// The token's claims.
+    pub claims: IdTokenClaims,
+    /// The user, as the layer hands it to handlers.
+    pub user: LineUser,
+}
+
+#[derive(Deserialize)]
+struct KeySet {
+    keys: Vec<KeyEntry>,
+}
+
+#[derive(Deserialize)]
+struct KeyEntry {
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    kty: Option<String>,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+}
+
+type Keys = HashMap<String, DecodingKey>;
+
+/// Verifies LINE ID tokens locally; see the [module docs](self). Cheap to share.
+pub struct IdTokenVerifier {
+    channel_ids: Arc<[Box<str>]>,
+    channel_secret: Option<Secret>,
+    certs_url: Url,
+    http: reqwest::Client,
+    timeout: Duration,
+    refetch_floor: Duration,
+    /// A snapshot, read without waiting: a fetch swaps in a new map.
+    keys: RwLock<Arc<Keys>>,
+    /// Held only by verifications whose `kid` is unknown, while they refetch: known keys and
+    /// cached tokens never wait on it.
+    refetch: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl fmt::Debug for IdTokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdTokenVerifier")
+            .field("channel_ids", &self.channel_ids)
+            .field("certs_url", &self.certs_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdTokenVerifier {
+    /// A verifier for the configuration's channels, API base and channel secret.
+    pub fn new(config: &LineAuthConfig) -> Self {
+        Self {
+            channel_ids: config.channel_ids.clone(),
+            channel_secret: config.channel_secret.clone(),
+            certs_url: config
+                .api_base
+                .join("oauth2/v2.1/certs")
+                .unwrap_or_else(|_| config.api_base.clone()),
+            http: config.http_client.clone(),
+            timeout: config.upstream_timeout,
+            refetch_floor: config.jwks_refetch_floor,
+            keys: RwLock::new(Arc::default()),
+            refetch: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Verifies `id_token`; with `Some(nonce)`, its `nonce` claim must equal it.
+    pub async fn verify(
+        &self,
+        id_token: &str,
+        nonce: Option<&str>,
+    ) -> Result<VerifiedIdToken, LineAuthError> {
+        let invalid = || LineAuthError::InvalidToken(InvalidReason::Rejected);
+        let header = jsonwebtoken::decode_header(id_token).map_err(|_| invalid())?;
+        let key = match header.alg {
+            Algorithm::ES256 => {
+                self.es256_key(header.kid.as_deref().ok_or_else(invalid)?)
+                    .await?
+            }
+            Algorithm::HS256 => {
+                let secret = self.channel_secret.as_ref().ok_or_else(invalid)?;
+                DecodingKey::from_secret(secret.expose().as_bytes())
+            }
+            _ => return Err(invalid()),
+        };
+        let claims = self.check(id_token, header.alg, &key)?;
+        if nonce.is_some() && claims.nonce.as_deref() != nonce {
+            return Err(invalid());
+        }
+        let user = LineUser::from_id_token(&claims);
+        Ok(VerifiedIdToken { claims, user })
+    }
+
+    fn check(
+        &self,
+        id_token: &str,
+        alg: Algorithm,
+        key: &DecodingKey,
+    ) -> Result<IdTokenClaims, LineAuthError> {
+        let mut validation = Validation::new(alg);
+        validation.leeway = ID_TOKEN_LEEWAY.as_secs();
+        validation.set_issuer(&[ISSUER]);
+        // `aud` is checked below, to tell a foreign channel from a bad token.
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let claims = jsonwebtoken::decode::<IdTokenClaims>(id_token, key, &validation)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    LineAuthError::InvalidToken(InvalidReason::Expired)
+                }
+                _ => LineAuthError::InvalidToken(InvalidReason::Rejected),
+            })?
+            .claims;
+        if !self
+            .channel_ids
+            .iter()
+            .any(|channel| **channel == *claims.aud)
+        {
+            return Err(LineAuthError::ForeignChannel);
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        if claims.iat > now + ID_TOKEN_LEEWAY.as_secs() {
+            return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
+        }
+        Ok(claims)
+    }
+
+    fn cached_key(&self, kid: &str) -> Option<DecodingKey> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(kid)
+            .cloned()
+    }
+
+    /// The ES256 key for `kid`, refetching LINE's key set once if it is unknown.
+    async fn es256_key(&self, kid: &str) -> Result<DecodingKey, LineAuthError> {
+        if let Some(key) = self.cached_key(kid) {
+            return Ok(key);
+        }
+        let mut last_fetch = self.refetch.lock().await;
+        // Another verification may have fetched while this one waited.
+        if let Some(key) = self.cached_key(kid) {
+            return Ok(key);
+        }
+        if last_fetch.is_some_and(|at| clock::now() < at + self.refetch_floor) {
+            tracing::debug!(
+                kid,
+                "unknown kid; the key set was fetched too recently to fetch again"
+            );
+            return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
+        }
+        *last_fetch = Some(clock::now());
+        let keys = self.fetch_keys().await?;
+        tracing::debug!(keys = keys.len(), "fetched LINE's ID-token keys");
+        let key = keys.get(kid).cloned();
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        key.ok_or(LineAuthError::InvalidToken(InvalidReason::Rejected))
+    }
+
+    /// `GET /oauth2/v2.1/certs`: the P-256 keys, by `kid` (fact sheet §3.8).
+    async fn fetch_keys(&self) -> Result<Keys, LineAuthError> {
+        let unavailable = |error: UpstreamError| LineAuthError::Unavailable(error);
+        let fetch = async {
+            let mut response = self
+                .http
+                .get(self.certs_url.clone())
+                .send()
+                .await
+                .map_err(|error| unavailable(UpstreamError::transport(error)))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(unavailable(UpstreamError::Status {
+                    status,
+                    retry_after: None,
+                }));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|error| unavailable(UpstreamError::transport(error)))?
+            {
+                if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                    return Err(unavailable(UpstreamError::InvalidBody(
+                        "the key set is too large",
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body)
+        };
+        let body = tokio::time::timeout(self.timeout, fetch)
+            .await
+            .map_err(|_| unavailable(UpstreamError::Timeout))??;
+        let set: KeySet = serde_json::from_slice(&body)
+            .map_err(|_| unavailable(UpstreamError::InvalidBody("the key set is not a JWK set")))?;
+        // Keep the P-256 keys; others (the SDK fixtures show RSA ones) cannot sign ES256.
+        Ok(set
+            .keys
+            .into_iter()
+            .filter(|key| key.kty.as_deref() == Some("EC") && key.crv.as_deref() == Some("P-256"))
+            .filter_map(|key| {
+                let decoding =
+                    DecodingKey::from_ec_components(key.x.as_deref()?, key.y.as_deref()?).ok()?;
+                Some((key.kid?, decoding))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,232 @@
+//! ID tokens as the bearer credential (`LineAuthLayer::id_tokens`): verified locally against
+//! the emulator's published keys (ES256) or the channel secret (HS256), never by LINE per token.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use line_auth::emulator::{IdTokenAlgorithm, IssueIdToken};
+use line_auth::id_token::IdTokenVerifier;
+use line_auth::{LineAuthConfigBuilder, LineAuthLayer};
+
+use crate::support::*;
+
+const BROWN: &str = "U4af4980629aabbccddeeff0011223344";
+
+async fn app(config: LineAuthConfigBuilder) -> (String, HandlerCalls) {
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(LineAuthLayer::id_tokens(config.build().unwrap()))).await;
+    (base, calls)
+}
+
+#[tokio::test]
+async fn a_liff_es256_id_token_is_accepted_without_asking_line() {
+    let line = Line::start().await;
+    let (base, calls) = app(line.config()).await;
+    let id_token = line.emulator.issue_id_token(
+        IssueIdToken::new(CHANNEL, BROWN)
+            .name("Brown")
+            .picture_url("https://profile.line-scdn.net/brown"),
+    );
+
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let user = reply.json();
+    assert_eq!(
+        (user["userId"].as_str(), user["displayName"].as_str()),
+        (Some(BROWN), Some("Brown"))
+    );
+    assert_eq!(user["channelId"], CHANNEL);
+    assert_eq!(user["scopes"], serde_json::json!(["openid", "profile"]));
+    assert_eq!(
+        get_bearer(&base, "/api/me", &id_token).await.status,
+        StatusCode::OK,
+        "then cached"
+    );
+    assert_eq!(
+        (line.calls(), calls.get()),
+        ((0, 0), 2),
+        "no verify or profile call"
+    );
+}
+
+#[tokio::test]
+async fn foreign_tampered_and_malformed_id_tokens_are_refused() {
+    let line = Line::start().await;
+    let (base, calls) = app(line.config()).await;
+    let foreign = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(OTHER_CHANNEL, BROWN).name("Brown"));
+    let valid = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("Brown"));
+    let (head, rest) = valid.split_once('.').unwrap();
+    let (_, signature) = rest.rsplit_once('.').unwrap();
+    let forged_payload = base64_url(&format!(
+        r#"{{"iss":"https://access.line.me","sub":"Uevil","aud":"{CHANNEL}","exp":9999999999,"iat":1,"name":"Evil"}}"#
+    ));
+    let tampered = format!("{head}.{forged_payload}.{signature}");
+
+    let reply = get_bearer(&base, "/api/me", &foreign).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token belongs to another channel"
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &tampered).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", "not.a.jwt").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(calls.get(), 0);
+}
+
+#[tokio::test]
+async fn an_id_token_past_its_expiry_and_the_leeway_is_refused() {
+    let line = Line::start().await;
+    let config = line.config().build().unwrap();
+    let verifier = IdTokenVerifier::new(&config);
+    // `exp` = now: inside the 60 s leeway, accepted; the layer then caches it only until exp.
+    let at_expiry = line.emulator.issue_id_token(
+        IssueIdToken::new(CHANNEL, BROWN)
+            .name("B")
+            .lifetime(Duration::ZERO),
+    );
+    assert!(verifier.verify(&at_expiry, None).await.is_ok());
+
+    let (base, _) = app(line.config()).await;
+    let reply = get_bearer(&base, "/api/me", &at_expiry).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "no lifetime left to cache or serve"
+    );
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token expired"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_kid_refetches_the_keys_once_then_rotation_works() {
+    let line = Line::start().await;
+    let (base, _) = app(line.config().jwks_refetch_floor(Duration::from_millis(200))).await;
+    let before = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("Brown"));
+    assert_eq!(
+        get_bearer(&base, "/api/me", &before).await.status,
+        StatusCode::OK
+    );
+
+    line.emulator.rotate_signing_key();
+    let after = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("Brown"));
+    // Past the refetch floor since the first fetch.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    let reply = get_bearer(&base, "/api/me", &after).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "new kid, keys refetched: {}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn unknown_kids_cannot_make_the_layer_hammer_the_key_endpoint() {
+    let line = Line::start().await;
+    let config = line.config().build().unwrap();
+    let verifier = IdTokenVerifier::new(&config);
+    let first = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"));
+    assert!(verifier.verify(&first, None).await.is_ok(), "first fetch");
+
+    line.emulator.rotate_signing_key();
+    let rotated = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"));
+
+    // The keys were fetched less than the floor ago: the new kid is refused, not fetched for.
+    assert!(verifier.verify(&rotated, None).await.is_err());
+}
+
+#[tokio::test]
+async fn hs256_web_login_id_tokens_need_the_channel_secret() {
+    let line = Line::start().await;
+    let secret = line.emulator.channel_secret(CHANNEL);
+    let hs256 = line.emulator.issue_id_token(
+        IssueIdToken::new(CHANNEL, BROWN)
+            .name("Brown")
+            .algorithm(IdTokenAlgorithm::Hs256),
+    );
+
+    let (with_secret, _) = app(line.config().channel_secret(&secret)).await;
+    assert_eq!(
+        get_bearer(&with_secret, "/api/me", &hs256).await.status,
+        StatusCode::OK
+    );
+
+    let (without_secret, _) = app(line.config()).await;
+    assert_eq!(
+        get_bearer(&without_secret, "/api/me", &hs256).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (wrong_secret, _) = app(line.config().channel_secret("not-the-secret")).await;
+    assert_eq!(
+        get_bearer(&wrong_secret, "/api/me", &hs256).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_verifier_checks_the_nonce_where_the_app_uses_one() {
+    let line = Line::start().await;
+    let verifier = IdTokenVerifier::new(&line.config().build().unwrap());
+    let id_token = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).nonce("n0nce"));
+
+    let verified = verifier.verify(&id_token, Some("n0nce")).await.unwrap();
+    assert_eq!(
+        (verified.claims.sub.as_str(), verified.user.user_id()),
+        (BROWN, BROWN)
+    );
+    assert!(verifier.verify(&id_token, Some("replayed")).await.is_err());
+}
+
+#[tokio::test]
+async fn id_tokens_without_profile_need_openid_as_the_requirement() {
+    let line = Line::start().await;
+    let openid_only = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN));
+
+    let (default_scopes, _) = app(line.config()).await;
+    assert_eq!(
+        get_bearer(&default_scopes, "/api/me", &openid_only)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let (openid_required, _) = app(line.config().required_scopes(["openid"])).await;
+    assert_eq!(
+        get_bearer(&openid_required, "/api/me", &openid_only)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
