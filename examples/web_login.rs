@@ -1,0 +1,290 @@
+//! A complete LINE web sign-in with `LineLoginClient`: login link → LINE's authorization page →
+//! callback → code exchange (PKCE) → ID token checked (nonce) → the session shows the profile →
+//! refresh → logout (revoke).
+//!
+//! ```text
+//! cargo run --example web_login
+//! ```
+//!
+//! With no `LINE_CHANNEL_ID` it runs against the in-process LINE emulator, which signs you in at
+//! once as a demo user. With `LINE_CHANNEL_ID` and `LINE_CHANNEL_SECRET` set it talks to the real
+//! LINE; register `PUBLIC_URL/callback` (default `http://127.0.0.1:3001/callback`) as the
+//! channel's callback URL. Env: `LISTEN_ADDR` (default `127.0.0.1:3001`), `PUBLIC_URL`,
+//! `LINE_API_BASE`, `RUST_LOG`.
+//!
+//! Sessions live in memory and are keyed by a random cookie; a real app keeps them in its own
+//! store and sets `Secure` on the cookie.
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use line_auth::emulator::{EmulatedUser, LineEmulator};
+use line_auth::login::{AuthorizeRequest, LineLoginClient, Pkce, Profile, TokenSet};
+use rand::distr::{Alphanumeric, SampleString};
+use tokio::net::TcpListener;
+
+/// What the app remembers of one browser.
+#[derive(Default)]
+struct Session {
+    /// Between /login and /callback: the CSRF state, the ID-token nonce and the PKCE pair.
+    pending: Option<(String, String, Pkce)>,
+    tokens: Option<TokenSet>,
+    profile: Option<Profile>,
+}
+
+#[derive(Clone)]
+struct App {
+    line: LineLoginClient,
+    redirect_uri: String,
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
+}
+
+fn random(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), len)
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    cookies
+        .split(';')
+        .find_map(|cookie| cookie.trim().strip_prefix("session="))
+        .map(str::to_owned)
+}
+
+fn page(body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>line-auth web login</title><body style=\"font-family:sans-serif\">{body}</body>"
+    ))
+}
+
+fn time_left(at: std::time::SystemTime) -> String {
+    let secs = at
+        .duration_since(std::time::SystemTime::now())
+        .map_or(0, |left| left.as_secs());
+    format!("{} days {} hours", secs / 86_400, secs % 86_400 / 3_600)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn home(State(app): State<App>, headers: HeaderMap) -> Html<String> {
+    let sessions = app.sessions.lock().unwrap();
+    let signed_in = session_id(&headers)
+        .and_then(|id| sessions.get(&id))
+        .and_then(|session| Some((session.profile.as_ref()?, session.tokens.as_ref()?)));
+    match signed_in {
+        Some((profile, tokens)) => page(&format!(
+            "<h1>Hello, {name}</h1><p>User ID <code>{id}</code></p>{picture}\
+             <p>The access token expires in {expires}, the refresh token in {refresh}.</p>\
+             <form method=post action=/refresh><button>Refresh the access token</button></form>\
+             <form method=post action=/logout><button>Log out</button></form>",
+            name = escape(&profile.display_name),
+            id = escape(&profile.user_id),
+            picture = profile
+                .picture_url
+                .as_deref()
+                .map(|url| format!("<img src=\"{}\" width=100>", escape(url)))
+                .unwrap_or_default(),
+            expires = time_left(tokens.access_expires_at),
+            refresh = time_left(tokens.refresh_expires_at),
+        )),
+        None => page("<h1>line-auth web login</h1><p><a href=/login>Log in with LINE</a></p>"),
+    }
+}
+
+async fn login(State(app): State<App>) -> Response {
+    let (id, state, nonce) = (random(32), random(24), random(24));
+    let pkce = Pkce::from_verifier(random(64)).expect("64 alphanumerics make a valid verifier");
+    let url = app.line.authorize_url(
+        &AuthorizeRequest::new(&app.redirect_uri, &state, &["profile", "openid"])
+            .nonce(&nonce)
+            .pkce(&pkce),
+    );
+    let session = Session {
+        pending: Some((state, nonce, pkce)),
+        ..Session::default()
+    };
+    app.sessions.lock().unwrap().insert(id.clone(), session);
+    let cookie = format!("session={id}; HttpOnly; SameSite=Lax; Path=/");
+    ([(header::SET_COOKIE, cookie)], Redirect::to(url.as_str())).into_response()
+}
+
+async fn callback(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let fail = |message: &str| (StatusCode::BAD_REQUEST, page(&escape(message))).into_response();
+    let Some(id) = session_id(&headers) else {
+        return fail("no session: start at /login");
+    };
+    let pending = app
+        .sessions
+        .lock()
+        .unwrap()
+        .get_mut(&id)
+        .and_then(|s| s.pending.take());
+    let Some((state, nonce, pkce)) = pending else {
+        return fail("no sign-in under way: start at /login");
+    };
+    if query.get("state") != Some(&state) {
+        return fail("the state does not match: possible CSRF");
+    }
+    let Some(code) = query.get("code") else {
+        return fail(&format!(
+            "LINE refused: {}",
+            query.get("error").map_or("no code", String::as_str)
+        ));
+    };
+    let tokens = match app
+        .line
+        .exchange_code(code, &app.redirect_uri, Some(&pkce))
+        .await
+    {
+        Ok(tokens) => tokens,
+        Err(error) => return fail(&format!("code exchange failed: {error}")),
+    };
+    // The ID token is checked with LINE, against the nonce of this sign-in (replay protection).
+    if let Some(id_token) = &tokens.id_token {
+        if let Err(error) = app
+            .line
+            .verify_id_token(id_token.secret(), Some(&nonce), None)
+            .await
+        {
+            return fail(&format!("ID token refused: {error}"));
+        }
+    }
+    let profile = match app.line.profile(tokens.access_token.secret()).await {
+        Ok(profile) => profile,
+        Err(error) => return fail(&format!("profile failed: {error}")),
+    };
+    if let Some(session) = app.sessions.lock().unwrap().get_mut(&id) {
+        session.tokens = Some(tokens);
+        session.profile = Some(profile);
+    }
+    Redirect::to("/").into_response()
+}
+
+async fn refresh(State(app): State<App>, headers: HeaderMap) -> Response {
+    let tokens = session_id(&headers)
+        .and_then(|id| Some((app.sessions.lock().unwrap().get(&id)?.tokens.clone()?, id)));
+    let Some((tokens, id)) = tokens else {
+        return Redirect::to("/").into_response();
+    };
+    match app.line.refresh(&tokens).await {
+        Ok(refreshed) => {
+            if let Some(session) = app.sessions.lock().unwrap().get_mut(&id) {
+                session.tokens = Some(refreshed);
+            }
+            Redirect::to("/").into_response()
+        }
+        // An expired refresh token (90 days after sign-in): sign in again.
+        Err(error) if error.is_invalid_grant() => {
+            app.sessions.lock().unwrap().remove(&id);
+            Redirect::to("/login").into_response()
+        }
+        Err(error) => (
+            StatusCode::BAD_GATEWAY,
+            page(&escape(&format!("refresh failed: {error}"))),
+        )
+            .into_response(),
+    }
+}
+
+async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
+    let session = session_id(&headers).and_then(|id| app.sessions.lock().unwrap().remove(&id));
+    if let Some(tokens) = session.and_then(|session| session.tokens) {
+        // Revoking the refresh token revokes the access tokens issued from it too.
+        if let Err(error) = app
+            .line
+            .revoke_refresh_token(tokens.refresh_token.secret())
+            .await
+        {
+            tracing::warn!(%error, "could not revoke at LINE");
+        }
+    }
+    let expired = "session=; Max-Age=0; Path=/";
+    ([(header::SET_COOKIE, expired)], Redirect::to("/")).into_response()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let listen_addr: SocketAddr = std::env::var("LISTEN_ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:3001".to_owned())
+        .parse()?;
+    let listener = TcpListener::bind(listen_addr).await?;
+    let addr = listener.local_addr()?;
+    let public_url = std::env::var("PUBLIC_URL").unwrap_or_else(|_| format!("http://{addr}"));
+
+    // Kept alive for the life of the server: dropping the emulator stops it.
+    let mut emulator = None;
+    let line = match std::env::var("LINE_CHANNEL_ID") {
+        Ok(channel_id) => {
+            let mut builder = LineLoginClient::builder(channel_id);
+            if let Ok(secret) = std::env::var("LINE_CHANNEL_SECRET") {
+                builder = builder.channel_secret(secret);
+            }
+            if let Ok(base) = std::env::var("LINE_API_BASE") {
+                builder = builder.api_base(base);
+            }
+            builder.build()?
+        }
+        Err(_) => {
+            let line = LineEmulator::start().await?;
+            line.register_channel("1234567890", "demo-channel-secret");
+            line.sign_in_as(EmulatedUser::new(
+                "U4af4980629aabbccddeeff0011223344",
+                "Brown",
+            ));
+            tracing::info!(line_api = %line.base_url(), "LINE_CHANNEL_ID is unset: using the LINE emulator");
+            let client = LineLoginClient::builder("1234567890")
+                .channel_secret("demo-channel-secret")
+                .api_base(line.base_url())
+                .authorize_endpoint(format!("{}/oauth2/v2.1/authorize", line.base_url()))
+                .build()?;
+            emulator = Some(line);
+            client
+        }
+    };
+    let app = App {
+        line,
+        redirect_uri: format!("{public_url}/callback"),
+        sessions: Arc::default(),
+    };
+    let router = Router::new()
+        .route("/", get(home))
+        .route("/login", get(login))
+        .route("/callback", get(callback))
+        .route("/refresh", post(refresh))
+        .route("/logout", post(logout))
+        .with_state(app);
+
+    println!("listening on http://{addr}");
+    println!("open {public_url}/ in a browser");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    drop(emulator);
+    Ok(())
+}
