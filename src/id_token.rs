@@ -19,7 +19,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -85,9 +87,18 @@ pub struct IdTokenVerifier {
     refetch_floor: Duration,
     /// A snapshot, read without waiting: a fetch swaps in a new map.
     keys: RwLock<Arc<Keys>>,
-    /// Held only by verifications whose `kid` is unknown, while they refetch: known keys and
-    /// cached tokens never wait on it.
-    refetch: tokio::sync::Mutex<Option<Instant>>,
+    /// The last fetch's start and the fetch under way, if any. Locked only to look or to start
+    /// one, never across the fetch: every verification with an unknown `kid` awaits the same
+    /// shared fetch, and nothing else waits at all.
+    refetch: Mutex<Refetch>,
+}
+
+type KeyFetch = Shared<BoxFuture<'static, Result<Arc<Keys>, LineAuthError>>>;
+
+#[derive(Default)]
+struct Refetch {
+    last_started: Option<Instant>,
+    in_flight: Option<KeyFetch>,
 }
 
 impl fmt::Debug for IdTokenVerifier {
@@ -113,7 +124,7 @@ impl IdTokenVerifier {
             timeout: config.upstream_timeout,
             refetch_floor: config.jwks_refetch_floor,
             keys: RwLock::new(Arc::default()),
-            refetch: tokio::sync::Mutex::new(None),
+            refetch: Mutex::default(),
         }
     }
 
@@ -194,73 +205,94 @@ impl IdTokenVerifier {
         if let Some(key) = self.cached_key(kid) {
             return Ok(key);
         }
-        let mut last_fetch = self.refetch.lock().await;
-        // Another verification may have fetched while this one waited.
-        if let Some(key) = self.cached_key(kid) {
-            return Ok(key);
-        }
-        if last_fetch.is_some_and(|at| clock::now() < at + self.refetch_floor) {
-            tracing::debug!(
-                kid,
-                "unknown kid; the key set was fetched too recently to fetch again"
-            );
-            return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
-        }
-        *last_fetch = Some(clock::now());
-        let keys = self.fetch_keys().await?;
-        tracing::debug!(keys = keys.len(), "fetched LINE's ID-token keys");
+        let fetch = {
+            let mut refetch = self.refetch.lock().unwrap_or_else(PoisonError::into_inner);
+            match &refetch.in_flight {
+                Some(fetch) => fetch.clone(),
+                None => {
+                    let now = clock::now();
+                    if refetch
+                        .last_started
+                        .is_some_and(|at| now < at + self.refetch_floor)
+                    {
+                        tracing::debug!(
+                            kid,
+                            "unknown kid; the keys were fetched too recently to fetch again"
+                        );
+                        return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
+                    }
+                    refetch.last_started = Some(now);
+                    let fetch = fetch_keys(self.http.clone(), self.certs_url.clone(), self.timeout)
+                        .boxed()
+                        .shared();
+                    refetch.in_flight = Some(fetch.clone());
+                    fetch
+                }
+            }
+        };
+        let fetched = fetch.await;
+        self.refetch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .in_flight = None;
+        let keys = fetched?;
         let key = keys.get(kid).cloned();
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
         key.ok_or(LineAuthError::InvalidToken(InvalidReason::Rejected))
     }
+}
 
-    /// `GET /oauth2/v2.1/certs`: the P-256 keys, by `kid` (fact sheet §3.8).
-    async fn fetch_keys(&self) -> Result<Keys, LineAuthError> {
-        let unavailable = |error: UpstreamError| LineAuthError::Unavailable(error);
-        let fetch = async {
-            let mut response = self
-                .http
-                .get(self.certs_url.clone())
-                .send()
-                .await
-                .map_err(|error| unavailable(UpstreamError::transport(error)))?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(unavailable(UpstreamError::Status {
-                    status,
-                    retry_after: None,
-                }));
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|error| unavailable(UpstreamError::transport(error)))?
-            {
-                if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                    return Err(unavailable(UpstreamError::InvalidBody(
-                        "the key set is too large",
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(body)
-        };
-        let body = tokio::time::timeout(self.timeout, fetch)
+/// `GET /oauth2/v2.1/certs`: the P-256 keys, by `kid` (fact sheet §3.8).
+async fn fetch_keys(
+    http: reqwest::Client,
+    certs_url: Url,
+    timeout: Duration,
+) -> Result<Arc<Keys>, LineAuthError> {
+    let unavailable = |error: UpstreamError| LineAuthError::Unavailable(error);
+    let fetch = async {
+        let mut response = http
+            .get(certs_url)
+            .send()
             .await
-            .map_err(|_| unavailable(UpstreamError::Timeout))??;
-        let set: KeySet = serde_json::from_slice(&body)
-            .map_err(|_| unavailable(UpstreamError::InvalidBody("the key set is not a JWK set")))?;
-        // Keep the P-256 keys; others (the SDK fixtures show RSA ones) cannot sign ES256.
-        Ok(set
-            .keys
-            .into_iter()
-            .filter(|key| key.kty.as_deref() == Some("EC") && key.crv.as_deref() == Some("P-256"))
-            .filter_map(|key| {
-                let decoding =
-                    DecodingKey::from_ec_components(key.x.as_deref()?, key.y.as_deref()?).ok()?;
-                Some((key.kid?, decoding))
-            })
-            .collect())
-    }
+            .map_err(|error| unavailable(UpstreamError::transport(error)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(unavailable(UpstreamError::Status {
+                status,
+                retry_after: None,
+            }));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| unavailable(UpstreamError::transport(error)))?
+        {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(unavailable(UpstreamError::InvalidBody(
+                    "the key set is too large",
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    let body = tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| unavailable(UpstreamError::Timeout))??;
+    let set: KeySet = serde_json::from_slice(&body)
+        .map_err(|_| unavailable(UpstreamError::InvalidBody("the key set is not a JWK set")))?;
+    // Keep the P-256 keys; others (the SDK fixtures show RSA ones) cannot sign ES256.
+    let keys: Keys = set
+        .keys
+        .into_iter()
+        .filter(|key| key.kty.as_deref() == Some("EC") && key.crv.as_deref() == Some("P-256"))
+        .filter_map(|key| {
+            let decoding =
+                DecodingKey::from_ec_components(key.x.as_deref()?, key.y.as_deref()?).ok()?;
+            Some((key.kid?, decoding))
+        })
+        .collect();
+    tracing::debug!(keys = keys.len(), "fetched LINE's ID-token keys");
+    Ok(Arc::new(keys))
 }

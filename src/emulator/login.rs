@@ -570,6 +570,9 @@ fn id_token(
 
 /// `GET /oauth2/v2.1/certs`: the keys ES256 ID tokens are signed with (fact sheet §3.8).
 pub(super) async fn certs(State(shared): State<Arc<Shared>>) -> Response {
+    shared
+        .certs_calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Json(shared.login.jwks()).into_response()
 }
 

@@ -67,6 +67,8 @@ pub struct EmulatorCalls {
     pub profile: u64,
     /// `POST /oauth2/v2.1/revoke`.
     pub revoke: u64,
+    /// `GET /oauth2/v2.1/certs`.
+    pub certs: u64,
 }
 
 /// State shared by the emulator's handlers and its handle.
@@ -78,6 +80,7 @@ struct Shared {
     verify_calls: AtomicU64,
     profile_calls: AtomicU64,
     revoke_calls: AtomicU64,
+    certs_calls: AtomicU64,
 }
 
 struct Running {
@@ -228,6 +231,7 @@ impl LineEmulator {
             verify: self.shared.verify_calls.load(Ordering::Relaxed),
             profile: self.shared.profile_calls.load(Ordering::Relaxed),
             revoke: self.shared.revoke_calls.load(Ordering::Relaxed),
+            certs: self.shared.certs_calls.load(Ordering::Relaxed),
         }
     }
 
@@ -236,6 +240,7 @@ impl LineEmulator {
         self.shared.verify_calls.store(0, Ordering::Relaxed);
         self.shared.profile_calls.store(0, Ordering::Relaxed);
         self.shared.revoke_calls.store(0, Ordering::Relaxed);
+        self.shared.certs_calls.store(0, Ordering::Relaxed);
     }
 
     /// Stops answering: the port is closed and open connections are shut, so callers see

@@ -155,6 +155,32 @@ async fn unknown_kids_cannot_make_the_layer_hammer_the_key_endpoint() {
 
     // The keys were fetched less than the floor ago: the new kid is refused, not fetched for.
     assert!(verifier.verify(&rotated, None).await.is_err());
+    assert_eq!(line.emulator.calls().certs, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_unknown_kids_share_one_key_fetch() {
+    let line = Line::start().await;
+    let verifier = std::sync::Arc::new(IdTokenVerifier::new(&line.config().build().unwrap()));
+    let tokens: Vec<String> = (0..20)
+        .map(|i| {
+            line.emulator
+                .issue_id_token(IssueIdToken::new(CHANNEL, format!("U{i:032x}")).name("B"))
+        })
+        .collect();
+
+    let verifications: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let verifier = std::sync::Arc::clone(&verifier);
+            tokio::spawn(async move { verifier.verify(&token, None).await.is_ok() })
+        })
+        .collect();
+    for verification in verifications {
+        assert!(verification.await.unwrap());
+    }
+
+    assert_eq!(line.emulator.calls().certs, 1);
 }
 
 #[tokio::test]
