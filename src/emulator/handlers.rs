@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::faults::Endpoint;
 use super::login;
-use super::tokens::{Grant, Refusal, Revocation};
+use super::tokens::{EmulatedProfile, Grant, Refusal, Revocation};
 use super::Shared;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -54,17 +54,17 @@ async fn injected_fault(shared: &Shared, endpoint: Endpoint) -> Option<Response>
     shared.faults.next(endpoint)?.respond().await
 }
 
-/// OAuth-style error body, shape A (fact sheet §1).
-fn oauth_error(status: StatusCode, description: &str) -> Response {
+/// OAuth-style error body, shape A (fact sheet §1), always with 400.
+pub(super) fn oauth_error(error: &str, description: &str) -> Response {
     (
-        status,
-        Json(json!({"error": "invalid_request", "error_description": description})),
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": error, "error_description": description})),
     )
         .into_response()
 }
 
 /// REST-style error body, shape B (fact sheet §1, §3.2).
-fn message_error(status: StatusCode, message: &str) -> Response {
+pub(super) fn message_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"message": message}))).into_response()
 }
 
@@ -78,7 +78,7 @@ async fn verify_access_token(
         return faulty;
     }
     let Some(token) = query.get("access_token") else {
-        return oauth_error(StatusCode::BAD_REQUEST, "access_token is required");
+        return oauth_error("invalid_request", "access_token is required");
     };
     match shared.tokens.inspect(token) {
         Ok(Grant {
@@ -92,7 +92,7 @@ async fn verify_access_token(
             "expires_in": expires_in,
         }))
         .into_response(),
-        Err(refusal) => oauth_error(StatusCode::BAD_REQUEST, refusal.verify_description()),
+        Err(refusal) => oauth_error("invalid_request", refusal.verify_description()),
     }
 }
 
@@ -102,26 +102,10 @@ async fn profile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     if let Some(faulty) = injected_fault(&shared, Endpoint::Profile).await {
         return faulty;
     }
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let Some(token) = token else {
-        return message_error(StatusCode::UNAUTHORIZED, "Authentication failed. Confirm that the access token in the authorization header is valid.");
+    let profile = match bearer_profile(&shared, &headers, "profile") {
+        Ok((profile, _)) => profile,
+        Err((status, message)) => return message_error(status, &message),
     };
-    let grant = match shared.tokens.inspect(token) {
-        Ok(grant) => grant,
-        Err(Refusal::Expired) => return message_error(StatusCode::UNAUTHORIZED, "The access token expired"),
-        Err(Refusal::Revoked) => return message_error(StatusCode::UNAUTHORIZED, "The access token revoked"),
-        Err(Refusal::NotJws) => return message_error(StatusCode::UNAUTHORIZED, "Authentication failed. Confirm that the access token in the authorization header is valid."),
-    };
-    if !grant.scopes.iter().any(|scope| scope == "profile") {
-        return message_error(
-            StatusCode::FORBIDDEN,
-            "The access token does not have the required scope: profile",
-        );
-    }
-    let profile = grant.profile;
     let mut body = Map::new();
     body.insert("userId".into(), Value::String(profile.user_id));
     body.insert("displayName".into(), Value::String(profile.display_name));
@@ -146,7 +130,7 @@ async fn revoke(
         return faulty;
     }
     let Some(client_id) = form.get("client_id") else {
-        return oauth_error(StatusCode::BAD_REQUEST, "client_id is required");
+        return oauth_error("invalid_request", "client_id is required");
     };
     // The refresh-token form the official SDKs use revokes it and its access tokens (§3.4).
     if let Some(refresh_token) = form.get("refresh_token") {
@@ -157,7 +141,7 @@ async fn revoke(
     }
     let Some(token) = form.get("access_token") else {
         return oauth_error(
-            StatusCode::BAD_REQUEST,
+            "invalid_request",
             "access_token or refresh_token is required",
         );
     };
@@ -167,6 +151,39 @@ async fn revoke(
     };
     shared.tokens.revoke_with(token, revocation);
     StatusCode::OK.into_response()
+}
+
+/// A refusal in the `{"message"}` shape: its status and message.
+pub(super) type Refused = (StatusCode, String);
+
+/// The profile and scopes behind a bearer token, or LINE's 401/403.
+pub(super) fn bearer_profile(
+    shared: &Shared,
+    headers: &HeaderMap,
+    scope: &str,
+) -> Result<(EmulatedProfile, Vec<String>), Refused> {
+    const UNAUTHENTICATED: &str =
+        "Authentication failed. Confirm that the access token in the authorization header is valid.";
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or((StatusCode::UNAUTHORIZED, UNAUTHENTICATED.to_owned()))?;
+    let grant = shared.tokens.inspect(token).map_err(|refusal| {
+        let message = match refusal {
+            Refusal::Expired => "The access token expired",
+            Refusal::Revoked => "The access token revoked",
+            Refusal::NotJws => UNAUTHENTICATED,
+        };
+        (StatusCode::UNAUTHORIZED, message.to_owned())
+    })?;
+    if !grant.scopes.iter().any(|granted| granted == scope) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!("The access token does not have the required scope: {scope}"),
+        ));
+    }
+    Ok((grant.profile, grant.scopes))
 }
 
 async fn not_found() -> Response {

@@ -19,7 +19,8 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::tokens::{EmulatedProfile, IssueToken, Refusal};
+use super::handlers::{bearer_profile, message_error, oauth_error};
+use super::tokens::IssueToken;
 use super::Shared;
 use crate::clock::{self, Instant};
 
@@ -257,18 +258,6 @@ fn found(location: &reqwest::Url) -> Response {
 /// The secret of a channel nobody registered: deterministic, so tests can verify its ID tokens.
 pub(crate) fn default_channel_secret(channel_id: &str) -> String {
     format!("emulator-channel-secret-{channel_id}")
-}
-
-fn oauth_error(error: &str, description: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
-}
-
-fn message_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({"message": message}))).into_response()
 }
 
 fn unix_now() -> u64 {
@@ -679,39 +668,6 @@ pub(super) async fn verify_id_token(
         }
     }
     Json(Value::Object(record.claims.clone())).into_response()
-}
-
-/// A refusal in the `{"message"}` shape: its status and message.
-type Refused = (StatusCode, String);
-
-/// The profile and scopes behind a bearer token, or LINE's 401/403.
-fn bearer_profile(
-    shared: &Shared,
-    headers: &HeaderMap,
-    scope: &str,
-) -> Result<(EmulatedProfile, Vec<String>), Refused> {
-    const UNAUTHENTICATED: &str =
-        "Authentication failed. Confirm that the access token in the authorization header is valid.";
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or((StatusCode::UNAUTHORIZED, UNAUTHENTICATED.to_owned()))?;
-    let grant = shared.tokens.inspect(token).map_err(|refusal| {
-        let message = match refusal {
-            Refusal::Expired => "The access token expired",
-            Refusal::Revoked => "The access token revoked",
-            Refusal::NotJws => UNAUTHENTICATED,
-        };
-        (StatusCode::UNAUTHORIZED, message.to_owned())
-    })?;
-    if !grant.scopes.iter().any(|granted| granted == scope) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            format!("The access token does not have the required scope: {scope}"),
-        ));
-    }
-    Ok((grant.profile, grant.scopes))
 }
 
 /// `GET`/`POST /oauth2/v2.1/userinfo` (fact sheet §3.6): needs `openid`; `name` and `picture`
