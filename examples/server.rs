@@ -1,5 +1,6 @@
 //! An API behind `LineAuthLayer`: `GET /health` is public, `GET /api/me` returns the caller,
-//! `POST /api/logout` revokes the caller's token at LINE and forgets it here (204).
+//! `POST /api/logout` revokes the caller's token at LINE and forgets it here (204). CORS is open to
+//! any origin for the demo (a LIFF page on another origin calls it).
 //!
 //! ```text
 //! cargo run --example server
@@ -17,12 +18,13 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use line_auth::emulator::{IssueToken, LineEmulator};
 use line_auth::{LineAuth, LineAuthConfig, LineAuthError, LineAuthLayer, LineUser};
 use tokio::net::TcpListener;
+use tower_http::cors::{Any, CorsLayer};
 use tracing_subscriber::EnvFilter;
 
 /// The channel the demo emulator issues tokens for.
@@ -86,11 +88,19 @@ async fn main() -> Result<(), Box<dyn Error>> {
     };
 
     let layer = LineAuthLayer::new(config);
+    // A LIFF page calls this API from its own origin. CORS goes outside the auth layer, so
+    // preflights (which carry no token) are answered without it, and refusals still carry CORS
+    // headers the page can read. Allow your LIFF app's origin only, in production.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     let app = Router::new()
         .route("/api/me", get(me))
         .route("/api/logout", post(logout))
         .route_layer(layer.clone())
         .route("/health", get(health))
+        .layer(cors)
         .with_state(layer.handle());
 
     let listener = TcpListener::bind(listen_addr).await?;

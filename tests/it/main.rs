@@ -2,6 +2,7 @@
 
 mod cache;
 mod coalescing;
+mod cors;
 mod emulator;
 mod extraction;
 mod hostile;
