@@ -78,12 +78,28 @@ enum Anonymous {
 pub struct LineAuthLayer {
     verifier: Arc<Verifier>,
     anonymous: Anonymous,
+    rejection: Option<RejectionHandler>,
+}
+
+/// A user-supplied answer to a refused request; see [`LineAuthLayer::with_rejection`].
+type RejectionHandler = Arc<dyn Fn(&LineAuthError) -> Response<Bytes> + Send + Sync>;
+
+/// The response for a refused request: the custom handler's, or the RFC 6750 default.
+fn refusal<B: From<Bytes>>(
+    error: &LineAuthError,
+    handler: Option<&RejectionHandler>,
+) -> Response<B> {
+    match handler {
+        Some(handler) => handler(error).map(B::from),
+        None => error.to_response(),
+    }
 }
 
 impl std::fmt::Debug for LineAuthLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LineAuthLayer")
             .field("anonymous", &self.anonymous)
+            .field("custom_rejection", &self.rejection.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -94,6 +110,7 @@ impl LineAuthLayer {
         Self {
             verifier: Arc::new(Verifier::new(&config, Credential::AccessToken)),
             anonymous: Anonymous::Reject,
+            rejection: None,
         }
     }
 
@@ -108,7 +125,36 @@ impl LineAuthLayer {
         Self {
             verifier: Arc::new(Verifier::new(&config, Credential::IdToken)),
             anonymous: Anonymous::Reject,
+            rejection: None,
         }
+    }
+
+    /// Answers refused requests with your own response instead of the RFC 6750 default (which
+    /// [`LineAuthError::to_response`] builds, should you want to start from it). The handler
+    /// sees why the request was refused; it runs for every refusal, including 503s.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{Response, StatusCode};
+    /// use line_auth::{LineAuthConfig, LineAuthLayer};
+    ///
+    /// # fn main() -> Result<(), line_auth::ConfigError> {
+    /// let config = LineAuthConfig::builder().channel_id("1234567890").build()?;
+    /// let layer = LineAuthLayer::new(config).with_rejection(|error| {
+    ///     let mut response: Response<Bytes> = error.to_response();
+    ///     *response.body_mut() = Bytes::from(format!("{{\"message\":\"{error}\"}}"));
+    ///     response
+    /// });
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_rejection<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&LineAuthError) -> Response<Bytes> + Send + Sync + 'static,
+    {
+        self.rejection = Some(Arc::new(handler));
+        self
     }
 
     /// A handle on this layer's caches (shared by all its clones), for logout and invalidation.
@@ -171,6 +217,7 @@ impl<S> Layer<S> for LineAuthLayer {
             inner,
             verifier: Arc::clone(&self.verifier),
             anonymous: self.anonymous,
+            rejection: self.rejection.clone(),
         }
     }
 }
@@ -181,6 +228,7 @@ pub struct LineAuthService<S> {
     inner: S,
     verifier: Arc<Verifier>,
     anonymous: Anonymous,
+    rejection: Option<RejectionHandler>,
 }
 
 impl<S> LineAuthService<S> {
@@ -240,13 +288,15 @@ where
                 request.extensions_mut().insert(user);
                 ResponseFuture::called(self.inner.call(request))
             }
-            Decision::Reject(error) => ResponseFuture::rejected(error),
+            Decision::Reject(error) => {
+                ResponseFuture::rejected(refusal(&error, self.rejection.as_ref()))
+            }
             Decision::Pending(verdict) => {
                 // The inner service was made ready for this call; keep that one for when the
                 // verdict arrives and leave a fresh clone in its place.
                 let clone = self.inner.clone();
                 let ready = mem::replace(&mut self.inner, clone);
-                ResponseFuture::verifying(verdict, request, ready)
+                ResponseFuture::verifying(verdict, request, ready, self.rejection.clone())
             }
         }
     }
@@ -273,13 +323,14 @@ pin_project! {
             verdict: PendingVerdict,
             request: Option<Request<ReqBody>>,
             service: S,
+            rejection: Option<RejectionHandler>,
         },
         Called {
             #[pin]
             future: S::Future,
         },
         Rejected {
-            error: Option<LineAuthError>,
+            response: Option<S::Response>,
         },
     }
 }
@@ -294,18 +345,26 @@ where
         }
     }
 
-    fn rejected(error: LineAuthError) -> Self {
+    fn rejected(response: S::Response) -> Self {
         Self {
-            state: State::Rejected { error: Some(error) },
+            state: State::Rejected {
+                response: Some(response),
+            },
         }
     }
 
-    fn verifying(verdict: PendingVerdict, request: Request<ReqBody>, service: S) -> Self {
+    fn verifying(
+        verdict: PendingVerdict,
+        request: Request<ReqBody>,
+        service: S,
+        rejection: Option<RejectionHandler>,
+    ) -> Self {
         Self {
             state: State::Verifying {
                 verdict,
                 request: Some(request),
                 service,
+                rejection,
             },
         }
     }
@@ -326,6 +385,7 @@ where
                     verdict,
                     request,
                     service,
+                    rejection,
                 } => {
                     let verdict = ready!(Pin::new(verdict).poll(cx));
                     let Some(mut request) = request.take() else {
@@ -338,13 +398,21 @@ where
                             let future = service.call(request);
                             this.state.set(State::Called { future });
                         }
-                        Err(error) => this.state.set(State::Rejected { error: Some(error) }),
+                        Err(error) => {
+                            let response = refusal(&error, rejection.as_ref());
+                            this.state.set(State::Rejected {
+                                response: Some(response),
+                            });
+                        }
                     }
                 }
                 StateProj::Called { future } => return future.poll(cx),
-                StateProj::Rejected { error } => {
-                    let error = error.take().unwrap_or(LineAuthError::MissingToken);
-                    return Poll::Ready(Ok(error.to_response()));
+                StateProj::Rejected { response } => {
+                    // `None` only if polled again after completing, which futures must not be.
+                    let response = response
+                        .take()
+                        .unwrap_or_else(|| LineAuthError::MissingToken.to_response());
+                    return Poll::Ready(Ok(response));
                 }
             }
         }

@@ -159,3 +159,42 @@ async fn test_kit_fixed_tokens_are_accepted_without_line_and_still_checked() {
     );
     assert_eq!(line.calls(), (0, 0));
 }
+
+#[tokio::test]
+async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).with_rejection(|error| {
+        let body = format!(r#"{{"code":{},"why":"{error}"}}"#, error.status().as_u16());
+        let mut response = Response::new(bytes::Bytes::from(body));
+        *response.status_mut() = error.status();
+        response
+            .headers_mut()
+            .insert("x-custom", "yes".parse().unwrap());
+        response
+    });
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+
+    let missing = get_anonymous(&base, "/api/me").await;
+    assert_eq!(
+        (
+            missing.status,
+            missing.headers["x-custom"].to_str().unwrap()
+        ),
+        (StatusCode::UNAUTHORIZED, "yes")
+    );
+    assert_eq!(missing.json()["why"], "the request carries no bearer token");
+
+    let refused_by_line = get_bearer(&base, "/api/me", &revoked).await;
+    assert_eq!(refused_by_line.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused_by_line.json()["code"], 401);
+    assert!(refused_by_line.json()["why"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
+
+    let ok = get_bearer(&base, "/api/me", &line.token()).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(!ok.headers.contains_key("x-custom"));
+}
