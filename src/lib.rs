@@ -68,6 +68,7 @@ pub mod id_token;
 mod layer;
 pub mod login;
 pub mod rejection;
+mod require;
 mod token;
 mod user;
 mod verify;
@@ -91,6 +92,7 @@ pub use handle::LineAuth;
 pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
 pub use login::LineLoginClient;
 pub use rejection::LineAuthError;
+pub use require::{RequireScopes, RequireScopesFuture, RequireScopesLayer};
 pub use token::{bearer_token, MAX_TOKEN_LEN};
 pub use user::LineUser;
 #[cfg(feature = "testing")]

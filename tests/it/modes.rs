@@ -198,3 +198,38 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
     assert_eq!(ok.status, StatusCode::OK);
     assert!(!ok.headers.contains_key("x-custom"));
 }
+
+#[tokio::test]
+async fn a_route_can_require_more_scopes_than_the_layer() {
+    use line_auth::RequireScopesLayer;
+    let line = Line::start().await;
+    let app = Router::new()
+        .route(
+            "/api/id",
+            get(|user: LineUser| async move { user.user_id().to_owned() })
+                .route_layer(RequireScopesLayer::new(["openid"])),
+        )
+        .route("/api/me", get(|user: LineUser| async move { Json(user) }))
+        .route_layer(LineAuthLayer::new(line.config().build().unwrap()));
+    let base = serve(app).await;
+    let profile_only = line.token();
+    let with_openid =
+        line.issue(line_auth::emulator::IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &profile_only).await.status,
+        StatusCode::OK
+    );
+    let reply = get_bearer(&base, "/api/id", &profile_only).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.challenge().unwrap().ends_with(r#"scope="openid""#));
+    assert_eq!(
+        get_bearer(&base, "/api/id", &with_openid).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        line.calls(),
+        (2, 2),
+        "the route's check used the verified user, not LINE"
+    );
+}

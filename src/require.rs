@@ -1,0 +1,164 @@
+//! [`RequireScopesLayer`]: a per-route scope requirement on top of [`LineAuthLayer`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::rejection::LineAuthError;
+use crate::user::LineUser;
+
+/// Requires scopes beyond the auth layer's. A request without a verified user gets 401, one
+/// whose token lacks a scope 403 `insufficient_scope`.
+///
+/// The auth layer checks what every route needs; a route that needs more (say `openid`, where
+/// the others need only `profile`) adds this layer inside it. It reads the verified
+/// [`LineUser`] the auth layer inserted, so it costs a scope comparison and never calls LINE.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use line_auth::{LineAuthConfig, LineAuthLayer, LineUser, RequireScopesLayer};
+///
+/// # fn main() -> Result<(), line_auth::ConfigError> {
+/// let config = LineAuthConfig::builder().channel_id("1234567890").build()?;
+/// let app: Router = Router::new()
+///     .route(
+///         "/api/id",
+///         get(|user: LineUser| async move { user.user_id().to_owned() })
+///             .route_layer(RequireScopesLayer::new(["openid"])),
+///     )
+///     .route("/api/me", get(|user: LineUser| async move { user.display_name().to_owned() }))
+///     .route_layer(LineAuthLayer::new(config));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`LineAuthLayer`]: crate::LineAuthLayer
+#[derive(Debug, Clone)]
+pub struct RequireScopesLayer {
+    scopes: Arc<[Box<str>]>,
+    /// Space-separated, for the challenge's `scope` attribute.
+    scope_list: Arc<str>,
+}
+
+impl RequireScopesLayer {
+    /// Requires every one of `scopes`.
+    pub fn new<I>(scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let scopes: Arc<[Box<str>]> = scopes
+            .into_iter()
+            .map(|scope| scope.into().into_boxed_str())
+            .collect();
+        let scope_list = scopes.join(" ").into();
+        Self { scopes, scope_list }
+    }
+}
+
+impl<S> Layer<S> for RequireScopesLayer {
+    type Service = RequireScopes<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScopes {
+            inner,
+            requirement: self.clone(),
+        }
+    }
+}
+
+/// Middleware built by [`RequireScopesLayer`].
+#[derive(Debug, Clone)]
+pub struct RequireScopes<S> {
+    inner: S,
+    requirement: RequireScopesLayer,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopes<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = RequireScopesFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let refusal = match request.extensions().get::<LineUser>() {
+            None => Some(LineAuthError::MissingToken),
+            Some(user)
+                if !self
+                    .requirement
+                    .scopes
+                    .iter()
+                    .all(|scope| user.has_scope(scope)) =>
+            {
+                Some(LineAuthError::InsufficientScope {
+                    required: Arc::clone(&self.requirement.scope_list),
+                })
+            }
+            Some(_) => None,
+        };
+        match refusal {
+            Some(error) => RequireScopesFuture {
+                state: Outcome::Refused {
+                    response: Some(error.to_response()),
+                },
+            },
+            None => RequireScopesFuture {
+                state: Outcome::Called {
+                    future: self.inner.call(request),
+                },
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`RequireScopes`].
+    pub struct RequireScopesFuture<F, B> {
+        #[pin]
+        state: Outcome<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = OutcomeProj]
+    enum Outcome<F, B> {
+        Called {
+            #[pin]
+            future: F,
+        },
+        Refused {
+            response: Option<Response<B>>,
+        },
+    }
+}
+
+impl<F, B, E> Future for RequireScopesFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: From<Bytes>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            OutcomeProj::Called { future } => future.poll(cx),
+            OutcomeProj::Refused { response } => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| LineAuthError::MissingToken.to_response()))),
+        }
+    }
+}
