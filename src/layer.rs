@@ -14,7 +14,8 @@ use tower_service::Service;
 
 use crate::config::LineAuthConfig;
 use crate::rejection::LineAuthError;
-use crate::token::{bearer_credentials, Credentials};
+use crate::source::{TokenSource, TokenSources};
+use crate::token::Credentials;
 use crate::verify::{Credential, Decision, PendingVerdict, Verifier};
 
 /// What to do with a request that carries no bearer token.
@@ -79,6 +80,7 @@ pub struct LineAuthLayer {
     verifier: Arc<Verifier>,
     anonymous: Anonymous,
     rejection: Option<RejectionHandler>,
+    sources: TokenSources,
 }
 
 /// A user-supplied answer to a refused request; see [`LineAuthLayer::with_rejection`].
@@ -111,6 +113,7 @@ impl LineAuthLayer {
             verifier: Arc::new(Verifier::new(&config, Credential::AccessToken)),
             anonymous: Anonymous::Reject,
             rejection: None,
+            sources: TokenSources::default(),
         }
     }
 
@@ -126,6 +129,7 @@ impl LineAuthLayer {
             verifier: Arc::new(Verifier::new(&config, Credential::IdToken)),
             anonymous: Anonymous::Reject,
             rejection: None,
+            sources: TokenSources::default(),
         }
     }
 
@@ -154,6 +158,28 @@ impl LineAuthLayer {
         F: Fn(&LineAuthError) -> Response<Bytes> + Send + Sync + 'static,
     {
         self.rejection = Some(Arc::new(handler));
+        self
+    }
+
+    /// Where to look for the token, in order (default: `Authorization: Bearer` only). Opt into a
+    /// cookie or a custom header for pages whose backend hands the token over that way; a query
+    /// parameter only knowing that URLs leak into logs (see [`TokenSource`]).
+    ///
+    /// ```
+    /// use line_auth::{LineAuthConfig, LineAuthLayer, TokenSource};
+    ///
+    /// # fn main() -> Result<(), line_auth::ConfigError> {
+    /// let config = LineAuthConfig::builder().channel_id("1234567890").build()?;
+    /// let layer = LineAuthLayer::new(config).token_sources([
+    ///     TokenSource::AuthorizationHeader,
+    ///     TokenSource::Cookie("line_token".into()),
+    /// ]);
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        self.sources = TokenSources::new(sources);
         self
     }
 
@@ -218,6 +244,7 @@ impl<S> Layer<S> for LineAuthLayer {
             verifier: Arc::clone(&self.verifier),
             anonymous: self.anonymous,
             rejection: self.rejection.clone(),
+            sources: self.sources.clone(),
         }
     }
 }
@@ -229,6 +256,7 @@ pub struct LineAuthService<S> {
     verifier: Arc<Verifier>,
     anonymous: Anonymous,
     rejection: Option<RejectionHandler>,
+    sources: TokenSources,
 }
 
 impl<S> LineAuthService<S> {
@@ -272,8 +300,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let decision = match bearer_credentials(request.headers()) {
-            Ok(Credentials::Bearer(token)) => self.verifier.decide(token),
+        let decision = match self.sources.credentials(&request) {
+            Ok(Credentials::Bearer(token)) => self.verifier.decide(&token),
             Ok(Credentials::Absent | Credentials::OtherScheme)
                 if self.anonymous == Anonymous::PassThrough =>
             {

@@ -69,6 +69,7 @@ mod layer;
 pub mod login;
 pub mod rejection;
 mod require;
+mod source;
 mod token;
 mod user;
 mod verify;
@@ -93,6 +94,7 @@ pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
 pub use login::LineLoginClient;
 pub use rejection::LineAuthError;
 pub use require::{RequireScopes, RequireScopesFuture, RequireScopesLayer};
+pub use source::TokenSource;
 pub use token::{bearer_token, MAX_TOKEN_LEN};
 pub use user::LineUser;
 #[cfg(feature = "testing")]

@@ -14,13 +14,13 @@ pub const MAX_TOKEN_LEN: usize = 2048;
 
 /// Where the request stands on bearer credentials.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Credentials<'a> {
+pub(crate) enum Credentials<T> {
     /// No `Authorization` header at all.
     Absent,
     /// An `Authorization` header with some other scheme (`Basic …`): not ours to judge.
     OtherScheme,
     /// A syntactically valid bearer token.
-    Bearer(&'a str),
+    Bearer(T),
 }
 
 /// Reads the bearer token from `Authorization`, per RFC 6750 §2.1:
@@ -28,7 +28,7 @@ pub(crate) enum Credentials<'a> {
 ///
 /// More than one `Authorization` header, an empty token, a byte outside the b64token charset or
 /// a token over [`MAX_TOKEN_LEN`] is malformed.
-pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Credentials<'_>, LineAuthError> {
+pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Credentials<&str>, LineAuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(Credentials::Absent);
@@ -59,7 +59,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, LineAuthError> 
 }
 
 /// Parses one `Authorization` header value. Split out so tests and fuzzers can reach it.
-pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<'_>, LineAuthError> {
+pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<&str>, LineAuthError> {
     const SCHEME: &[u8] = b"bearer";
     let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space..]),
@@ -68,7 +68,12 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<'_>, LineAuthErro
     if !scheme.eq_ignore_ascii_case(SCHEME) {
         return Ok(Credentials::OtherScheme);
     }
-    let token = trim_ows(rest);
+    validate_token(trim_ows(rest)).map(Credentials::Bearer)
+}
+
+/// A token as found in any source: non-empty, at most [`MAX_TOKEN_LEN`] bytes, and in RFC 6750's
+/// b64token charset (which keeps `&`, `#`, `%`, spaces and controls out of LINE's verify URL).
+pub(crate) fn validate_token(token: &[u8]) -> Result<&str, LineAuthError> {
     if token.is_empty() {
         return Err(LineAuthError::Malformed(MalformedReason::Empty));
     }
@@ -79,10 +84,8 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<'_>, LineAuthErro
         return Err(LineAuthError::Malformed(MalformedReason::InvalidCharacters));
     }
     // Every byte is ASCII (checked just above), so this cannot fail.
-    match std::str::from_utf8(token) {
-        Ok(token) => Ok(Credentials::Bearer(token)),
-        Err(_) => Err(LineAuthError::Malformed(MalformedReason::InvalidCharacters)),
-    }
+    std::str::from_utf8(token)
+        .map_err(|_| LineAuthError::Malformed(MalformedReason::InvalidCharacters))
 }
 
 /// Strips the spaces between scheme and token, and optional whitespace at the end.
@@ -201,7 +204,7 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn parse(value: &str) -> Result<Credentials<'_>, LineAuthError> {
+    fn parse(value: &str) -> Result<Credentials<&str>, LineAuthError> {
         parse_bearer(value.as_bytes())
     }
 
@@ -365,7 +368,7 @@ mod tests {
             #[test]
             fn every_valid_token_is_extracted_verbatim(token in b64token(), spaces in 1..4usize) {
                 let header = format!("Bearer{}{token}", " ".repeat(spaces));
-                prop_assert_eq!(parse_bearer(header.as_bytes()).unwrap(), Credentials::Bearer(&token));
+                prop_assert_eq!(parse_bearer(header.as_bytes()).unwrap(), Credentials::Bearer(token.as_str()));
             }
 
             #[test]

@@ -233,3 +233,50 @@ async fn a_route_can_require_more_scopes_than_the_layer() {
         "the route's check used the verified user, not LINE"
     );
 }
+
+#[tokio::test]
+async fn opt_in_token_sources_are_read_and_verified_like_the_header() {
+    use line_auth::TokenSource;
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).token_sources([
+        TokenSource::AuthorizationHeader,
+        TokenSource::Cookie("line_token".into()),
+        TokenSource::QueryParameter("access_token".into()),
+    ]);
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let opaque =
+        line.issue(line_auth::emulator::IssueToken::new(CHANNEL).token_value("abc+def/ghi=="));
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+
+    let by_cookie = http()
+        .get(format!("{base}/api/me"))
+        .header("cookie", format!("theme=dark; line_token={}", line.token()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), StatusCode::OK);
+
+    let url = reqwest::Url::parse_with_params(
+        &format!("{base}/api/me"),
+        [("access_token", opaque.as_str())],
+    )
+    .unwrap();
+    assert_eq!(
+        http().get(url).send().await.unwrap().status(),
+        StatusCode::OK,
+        "percent-decoded"
+    );
+
+    let revoked_cookie = http()
+        .get(format!("{base}/api/me"))
+        .header("cookie", format!("line_token={revoked}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked_cookie.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get_anonymous(&base, "/api/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
