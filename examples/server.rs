@@ -1,6 +1,7 @@
 //! An API behind `LineAuthLayer`: `GET /health` is public, `GET /api/me` returns the caller,
 //! `POST /api/logout` revokes the caller's token at LINE and forgets it here (204). CORS is open to
-//! any origin for the demo (a LIFF page on another origin calls it).
+//! any origin for the demo (a LIFF page on another origin calls it). `GET /stats` shows the
+//! layer's counters (keep it private in production).
 //!
 //! ```text
 //! cargo run --example server
@@ -44,6 +45,11 @@ async fn logout(
         auth.logout(token).await?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The layer's counters (hits, misses, refusals by reason…) as JSON, for operators.
+async fn stats(State(auth): State<LineAuth>) -> Json<line_auth::Stats> {
+    Json(auth.stats())
 }
 
 async fn health() -> &'static str {
@@ -100,6 +106,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .route("/api/logout", post(logout))
         .route_layer(layer.clone())
         .route("/health", get(health))
+        .route("/stats", get(stats))
         .layer(cors)
         .with_state(layer.handle());
 

@@ -187,7 +187,6 @@ impl VerifiedCache {
         );
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -244,7 +243,6 @@ impl RefusedCache {
         self.entries.insert(digest, refused);
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

@@ -65,6 +65,13 @@ impl LineAuth {
         self.verifier.forget_user(user_id);
     }
 
+    /// What the layer has been doing: cache hits, misses, coalesced waits, verifications by
+    /// outcome, refusals by reason, and the caches' sizes. Cheap: counters are per-thread and
+    /// summed here.
+    pub fn stats(&self) -> crate::Stats {
+        self.verifier.stats()
+    }
+
     /// Forgets every verified and every refused token.
     pub fn clear(&self) {
         self.verifier.clear();

@@ -260,6 +260,12 @@ pub struct LineAuthService<S> {
 }
 
 impl<S> LineAuthService<S> {
+    /// Refuses on the request's credentials alone, counting why.
+    fn refuse(&self, error: LineAuthError) -> Decision {
+        self.verifier.counters.reject(&error, 1);
+        Decision::Reject(error)
+    }
+
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -307,9 +313,9 @@ where
             {
                 return ResponseFuture::called(self.inner.call(request));
             }
-            Ok(Credentials::Absent) => Decision::Reject(LineAuthError::MissingToken),
-            Ok(Credentials::OtherScheme) => Decision::Reject(LineAuthError::UnsupportedScheme),
-            Err(malformed) => Decision::Reject(malformed),
+            Ok(Credentials::Absent) => self.refuse(LineAuthError::MissingToken),
+            Ok(Credentials::OtherScheme) => self.refuse(LineAuthError::UnsupportedScheme),
+            Err(malformed) => self.refuse(malformed),
         };
         match decision {
             Decision::Allow(user) => {

@@ -70,6 +70,7 @@ pub mod login;
 pub mod rejection;
 mod require;
 mod source;
+mod stats;
 mod token;
 mod user;
 mod verify;
@@ -95,6 +96,7 @@ pub use login::LineLoginClient;
 pub use rejection::LineAuthError;
 pub use require::{RequireScopes, RequireScopesFuture, RequireScopesLayer};
 pub use source::TokenSource;
+pub use stats::{Rejections, Stats};
 pub use token::{bearer_token, MAX_TOKEN_LEN};
 pub use user::LineUser;
 #[cfg(feature = "testing")]

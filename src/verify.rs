@@ -22,6 +22,7 @@ use crate::clock::{self, Instant};
 use crate::config::LineAuthConfig;
 use crate::id_token::IdTokenVerifier;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
+use crate::stats::{Counters, Event, Stats};
 use crate::token::{AccessToken, DigestHashBuilder, TokenDigest};
 use crate::user::LineUser;
 
@@ -62,6 +63,7 @@ pub(crate) struct Verifier {
     channel_secret: Option<crate::config::Secret>,
     /// Set when the layer takes ID tokens instead of access tokens.
     id_tokens: Option<IdTokenVerifier>,
+    pub(crate) counters: Counters,
 }
 
 /// What the bearer credential is.
@@ -97,6 +99,7 @@ impl Verifier {
             client: LineClient::new(config),
             channel_secret: config.channel_secret.clone(),
             id_tokens: (credential == Credential::IdToken).then(|| IdTokenVerifier::new(config)),
+            counters: Counters::default(),
         }
     }
 
@@ -179,10 +182,23 @@ impl Verifier {
     pub(crate) fn decide(self: &Arc<Self>, token: &str) -> Decision {
         let digest = TokenDigest::of(token);
         match self.cached_verdict(&digest) {
-            Some(Ok(user)) => Decision::Allow(user),
-            Some(Err(error)) => Decision::Reject(error),
+            Some(Ok(user)) => {
+                self.counters.record(Event::CacheHit);
+                Decision::Allow(user)
+            }
+            Some(Err(error)) => {
+                self.counters.record(Event::NegativeHit);
+                self.counters.reject(&error, 1);
+                Decision::Reject(error)
+            }
             None => Decision::Pending(self.verify_once(token, digest)),
         }
+    }
+
+    /// The counters, with the caches' current sizes.
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters
+            .snapshot(self.cache.len() as u64, self.refused.len() as u64)
     }
 
     /// The verdict the caches hold: verified (re-checked), expired, or refused before.
@@ -236,6 +252,7 @@ impl Verifier {
         if let Some(waiters) = in_flight.get_mut(&digest) {
             tracing::trace!(token = %digest.short_hex(), "joining a verification under way");
             waiters.push(sender);
+            self.counters.record(Event::Coalesced);
             return pending;
         }
         // A verification may have finished between the cache lookup and taking the lock: it
@@ -251,6 +268,7 @@ impl Verifier {
         };
         in_flight.insert(digest, vec![sender]);
         drop(in_flight);
+        self.counters.record(Event::Miss);
 
         let task = VerificationTask {
             verifier: Arc::clone(self),
@@ -372,8 +390,21 @@ struct VerificationTask {
 impl VerificationTask {
     async fn run(mut self, token: AccessToken) {
         let verifier = &self.verifier;
-        let verdict = match verifier.resolve(&token).await {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let resolved = verifier.resolve(&token).await;
+        #[cfg(feature = "metrics")]
+        crate::stats::record_upstream_latency(
+            match &resolved {
+                Ok(_) => "verified",
+                Err(LineAuthError::Unavailable(_)) => "unavailable",
+                Err(_) => "refused",
+            },
+            started.elapsed().as_secs_f64(),
+        );
+        let verdict = match resolved {
             Ok((user, grant, verified_at, expires_in)) => {
+                verifier.counters.record(Event::Verified);
                 if self.nothing_forgotten_since_start() {
                     verifier.cache.insert(
                         self.digest,
@@ -387,11 +418,13 @@ impl VerificationTask {
                 Ok(user)
             }
             Err(LineAuthError::Unavailable(cause)) => {
+                verifier.counters.record(Event::Unavailable);
                 let stale = verifier
                     .stale_if_error
                     .then(|| verifier.cache.stale(&self.digest, clock::now()));
                 match stale.flatten() {
                     Some((user, grant)) => {
+                        verifier.counters.record(Event::ServedStale);
                         tracing::warn!(
                             outcome = "stale",
                             error = %ErrorChain(&cause),
@@ -410,6 +443,7 @@ impl VerificationTask {
                 }
             }
             Err(refused) => {
+                verifier.counters.record(Event::Refused);
                 if self.nothing_forgotten_since_start() {
                     verifier.refused.insert(self.digest, &refused, clock::now());
                 }
@@ -418,7 +452,11 @@ impl VerificationTask {
             }
         };
         self.finished = true;
-        for waiter in self.take_waiters() {
+        let waiters = self.take_waiters();
+        if let Err(error) = &verdict {
+            self.verifier.counters.reject(error, waiters.len() as u64);
+        }
+        for waiter in waiters {
             // A waiter whose caller hung up has dropped its receiver; nothing to do for it.
             let _ = waiter.send(verdict.clone());
         }

@@ -131,3 +131,39 @@ async fn cached_verdict_is_rechecked_against_each_layers_requirements() {
     }
     assert_eq!(calls.get(), 1);
 }
+
+#[tokio::test]
+async fn stats_count_hits_misses_coalesced_waits_and_refusals_by_reason() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.token();
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+
+    for _ in 0..3 {
+        get_bearer(&base, "/api/me", &token).await;
+    }
+    for _ in 0..2 {
+        get_bearer(&base, "/api/me", &revoked).await;
+    }
+    get_anonymous(&base, "/api/me").await;
+    get_with(&base, "/api/me", &[b"Bearer a b"]).await;
+
+    let stats = auth.stats();
+    assert_eq!(
+        (stats.misses, stats.cache_hits, stats.negative_hits),
+        (2, 2, 1)
+    );
+    assert_eq!(
+        (stats.verified, stats.refused, stats.unavailable),
+        (1, 1, 0)
+    );
+    assert_eq!(stats.rejections.invalid_token, 2);
+    assert_eq!(
+        (stats.rejections.missing_token, stats.rejections.malformed),
+        (1, 1)
+    );
+    assert_eq!((stats.verified_entries, stats.refused_entries), (1, 1));
+}
