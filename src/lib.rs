@@ -51,10 +51,25 @@
 //! LINE and forgets it here, so it is refused at its next request; [`LineAuth::forget`],
 //! [`LineAuth::forget_user`] and [`LineAuth::clear`] drop cached verdicts.
 //!
-//! ## Testing without LINE
+//! ## More than the default
 //!
-//! The `emulator` feature provides [`emulator::LineEmulator`], a local HTTP stand-in for LINE's
-//! endpoints. Point [`api_base`](LineAuthConfigBuilder::api_base) at it.
+//! - [`LineAuthLayer::optional`]: anonymous requests pass, tokens are still verified.
+//! - [`LineAuthLayer::id_tokens`]: LINE ID tokens as the bearer credential, verified locally
+//!   ([`id_token`]).
+//! - [`LineAuthLayer::token_sources`]: a cookie, a custom header or (risky) a query parameter
+//!   besides `Authorization` ([`TokenSource`]).
+//! - [`LineAuthLayer::with_rejection`]: your own refusal responses.
+//! - [`RequireScopesLayer`]: one route demanding more scopes than the rest.
+//! - [`LineLoginClient`]: the sign-in side of the token lifecycle ([`login`]).
+//! - [`LineAuth::stats`], tracing spans, and the `metrics` feature: what the layer is doing.
+//!
+//! ## Features
+//!
+//! - `emulator`: [`emulator::LineEmulator`], LINE Login's endpoints on loopback with scriptable
+//!   faults, so tests never call (or load) the real LINE. Point
+//!   [`api_base`](LineAuthConfigBuilder::api_base) at it.
+//! - `testing`: `LineUser::builder` and `LineAuthLayer::with_fixed_token`, for handler tests.
+//! - `metrics`: counters and a latency histogram through the `metrics` facade.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
