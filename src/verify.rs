@@ -277,7 +277,14 @@ impl Verifier {
             finished: false,
         };
         let token = AccessToken::new(token);
-        let span = tracing::debug_span!("line_auth.verify", token = %digest.short_hex());
+        let span = tracing::debug_span!(
+            "line_auth.verify",
+            token = %digest.short_hex(),
+            credential = if self.id_tokens.is_some() { "id_token" } else { "access_token" },
+            outcome = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+            waiters = tracing::field::Empty,
+        );
         runtime.spawn(task.run(token).instrument(span));
         pending
     }
@@ -390,9 +397,11 @@ struct VerificationTask {
 impl VerificationTask {
     async fn run(mut self, token: AccessToken) {
         let verifier = &self.verifier;
-        #[cfg(feature = "metrics")]
-        let started = std::time::Instant::now();
+        let started = clock::now();
         let resolved = verifier.resolve(&token).await;
+        let span = tracing::Span::current();
+        span.record("elapsed_ms", started.elapsed().as_secs_f64() * 1000.0);
+        let mut outcome = "verified";
         #[cfg(feature = "metrics")]
         crate::stats::record_upstream_latency(
             match &resolved {
@@ -424,6 +433,7 @@ impl VerificationTask {
                     .then(|| verifier.cache.stale(&self.digest, clock::now()));
                 match stale.flatten() {
                     Some((user, grant)) => {
+                        outcome = "stale";
                         verifier.counters.record(Event::ServedStale);
                         tracing::warn!(
                             outcome = "stale",
@@ -433,6 +443,7 @@ impl VerificationTask {
                         verifier.check_grant(grant).map(|()| user)
                     }
                     None => {
+                        outcome = "unavailable";
                         tracing::warn!(
                             outcome = "unavailable",
                             error = %ErrorChain(&cause),
@@ -443,6 +454,7 @@ impl VerificationTask {
                 }
             }
             Err(refused) => {
+                outcome = "refused";
                 verifier.counters.record(Event::Refused);
                 if self.nothing_forgotten_since_start() {
                     verifier.refused.insert(self.digest, &refused, clock::now());
@@ -453,6 +465,9 @@ impl VerificationTask {
         };
         self.finished = true;
         let waiters = self.take_waiters();
+        span.record("outcome", outcome);
+        span.record("waiters", waiters.len());
+        tracing::debug!("verification finished");
         if let Err(error) = &verdict {
             self.verifier.counters.reject(error, waiters.len() as u64);
         }
