@@ -1,7 +1,9 @@
 //! An API behind `LineAuthLayer`: `GET /health` is public, `GET /api/me` returns the caller,
 //! `POST /api/logout` revokes the caller's token at LINE and forgets it here (204). CORS is open to
 //! any origin for the demo (a LIFF page on another origin calls it). `GET /stats` shows the
-//! layer's counters (keep it private in production).
+//! layer's counters (keep it private in production). `GET /liff/` serves the LIFF page of
+//! `examples/liff/`: it gets the user's token from LIFF (or, in demo mode, from a stand-in backed
+//! by the emulator), calls `/api/me` and shows the profile or the error.
 //!
 //! ```text
 //! cargo run --example server
@@ -17,6 +19,7 @@
 use std::error::Error;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -30,6 +33,20 @@ use tracing_subscriber::EnvFilter;
 
 /// The channel the demo emulator issues tokens for.
 const DEMO_CHANNEL_ID: &str = "1234567890";
+
+/// The demo user's picture: a green circle with a B.
+const DEMO_PICTURE: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 96 96'%3E%3Ccircle cx='48' cy='48' r='48' fill='%2306C755'/%3E%3Ctext x='48' y='64' font-size='48' text-anchor='middle' fill='white' font-family='sans-serif'%3EB%3C/text%3E%3C/svg%3E";
+
+/// The demo user the emulator issues tokens for.
+fn demo_user() -> IssueToken {
+    IssueToken::new(DEMO_CHANNEL_ID)
+        .scopes(["profile", "openid"])
+        .user_id("U4af4980629aabbccddeeff0011223344")
+        .display_name("Brown")
+        // Inline, so the LIFF page shows it without reaching LINE's image host.
+        .picture_url(DEMO_PICTURE)
+        .status_message("Hello, LINE!")
+}
 
 async fn me(user: LineUser) -> Json<LineUser> {
     Json(user)
@@ -52,6 +69,26 @@ async fn stats(State(auth): State<LineAuth>) -> Json<line_auth::Stats> {
     Json(auth.stats())
 }
 
+/// The LIFF page (`examples/liff/`), served as static files.
+fn liff_page() -> Router<LineAuth> {
+    let file = |content_type: &'static str, body: &'static str| {
+        get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) })
+    };
+    Router::new()
+        .route(
+            "/liff/",
+            file("text/html; charset=utf-8", include_str!("liff/index.html")),
+        )
+        .route(
+            "/liff/app.js",
+            file("text/javascript", include_str!("liff/app.js")),
+        )
+        .route(
+            "/liff/liff-stub.js",
+            file("text/javascript", include_str!("liff/liff-stub.js")),
+        )
+}
+
 async fn health() -> &'static str {
     "ok"
 }
@@ -72,18 +109,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .map_err(|error| format!("LISTEN_ADDR: {error}"))?;
 
     // Kept alive for the life of the server: dropping the emulator stops it.
-    let mut demo: Option<(LineEmulator, String)> = None;
-    let config = if std::env::var_os("LINE_CHANNEL_ID").is_some() {
+    let mut demo: Option<(Arc<LineEmulator>, String)> = None;
+    let configured = std::env::var("LINE_CHANNEL_ID").is_ok_and(|ids| !ids.trim().is_empty());
+    let config = if configured {
         LineAuthConfig::from_env()?
     } else {
-        let emulator = LineEmulator::start().await?;
-        let token = emulator.issue(
-            IssueToken::new(DEMO_CHANNEL_ID)
-                .scopes(["profile", "openid"])
-                .display_name("Brown")
-                .picture_url("https://profile.line-scdn.net/demo")
-                .status_message("Hello, LINE!"),
-        );
+        let emulator = Arc::new(LineEmulator::start().await?);
+        let token = emulator.issue(demo_user());
         tracing::info!(line_api = %emulator.base_url(), "LINE_CHANNEL_ID is unset: using the LINE emulator");
         let config = LineAuthConfig::builder()
             .channel_id(DEMO_CHANNEL_ID)
@@ -101,18 +133,27 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/api/me", get(me))
         .route("/api/logout", post(logout))
         .route_layer(layer.clone())
         .route("/health", get(health))
         .route("/stats", get(stats))
-        .layer(cors)
-        .with_state(layer.handle());
+        .merge(liff_page());
+    if let Some((emulator, _)) = &demo {
+        // Demo mode only: a fresh emulator token for the LIFF page's stand-in `liff` object.
+        let emulator = Arc::clone(emulator);
+        app = app.route(
+            "/liff/demo-token",
+            get(move || async move { emulator.issue(demo_user()) }),
+        );
+    }
+    let app = app.layer(cors).with_state(layer.handle());
 
     let listener = TcpListener::bind(listen_addr).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
+    println!("LIFF page: http://{addr}/liff/");
     if let Some((_, token)) = &demo {
         println!("# a demo token from the LINE emulator; try:");
         println!("curl -H 'Authorization: Bearer {token}' http://{addr}/api/me");

@@ -1,0 +1,61 @@
+// The LIFF page: get the user's access token from LIFF, call the protected API with it as a
+// bearer token, show the profile it returns, or the error.
+(async function () {
+  const $ = (id) => document.getElementById(id);
+  const show = (id, visible) => { $(id).hidden = !visible; };
+
+  // LIFF, initialized: LINE's SDK with a LIFF ID, the stand-in without one.
+  async function liffClient() {
+    const liffId = new URLSearchParams(location.search).get("liffId") || window.LIFF_ID;
+    if (!liffId) {
+      await window.liffStub.init();
+      return window.liffStub;
+    }
+    await new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "https://static.line-scdn.net/liff/edge/2/sdk.js";
+      script.onload = resolve;
+      script.onerror = () => reject(new Error("could not load the LIFF SDK"));
+      document.head.appendChild(script);
+    });
+    await window.liff.init({ liffId });
+    if (!window.liff.isLoggedIn()) window.liff.login();
+    return window.liff;
+  }
+
+  function showError(message) {
+    show("profile", false);
+    $("error").textContent = message;
+    show("error", true);
+    $("status").textContent = "Not signed in";
+  }
+
+  async function loadProfile(token) {
+    const response = await fetch("/api/me", { headers: { Authorization: `Bearer ${token}` } });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      showError(`${response.status}: ${body.error_description || body.error || "request failed"}`);
+      return;
+    }
+    $("name").textContent = body.displayName;
+    $("user-id").textContent = body.userId;
+    if (body.pictureUrl) $("picture").src = body.pictureUrl;
+    show("picture", Boolean(body.pictureUrl));
+    show("error", false);
+    show("profile", true);
+    $("status").textContent = "Signed in";
+  }
+
+  try {
+    const liff = await liffClient();
+    const token = liff.getAccessToken();
+    $("logout").addEventListener("click", async () => {
+      await fetch("/api/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+      // The same token again: the API now refuses it, and the page shows why.
+      await loadProfile(token);
+    });
+    await loadProfile(token);
+  } catch (error) {
+    showError(String(error.message || error));
+  }
+})();

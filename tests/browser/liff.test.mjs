@@ -1,0 +1,77 @@
+// The LIFF page end to end in a real browser: examples/server.rs in demo mode (its embedded
+// emulator stands in for LINE), Debian's Chromium driven by playwright-core (no browser download).
+//
+//   cargo build --example server && (cd tests/browser && npm ci && npm test)
+//
+// CHROMIUM (default /usr/bin/chromium) and SERVER (default target/debug/examples/server) override.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const serverPath = process.env.SERVER ?? path.join(root, "target/debug/examples/server");
+let server;
+let base;
+let browser;
+
+before(async () => {
+  // Demo mode: no LINE_CHANNEL_ID, so the server runs its own emulator.
+  const { LINE_CHANNEL_ID, ...env } = process.env;
+  server = spawn(serverPath, [], {
+    env: { ...env, LISTEN_ADDR: "127.0.0.1:0", RUST_LOG: "warn" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("server did not start")), 20000);
+    const lines = createInterface({ input: server.stdout });
+    lines.on("line", (line) => {
+      const match = line.match(/^listening on (http:\/\/\S+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    server.on("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+});
+
+test("the LIFF page shows the profile, then the error once the token is revoked", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${base}/liff/`);
+
+  await page.locator("#name").waitFor({ state: "visible", timeout: 15000 });
+  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
+  assert.equal(await page.locator("#name").textContent(), "Brown");
+  assert.equal(await page.locator("#user-id").textContent(), "U4af4980629aabbccddeeff0011223344");
+  assert.match(await page.locator("#picture").getAttribute("src"), /^data:image\/svg\+xml,/);
+  assert.equal(await page.locator("#status").textContent(), "Signed in");
+
+  await page.locator("#logout").click();
+  await page.locator("#error").waitFor({ state: "visible", timeout: 15000 });
+  const error = await page.locator("#error").textContent();
+  assert.match(error, /^401: .*revoked/);
+  assert.equal(await page.locator("#profile").isHidden(), true);
+});
+
+test("without a token the API refuses, and the page says so", async () => {
+  const page = await browser.newPage();
+  const response = await page.request.get(`${base}/api/me`);
+  assert.equal(response.status(), 401);
+  assert.equal(response.headers()["www-authenticate"], 'Bearer realm="line"');
+});
