@@ -68,6 +68,26 @@ impl LineAuth {
     /// What the layer has been doing: cache hits, misses, coalesced waits, verifications by
     /// outcome, refusals by reason, and the caches' sizes. Cheap: counters are per-thread and
     /// summed here.
+    ///
+    /// ```
+    /// use axum::{body::Body, http::Request, routing::get, Router};
+    /// use line_auth::{LineAuthConfig, LineAuthLayer};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let layer = LineAuthLayer::new(LineAuthConfig::builder().channel_id("1234567890").build()?);
+    /// let auth = layer.handle();
+    /// let app = Router::new().route("/", get(|| async { "ok" })).layer(layer);
+    ///
+    /// app.oneshot(Request::get("/").body(Body::empty())?).await?; // no token: refused
+    ///
+    /// let stats = auth.stats();
+    /// assert_eq!(stats.rejections.missing_token, 1);
+    /// assert_eq!(stats.cache_hits, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self) -> crate::Stats {
         self.verifier.stats()
     }

@@ -129,6 +129,30 @@ impl IdTokenVerifier {
     }
 
     /// Verifies `id_token`; with `Some(nonce)`, its `nonce` claim must equal it.
+    ///
+    /// ```
+    /// use line_auth::emulator::{IssueIdToken, LineEmulator};
+    /// use line_auth::id_token::IdTokenVerifier;
+    /// use line_auth::LineAuthConfig;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let line = LineEmulator::start().await?;
+    /// let config = LineAuthConfig::builder()
+    ///     .channel_id("1234567890")
+    ///     .api_base(line.base_url())
+    ///     .build()?;
+    /// let verifier = IdTokenVerifier::new(&config);
+    /// let id_token = line.issue_id_token(
+    ///     IssueIdToken::new("1234567890", "U4af4980629aabbccddeeff0011223344").nonce("n0nce"),
+    /// );
+    ///
+    /// let verified = verifier.verify(&id_token, Some("n0nce")).await?;
+    /// assert_eq!(verified.user.user_id(), "U4af4980629aabbccddeeff0011223344");
+    /// assert!(verifier.verify(&id_token, Some("another")).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn verify(
         &self,
         id_token: &str,

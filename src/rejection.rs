@@ -291,6 +291,23 @@ impl LineAuthError {
     }
 
     /// Builds the response for this error, with any body type that can hold bytes.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::Response;
+    /// use line_auth::LineAuthError;
+    ///
+    /// let response: Response<Bytes> = LineAuthError::ForeignChannel.to_response();
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(
+    ///     response.headers()["www-authenticate"],
+    ///     r#"Bearer realm="line", error="invalid_token", error_description="the access token belongs to another channel""#
+    /// );
+    /// assert_eq!(
+    ///     response.body(),
+    ///     r#"{"error":"invalid_token","error_description":"the access token belongs to another channel"}"#
+    /// );
+    /// ```
     pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
         let answer = self.answer();
         let mut response = Response::new(B::from(Bytes::from_static(answer.body.as_bytes())));
