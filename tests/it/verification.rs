@@ -6,9 +6,8 @@ use line_auth::LineAuthLayer;
 
 use crate::support::*;
 
-async fn app_with(line: &Line, config: line_auth::LineAuthConfigBuilder) -> (String, HandlerCalls) {
+async fn app_with(config: line_auth::LineAuthConfigBuilder) -> (String, HandlerCalls) {
     let calls = HandlerCalls::default();
-    let _ = line;
     let base = serve(routes(&calls).layer(LineAuthLayer::new(config.build().unwrap()))).await;
     (base, calls)
 }
@@ -16,7 +15,7 @@ async fn app_with(line: &Line, config: line_auth::LineAuthConfigBuilder) -> (Str
 #[tokio::test]
 async fn valid_token_reaches_the_handler_with_the_line_user() {
     let line = Line::start().await;
-    let (base, calls) = app_with(&line, line.config()).await;
+    let (base, calls) = app_with(line.config()).await;
     let token = line.issue(
         IssueToken::new(CHANNEL)
             .scopes(["profile", "openid"])
@@ -56,7 +55,7 @@ async fn valid_token_reaches_the_handler_with_the_line_user() {
 #[tokio::test]
 async fn unknown_token_gets_401_invalid_token() {
     let line = Line::start().await;
-    let (base, calls) = app_with(&line, line.config()).await;
+    let (base, calls) = app_with(line.config()).await;
 
     let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.bm90LWlzc3VlZA.c2ln").await;
 
@@ -76,7 +75,7 @@ async fn unknown_token_gets_401_invalid_token() {
 #[tokio::test]
 async fn revoked_and_expired_tokens_get_401_with_the_reason() {
     let line = Line::start().await;
-    let (base, calls) = app_with(&line, line.config()).await;
+    let (base, calls) = app_with(line.config()).await;
     let revoked = line.token();
     line.emulator.revoke(&revoked);
     let expired = line.token();
@@ -101,7 +100,7 @@ async fn revoked_and_expired_tokens_get_401_with_the_reason() {
 #[tokio::test]
 async fn token_of_another_channel_gets_401_naming_the_cause() {
     let line = Line::start().await;
-    let (base, calls) = app_with(&line, line.config()).await;
+    let (base, calls) = app_with(line.config()).await;
     let foreign = line.issue(IssueToken::new(OTHER_CHANNEL));
 
     let reply = get_bearer(&base, "/api/me", &foreign).await;
@@ -121,7 +120,7 @@ async fn token_of_another_channel_gets_401_naming_the_cause() {
 #[tokio::test]
 async fn any_configured_channel_is_accepted() {
     let line = Line::start().await;
-    let (base, _) = app_with(&line, line.config().channel_id(OTHER_CHANNEL)).await;
+    let (base, _) = app_with(line.config().channel_id(OTHER_CHANNEL)).await;
 
     for channel in [CHANNEL, OTHER_CHANNEL] {
         let reply = get_bearer(&base, "/api/me", &line.issue(IssueToken::new(channel))).await;
@@ -133,7 +132,7 @@ async fn any_configured_channel_is_accepted() {
 #[tokio::test]
 async fn missing_required_scope_gets_403_insufficient_scope() {
     let line = Line::start().await;
-    let (base, calls) = app_with(&line, line.config().required_scopes(["profile", "openid"])).await;
+    let (base, calls) = app_with(line.config().required_scopes(["profile", "openid"])).await;
     let profile_only = line.token();
 
     let reply = get_bearer(&base, "/api/me", &profile_only).await;
@@ -152,7 +151,7 @@ async fn missing_required_scope_gets_403_insufficient_scope() {
 #[tokio::test]
 async fn token_without_profile_scope_is_refused_even_if_not_required() {
     let line = Line::start().await;
-    let (base, calls) = app_with(&line, line.config().required_scopes(["openid"])).await;
+    let (base, calls) = app_with(line.config().required_scopes(["openid"])).await;
     let openid_only = line.issue(IssueToken::new(CHANNEL).scopes(["openid"]));
 
     let reply = get_bearer(&base, "/api/me", &openid_only).await;
@@ -166,7 +165,7 @@ async fn token_without_profile_scope_is_refused_even_if_not_required() {
 #[tokio::test]
 async fn tokens_with_plus_slash_and_padding_reach_line_intact() {
     let line = Line::start().await;
-    let (base, _) = app_with(&line, line.config()).await;
+    let (base, _) = app_with(line.config()).await;
     let opaque =
         line.issue(IssueToken::new(CHANNEL).token_value("bNl4YEFPI/hjFWhTqexp4MuEw5YPs+7c/a+b=="));
 
@@ -178,7 +177,7 @@ async fn tokens_with_plus_slash_and_padding_reach_line_intact() {
 #[tokio::test]
 async fn profile_without_picture_or_status_is_accepted() {
     let line = Line::start().await;
-    let (base, _) = app_with(&line, line.config()).await;
+    let (base, _) = app_with(line.config()).await;
     let token = line.issue(IssueToken::new(CHANNEL).status_message("Hello, LINE!"));
 
     let user = get_bearer(&base, "/api/me", &token).await.json();
