@@ -190,6 +190,8 @@ fn start_server(line_base: &str) -> Result<(Child, String), Box<dyn Error>> {
             break url.to_owned();
         }
     };
+    // Keep reading, so the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     Ok((child, addr))
 }
 

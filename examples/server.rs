@@ -17,7 +17,7 @@
 //! `RUST_LOG` (default `info`).
 
 use std::error::Error;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -152,12 +152,19 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let listener = TcpListener::bind(listen_addr).await?;
     let addr = listener.local_addr()?;
-    println!("listening on http://{addr}");
-    println!("LIFF page: http://{addr}/liff/");
+    // A closed stdout (a supervisor that read what it needed) must not take the server down,
+    // as `println!` would by panicking.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on http://{addr}");
+    let _ = writeln!(stdout, "LIFF page: http://{addr}/liff/");
     if let Some((_, token)) = &demo {
-        println!("# a demo token from the LINE emulator; try:");
-        println!("curl -H 'Authorization: Bearer {token}' http://{addr}/api/me");
+        let _ = writeln!(stdout, "# a demo token from the LINE emulator; try:");
+        let _ = writeln!(
+            stdout,
+            "curl -H 'Authorization: Bearer {token}' http://{addr}/api/me"
+        );
     }
+    let _ = stdout.flush();
 
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
