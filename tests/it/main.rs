@@ -15,3 +15,4 @@ mod outage;
 mod resilience;
 mod support;
 mod verification;
+mod web_login;

@@ -1,0 +1,163 @@
+//! `examples/web_login.rs` end to end: the example binary in emulator mode, driven like a browser
+//! (cookies and redirects by hand): log in, see the profile, refresh, log out.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use axum::http::StatusCode;
+
+struct Example(Child);
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+/// Starts the example (built by `cargo test` with the other examples) and returns its base URL.
+fn start() -> (Example, String) {
+    let deps = std::env::current_exe().unwrap();
+    let binary = deps
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("web_login");
+    assert!(
+        binary.exists(),
+        "build it first: cargo build --all-features --example web_login"
+    );
+    let mut child = Command::new(binary)
+        .env_remove("LINE_CHANNEL_ID")
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("the example printed its address")
+            .unwrap();
+        if let Some(base) = line.strip_prefix("listening on ") {
+            break base.to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (Example(child), base)
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn log_in_see_the_profile_refresh_and_log_out() {
+    let (_example, base) = start();
+    let browser = browser();
+
+    // Log in: a session cookie, then LINE's authorization page, which consents at once.
+    let login = browser.get(format!("{base}/login")).send().await.unwrap();
+    assert!(login.status().is_redirection());
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let authorize = browser.get(location(&login)).send().await.unwrap();
+    assert_eq!(authorize.status(), StatusCode::FOUND);
+    let callback = browser
+        .get(location(&authorize))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        callback.status().is_redirection(),
+        "{}",
+        callback.text().await.unwrap()
+    );
+
+    let home = |cookie: String| {
+        let (browser, base) = (browser.clone(), base.clone());
+        async move {
+            let page = browser
+                .get(format!("{base}/"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            page.text().await.unwrap()
+        }
+    };
+    let page = home(cookie.clone()).await;
+    assert!(page.contains("Hello, Brown"), "{page}");
+    assert!(page.contains("U4af4980629aabbccddeeff0011223344"), "{page}");
+
+    let refresh = browser
+        .post(format!("{base}/refresh"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&refresh), "/");
+    assert!(
+        home(cookie.clone()).await.contains("Hello, Brown"),
+        "still signed in after refresh"
+    );
+
+    let logout = browser
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(logout.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert!(
+        home(cookie).await.contains("Log in with LINE"),
+        "the session is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_callback_with_the_wrong_state_is_refused() {
+    let (_example, base) = start();
+    let browser = browser();
+    let login = browser.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let forged = browser
+        .get(format!("{base}/callback?code=anything&state=forged"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert!(forged
+        .text()
+        .await
+        .unwrap()
+        .contains("state does not match"));
+}
