@@ -408,25 +408,18 @@ mod tests {
     #[test]
     fn line_descriptions_old_and_new_are_classified() {
         use InvalidReason::*;
-        assert_eq!(
-            InvalidReason::from_line_description("The access token expired"),
-            Expired
-        );
-        assert_eq!(
-            InvalidReason::from_line_description("access token expired"),
-            Expired
-        );
-        assert_eq!(
-            InvalidReason::from_line_description("The access token revoked"),
-            Revoked
-        );
-        assert_eq!(
-            InvalidReason::from_line_description("The access token not JWS"),
-            NotJws
-        );
-        assert_eq!(
-            InvalidReason::from_line_description("something new"),
-            Rejected
-        );
+        for (description, reason) in [
+            ("The access token expired", Expired),
+            ("access token expired", Expired),
+            ("The access token revoked", Revoked),
+            ("The access token not JWS", NotJws),
+            ("something new", Rejected),
+        ] {
+            assert_eq!(
+                InvalidReason::from_line_description(description),
+                reason,
+                "{description}"
+            );
+        }
     }
 }

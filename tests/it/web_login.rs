@@ -61,22 +61,23 @@ fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
+/// `GET /login`: the session cookie it sets, and the redirect to LINE's authorization page.
+async fn begin_login(browser: &reqwest::Client, base: &str) -> (String, String) {
+    let login = browser.get(format!("{base}/login")).send().await.unwrap();
+    assert!(login.status().is_redirection());
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    (cookie, location(&login))
+}
+
 #[tokio::test]
 async fn log_in_see_the_profile_refresh_and_log_out() {
     let (_example, base) = start();
     let browser = browser();
 
     // Log in: a session cookie, then LINE's authorization page, which consents at once.
-    let login = browser.get(format!("{base}/login")).send().await.unwrap();
-    assert!(login.status().is_redirection());
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let authorize = browser.get(location(&login)).send().await.unwrap();
+    let (cookie, authorize_url) = begin_login(&browser, &base).await;
+    let authorize = browser.get(authorize_url).send().await.unwrap();
     assert_eq!(authorize.status(), StatusCode::FOUND);
     let callback = browser
         .get(location(&authorize))
@@ -138,14 +139,7 @@ async fn log_in_see_the_profile_refresh_and_log_out() {
 async fn a_callback_with_the_wrong_state_is_refused() {
     let (_example, base) = start();
     let browser = browser();
-    let login = browser.get(format!("{base}/login")).send().await.unwrap();
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (cookie, _) = begin_login(&browser, &base).await;
 
     let forged = browser
         .get(format!("{base}/callback?code=anything&state=forged"))
