@@ -53,33 +53,17 @@ fn args() -> Args {
 type Batch = Box<dyn FnMut(usize) -> f64>;
 
 /// A batch runner for `service`: `requests` requests, returning ns per request.
-fn batch<S>(service: S, authorization: Option<String>, expected: u16) -> Batch
-where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::http::Response<axum::body::Body>,
-            Error = std::convert::Infallible,
-        > + Clone
-        + 'static,
-{
+fn batch<S: App>(service: S, authorization: Option<String>, expected: u16) -> Batch {
     batch_to(service, "/api/me", authorization, expected)
 }
 
 /// [`batch`] for any path.
-fn batch_to<S>(
+fn batch_to<S: App>(
     service: S,
     path: &'static str,
     authorization: Option<String>,
     expected: u16,
-) -> Batch
-where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::http::Response<axum::body::Body>,
-            Error = std::convert::Infallible,
-        > + Clone
-        + 'static,
-{
+) -> Batch {
     let rt = runtime();
     assert_eq!(
         rt.block_on(call(&service, request_to(path, authorization.as_deref()))),

@@ -169,35 +169,19 @@ struct Answer {
 macro_rules! answer {
     (None, "temporarily_unavailable", $description:literal) => {
         Answer {
-            body: concat!(
-                r#"{"error":"temporarily_unavailable","error_description":""#,
-                $description,
-                r#""}"#
-            ),
+            body: json_body!("temporarily_unavailable", $description),
             challenge: "",
         }
     };
     (None, $name:literal, $description:literal) => {
         Answer {
-            body: concat!(
-                r#"{"error":""#,
-                $name,
-                r#"","error_description":""#,
-                $description,
-                r#""}"#
-            ),
+            body: json_body!($name, $description),
             challenge: r#"Bearer realm="line""#,
         }
     };
     ($code:literal, $description:literal) => {
         Answer {
-            body: concat!(
-                r#"{"error":""#,
-                $code,
-                r#"","error_description":""#,
-                $description,
-                r#""}"#
-            ),
+            body: json_body!($code, $description),
             challenge: concat!(
                 r#"Bearer realm="line", error=""#,
                 $code,
@@ -206,6 +190,19 @@ macro_rules! answer {
                 r#"""#
             ),
         }
+    };
+}
+
+/// The JSON body of every refusal, assembled at compile time.
+macro_rules! json_body {
+    ($error:literal, $description:literal) => {
+        concat!(
+            r#"{"error":""#,
+            $error,
+            r#"","error_description":""#,
+            $description,
+            r#""}"#
+        )
     };
 }
 

@@ -230,11 +230,19 @@ pub async fn raw_line_calls(client: &reqwest::Client, base: &str, token: &str) {
     answer.bytes().await.unwrap();
 }
 
-/// Runs one request through `service` to completion.
-pub async fn call<S>(service: &S, request: Request) -> StatusCode
-where
-    S: tower::Service<Request, Response = Response<Body>, Error = Infallible> + Clone,
+/// What every benchmarked variant is: a cloneable service from a request to a response.
+pub trait App:
+    tower::Service<Request, Response = Response<Body>, Error = Infallible> + Clone + 'static
 {
+}
+
+impl<S> App for S where
+    S: tower::Service<Request, Response = Response<Body>, Error = Infallible> + Clone + 'static
+{
+}
+
+/// Runs one request through `service` to completion.
+pub async fn call<S: App>(service: &S, request: Request) -> StatusCode {
     use tower::ServiceExt;
     service.clone().oneshot(request).await.unwrap().status()
 }
