@@ -120,6 +120,7 @@ impl VerifiedCache {
 
     /// Remembers a verified token. `verified_at` is when the verify call was made, so the expiry
     /// errs early rather than late.
+    #[cfg(test)]
     pub(crate) fn insert(
         &self,
         digest: TokenDigest,
@@ -128,9 +129,29 @@ impl VerifiedCache {
         verified_at: Instant,
         expires_in: Duration,
     ) {
-        let token_expires = verified_at + expires_in;
-        let fresh_until = token_expires.min(verified_at + self.max_ttl);
-        if fresh_until <= verified_at {
+        self.insert_until_fresh(
+            digest,
+            user,
+            grant,
+            verified_at,
+            verified_at + expires_in,
+            verified_at + self.max_ttl,
+        );
+    }
+
+    /// Remembers a verified token until `fresh_until`, capped by its own expiry and the maximum
+    /// TTL counted from `now` (a verdict another replica shared keeps that replica's deadline).
+    pub(crate) fn insert_until_fresh(
+        &self,
+        digest: TokenDigest,
+        user: LineUser,
+        grant: Grant,
+        now: Instant,
+        token_expires: Instant,
+        fresh_until: Instant,
+    ) {
+        let fresh_until = fresh_until.min(token_expires).min(now + self.max_ttl);
+        if fresh_until <= now {
             return;
         }
         let (token_expires, fresh_until) =

@@ -33,6 +33,12 @@ pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 65_536;
 const MAX_REQUIRED_SCOPES: usize = 32;
 /// Cache entries record a token's channel as a `u16` index.
 const MAX_CHANNELS: usize = 1024;
+/// Default bound on every Redis call (feature `redis`); a slower Redis is skipped, not waited on.
+#[cfg(feature = "redis")]
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+/// Default prefix of the shared cache's Redis keys and invalidation channel (feature `redis`).
+#[cfg(feature = "redis")]
+pub const DEFAULT_REDIS_KEY_PREFIX: &str = "line-auth:";
 /// `GET /v2/profile` needs `profile` (fact sheet §3.2), so that is the default requirement.
 const DEFAULT_REQUIRED_SCOPE: &str = "profile";
 
@@ -75,6 +81,8 @@ pub struct LineAuthConfig {
     pub(crate) channel_secret: Option<Secret>,
     pub(crate) jwks_refetch_floor: Duration,
     pub(crate) http_client: reqwest::Client,
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<crate::shared::RedisSettings>,
 }
 
 /// A channel secret: its `Debug` never shows the value.
@@ -99,8 +107,8 @@ impl fmt::Debug for Secret {
 
 impl fmt::Debug for LineAuthConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LineAuthConfig")
-            .field("channel_ids", &self.channel_ids)
+        let mut out = f.debug_struct("LineAuthConfig");
+        out.field("channel_ids", &self.channel_ids)
             .field("api_base", &self.api_base.as_str())
             .field("required_scopes", &self.required_scopes)
             .field("upstream_timeout", &self.upstream_timeout)
@@ -117,8 +125,10 @@ impl fmt::Debug for LineAuthConfig {
                 &self.negative_cache_max_entries,
             )
             .field("stale_if_error", &self.stale_if_error)
-            .field("channel_secret", &self.channel_secret)
-            .finish_non_exhaustive()
+            .field("channel_secret", &self.channel_secret);
+        #[cfg(feature = "redis")]
+        out.field("redis", &self.redis);
+        out.finish_non_exhaustive()
     }
 }
 
@@ -146,6 +156,9 @@ impl LineAuthConfig {
     /// | `LINE_NEGATIVE_CACHE_MAX_ENTRIES` | most refused tokens remembered | `65536` |
     /// | `LINE_STALE_IF_ERROR_SECS` | grace for verified tokens while LINE is down (opt-in) | off |
     /// | `LINE_CHANNEL_SECRET` | channel secret, for channels whose app type is web only | none |
+    /// | `REDIS_URL` | shared cache on Redis (feature `redis`; an error without it) | off |
+    /// | `LINE_REDIS_KEY_PREFIX` | prefix of the shared cache's keys and channel | `line-auth:` |
+    /// | `LINE_REDIS_TIMEOUT_MS` | longest one Redis call may take | `50` |
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -208,6 +221,25 @@ impl LineAuthConfig {
         }
         if let Some(secs) = number("LINE_STALE_IF_ERROR_SECS")? {
             builder = builder.stale_if_error(Duration::from_secs(secs));
+        }
+        let redis_url = lookup("REDIS_URL").filter(|url| !url.trim().is_empty());
+        #[cfg(feature = "redis")]
+        {
+            if let Some(url) = redis_url {
+                builder = builder.redis_url(url.trim());
+            }
+            if let Some(prefix) = lookup("LINE_REDIS_KEY_PREFIX") {
+                builder = builder.redis_key_prefix(prefix.trim());
+            }
+            if let Some(millis) = number("LINE_REDIS_TIMEOUT_MS")? {
+                builder = builder.redis_timeout(Duration::from_millis(millis));
+            }
+        }
+        // Asking for a fleet-wide cache (and fleet-wide logout) and silently not getting one
+        // would be worse than not starting.
+        #[cfg(not(feature = "redis"))]
+        if redis_url.is_some() {
+            return Err(ConfigError::RedisNotBuilt);
         }
         builder.build()
     }
@@ -287,6 +319,12 @@ pub struct LineAuthConfigBuilder {
     channel_secret: Option<Secret>,
     jwks_refetch_floor: Option<Duration>,
     http_client: Option<reqwest::Client>,
+    #[cfg(feature = "redis")]
+    redis_url: Option<Secret>,
+    #[cfg(feature = "redis")]
+    redis_key_prefix: Option<String>,
+    #[cfg(feature = "redis")]
+    redis_timeout: Option<Duration>,
 }
 
 impl LineAuthConfigBuilder {
@@ -426,6 +464,34 @@ impl LineAuthConfigBuilder {
         self
     }
 
+    /// Shares verified tokens with every replica through Redis (feature `redis`), e.g.
+    /// `redis://127.0.0.1:6379/` or `rediss://:password@host/0`: see [`shared`](crate::shared).
+    /// The URL is checked when the configuration is built; its password never shows in `Debug`.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(Secret::new(url.into()));
+        self
+    }
+
+    /// Prefix of the shared cache's keys and invalidation channel (default `line-auth:`). Services
+    /// with different channels or scopes may share one Redis; give each fleet its own prefix.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.redis_key_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Bound on each Redis call (default 50 ms). A call that takes longer is abandoned, the request
+    /// goes on to LINE, and Redis is left alone for a second.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_timeout(mut self, timeout: Duration) -> Self {
+        self.redis_timeout = Some(timeout);
+        self
+    }
+
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<LineAuthConfig, ConfigError> {
         if self.channel_ids.is_empty() {
@@ -511,6 +577,24 @@ impl LineAuthConfigBuilder {
                 .build()
                 .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
         };
+        #[cfg(feature = "redis")]
+        let redis = match self.redis_url {
+            Some(url) => {
+                let timeout = self.redis_timeout.unwrap_or(DEFAULT_REDIS_TIMEOUT);
+                if timeout.is_zero() {
+                    return Err(ConfigError::ZeroDuration("redis_timeout"));
+                }
+                let prefix = self
+                    .redis_key_prefix
+                    .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
+                Some(crate::shared::RedisSettings::new(
+                    url.expose(),
+                    prefix,
+                    timeout,
+                )?)
+            }
+            None => None,
+        };
         let mut channel_ids = self.channel_ids;
         let mut seen = std::collections::HashSet::new();
         channel_ids.retain(|id| seen.insert(id.clone()));
@@ -541,6 +625,8 @@ impl LineAuthConfigBuilder {
                 .jwks_refetch_floor
                 .unwrap_or(crate::id_token::JWKS_REFETCH_FLOOR),
             http_client,
+            #[cfg(feature = "redis")]
+            redis,
         })
     }
 }
@@ -614,6 +700,17 @@ pub enum ConfigError {
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
+    /// The Redis URL cannot be used (feature `redis`).
+    #[error("invalid Redis URL {value}: {reason}")]
+    InvalidRedisUrl {
+        /// The URL, its password hidden.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `REDIS_URL` is set, but this build of line-auth lacks the `redis` feature.
+    #[error("REDIS_URL is set, but line-auth was built without its `redis` feature")]
+    RedisNotBuilt,
 }
 
 #[cfg(test)]
@@ -676,6 +773,53 @@ mod tests {
             LineAuthConfig::builder().channel_secret("s3cr3t-value")
         );
         assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_settings_come_from_the_environment_and_hide_the_password() {
+        let config = from_vars(&[
+            ("LINE_CHANNEL_ID", "1"),
+            ("REDIS_URL", " redis://:hunter2@cache.internal:6380/2 "),
+            ("LINE_REDIS_KEY_PREFIX", "api-a:"),
+            ("LINE_REDIS_TIMEOUT_MS", "20"),
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("cache.internal:6380"), "{shown}");
+        assert!(
+            shown.contains("api-a:") && shown.contains("20ms"),
+            "{shown}"
+        );
+        assert!(
+            format!("{:?}", from_vars(&[("LINE_CHANNEL_ID", "1")]).unwrap())
+                .contains("redis: None")
+        );
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn unusable_redis_settings_are_refused_at_start_up() {
+        let error = from_vars(&[
+            ("LINE_CHANNEL_ID", "1"),
+            ("REDIS_URL", "http://:hunter2@cache.internal/"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(error, ConfigError::InvalidRedisUrl { .. }),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert_eq!(
+            LineAuthConfig::builder()
+                .channel_id("1")
+                .redis_url("redis://127.0.0.1/")
+                .redis_timeout(Duration::ZERO)
+                .build()
+                .unwrap_err(),
+            ConfigError::ZeroDuration("redis_timeout")
+        );
     }
 
     #[test]

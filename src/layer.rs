@@ -110,7 +110,7 @@ impl LineAuthLayer {
     /// Every request must carry a valid token; anything else is refused before the inner service.
     pub fn new(config: LineAuthConfig) -> Self {
         Self {
-            verifier: Arc::new(Verifier::new(&config, Credential::AccessToken)),
+            verifier: Verifier::started(&config, Credential::AccessToken),
             anonymous: Anonymous::Reject,
             rejection: None,
             sources: TokenSources::default(),
@@ -126,7 +126,7 @@ impl LineAuthLayer {
     /// `required_scopes(["openid"])` for ID tokens issued without `profile`.
     pub fn id_tokens(config: LineAuthConfig) -> Self {
         Self {
-            verifier: Arc::new(Verifier::new(&config, Credential::IdToken)),
+            verifier: Verifier::started(&config, Credential::IdToken),
             anonymous: Anonymous::Reject,
             rejection: None,
             sources: TokenSources::default(),

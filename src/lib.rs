@@ -84,6 +84,9 @@ mod layer;
 pub mod login;
 pub mod rejection;
 mod require;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod shared;
 mod source;
 mod stats;
 mod token;
@@ -105,6 +108,8 @@ pub use config::{
     DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES, DEFAULT_NEGATIVE_CACHE_TTL,
     DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT, DEFAULT_UPSTREAM_MAX_ATTEMPTS, DEFAULT_UPSTREAM_TIMEOUT,
 };
+#[cfg(feature = "redis")]
+pub use config::{DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
 pub use handle::LineAuth;
 pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
 pub use login::LineLoginClient;

@@ -84,6 +84,17 @@ pub struct Stats {
     pub unavailable: u64,
     /// Of those, the ones answered from a stale entry (stale-if-error).
     pub served_stale: u64,
+    /// Verifications answered by the shared cache on Redis (feature `redis`), verified or
+    /// refused, with no call to LINE.
+    pub shared_hits: u64,
+    /// Verifications the shared cache could not answer, which went on to LINE.
+    pub shared_misses: u64,
+    /// Redis calls that failed or timed out; each one is followed by a second without Redis.
+    pub shared_errors: u64,
+    /// Invalidations (forget, logout) this replica published to the fleet.
+    pub invalidations_published: u64,
+    /// Invalidations this replica received from the fleet (its own included).
+    pub invalidations_received: u64,
     /// Refusals by reason.
     pub rejections: Rejections,
     /// Verified tokens held now.
@@ -107,6 +118,11 @@ pub(crate) struct Counters {
     refused: Counter,
     unavailable: Counter,
     served_stale: Counter,
+    shared_hits: Counter,
+    shared_misses: Counter,
+    shared_errors: Counter,
+    invalidations_published: Counter,
+    invalidations_received: Counter,
     missing_token: Counter,
     unsupported_scheme: Counter,
     malformed: Counter,
@@ -123,7 +139,7 @@ struct Exported {
 }
 
 #[cfg(feature = "metrics")]
-const EVENTS: [&str; 8] = [
+const EVENTS: [&str; 13] = [
     "cache_hit",
     "negative_hit",
     "miss",
@@ -132,6 +148,11 @@ const EVENTS: [&str; 8] = [
     "refused",
     "unavailable",
     "served_stale",
+    "shared_hit",
+    "shared_miss",
+    "shared_error",
+    "invalidation_published",
+    "invalidation_received",
 ];
 
 #[cfg(feature = "metrics")]
@@ -168,6 +189,16 @@ pub(crate) enum Event {
     Refused,
     Unavailable,
     ServedStale,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    SharedHit,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    SharedMiss,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    SharedError,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    InvalidationPublished,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    InvalidationReceived,
 }
 
 impl Counters {
@@ -182,6 +213,11 @@ impl Counters {
             Event::Refused => &self.refused,
             Event::Unavailable => &self.unavailable,
             Event::ServedStale => &self.served_stale,
+            Event::SharedHit => &self.shared_hits,
+            Event::SharedMiss => &self.shared_misses,
+            Event::SharedError => &self.shared_errors,
+            Event::InvalidationPublished => &self.invalidations_published,
+            Event::InvalidationReceived => &self.invalidations_received,
         };
         counter.add(1);
         #[cfg(feature = "metrics")]
@@ -215,6 +251,11 @@ impl Counters {
             refused: self.refused.get(),
             unavailable: self.unavailable.get(),
             served_stale: self.served_stale.get(),
+            shared_hits: self.shared_hits.get(),
+            shared_misses: self.shared_misses.get(),
+            shared_errors: self.shared_errors.get(),
+            invalidations_published: self.invalidations_published.get(),
+            invalidations_received: self.invalidations_received.get(),
             rejections: Rejections {
                 missing_token: self.missing_token.get(),
                 unsupported_scheme: self.unsupported_scheme.get(),

@@ -139,6 +139,27 @@ impl TokenDigest {
     pub(crate) fn short_hex(&self) -> ShortHex<'_> {
         ShortHex(&self.0[..4])
     }
+
+    /// The whole digest as lowercase hex: the shared cache's key and invalidation message.
+    #[cfg(feature = "redis")]
+    pub(crate) fn hex(&self) -> ShortHex<'_> {
+        ShortHex(&self.0)
+    }
+
+    /// Reads back [`hex`](Self::hex); `None` unless it is exactly 64 hex digits.
+    #[cfg(feature = "redis")]
+    pub(crate) fn from_hex(hex: &str) -> Option<Self> {
+        let hex = hex.as_bytes();
+        if hex.len() != 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut digest = [0u8; 32];
+        for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(digest))
+    }
 }
 
 impl fmt::Debug for TokenDigest {
@@ -147,7 +168,7 @@ impl fmt::Debug for TokenDigest {
     }
 }
 
-/// Hex rendering of a digest prefix, for log fields.
+/// Hex rendering of a digest (or its prefix, for log fields).
 pub(crate) struct ShortHex<'a>(&'a [u8]);
 
 impl fmt::Display for ShortHex<'_> {
@@ -213,6 +234,18 @@ mod tests {
             Err(LineAuthError::Malformed(reason)) => reason,
             other => panic!("expected a malformed-token error for {value:?}, got {other:?}"),
         }
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn digest_hex_round_trips_and_rejects_anything_else() {
+        let digest = TokenDigest::of("token");
+        let hex = digest.hex().to_string();
+        assert_eq!(hex.len(), 64);
+        assert!(TokenDigest::from_hex(&hex) == Some(digest));
+        assert!(TokenDigest::from_hex(&hex[..62]).is_none());
+        assert!(TokenDigest::from_hex(&format!("+f{}", &hex[2..])).is_none());
+        assert!(TokenDigest::from_hex(&format!("zz{}", &hex[2..])).is_none());
     }
 
     #[test]

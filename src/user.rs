@@ -274,6 +274,36 @@ impl Serialize for LineUser {
     }
 }
 
+/// A [`LineUser`] as serialized, read back from the shared cache (feature `redis`). Not a public
+/// `Deserialize`: a `LineUser` means "verified", so only the layer's own store may produce one.
+#[cfg(feature = "redis")]
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SerializedUser {
+    user_id: String,
+    display_name: String,
+    picture_url: Option<String>,
+    status_message: Option<String>,
+    channel_id: String,
+    scopes: Vec<String>,
+    expires_at: u64,
+}
+
+#[cfg(feature = "redis")]
+impl From<SerializedUser> for LineUser {
+    fn from(user: SerializedUser) -> Self {
+        Self(Arc::new(UserData {
+            user_id: user.user_id.into(),
+            display_name: user.display_name.into(),
+            picture_url: user.picture_url.map(Into::into),
+            status_message: user.status_message.map(Into::into),
+            channel_id: user.channel_id.into(),
+            scopes: join_scopes(user.scopes.iter().map(String::as_str)),
+            expires_at: user.expires_at,
+        }))
+    }
+}
+
 /// Serializes a user's scopes as a JSON array.
 struct Scopes<'a>(&'a LineUser);
 

@@ -22,6 +22,8 @@ use crate::clock::{self, Instant};
 use crate::config::LineAuthConfig;
 use crate::id_token::IdTokenVerifier;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
+#[cfg(feature = "redis")]
+use crate::shared::{Invalidation, SharedCache, SharedVerdict};
 use crate::stats::{Counters, Event, Stats};
 use crate::token::{AccessToken, DigestHashBuilder, TokenDigest};
 use crate::user::LineUser;
@@ -63,7 +65,45 @@ pub(crate) struct Verifier {
     channel_secret: Option<crate::config::Secret>,
     /// Set when the layer takes ID tokens instead of access tokens.
     id_tokens: Option<IdTokenVerifier>,
+    cache_max_ttl: Duration,
+    /// The cache shared with other replicas through Redis.
+    #[cfg(feature = "redis")]
+    shared: Option<SharedCache>,
     pub(crate) counters: Counters,
+}
+
+/// Where a verdict came from, which decides whether the fleet is told of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// LINE answered.
+    Line,
+    /// Checked here, with no call to LINE (an ID token).
+    Local,
+    /// Another replica's verdict, read from the shared cache.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Shared,
+}
+
+impl Origin {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Line => "line",
+            Self::Local => "local",
+            Self::Shared => "shared",
+        }
+    }
+}
+
+/// A verified token, with its deadlines.
+struct Verified {
+    user: LineUser,
+    grant: Grant,
+    /// When the verdict was reached (for LINE's answers: when the verify call was made).
+    verified_at: Instant,
+    /// When the token itself expires.
+    token_expires: Instant,
+    /// When the verdict must be asked for again, at the latest (further capped by the max TTL).
+    fresh_until: Instant,
 }
 
 /// What the bearer credential is.
@@ -99,7 +139,42 @@ impl Verifier {
             client: LineClient::new(config),
             channel_secret: config.channel_secret.clone(),
             id_tokens: (credential == Credential::IdToken).then(|| IdTokenVerifier::new(config)),
+            cache_max_ttl: config.cache_max_ttl,
+            #[cfg(feature = "redis")]
+            shared: config.redis.clone().map(|settings| {
+                SharedCache::new(settings, config.cache_max_ttl, config.negative_cache_ttl)
+            }),
             counters: Counters::default(),
+        }
+    }
+
+    /// A verifier for a new layer, listening for the fleet's invalidations at once if it shares
+    /// a cache and runs inside a runtime (otherwise from its first verification).
+    pub(crate) fn started(config: &LineAuthConfig, credential: Credential) -> Arc<Self> {
+        let verifier = Arc::new(Self::new(config, credential));
+        verifier.start_sharing();
+        verifier
+    }
+
+    /// The shared cache on Redis, if configured.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared(&self) -> Option<&SharedCache> {
+        self.shared.as_ref()
+    }
+
+    /// Starts listening for the fleet's invalidations, if there is a fleet and a runtime.
+    pub(crate) fn start_sharing(self: &Arc<Self>) {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            SharedCache::start(self, shared);
+        }
+    }
+
+    /// Tells the other replicas, without waiting.
+    #[cfg(feature = "redis")]
+    fn tell_fleet_later(&self, invalidation: Invalidation) {
+        if let Some(shared) = &self.shared {
+            shared.invalidate_later(invalidation);
         }
     }
 
@@ -119,25 +194,56 @@ impl Verifier {
         );
     }
 
-    /// Forgets one token: its next request asks LINE again.
+    /// Forgets one token, here and fleet-wide: its next request asks LINE again.
     pub(crate) fn forget(&self, token: &str) {
         let digest = TokenDigest::of(token);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.cache.remove(&digest);
-        self.refused.remove(&digest);
+        self.forget_locally(&digest);
+        #[cfg(feature = "redis")]
+        self.tell_fleet_later(Invalidation::Token(digest));
     }
 
-    /// Forgets every cached token of one user.
+    /// Forgets every cached token of one user, here and fleet-wide.
     pub(crate) fn forget_user(&self, user_id: &str) {
+        self.forget_user_locally(user_id);
+        #[cfg(feature = "redis")]
+        self.tell_fleet_later(Invalidation::User(user_id.into()));
+    }
+
+    /// Forgets everything, here and fleet-wide.
+    pub(crate) fn clear(&self) {
+        self.clear_locally();
+        #[cfg(feature = "redis")]
+        self.tell_fleet_later(Invalidation::All);
+    }
+
+    fn forget_locally(&self, digest: &TokenDigest) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.remove(digest);
+        self.refused.remove(digest);
+    }
+
+    fn forget_user_locally(&self, user_id: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache.remove_user(user_id);
     }
 
-    /// Forgets everything.
-    pub(crate) fn clear(&self) {
+    pub(crate) fn clear_locally(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache.clear();
         self.refused.clear();
+    }
+
+    /// Applies an invalidation another replica (or this one) published.
+    #[cfg(feature = "redis")]
+    pub(crate) fn apply_invalidation(&self, invalidation: &Invalidation) {
+        self.counters.record(Event::InvalidationReceived);
+        match invalidation {
+            Invalidation::Token(digest) | Invalidation::Revoked(digest) => {
+                self.forget_locally(digest);
+            }
+            Invalidation::User(user_id) => self.forget_user_locally(user_id),
+            Invalidation::All => self.clear_locally(),
+        }
     }
 
     /// Revokes `token` at LINE (`POST /oauth2/v2.1/revoke`, fact sheet §3.4), then forgets it,
@@ -146,10 +252,11 @@ impl Verifier {
     /// revoking. The local forget happens whatever LINE answers.
     pub(crate) async fn logout(&self, token: &str) -> Result<(), LineAuthError> {
         let access_token = AccessToken::new(token);
+        let digest = TokenDigest::of(token);
         let deadline = clock::now() + self.upstream_timeout;
         let known_channel = self
             .cache
-            .channel_of(&TokenDigest::of(token))
+            .channel_of(&digest)
             .and_then(|index| self.channel_ids.get(usize::from(index)))
             .or(match &*self.channel_ids {
                 [only] => Some(only),
@@ -171,7 +278,17 @@ impl Verifier {
                 .await
         }
         .await;
-        self.forget(token);
+        self.forget_locally(&digest);
+        // Revoked at LINE: leave a refusal for the fleet. Not revoked: the token is still valid
+        // at LINE, so the fleet just forgets it, as here.
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            let invalidation = match revoked {
+                Ok(()) => Invalidation::Revoked(digest),
+                Err(_) => Invalidation::Token(digest),
+            };
+            shared.invalidate(invalidation, &self.counters).await;
+        }
         if let Err(error) = &revoked {
             tracing::warn!(error = %error, "could not revoke the token at LINE; forgotten locally");
         }
@@ -269,6 +386,7 @@ impl Verifier {
         in_flight.insert(digest, vec![sender]);
         drop(in_flight);
         self.counters.record(Event::Miss);
+        self.start_sharing();
 
         let task = VerificationTask {
             verifier: Arc::clone(self),
@@ -282,6 +400,7 @@ impl Verifier {
             token = %digest.short_hex(),
             credential = if self.id_tokens.is_some() { "id_token" } else { "access_token" },
             outcome = tracing::field::Empty,
+            source = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
             waiters = tracing::field::Empty,
         );
@@ -290,35 +409,73 @@ impl Verifier {
     }
 
     /// The verdict on a token not in the caches: an ID token verified locally, or an access
-    /// token verified with LINE.
+    /// token verified by another replica (the shared cache) or with LINE.
     async fn resolve(
         &self,
+        digest: &TokenDigest,
         token: &AccessToken,
-    ) -> Result<(LineUser, Grant, Instant, Duration), LineAuthError> {
-        match &self.id_tokens {
-            Some(id_tokens) => {
-                let verified_at = clock::now();
-                let user = id_tokens.verify(token.expose(), None).await?.user;
-                let grant = self.grant_of(user.channel_id(), |scope| user.has_scope(scope));
-                self.check_grant(grant)?;
-                let expires_in = user
-                    .expires_at()
-                    .duration_since(SystemTime::now())
-                    .ok()
-                    .filter(|left| !left.is_zero())
-                    .ok_or(LineAuthError::InvalidToken(InvalidReason::Expired))?;
-                Ok((user, grant, verified_at, expires_in))
-            }
-            None => self.ask_line(token).await,
+    ) -> (Result<Verified, LineAuthError>, Origin) {
+        if let Some(id_tokens) = &self.id_tokens {
+            return (self.check_id_token(id_tokens, token).await, Origin::Local);
         }
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            if let Some(verdict) = shared.lookup(digest, &self.counters).await {
+                if let Some(verdict) = self.judge_shared(verdict) {
+                    return (verdict, Origin::Shared);
+                }
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = digest;
+        (self.ask_line(token).await, Origin::Line)
+    }
+
+    async fn check_id_token(
+        &self,
+        id_tokens: &IdTokenVerifier,
+        token: &AccessToken,
+    ) -> Result<Verified, LineAuthError> {
+        let verified_at = clock::now();
+        let user = id_tokens.verify(token.expose(), None).await?.user;
+        let grant = self.grant_of(user.channel_id(), |scope| user.has_scope(scope));
+        self.check_grant(grant)?;
+        let token_expires = verified_at + time_left(user.expires_at())?;
+        Ok(Verified {
+            user,
+            grant,
+            verified_at,
+            token_expires,
+            fresh_until: token_expires,
+        })
+    }
+
+    /// Another replica's verdict, held to this layer's channels and scopes; `None` if it has
+    /// run out meanwhile.
+    #[cfg(feature = "redis")]
+    fn judge_shared(&self, verdict: SharedVerdict) -> Option<Result<Verified, LineAuthError>> {
+        let (user, fresh_until) = match verdict {
+            SharedVerdict::Refused(reason) => {
+                return Some(Err(LineAuthError::InvalidToken(reason)))
+            }
+            SharedVerdict::Verified { user, fresh_until } => (user, fresh_until),
+        };
+        let now = clock::now();
+        let token_expires = now + time_left(user.expires_at()).ok()?;
+        let fresh_until = now + time_left(fresh_until).ok()?;
+        let grant = self.grant_of(user.channel_id(), |scope| user.has_scope(scope));
+        Some(self.check_grant(grant).map(|()| Verified {
+            user,
+            grant,
+            verified_at: now,
+            token_expires,
+            fresh_until,
+        }))
     }
 
     /// Asks LINE about the token: verify, check, then fetch the profile (fact sheet §4), all
     /// within the upstream timeout, waiting first for a turn among the concurrent verifications.
-    async fn ask_line(
-        &self,
-        token: &AccessToken,
-    ) -> Result<(LineUser, Grant, Instant, Duration), LineAuthError> {
+    async fn ask_line(&self, token: &AccessToken) -> Result<Verified, LineAuthError> {
         let started = clock::now();
         let deadline = started + self.upstream_timeout;
         let exchange = async {
@@ -334,7 +491,13 @@ impl Verifier {
             let (grant, expires_in) = self.check_verification(&verification)?;
             let profile = self.client.profile(token, deadline).await?;
             let user = LineUser::new(profile, &verification, verified_at_wall + expires_in);
-            Ok::<_, LineAuthError>((user, grant, verified_at, expires_in))
+            Ok::<_, LineAuthError>(Verified {
+                user,
+                grant,
+                verified_at,
+                token_expires: verified_at + expires_in,
+                fresh_until: verified_at + expires_in,
+            })
         };
         tokio::time::timeout_at(deadline.into(), exchange)
             .await
@@ -360,6 +523,14 @@ impl Verifier {
         self.check_grant(grant)?;
         Ok((grant, Duration::from_secs(expires_in)))
     }
+}
+
+/// How long until `time`; an expired token if it has passed.
+fn time_left(time: SystemTime) -> Result<Duration, LineAuthError> {
+    time.duration_since(SystemTime::now())
+        .ok()
+        .filter(|left| !left.is_zero())
+        .ok_or(LineAuthError::InvalidToken(InvalidReason::Expired))
 }
 
 /// A mask of the lowest `n` bits (`n` ≤ 32, checked at configuration).
@@ -398,33 +569,49 @@ impl VerificationTask {
     async fn run(mut self, token: AccessToken) {
         let verifier = &self.verifier;
         let started = clock::now();
-        let resolved = verifier.resolve(&token).await;
+        let (resolved, origin) = verifier.resolve(&self.digest, &token).await;
         let span = tracing::Span::current();
         span.record("elapsed_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.record("source", origin.name());
         let mut outcome = "verified";
         #[cfg(feature = "metrics")]
-        crate::stats::record_upstream_latency(
-            match &resolved {
-                Ok(_) => "verified",
-                Err(LineAuthError::Unavailable(_)) => "unavailable",
-                Err(_) => "refused",
-            },
-            started.elapsed().as_secs_f64(),
-        );
+        if origin != Origin::Shared {
+            crate::stats::record_upstream_latency(
+                match &resolved {
+                    Ok(_) => "verified",
+                    Err(LineAuthError::Unavailable(_)) => "unavailable",
+                    Err(_) => "refused",
+                },
+                started.elapsed().as_secs_f64(),
+            );
+        }
+        // What to tell the fleet once the waiters have their verdict.
+        #[cfg(feature = "redis")]
+        let mut to_share = None;
         let verdict = match resolved {
-            Ok((user, grant, verified_at, expires_in)) => {
+            Ok(verified) => {
                 verifier.counters.record(Event::Verified);
+                // Deadlines as the cache applies them: the token's expiry, the maximum TTL.
+                let fresh_until = verified
+                    .fresh_until
+                    .min(verified.token_expires)
+                    .min(verified.verified_at + verifier.cache_max_ttl);
                 if self.nothing_forgotten_since_start() {
-                    verifier.cache.insert(
+                    verifier.cache.insert_until_fresh(
                         self.digest,
-                        user.clone(),
-                        grant,
-                        verified_at,
-                        expires_in,
+                        verified.user.clone(),
+                        verified.grant,
+                        verified.verified_at,
+                        verified.token_expires,
+                        fresh_until,
                     );
+                    #[cfg(feature = "redis")]
+                    if origin == Origin::Line {
+                        to_share = Some(Ok((verified.user.clone(), fresh_until)));
+                    }
                 }
-                tracing::debug!(outcome = "verified", "token verified by LINE");
-                Ok(user)
+                tracing::debug!(outcome = "verified", "token verified");
+                Ok(verified.user)
             }
             Err(LineAuthError::Unavailable(cause)) => {
                 verifier.counters.record(Event::Unavailable);
@@ -458,6 +645,11 @@ impl VerificationTask {
                 verifier.counters.record(Event::Refused);
                 if self.nothing_forgotten_since_start() {
                     verifier.refused.insert(self.digest, &refused, clock::now());
+                    #[cfg(feature = "redis")]
+                    if let (Origin::Line, LineAuthError::InvalidToken(reason)) = (origin, &refused)
+                    {
+                        to_share = Some(Err(*reason));
+                    }
                 }
                 tracing::debug!(outcome = "refused", reason = %refused, "token refused");
                 Err(refused)
@@ -474,6 +666,32 @@ impl VerificationTask {
         for waiter in waiters {
             // A waiter whose caller hung up has dropped its receiver; nothing to do for it.
             let _ = waiter.send(verdict.clone());
+        }
+        #[cfg(feature = "redis")]
+        if let (Some(shared), Some(sharing), true) = (
+            &self.verifier.shared,
+            to_share,
+            self.nothing_forgotten_since_start(),
+        ) {
+            match sharing {
+                Ok((user, fresh_until)) => {
+                    let fresh_until_wall =
+                        SystemTime::now() + fresh_until.saturating_duration_since(clock::now());
+                    shared
+                        .store_verified(
+                            &self.digest,
+                            &user,
+                            fresh_until_wall,
+                            &self.verifier.counters,
+                        )
+                        .await;
+                }
+                Err(reason) => {
+                    shared
+                        .store_refused(&self.digest, reason, &self.verifier.counters)
+                        .await;
+                }
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use line_auth::{LineAuth, LineAuthError, LineAuthLayer, LineUser};
 use crate::support::*;
 
 /// The example server's routes: `/api/me`, and `POST /api/logout` revoking and forgetting.
-fn app(layer: LineAuthLayer) -> Router {
+pub(crate) fn app(layer: LineAuthLayer) -> Router {
     async fn logout(
         State(auth): State<LineAuth>,
         _user: LineUser,
@@ -30,7 +30,7 @@ fn app(layer: LineAuthLayer) -> Router {
         .with_state(layer.handle())
 }
 
-async fn post_bearer(base: &str, path: &str, token: &str) -> StatusCode {
+pub(crate) async fn post_bearer(base: &str, path: &str, token: &str) -> StatusCode {
     http()
         .post(format!("{base}{path}"))
         .bearer_auth(token)

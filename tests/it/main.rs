@@ -5,6 +5,7 @@ mod coalescing;
 mod cors;
 mod emulator;
 mod extraction;
+mod fleet;
 mod hostile;
 mod id_tokens;
 mod logging;

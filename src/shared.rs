@@ -1,0 +1,871 @@
+//! The shared cache (feature `redis`): verdicts and invalidations shared by every replica of a
+//! service through Redis, so a fleet behind a load balancer asks LINE about a token once and a
+//! logout on any replica is honoured by all of them.
+//!
+//! Give every replica the same [`redis_url`](crate::LineAuthConfigBuilder::redis_url) (or
+//! `REDIS_URL` with [`from_env`](crate::LineAuthConfig::from_env)):
+//!
+//! ```no_run
+//! use line_auth::{LineAuthConfig, LineAuthLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), line_auth::ConfigError> {
+//! let config = LineAuthConfig::builder()
+//!     .channel_id("1234567890")
+//!     .redis_url("redis://127.0.0.1:6379/")
+//!     .build()?;
+//! let layer = LineAuthLayer::new(config); // build it inside the runtime: it subscribes at once
+//! # let _ = layer;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How a request is decided
+//!
+//! 1. The in-process cache, synchronously, as without Redis: a hit never touches Redis.
+//! 2. On a miss, the one verification of that token in this process (concurrent requests for it
+//!    wait on it) reads Redis: a verdict another replica shared answers it with no call to LINE.
+//! 3. Otherwise LINE is asked, and its verdict is written to Redis for the others.
+//!
+//! # What is stored
+//!
+//! Keys are the prefix (default `line-auth:`) and the token's SHA-256, never the token:
+//!
+//! | key | value | expires |
+//! |---|---|---|
+//! | `{prefix}v:{sha256 hex}` | `{"user": <LineUser as serialized>, "freshUntilMs": …}` | when the token does, or after the maximum TTL if sooner |
+//! | `{prefix}r:{sha256 hex}` | why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL; a logout's after the maximum TTL |
+//! | `{prefix}u:{user ID}` | set of that user's token hashes, for [`forget_user`](crate::LineAuth::forget_user) | after the maximum TTL |
+//!
+//! Each replica re-checks a shared verdict against its own channels and required scopes, so
+//! replicas with different requirements may share entries; refusals that depend on those
+//! requirements (another channel, a missing scope) are not shared.
+//!
+//! # Invalidation
+//!
+//! [`forget`](crate::LineAuth::forget), [`forget_user`](crate::LineAuth::forget_user),
+//! [`clear`](crate::LineAuth::clear) and [`logout`](crate::LineAuth::logout) delete the shared
+//! entries and publish on `{prefix}invalidate`; every replica drops its in-process copy when the
+//! message arrives (milliseconds on a LAN). A logout also leaves a refusal in Redis, so a replica
+//! whose verification was under way when the logout happened cannot share the token again.
+//!
+//! # When Redis is in trouble
+//!
+//! Redis is an optimisation, never a dependency of a request: every Redis call is bounded by
+//! [`redis_timeout`](crate::LineAuthConfigBuilder::redis_timeout) (50 ms by default), and after a
+//! failure Redis is left alone for a second, so an outage costs at most one timeout per second
+//! while requests go to LINE as without Redis. Failures are logged (`warn`, once per episode) and
+//! counted ([`Stats::shared_errors`](crate::Stats::shared_errors)). The connection and the
+//! subscription reconnect by themselves. Invalidations that could not be published wait in a
+//! bounded outbox and are published when Redis is back; a replica that lost its subscription
+//! drops its in-process verified tokens when it resubscribes, since it may have missed some.
+//!
+//! ID-token layers ([`LineAuthLayer::id_tokens`](crate::LineAuthLayer::id_tokens)) verify
+//! locally with no call to LINE, so they share invalidations but not verdicts.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{watch, Notify};
+
+use crate::clock;
+use crate::config::ConfigError;
+use crate::rejection::InvalidReason;
+use crate::stats::{Counters, Event};
+use crate::token::TokenDigest;
+use crate::user::{LineUser, SerializedUser};
+use crate::verify::Verifier;
+
+/// After a failed Redis call, Redis is skipped this long: an outage costs one timeout per second,
+/// not one per request.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// Bound on one attempt to connect (the command connection or the subscription).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest wait between attempts to connect the subscription.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
+/// Invalidations kept while Redis cannot be reached. Past this they collapse into one
+/// "forget everything", which covers them all.
+const OUTBOX_LIMIT: usize = 10_000;
+/// Keys deleted per round trip when clearing the shared cache.
+const CLEAR_BATCH: usize = 500;
+
+/// The `redis` part of [`LineAuthConfig`](crate::LineAuthConfig), checked when it is built.
+#[derive(Clone)]
+pub(crate) struct RedisSettings {
+    client: redis::Client,
+    /// The URL with its password hidden, for `Debug` and errors.
+    shown_url: Box<str>,
+    key_prefix: Arc<str>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &self.shown_url)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RedisSettings {
+    pub(crate) fn new(
+        url: &str,
+        key_prefix: String,
+        timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        let shown_url = without_password(url);
+        let client = redis::Client::open(url).map_err(|error| ConfigError::InvalidRedisUrl {
+            value: shown_url.clone(),
+            reason: error.to_string(),
+        })?;
+        Ok(Self {
+            client,
+            shown_url: shown_url.into(),
+            key_prefix: key_prefix.into(),
+            timeout,
+        })
+    }
+}
+
+/// `url` with any password replaced, so it can be shown.
+fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("redacted"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<not a URL>".to_owned(),
+    }
+}
+
+/// What another replica (or this one, earlier) concluded about a token.
+pub(crate) enum SharedVerdict {
+    /// Verified, for this user, trusted until `fresh_until`.
+    Verified {
+        user: LineUser,
+        fresh_until: SystemTime,
+    },
+    /// Refused by LINE.
+    Refused(InvalidReason),
+}
+
+/// Something every replica must forget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Invalidation {
+    /// One token, to be verified again.
+    Token(TokenDigest),
+    /// One token revoked at LINE: refused fleet-wide from now on.
+    Revoked(TokenDigest),
+    /// Every token of one user.
+    User(Box<str>),
+    /// Everything.
+    All,
+}
+
+impl Invalidation {
+    /// The message published on the invalidation channel.
+    fn message(&self) -> String {
+        match self {
+            Self::Token(digest) | Self::Revoked(digest) => format!("t:{}", digest.hex()),
+            Self::User(user_id) => format!("u:{user_id}"),
+            Self::All => "*".to_owned(),
+        }
+    }
+
+    /// Reads a message back; what another version might send and this one does not know is
+    /// ignored rather than guessed at.
+    pub(crate) fn parse(message: &str) -> Option<Self> {
+        if message == "*" {
+            return Some(Self::All);
+        }
+        if let Some(hex) = message.strip_prefix("t:") {
+            return TokenDigest::from_hex(hex).map(Self::Token);
+        }
+        message
+            .strip_prefix("u:")
+            .filter(|user_id| !user_id.is_empty())
+            .map(|user_id| Self::User(user_id.into()))
+    }
+}
+
+/// The shared entry for a verified token.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredVerdict<'a> {
+    user: &'a LineUser,
+    /// Unix milliseconds after which LINE must be asked again.
+    fresh_until_ms: u64,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadedVerdict {
+    user: SerializedUser,
+    fresh_until_ms: u64,
+}
+
+fn refusal_code(reason: InvalidReason) -> &'static str {
+    match reason {
+        InvalidReason::Expired => "expired",
+        InvalidReason::Revoked => "revoked",
+        InvalidReason::NotJws => "not_jws",
+        InvalidReason::Rejected => "rejected",
+    }
+}
+
+fn refusal_from_code(code: &str) -> InvalidReason {
+    match code {
+        "expired" => InvalidReason::Expired,
+        "revoked" => InvalidReason::Revoked,
+        "not_jws" => InvalidReason::NotJws,
+        _ => InvalidReason::Rejected,
+    }
+}
+
+fn unix_millis(time: SystemTime) -> u64 {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Milliseconds from now until `time`, if it is in the future.
+fn millis_until(time: SystemTime) -> Option<u64> {
+    let left = time.duration_since(SystemTime::now()).ok()?;
+    u64::try_from(left.as_millis()).ok().filter(|&ms| ms > 0)
+}
+
+fn millis_of(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// A glob pattern matching every key that starts with `prefix`.
+fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    pattern
+}
+
+/// One layer's link to the shared cache.
+pub(crate) struct SharedCache {
+    settings: RedisSettings,
+    /// Set once the first connection succeeds; the manager reconnects by itself after that.
+    connection: RwLock<Option<ConnectionManager>>,
+    /// Held while connecting, so the subscriber and the courier make one connection, not two.
+    connecting: tokio::sync::Mutex<()>,
+    /// [`clock::millis`] before which Redis is not tried, after a failure.
+    paused_until: AtomicU64,
+    /// Invalidations not yet published, oldest first.
+    outbox: Mutex<VecDeque<Invalidation>>,
+    /// Wakes the courier; shared with it, so waiting needs no hold on the layer.
+    outbox_filled: Arc<Notify>,
+    started: AtomicBool,
+    /// Dropped with this, which ends the background tasks.
+    stop: watch::Sender<()>,
+    /// How long a shared refusal stands.
+    refused_ttl: Duration,
+    /// How long a logout's refusal stands, and the user sets live: the maximum TTL.
+    max_ttl: Duration,
+}
+
+impl SharedCache {
+    pub(crate) fn new(settings: RedisSettings, max_ttl: Duration, refused_ttl: Duration) -> Self {
+        Self {
+            settings,
+            connection: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            paused_until: AtomicU64::new(0),
+            outbox: Mutex::new(VecDeque::new()),
+            outbox_filled: Arc::new(Notify::new()),
+            started: AtomicBool::new(false),
+            stop: watch::channel(()).0,
+            refused_ttl,
+            max_ttl,
+        }
+    }
+
+    fn key(&self, kind: &str, digest: &TokenDigest) -> String {
+        format!("{}{kind}:{}", self.settings.key_prefix, digest.hex())
+    }
+
+    fn user_key(&self, user_id: &str) -> String {
+        format!("{}u:{user_id}", self.settings.key_prefix)
+    }
+
+    fn channel(&self) -> String {
+        format!("{}invalidate", self.settings.key_prefix)
+    }
+
+    /// The connection, unless Redis failed within the last second or was never reached.
+    fn connection(&self) -> Option<ConnectionManager> {
+        if clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs one Redis call within the timeout; a failure pauses Redis use for a second.
+    async fn run<T>(
+        &self,
+        counters: &Counters,
+        what: &'static str,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        let error = match tokio::time::timeout(self.settings.timeout, call).await {
+            Ok(Ok(value)) => return Some(value),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no answer within {:?}", self.settings.timeout),
+        };
+        counters.record(Event::SharedError);
+        let resume = clock::millis(clock::now() + PAUSE_AFTER_FAILURE);
+        let previous = self.paused_until.swap(resume, Ordering::Relaxed);
+        // One warning per episode, not one per request.
+        if previous < clock::millis(clock::now()) {
+            tracing::warn!(
+                redis = %self.settings.shown_url,
+                %error,
+                "shared cache: could not {what}; going on without Redis for {PAUSE_AFTER_FAILURE:?}"
+            );
+        }
+        None
+    }
+
+    /// What the fleet knows about the token, if anything and if Redis answers in time.
+    pub(crate) async fn lookup(
+        &self,
+        digest: &TokenDigest,
+        counters: &Counters,
+    ) -> Option<SharedVerdict> {
+        let mut connection = self.connection()?;
+        let keys = [self.key("v", digest), self.key("r", digest)];
+        let (verified, refused): (Option<String>, Option<String>) = self
+            .run(
+                counters,
+                "read a shared verdict",
+                redis::cmd("MGET").arg(&keys).query_async(&mut connection),
+            )
+            .await?;
+        // A refusal wins: a logout leaves one beside any verdict shared while it happened.
+        if let Some(code) = refused {
+            counters.record(Event::SharedHit);
+            return Some(SharedVerdict::Refused(refusal_from_code(&code)));
+        }
+        let Some(json) = verified else {
+            counters.record(Event::SharedMiss);
+            return None;
+        };
+        match serde_json::from_str::<LoadedVerdict>(&json) {
+            Ok(loaded) => {
+                counters.record(Event::SharedHit);
+                Some(SharedVerdict::Verified {
+                    user: loaded.user.into(),
+                    fresh_until: UNIX_EPOCH + Duration::from_millis(loaded.fresh_until_ms),
+                })
+            }
+            Err(error) => {
+                counters.record(Event::SharedMiss);
+                tracing::warn!(%error, "shared cache: ignoring an entry that does not parse");
+                None
+            }
+        }
+    }
+
+    /// Shares a verified token until `fresh_until` (the token's expiry or the maximum TTL).
+    pub(crate) async fn store_verified(
+        &self,
+        digest: &TokenDigest,
+        user: &LineUser,
+        fresh_until: SystemTime,
+        counters: &Counters,
+    ) {
+        let (Some(mut connection), Some(ttl_ms)) = (self.connection(), millis_until(fresh_until))
+        else {
+            return;
+        };
+        let value = StoredVerdict {
+            user,
+            fresh_until_ms: unix_millis(fresh_until),
+        };
+        let Ok(json) = serde_json::to_string(&value) else {
+            return;
+        };
+        let user_key = self.user_key(user.user_id());
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.key("v", digest))
+            .arg(json)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
+            .cmd("SADD")
+            .arg(&user_key)
+            .arg(digest.hex().to_string())
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&user_key)
+            .arg(millis_of(self.max_ttl))
+            .ignore();
+        self.run(
+            counters,
+            "share a verdict",
+            pipe.query_async::<()>(&mut connection),
+        )
+        .await;
+    }
+
+    /// Shares LINE's refusal of a token for the negative-cache TTL, unless a longer-standing
+    /// refusal (a logout's) is already there.
+    pub(crate) async fn store_refused(
+        &self,
+        digest: &TokenDigest,
+        reason: InvalidReason,
+        counters: &Counters,
+    ) {
+        if self.refused_ttl.is_zero() {
+            return;
+        }
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let set = redis::cmd("SET")
+            .arg(self.key("r", digest))
+            .arg(refusal_code(reason))
+            .arg("PX")
+            .arg(millis_of(self.refused_ttl))
+            .arg("NX")
+            .to_owned();
+        self.run(
+            counters,
+            "share a refusal",
+            set.query_async::<Option<String>>(&mut connection),
+        )
+        .await;
+    }
+
+    /// Publishes an invalidation now if Redis answers, otherwise leaves it in the outbox for the
+    /// courier. Returns whether it was published.
+    pub(crate) async fn invalidate(&self, invalidation: Invalidation, counters: &Counters) -> bool {
+        if self.publish(&invalidation, counters).await {
+            return true;
+        }
+        self.invalidate_later(invalidation);
+        false
+    }
+
+    /// Leaves an invalidation in the outbox, which the courier task publishes at once or when
+    /// Redis is back. For callers that cannot wait.
+    pub(crate) fn invalidate_later(&self, invalidation: Invalidation) {
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        if outbox.len() >= OUTBOX_LIMIT && outbox.front() != Some(&Invalidation::All) {
+            tracing::warn!(
+                "shared cache: over {OUTBOX_LIMIT} invalidations wait for Redis; \
+                 replacing them with one that forgets everything"
+            );
+            outbox.clear();
+            outbox.push_back(Invalidation::All);
+        }
+        if outbox.front() != Some(&Invalidation::All) {
+            outbox.push_back(invalidation);
+        }
+        drop(outbox);
+        self.outbox_filled.notify_one();
+    }
+
+    /// Deletes what the fleet shares about the invalidated tokens and tells every replica.
+    async fn publish(&self, invalidation: &Invalidation, counters: &Counters) -> bool {
+        let Some(mut connection) = self.connection() else {
+            return false;
+        };
+        let mut pipe = redis::pipe();
+        match invalidation {
+            Invalidation::Token(digest) => {
+                pipe.cmd("DEL")
+                    .arg(self.key("v", digest))
+                    .arg(self.key("r", digest))
+                    .ignore();
+            }
+            Invalidation::Revoked(digest) => {
+                pipe.cmd("SET")
+                    .arg(self.key("r", digest))
+                    .arg(refusal_code(InvalidReason::Revoked))
+                    .arg("PX")
+                    .arg(millis_of(self.max_ttl.max(self.refused_ttl)))
+                    .ignore()
+                    .cmd("DEL")
+                    .arg(self.key("v", digest))
+                    .ignore();
+            }
+            Invalidation::User(user_id) => {
+                let user_key = self.user_key(user_id);
+                let Some(hashes) = self
+                    .run(
+                        counters,
+                        "list a user's tokens",
+                        redis::cmd("SMEMBERS")
+                            .arg(&user_key)
+                            .query_async::<Vec<String>>(&mut connection),
+                    )
+                    .await
+                else {
+                    return false;
+                };
+                let keys: Vec<String> = hashes
+                    .iter()
+                    .filter_map(|hex| TokenDigest::from_hex(hex))
+                    .map(|digest| self.key("v", &digest))
+                    .chain([user_key])
+                    .collect();
+                pipe.cmd("DEL").arg(keys).ignore();
+            }
+            Invalidation::All => {
+                if !self.delete_everything(&mut connection, counters).await {
+                    return false;
+                }
+            }
+        }
+        pipe.cmd("PUBLISH")
+            .arg(self.channel())
+            .arg(invalidation.message())
+            .ignore();
+        let published = self
+            .run(
+                counters,
+                "publish an invalidation",
+                pipe.query_async::<()>(&mut connection),
+            )
+            .await
+            .is_some();
+        if published {
+            counters.record(Event::InvalidationPublished);
+        }
+        published
+    }
+
+    /// Deletes every key under the prefix, a batch per round trip.
+    async fn delete_everything(
+        &self,
+        connection: &mut ConnectionManager,
+        counters: &Counters,
+    ) -> bool {
+        let pattern = prefix_pattern(&self.settings.key_prefix);
+        let mut cursor = 0u64;
+        loop {
+            let Some((next, keys)) = self
+                .run(
+                    counters,
+                    "list the shared entries",
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(CLEAR_BATCH)
+                        .query_async::<(u64, Vec<String>)>(connection),
+                )
+                .await
+            else {
+                return false;
+            };
+            if !keys.is_empty()
+                && self
+                    .run(
+                        counters,
+                        "delete the shared entries",
+                        redis::cmd("UNLINK").arg(keys).query_async::<()>(connection),
+                    )
+                    .await
+                    .is_none()
+            {
+                return false;
+            }
+            if next == 0 {
+                return true;
+            }
+            cursor = next;
+        }
+    }
+
+    /// Starts the background tasks (subscription, courier) once, on the current runtime.
+    pub(crate) fn start(verifier: &Arc<Verifier>, shared: &SharedCache) {
+        if shared.started.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if shared.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let subscriber = Subscriber {
+            verifier: Arc::downgrade(verifier),
+            client: shared.settings.client.clone(),
+            channel: shared.channel(),
+            stop: shared.stop.subscribe(),
+        };
+        runtime.spawn(subscriber.run());
+        runtime.spawn(run_courier(
+            Arc::downgrade(verifier),
+            shared.stop.subscribe(),
+        ));
+    }
+
+    /// Connects the command connection if it is not yet. The manager reconnects by itself once
+    /// it exists.
+    async fn connect(&self) -> bool {
+        let _connecting = self.connecting.lock().await;
+        if self
+            .connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
+            return true;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(self.settings.timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(PAUSE_AFTER_FAILURE);
+        let connecting = self
+            .settings
+            .client
+            .get_connection_manager_with_config(config);
+        match tokio::time::timeout(CONNECT_TIMEOUT * 4, connecting).await {
+            Ok(Ok(connection)) => {
+                *self
+                    .connection
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(connection);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Redis answered again: use it at once rather than after the pause.
+    fn resume(&self) {
+        self.paused_until.store(0, Ordering::Relaxed);
+        self.outbox_filled.notify_one();
+    }
+}
+
+/// Listens on the invalidation channel and applies what arrives, reconnecting whenever the
+/// subscription is lost.
+struct Subscriber {
+    verifier: Weak<Verifier>,
+    client: redis::Client,
+    channel: String,
+    stop: watch::Receiver<()>,
+}
+
+impl Subscriber {
+    async fn run(mut self) {
+        let mut subscribed_before = false;
+        let mut delay = Duration::from_millis(50);
+        let mut warned = false;
+        loop {
+            match self.subscribe().await {
+                Ok(pubsub) => {
+                    let Some(verifier) = self.verifier.upgrade() else {
+                        return;
+                    };
+                    if let Some(shared) = verifier.shared() {
+                        shared.resume();
+                    }
+                    if subscribed_before {
+                        // Invalidations published while this replica was not listening are lost:
+                        // drop what they might have covered.
+                        tracing::warn!(
+                            "shared cache: resubscribed to invalidations; \
+                             forgetting in-process verified tokens, which some may have covered"
+                        );
+                        verifier.clear_locally();
+                    } else {
+                        tracing::debug!("shared cache: subscribed to invalidations");
+                    }
+                    drop(verifier);
+                    subscribed_before = true;
+                    delay = Duration::from_millis(50);
+                    warned = false;
+                    if self.listen(pubsub).await.is_break() {
+                        return;
+                    }
+                    tracing::warn!("shared cache: lost the invalidation channel; reconnecting");
+                }
+                Err(error) => {
+                    if !warned {
+                        tracing::warn!(%error, "shared cache: cannot subscribe to invalidations; retrying");
+                        warned = true;
+                    }
+                    if self.verifier.strong_count() == 0 {
+                        return;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.stop.changed() => return,
+            }
+            delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+        }
+    }
+
+    async fn subscribe(&self) -> Result<redis::aio::PubSub, String> {
+        // The command connection first: once subscribed, this replica is fully in the fleet.
+        match self.verifier.upgrade() {
+            Some(verifier) => {
+                if let Some(shared) = verifier.shared() {
+                    shared.connect().await;
+                }
+            }
+            None => return Err("the layer is gone".to_owned()),
+        }
+        let subscribing = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(&self.channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, subscribing).await {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+        }
+    }
+
+    /// Applies messages until the subscription ends (continue) or the layer is gone (break).
+    async fn listen(&mut self, pubsub: redis::aio::PubSub) -> std::ops::ControlFlow<()> {
+        let mut messages = pubsub.into_on_message();
+        loop {
+            let message = tokio::select! {
+                message = messages.next() => message,
+                _ = self.stop.changed() => return std::ops::ControlFlow::Break(()),
+            };
+            let Some(message) = message else {
+                return std::ops::ControlFlow::Continue(());
+            };
+            let Some(verifier) = self.verifier.upgrade() else {
+                return std::ops::ControlFlow::Break(());
+            };
+            match message
+                .get_payload::<String>()
+                .ok()
+                .as_deref()
+                .and_then(Invalidation::parse)
+            {
+                Some(invalidation) => verifier.apply_invalidation(&invalidation),
+                None => tracing::debug!("shared cache: ignoring an unknown invalidation message"),
+            }
+        }
+    }
+}
+
+/// Connects the command connection, then publishes what waits in the outbox: at once, and
+/// again every second while Redis is away.
+async fn run_courier(verifier: Weak<Verifier>, mut stop: watch::Receiver<()>) {
+    loop {
+        let Some(strong) = verifier.upgrade() else {
+            return;
+        };
+        let Some(shared) = strong.shared() else {
+            return;
+        };
+        let filled = Arc::clone(&shared.outbox_filled);
+        let wake = filled.notified();
+        while shared.connect().await {
+            let next = shared
+                .outbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .front()
+                .cloned();
+            let Some(invalidation) = next else { break };
+            if !shared.publish(&invalidation, &strong.counters).await {
+                break;
+            }
+            let mut outbox = shared.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+            // Unless it was replaced by "forget everything" meanwhile, it is the front still.
+            if outbox.front() == Some(&invalidation) {
+                outbox.pop_front();
+            }
+        }
+        drop(strong);
+        tokio::select! {
+            _ = wake => {}
+            _ = tokio::time::sleep(PAUSE_AFTER_FAILURE) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalidation_messages_round_trip() {
+        let digest = TokenDigest::of("token");
+        for invalidation in [
+            Invalidation::Token(digest),
+            Invalidation::User("U4af4980629".into()),
+            Invalidation::All,
+        ] {
+            assert_eq!(
+                Invalidation::parse(&invalidation.message()),
+                Some(invalidation)
+            );
+        }
+        // A revocation travels as a token: the refusal it leaves is in Redis, not the message.
+        assert_eq!(
+            Invalidation::parse(&Invalidation::Revoked(digest).message()),
+            Some(Invalidation::Token(digest))
+        );
+        for junk in ["", "t:", "t:xyz", "u:", "?", "**"] {
+            assert_eq!(Invalidation::parse(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn shown_url_hides_the_password() {
+        let shown = without_password("redis://user:hunter2@cache.internal:6380/2");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("cache.internal:6380"), "{shown}");
+        assert_eq!(without_password("not a url"), "<not a URL>");
+    }
+
+    #[test]
+    fn clearing_matches_only_the_prefix_taken_literally() {
+        assert_eq!(prefix_pattern("line-auth:"), "line-auth:*");
+        assert_eq!(prefix_pattern("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\*");
+    }
+
+    #[test]
+    fn refusal_codes_round_trip() {
+        for reason in [
+            InvalidReason::Expired,
+            InvalidReason::Revoked,
+            InvalidReason::NotJws,
+            InvalidReason::Rejected,
+        ] {
+            assert_eq!(refusal_from_code(refusal_code(reason)), reason);
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! Several replicas sharing one real Redis (Debian's `redis-server`, started here on a free
+//! loopback port): shared verdicts, fleet-wide logout, and Redis dying and coming back.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use line_auth::emulator::IssueToken;
+use line_auth::{LineAuth, LineAuthLayer};
+use redis::AsyncCommands;
+use sha2::{Digest, Sha256};
+
+use crate::logout::{app, post_bearer};
+use crate::support::*;
+
+#[path = "../common/redis_server.rs"]
+mod redis_server;
+use redis_server::RedisServer;
+
+/// One replica: the example's routes behind a layer sharing `redis_url`.
+struct Replica {
+    base: String,
+    auth: LineAuth,
+}
+
+impl Replica {
+    async fn start(line: &Line, redis_url: &str) -> Self {
+        let config = line.config().redis_url(redis_url).build().unwrap();
+        let layer = LineAuthLayer::new(config);
+        let auth = layer.handle();
+        Self {
+            base: serve(app(layer)).await,
+            auth,
+        }
+    }
+
+    async fn me(&self, token: &str) -> StatusCode {
+        get_bearer(&self.base, "/api/me", token).await.status
+    }
+}
+
+/// A fleet of `n` replicas, every one subscribed to invalidations before the test goes on.
+async fn fleet(line: &Line, redis: &RedisServer, n: usize) -> Vec<Replica> {
+    let mut replicas = Vec::new();
+    for _ in 0..n {
+        replicas.push(Replica::start(line, &redis.url()).await);
+    }
+    wait_for_subscribers(redis, n).await;
+    replicas
+}
+
+async fn inspect(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_subscribers(redis: &RedisServer, n: usize) {
+    let mut connection = inspect(redis).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, subscribers): (String, usize) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("line-auth:invalidate")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if subscribers >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{subscribers} of {n} replicas subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn sha256_hex(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Polls until `replica` answers `status` for `token`; how long that took, if within `limit`.
+async fn time_until(
+    replica: &Replica,
+    token: &str,
+    status: StatusCode,
+    limit: Duration,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        if replica.me(token).await == status {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still not {status} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_verified_by_one_replica_is_served_by_the_others_without_line() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 4).await;
+    let token = line.token();
+
+    for replica in &replicas {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+
+    assert_eq!(
+        line.calls(),
+        (1, 1),
+        "one verify and one profile for the fleet"
+    );
+    let stats: Vec<_> = replicas
+        .iter()
+        .map(|replica| replica.auth.stats())
+        .collect();
+    assert_eq!(stats[0].shared_misses, 1);
+    for later in &stats[1..] {
+        assert_eq!((later.shared_hits, later.verified), (1, 1));
+    }
+}
+
+#[tokio::test]
+async fn the_shared_entry_is_keyed_by_hash_and_never_outlives_the_token() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 1).await;
+    let token = line.issue(IssueToken::new(CHANNEL).lifetime(Duration::from_secs(20)));
+    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+
+    let mut connection = inspect(&redis).await;
+    let key = format!("line-auth:v:{}", sha256_hex(&token));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let value: String = loop {
+        // Shared just after the verdict reaches the request: give it a moment.
+        if let Some(value) = connection.get::<_, Option<String>>(&key).await.unwrap() {
+            break value;
+        }
+        assert!(Instant::now() < deadline, "nothing shared under {key}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let entry: serde_json::Value = serde_json::from_str(&value).unwrap();
+    assert_eq!(entry["user"]["channelId"], CHANNEL);
+    assert!(entry["user"]["expiresAt"].as_u64().is_some());
+    assert!(entry["freshUntilMs"].as_u64().is_some());
+    let ttl_ms: i64 = connection.pttl(&key).await.unwrap();
+    assert!(
+        (1..=20_000).contains(&ttl_ms),
+        "TTL {ttl_ms} ms outlives the token's 20 s"
+    );
+
+    let keys: Vec<String> = connection.keys("*").await.unwrap();
+    for key in &keys {
+        assert!(!key.contains(&token), "raw token in key {key}");
+        let kind: String = redis::cmd("TYPE")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if kind == "string" {
+            let value: String = connection.get(key).await.unwrap();
+            assert!(!value.contains(&token), "raw token in the value of {key}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_maximum_ttl_bounds_the_shared_entry() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .redis_url(redis.url())
+        .cache_max_ttl(Duration::from_secs(7))
+        .build()
+        .unwrap();
+    let base = serve(app(LineAuthLayer::new(config))).await;
+    wait_for_subscribers(&redis, 1).await;
+    let token = line.token(); // 30 days
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+
+    let mut connection = inspect(&redis).await;
+    let key = format!("line-auth:v:{}", sha256_hex(&token));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ttl_ms = loop {
+        let ttl_ms: i64 = connection.pttl(&key).await.unwrap();
+        if ttl_ms > 0 {
+            break ttl_ms;
+        }
+        assert!(Instant::now() < deadline, "nothing shared under {key}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(ttl_ms <= 7_000, "TTL {ttl_ms} ms exceeds the 7 s maximum");
+}
+
+#[tokio::test]
+async fn a_refusal_is_shared_for_the_negative_ttl() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let token = line.token();
+    line.emulator.revoke(&token);
+
+    assert_eq!(replicas[0].me(&token).await, StatusCode::UNAUTHORIZED);
+    let mut connection = inspect(&redis).await;
+    let key = format!("line-auth:r:{}", sha256_hex(&token));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ttl_ms = loop {
+        let ttl_ms: i64 = connection.pttl(&key).await.unwrap();
+        if ttl_ms > 0 {
+            break ttl_ms;
+        }
+        assert!(Instant::now() < deadline, "no shared refusal under {key}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        ttl_ms <= 30_000,
+        "refusal TTL {ttl_ms} ms exceeds the negative TTL"
+    );
+
+    let reply = get_bearer(&replicas[1].base, "/api/me", &token).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token was revoked"
+    );
+    assert_eq!(line.calls().0, 1, "the second replica did not ask LINE");
+}
+
+#[tokio::test]
+async fn logout_through_one_replica_is_honoured_by_the_others_within_a_second() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 3).await;
+    let token = line.token();
+    for replica in &replicas {
+        assert_eq!(
+            replica.me(&token).await,
+            StatusCode::OK,
+            "cached everywhere"
+        );
+    }
+
+    assert_eq!(
+        post_bearer(&replicas[1].base, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+
+    for replica in [&replicas[0], &replicas[2]] {
+        let took = time_until(
+            replica,
+            &token,
+            StatusCode::UNAUTHORIZED,
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+        assert!(replica.auth.stats().invalidations_received >= 1);
+    }
+    assert_eq!(line.emulator.calls().revoke, 1);
+}
+
+#[tokio::test]
+async fn a_logout_refusal_outranks_a_verdict_shared_late() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let token = line.token();
+    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+    replicas[0].auth.logout(&token).await.unwrap();
+
+    // A replica whose verification was under way during the logout shares its verdict late.
+    let mut connection = inspect(&redis).await;
+    let key = format!("line-auth:v:{}", sha256_hex(&token));
+    let late = r#"{"user":{"userId":"U1","displayName":"x","channelId":"1234567890","scopes":["profile"],"expiresAt":4102444800},"freshUntilMs":4102444800000}"#;
+    let _: () = connection.set_ex(&key, late, 60).await.unwrap();
+
+    assert_eq!(replicas[1].me(&token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(line.calls().0, 1, "refused from Redis, not by asking LINE");
+}
+
+#[tokio::test]
+async fn forget_and_forget_user_reach_every_replica() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let token = line.token();
+    for replica in &replicas {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+    assert_eq!(line.calls().0, 1);
+
+    replicas[0].auth.forget(&token);
+    wait_for_invalidations(&replicas[1], 1).await;
+    assert_eq!(replicas[1].me(&token).await, StatusCode::OK);
+    assert_eq!(
+        line.calls().0,
+        2,
+        "forgotten in Redis and on the other replica"
+    );
+
+    let other = line.issue(IssueToken::new(CHANNEL).user_id("U00000000000000000000000000000077"));
+    for replica in &replicas {
+        assert_eq!(replica.me(&other).await, StatusCode::OK);
+    }
+    assert_eq!(line.calls().0, 3);
+    replicas[1]
+        .auth
+        .forget_user("U00000000000000000000000000000077");
+    wait_for_invalidations(&replicas[0], 2).await;
+    assert_eq!(replicas[0].me(&other).await, StatusCode::OK);
+    assert_eq!(
+        line.calls().0,
+        4,
+        "the user's tokens were dropped from Redis too"
+    );
+    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+    assert_eq!(line.calls().0, 4, "other users' tokens stay");
+}
+
+async fn wait_for_invalidations(replica: &Replica, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while replica.auth.stats().invalidations_received < n {
+        assert!(
+            Instant::now() < deadline,
+            "invalidation {n} not received within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up() {
+    let mut redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let before = line.token();
+    for replica in &replicas {
+        assert_eq!(replica.me(&before).await, StatusCode::OK);
+    }
+
+    redis.kill();
+
+    // Known tokens from memory, new ones from LINE; never an error, never a long wait.
+    let during = line.token();
+    for replica in &replicas {
+        let started = Instant::now();
+        assert_eq!(replica.me(&before).await, StatusCode::OK);
+        assert_eq!(replica.me(&during).await, StatusCode::OK);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    for _ in 0..20 {
+        let token = line.token();
+        for replica in &replicas {
+            assert_eq!(replica.me(&token).await, StatusCode::OK);
+        }
+    }
+    let outage_logout = line.token();
+    for replica in &replicas {
+        assert_eq!(replica.me(&outage_logout).await, StatusCode::OK);
+    }
+    assert_eq!(
+        post_bearer(&replicas[1].base, "/api/logout", &outage_logout).await,
+        StatusCode::NO_CONTENT,
+        "logout works without Redis (locally, and at LINE)"
+    );
+
+    redis.restart();
+    wait_for_subscribers(&redis, 2).await;
+
+    // The logout made during the outage reaches the other replica once Redis is back (or the
+    // replica, having resubscribed, dropped its in-process tokens).
+    time_until(
+        &replicas[0],
+        &outage_logout,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(5),
+    )
+    .await;
+
+    // Sharing resumes: within a few seconds a new token costs LINE one verification.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let token = line.token();
+        let verifies = line.calls().0;
+        assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+        // The verdict is shared just after the first replica answers.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(replicas[1].me(&token).await, StatusCode::OK);
+        if line.calls().0 - verifies == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sharing did not resume");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // And so does fleet-wide logout.
+    let token = line.token();
+    for replica in &replicas {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+    assert_eq!(
+        post_bearer(&replicas[0].base, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+    time_until(
+        &replicas[1],
+        &token,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(1),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn redis_down_at_start_is_no_obstacle_and_is_used_once_it_is_up() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    redis.kill();
+    let line = Line::start().await;
+    let first = Replica::start(&line, &url).await;
+    let second = Replica::start(&line, &url).await;
+    let token = line.token();
+    assert_eq!(first.me(&token).await, StatusCode::OK);
+    assert_eq!(second.me(&token).await, StatusCode::OK);
+
+    redis.restart();
+    wait_for_subscribers(&redis, 2).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let token = line.token();
+        let verifies = line.calls().0;
+        assert_eq!(first.me(&token).await, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(second.me(&token).await, StatusCode::OK);
+        if line.calls().0 - verifies == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Redis never picked up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_redis_that_never_answers_costs_at_most_the_redis_timeout() {
+    // A listener that accepts and then says nothing: Redis hung, not down.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/", silent.local_addr().unwrap());
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .redis_url(url)
+        .redis_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let base = serve(app(LineAuthLayer::new(config))).await;
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(
+            get_bearer(&base, "/api/me", &line.token()).await.status,
+            StatusCode::OK
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    drop(silent);
+}
