@@ -13,7 +13,8 @@
 //! a `curl` line that works. With `LINE_CHANNEL_ID` set it verifies real tokens with LINE
 //! (`LINE_API_BASE` to point elsewhere; see `LineAuthConfig::from_env` for every variable).
 //!
-//! Environment: `LINE_CHANNEL_ID`, `LINE_API_BASE`, `LISTEN_ADDR` (default `127.0.0.1:3000`),
+//! Environment: `LINE_CHANNEL_ID`, `LINE_API_BASE`, `REDIS_URL` (replicas share verified tokens
+//! and logouts through that Redis; in demo mode too), `LISTEN_ADDR` (default `127.0.0.1:3000`),
 //! `RUST_LOG` (default `info`).
 
 use std::error::Error;
@@ -117,14 +118,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let emulator = Arc::new(LineEmulator::start().await?);
         let token = emulator.issue(demo_user());
         tracing::info!(line_api = %emulator.base_url(), "LINE_CHANNEL_ID is unset: using the LINE emulator");
-        let config = LineAuthConfig::builder()
+        let mut config = LineAuthConfig::builder()
             .channel_id(DEMO_CHANNEL_ID)
-            .api_base(emulator.base_url())
-            .build()?;
+            .api_base(emulator.base_url());
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            config = config.redis_url(url);
+        }
+        let config = config.build()?;
         demo = Some((emulator, token));
         config
     };
 
+    if std::env::var_os("REDIS_URL").is_some() {
+        tracing::info!("sharing verified tokens and logouts with other replicas through REDIS_URL");
+    }
     let layer = LineAuthLayer::new(config);
     // A LIFF page calls this API from its own origin. CORS goes outside the auth layer, so
     // preflights (which carry no token) are answered without it, and refusals still carry CORS

@@ -70,6 +70,8 @@
 //!   [`api_base`](LineAuthConfigBuilder::api_base) at it.
 //! - `testing`: `LineUser::builder` and `LineAuthLayer::with_fixed_token`, for handler tests.
 //! - `metrics`: counters and a latency histogram through the `metrics` facade.
+//! - `redis`: `shared`, one verified-token cache and fleet-wide logout for every replica of a
+//!   service, on Redis (`REDIS_URL`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

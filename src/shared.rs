@@ -25,7 +25,11 @@
 //! 1. The in-process cache, synchronously, as without Redis: a hit never touches Redis.
 //! 2. On a miss, the one verification of that token in this process (concurrent requests for it
 //!    wait on it) reads Redis: a verdict another replica shared answers it with no call to LINE.
-//! 3. Otherwise LINE is asked, and its verdict is written to Redis for the others.
+//! 3. Otherwise this replica claims the token (`SET … NX`) and asks LINE, then writes the verdict
+//!    to Redis for the others. If another replica holds the claim, this one waits for that
+//!    replica's verdict (polling every 10 ms, for at most half the upstream timeout) and asks LINE
+//!    itself only if none comes: first requests for one token arriving on every replica at once
+//!    still cost LINE one verification.
 //!
 //! # What is stored
 //!
@@ -36,6 +40,7 @@
 //! | `{prefix}v:{sha256 hex}` | `{"user": <LineUser as serialized>, "freshUntilMs": …}` | when the token does, or after the maximum TTL if sooner |
 //! | `{prefix}r:{sha256 hex}` | why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL; a logout's after the maximum TTL |
 //! | `{prefix}u:{user ID}` | set of that user's token hashes, for [`forget_user`](crate::LineAuth::forget_user) | after the maximum TTL |
+//! | `{prefix}l:{sha256 hex}` | a replica's claim to be asking LINE about the token | when it shares its verdict, or after the upstream timeout |
 //!
 //! Each replica re-checks a shared verdict against its own channels and required scopes, so
 //! replicas with different requirements may share entries; refusals that depend on those
@@ -91,6 +96,8 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 /// Invalidations kept while Redis cannot be reached. Past this they collapse into one
 /// "forget everything", which covers them all.
 const OUTBOX_LIMIT: usize = 10_000;
+/// How often a replica waiting on another's verification looks for its verdict.
+const CLAIM_POLL: Duration = Duration::from_millis(10);
 /// Keys deleted per round trip when clearing the shared cache.
 const CLEAR_BATCH: usize = 500;
 
@@ -248,6 +255,24 @@ fn millis_of(duration: Duration) -> u64 {
         .max(1)
 }
 
+/// A shared verdict from the values of a token's keys; a refusal wins, since a logout leaves one
+/// beside any verdict shared while it happened.
+fn read_verdict(verified: Option<String>, refused: Option<String>) -> Option<SharedVerdict> {
+    if let Some(code) = refused {
+        return Some(SharedVerdict::Refused(refusal_from_code(&code)));
+    }
+    match serde_json::from_str::<LoadedVerdict>(&verified?) {
+        Ok(loaded) => Some(SharedVerdict::Verified {
+            user: loaded.user.into(),
+            fresh_until: UNIX_EPOCH + Duration::from_millis(loaded.fresh_until_ms),
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "shared cache: ignoring an entry that does not parse");
+            None
+        }
+    }
+}
+
 /// A glob pattern matching every key that starts with `prefix`.
 fn prefix_pattern(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
@@ -363,29 +388,83 @@ impl SharedCache {
                 redis::cmd("MGET").arg(&keys).query_async(&mut connection),
             )
             .await?;
-        // A refusal wins: a logout leaves one beside any verdict shared while it happened.
-        if let Some(code) = refused {
-            counters.record(Event::SharedHit);
-            return Some(SharedVerdict::Refused(refusal_from_code(&code)));
-        }
-        let Some(json) = verified else {
-            counters.record(Event::SharedMiss);
-            return None;
+        read_verdict(verified, refused)
+    }
+
+    /// Claims the asking of LINE about this token for the fleet, for at most `hold`. `false`:
+    /// another replica is asking now; wait for its verdict. `true` when Redis cannot tell.
+    pub(crate) async fn claim(
+        &self,
+        digest: &TokenDigest,
+        hold: Duration,
+        counters: &Counters,
+    ) -> bool {
+        let Some(mut connection) = self.connection() else {
+            return true;
         };
-        match serde_json::from_str::<LoadedVerdict>(&json) {
-            Ok(loaded) => {
-                counters.record(Event::SharedHit);
-                Some(SharedVerdict::Verified {
-                    user: loaded.user.into(),
-                    fresh_until: UNIX_EPOCH + Duration::from_millis(loaded.fresh_until_ms),
-                })
+        let claim = redis::cmd("SET")
+            .arg(self.key("l", digest))
+            .arg(1)
+            .arg("PX")
+            .arg(millis_of(hold))
+            .arg("NX")
+            .to_owned();
+        let claimed = self
+            .run(
+                counters,
+                "claim a verification",
+                claim.query_async::<Option<String>>(&mut connection),
+            )
+            .await;
+        // `None`: Redis failed, ask LINE; `Some(None)`: the key exists, someone else asks.
+        !matches!(claimed, Some(None))
+    }
+
+    /// Waits for the verdict of the replica that claimed this token, polling until it appears,
+    /// the claim ends without one (that replica got no shareable verdict) or `deadline` passes.
+    pub(crate) async fn wait_for_verdict(
+        &self,
+        digest: &TokenDigest,
+        deadline: clock::Instant,
+        counters: &Counters,
+    ) -> Option<SharedVerdict> {
+        let keys = [self.key("v", digest), self.key("r", digest)];
+        let claim = self.key("l", digest);
+        while clock::now() + CLAIM_POLL < deadline {
+            tokio::time::sleep(CLAIM_POLL).await;
+            let mut connection = self.connection()?;
+            let mut poll = redis::pipe();
+            poll.cmd("MGET").arg(&keys).cmd("EXISTS").arg(&claim);
+            let ((verified, refused), claimed): ((Option<String>, Option<String>), bool) = self
+                .run(
+                    counters,
+                    "wait for a shared verdict",
+                    poll.query_async(&mut connection),
+                )
+                .await?;
+            if let Some(verdict) = read_verdict(verified, refused) {
+                return Some(verdict);
             }
-            Err(error) => {
-                counters.record(Event::SharedMiss);
-                tracing::warn!(%error, "shared cache: ignoring an entry that does not parse");
-                None
+            if !claimed {
+                return None;
             }
         }
+        None
+    }
+
+    /// Ends this replica's claim when it has no verdict to share (LINE unreachable, a refusal
+    /// that depends on this replica's requirements), so waiting replicas ask LINE themselves.
+    pub(crate) async fn release(&self, digest: &TokenDigest, counters: &Counters) {
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let release = redis::cmd("DEL").arg(self.key("l", digest)).to_owned();
+        self.run(
+            counters,
+            "release a claim",
+            release.query_async::<()>(&mut connection),
+        )
+        .await;
     }
 
     /// Shares a verified token until `fresh_until` (the token's expiry or the maximum TTL).
@@ -422,6 +501,9 @@ impl SharedCache {
             .cmd("PEXPIRE")
             .arg(&user_key)
             .arg(millis_of(self.max_ttl))
+            .ignore()
+            .cmd("DEL")
+            .arg(self.key("l", digest))
             .ignore();
         self.run(
             counters,
@@ -440,22 +522,26 @@ impl SharedCache {
         counters: &Counters,
     ) {
         if self.refused_ttl.is_zero() {
-            return;
+            return self.release(digest, counters).await;
         }
         let Some(mut connection) = self.connection() else {
             return;
         };
-        let set = redis::cmd("SET")
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
             .arg(self.key("r", digest))
             .arg(refusal_code(reason))
             .arg("PX")
             .arg(millis_of(self.refused_ttl))
             .arg("NX")
-            .to_owned();
+            .ignore()
+            .cmd("DEL")
+            .arg(self.key("l", digest))
+            .ignore();
         self.run(
             counters,
             "share a refusal",
-            set.query_async::<Option<String>>(&mut connection),
+            pipe.query_async::<()>(&mut connection),
         )
         .await;
     }

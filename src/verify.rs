@@ -418,17 +418,48 @@ impl Verifier {
         if let Some(id_tokens) = &self.id_tokens {
             return (self.check_id_token(id_tokens, token).await, Origin::Local);
         }
+        // One budget for the whole request, however much of it the fleet takes.
+        let deadline = clock::now() + self.upstream_timeout;
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            if let Some(verdict) = shared.lookup(digest, &self.counters).await {
-                if let Some(verdict) = self.judge_shared(verdict) {
+            match self.ask_fleet(shared, digest).await {
+                Some(verdict) => {
+                    self.counters.record(Event::SharedHit);
                     return (verdict, Origin::Shared);
                 }
+                None => self.counters.record(Event::SharedMiss),
             }
         }
         #[cfg(not(feature = "redis"))]
         let _ = digest;
-        (self.ask_line(token).await, Origin::Line)
+        (self.ask_line(token, deadline).await, Origin::Line)
+    }
+
+    /// The fleet's verdict on the token: shared already, or being reached by another replica,
+    /// which is waited for (at most half the upstream budget, so this replica can still ask LINE
+    /// itself if that replica got nowhere). `None`: this replica asks LINE.
+    #[cfg(feature = "redis")]
+    async fn ask_fleet(
+        &self,
+        shared: &SharedCache,
+        digest: &TokenDigest,
+    ) -> Option<Result<Verified, LineAuthError>> {
+        let wait_until = clock::now() + self.upstream_timeout / 2;
+        if let Some(verdict) = shared.lookup(digest, &self.counters).await {
+            if let Some(verdict) = self.judge_shared(verdict) {
+                return Some(verdict);
+            }
+        }
+        if shared
+            .claim(digest, self.upstream_timeout, &self.counters)
+            .await
+        {
+            return None;
+        }
+        let verdict = shared
+            .wait_for_verdict(digest, wait_until, &self.counters)
+            .await?;
+        self.judge_shared(verdict)
     }
 
     async fn check_id_token(
@@ -475,9 +506,11 @@ impl Verifier {
 
     /// Asks LINE about the token: verify, check, then fetch the profile (fact sheet §4), all
     /// within the upstream timeout, waiting first for a turn among the concurrent verifications.
-    async fn ask_line(&self, token: &AccessToken) -> Result<Verified, LineAuthError> {
-        let started = clock::now();
-        let deadline = started + self.upstream_timeout;
+    async fn ask_line(
+        &self,
+        token: &AccessToken,
+        deadline: Instant,
+    ) -> Result<Verified, LineAuthError> {
         let exchange = async {
             let _permit = self
                 .upstream_permits
@@ -668,13 +701,9 @@ impl VerificationTask {
             let _ = waiter.send(verdict.clone());
         }
         #[cfg(feature = "redis")]
-        if let (Some(shared), Some(sharing), true) = (
-            &self.verifier.shared,
-            to_share,
-            self.nothing_forgotten_since_start(),
-        ) {
-            match sharing {
-                Ok((user, fresh_until)) => {
+        if let Some(shared) = &self.verifier.shared {
+            match to_share.filter(|_| self.nothing_forgotten_since_start()) {
+                Some(Ok((user, fresh_until))) => {
                     let fresh_until_wall =
                         SystemTime::now() + fresh_until.saturating_duration_since(clock::now());
                     shared
@@ -686,11 +715,16 @@ impl VerificationTask {
                         )
                         .await;
                 }
-                Err(reason) => {
+                Some(Err(reason)) => {
                     shared
                         .store_refused(&self.digest, reason, &self.verifier.counters)
                         .await;
                 }
+                // Nothing to share: let replicas waiting on this one ask LINE themselves.
+                None if origin == Origin::Line => {
+                    shared.release(&self.digest, &self.verifier.counters).await;
+                }
+                None => {}
             }
         }
     }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use line_auth::emulator::IssueToken;
+use line_auth::emulator::{Endpoint, Fault, IssueToken};
 use line_auth::{LineAuth, LineAuthLayer};
 use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
@@ -128,6 +128,56 @@ async fn a_token_verified_by_one_replica_is_served_by_the_others_without_line() 
     for later in &stats[1..] {
         assert_eq!((later.shared_hits, later.verified), (1, 1));
     }
+}
+
+#[tokio::test]
+async fn simultaneous_first_requests_on_every_replica_cost_line_one_verification() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 4).await;
+    // A LINE slow enough that every replica's first request arrives while the first is asking.
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(200)));
+    let token = line.token();
+
+    let statuses = futures_util::future::join_all(
+        replicas
+            .iter()
+            .flat_map(|replica| [replica, replica])
+            .map(|replica| replica.me(&token)),
+    )
+    .await;
+
+    assert!(
+        statuses.iter().all(|status| *status == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        line.calls(),
+        (1, 1),
+        "one replica asked LINE; the others waited for it"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_waiting_on_another_asks_line_itself_when_that_one_gets_nowhere() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let token = line.token();
+    // Another replica claimed the token and then vanished (its claim outlives it).
+    let mut connection = inspect(&redis).await;
+    let claim = format!("line-auth:l:{}", sha256_hex(&token));
+    let _: () = connection.set_ex(&claim, 1, 60).await.unwrap();
+
+    let started = Instant::now();
+    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "within the upstream budget: {took:?}"
+    );
+    assert_eq!(line.calls(), (1, 1));
 }
 
 #[tokio::test]
@@ -484,4 +534,48 @@ async fn a_redis_that_never_answers_costs_at_most_the_redis_timeout() {
         );
     }
     drop(silent);
+}
+
+#[tokio::test]
+async fn two_example_servers_share_one_redis_through_redis_url() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let base_url = line.emulator.base_url();
+    let env = [
+        ("LINE_CHANNEL_ID", CHANNEL),
+        ("LINE_API_BASE", base_url.as_str()),
+        ("REDIS_URL", &redis.url()),
+    ];
+    let (_first, first) = start_example("server", &env);
+    let (_second, second) = start_example("server", &env);
+    wait_for_subscribers(&redis, 2).await;
+    let token = line.token();
+
+    assert_eq!(
+        get_bearer(&first, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        get_bearer(&second, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        line.calls(),
+        (1, 1),
+        "the second server asked Redis, not LINE"
+    );
+
+    assert_eq!(
+        post_bearer(&second, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+    let started = Instant::now();
+    while get_bearer(&first, "/api/me", &token).await.status != StatusCode::UNAUTHORIZED {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "logout not honoured within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

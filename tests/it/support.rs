@@ -1,6 +1,8 @@
 //! Shared set-up: the emulator, a protected app served on loopback, and a plain HTTP client.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -153,4 +155,57 @@ pub async fn broken_line(status: StatusCode, headers: StaticHeaders, body: &'sta
         response
     });
     serve(router).await
+}
+
+/// An example binary running as its own process; killed when dropped.
+pub struct Example(Child);
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts example `name` (built by `cargo test` with the other examples) on a free loopback
+/// port, with `env` over an environment cleared of the line-auth variables, and returns its base
+/// URL once it prints `listening on …`.
+pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
+    let deps = std::env::current_exe().unwrap();
+    let binary = deps
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        binary.exists(),
+        "build it first: cargo build --all-features --example {name}"
+    );
+    let mut command = Command::new(binary);
+    for variable in ["LINE_CHANNEL_ID", "LINE_API_BASE", "REDIS_URL"] {
+        command.env_remove(variable);
+    }
+    let mut child = command
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let example = Example(child);
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("the example printed its address")
+            .unwrap();
+        if let Some(base) = line.strip_prefix("listening on ") {
+            break base.to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (example, base)
 }

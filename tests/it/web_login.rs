@@ -1,53 +1,13 @@
 //! `examples/web_login.rs` end to end: the example binary in emulator mode, driven like a browser
 //! (cookies and redirects by hand): log in, see the profile, refresh, log out.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use axum::http::StatusCode;
 
-struct Example(Child);
+use crate::support::{start_example, Example};
 
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
-
-/// Starts the example (built by `cargo test` with the other examples) and returns its base URL.
+/// Starts the example in emulator mode and returns its base URL.
 fn start() -> (Example, String) {
-    let deps = std::env::current_exe().unwrap();
-    let binary = deps
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("web_login");
-    assert!(
-        binary.exists(),
-        "build it first: cargo build --all-features --example web_login"
-    );
-    let mut child = Command::new(binary)
-        .env_remove("LINE_CHANNEL_ID")
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the example printed its address")
-            .unwrap();
-        if let Some(base) = line.strip_prefix("listening on ") {
-            break base.to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (Example(child), base)
+    start_example("web_login", &[])
 }
 
 fn browser() -> reqwest::Client {
