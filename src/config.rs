@@ -796,6 +796,11 @@ mod tests {
             format!("{:?}", from_vars(&[("LINE_CHANNEL_ID", "1")]).unwrap())
                 .contains("redis: None")
         );
+        let tls = LineAuthConfig::builder()
+            .channel_id("1")
+            .redis_url("rediss://:hunter2@cache.example:6380/0")
+            .build();
+        assert!(tls.is_ok(), "TLS URLs are supported: {tls:?}");
     }
 
     #[cfg(feature = "redis")]

@@ -65,6 +65,14 @@
 //! bounded outbox and are published when Redis is back; a replica that lost its subscription
 //! drops its in-process verified tokens when it resubscribes, since it may have missed some.
 //!
+//! # Trust
+//!
+//! Whoever can write to this Redis can make every replica accept any token as any user: the
+//! shared cache is as sensitive as the tokens themselves. Give it a password or an ACL user,
+//! keep it off public networks, and use `rediss://` (TLS, with the system's and Mozilla's root
+//! certificates) when it is reached over one. The URL's password never appears in `Debug` or in
+//! errors.
+//!
 //! ID-token layers ([`LineAuthLayer::id_tokens`](crate::LineAuthLayer::id_tokens)) verify
 //! locally with no call to LINE, so they share invalidations but not verdicts.
 

@@ -1,0 +1,281 @@
+//! The shared cache on Redis (a real `redis-server` on loopback, started here), rotated like
+//! `rotating.rs`: a request whose token this replica has never seen but another replica verified
+//! (a Redis hit), against the same request answered by LINE (the emulator) with no Redis, with a
+//! Redis miss in front of LINE, and with an in-process hit. Then the number of LINE verifications
+//! one token costs a fleet of N replicas, its first requests sent one replica after another and
+//! to all replicas at once.
+//!
+//! `cargo bench --bench fleet -- --batches 20 --requests 200 --repeats 3 --replicas 8`; smoke mode
+//! (`cargo test --benches`) runs one tiny round. Needs `redis-server` (`apt-get install
+//! redis-server`).
+
+mod common;
+
+#[path = "../tests/common/redis_server.rs"]
+#[allow(dead_code)] // the tests also restart it
+mod redis_server;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use line_auth::emulator::{Endpoint, Fault, IssueToken, LineEmulator};
+use line_auth::{LineAuthConfig, LineAuthLayer};
+use tower_layer::Layer;
+
+use common::*;
+use redis_server::RedisServer;
+
+struct Args {
+    batches: usize,
+    requests: usize,
+    repeats: usize,
+    replicas: usize,
+}
+
+fn args() -> Args {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return Args {
+            batches: 2,
+            requests: 20,
+            repeats: 1,
+            replicas: 3,
+        };
+    }
+    let mut args = Args {
+        batches: 20,
+        requests: 200,
+        repeats: 3,
+        replicas: 8,
+    };
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        let mut value = || given.next().and_then(|v| v.parse().ok());
+        match flag.as_str() {
+            "--batches" => args.batches = value().unwrap_or(args.batches),
+            "--requests" => args.requests = value().unwrap_or(args.requests),
+            "--repeats" => args.repeats = value().unwrap_or(args.repeats),
+            "--replicas" => args.replicas = value().unwrap_or(args.replicas),
+            _ => {}
+        }
+    }
+    args
+}
+
+type Batch = Box<dyn FnMut(usize) -> f64>;
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// A replica's configuration: the emulator as LINE, and Redis if given.
+fn config(line: &LineEmulator, redis_url: Option<&str>) -> LineAuthConfig {
+    let mut config = LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .api_base(line.base_url())
+        .cache_max_entries(1 << 20);
+    if let Some(url) = redis_url {
+        config = config.redis_url(url);
+    }
+    config.build().unwrap()
+}
+
+fn fresh_tokens(line: &LineEmulator, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| format!("Bearer {}", line.issue(IssueToken::new(CHANNEL))))
+        .collect()
+}
+
+/// `requests` requests through a new layer's replica, each with a token from `tokens`, timed;
+/// `prepare` runs first, untimed.
+fn batch(
+    line: Arc<LineEmulator>,
+    redis_url: Option<String>,
+    mut prepare: impl FnMut(&LineEmulator, usize) -> Vec<String> + 'static,
+) -> Batch {
+    let rt = runtime();
+    let layered = {
+        let _inside = rt.enter(); // subscribes to invalidations on this runtime
+        LineAuthLayer::new(config(&line, redis_url.as_deref())).layer(router())
+    };
+    Box::new(move |requests| {
+        let tokens = prepare(&line, requests);
+        let started = Instant::now();
+        rt.block_on(async {
+            for token in &tokens {
+                assert_eq!(call(&layered, request(Some(token))).await, 200);
+            }
+        });
+        started.elapsed().as_nanos() as f64 / requests as f64
+    })
+}
+
+/// Fresh tokens already verified by another replica and shared in Redis.
+fn shared_by_another_replica(
+    line: &LineEmulator,
+    redis: &RedisServer,
+) -> impl FnMut(&LineEmulator, usize) -> Vec<String> + 'static {
+    let rt = runtime();
+    let other = {
+        let _inside = rt.enter();
+        LineAuthLayer::new(config(line, Some(&redis.url()))).layer(router())
+    };
+    let inspector = redis::Client::open(redis.url()).unwrap();
+    move |line, requests| {
+        let tokens = fresh_tokens(line, requests);
+        rt.block_on(async {
+            for token in &tokens {
+                assert_eq!(call(&other, request(Some(token))).await, 200);
+            }
+            // Verdicts are shared just after they are answered: wait until Redis has them all.
+            let mut connection = inspector.get_multiplexed_async_connection().await.unwrap();
+            let keys: Vec<String> = tokens
+                .iter()
+                .map(|bearer| format!("line-auth:v:{}", sha256_hex(&bearer["Bearer ".len()..])))
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let present: usize = redis::cmd("EXISTS")
+                    .arg(&keys)
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+                if present == keys.len() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{present} of {} shared",
+                    keys.len()
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        tokens
+    }
+}
+
+fn sha256_hex(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn latency(args: &Args, line: &Arc<LineEmulator>, redis: &RedisServer) {
+    let redis_url = Some(redis.url());
+    let mut variants: Vec<(&str, Batch)> = vec![
+        (
+            "emulator_miss_no_redis",
+            batch(Arc::clone(line), None, fresh_tokens),
+        ),
+        (
+            "redis_hit",
+            batch(
+                Arc::clone(line),
+                redis_url.clone(),
+                shared_by_another_replica(line, redis),
+            ),
+        ),
+        (
+            "redis_miss_then_emulator",
+            batch(Arc::clone(line), redis_url.clone(), fresh_tokens),
+        ),
+        ("in_process_hit", {
+            let token = fresh_tokens(line, 1).remove(0);
+            batch(Arc::clone(line), redis_url, move |_, requests| {
+                vec![token.clone(); requests]
+            })
+        }),
+    ];
+    for repeat in 1..=args.repeats {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+        for _ in 0..args.batches {
+            for (i, (_, run)) in variants.iter_mut().enumerate() {
+                samples[i].push(run(args.requests));
+            }
+        }
+        let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+        let baseline = medians[0];
+        println!(
+            "\nrepeat {repeat}/{}: {} batches x {} requests per variant, medians",
+            args.repeats, args.batches, args.requests
+        );
+        println!("{:<28} {:>12} {:>10}", "variant", "µs/request", "ratio");
+        for ((name, _), median) in variants.iter().zip(&medians) {
+            println!(
+                "{name:<28} {:>12.1} {:>10.3}",
+                median / 1000.0,
+                median / baseline
+            );
+        }
+    }
+}
+
+/// LINE verifications for one token across `replicas` replicas: first requests one replica
+/// after another, then (a new token) all at once, with LINE slow enough (50 ms) that they overlap.
+fn line_calls_across_replicas(args: &Args, line: &Arc<LineEmulator>, redis: &RedisServer) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let replicas: Vec<_> = {
+        let _inside = rt.enter();
+        (0..args.replicas)
+            .map(|_| LineAuthLayer::new(config(line, Some(&redis.url()))).layer(router()))
+            .collect()
+    };
+    rt.block_on(async {
+        // Every replica subscribed before the first request.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let token = fresh_tokens(line, 1).remove(0);
+        let before = line.calls().verify;
+        for replica in &replicas {
+            assert_eq!(call(replica, request(Some(&token))).await, 200);
+            // The verdict is shared just after the first replica answers.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let sequential = line.calls().verify - before;
+
+        line.inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(50)));
+        let token = fresh_tokens(line, 1).remove(0);
+        let before = line.calls().verify;
+        let all_at_once: Vec<_> = replicas
+            .iter()
+            .map(|replica| {
+                let (replica, request) = (replica.clone(), request(Some(&token)));
+                tokio::spawn(async move { call(&replica, request).await })
+            })
+            .collect();
+        for first_request in all_at_once {
+            assert_eq!(first_request.await.unwrap(), 200);
+        }
+        let simultaneous = line.calls().verify - before;
+        line.clear_faults();
+
+        println!(
+            "\nLINE verify calls for one token across {} replicas sharing Redis \
+             (target 1): {sequential} with first requests one replica after another, \
+             {simultaneous} with first requests on every replica at once",
+            args.replicas
+        );
+        assert_eq!((sequential, simultaneous), (1, 1));
+    });
+}
+
+fn main() {
+    let args = args();
+    let redis = RedisServer::start();
+    // The emulator on a thread of its own, as LINE would be on a host of its own.
+    let line_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let line = Arc::new(line_runtime.block_on(LineEmulator::start()).unwrap());
+    latency(&args, &line, &redis);
+    line_calls_across_replicas(&args, &line, &redis);
+}
