@@ -12,9 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::logout::{app, post_bearer};
 use crate::support::*;
 
-#[path = "../common/redis_server.rs"]
-mod redis_server;
-use redis_server::RedisServer;
+use crate::redis_server::RedisServer;
 
 /// One replica: the example's routes behind a layer sharing `redis_url`.
 struct Replica {

@@ -9,6 +9,7 @@ use line_auth::emulator::IssueToken;
 use line_auth::{LineAuthConfig, LineAuthLayer};
 use tracing_subscriber::fmt::MakeWriter;
 
+use crate::redis_server::RedisServer;
 use crate::support::*;
 
 #[derive(Clone, Default)]
@@ -45,10 +46,11 @@ async fn no_token_fragment_in_trace_logs_on_any_path() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let line = Line::start().await;
-    let base = serve(
-        routes(&HandlerCalls::default()).layer(LineAuthLayer::new(line.config().build().unwrap())),
-    )
-    .await;
+    // The shared cache too: its keys, values and failures must not leak the token either.
+    let mut redis = RedisServer::start();
+    let layer = LineAuthLayer::new(line.config().redis_url(redis.url()).build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
     let valid = line.token();
     let revoked = line.token();
     line.emulator.revoke(&revoked);
@@ -61,6 +63,15 @@ async fn no_token_fragment_in_trace_logs_on_any_path() {
     for token in [&valid, &valid, &revoked, &foreign, &opaque, &unknown] {
         get_bearer(&base, "/api/me", token).await;
     }
+    auth.logout(&revoked).await.ok();
+    auth.forget(&valid);
+    redis.kill();
+    let redis_down = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &redis_down).await.status,
+        StatusCode::OK
+    );
+    auth.forget(&redis_down);
     let malformed = format!("Bearer {valid}&x");
     get_with(&base, "/api/me", &[malformed.as_bytes()]).await;
     line.emulator.stop().await;
@@ -95,6 +106,10 @@ async fn no_token_fragment_in_trace_logs_on_any_path() {
         "the outage was logged:\n{logs}"
     );
     assert!(
+        logs.contains("shared cache: could not"),
+        "the Redis failure was logged:\n{logs}"
+    );
+    assert!(
         logs.contains("hyper_util") || logs.contains("reqwest"),
         "the HTTP stack's records were captured:\n{logs}"
     );
@@ -105,6 +120,7 @@ async fn no_token_fragment_in_trace_logs_on_any_path() {
         &opaque,
         &unknown,
         &during_outage,
+        &redis_down,
     ] {
         // Any 12-byte window of the token is a leak, whole or in part, raw or URL-encoded.
         let encoded: String = url_encode(token);

@@ -13,6 +13,8 @@ mod login;
 mod logout;
 mod modes;
 mod outage;
+#[path = "../common/redis_server.rs"]
+mod redis_server;
 mod resilience;
 mod support;
 mod verification;
