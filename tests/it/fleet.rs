@@ -75,6 +75,39 @@ async fn wait_for_subscribers(redis: &RedisServer, n: usize) {
     }
 }
 
+/// The TTL of `key` once something is shared under it (shared just after the verdict reaches the
+/// request, so give it a moment).
+async fn shared_ttl_ms(connection: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ttl_ms: i64 = connection.pttl(key).await.unwrap();
+        if ttl_ms > 0 {
+            return ttl_ms;
+        }
+        assert!(Instant::now() < deadline, "nothing shared under {key}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits (up to 10 s) until a fresh token verified through `first` reaches `second` through
+/// Redis, with no second call to LINE.
+async fn wait_until_shared(line: &Line, first: &Replica, second: &Replica) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let token = line.token();
+        let verifies = line.calls().0;
+        assert_eq!(first.me(&token).await, StatusCode::OK);
+        // The verdict is shared just after the first replica answers.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(second.me(&token).await, StatusCode::OK);
+        if line.calls().0 - verifies == 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "sharing did not (re)start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn sha256_hex(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
@@ -242,15 +275,7 @@ async fn the_maximum_ttl_bounds_the_shared_entry() {
 
     let mut connection = inspect(&redis).await;
     let key = format!("line-auth:v:{}", sha256_hex(&token));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let ttl_ms = loop {
-        let ttl_ms: i64 = connection.pttl(&key).await.unwrap();
-        if ttl_ms > 0 {
-            break ttl_ms;
-        }
-        assert!(Instant::now() < deadline, "nothing shared under {key}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let ttl_ms = shared_ttl_ms(&mut connection, &key).await;
     assert!(ttl_ms <= 7_000, "TTL {ttl_ms} ms exceeds the 7 s maximum");
 }
 
@@ -265,15 +290,7 @@ async fn a_refusal_is_shared_for_the_negative_ttl() {
     assert_eq!(replicas[0].me(&token).await, StatusCode::UNAUTHORIZED);
     let mut connection = inspect(&redis).await;
     let key = format!("line-auth:r:{}", sha256_hex(&token));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let ttl_ms = loop {
-        let ttl_ms: i64 = connection.pttl(&key).await.unwrap();
-        if ttl_ms > 0 {
-            break ttl_ms;
-        }
-        assert!(Instant::now() < deadline, "no shared refusal under {key}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let ttl_ms = shared_ttl_ms(&mut connection, &key).await;
     assert!(
         ttl_ms <= 30_000,
         "refusal TTL {ttl_ms} ms exceeds the negative TTL"
@@ -444,20 +461,7 @@ async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up(
     .await;
 
     // Sharing resumes: within a few seconds a new token costs LINE one verification.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let token = line.token();
-        let verifies = line.calls().0;
-        assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
-        // The verdict is shared just after the first replica answers.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(replicas[1].me(&token).await, StatusCode::OK);
-        if line.calls().0 - verifies == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "sharing did not resume");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_shared(&line, &replicas[0], &replicas[1]).await;
 
     // And so does fleet-wide logout.
     let token = line.token();
@@ -491,19 +495,7 @@ async fn redis_down_at_start_is_no_obstacle_and_is_used_once_it_is_up() {
 
     redis.restart();
     wait_for_subscribers(&redis, 2).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let token = line.token();
-        let verifies = line.calls().0;
-        assert_eq!(first.me(&token).await, StatusCode::OK);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(second.me(&token).await, StatusCode::OK);
-        if line.calls().0 - verifies == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "Redis never picked up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_shared(&line, &first, &second).await;
 }
 
 #[tokio::test]
