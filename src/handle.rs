@@ -9,6 +9,9 @@ use crate::verify::Verifier;
 /// A handle on one [`LineAuthLayer`](crate::LineAuthLayer)'s caches: forget a token, every token
 /// of a user, or everything; sign a user out at LINE and here in one call.
 ///
+/// With a shared cache (feature `redis`, see [`shared`](crate::shared)) every one of these acts
+/// fleet-wide: the shared entries are deleted and every replica drops its in-process copy.
+///
 /// Get it with [`LineAuthLayer::handle`](crate::LineAuthLayer::handle) and give it to handlers as
 /// axum state (`State<LineAuth>`, or a field of your state with `FromRef`) or as an
 /// `Extension`. Cloning is cheap; every clone acts on the same caches.

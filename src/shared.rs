@@ -938,6 +938,28 @@ mod tests {
     }
 
     #[test]
+    fn an_overflowing_outbox_collapses_into_forgetting_everything() {
+        let settings = RedisSettings::new(
+            "redis://127.0.0.1:1/",
+            "t:".into(),
+            Duration::from_millis(5),
+        )
+        .unwrap();
+        let shared = SharedCache::new(settings, Duration::from_secs(60), Duration::from_secs(1));
+        for i in 0..OUTBOX_LIMIT {
+            shared.invalidate_later(Invalidation::Token(TokenDigest::of(&i.to_string())));
+        }
+        assert_eq!(shared.outbox.lock().unwrap().len(), OUTBOX_LIMIT);
+        shared.invalidate_later(Invalidation::User("U1".into()));
+        shared.invalidate_later(Invalidation::Token(TokenDigest::of("later")));
+        assert_eq!(
+            Vec::from(shared.outbox.lock().unwrap().clone()),
+            [Invalidation::All],
+            "one invalidation covering all of them, and everything after"
+        );
+    }
+
+    #[test]
     fn shown_url_hides_the_password() {
         let shown = without_password("redis://user:hunter2@cache.internal:6380/2");
         assert!(!shown.contains("hunter2"), "{shown}");

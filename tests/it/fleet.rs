@@ -396,6 +396,33 @@ async fn forget_and_forget_user_reach_every_replica() {
     assert_eq!(line.calls().0, 4, "other users' tokens stay");
 }
 
+#[tokio::test]
+async fn clear_empties_the_shared_cache_and_every_replica() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let mut connection = inspect(&redis).await;
+    // Another service's keys in the same Redis, under another prefix, must survive.
+    let _: () = connection.set("other-service:key", "kept").await.unwrap();
+    let tokens: Vec<String> = (0..3).map(|_| line.token()).collect();
+    for token in &tokens {
+        for replica in &replicas {
+            assert_eq!(replica.me(token).await, StatusCode::OK);
+        }
+    }
+    assert_eq!(line.calls().0, 3);
+
+    replicas[0].auth.clear();
+    wait_for_invalidations(&replicas[1], 1).await;
+
+    let left: Vec<String> = connection.keys("line-auth:*").await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    let kept: Option<String> = connection.get("other-service:key").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("kept"));
+    assert_eq!(replicas[1].me(&tokens[0]).await, StatusCode::OK);
+    assert_eq!(line.calls().0, 4, "asked LINE again");
+}
+
 async fn wait_for_invalidations(replica: &Replica, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(1);
     while replica.auth.stats().invalidations_received < n {
@@ -496,6 +523,39 @@ async fn redis_down_at_start_is_no_obstacle_and_is_used_once_it_is_up() {
     redis.restart();
     wait_for_subscribers(&redis, 2).await;
     wait_until_shared(&line, &first, &second).await;
+}
+
+#[tokio::test]
+async fn a_full_redis_refusing_writes_never_fails_a_request() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let mut connection = inspect(&redis).await;
+    for (setting, value) in [("maxmemory-policy", "noeviction"), ("maxmemory", "1")] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(setting)
+            .arg(value)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+
+    for _ in 0..10 {
+        let token = line.token();
+        for replica in &replicas {
+            assert_eq!(replica.me(&token).await, StatusCode::OK);
+        }
+    }
+    // Sharing failed ("OOM command not allowed"), so each replica asked LINE itself.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while replicas[0].auth.stats().shared_errors == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the refused writes were not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
