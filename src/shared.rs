@@ -73,8 +73,11 @@
 //! certificates) when it is reached over one. The URL's password never appears in `Debug` or in
 //! errors.
 //!
+//! # ID tokens
+//!
 //! ID-token layers ([`LineAuthLayer::id_tokens`](crate::LineAuthLayer::id_tokens)) verify
-//! locally with no call to LINE, so they share invalidations but not verdicts.
+//! locally with no call to LINE, so they share invalidations but not verdicts; a forgotten ID
+//! token is verified again, and accepted while its signature and expiry hold.
 
 use std::collections::VecDeque;
 use std::fmt;
