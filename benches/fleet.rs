@@ -23,7 +23,7 @@ use line_auth::{LineAuthConfig, LineAuthLayer};
 use tower_layer::Layer;
 
 use common::*;
-use redis_server::RedisServer;
+use redis_server::{shared_key, RedisServer};
 
 struct Args {
     batches: usize,
@@ -59,13 +59,6 @@ fn args() -> Args {
         }
     }
     args
-}
-
-type Batch = Box<dyn FnMut(usize) -> f64>;
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// A replica's configuration: the emulator as LINE, and Redis if given.
@@ -131,7 +124,7 @@ fn shared_by_another_replica(
             let mut connection = inspector.get_multiplexed_async_connection().await.unwrap();
             let keys: Vec<String> = tokens
                 .iter()
-                .map(|bearer| format!("line-auth:v:{}", sha256_hex(&bearer["Bearer ".len()..])))
+                .map(|bearer| shared_key("v", &bearer["Bearer ".len()..]))
                 .collect();
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
@@ -153,14 +146,6 @@ fn shared_by_another_replica(
         });
         tokens
     }
-}
-
-fn sha256_hex(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 fn latency(args: &Args, line: &Arc<LineEmulator>, redis: &RedisServer) {

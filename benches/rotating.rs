@@ -50,8 +50,6 @@ fn args() -> Args {
     args
 }
 
-type Batch = Box<dyn FnMut(usize) -> f64>;
-
 /// A batch runner for `service`: `requests` requests, returning ns per request.
 fn batch<S: App>(service: S, authorization: Option<String>, expected: u16) -> Batch {
     batch_to(service, "/api/me", authorization, expected)
@@ -78,11 +76,6 @@ fn batch_to<S: App>(
         });
         started.elapsed().as_nanos() as f64 / requests as f64
     })
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// The miss path, rotated the same way: the two raw LINE calls against a cold request through

@@ -141,6 +141,7 @@ impl VerifiedCache {
 
     /// Remembers a verified token until `fresh_until`, capped by its own expiry and the maximum
     /// TTL counted from `now` (a verdict another replica shared keeps that replica's deadline).
+    /// Returns the deadline applied, or `None` if the verdict is already stale and was not kept.
     pub(crate) fn insert_until_fresh(
         &self,
         digest: TokenDigest,
@@ -149,22 +150,21 @@ impl VerifiedCache {
         now: Instant,
         token_expires: Instant,
         fresh_until: Instant,
-    ) {
+    ) -> Option<Instant> {
         let fresh_until = fresh_until.min(token_expires).min(now + self.max_ttl);
         if fresh_until <= now {
-            return;
+            return None;
         }
-        let (token_expires, fresh_until) =
-            (clock::millis(token_expires), clock::millis(fresh_until));
         self.entries.insert(
             digest,
             CachedToken {
                 user,
                 grant,
-                token_expires,
-                fresh_until,
+                token_expires: clock::millis(token_expires),
+                fresh_until: clock::millis(fresh_until),
             },
         );
+        Some(fresh_until)
     }
 
     /// The channel index of a cached token, fresh or not (for revoking it at LINE).

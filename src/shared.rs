@@ -466,16 +466,19 @@ impl SharedCache {
     /// Ends this replica's claim when it has no verdict to share (LINE unreachable, a refusal
     /// that depends on this replica's requirements), so waiting replicas ask LINE themselves.
     pub(crate) async fn release(&self, digest: &TokenDigest, counters: &Counters) {
+        let mut release = redis::pipe();
+        release.cmd("DEL").arg(self.key("l", digest)).ignore();
+        self.write(&release, counters, "release a claim").await;
+    }
+
+    /// Sends commands whose answers nothing needs; whether Redis took them.
+    async fn write(&self, pipe: &redis::Pipeline, counters: &Counters, what: &'static str) -> bool {
         let Some(mut connection) = self.connection() else {
-            return;
+            return false;
         };
-        let release = redis::cmd("DEL").arg(self.key("l", digest)).to_owned();
-        self.run(
-            counters,
-            "release a claim",
-            release.query_async::<()>(&mut connection),
-        )
-        .await;
+        self.run(counters, what, pipe.query_async::<()>(&mut connection))
+            .await
+            .is_some()
     }
 
     /// Shares a verified token until `fresh_until` (the token's expiry or the maximum TTL).
@@ -486,8 +489,7 @@ impl SharedCache {
         fresh_until: SystemTime,
         counters: &Counters,
     ) {
-        let (Some(mut connection), Some(ttl_ms)) = (self.connection(), millis_until(fresh_until))
-        else {
+        let Some(ttl_ms) = millis_until(fresh_until) else {
             return;
         };
         let value = StoredVerdict {
@@ -516,12 +518,7 @@ impl SharedCache {
             .cmd("DEL")
             .arg(self.key("l", digest))
             .ignore();
-        self.run(
-            counters,
-            "share a verdict",
-            pipe.query_async::<()>(&mut connection),
-        )
-        .await;
+        self.write(&pipe, counters, "share a verdict").await;
     }
 
     /// Shares LINE's refusal of a token for the negative-cache TTL, unless a longer-standing
@@ -535,9 +532,6 @@ impl SharedCache {
         if self.refused_ttl.is_zero() {
             return self.release(digest, counters).await;
         }
-        let Some(mut connection) = self.connection() else {
-            return;
-        };
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(self.key("r", digest))
@@ -549,12 +543,7 @@ impl SharedCache {
             .cmd("DEL")
             .arg(self.key("l", digest))
             .ignore();
-        self.run(
-            counters,
-            "share a refusal",
-            pipe.query_async::<()>(&mut connection),
-        )
-        .await;
+        self.write(&pipe, counters, "share a refusal").await;
     }
 
     /// Publishes an invalidation now if Redis answers, otherwise leaves it in the outbox for the
@@ -642,14 +631,7 @@ impl SharedCache {
             .arg(self.channel())
             .arg(invalidation.message())
             .ignore();
-        let published = self
-            .run(
-                counters,
-                "publish an invalidation",
-                pipe.query_async::<()>(&mut connection),
-            )
-            .await
-            .is_some();
+        let published = self.write(&pipe, counters, "publish an invalidation").await;
         if published {
             counters.record(Event::InvalidationPublished);
         }

@@ -65,7 +65,6 @@ pub(crate) struct Verifier {
     channel_secret: Option<crate::config::Secret>,
     /// Set when the layer takes ID tokens instead of access tokens.
     id_tokens: Option<IdTokenVerifier>,
-    cache_max_ttl: Duration,
     /// The cache shared with other replicas through Redis.
     #[cfg(feature = "redis")]
     shared: Option<SharedCache>,
@@ -139,7 +138,6 @@ impl Verifier {
             client: LineClient::new(config),
             channel_secret: config.channel_secret.clone(),
             id_tokens: (credential == Credential::IdToken).then(|| IdTokenVerifier::new(config)),
-            cache_max_ttl: config.cache_max_ttl,
             #[cfg(feature = "redis")]
             shared: config.redis.clone().map(|settings| {
                 SharedCache::new(settings, config.cache_max_ttl, config.negative_cache_ttl)
@@ -624,22 +622,20 @@ impl VerificationTask {
         let verdict = match resolved {
             Ok(verified) => {
                 verifier.counters.record(Event::Verified);
-                // Deadlines as the cache applies them: the token's expiry, the maximum TTL.
-                let fresh_until = verified
-                    .fresh_until
-                    .min(verified.token_expires)
-                    .min(verified.verified_at + verifier.cache_max_ttl);
                 if self.nothing_forgotten_since_start() {
-                    verifier.cache.insert_until_fresh(
+                    // Shared with the deadline the cache applies: the token's expiry or the
+                    // maximum TTL, whichever comes first.
+                    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+                    let cached_until = verifier.cache.insert_until_fresh(
                         self.digest,
                         verified.user.clone(),
                         verified.grant,
                         verified.verified_at,
                         verified.token_expires,
-                        fresh_until,
+                        verified.fresh_until,
                     );
                     #[cfg(feature = "redis")]
-                    if origin == Origin::Line {
+                    if let (Origin::Line, Some(fresh_until)) = (origin, cached_until) {
                         to_share = Some(Ok((verified.user.clone(), fresh_until)));
                     }
                 }

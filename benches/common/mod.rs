@@ -241,6 +241,15 @@ impl<S> App for S where
 {
 }
 
+/// A rotating harness's variant: runs a batch of `n` requests, returns ns per request.
+pub type Batch = Box<dyn FnMut(usize) -> f64>;
+
+/// The median of a variant's batch figures.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// Runs one request through `service` to completion.
 pub async fn call<S: App>(service: &S, request: Request) -> StatusCode {
     use tower::ServiceExt;

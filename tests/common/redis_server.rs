@@ -119,6 +119,16 @@ impl RedisServer {
     }
 }
 
+/// The shared-cache key of `kind` (`v`, `r`, `l`) for `token`, under the default prefix.
+pub fn shared_key(kind: &str, token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hex: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("line-auth:{kind}:{hex}")
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();

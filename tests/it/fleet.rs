@@ -7,12 +7,11 @@ use axum::http::StatusCode;
 use line_auth::emulator::{Endpoint, Fault, IssueToken};
 use line_auth::{LineAuth, LineAuthLayer};
 use redis::AsyncCommands;
-use sha2::{Digest, Sha256};
 
 use crate::logout::{app, post_bearer};
 use crate::support::*;
 
-use crate::redis_server::RedisServer;
+use crate::redis_server::{shared_key, RedisServer};
 
 /// One replica: the example's routes behind a layer sharing `redis_url`.
 struct Replica {
@@ -108,13 +107,6 @@ async fn wait_until_shared(line: &Line, first: &Replica, second: &Replica) {
     }
 }
 
-fn sha256_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// Polls until `replica` answers `status` for `token`; how long that took, if within `limit`.
 async fn time_until(
     replica: &Replica,
@@ -198,7 +190,7 @@ async fn a_replica_waiting_on_another_asks_line_itself_when_that_one_gets_nowher
     let token = line.token();
     // Another replica claimed the token and then vanished (its claim outlives it).
     let mut connection = inspect(&redis).await;
-    let claim = format!("line-auth:l:{}", sha256_hex(&token));
+    let claim = shared_key("l", &token);
     let _: () = connection.set_ex(&claim, 1, 60).await.unwrap();
 
     let started = Instant::now();
@@ -220,7 +212,7 @@ async fn the_shared_entry_is_keyed_by_hash_and_never_outlives_the_token() {
     assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
 
     let mut connection = inspect(&redis).await;
-    let key = format!("line-auth:v:{}", sha256_hex(&token));
+    let key = shared_key("v", &token);
     let deadline = Instant::now() + Duration::from_secs(5);
     let value: String = loop {
         // Shared just after the verdict reaches the request: give it a moment.
@@ -274,7 +266,7 @@ async fn the_maximum_ttl_bounds_the_shared_entry() {
     );
 
     let mut connection = inspect(&redis).await;
-    let key = format!("line-auth:v:{}", sha256_hex(&token));
+    let key = shared_key("v", &token);
     let ttl_ms = shared_ttl_ms(&mut connection, &key).await;
     assert!(ttl_ms <= 7_000, "TTL {ttl_ms} ms exceeds the 7 s maximum");
 }
@@ -289,7 +281,7 @@ async fn a_refusal_is_shared_for_the_negative_ttl() {
 
     assert_eq!(replicas[0].me(&token).await, StatusCode::UNAUTHORIZED);
     let mut connection = inspect(&redis).await;
-    let key = format!("line-auth:r:{}", sha256_hex(&token));
+    let key = shared_key("r", &token);
     let ttl_ms = shared_ttl_ms(&mut connection, &key).await;
     assert!(
         ttl_ms <= 30_000,
@@ -349,7 +341,7 @@ async fn a_logout_refusal_outranks_a_verdict_shared_late() {
 
     // A replica whose verification was under way during the logout shares its verdict late.
     let mut connection = inspect(&redis).await;
-    let key = format!("line-auth:v:{}", sha256_hex(&token));
+    let key = shared_key("v", &token);
     let late = r#"{"user":{"userId":"U1","displayName":"x","channelId":"1234567890","scopes":["profile"],"expiresAt":4102444800},"freshUntilMs":4102444800000}"#;
     let _: () = connection.set_ex(&key, late, 60).await.unwrap();
 
