@@ -366,6 +366,10 @@ mod tests {
 
     mod properties {
         use super::*;
+        use crate::fuzzing::{
+            header_answer, HeaderAnswer, HeaderCase, Scheme, Separator, TokenPart, Trailing,
+            OTHER_SCHEMES,
+        };
         use proptest::prelude::*;
 
         fn b64token() -> impl Strategy<Value = String> {
@@ -383,19 +387,95 @@ mod tests {
             })
         }
 
+        /// At least two bytes, so whitespace can go strictly inside.
+        fn b64token_of_two_or_more() -> impl Strategy<Value = String> {
+            b64token().prop_filter("two bytes or more", |token| token.len() >= 2)
+        }
+
+        /// `Authorization` values described by their parts, weighted towards the bearer scheme
+        /// so every answer (token, other scheme, each malformed reason) comes up often.
+        fn header_case() -> impl Strategy<Value = HeaderCase> {
+            let scheme = prop_oneof![
+                3 => Just(Scheme::Bearer { uppercase: 0b000001 }), // Bearer
+                1 => Just(Scheme::Bearer { uppercase: 0 }),        // bearer
+                1 => Just(Scheme::Bearer { uppercase: 0b111111 }), // BEARER
+                2 => any::<u8>().prop_map(|uppercase| Scheme::Bearer { uppercase }),
+                2 => proptest::sample::select(OTHER_SCHEMES.to_vec()).prop_map(Scheme::Other),
+            ];
+            let separator = prop_oneof![
+                6 => (1..=3usize).prop_map(Separator::Spaces),
+                1 => Just(Separator::Tab),
+                1 => Just(Separator::SpaceThenTab),
+                1 => Just(Separator::TabThenSpace),
+                1 => Just(Separator::Nothing),
+            ];
+            let token = prop_oneof![
+                5 => b64token().prop_map(TokenPart::Valid),
+                1 => Just(TokenPart::Empty),
+                2 => (b64token(), any::<usize>(), any::<u8>())
+                    .prop_map(|(token, at, byte)| TokenPart::ForeignByte { token, at, byte }),
+                1 => (b64token_of_two_or_more(), any::<usize>(), any::<bool>())
+                    .prop_map(|(token, at, tab)| TokenPart::InnerWhitespace { token, at, tab }),
+                1 => (b64token(), any::<usize>())
+                    .prop_map(|(token, at)| TokenPart::MisplacedPadding { token, at }),
+                1 => (0..64usize).prop_map(|extra| TokenPart::TooLong { extra }),
+            ];
+            let trailing = prop_oneof![
+                4 => Just(Trailing::Nothing),
+                2 => (1..=3usize).prop_map(Trailing::Spaces),
+                1 => (1..=2usize).prop_map(Trailing::Tabs),
+                1 => Just(Trailing::SpaceThenTab),
+            ];
+            (
+                proptest::bool::weighted(0.05),
+                scheme,
+                separator,
+                token,
+                trailing,
+            )
+                .prop_map(|(leading_space, scheme, separator, token, trailing)| {
+                    HeaderCase {
+                        leading_space,
+                        scheme,
+                        separator,
+                        token,
+                        trailing,
+                    }
+                })
+        }
+
+        #[test]
+        fn header_cases_reach_every_answer() {
+            use proptest::strategy::ValueTree;
+            let mut runner = proptest::test_runner::TestRunner::deterministic();
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..256 {
+                let case = header_case().new_tree(&mut runner).unwrap().current();
+                seen.insert(match case.expected() {
+                    HeaderAnswer::Bearer(_) => "bearer".to_owned(),
+                    other => format!("{other:?}"),
+                });
+            }
+            let mut seen: Vec<_> = seen.into_iter().collect();
+            seen.sort();
+            assert_eq!(
+                seen,
+                [
+                    "Malformed(Empty)",
+                    "Malformed(InvalidCharacters)",
+                    "Malformed(TooLong)",
+                    "OtherScheme",
+                    "bearer"
+                ]
+            );
+        }
+
         proptest! {
             #[test]
-            fn any_header_bytes_get_a_defined_answer(value in proptest::collection::vec(any::<u8>(), 0..3000)) {
-                match parse_bearer(&value) {
-                    Ok(Credentials::Bearer(token)) => {
-                        prop_assert!(!token.is_empty() && token.len() <= MAX_TOKEN_LEN);
-                        prop_assert!(is_b64token(token.as_bytes()));
-                    }
-                    Ok(Credentials::OtherScheme) => {}
-                    Ok(Credentials::Absent) => prop_assert!(false, "a header is never absent"),
-                    Err(LineAuthError::Malformed(_)) => {}
-                    Err(other) => prop_assert!(false, "unexpected {other:?}"),
-                }
+            fn every_authorization_value_gets_the_answer_its_scheme_separator_and_token_call_for(
+                case in header_case(),
+            ) {
+                prop_assert_eq!(header_answer(&case.value()), case.expected(), "{:?}", case);
             }
 
             #[test]

@@ -1,7 +1,8 @@
-//! Any `Authorization` header value: extracted, refused as malformed, or another scheme; never a
-//! panic. The invariants are asserted inside `line_auth::fuzzing`.
+//! `Authorization` header values: each input is read as a described case (scheme, separator,
+//! token, trailing whitespace) and must get exactly the answer its description calls for
+//! (extracted token, another scheme, or the precise malformed reason); see `line_auth::fuzzing`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|value: &[u8]| {
-    line_auth::fuzzing::bearer_header(value);
+libfuzzer_sys::fuzz_target!(|input: &[u8]| {
+    line_auth::fuzzing::bearer_header(input);
 });

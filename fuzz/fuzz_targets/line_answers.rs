@@ -1,9 +1,9 @@
-//! Any status and body from LINE's verify and profile endpoints: a verdict or "unavailable";
-//! never a panic. The invariants are asserted inside `line_auth::fuzzing`.
+//! Answers from LINE's verify and profile endpoints: each input is read as a described case
+//! (status, and a documented body, an error body or junk) and must get exactly the verdict its
+//! description calls for (grant, refusal and its reason, missing scope, or unavailable and why);
+//! see `line_auth::fuzzing`.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|input: &[u8]| {
-    if let [high, low, body @ ..] = input {
-        line_auth::fuzzing::line_answers(u16::from_be_bytes([*high, *low]), body);
-    }
+    line_auth::fuzzing::line_answers(input);
 });
