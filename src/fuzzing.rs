@@ -86,6 +86,12 @@ pub(crate) enum TokenPart {
         at: usize,
         byte: u8,
     },
+    /// A valid token with one non-ASCII character (é for an ASCII one) inserted, as UTF-8.
+    NonAsciiChar {
+        token: String,
+        at: usize,
+        ch: char,
+    },
     /// A valid token with a space or tab strictly inside it.
     InnerWhitespace {
         token: String,
@@ -153,6 +159,14 @@ impl TokenPart {
             TokenPart::Empty => Vec::new(),
             TokenPart::ForeignByte { token, at, byte } => {
                 inserted(token, at % (token.len() + 1), foreign_byte(*byte))
+            }
+            TokenPart::NonAsciiChar { token, at, ch } => {
+                let mut bytes = token.as_bytes().to_vec();
+                let mut utf8 = [0; 4];
+                let ch = if ch.is_ascii() { '\u{e9}' } else { *ch };
+                let at = at % (token.len() + 1);
+                bytes.splice(at..at, ch.encode_utf8(&mut utf8).bytes());
+                bytes
             }
             TokenPart::InnerWhitespace { token, at, tab } => {
                 // Strictly inside: after the first byte, before the last.
@@ -251,13 +265,24 @@ impl HeaderCase {
             3 => Separator::Nothing,
             _ => Separator::Spaces(1 + input.below(3)),
         };
-        let token = match input.below(10) {
+        let token = match input.below(11) {
             0 => TokenPart::Empty,
             1 => TokenPart::TooLong {
                 extra: input.below(64),
             },
             2 | 3 => TokenPart::ForeignByte {
                 byte: input.byte(),
+                at: input.below(256),
+                token: input.b64token(),
+            },
+            6 => TokenPart::NonAsciiChar {
+                ch: char::from_u32(u32::from_be_bytes([
+                    0,
+                    input.byte(),
+                    input.byte(),
+                    input.byte(),
+                ]))
+                .unwrap_or('\u{e9}'),
                 at: input.below(256),
                 token: input.b64token(),
             },

@@ -414,6 +414,8 @@ mod tests {
                 1 => Just(TokenPart::Empty),
                 2 => (b64token(), any::<usize>(), any::<u8>())
                     .prop_map(|(token, at, byte)| TokenPart::ForeignByte { token, at, byte }),
+                1 => (b64token(), any::<usize>(), any::<char>())
+                    .prop_map(|(token, at, ch)| TokenPart::NonAsciiChar { token, at, ch }),
                 1 => (b64token_of_two_or_more(), any::<usize>(), any::<bool>())
                     .prop_map(|(token, at, tab)| TokenPart::InnerWhitespace { token, at, tab }),
                 1 => (b64token(), any::<usize>())
