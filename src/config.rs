@@ -738,23 +738,95 @@ mod tests {
         assert_eq!(config.upstream_timeout(), DEFAULT_UPSTREAM_TIMEOUT);
     }
 
-    #[test]
-    fn env_reads_every_variable() {
-        let config = from_vars(&[
+    /// Every variable [`LineAuthConfig::from_env`]'s table documents, and a value for each that
+    /// differs from its default.
+    fn every_documented_variable() -> Vec<(&'static str, &'static str)> {
+        vec![
             ("LINE_CHANNEL_ID", " 1440057261, 1234567890 ,"),
-            ("LINE_API_BASE", "http://127.0.0.1:9/line"),
-            ("LINE_REQUIRED_SCOPES", "profile openid"),
+            ("LINE_API_BASE", " http://127.0.0.1:9/line "),
+            ("LINE_REQUIRED_SCOPES", "profile openid,email"),
             ("LINE_UPSTREAM_TIMEOUT_MS", "1500"),
+            ("LINE_UPSTREAM_ATTEMPT_TIMEOUT_MS", "400"),
+            ("LINE_UPSTREAM_MAX_ATTEMPTS", "5"),
+            ("LINE_MAX_CONCURRENT_VERIFICATIONS", "7"),
             ("LINE_CACHE_MAX_TTL_SECS", "60"),
             ("LINE_CACHE_MAX_ENTRIES", "100"),
-        ])
-        .unwrap();
-        assert_eq!(config.channel_ids(), ["1440057261", "1234567890"]);
-        assert_eq!(config.api_base(), "http://127.0.0.1:9/line/");
-        assert_eq!(config.required_scopes(), ["profile", "openid"]);
-        assert_eq!(config.upstream_timeout(), Duration::from_millis(1500));
-        assert_eq!(config.cache_max_ttl(), Duration::from_secs(60));
-        assert_eq!(config.cache_max_entries(), 100);
+            ("LINE_NEGATIVE_CACHE_TTL_SECS", "9"),
+            ("LINE_NEGATIVE_CACHE_MAX_ENTRIES", "11"),
+            ("LINE_STALE_IF_ERROR_SECS", "120"),
+            ("LINE_CHANNEL_SECRET", " s3cr3t-value "),
+            ("REDIS_URL", " redis://:hunter2@cache.internal:6380/2 "),
+            ("LINE_REDIS_KEY_PREFIX", "api-a:"),
+            ("LINE_REDIS_TIMEOUT_MS", "20"),
+        ]
+    }
+
+    #[test]
+    fn every_variable_the_env_table_documents_is_given_above() {
+        // The table in `from_env`'s docs, read from this file: a variable documented later
+        // without a value above fails here, not silently in production.
+        let source = include_str!("config.rs");
+        let table = &source[source.find("/// | variable | meaning | default |").unwrap()..];
+        let table = &table[..table.find("pub fn from_env").unwrap()];
+        let documented: Vec<&str> = table
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("/// | `"))
+            .filter_map(|row| row.split('`').next())
+            .collect();
+        let given: Vec<&str> = every_documented_variable()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(documented, given);
+    }
+
+    #[test]
+    fn env_reads_every_documented_variable_into_the_config() {
+        let vars = every_documented_variable();
+        let asked = std::sync::Mutex::new(Vec::new());
+        let built = LineAuthConfig::from_lookup(|name| {
+            asked.lock().unwrap().push(name.to_owned());
+            vars.iter()
+                .find(|(variable, _)| *variable == name)
+                .map(|(_, value)| value.to_string())
+        });
+        #[cfg(not(feature = "redis"))]
+        {
+            // Without the feature a Redis URL is refused; every other variable is still read.
+            assert_eq!(built.unwrap_err(), ConfigError::RedisNotBuilt);
+        }
+        #[cfg(feature = "redis")]
+        {
+            let config = built.unwrap();
+            let mut asked = asked.into_inner().unwrap();
+            asked.sort();
+            let mut documented: Vec<String> =
+                vars.iter().map(|(name, _)| name.to_string()).collect();
+            documented.sort();
+            assert_eq!(asked, documented, "each variable is looked up once");
+
+            assert_eq!(config.channel_ids(), ["1440057261", "1234567890"]);
+            assert_eq!(config.api_base(), "http://127.0.0.1:9/line/");
+            assert_eq!(config.required_scopes(), ["profile", "openid", "email"]);
+            assert_eq!(config.upstream_timeout(), Duration::from_millis(1500));
+            assert_eq!(config.retry.attempt_timeout, Duration::from_millis(400));
+            assert_eq!(config.retry.max_attempts, 5);
+            assert_eq!(config.max_concurrent_verifications, 7);
+            assert_eq!(config.cache_max_ttl(), Duration::from_secs(60));
+            assert_eq!(config.cache_max_entries(), 100);
+            assert_eq!(config.negative_cache_ttl(), Duration::from_secs(9));
+            assert_eq!(config.negative_cache_max_entries(), 11);
+            assert_eq!(config.stale_if_error(), Some(Duration::from_secs(120)));
+            assert_eq!(
+                config.channel_secret.as_ref().map(Secret::expose),
+                Some("s3cr3t-value")
+            );
+            // The settings' fields are private to `shared`; their `Debug` shows each one.
+            assert_eq!(
+                format!("{:?}", config.redis.unwrap()),
+                r#"RedisSettings { url: "redis://:redacted@cache.internal:6380/2", key_prefix: "api-a:", timeout: 20ms }"#
+            );
+        }
     }
 
     #[test]
