@@ -273,6 +273,19 @@ mod tests {
     }
 
     #[test]
+    fn only_spaces_separate_the_scheme_from_the_token() {
+        // RFC 6750 §2.1: `"Bearer" 1*SP b64token`. A tab does not end the scheme's word, so
+        // the value is some other scheme; a tab after the space is part of the token.
+        assert_eq!(parse("Bearer\tabc").unwrap(), Credentials::OtherScheme);
+        assert_eq!(
+            malformed("Bearer \tabc"),
+            MalformedReason::InvalidCharacters
+        );
+        // Trailing whitespace (spaces or tabs) is not part of the token.
+        assert_eq!(parse("Bearer abc \t").unwrap(), Credentials::Bearer("abc"));
+    }
+
+    #[test]
     fn other_schemes_are_not_bearer() {
         assert_eq!(
             parse("Basic dXNlcjpwYXNz").unwrap(),
