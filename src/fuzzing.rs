@@ -139,7 +139,7 @@ pub(crate) fn header_answer(value: &[u8]) -> HeaderAnswer {
 }
 
 /// Maps any byte onto a byte outside b64token that is also not `=`, space or tab.
-pub(crate) fn foreign_byte(n: u8) -> u8 {
+fn foreign_byte(n: u8) -> u8 {
     let foreign: Vec<u8> = (0..=255u8)
         .filter(|b| !B64TOKEN_BYTES.contains(b) && !b"= \t".contains(b))
         .collect();
