@@ -74,6 +74,10 @@ fn options() -> Result<Options, Box<dyn Error>> {
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
+    // The first calm window, where 503s are counted, is from 1 s to 2 s into the run.
+    if options.duration < CALM_PHASE + Duration::from_secs(1) {
+        return Err("--duration must be at least 3 seconds".into());
+    }
     Ok(options)
 }
 
