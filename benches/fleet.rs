@@ -79,27 +79,77 @@ fn fresh_tokens(line: &LineEmulator, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Where a variant's requests must be answered from: checked after every batch on the replica's
+/// counters and LINE's, so a figure cannot be timing another path than its name says.
+#[derive(Debug, Clone, Copy)]
+enum AnsweredBy {
+    /// LINE, with no Redis configured.
+    Line,
+    /// The shared cache: another replica's verdict, no call to LINE.
+    SharedCache,
+    /// LINE, after the shared cache had nothing.
+    LineAfterSharedMiss,
+    /// The in-process cache (its one token is verified once, in the first batch).
+    InProcessCache,
+}
+
 /// `requests` requests through a new layer's replica, each with a token from `tokens`, timed;
-/// `prepare` runs first, untimed.
+/// `prepare` runs first, untimed. Each request must be answered 200 by `answered_by`.
 fn batch(
     line: Arc<LineEmulator>,
     redis_url: Option<String>,
+    answered_by: AnsweredBy,
     mut prepare: impl FnMut(&LineEmulator, usize) -> Vec<String> + 'static,
 ) -> Batch {
     let rt = runtime();
-    let layered = {
+    let layer = {
         let _inside = rt.enter(); // subscribes to invalidations on this runtime
-        LineAuthLayer::new(config(&line, redis_url.as_deref())).layer(router())
+        LineAuthLayer::new(config(&line, redis_url.as_deref()))
     };
+    let auth = layer.handle();
+    let layered = layer.layer(router());
+    if let AnsweredBy::SharedCache = answered_by {
+        // A new replica connects to Redis in the background, and asks LINE until it has: let it
+        // connect (its first shared hit) before it is timed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while auth.stats().shared_hits == 0 {
+            assert!(Instant::now() < deadline, "the replica never read Redis");
+            let token = prepare(&line, 1).remove(0);
+            rt.block_on(async {
+                assert_eq!(call(&layered, request(Some(&token))).await, 200);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            });
+        }
+    }
     Box::new(move |requests| {
         let tokens = prepare(&line, requests);
+        let (stats_before, verify_calls_before) = (auth.stats(), line.calls().verify);
         let started = Instant::now();
         rt.block_on(async {
             for token in &tokens {
                 assert_eq!(call(&layered, request(Some(token))).await, 200);
             }
         });
-        started.elapsed().as_nanos() as f64 / requests as f64
+        let elapsed = started.elapsed();
+        let stats = auth.stats();
+        let verify_calls = line.calls().verify - verify_calls_before;
+        let requests = requests as u64;
+        let shared_hits = stats.shared_hits - stats_before.shared_hits;
+        let shared_misses = stats.shared_misses - stats_before.shared_misses;
+        let cache_hits = stats.cache_hits - stats_before.cache_hits;
+        let counted = (verify_calls, shared_hits, shared_misses);
+        match answered_by {
+            AnsweredBy::Line => assert_eq!(counted, (requests, 0, 0), "{answered_by:?}"),
+            AnsweredBy::SharedCache => assert_eq!(counted, (0, requests, 0), "{answered_by:?}"),
+            AnsweredBy::LineAfterSharedMiss => {
+                assert_eq!(counted, (requests, 0, requests), "{answered_by:?}")
+            }
+            AnsweredBy::InProcessCache => assert!(
+                verify_calls <= 1 && cache_hits >= requests - 1,
+                "{answered_by:?}: {verify_calls} verify calls, {cache_hits} hits of {requests}"
+            ),
+        }
+        elapsed.as_nanos() as f64 / requests as f64
     })
 }
 
@@ -153,25 +203,34 @@ fn latency(args: &Args, line: &Arc<LineEmulator>, redis: &RedisServer) {
     let mut variants: Vec<(&str, Batch)> = vec![
         (
             "emulator_miss_no_redis",
-            batch(Arc::clone(line), None, fresh_tokens),
+            batch(Arc::clone(line), None, AnsweredBy::Line, fresh_tokens),
         ),
         (
             "redis_hit",
             batch(
                 Arc::clone(line),
                 redis_url.clone(),
+                AnsweredBy::SharedCache,
                 shared_by_another_replica(line, redis),
             ),
         ),
         (
             "redis_miss_then_emulator",
-            batch(Arc::clone(line), redis_url.clone(), fresh_tokens),
+            batch(
+                Arc::clone(line),
+                redis_url.clone(),
+                AnsweredBy::LineAfterSharedMiss,
+                fresh_tokens,
+            ),
         ),
         ("in_process_hit", {
             let token = fresh_tokens(line, 1).remove(0);
-            batch(Arc::clone(line), redis_url, move |_, requests| {
-                vec![token.clone(); requests]
-            })
+            batch(
+                Arc::clone(line),
+                redis_url,
+                AnsweredBy::InProcessCache,
+                move |_, requests| vec![token.clone(); requests],
+            )
         }),
     ];
     for repeat in 1..=args.repeats {

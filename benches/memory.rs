@@ -2,7 +2,9 @@
 //! memory under a flood of distinct junk tokens that LINE (the emulator) refuses.
 //!
 //! `cargo bench --bench memory` (1M junk tokens, about a minute); in smoke mode
-//! (`cargo test --benches`) small sizes.
+//! (`cargo test --benches`) small sizes: 5,000 junk tokens through a refused store bounded to
+//! 1,000. Both assert that the refused store fills up to its bound and no further, and that the
+//! layer's heap stops growing once it is full.
 
 mod common;
 
@@ -46,10 +48,14 @@ fn verified_entries(n: usize) {
     drop(layer);
 }
 
-/// Resident memory while `n` distinct junk tokens are refused by LINE and remembered, and the
-/// heap the layer holds at the end (the emulator runs on runtime threads of its own, so the
-/// thread-local allocation count is the layer's and its HTTP client's alone).
-fn junk_flood(n: usize) {
+/// Resident memory while `n` distinct junk tokens are refused by LINE and remembered in a refused
+/// store bounded to `bound` entries, and the heap the layer holds (the emulator runs on runtime
+/// threads of its own, so the thread-local allocation count is the layer's and its HTTP
+/// client's alone). Asserts that the store never holds more than `bound`, that it fills up to it,
+/// and that once it is full (twice `bound` tokens sent) the heap stops growing: a store that kept
+/// every junk token would grow by over 100 bytes per token from there.
+fn junk_flood(n: usize, bound: usize) {
+    assert!(n >= 4 * bound, "the flood must go well past the bound");
     let line_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -60,23 +66,29 @@ fn junk_flood(n: usize) {
         .channel_id(CHANNEL)
         .api_base(line.base_url())
         .max_concurrent_verifications(256)
+        .negative_cache_max_entries(bound)
         .build()
         .unwrap();
-    let layered = LineAuthLayer::new(config).layer(router());
+    let layer = LineAuthLayer::new(config);
+    let auth = layer.handle();
+    let layered = layer.layer(router());
     let start_rss = rss_mib();
     println!(
-        "junk flood: {n} distinct tokens, negative cache bound {DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES} entries; RSS before {start_rss:.1} MiB"
+        "junk flood: {n} distinct tokens, negative cache bound {bound} entries; RSS before {start_rss:.1} MiB"
     );
     let step = (n / 10).max(1);
     let started = Instant::now();
     let rt = runtime();
-    let info = allocation_counter::measure(|| {
-        rt.block_on(async {
-            // At most 256 requests in flight, reaped as they finish: the driver holds nothing.
-            let mut in_flight = tokio::task::JoinSet::new();
-            let mut sent = 0;
-            while sent < n {
-                let chunk_end = (sent + step).min(n);
+    // Heap held by the layer after each step, and when the store had just filled up.
+    let mut heap_held: i64 = 0;
+    let mut heap_when_full = None;
+    let mut sent = 0;
+    while sent < n {
+        let chunk_end = (sent + step).min(n);
+        let info = allocation_counter::measure(|| {
+            rt.block_on(async {
+                // At most 256 requests in flight, reaped as they finish: the driver holds nothing.
+                let mut in_flight = tokio::task::JoinSet::new();
                 for i in sent..chunk_end {
                     if in_flight.len() >= 256 {
                         assert_eq!(in_flight.join_next().await.unwrap().unwrap(), 401);
@@ -88,33 +100,60 @@ fn junk_flood(n: usize) {
                 while let Some(status) = in_flight.join_next().await {
                     assert_eq!(status.unwrap(), 401);
                 }
-                sent = chunk_end;
-                println!(
-                    "  after {sent:>9} tokens: RSS {:>7.1} MiB (+{:.1}), {} verify calls, {:.0} tokens/s",
-                    rss_mib(),
-                    rss_mib() - start_rss,
-                    line.calls().verify,
-                    sent as f64 / started.elapsed().as_secs_f64()
-                );
-            }
+            });
         });
-    });
-    let remembered = n.min(DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES);
+        sent = chunk_end;
+        heap_held += info.bytes_current;
+        let remembered = auth.stats().refused_entries;
+        println!(
+            "  after {sent:>9} tokens: RSS {:>7.1} MiB (+{:.1}), layer heap {:>7.1} MiB, {remembered} refused held, {} verify calls, {:.0} tokens/s",
+            rss_mib(),
+            rss_mib() - start_rss,
+            heap_held as f64 / (1024.0 * 1024.0),
+            line.calls().verify,
+            sent as f64 / started.elapsed().as_secs_f64()
+        );
+        assert!(
+            remembered <= bound as u64,
+            "{remembered} refused tokens held, over the bound of {bound}"
+        );
+        if sent >= 2 * bound && heap_when_full.is_none() {
+            // Twice the bound: the store is full and has been evicting for as long again.
+            assert!(
+                remembered >= bound as u64 * 9 / 10,
+                "the store filled up to its bound: {remembered} of {bound}"
+            );
+            heap_when_full = Some((sent, heap_held));
+        }
+    }
+    assert_eq!(
+        line.calls().verify,
+        n as u64,
+        "only LINE can tell a junk token: one verify call each"
+    );
+    let (full_at, heap_full) = heap_when_full.unwrap();
+    let growth_per_token = (heap_held - heap_full) as f64 / (n - full_at) as f64;
     println!(
-        "  layer heap held at the end: {:.1} MiB for at most {remembered} refused tokens: {:.0} B/refused entry (HTTP client pool included)",
-        info.bytes_current as f64 / (1024.0 * 1024.0),
-        info.bytes_current as f64 / remembered as f64
+        "  layer heap held at the end: {:.1} MiB for at most {bound} refused tokens: {:.0} B/refused entry (HTTP client pool included); {growth_per_token:.1} B per token after the store was full",
+        heap_held as f64 / (1024.0 * 1024.0),
+        heap_held as f64 / bound as f64
+    );
+    // Seen: 3 B per token bounded (the HTTP client's pool settling), 150 B unbounded.
+    assert!(
+        growth_per_token < 32.0,
+        "the layer's heap kept growing once the refused store was full: {growth_per_token:.1} B per token"
     );
 }
 
 fn main() {
     // The flood first: memory freed by the other measurements would hide its growth.
     if full_run() {
-        junk_flood(1_000_000);
+        junk_flood(1_000_000, DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES);
         verified_entries(100_000);
         verified_entries(1_000_000);
     } else {
-        junk_flood(2_000);
+        // Small enough to be quick, past the bound four times over.
+        junk_flood(5_000, 1_000);
         verified_entries(1_000);
     }
 }

@@ -1,7 +1,9 @@
 //! An API behind `LineAuthLayer`: `GET /health` is public, `GET /api/me` returns the caller,
-//! `POST /api/logout` revokes the caller's token at LINE and forgets it here (204). CORS is open to
-//! any origin for the demo (a LIFF page on another origin calls it). `GET /stats` shows the
-//! layer's counters (keep it private in production). `GET /liff/` serves the LIFF page of
+//! `GET /api/ping` answers `pong` to any verified caller (a protected route whose handler reads no
+//! `LineUser`), `POST /api/logout` revokes the caller's token at LINE and forgets it here (204).
+//! CORS is open to any origin for the demo (a LIFF page on another origin calls it). `GET /stats`
+//! shows the layer's counters and `handler_runs`, how many requests the layer let through to a
+//! protected handler (keep it private in production). `GET /liff/` serves the LIFF page of
 //! `examples/liff/`: it gets the user's token from LIFF (or, in demo mode, from a stand-in backed
 //! by the emulator), calls `/api/me` and shows the profile or the error.
 //!
@@ -20,10 +22,13 @@
 use std::error::Error;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRef, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use line_auth::emulator::{IssueToken, LineEmulator};
@@ -53,6 +58,11 @@ async fn me(user: LineUser) -> Json<LineUser> {
     Json(user)
 }
 
+/// Protected, but reads no `LineUser`: only the layer stands between a refused token and `pong`.
+async fn ping() -> &'static str {
+    "pong"
+}
+
 /// Revokes the caller's token at LINE and forgets it here: its next request gets 401.
 async fn logout(
     State(auth): State<LineAuth>,
@@ -65,13 +75,51 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The layer's counters (hits, misses, refusals by reason…) as JSON, for operators.
-async fn stats(State(auth): State<LineAuth>) -> Json<line_auth::Stats> {
-    Json(auth.stats())
+/// What the handlers share: the layer's handle, and a count of the requests it let through.
+#[derive(Clone)]
+struct AppState {
+    auth: LineAuth,
+    handler_runs: Arc<AtomicU64>,
+}
+
+impl FromRef<AppState> for LineAuth {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// Counts every request that reaches a protected handler. It sits inside the auth layer and
+/// before the handlers' extractors, so a refused request the layer let through is counted even
+/// when an extractor then refuses it: the load driver checks this count against its 200s.
+async fn count_handler_run(
+    State(handler_runs): State<Arc<AtomicU64>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    handler_runs.fetch_add(1, Ordering::Relaxed);
+    next.run(request).await
+}
+
+/// The layer's counters and the handlers' runs, as `GET /stats` shows them.
+#[derive(serde::Serialize)]
+struct ServerStats {
+    #[serde(flatten)]
+    layer: line_auth::Stats,
+    /// Requests the layer let through to a protected handler.
+    handler_runs: u64,
+}
+
+/// The layer's counters (hits, misses, refusals by reason…) and the protected handlers' runs as
+/// JSON, for operators.
+async fn stats(State(state): State<AppState>) -> Json<ServerStats> {
+    Json(ServerStats {
+        layer: state.auth.stats(),
+        handler_runs: state.handler_runs.load(Ordering::Relaxed),
+    })
 }
 
 /// The LIFF page (`examples/liff/`), served as static files.
-fn liff_page() -> Router<LineAuth> {
+fn liff_page() -> Router<AppState> {
     let file = |content_type: &'static str, body: &'static str| {
         get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) })
     };
@@ -140,9 +188,15 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let handler_runs = Arc::new(AtomicU64::new(0));
     let mut app = Router::new()
         .route("/api/me", get(me))
+        .route("/api/ping", get(ping))
         .route("/api/logout", post(logout))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&handler_runs),
+            count_handler_run,
+        ))
         .route_layer(layer.clone())
         .route("/health", get(health))
         .route("/stats", get(stats))
@@ -155,7 +209,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
             get(move || async move { emulator.issue(demo_user()) }),
         );
     }
-    let app = app.layer(cors).with_state(layer.handle());
+    let app = app.layer(cors).with_state(AppState {
+        auth: layer.handle(),
+        handler_runs,
+    });
 
     let listener = TcpListener::bind(listen_addr).await?;
     let addr = listener.local_addr()?;

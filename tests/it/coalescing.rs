@@ -5,59 +5,135 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use line_auth::emulator::{Endpoint, Fault};
+use line_auth::emulator::{Endpoint, Fault, IssueToken};
 use line_auth::LineAuthLayer;
 use tower::ServiceExt;
 
 use crate::support::*;
 
+/// How long the emulator holds every verify call: long enough that all the requests of a test
+/// arrive while the first one's verification is still waiting for LINE (200 requests reach the
+/// app in well under a second on a loaded 2-core machine), so each of them either joins it or
+/// starts a verification of its own; none can be answered from the cache instead.
+const VERIFY_LATENCY: Duration = Duration::from_millis(1500);
+
+/// A layer for `line` that waits out [`VERIFY_LATENCY`] in one attempt.
+fn patient_layer(line: &Line) -> LineAuthLayer {
+    let config = line
+        .config()
+        .upstream_attempt_timeout(VERIFY_LATENCY * 4)
+        .upstream_timeout(VERIFY_LATENCY * 4)
+        .build()
+        .unwrap();
+    LineAuthLayer::new(config)
+}
+
+/// Sends `n` requests for `/api/me` with `token` at once over HTTP (one client, so a connection
+/// costs no client set-up) and returns the replies in the order they were sent.
+async fn concurrent_gets(base: &str, token: &str, n: usize) -> Vec<Reply> {
+    let client = http();
+    let requests: Vec<_> = (0..n)
+        .map(|_| {
+            let request = client.get(format!("{base}/api/me")).bearer_auth(token);
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                Reply {
+                    status: response.status(),
+                    headers: response.headers().clone(),
+                    body: response.text().await.unwrap(),
+                }
+            })
+        })
+        .collect();
+    futures_join_all(requests.into_iter()).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_for_one_token_make_one_verify_and_one_profile_call() {
     let line = Line::start().await;
     let calls = HandlerCalls::default();
-    let base =
-        serve(routes(&calls).layer(LineAuthLayer::new(line.config().build().unwrap()))).await;
-    let token = line.token();
+    let layer = patient_layer(&line);
+    let auth = layer.handle();
+    let base = serve(routes(&calls).layer(layer)).await;
+    let token = line.issue(IssueToken::new(CHANNEL).user_id("U1234567890abcdef1234567890abcdef"));
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(VERIFY_LATENCY));
 
-    let requests = (0..200).map(|_| {
-        let (base, token) = (base.clone(), token.clone());
-        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
-    });
-    let statuses = futures_join_all(requests).await;
+    let replies = concurrent_gets(&base, &token, 200).await;
 
+    let statuses: Vec<_> = replies.iter().map(|reply| reply.status).collect();
     assert!(
         statuses.iter().all(|s| *s == StatusCode::OK),
         "{statuses:?}"
     );
-    assert_eq!(line.calls(), (1, 1));
+    assert!(
+        replies.iter().all(|reply| reply.body == replies[0].body),
+        "every waiter gets the same user"
+    );
+    assert_eq!(
+        replies[0].json()["userId"],
+        "U1234567890abcdef1234567890abcdef"
+    );
+    assert_eq!(
+        line.calls(),
+        (1, 1),
+        "one verify and one profile call for all"
+    );
+    let stats = auth.stats();
+    assert_eq!(
+        (stats.misses, stats.coalesced, stats.cache_hits),
+        (1, 199, 0),
+        "one request started the verification, the other 199 joined it: {stats:?}"
+    );
     assert_eq!(calls.get(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_for_a_bad_token_all_get_the_same_refusal() {
     let line = Line::start().await;
-    let base = serve(
-        routes(&HandlerCalls::default()).layer(LineAuthLayer::new(line.config().build().unwrap())),
-    )
-    .await;
+    let layer = patient_layer(&line);
+    let auth = layer.handle();
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer)).await;
     let token = line.token();
     line.emulator.revoke(&token);
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(VERIFY_LATENCY));
 
-    let requests = (0..50).map(|_| {
-        let (base, token) = (base.clone(), token.clone());
-        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
-    });
-    let statuses = futures_join_all(requests).await;
+    let replies = concurrent_gets(&base, &token, 50).await;
 
+    let statuses: Vec<_> = replies.iter().map(|reply| reply.status).collect();
     assert!(
         statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
-    assert_eq!(
-        line.calls().1,
-        0,
-        "a refused token never reaches the profile call"
+    assert!(
+        replies
+            .iter()
+            .all(|reply| reply.body == replies[0].body
+                && reply.challenge() == replies[0].challenge()),
+        "every waiter gets the same refusal"
     );
+    assert!(
+        replies[0]
+            .challenge()
+            .is_some_and(|challenge| challenge.contains(r#"error="invalid_token""#)),
+        "{:?}",
+        replies[0].challenge()
+    );
+    assert_eq!(
+        line.calls(),
+        (1, 0),
+        "one verify call for all; a refused token never reaches the profile call"
+    );
+    let stats = auth.stats();
+    assert_eq!(
+        (stats.misses, stats.coalesced, stats.negative_hits),
+        (1, 49, 0),
+        "one request started the verification, the other 49 joined it: {stats:?}"
+    );
+    assert_eq!(stats.rejections.invalid_token, 50);
+    assert_eq!(calls.get(), 0);
 }
 
 /// One request straight into the router, bypassing the client side of HTTP so a thousand can be
@@ -74,7 +150,9 @@ async fn call(app: Router, token: String) -> StatusCode {
 async fn a_thousand_concurrent_cold_requests_make_exactly_one_verify_and_one_profile_call() {
     let line = Line::start().await;
     let calls = HandlerCalls::default();
-    let app = routes(&calls).layer(LineAuthLayer::new(line.config().build().unwrap()));
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let app = routes(&calls).layer(layer);
     let token = line.token();
     // Keep the verification in flight while all thousand arrive.
     line.emulator
@@ -85,6 +163,8 @@ async fn a_thousand_concurrent_cold_requests_make_exactly_one_verify_and_one_pro
 
     assert!(statuses.iter().all(|s| *s == StatusCode::OK));
     assert_eq!(line.calls(), (1, 1));
+    let stats = auth.stats();
+    assert_eq!((stats.misses, stats.coalesced), (1, 999), "{stats:?}");
     assert_eq!(calls.get(), 1000);
 }
 
