@@ -658,6 +658,16 @@ impl VerificationTask {
                         );
                         verifier.check_grant(grant).map(|()| user)
                     }
+                    // The token expired while LINE was being asked: known without LINE, and
+                    // "retry later" would only earn a 401.
+                    None if matches!(
+                        verifier.cache.get(&self.digest, clock::now()),
+                        Cached::Expired
+                    ) =>
+                    {
+                        outcome = "refused";
+                        Err(LineAuthError::InvalidToken(InvalidReason::Expired))
+                    }
                     None => {
                         outcome = "unavailable";
                         tracing::warn!(

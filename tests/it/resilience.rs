@@ -227,15 +227,33 @@ async fn refused_tokens_are_refused_again_without_asking_line() {
 #[tokio::test]
 async fn refusal_is_forgotten_after_the_negative_ttl() {
     let line = Line::start().await;
-    let (base, _) = app(line.config().negative_cache_ttl(Duration::from_millis(300))).await;
+    let negative_ttl = Duration::from_millis(300);
+    let (base, _) = app(line.config().negative_cache_ttl(negative_ttl)).await;
     let junk = "eyJhbGciOiJIUzI1NiJ9.anVuaw.anVuaw";
-
-    get_bearer(&base, "/api/me", junk).await;
+    // LINE refuses after this, so the refusal stands until at least `negative_ttl` after it.
+    let before_refusal = Instant::now();
     get_bearer(&base, "/api/me", junk).await;
     assert_eq!(line.calls(), (1, 0));
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    get_bearer(&base, "/api/me", junk).await;
 
+    // Refused from memory until the TTL passes; then LINE is asked again.
+    while line.calls().0 == 1 {
+        assert!(
+            before_refusal.elapsed() < negative_ttl + Duration::from_secs(3),
+            "the refusal is still remembered long after the negative TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            get_bearer(&base, "/api/me", junk).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let asked_again_after = before_refusal.elapsed();
+
+    // The cache rounds its deadlines down to the millisecond.
+    assert!(
+        asked_again_after >= negative_ttl - Duration::from_millis(1),
+        "LINE asked again after {asked_again_after:?}, within the negative TTL"
+    );
     assert_eq!(line.calls(), (2, 0));
 }
 
@@ -331,28 +349,46 @@ async fn stale_if_error_never_outlives_the_token() {
         .config()
         .cache_max_ttl(Duration::from_millis(100))
         .stale_if_error(Duration::from_secs(60))
-        .upstream_timeout(Duration::from_millis(300));
-    let (base, _) = app(config).await;
-    // LINE reports `expires_in: 1` for it: whole seconds, rounded down.
-    let short_lived = line.issue(IssueToken::new(CHANNEL).lifetime(Duration::from_millis(1900)));
+        .upstream_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let layer = LineAuthLayer::new(config);
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let lifetime = Duration::from_millis(2900);
+    let short_lived = line.issue(IssueToken::new(CHANNEL).lifetime(lifetime));
+    // The token expires at LINE no later than this.
+    let expired_by = Instant::now() + lifetime;
     assert_eq!(
         get_bearer(&base, "/api/me", &short_lived).await.status,
         StatusCode::OK
     );
     line.emulator.stop().await;
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        get_bearer(&base, "/api/me", &short_lived).await.status,
-        StatusCode::OK
-    );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let reply = get_bearer(&base, "/api/me", &short_lived).await;
+    // Served (stale, after the 100 ms max TTL) while the token lives; never past its expiry,
+    // however long the 60 s grace.
+    let reply = loop {
+        let sent_at = Instant::now();
+        let reply = get_bearer(&base, "/api/me", &short_lived).await;
+        if reply.status != StatusCode::OK {
+            break reply;
+        }
+        assert!(
+            sent_at < expired_by,
+            "served {:?} after the token expired",
+            sent_at - expired_by
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
 
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
     assert_eq!(
         reply.json()["error_description"],
         "the access token expired"
+    );
+    assert!(
+        auth.stats().served_stale >= 1,
+        "the token was served stale while it lived"
     );
 }
 
@@ -362,10 +398,11 @@ async fn verifications_asking_line_at_once_are_bounded() {
     let config = line
         .config()
         .max_concurrent_verifications(2)
-        .upstream_timeout(Duration::from_secs(5));
+        .upstream_timeout(Duration::from_secs(10));
     let (base, _) = app(config).await;
+    let latency = Duration::from_millis(500);
     line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(300)));
+        .inject(Endpoint::Verify, Fault::Latency(latency));
     let tokens: Vec<String> = (0..6).map(|_| line.token()).collect();
 
     let started = Instant::now();
@@ -379,11 +416,14 @@ async fn verifications_asking_line_at_once_are_bounded() {
     for request in requests {
         assert_eq!(request.await.unwrap(), StatusCode::OK);
     }
+    let took = started.elapsed();
 
-    // Six verifications, two at a time, 300 ms each: at least three rounds.
+    // Six verifications, two at a time: three rounds of LINE's latency. One at a time would
+    // take six rounds, three at a time two.
+    assert!(took >= 3 * latency, "fewer than three rounds: {took:?}");
     assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
+        took < 3 * latency + latency * 3 / 2,
+        "more than three rounds: {took:?}"
     );
+    assert_eq!(line.calls(), (6, 6));
 }
