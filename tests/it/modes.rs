@@ -250,6 +250,23 @@ async fn a_test_kit_fixed_token_lacking_a_required_scope_is_refused_403() {
     assert_eq!(line.calls(), (0, 0));
 }
 
+/// The custom answer, or a panic naming the refusal that got the default one.
+async fn custom_answer(base: &str, token: Option<&str>, refusal: &str) -> (StatusCode, String) {
+    let reply = match token {
+        Some(token) => get_bearer(base, "/api/me", token).await,
+        None => get_anonymous(base, "/api/me").await,
+    };
+    assert_eq!(
+        reply.headers.get("x-custom").map(|v| v.to_str().unwrap()),
+        Some("yes"),
+        "{refusal}: {}",
+        reply.body
+    );
+    let body = reply.json();
+    assert_eq!(body["code"], reply.status.as_u16(), "{refusal}");
+    (reply.status, body["why"].as_str().unwrap().to_owned())
+}
+
 #[tokio::test]
 async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
     let line = Line::start().await;
@@ -268,24 +285,8 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
     let foreign = line.issue(line_auth::emulator::IssueToken::new(OTHER_CHANNEL));
     let openid_only = line.issue(line_auth::emulator::IssueToken::new(CHANNEL).scopes(["openid"]));
     let while_line_is_down = line.token();
-    /// The custom answer, or a panic naming the refusal that got the default one.
-    async fn custom(base: &str, token: Option<&str>, refusal: &str) -> (StatusCode, String) {
-        let reply = match token {
-            Some(token) => get_bearer(base, "/api/me", token).await,
-            None => get_anonymous(base, "/api/me").await,
-        };
-        assert_eq!(
-            reply.headers.get("x-custom").map(|v| v.to_str().unwrap()),
-            Some("yes"),
-            "{refusal}: {}",
-            reply.body
-        );
-        let body = reply.json();
-        assert_eq!(body["code"], reply.status.as_u16(), "{refusal}");
-        (reply.status, body["why"].as_str().unwrap().to_owned())
-    }
 
-    let (status, why) = custom(&base, None, "no token").await;
+    let (status, why) = custom_answer(&base, None, "no token").await;
     assert_eq!(
         (status, why.as_str()),
         (
@@ -294,11 +295,11 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
         )
     );
 
-    let (status, why) = custom(&base, Some(&revoked), "revoked, said LINE").await;
+    let (status, why) = custom_answer(&base, Some(&revoked), "revoked, said LINE").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(why.contains("revoked"), "{why}");
     let verify_calls = line.calls().0;
-    let (status, why) = custom(&base, Some(&revoked), "revoked, negative cache").await;
+    let (status, why) = custom_answer(&base, Some(&revoked), "revoked, negative cache").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(why.contains("revoked"), "{why}");
     assert_eq!(
@@ -307,7 +308,7 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
         "answered from the negative cache"
     );
 
-    let (status, why) = custom(&base, Some(&foreign), "foreign channel").await;
+    let (status, why) = custom_answer(&base, Some(&foreign), "foreign channel").await;
     assert_eq!(
         (status, why.as_str()),
         (
@@ -316,7 +317,7 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
         )
     );
 
-    let (status, why) = custom(&base, Some(&openid_only), "missing scope").await;
+    let (status, why) = custom_answer(&base, Some(&openid_only), "missing scope").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(why.contains("lacks a required scope"), "{why}");
 
@@ -324,7 +325,7 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
         Endpoint::Verify,
         Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
     );
-    let (status, why) = custom(&base, Some(&while_line_is_down), "LINE down").await;
+    let (status, why) = custom_answer(&base, Some(&while_line_is_down), "LINE down").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(why.starts_with("LINE could not verify the token"), "{why}");
     line.emulator.clear_faults();
