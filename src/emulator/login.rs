@@ -217,6 +217,7 @@ impl LoginState {
             &user,
             &scopes,
             request.nonce.as_deref(),
+            request.issued_at.unwrap_or_else(SystemTime::now),
             request.lifetime,
             &signer,
         );
@@ -260,9 +261,8 @@ pub(crate) fn default_channel_secret(channel_id: &str) -> String {
     format!("emulator-channel-secret-{channel_id}")
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs()
 }
@@ -423,6 +423,7 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
             &user,
             &scopes,
             nonce.as_deref(),
+            SystemTime::now(),
             ID_TOKEN_LIFETIME,
             &signer,
         );
@@ -510,10 +511,11 @@ fn id_token(
     user: &EmulatedUser,
     scopes: &[String],
     nonce: Option<&str>,
+    issued_at: SystemTime,
     lifetime: Duration,
     signer: &IdTokenSigner,
 ) -> (String, IdTokenRecord) {
-    let iat = unix_now();
+    let iat = unix_seconds(issued_at);
     let mut claims = Map::new();
     claims.insert("iss".into(), ISSUER.into());
     claims.insert("sub".into(), user.user_id.clone().into());
@@ -550,9 +552,12 @@ fn id_token(
             URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
         }
     };
+    let left = (issued_at + lifetime)
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
     let record = IdTokenRecord {
         claims,
-        expires_at: clock::now() + lifetime,
+        expires_at: clock::now() + left,
     };
     (format!("{signing_input}.{signature}"), record)
 }
@@ -584,6 +589,7 @@ pub struct IssueIdToken {
     name: Option<String>,
     picture_url: Option<String>,
     nonce: Option<String>,
+    issued_at: Option<SystemTime>,
     lifetime: Duration,
     algorithm: IdTokenAlgorithm,
 }
@@ -597,6 +603,7 @@ impl IssueIdToken {
             name: None,
             picture_url: None,
             nonce: None,
+            issued_at: None,
             lifetime: ID_TOKEN_LIFETIME,
             algorithm: IdTokenAlgorithm::Es256,
         }
@@ -620,9 +627,16 @@ impl IssueIdToken {
         self
     }
 
-    /// Valid this long from now (a zero lifetime issues an expired token).
+    /// Valid this long from its issue time (a zero lifetime issues an expired token).
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
+        self
+    }
+
+    /// Issued at `at` instead of now (`iat`; `exp` follows with the lifetime): a token that
+    /// expired long ago, or one from an issuer whose clock runs ahead.
+    pub fn issued_at(mut self, at: SystemTime) -> Self {
+        self.issued_at = Some(at);
         self
     }
 

@@ -71,7 +71,22 @@ test("the LIFF page shows the profile, then the error once the token is revoked"
 
 test("without a token the API refuses, and the page says so", async () => {
   const page = await browser.newPage();
-  const response = await page.request.get(`${base}/api/me`);
-  assert.equal(response.status(), 401);
-  assert.equal(response.headers()["www-authenticate"], 'Bearer realm="line"');
+  // The page's call reaches the real API with its Authorization header taken off, as if LIFF
+  // had handed the page no token.
+  const refusals = [];
+  await page.route("**/api/me", async (route) => {
+    const { authorization, ...headers } = route.request().headers();
+    assert.ok(authorization, "the page sent its token; the test takes it off");
+    const response = await route.fetch({ headers });
+    refusals.push({ status: response.status(), challenge: response.headers()["www-authenticate"] });
+    await route.fulfill({ response });
+  });
+
+  await page.goto(`${base}/liff/`);
+
+  await page.locator("#error").waitFor({ state: "visible", timeout: 15000 });
+  assert.deepEqual(refusals, [{ status: 401, challenge: 'Bearer realm="line"' }]);
+  assert.equal(await page.locator("#error").textContent(), "401: a LINE access token is required");
+  assert.equal(await page.locator("#status").textContent(), "Not signed in");
+  assert.equal(await page.locator("#profile").isHidden(), true);
 });

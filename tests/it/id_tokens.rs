@@ -1,12 +1,13 @@
 //! ID tokens as the bearer credential (`LineAuthLayer::id_tokens`): verified locally against
 //! the emulator's published keys (ES256) or the channel secret (HS256), never by LINE per token.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
 use line_auth::emulator::{IdTokenAlgorithm, IssueIdToken};
 use line_auth::id_token::IdTokenVerifier;
-use line_auth::{LineAuthConfigBuilder, LineAuthLayer};
+use line_auth::rejection::InvalidReason;
+use line_auth::{LineAuthConfigBuilder, LineAuthError, LineAuthLayer};
 
 use crate::support::*;
 
@@ -87,46 +88,94 @@ async fn foreign_tampered_and_malformed_id_tokens_are_refused() {
 #[tokio::test]
 async fn an_id_token_past_its_expiry_and_the_leeway_is_refused() {
     let line = Line::start().await;
-    let config = line.config().build().unwrap();
-    let verifier = IdTokenVerifier::new(&config);
-    // `exp` = now: inside the 60 s leeway, accepted; the layer then caches it only until exp.
-    let at_expiry = line.emulator.issue_id_token(
-        IssueIdToken::new(CHANNEL, BROWN)
-            .name("B")
-            .lifetime(Duration::ZERO),
-    );
-    assert!(verifier.verify(&at_expiry, None).await.is_ok());
+    let verifier = IdTokenVerifier::new(&line.config().build().unwrap());
+    let expired_at = |ago: u64| {
+        line.emulator.issue_id_token(
+            IssueIdToken::new(CHANNEL, BROWN)
+                .name("B")
+                .issued_at(SystemTime::now() - Duration::from_secs(3600 + ago))
+                .lifetime(Duration::from_secs(3600)),
+        )
+    };
+    // Well inside and well past the 60 s leeway, so a slow machine cannot blur the line.
+    let within_leeway = expired_at(20);
+    let past_leeway = expired_at(180);
 
-    let (base, _) = app(line.config()).await;
-    let reply = get_bearer(&base, "/api/me", &at_expiry).await;
+    assert!(
+        verifier.verify(&within_leeway, None).await.is_ok(),
+        "clock skew within the leeway is tolerated"
+    );
+    assert!(matches!(
+        verifier.verify(&past_leeway, None).await,
+        Err(LineAuthError::InvalidToken(InvalidReason::Expired))
+    ));
+
+    let (base, calls) = app(line.config()).await;
+    for id_token in [&past_leeway, &within_leeway] {
+        let reply = get_bearer(&base, "/api/me", id_token).await;
+        assert_eq!(
+            (reply.status, reply.json()["error_description"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("the access token expired")),
+            "the layer serves no token past its exp, leeway or not"
+        );
+    }
+    assert_eq!(calls.get(), 0);
+}
+
+#[tokio::test]
+async fn an_id_token_issued_in_the_future_beyond_the_leeway_is_refused() {
+    let line = Line::start().await;
+    let verifier = IdTokenVerifier::new(&line.config().build().unwrap());
+    let issued_in = |ahead: u64| {
+        line.emulator.issue_id_token(
+            IssueIdToken::new(CHANNEL, BROWN)
+                .name("B")
+                .issued_at(SystemTime::now() + Duration::from_secs(ahead)),
+        )
+    };
+    let within_leeway = issued_in(20);
+    let beyond_leeway = issued_in(300);
+
+    assert!(
+        verifier.verify(&within_leeway, None).await.is_ok(),
+        "an issuer's clock a little ahead is tolerated"
+    );
+    assert!(matches!(
+        verifier.verify(&beyond_leeway, None).await,
+        Err(LineAuthError::InvalidToken(InvalidReason::Rejected))
+    ));
+
+    let (base, calls) = app(line.config()).await;
     assert_eq!(
-        reply.status,
-        StatusCode::UNAUTHORIZED,
-        "no lifetime left to cache or serve"
+        get_bearer(&base, "/api/me", &beyond_leeway).await.status,
+        StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        reply.json()["error_description"],
-        "the access token expired"
+        get_bearer(&base, "/api/me", &within_leeway).await.status,
+        StatusCode::OK
     );
+    assert_eq!(calls.get(), 1);
 }
 
 #[tokio::test]
 async fn an_unknown_kid_refetches_the_keys_once_then_rotation_works() {
     let line = Line::start().await;
     let (base, _) = app(line.config().jwks_refetch_floor(Duration::from_millis(200))).await;
-    let before = line
-        .emulator
-        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("Brown"));
+    let issue = |user: &str| {
+        line.emulator
+            .issue_id_token(IssueIdToken::new(CHANNEL, user).name("Brown"))
+    };
+    let before = issue(BROWN);
     assert_eq!(
         get_bearer(&base, "/api/me", &before).await.status,
         StatusCode::OK
     );
+    assert_eq!(line.emulator.calls().certs, 1, "the first kid: one fetch");
 
     line.emulator.rotate_signing_key();
-    let after = line
-        .emulator
-        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("Brown"));
-    // Past the refetch floor since the first fetch.
+    let after = issue(BROWN);
+    let another_after = issue("U00000000000000000000000000000001");
+    // Past the refetch floor since the first fetch: waiting is the set-up, the count the check.
     tokio::time::sleep(Duration::from_millis(250)).await;
 
     let reply = get_bearer(&base, "/api/me", &after).await;
@@ -135,6 +184,26 @@ async fn an_unknown_kid_refetches_the_keys_once_then_rotation_works() {
         StatusCode::OK,
         "new kid, keys refetched: {}",
         reply.body
+    );
+    assert_eq!(line.emulator.calls().certs, 2, "the new kid: one refetch");
+    assert_eq!(
+        get_bearer(&base, "/api/me", &another_after).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_bearer(
+            &base,
+            "/api/me",
+            &issue("U00000000000000000000000000000002")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        line.emulator.calls().certs,
+        2,
+        "more tokens with the new kid use the refetched keys"
     );
 }
 

@@ -1,11 +1,14 @@
 //! The token lifecycle with `LineLoginClient` against the emulator: sign-in with PKCE, refresh,
-//! revoke, verify, ID tokens, userinfo, friendship; and every emulator error path they meet.
+//! revoke, verify, ID tokens, userinfo, friendship; every emulator error path they meet; and how
+//! the client types LINE's exact answers, each fed to it by a stand-in (`broken_line`).
 
 use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
 use line_auth::emulator::{EmulatedUser, IssueToken};
+use line_auth::id_token::IdTokenVerifier;
 use line_auth::login::{AuthorizeRequest, LineLoginClient, LineLoginError, Pkce, TokenSet};
+use line_auth::rejection::UpstreamError;
 use line_auth::LineAuthLayer;
 
 use crate::support::*;
@@ -136,8 +139,117 @@ async fn without_openid_there_is_no_id_token() {
     assert!(tokens.id_token.is_none());
 }
 
+const JSON: StaticHeaders = &[("content-type", "application/json")];
+const HTML: StaticHeaders = &[("content-type", "text/html")];
+
+/// A client of `CHANNEL` pointed at a stand-in LINE that answers every call with one fixed answer.
+async fn client_of_broken_line(
+    status: StatusCode,
+    headers: StaticHeaders,
+    body: &'static str,
+) -> LineLoginClient {
+    LineLoginClient::builder(CHANNEL)
+        .channel_secret(SECRET)
+        .api_base(broken_line(status, headers, body).await)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
-async fn a_code_is_single_use_and_bound_to_its_redirect_uri_and_verifier() {
+async fn the_code_exchange_surfaces_each_line_answer_as_its_typed_error() {
+    let pkce = Pkce::from_verifier(VERIFIER).unwrap();
+    let exchange = |client: LineLoginClient| {
+        let pkce = pkce.clone();
+        async move { client.exchange_code("c0de", REDIRECT, Some(&pkce)).await }
+    };
+
+    // LINE's OAuth-style body (fact sheet §3.3): typed, and a refused grant is recognisable.
+    let refused = exchange(
+        client_of_broken_line(
+            StatusCode::BAD_REQUEST,
+            JSON,
+            r#"{"error":"invalid_grant","error_description":"invalid authorization code"}"#,
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(LineLoginError::is_invalid_grant),
+        "{refused:?}"
+    );
+    match refused {
+        Err(LineLoginError::OAuth { status, .. }) => assert_eq!(status, StatusCode::BAD_REQUEST),
+        other => panic!("expected the OAuth shape, got {other:?}"),
+    }
+    let bad_client = exchange(
+        client_of_broken_line(
+            StatusCode::BAD_REQUEST,
+            JSON,
+            r#"{"error":"invalid_client","error_description":"invalid client_secret"}"#,
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        !bad_client
+            .as_ref()
+            .is_err_and(LineLoginError::is_invalid_grant),
+        "a bad secret is no reason to sign the user in again"
+    );
+    assert_oauth_error(bad_client, "invalid_client", "invalid client_secret");
+
+    // LINE's REST-style body keeps its status and message.
+    match exchange(
+        client_of_broken_line(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            JSON,
+            r#"{"message":"Internal server error"}"#,
+        )
+        .await,
+    )
+    .await
+    {
+        Err(LineLoginError::Message { status, message }) => assert_eq!(
+            (status, message.as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+        ),
+        other => panic!("expected the message shape, got {other:?}"),
+    }
+
+    // No error body at all (a proxy's page): LINE is unavailable, with the status it gave.
+    match exchange(
+        client_of_broken_line(
+            StatusCode::SERVICE_UNAVAILABLE,
+            HTML,
+            "<html><body>503 Service Unavailable</body></html>",
+        )
+        .await,
+    )
+    .await
+    {
+        Err(LineLoginError::Unavailable(UpstreamError::Status { status, .. })) => {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE)
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+
+    // A 200 that is not the documented answer is not a sign-in.
+    for body in [
+        r#"{"access_token":"a","expires_in":2592000,"refresh_token":"r","scope":"profile","token_type":"MAC"}"#,
+        r#"{"access_token":"a","token_type":"Bearer"}"#,
+    ] {
+        let answer = exchange(client_of_broken_line(StatusCode::OK, JSON, body).await).await;
+        assert!(
+            matches!(answer, Err(LineLoginError::InvalidResponse(_))),
+            "{body}: {answer:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_emulator_holds_a_code_to_one_use_its_redirect_uri_and_its_verifier() {
     let line = line_with_user().await;
     let client = client(&line);
     let pkce = Pkce::from_verifier(VERIFIER).unwrap();
@@ -201,16 +313,40 @@ async fn a_wrong_channel_secret_is_invalid_client() {
 }
 
 #[tokio::test]
-async fn the_authorization_endpoint_supports_only_s256() {
+async fn the_authorization_url_asks_for_s256_the_only_method_line_accepts() {
+    use base64::Engine;
+    use sha2::Digest;
     let line = line_with_user().await;
-    let mut url =
-        client(&line).authorize_url(&AuthorizeRequest::new(REDIRECT, "st4te", &["profile"]));
-    url.query_pairs_mut()
-        .append_pair("code_challenge", "abc")
+    let pkce = Pkce::from_verifier(VERIFIER).unwrap();
+    let url = client(&line)
+        .authorize_url(&AuthorizeRequest::new(REDIRECT, "st4te", &["profile"]).pkce(&pkce));
+    let sent: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let s256 = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(VERIFIER.as_bytes()));
+
+    assert_eq!(
+        (
+            param(&sent, "code_challenge_method"),
+            param(&sent, "code_challenge")
+        ),
+        (Some("S256"), Some(s256.as_str()))
+    );
+    let query = authorize(url.clone()).await;
+    assert_eq!(param(&query, "error"), None, "{query:?}");
+    assert!(param(&query, "code").is_some());
+
+    // The stand-in refuses anything else, as LINE does, so a client asking for plain fails here.
+    let mut plain = url;
+    let kept: Vec<(String, String)> = sent
+        .into_iter()
+        .filter(|(name, _)| name != "code_challenge_method")
+        .collect();
+    plain
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
         .append_pair("code_challenge_method", "plain");
-
-    let query = authorize(url).await;
-
+    let query = authorize(plain).await;
     assert_eq!(param(&query, "error"), Some("invalid_request"));
     assert_eq!(param(&query, "state"), Some("st4te"));
 }
@@ -365,26 +501,83 @@ async fn id_token_verification_by_line_and_its_error_texts() {
 }
 
 #[tokio::test]
-async fn web_login_id_tokens_are_hs256_jwts_signed_with_the_channel_secret() {
+async fn the_web_login_id_token_verifies_with_the_channel_secret_and_the_nonce() {
     let line = line_with_user().await;
     let tokens = sign_in(&line, &["profile", "openid"], "n0nce").await;
-    let id_token = tokens.id_token.unwrap();
+    let id_token = tokens.id_token.expect("openid was granted");
+    let verifier =
+        |config: line_auth::LineAuthConfigBuilder| IdTokenVerifier::new(&config.build().unwrap());
 
-    let header = jsonwebtoken::decode_header(id_token.secret()).unwrap();
+    let verified = verifier(line.config().channel_secret(SECRET))
+        .verify(id_token.secret(), Some("n0nce"))
+        .await
+        .unwrap();
     assert_eq!(
-        (header.alg, header.kid),
-        (jsonwebtoken::Algorithm::HS256, None)
+        (verified.claims.sub.as_str(), verified.claims.aud.as_str()),
+        (BROWN, CHANNEL)
     );
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    validation.set_audience(&[CHANNEL]);
-    validation.set_issuer(&["https://access.line.me"]);
-    let key =
-        jsonwebtoken::DecodingKey::from_secret(line.emulator.channel_secret(CHANNEL).as_bytes());
-    let claims = jsonwebtoken::decode::<serde_json::Value>(id_token.secret(), &key, &validation)
-        .unwrap()
-        .claims;
-    assert_eq!(claims["sub"], BROWN);
-    assert_eq!(claims["nonce"], "n0nce");
+    assert_eq!(verified.user.display_name(), "Brown");
+    assert_eq!(line.emulator.calls().certs, 0, "HS256: no key set needed");
+    assert!(
+        verifier(line.config().channel_secret(SECRET))
+            .verify(id_token.secret(), Some("another-sign-in"))
+            .await
+            .is_err(),
+        "the nonce ties the ID token to its sign-in"
+    );
+
+    assert!(verifier(line.config())
+        .verify(id_token.secret(), None)
+        .await
+        .is_err());
+    assert!(verifier(line.config().channel_secret("another-secret"))
+        .verify(id_token.secret(), None)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_token_answer_becomes_a_token_set_and_a_refresh_keeps_the_id_token() {
+    let answer = client_of_broken_line(
+        StatusCode::OK,
+        JSON,
+        r#"{"access_token":"bNl4YEFPI/hjFWhTqexp4MuEw5YPs","expires_in":2592000,"id_token":"eyJhbGciOiJIUzI1NiJ9.e30.c2ln","refresh_token":"Aa1FdeggRhTnPNNpxr8p","scope":"profile openid","token_type":"Bearer","unknown":1}"#,
+    )
+    .await;
+    let started = SystemTime::now();
+
+    let tokens = answer.exchange_code("c0de", REDIRECT, None).await.unwrap();
+
+    assert_eq!(
+        (
+            tokens.access_token.secret(),
+            tokens.refresh_token.secret(),
+            tokens.id_token.as_ref().map(|t| t.secret())
+        ),
+        (
+            "bNl4YEFPI/hjFWhTqexp4MuEw5YPs",
+            "Aa1FdeggRhTnPNNpxr8p",
+            Some("eyJhbGciOiJIUzI1NiJ9.e30.c2ln")
+        )
+    );
+    assert_eq!(tokens.scopes, ["profile", "openid"]);
+    let access_left = tokens.access_expires_at.duration_since(started).unwrap();
+    assert!(
+        (Duration::from_secs(2_591_990)..=Duration::from_secs(2_592_010)).contains(&access_left),
+        "{access_left:?}"
+    );
+
+    // LINE's refresh answer has no ID token (fact sheet §3.3 (b)): the sign-in's is kept.
+    let refresh_answer = client_of_broken_line(
+        StatusCode::OK,
+        JSON,
+        r#"{"token_type":"Bearer","scope":"profile","access_token":"new-access","expires_in":2591977,"refresh_token":"Aa1FdeggRhTnPNNpxr8p"}"#,
+    )
+    .await;
+    let refreshed = refresh_answer.refresh(&tokens).await.unwrap();
+    assert_eq!(refreshed.access_token.secret(), "new-access");
+    assert_eq!(refreshed.id_token, tokens.id_token);
+    assert_eq!(refreshed.refresh_expires_at, tokens.refresh_expires_at);
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
+use line_auth::emulator::{Endpoint, Fault};
 use line_auth::{LineAuthLayer, LineUser};
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -53,6 +54,45 @@ async fn optional_mode_lets_anonymous_requests_through_and_still_verifies_tokens
         get_with(&base, "/greeting", &[b"Bearer a b"]).await.status,
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn optional_mode_treats_another_authorization_scheme_as_anonymous() {
+    let line = Line::start().await;
+    let base =
+        serve(greeting_routes().layer(LineAuthLayer::optional(line.config().build().unwrap())))
+            .await;
+
+    // Not a bearer token, so nothing for this layer to verify: the request is anonymous, as
+    // one without the header is (`LineAuthLayer::optional`), and the handler decides.
+    let reply = get_with(&base, "/greeting", &[b"Basic dXNlcjpwYXNzd29yZA=="]).await;
+
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "hello, stranger")
+    );
+    assert_eq!(line.calls(), (0, 0), "LINE was not asked");
+}
+
+#[tokio::test]
+async fn optional_mode_answers_503_when_line_is_down_never_the_anonymous_path() {
+    let line = Line::start().await;
+    let base =
+        serve(greeting_routes().layer(LineAuthLayer::optional(line.config().build().unwrap())))
+            .await;
+    let token = line.token();
+    line.emulator.stop().await;
+
+    let reply = get_bearer(&base, "/greeting", &token).await;
+
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a token LINE could not judge is not an anonymous request: {}",
+        reply.body
+    );
+    assert_eq!(reply.json()["error"], "temporarily_unavailable");
+    assert!(reply.headers.contains_key("retry-after"));
 }
 
 #[tokio::test]
@@ -161,11 +201,78 @@ async fn test_kit_fixed_tokens_are_accepted_without_line_and_still_checked() {
 }
 
 #[tokio::test]
+async fn an_expired_test_kit_fixed_token_is_refused_401() {
+    let line = Line::start().await;
+    let expired = LineUser::builder("U0123456789abcdef0123456789abcdef", CHANNEL)
+        .expires_at(std::time::SystemTime::now() - std::time::Duration::from_secs(1))
+        .build();
+    let layer = LineAuthLayer::new(line.config().build().unwrap())
+        .with_fixed_token("expired-fixed-token", expired);
+    let base = serve(greeting_routes().layer(layer)).await;
+
+    let reply = get_bearer(&base, "/greeting", "expired-fixed-token").await;
+
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token expired"
+    );
+    assert_eq!(line.calls(), (0, 0));
+}
+
+#[tokio::test]
+async fn a_test_kit_fixed_token_lacking_a_required_scope_is_refused_403() {
+    let line = Line::start().await;
+    let openid_only = LineUser::builder("U0123456789abcdef0123456789abcdef", CHANNEL)
+        .scopes(["openid"])
+        .build();
+    let both = LineUser::builder("U0123456789abcdef0123456789abcdee", CHANNEL)
+        .display_name("Both")
+        .scopes(["openid", "profile"])
+        .build();
+    let layer = LineAuthLayer::new(line.config().build().unwrap())
+        .with_fixed_token("openid-only-token", openid_only)
+        .with_fixed_token("both-scopes-token", both);
+    let base = serve(greeting_routes().layer(layer)).await;
+
+    let reply = get_bearer(&base, "/greeting", "openid-only-token").await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply.challenge().unwrap().ends_with(r#"scope="profile""#),
+        "{:?}",
+        reply.challenge()
+    );
+    let reply = get_bearer(&base, "/greeting", "both-scopes-token").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "hello, Both")
+    );
+    assert_eq!(line.calls(), (0, 0));
+}
+
+/// The custom answer, or a panic naming the refusal that got the default one.
+async fn custom_answer(base: &str, token: Option<&str>, refusal: &str) -> (StatusCode, String) {
+    let reply = match token {
+        Some(token) => get_bearer(base, "/api/me", token).await,
+        None => get_anonymous(base, "/api/me").await,
+    };
+    assert_eq!(
+        reply.headers.get("x-custom").map(|v| v.to_str().unwrap()),
+        Some("yes"),
+        "{refusal}: {}",
+        reply.body
+    );
+    let body = reply.json();
+    assert_eq!(body["code"], reply.status.as_u16(), "{refusal}");
+    (reply.status, body["why"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
 async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
     let line = Line::start().await;
     let layer = LineAuthLayer::new(line.config().build().unwrap()).with_rejection(|error| {
-        let body = format!(r#"{{"code":{},"why":"{error}"}}"#, error.status().as_u16());
-        let mut response = Response::new(bytes::Bytes::from(body));
+        let body = serde_json::json!({"code": error.status().as_u16(), "why": error.to_string()});
+        let mut response = Response::new(bytes::Bytes::from(body.to_string()));
         *response.status_mut() = error.status();
         response
             .headers_mut()
@@ -175,24 +282,53 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
     let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
     let revoked = line.token();
     line.emulator.revoke(&revoked);
+    let foreign = line.issue(line_auth::emulator::IssueToken::new(OTHER_CHANNEL));
+    let openid_only = line.issue(line_auth::emulator::IssueToken::new(CHANNEL).scopes(["openid"]));
+    let while_line_is_down = line.token();
 
-    let missing = get_anonymous(&base, "/api/me").await;
+    let (status, why) = custom_answer(&base, None, "no token").await;
     assert_eq!(
+        (status, why.as_str()),
         (
-            missing.status,
-            missing.headers["x-custom"].to_str().unwrap()
-        ),
-        (StatusCode::UNAUTHORIZED, "yes")
+            StatusCode::UNAUTHORIZED,
+            "the request carries no bearer token"
+        )
     );
-    assert_eq!(missing.json()["why"], "the request carries no bearer token");
 
-    let refused_by_line = get_bearer(&base, "/api/me", &revoked).await;
-    assert_eq!(refused_by_line.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(refused_by_line.json()["code"], 401);
-    assert!(refused_by_line.json()["why"]
-        .as_str()
-        .unwrap()
-        .contains("revoked"));
+    let (status, why) = custom_answer(&base, Some(&revoked), "revoked, said LINE").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(why.contains("revoked"), "{why}");
+    let verify_calls = line.calls().0;
+    let (status, why) = custom_answer(&base, Some(&revoked), "revoked, negative cache").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(why.contains("revoked"), "{why}");
+    assert_eq!(
+        line.calls().0,
+        verify_calls,
+        "answered from the negative cache"
+    );
+
+    let (status, why) = custom_answer(&base, Some(&foreign), "foreign channel").await;
+    assert_eq!(
+        (status, why.as_str()),
+        (
+            StatusCode::UNAUTHORIZED,
+            "the access token belongs to another channel"
+        )
+    );
+
+    let (status, why) = custom_answer(&base, Some(&openid_only), "missing scope").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(why.contains("lacks a required scope"), "{why}");
+
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    let (status, why) = custom_answer(&base, Some(&while_line_is_down), "LINE down").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(why.starts_with("LINE could not verify the token"), "{why}");
+    line.emulator.clear_faults();
 
     let ok = get_bearer(&base, "/api/me", &line.token()).await;
     assert_eq!(ok.status, StatusCode::OK);

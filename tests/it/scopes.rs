@@ -1,0 +1,72 @@
+//! `RequireScopesLayer` where no verified user reaches it: it refuses, never lets the request by.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use line_auth::emulator::IssueToken;
+use line_auth::{LineAuthLayer, RequireScopesLayer};
+
+use crate::support::*;
+
+/// `GET /api/id` behind `RequireScopesLayer(["openid"])`. The handler takes no `LineUser`, so
+/// only the scope layer stands between a request and it.
+fn scoped_routes(calls: &Arc<AtomicU64>) -> Router {
+    let calls = Arc::clone(calls);
+    Router::new().route(
+        "/api/id",
+        get(move || async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            "the scoped resource"
+        })
+        .route_layer(RequireScopesLayer::new(["openid"])),
+    )
+}
+
+#[tokio::test]
+async fn require_scopes_without_an_auth_layer_refuses_even_a_valid_token() {
+    let line = Line::start().await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let base = serve(scoped_routes(&calls)).await;
+    let with_openid = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
+
+    for reply in [
+        get_bearer(&base, "/api/id", &with_openid).await,
+        get_anonymous(&base, "/api/id").await,
+    ] {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+        assert_eq!(reply.challenge(), Some(r#"Bearer realm="line""#));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the handler never ran");
+    assert_eq!(line.calls(), (0, 0), "nothing verified the token");
+}
+
+#[tokio::test]
+async fn require_scopes_under_an_optional_layer_refuses_anonymous_requests() {
+    let line = Line::start().await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let layer = LineAuthLayer::optional(line.config().build().unwrap());
+    let base = serve(scoped_routes(&calls).layer(layer)).await;
+    let with_openid = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
+
+    let anonymous = get_anonymous(&base, "/api/id").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.challenge(), Some(r#"Bearer realm="line""#));
+    assert_eq!(
+        get_with(&base, "/api/id", &[b"Basic dXNlcjpwYXNzd29yZA=="])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "another scheme is anonymous to the optional layer, so refused here too"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    let reply = get_bearer(&base, "/api/id", &with_openid).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "the scoped resource")
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
