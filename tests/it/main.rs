@@ -17,5 +17,6 @@ mod outage;
 mod redis_server;
 mod resilience;
 mod support;
+mod transport;
 mod verification;
 mod web_login;
