@@ -540,14 +540,18 @@ impl LineLoginClient {
                 .map(|s| ("client_secret", s.expose())),
         );
         let request = self.http.post(self.url("oauth2/v2.1/revoke")).form(&form);
+        // LINE's SDK treats a 400 from revoke as "the token is already invalid" (§3.4), but
+        // `invalid_client` refuses the caller (secret missing or wrong): the token is still live.
+        let already_invalid = |error: &LineLoginError| match error {
+            LineLoginError::OAuth { status, error, .. } => {
+                *status == StatusCode::BAD_REQUEST && error != "invalid_client"
+            }
+            LineLoginError::Message { status, .. } => *status == StatusCode::BAD_REQUEST,
+            _ => false,
+        };
         match self.send(request).await {
             Ok(_) => Ok(()),
-            // LINE's SDK treats a 400 from revoke as "the token is already invalid" (§3.4).
-            Err(LineLoginError::OAuth { status, .. } | LineLoginError::Message { status, .. })
-                if status == StatusCode::BAD_REQUEST =>
-            {
-                Ok(())
-            }
+            Err(error) if already_invalid(&error) => Ok(()),
             Err(error) => Err(error),
         }
     }

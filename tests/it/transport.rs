@@ -475,3 +475,50 @@ async fn line_login_client_revoke_answered_400_counts_as_already_invalid() {
         "{refused:?}"
     );
 }
+/// A LINE refusing the revoke call itself: the secret is missing or wrong (fact sheet §3.4).
+async fn line_refusing_the_client() -> Host {
+    Host::start(|request| {
+        if request.path() == REVOKE {
+            Response::builder()
+                .status(StatusCode::BAD_REQUEST)
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    r#"{"error":"invalid_client","error_description":"invalid client secret"}"#,
+                ))
+                .unwrap()
+        } else {
+            any_line_answer()
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn logout_refused_as_invalid_client_is_an_error_the_token_still_being_live() {
+    let line = line_refusing_the_client().await;
+    let auth = layer_for(&line).handle();
+
+    let result = auth.logout(TOKEN_VALUE).await;
+
+    assert!(
+        matches!(result, Err(LineAuthError::Unavailable(_))),
+        "LINE did not revoke it: {result:?}"
+    );
+    assert_asked(&line, REVOKE);
+}
+
+#[tokio::test]
+async fn line_login_client_revoke_refused_as_invalid_client_is_an_error() {
+    let line = line_refusing_the_client().await;
+    let client = LineLoginClient::builder(CHANNEL)
+        .api_base(&line.base)
+        .build()
+        .unwrap();
+
+    let result = client.revoke_access_token(TOKEN_VALUE).await;
+
+    assert!(
+        matches!(&result, Err(LineLoginError::OAuth { error, .. }) if error == "invalid_client"),
+        "LINE did not revoke it: {result:?}"
+    );
+}
