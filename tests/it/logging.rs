@@ -134,7 +134,7 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
         line.config()
             .channel_secret(SECRET)
             .redis_url(redis.url())
-            .upstream_timeout(Duration::from_secs(1)),
+            .upstream_timeout(Duration::from_secs(2)),
     );
     seen.debug(&config);
     let config = config.build().unwrap();
@@ -221,7 +221,7 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
         line.config()
             .cache_max_ttl(Duration::from_millis(100))
             .stale_if_error(Duration::from_secs(60))
-            .upstream_timeout(Duration::from_millis(500)),
+            .upstream_timeout(Duration::from_secs(2)),
     );
     let stale_base = serve(
         routes(&HandlerCalls::default()).layer(LineAuthLayer::new(stale_config.build().unwrap())),
@@ -324,7 +324,7 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
                 "{}/oauth2/v2.1/authorize",
                 line.emulator.base_url()
             ))
-            .timeout(Duration::from_secs(1));
+            .timeout(Duration::from_secs(2));
         match &http_client {
             Some(client) => builder.http_client(client.clone()),
             None => builder,
