@@ -148,7 +148,8 @@ impl LineClient {
     }
 
     /// `POST /oauth2/v2.1/revoke` (fact sheet §3.4): 200 with an empty body. A 400 means the
-    /// token is already invalid, which is what revoking wants (LINE's iOS SDK reads it so too).
+    /// token is already invalid, which is what revoking wants (LINE's iOS SDK reads it so too),
+    /// unless it is `invalid_client`: LINE refused the caller, and the token is still live.
     pub(crate) async fn revoke(
         &self,
         token: &AccessToken,
@@ -159,7 +160,8 @@ impl LineClient {
         let call = Call::Revoke { channel_id, secret };
         let answer = self.fetch(call, token, deadline).await?;
         match answer.status {
-            StatusCode::OK | StatusCode::BAD_REQUEST => Ok(()),
+            StatusCode::OK => Ok(()),
+            StatusCode::BAD_REQUEST if !refuses_the_client(&answer.body) => Ok(()),
             status => Err(upstream_status(status, None)),
         }
     }
@@ -307,6 +309,12 @@ impl Attempt {
             Attempt::Transient(UpstreamError::transport(error))
         }
     }
+}
+
+/// Whether a 400 refuses the caller (`invalid_client`: the channel secret missing or wrong,
+/// fact sheet §3.4) rather than the token.
+fn refuses_the_client(body: &[u8]) -> bool {
+    serde_json::from_slice::<OAuthError>(body).is_ok_and(|error| error.error == "invalid_client")
 }
 
 /// 5xx and 429 are LINE's own "try again later" (fact sheet §1).

@@ -104,7 +104,8 @@ impl LineAuth {
     /// secret if configured), then forgets it here, so the same token is refused at its next
     /// request instead of after the cache TTL. The local forget happens even when LINE cannot
     /// be reached; the error then says so (503 as a response), and the token stays valid at
-    /// LINE until it expires.
+    /// LINE until it expires. LINE answering 400 means the token is already invalid: success;
+    /// but `invalid_client` (the channel secret missing or wrong) is an error, the token live.
     pub async fn logout(&self, token: &str) -> Result<(), LineAuthError> {
         self.verifier.logout(token).await
     }

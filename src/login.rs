@@ -522,7 +522,8 @@ impl LineLoginClient {
     }
 
     /// Revokes an access token (`POST /oauth2/v2.1/revoke`). Unknown or already invalid tokens
-    /// count as revoked.
+    /// count as revoked (LINE may answer them 400); `invalid_client` (the channel secret missing
+    /// or wrong) is an error: the token is still live.
     pub async fn revoke_access_token(&self, access_token: &str) -> Result<(), LineLoginError> {
         self.revoke(("access_token", access_token)).await
     }
@@ -540,14 +541,18 @@ impl LineLoginClient {
                 .map(|s| ("client_secret", s.expose())),
         );
         let request = self.http.post(self.url("oauth2/v2.1/revoke")).form(&form);
+        // LINE's SDK treats a 400 from revoke as "the token is already invalid" (§3.4), but
+        // `invalid_client` refuses the caller (secret missing or wrong): the token is still live.
+        let already_invalid = |error: &LineLoginError| match error {
+            LineLoginError::OAuth { status, error, .. } => {
+                *status == StatusCode::BAD_REQUEST && error != "invalid_client"
+            }
+            LineLoginError::Message { status, .. } => *status == StatusCode::BAD_REQUEST,
+            _ => false,
+        };
         match self.send(request).await {
             Ok(_) => Ok(()),
-            // LINE's SDK treats a 400 from revoke as "the token is already invalid" (§3.4).
-            Err(LineLoginError::OAuth { status, .. } | LineLoginError::Message { status, .. })
-                if status == StatusCode::BAD_REQUEST =>
-            {
-                Ok(())
-            }
+            Err(error) if already_invalid(&error) => Ok(()),
             Err(error) => Err(error),
         }
     }

@@ -18,5 +18,6 @@ mod redis_server;
 mod resilience;
 mod scopes;
 mod support;
+mod transport;
 mod verification;
 mod web_login;

@@ -1,0 +1,524 @@
+//! How the layer and `LineLoginClient` treat LINE's transport-level answers: redirects are never
+//! followed (a token never reaches another host), `Retry-After` (its cap, its date form, its
+//! default), and a revoke LINE answers with 400.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Router;
+use line_auth::emulator::{Endpoint, Fault, IssueIdToken};
+use line_auth::login::{AuthorizeRequest, LineLoginClient, LineLoginError, Pkce, TokenSet};
+use line_auth::{LineAuthConfig, LineAuthError, LineAuthLayer};
+
+use crate::support::*;
+
+/// A request as a server received it.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    /// Path and query.
+    uri: String,
+    headers: String,
+    body: String,
+}
+
+impl Received {
+    fn path(&self) -> &str {
+        self.uri.split('?').next().unwrap_or_default()
+    }
+}
+
+/// A loopback server that records every request it gets.
+struct Host {
+    base: String,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Host {
+    /// Serves `answer` for every request, recording each one first.
+    async fn start(answer: impl Fn(&Received) -> Response + Clone + Send + Sync + 'static) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&received);
+        let router = Router::new().fallback(move |request: Request| {
+            let (record, answer) = (Arc::clone(&record), answer.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 64 * 1024)
+                    .await
+                    .unwrap_or_default();
+                let request = Received {
+                    method: parts.method.to_string(),
+                    uri: parts.uri.to_string(),
+                    headers: format!("{:?}", parts.headers),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                };
+                let response = answer(&request);
+                record.lock().unwrap().push(request);
+                response
+            }
+        });
+        Self {
+            base: serve(router).await,
+            received,
+        }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// One JSON body that passes for LINE's answer to every call (verify, profile, token, revoke),
+/// so a redirect that were followed would end in success and the test would see it.
+const ANY_LINE_ANSWER: &str = r#"{"client_id":"1234567890","expires_in":2592000,"scope":"profile openid","userId":"U00000000000000000000000000000000","displayName":"Thief","access_token":"eyJhbGciOiJIUzI1NiJ9.c3RvbGVu.c2ln","refresh_token":"stolen-refresh","token_type":"Bearer","sub":"U00000000000000000000000000000000","friendFlag":true}"#;
+
+fn any_line_answer() -> Response {
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from(ANY_LINE_ANSWER))
+        .unwrap()
+}
+
+/// Another host, happy to receive tokens: it answers as LINE would and records what it got.
+async fn elsewhere() -> Host {
+    Host::start(|_| any_line_answer()).await
+}
+
+/// A LINE whose answers on `paths` redirect (`status`, `Location`) to the same path and query
+/// on `to`; other paths get [`ANY_LINE_ANSWER`].
+async fn line_redirecting(status: StatusCode, paths: &'static [&'static str], to: &Host) -> Host {
+    let to = to.base.clone();
+    Host::start(move |request| {
+        if paths.contains(&request.path()) {
+            Response::builder()
+                .status(status)
+                .header("location", format!("{to}{}", request.uri))
+                .body(Body::empty())
+                .unwrap()
+        } else {
+            any_line_answer()
+        }
+    })
+    .await
+}
+
+const VERIFY: &str = "/oauth2/v2.1/verify";
+const PROFILE: &str = "/v2/profile";
+const REVOKE: &str = "/oauth2/v2.1/revoke";
+const TOKEN: &str = "/oauth2/v2.1/token";
+const CERTS: &str = "/oauth2/v2.1/certs";
+const USERINFO: &str = "/oauth2/v2.1/userinfo";
+const FRIENDSHIP: &str = "/friendship/v1/status";
+
+/// A token in LINE's shape; no emulator is involved.
+const TOKEN_VALUE: &str = "eyJhbGciOiJIUzI1NiJ9.dHJhbnNwb3J0LXRlc3Q.c2lnbmF0dXJlLXZhbHVl";
+
+fn layer_for(line: &Host) -> LineAuthLayer {
+    LineAuthLayer::new(
+        LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(&line.base)
+            .build()
+            .unwrap(),
+    )
+}
+
+fn assert_asked(line: &Host, path: &str) {
+    assert!(
+        line.received().iter().any(|request| request.path() == path),
+        "LINE was asked {path}: {:?}",
+        line.received()
+    );
+}
+
+fn assert_nothing_reached(elsewhere: &Host) {
+    let received: Vec<String> = elsewhere
+        .received()
+        .iter()
+        .map(|r| format!("{} {} {} {}", r.method, r.uri, r.headers, r.body))
+        .collect();
+    assert!(
+        received.is_empty(),
+        "the other host received the token: {received:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_verify_answer_redirecting_to_another_host_is_not_followed() {
+    let elsewhere = elsewhere().await;
+    let line = line_redirecting(StatusCode::FOUND, &[VERIFY], &elsewhere).await;
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer_for(&line))).await;
+
+    let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
+
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(calls.get(), 0);
+    assert_asked(&line, VERIFY);
+    assert_nothing_reached(&elsewhere);
+}
+
+#[tokio::test]
+async fn a_profile_answer_redirecting_to_another_host_is_not_followed() {
+    let elsewhere = elsewhere().await;
+    // 307 keeps the method and, with it, the Authorization header a redirect would carry on.
+    let line = line_redirecting(StatusCode::TEMPORARY_REDIRECT, &[PROFILE], &elsewhere).await;
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer_for(&line))).await;
+
+    let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
+
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(calls.get(), 0);
+    assert_asked(&line, PROFILE);
+    assert_nothing_reached(&elsewhere);
+}
+
+#[tokio::test]
+async fn a_revoke_answer_redirecting_to_another_host_is_not_followed() {
+    let elsewhere = elsewhere().await;
+    // 307 would re-send the form, token and all.
+    let line = line_redirecting(StatusCode::TEMPORARY_REDIRECT, &[REVOKE], &elsewhere).await;
+    let auth = layer_for(&line).handle();
+
+    let result = auth.logout(TOKEN_VALUE).await;
+
+    assert!(
+        matches!(result, Err(LineAuthError::Unavailable(_))),
+        "LINE was not told: {result:?}"
+    );
+    assert_asked(&line, REVOKE);
+    assert_nothing_reached(&elsewhere);
+}
+
+#[tokio::test]
+async fn a_key_set_answer_redirecting_to_another_host_is_not_followed() {
+    // Keys from another host would let it sign any ID token.
+    let emulator = Line::start().await;
+    let id_token = emulator.emulator.issue_id_token(IssueIdToken::new(
+        CHANNEL,
+        "U4af4980629aabbccddeeff0011223344",
+    ));
+    let elsewhere = elsewhere().await;
+    let line = line_redirecting(StatusCode::FOUND, &[CERTS], &elsewhere).await;
+    let config = LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .api_base(&line.base)
+        .build()
+        .unwrap();
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(LineAuthLayer::id_tokens(config))).await;
+
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(calls.get(), 0);
+    assert_asked(&line, CERTS);
+    assert_nothing_reached(&elsewhere);
+}
+
+#[tokio::test]
+async fn line_login_client_calls_never_follow_a_redirect_to_another_host() {
+    let elsewhere = elsewhere().await;
+    let line = line_redirecting(
+        StatusCode::TEMPORARY_REDIRECT,
+        &[VERIFY, PROFILE, REVOKE, TOKEN, USERINFO, FRIENDSHIP],
+        &elsewhere,
+    )
+    .await;
+    let client = LineLoginClient::builder(CHANNEL)
+        .channel_secret("channel-secret")
+        .api_base(&line.base)
+        .build()
+        .unwrap();
+    let emulator = Line::start().await;
+    let signing_in = LineLoginClient::builder(CHANNEL)
+        .api_base(emulator.emulator.base_url())
+        .authorize_endpoint(format!(
+            "{}/oauth2/v2.1/authorize",
+            emulator.emulator.base_url()
+        ))
+        .build()
+        .unwrap();
+    let (tokens, _) = sign_in(&signing_in, &["profile"]).await;
+
+    let outcomes = [
+        (
+            "verify",
+            client.verify_access_token(TOKEN_VALUE).await.err(),
+        ),
+        ("profile", client.profile(TOKEN_VALUE).await.err()),
+        ("userinfo", client.userinfo(TOKEN_VALUE).await.err()),
+        (
+            "friendship",
+            client.friendship_status(TOKEN_VALUE).await.err(),
+        ),
+        (
+            "revoke",
+            client.revoke_access_token(TOKEN_VALUE).await.err(),
+        ),
+        ("refresh", client.refresh(&tokens).await.err()),
+        (
+            "exchange",
+            client
+                .exchange_code("code-value", "https://app.example/callback", None)
+                .await
+                .err(),
+        ),
+        (
+            "verify ID token",
+            client.verify_id_token(TOKEN_VALUE, None, None).await.err(),
+        ),
+    ];
+
+    for (call, error) in outcomes {
+        assert!(
+            matches!(
+                error,
+                Some(LineLoginError::Unavailable(_) | LineLoginError::InvalidResponse(_))
+            ),
+            "{call}: a redirect is an error, got {error:?}"
+        );
+    }
+    assert_eq!(line.received().len(), 8, "every call asked LINE");
+    assert_nothing_reached(&elsewhere);
+}
+
+/// The tokens of a sign-in through the emulator, whose authorization endpoint consents at once
+/// (`client` must point at it), and the code they were exchanged for.
+pub(crate) async fn sign_in(client: &LineLoginClient, scopes: &[&str]) -> (TokenSet, String) {
+    const REDIRECT_URI: &str = "https://app.example/callback";
+    let pkce = Pkce::from_verifier(PKCE_VERIFIER).unwrap();
+    let url = client.authorize_url(
+        &AuthorizeRequest::new(REDIRECT_URI, "st4te", scopes)
+            .nonce("n0nce")
+            .pkce(&pkce),
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = browser.get(url).send().await.unwrap();
+    let location = reqwest::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .map(|(_, code)| code.into_owned())
+        .expect("a code");
+    let tokens = client
+        .exchange_code(&code, REDIRECT_URI, Some(&pkce))
+        .await
+        .unwrap();
+    (tokens, code)
+}
+
+/// The PKCE verifier [`sign_in`] uses: a secret of the sign-in too.
+pub(crate) const PKCE_VERIFIER: &str = "vErIfIeR-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
+
+/// The `Retry-After` a refused client was told.
+fn retry_after(reply: &Reply) -> &str {
+    reply.headers["retry-after"].to_str().unwrap()
+}
+
+async fn app_for(line: &Line) -> String {
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    serve(routes(&HandlerCalls::default()).layer(layer)).await
+}
+
+#[tokio::test]
+async fn line_retry_after_is_capped_at_an_hour() {
+    let line = Line::start().await;
+    let base = app_for(&line).await;
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::RateLimited {
+            retry_after: Duration::from_secs(86_400),
+        },
+    );
+
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry_after(&reply), "3600");
+    assert_eq!(
+        line.calls(),
+        (1, 0),
+        "an hour is past the deadline: no retry"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_date_is_ignored_so_backoff_retries_and_the_default_is_told() {
+    // The HTTP-date form is not honoured: the answer counts as having no Retry-After.
+    let line = Host::start(|_| {
+        Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header("retry-after", "Fri, 31 Dec 2100 23:59:59 GMT")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                r#"{"message":"The API rate limit has been exceeded."}"#,
+            ))
+            .unwrap()
+    })
+    .await;
+    let base = serve(routes(&HandlerCalls::default()).layer(layer_for(&line))).await;
+
+    let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry_after(&reply), "5");
+    assert_eq!(line.received().len(), 3, "the default three tries");
+}
+
+#[tokio::test]
+async fn without_retry_after_the_client_is_told_the_default_five_seconds() {
+    let line = Line::start().await;
+    let base = app_for(&line).await;
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+
+    let server_error = get_bearer(&base, "/api/me", &line.token()).await;
+    line.emulator.stop().await;
+    let unreachable = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(server_error.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry_after(&server_error), "5");
+    assert_eq!(line.calls(), (3, 0), "the default three tries");
+    assert_eq!(unreachable.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry_after(&unreachable), "5");
+}
+
+#[tokio::test]
+async fn a_zero_retry_after_still_tells_the_client_to_wait_a_second() {
+    let line = Line::start().await;
+    let base = app_for(&line).await;
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::RateLimited {
+            retry_after: Duration::ZERO,
+        },
+    );
+
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry_after(&reply), "1");
+    assert_eq!(line.calls(), (3, 0), "retried at once, as LINE allowed");
+}
+
+#[tokio::test]
+async fn logout_answered_400_counts_as_already_invalid_and_the_token_is_refused() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    // Already invalid at LINE (the user unlinked the app), still cached here.
+    line.emulator.revoke(&token);
+    line.emulator
+        .inject_times(Endpoint::Revoke, Fault::Status(StatusCode::BAD_REQUEST), 1);
+
+    let result = auth.logout(&token).await;
+
+    assert!(result.is_ok(), "a 400 means already invalid: {result:?}");
+    assert_eq!(line.emulator.calls().revoke, 1);
+    let reply = get_bearer(&base, "/api/me", &token).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn line_login_client_revoke_answered_400_counts_as_already_invalid() {
+    let line = Line::start().await;
+    let client = LineLoginClient::builder(CHANNEL)
+        .api_base(line.emulator.base_url())
+        .build()
+        .unwrap();
+    let token = line.token();
+    line.emulator.revoke(&token);
+    line.emulator
+        .inject_times(Endpoint::Revoke, Fault::Status(StatusCode::BAD_REQUEST), 2);
+
+    let access = client.revoke_access_token(&token).await;
+    let refresh = client.revoke_refresh_token("refresh-token-value").await;
+
+    assert!(access.is_ok(), "{access:?}");
+    assert!(refresh.is_ok(), "{refresh:?}");
+    assert_eq!(line.emulator.calls().revoke, 2);
+    let refused = client.verify_access_token(&token).await;
+    assert!(
+        matches!(&refused, Err(LineLoginError::OAuth { status, .. }) if *status == StatusCode::BAD_REQUEST),
+        "{refused:?}"
+    );
+}
+/// A LINE refusing the revoke call itself: the secret is missing or wrong (fact sheet §3.4).
+async fn line_refusing_the_client() -> Host {
+    Host::start(|request| {
+        if request.path() == REVOKE {
+            Response::builder()
+                .status(StatusCode::BAD_REQUEST)
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    r#"{"error":"invalid_client","error_description":"invalid client secret"}"#,
+                ))
+                .unwrap()
+        } else {
+            any_line_answer()
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn logout_refused_as_invalid_client_is_an_error_the_token_still_being_live() {
+    let line = line_refusing_the_client().await;
+    let auth = layer_for(&line).handle();
+
+    let result = auth.logout(TOKEN_VALUE).await;
+
+    assert!(
+        matches!(result, Err(LineAuthError::Unavailable(_))),
+        "LINE did not revoke it: {result:?}"
+    );
+    assert_asked(&line, REVOKE);
+}
+
+#[tokio::test]
+async fn line_login_client_revoke_refused_as_invalid_client_is_an_error() {
+    let line = line_refusing_the_client().await;
+    let client = LineLoginClient::builder(CHANNEL)
+        .api_base(&line.base)
+        .build()
+        .unwrap();
+
+    let result = client.revoke_access_token(TOKEN_VALUE).await;
+
+    assert!(
+        matches!(&result, Err(LineLoginError::OAuth { error, .. }) if error == "invalid_client"),
+        "LINE did not revoke it: {result:?}"
+    );
+}
