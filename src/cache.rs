@@ -172,6 +172,13 @@ impl VerifiedCache {
         self.entries.peek(digest).map(|entry| entry.grant.channel)
     }
 
+    /// When a cached token expires, fresh or not (for how long a sign-out must stand).
+    pub(crate) fn token_expiry(&self, digest: &TokenDigest) -> Option<Instant> {
+        self.entries
+            .peek(digest)
+            .map(|entry| clock::from_millis(entry.token_expires))
+    }
+
     pub(crate) fn remove(&self, digest: &TokenDigest) {
         self.entries.remove(digest);
     }

@@ -182,27 +182,27 @@ impl LineClient {
             if remaining.is_zero() {
                 return Err(LineAuthError::Unavailable(UpstreamError::Timeout));
             }
+            // A revoke cut off mid-call may never reach LINE: it gets the whole budget at once.
+            let attempt_timeout = match call {
+                Call::Revoke { .. } => remaining,
+                Call::Verify | Call::Profile => remaining.min(self.retry.attempt_timeout),
+            };
             let try_once = self.fetch_once(call, token);
-            let failure =
-                match tokio::time::timeout(remaining.min(self.retry.attempt_timeout), try_once)
-                    .await
-                {
-                    Ok(Ok(answer)) if is_transient(answer.status) => UpstreamError::Status {
+            let failure = match tokio::time::timeout(attempt_timeout, try_once).await {
+                Ok(Ok(answer)) if is_transient(answer.status) => UpstreamError::Status {
+                    status: answer.status,
+                    retry_after: answer.retry_after,
+                },
+                Ok(Ok(answer)) => {
+                    return Ok(Answer {
                         status: answer.status,
-                        retry_after: answer.retry_after,
-                    },
-                    Ok(Ok(answer)) => {
-                        return Ok(Answer {
-                            status: answer.status,
-                            body: answer.body,
-                        })
-                    }
-                    Ok(Err(Attempt::Final(error))) => {
-                        return Err(LineAuthError::Unavailable(error))
-                    }
-                    Ok(Err(Attempt::Transient(error))) => error,
-                    Err(_elapsed) => UpstreamError::Timeout,
-                };
+                        body: answer.body,
+                    })
+                }
+                Ok(Err(Attempt::Final(error))) => return Err(LineAuthError::Unavailable(error)),
+                Ok(Err(Attempt::Transient(error))) => error,
+                Err(_elapsed) => UpstreamError::Timeout,
+            };
             let wait = match &failure {
                 UpstreamError::Status {
                     retry_after: Some(wait),

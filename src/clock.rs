@@ -24,3 +24,9 @@ fn base() -> Instant {
 pub(crate) fn millis(at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(base()).as_millis()).unwrap_or(u64::MAX)
 }
+
+/// The instant `millis` ([`millis`]) stands for.
+#[inline]
+pub(crate) fn from_millis(millis: u64) -> Instant {
+    base() + std::time::Duration::from_millis(millis)
+}

@@ -73,6 +73,7 @@ pub struct LineAuthConfig {
     pub(crate) upstream_timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) max_concurrent_verifications: usize,
+    pub(crate) max_pending_verifications: usize,
     pub(crate) cache_max_ttl: Duration,
     pub(crate) cache_max_entries: usize,
     pub(crate) negative_cache_ttl: Duration,
@@ -117,6 +118,7 @@ impl fmt::Debug for LineAuthConfig {
                 "max_concurrent_verifications",
                 &self.max_concurrent_verifications,
             )
+            .field("max_pending_verifications", &self.max_pending_verifications)
             .field("cache_max_ttl", &self.cache_max_ttl)
             .field("cache_max_entries", &self.cache_max_entries)
             .field("negative_cache_ttl", &self.negative_cache_ttl)
@@ -311,6 +313,7 @@ pub struct LineAuthConfigBuilder {
     upstream_attempt_timeout: Option<Duration>,
     upstream_max_attempts: Option<u32>,
     max_concurrent_verifications: Option<usize>,
+    max_pending_verifications: Option<usize>,
     cache_max_ttl: Option<Duration>,
     cache_max_entries: Option<usize>,
     negative_cache_ttl: Option<Duration>,
@@ -391,6 +394,15 @@ impl LineAuthConfigBuilder {
     /// whose rate limits are undisclosed.
     pub fn max_concurrent_verifications(mut self, limit: usize) -> Self {
         self.max_concurrent_verifications = Some(limit);
+        self
+    }
+
+    /// Most verifications of distinct tokens pending at once, asking LINE or waiting their turn
+    /// (default 16 × [`max_concurrent_verifications`](Self::max_concurrent_verifications)).
+    /// Past it a new token is refused at once with 503 and `Retry-After: 1`, rather than queued
+    /// behind a flood it cannot get through within the upstream timeout.
+    pub fn max_pending_verifications(mut self, limit: usize) -> Self {
+        self.max_pending_verifications = Some(limit);
         self
     }
 
@@ -554,6 +566,12 @@ impl LineAuthConfigBuilder {
         // Tokio's semaphore refuses more permits than this.
         let max_concurrent_verifications =
             max_concurrent_verifications.min(tokio::sync::Semaphore::MAX_PERMITS);
+        let max_pending_verifications = self
+            .max_pending_verifications
+            .unwrap_or(max_concurrent_verifications.saturating_mul(16));
+        if max_pending_verifications == 0 {
+            return Err(ConfigError::Zero("max_pending_verifications"));
+        }
         let cache_max_ttl = self.cache_max_ttl.unwrap_or(DEFAULT_CACHE_MAX_TTL);
         let cache_max_entries = self.cache_max_entries.unwrap_or(DEFAULT_CACHE_MAX_ENTRIES);
         if cache_max_entries == 0 {
@@ -615,6 +633,7 @@ impl LineAuthConfigBuilder {
                 base_backoff: DEFAULT_RETRY_BASE_BACKOFF,
             },
             max_concurrent_verifications,
+            max_pending_verifications,
             cache_max_ttl,
             cache_max_entries,
             negative_cache_ttl,

@@ -78,6 +78,10 @@ struct KeyEntry {
 type Keys = HashMap<String, DecodingKey>;
 
 /// Verifies LINE ID tokens locally; see the [module docs](self). Cheap to share.
+///
+/// While LINE's key set cannot be fetched, a token whose key is not known yet is answered with
+/// [`LineAuthError::Unavailable`] (503), never as invalid; the fetch is tried again after a
+/// backoff from half a second to 8 s.
 pub struct IdTokenVerifier {
     channel_ids: Arc<[Box<str>]>,
     channel_secret: Option<Secret>,
@@ -99,6 +103,16 @@ type KeyFetch = Shared<BoxFuture<'static, Result<Arc<Keys>, LineAuthError>>>;
 struct Refetch {
     last_started: Option<Instant>,
     in_flight: Option<KeyFetch>,
+    /// The last fetch failed: why, and when the next may start. Until then LINE counts as
+    /// unavailable, not the token as invalid.
+    failed: Option<(LineAuthError, Instant)>,
+    failures_in_a_row: u32,
+}
+
+/// The wait before fetching the key set again after `failures` failures in a row: from half a
+/// second, doubling, at most 8 s, well under the refetch floor that applies once keys are known.
+fn fetch_backoff(failures: u32) -> Duration {
+    Duration::from_millis(500) * 2u32.pow(failures.saturating_sub(1).min(4))
 }
 
 impl fmt::Debug for IdTokenVerifier {
@@ -235,7 +249,11 @@ impl IdTokenVerifier {
                 Some(fetch) => fetch.clone(),
                 None => {
                     let now = clock::now();
-                    if refetch
+                    if let Some((error, retry_at)) = &refetch.failed {
+                        if now < *retry_at {
+                            return Err(error.clone());
+                        }
+                    } else if refetch
                         .last_started
                         .is_some_and(|at| now < at + self.refetch_floor)
                     {
@@ -255,10 +273,21 @@ impl IdTokenVerifier {
             }
         };
         let fetched = fetch.await;
-        self.refetch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .in_flight = None;
+        {
+            let mut refetch = self.refetch.lock().unwrap_or_else(PoisonError::into_inner);
+            refetch.in_flight = None;
+            match &fetched {
+                Ok(_) => {
+                    refetch.failed = None;
+                    refetch.failures_in_a_row = 0;
+                }
+                Err(error) => {
+                    refetch.failures_in_a_row += 1;
+                    let retry_at = clock::now() + fetch_backoff(refetch.failures_in_a_row);
+                    refetch.failed = Some((error.clone(), retry_at));
+                }
+            }
+        }
         let keys = fetched?;
         let key = keys.get(kid).cloned();
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
@@ -319,4 +348,17 @@ async fn fetch_keys(
         .collect();
     tracing::debug!(keys = keys.len(), "fetched LINE's ID-token keys");
     Ok(Arc::new(keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fetch_backoff_doubles_from_half_a_second_to_eight() {
+        let waits: Vec<u64> = (1..=7)
+            .map(|failures| fetch_backoff(failures).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 8000, 8000]);
+    }
 }

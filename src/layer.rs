@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
+use http::header::{HeaderValue, CACHE_CONTROL};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -14,7 +15,7 @@ use tower_service::Service;
 
 use crate::config::LineAuthConfig;
 use crate::rejection::LineAuthError;
-use crate::source::{TokenSource, TokenSources};
+use crate::source::{Place, TokenSource, TokenSources, VerifiedToken};
 use crate::token::Credentials;
 use crate::verify::{Credential, Decision, PendingVerdict, Verifier};
 
@@ -183,6 +184,25 @@ impl LineAuthLayer {
         self
     }
 
+    /// Origins (`scheme://host[:port]`, as browsers send them in `Origin`) trusted to send
+    /// state-changing requests (POST, PUT, PATCH, DELETE) authenticated by a
+    /// [`TokenSource::Cookie`], besides this site itself. Call after
+    /// [`token_sources`](Self::token_sources).
+    ///
+    /// This is the layer's CSRF defence for cookies: such a request is accepted only when the
+    /// browser says it comes from this site (`Sec-Fetch-Site: same-origin`, or `none` for one the
+    /// user made directly) or its `Origin` is one of these; any other gets 403
+    /// `cross_site_request`, before LINE is asked. Tokens in headers need no such check:
+    /// browsers never add them to cross-site requests by themselves.
+    pub fn trusted_origins<I>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.sources = self.sources.trusting(origins.into_iter().map(Into::into));
+        self
+    }
+
     /// A handle on this layer's caches (shared by all its clones), for logout and invalidation.
     pub fn handle(&self) -> crate::LineAuth {
         crate::LineAuth::new(Arc::clone(&self.verifier))
@@ -306,8 +326,26 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let mut credential = None;
+        let mut no_store = false;
         let decision = match self.sources.credentials(&request) {
-            Ok(Credentials::Bearer(token)) => self.verifier.decide(&token),
+            Ok(Credentials::Bearer(found)) => {
+                // A token in the URL must not be stored with the response it authenticated.
+                no_store = found.place == Place::Query;
+                if found.place == Place::Cookie
+                    && !self
+                        .sources
+                        .allows_cookie_request(request.method(), request.headers())
+                {
+                    self.refuse(LineAuthError::CrossSiteRequest)
+                } else {
+                    // Handlers find an `Authorization` token themselves; any other is handed on.
+                    if !self.sources.is_authorization_only() {
+                        credential = Some(VerifiedToken::new(&found.token));
+                    }
+                    self.verifier.decide(&found.token)
+                }
+            }
             Ok(Credentials::Absent | Credentials::OtherScheme)
                 if self.anonymous == Anonymous::PassThrough =>
             {
@@ -317,7 +355,10 @@ where
             Ok(Credentials::OtherScheme) => self.refuse(LineAuthError::UnsupportedScheme),
             Err(malformed) => self.refuse(malformed),
         };
-        match decision {
+        if let Some(credential) = credential {
+            request.extensions_mut().insert(credential);
+        }
+        let future = match decision {
             Decision::Allow(user) => {
                 request.extensions_mut().insert(user);
                 ResponseFuture::called(self.inner.call(request))
@@ -332,7 +373,8 @@ where
                 let ready = mem::replace(&mut self.inner, clone);
                 ResponseFuture::verifying(verdict, request, ready, self.rejection.clone())
             }
-        }
+        };
+        future.no_store(no_store)
     }
 }
 
@@ -344,6 +386,7 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqBody>,
+        no_store: bool,
     }
 }
 
@@ -376,6 +419,7 @@ where
     fn called(future: S::Future) -> Self {
         Self {
             state: State::Called { future },
+            no_store: false,
         }
     }
 
@@ -384,7 +428,14 @@ where
             state: State::Rejected {
                 response: Some(response),
             },
+            no_store: false,
         }
+    }
+
+    /// With `true`, the response carries `Cache-Control: no-store`.
+    fn no_store(mut self, no_store: bool) -> Self {
+        self.no_store = no_store;
+        self
     }
 
     fn verifying(
@@ -400,6 +451,7 @@ where
                 service,
                 rejection,
             },
+            no_store: false,
         }
     }
 }
@@ -440,12 +492,25 @@ where
                         }
                     }
                 }
-                StateProj::Called { future } => return future.poll(cx),
+                StateProj::Called { future } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if *this.no_store {
+                        response
+                            .headers_mut()
+                            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    }
+                    return Poll::Ready(Ok(response));
+                }
                 StateProj::Rejected { response } => {
                     // `None` only if polled again after completing, which futures must not be.
-                    let response = response
+                    let mut response = response
                         .take()
                         .unwrap_or_else(|| LineAuthError::MissingToken.to_response());
+                    if *this.no_store {
+                        response
+                            .headers_mut()
+                            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    }
                     return Poll::Ready(Ok(response));
                 }
             }

@@ -117,7 +117,7 @@ pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
 pub use login::LineLoginClient;
 pub use rejection::LineAuthError;
 pub use require::{RequireScopes, RequireScopesFuture, RequireScopesLayer};
-pub use source::TokenSource;
+pub use source::{TokenSource, VerifiedToken};
 pub use stats::{Rejections, Stats};
 pub use token::{bearer_token, MAX_TOKEN_LEN};
 pub use user::LineUser;

@@ -54,6 +54,10 @@ pub enum LineAuthError {
     /// LINE could not be reached or answered out of spec; the request is refused, not judged.
     #[error("LINE could not verify the token: {0}")]
     Unavailable(#[source] UpstreamError),
+    /// A state-changing request (POST, PUT, PATCH, DELETE) authenticated by a cookie came from
+    /// another site: refused as a possible cross-site request forgery.
+    #[error("a cookie-authenticated request that changes state came from another site")]
+    CrossSiteRequest,
 }
 
 /// What is wrong with a malformed `Authorization` header.
@@ -69,9 +73,12 @@ pub enum MalformedReason {
     /// Longer than [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN).
     #[error("the bearer token is too long")]
     TooLong,
-    /// More than one `Authorization` header.
+    /// More than one `Authorization` header (or token header, or query parameter).
     #[error("the request has more than one Authorization header")]
     MultipleHeaders,
+    /// More than one cookie of the token's name.
+    #[error("the request has more than one token cookie")]
+    MultipleCookies,
 }
 
 /// Why a token is not valid.
@@ -133,6 +140,9 @@ pub enum UpstreamError {
     /// The layer's verification task ended without a verdict (e.g. the runtime shut down).
     #[error("the verification was abandoned")]
     Abandoned,
+    /// Too many verifications were waiting for LINE: this layer's own bound, not LINE failing.
+    #[error("too many verifications are waiting for LINE")]
+    Busy,
 }
 
 impl UpstreamError {
@@ -151,6 +161,8 @@ impl UpstreamError {
                 retry_after: Some(wait),
                 ..
             } => *wait,
+            // The queue drains within an upstream timeout (3 s by default).
+            Self::Busy => Duration::from_secs(1),
             _ => DEFAULT_RETRY_AFTER,
         }
     }
@@ -167,6 +179,12 @@ struct Answer {
 /// credentials) or that have none (503). Texts hold no quotes or backslashes, so they are valid
 /// inside both JSON strings and quoted-strings.
 macro_rules! answer {
+    (None, "cross_site_request", $description:literal) => {
+        Answer {
+            body: json_body!("cross_site_request", $description),
+            challenge: "",
+        }
+    };
     (None, "temporarily_unavailable", $description:literal) => {
         Answer {
             body: json_body!("temporarily_unavailable", $description),
@@ -213,7 +231,7 @@ impl LineAuthError {
             Self::MissingToken | Self::UnsupportedScheme => StatusCode::UNAUTHORIZED,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::InvalidToken(_) | Self::ForeignChannel => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::InsufficientScope { .. } | Self::CrossSiteRequest => StatusCode::FORBIDDEN,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -221,7 +239,10 @@ impl LineAuthError {
     /// The RFC 6750 error code (`invalid_request`, `invalid_token`, `insufficient_scope`), if any.
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
-            Self::MissingToken | Self::UnsupportedScheme | Self::Unavailable(_) => None,
+            Self::MissingToken
+            | Self::UnsupportedScheme
+            | Self::Unavailable(_)
+            | Self::CrossSiteRequest => None,
             Self::Malformed(_) => Some("invalid_request"),
             Self::InvalidToken(_) | Self::ForeignChannel => Some("invalid_token"),
             Self::InsufficientScope { .. } => Some("insufficient_scope"),
@@ -251,6 +272,10 @@ impl LineAuthError {
             Self::Malformed(MalformedReason::MultipleHeaders) => answer!(
                 "invalid_request",
                 "the request has more than one Authorization header"
+            ),
+            Self::Malformed(MalformedReason::MultipleCookies) => answer!(
+                "invalid_request",
+                "the request has more than one token cookie"
             ),
             Self::InvalidToken(InvalidReason::Expired) => {
                 answer!("invalid_token", "the access token expired")
@@ -283,6 +308,11 @@ impl LineAuthError {
                 None,
                 "temporarily_unavailable",
                 "LINE could not be reached to verify the token; retry later"
+            ),
+            Self::CrossSiteRequest => answer!(
+                None,
+                "cross_site_request",
+                "a cookie-authenticated request that changes state must come from this site"
             ),
         }
     }

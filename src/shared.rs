@@ -181,8 +181,8 @@ pub(crate) enum SharedVerdict {
 pub(crate) enum Invalidation {
     /// One token, to be verified again.
     Token(TokenDigest),
-    /// One token revoked at LINE: refused fleet-wide from now on.
-    Revoked(TokenDigest),
+    /// One token signed out: refused fleet-wide from now on, for this long.
+    Revoked(TokenDigest, Duration),
     /// Every token of one user.
     User(Box<str>),
     /// Everything.
@@ -193,7 +193,10 @@ impl Invalidation {
     /// The message published on the invalidation channel.
     fn message(&self) -> String {
         match self {
-            Self::Token(digest) | Self::Revoked(digest) => format!("t:{}", digest.hex()),
+            Self::Token(digest) => format!("t:{}", digest.hex()),
+            Self::Revoked(digest, lasting) => {
+                format!("r:{}:{}", digest.hex(), lasting.as_millis())
+            }
             Self::User(user_id) => format!("u:{user_id}"),
             Self::All => "*".to_owned(),
         }
@@ -207,6 +210,13 @@ impl Invalidation {
         }
         if let Some(hex) = message.strip_prefix("t:") {
             return TokenDigest::from_hex(hex).map(Self::Token);
+        }
+        if let Some((hex, millis)) = message
+            .strip_prefix("r:")
+            .and_then(|rest| rest.split_once(':'))
+        {
+            let lasting = Duration::from_millis(millis.parse().ok()?);
+            return TokenDigest::from_hex(hex).map(|digest| Self::Revoked(digest, lasting));
         }
         message
             .strip_prefix("u:")
@@ -588,12 +598,12 @@ impl SharedCache {
                     .arg(self.key("r", digest))
                     .ignore();
             }
-            Invalidation::Revoked(digest) => {
+            Invalidation::Revoked(digest, lasting) => {
                 pipe.cmd("SET")
                     .arg(self.key("r", digest))
                     .arg(refusal_code(InvalidReason::Revoked))
                     .arg("PX")
-                    .arg(millis_of(self.max_ttl.max(self.refused_ttl)))
+                    .arg(millis_of((*lasting).max(self.max_ttl)))
                     .ignore()
                     .cmd("DEL")
                     .arg(self.key("v", digest))
@@ -904,6 +914,7 @@ mod tests {
         let digest = TokenDigest::of("token");
         for invalidation in [
             Invalidation::Token(digest),
+            Invalidation::Revoked(digest, Duration::from_millis(86_400_000)),
             Invalidation::User("U4af4980629".into()),
             Invalidation::All,
         ] {
@@ -912,12 +923,7 @@ mod tests {
                 Some(invalidation)
             );
         }
-        // A revocation travels as a token: the refusal it leaves is in Redis, not the message.
-        assert_eq!(
-            Invalidation::parse(&Invalidation::Revoked(digest).message()),
-            Some(Invalidation::Token(digest))
-        );
-        for junk in ["", "t:", "t:xyz", "u:", "?", "**"] {
+        for junk in ["", "t:", "t:xyz", "u:", "?", "**", "r:", "r:xyz:1"] {
             assert_eq!(Invalidation::parse(junk), None, "{junk:?}");
         }
     }

@@ -3,11 +3,15 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use http::header::{HeaderName, COOKIE};
-use http::Request;
+use http::header::{HeaderName, COOKIE, ORIGIN};
+use http::{HeaderMap, Method, Request, Uri};
+
+use axum_core::extract::FromRequestParts;
+use http::request::Parts;
 
 use crate::rejection::{LineAuthError, MalformedReason};
 use crate::token::{bearer_credentials, validate_token, Credentials};
+use crate::user::LineUser;
 
 /// A place a request can carry its LINE token. Configure with
 /// [`LineAuthLayer::token_sources`](crate::LineAuthLayer::token_sources); sources are tried in
@@ -19,8 +23,12 @@ pub enum TokenSource {
     /// `Authorization: Bearer …` (RFC 6750 §2.1): the default, and what LIFF apps send.
     AuthorizationHeader,
     /// A cookie of this name holding the bare token, for a page whose backend set it. Opt-in.
-    /// Cookies ride along on cross-site requests: pair this with `SameSite` cookies or CSRF
-    /// protection.
+    ///
+    /// Cookies ride along on cross-site requests, so the layer defends against cross-site
+    /// request forgery: a state-changing request (POST, PUT, PATCH, DELETE…) authenticated by the
+    /// cookie is accepted only from this site (`Sec-Fetch-Site: same-origin` or `none`) or an
+    /// origin given to [`trusted_origins`](crate::LineAuthLayer::trusted_origins); any other
+    /// gets 403. Use `SameSite` cookies as well. Two cookies of this name are refused (400).
     Cookie(String),
     /// A header of this name holding the bare token (no `Bearer `). Opt-in.
     Header(HeaderName),
@@ -30,19 +38,129 @@ pub enum TokenSource {
     QueryParameter(String),
 }
 
-/// The configured sources, in order.
+/// The token the layer verified for this request, whichever [`TokenSource`] it came from: what
+/// a handler passes to [`LineAuth::logout`](crate::LineAuth::logout). Its `Debug` shows no part
+/// of it.
+///
+/// As an extractor it rejects with 401 when no token was verified for the request (an anonymous
+/// request in [`optional`](crate::LineAuthLayer::optional) mode, or a route the layer does not
+/// cover).
+///
+/// ```
+/// use axum::{extract::State, http::StatusCode, routing::post, Router};
+/// use line_auth::{LineAuth, LineAuthConfig, LineAuthError, LineAuthLayer, TokenSource, VerifiedToken};
+///
+/// async fn logout(
+///     State(auth): State<LineAuth>,
+///     token: VerifiedToken,
+/// ) -> Result<StatusCode, LineAuthError> {
+///     auth.logout(token.as_str()).await?;
+///     Ok(StatusCode::NO_CONTENT)
+/// }
+///
+/// # fn main() -> Result<(), line_auth::ConfigError> {
+/// let layer = LineAuthLayer::new(LineAuthConfig::builder().channel_id("1234567890").build()?)
+///     .token_sources([TokenSource::Cookie("line_token".into())]);
+/// let app: Router = Router::new()
+///     .route("/api/logout", post(logout))
+///     .route_layer(layer.clone())
+///     .with_state(layer.handle());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct VerifiedToken(Arc<str>);
+
+impl VerifiedToken {
+    pub(crate) fn new(token: &str) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself. Keep it out of logs.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifiedToken(..)")
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
+    type Rejection = LineAuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // A verified user marks a request the layer let through with a token.
+        if parts.extensions.get::<LineUser>().is_none() {
+            return Err(LineAuthError::MissingToken);
+        }
+        if let Some(token) = parts.extensions.get::<VerifiedToken>() {
+            return Ok(token.clone());
+        }
+        // The layer hands on tokens from other sources; one from `Authorization` is read here.
+        match bearer_credentials(&parts.headers)? {
+            Credentials::Bearer(token) => Ok(Self::new(token)),
+            Credentials::Absent | Credentials::OtherScheme => Err(LineAuthError::MissingToken),
+        }
+    }
+}
+
+/// The configured sources, in order, and the origins trusted to send state-changing requests
+/// authenticated by a cookie.
 #[derive(Debug, Clone)]
-pub(crate) struct TokenSources(Arc<[TokenSource]>);
+pub(crate) struct TokenSources(Arc<Sources>);
+
+#[derive(Debug)]
+struct Sources {
+    list: Box<[TokenSource]>,
+    trusted_origins: Box<[Box<str>]>,
+}
 
 impl Default for TokenSources {
     fn default() -> Self {
-        Self(Arc::new([TokenSource::AuthorizationHeader]))
+        Self::new([TokenSource::AuthorizationHeader])
     }
+}
+
+/// Where a request's token was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// `Authorization` or another header: sent only by code that means to.
+    Header,
+    /// A cookie: the browser sends it along with any request to this site, cross-site ones too.
+    Cookie,
+    /// The URI's query: it ends up in logs and caches, so the response must not be stored.
+    Query,
+}
+
+/// A token, and where the request carried it.
+pub(crate) struct Found<'r> {
+    pub(crate) token: Cow<'r, str>,
+    pub(crate) place: Place,
 }
 
 impl TokenSources {
     pub(crate) fn new(sources: impl IntoIterator<Item = TokenSource>) -> Self {
-        Self(sources.into_iter().collect())
+        Self(Arc::new(Sources {
+            list: sources.into_iter().collect(),
+            trusted_origins: Box::default(),
+        }))
+    }
+
+    /// The same sources, trusting `origins` (e.g. `https://app.example.com`) to send
+    /// state-changing requests authenticated by a cookie.
+    pub(crate) fn trusting(&self, origins: impl IntoIterator<Item = String>) -> Self {
+        Self(Arc::new(Sources {
+            list: self.0.list.clone(),
+            trusted_origins: origins.into_iter().map(String::into_boxed_str).collect(),
+        }))
+    }
+
+    /// Whether only `Authorization` is read, where [`crate::bearer_token`] finds the same token.
+    pub(crate) fn is_authorization_only(&self) -> bool {
+        *self.0.list == [TokenSource::AuthorizationHeader]
     }
 
     /// The request's credentials: the first source holding a token, or what the absence of one
@@ -50,12 +168,21 @@ impl TokenSources {
     pub(crate) fn credentials<'r, B>(
         &self,
         request: &'r Request<B>,
-    ) -> Result<Credentials<Cow<'r, str>>, LineAuthError> {
+    ) -> Result<Credentials<Found<'r>>, LineAuthError> {
+        self.credentials_in(request.headers(), request.uri())
+    }
+
+    /// [`credentials`](Self::credentials) from a request's parts.
+    pub(crate) fn credentials_in<'r>(
+        &self,
+        headers: &'r HeaderMap,
+        uri: &'r Uri,
+    ) -> Result<Credentials<Found<'r>>, LineAuthError> {
         let mut other_scheme = false;
-        for source in self.0.iter() {
+        for source in self.0.list.iter() {
             let found = match source {
-                TokenSource::AuthorizationHeader => match bearer_credentials(request.headers())? {
-                    Credentials::Bearer(token) => Some(Cow::Borrowed(token)),
+                TokenSource::AuthorizationHeader => match bearer_credentials(headers)? {
+                    Credentials::Bearer(token) => Some((Cow::Borrowed(token), Place::Header)),
                     Credentials::OtherScheme => {
                         other_scheme = true;
                         None
@@ -63,25 +190,28 @@ impl TokenSources {
                     Credentials::Absent => None,
                 },
                 TokenSource::Header(name) => {
-                    let mut values = request.headers().get_all(name).iter();
+                    let mut values = headers.get_all(name).iter();
                     match (values.next(), values.next()) {
                         (None, _) => None,
                         (Some(_), Some(_)) => {
                             return Err(LineAuthError::Malformed(MalformedReason::MultipleHeaders))
                         }
-                        (Some(value), None) => Some(Cow::Borrowed(validate_token(
-                            value.as_bytes().trim_ascii(),
-                        )?)),
+                        (Some(value), None) => Some((
+                            Cow::Borrowed(validate_token(value.as_bytes().trim_ascii())?),
+                            Place::Header,
+                        )),
                     }
                 }
-                TokenSource::Cookie(name) => cookie(request, name)
+                TokenSource::Cookie(name) => cookie(headers, name)?
                     .map(validate_token)
                     .transpose()?
-                    .map(Cow::Borrowed),
-                TokenSource::QueryParameter(name) => query_parameter(request, name)?,
+                    .map(|token| (Cow::Borrowed(token), Place::Cookie)),
+                TokenSource::QueryParameter(name) => {
+                    query_parameter(uri, name)?.map(|token| (token, Place::Query))
+                }
             };
-            if let Some(token) = found {
-                return Ok(Credentials::Bearer(token));
+            if let Some((token, place)) = found {
+                return Ok(Credentials::Bearer(Found { token, place }));
             }
         }
         Ok(if other_scheme {
@@ -90,16 +220,35 @@ impl TokenSources {
             Credentials::Absent
         })
     }
+
+    /// The CSRF defence for cookies: a request that may change state (any method but GET,
+    /// HEAD, OPTIONS and TRACE) is accepted only from this site, as the browser reports it in
+    /// `Sec-Fetch-Site` (`same-origin`, or `none` for one the user typed), or from a trusted
+    /// `Origin`.
+    pub(crate) fn allows_cookie_request(&self, method: &Method, headers: &HeaderMap) -> bool {
+        if method.is_safe() {
+            return true;
+        }
+        let same_site = headers
+            .get("sec-fetch-site")
+            .is_some_and(|site| site == "same-origin" || site == "none");
+        same_site
+            || headers.get(ORIGIN).is_some_and(|origin| {
+                self.0
+                    .trusted_origins
+                    .iter()
+                    .any(|trusted| origin.as_bytes() == trusted.as_bytes())
+            })
+    }
 }
 
-/// The first cookie named `name`, across every `Cookie` header.
-fn cookie<'r, B>(request: &'r Request<B>, name: &str) -> Option<&'r [u8]> {
-    request
-        .headers()
+/// The cookie named `name`, across every `Cookie` header; more than one is ambiguous.
+fn cookie<'r>(headers: &'r HeaderMap, name: &str) -> Result<Option<&'r [u8]>, LineAuthError> {
+    let mut values = headers
         .get_all(COOKIE)
         .iter()
         .flat_map(|value| value.as_bytes().split(|&b| b == b';'))
-        .find_map(|pair| {
+        .filter_map(|pair| {
             let pair = pair.trim_ascii();
             let (key, value) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
             (key == name.as_bytes()).then(|| {
@@ -110,15 +259,17 @@ fn cookie<'r, B>(request: &'r Request<B>, name: &str) -> Option<&'r [u8]> {
                     .and_then(|v| v.strip_suffix(b"\""))
                     .unwrap_or(value)
             })
-        })
+        });
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(LineAuthError::Malformed(MalformedReason::MultipleCookies));
+    }
+    Ok(first)
 }
 
 /// The query parameter `name`, percent-decoded; more than one is ambiguous, so malformed.
-fn query_parameter<'r, B>(
-    request: &'r Request<B>,
-    name: &str,
-) -> Result<Option<Cow<'r, str>>, LineAuthError> {
-    let Some(query) = request.uri().query() else {
+fn query_parameter<'r>(uri: &'r Uri, name: &str) -> Result<Option<Cow<'r, str>>, LineAuthError> {
+    let Some(query) = uri.query() else {
         return Ok(None);
     };
     let mut values = form_urlencoded::parse(query.as_bytes()).filter(|(key, _)| key == name);
@@ -145,7 +296,7 @@ mod tests {
         request: &Request<()>,
     ) -> Result<Option<String>, LineAuthError> {
         Ok(match sources.credentials(request)? {
-            Credentials::Bearer(token) => Some(token.into_owned()),
+            Credentials::Bearer(found) => Some(found.token.into_owned()),
             _ => None,
         })
     }

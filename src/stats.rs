@@ -62,6 +62,8 @@ pub struct Rejections {
     pub insufficient_scope: u64,
     /// LINE unreachable (503).
     pub unavailable: u64,
+    /// Cookie-authenticated state changes from another site (403).
+    pub cross_site: u64,
 }
 
 /// A snapshot of the layer's counters since it was built.
@@ -130,6 +132,7 @@ pub(crate) struct Counters {
     foreign_channel: Counter,
     insufficient_scope: Counter,
     rejected_unavailable: Counter,
+    rejected_cross_site: Counter,
 }
 
 #[cfg(feature = "metrics")]
@@ -156,7 +159,7 @@ const EVENTS: [&str; 13] = [
 ];
 
 #[cfg(feature = "metrics")]
-const REASONS: [&str; 7] = [
+const REASONS: [&str; 8] = [
     "missing_token",
     "unsupported_scheme",
     "malformed",
@@ -164,6 +167,7 @@ const REASONS: [&str; 7] = [
     "foreign_channel",
     "insufficient_scope",
     "unavailable",
+    "cross_site",
 ];
 
 #[cfg(feature = "metrics")]
@@ -235,6 +239,7 @@ impl Counters {
             LineAuthError::ForeignChannel => (&self.foreign_channel, 4),
             LineAuthError::InsufficientScope { .. } => (&self.insufficient_scope, 5),
             LineAuthError::Unavailable(_) => (&self.rejected_unavailable, 6),
+            LineAuthError::CrossSiteRequest => (&self.rejected_cross_site, 7),
         };
         counter.add(n);
         #[cfg(feature = "metrics")]
@@ -264,6 +269,7 @@ impl Counters {
                 foreign_channel: self.foreign_channel.get(),
                 insufficient_scope: self.insufficient_scope.get(),
                 unavailable: self.rejected_unavailable.get(),
+                cross_site: self.rejected_cross_site.get(),
             },
             verified_entries,
             refused_entries,

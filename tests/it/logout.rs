@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use line_auth::emulator::{Endpoint, Fault, IssueToken};
-use line_auth::{LineAuth, LineAuthError, LineAuthLayer, LineUser};
+use line_auth::{LineAuth, LineAuthError, LineAuthLayer, LineUser, VerifiedToken};
 
 use crate::support::*;
 
@@ -15,12 +15,9 @@ use crate::support::*;
 pub(crate) fn app(layer: LineAuthLayer) -> Router {
     async fn logout(
         State(auth): State<LineAuth>,
-        _user: LineUser,
-        headers: HeaderMap,
+        token: VerifiedToken,
     ) -> Result<StatusCode, LineAuthError> {
-        if let Some(token) = line_auth::bearer_token(&headers)? {
-            auth.logout(token).await?;
-        }
+        auth.logout(token.as_str()).await?;
         Ok(StatusCode::NO_CONTENT)
     }
     Router::new()
@@ -118,7 +115,7 @@ async fn logout_of_an_uncached_token_asks_line_for_its_channel() {
 }
 
 #[tokio::test]
-async fn logout_while_line_is_down_forgets_locally_and_says_so() {
+async fn logout_while_line_is_down_says_so_and_the_token_stays_refused_here() {
     let line = Line::start().await;
     let config = line
         .config()
@@ -142,13 +139,15 @@ async fn logout_while_line_is_down_forgets_locally_and_says_so() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 
-    // Forgotten here: the next request asks LINE, which still knows the token as valid.
+    // LINE still knows the token as valid, but the user signed out here: refused, LINE not asked.
     line.emulator.clear_faults();
+    let reply = get_bearer(&base, "/api/me", &token).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        get_bearer(&base, "/api/me", &token).await.status,
-        StatusCode::OK
+        reply.json()["error_description"],
+        "the access token was revoked"
     );
-    assert_eq!(line.calls(), (2, 2));
+    assert_eq!(line.calls(), (1, 1));
 }
 
 #[tokio::test]

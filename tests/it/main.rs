@@ -16,6 +16,7 @@ mod outage;
 #[path = "../common/redis_server.rs"]
 mod redis_server;
 mod resilience;
+mod revocation;
 mod scopes;
 mod support;
 mod transport;

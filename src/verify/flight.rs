@@ -1,0 +1,363 @@
+//! Single flight: one verification per token however many requests wait for it, bounded in
+//! number, and aware of callers who left.
+//!
+//! A flight remembers whether its token (or its user, or everything) was forgotten while it was
+//! in the air; its verdict is then handed to its waiters but not kept. The verdict is kept under
+//! the same lock that a forget takes, so there is no window between the check and the insert.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
+
+use tokio::sync::{oneshot, AcquireError, Semaphore, SemaphorePermit};
+
+use crate::clock::Instant;
+use crate::rejection::{LineAuthError, UpstreamError};
+use crate::token::{DigestHashBuilder, TokenDigest};
+use crate::user::LineUser;
+
+/// A verification's outcome, shared by every request that waited on it.
+pub(crate) type Verdict = Result<LineUser, LineAuthError>;
+
+pub(crate) type Waiters = Vec<oneshot::Sender<Verdict>>;
+
+/// The verifications under way, by token.
+pub(crate) struct Flights {
+    state: Mutex<State>,
+    max_pending: usize,
+}
+
+#[derive(Default)]
+struct State {
+    flights: HashMap<TokenDigest, Flight, DigestHashBuilder>,
+    /// Users forgotten since the oldest flight started, and when.
+    forgotten_users: Vec<(Box<str>, Instant)>,
+}
+
+struct Flight {
+    waiters: Waiters,
+    started: Instant,
+    /// The token was forgotten (or everything was) after the flight started.
+    forgotten: bool,
+}
+
+/// How a request joined the verification of its token.
+pub(crate) enum Joined {
+    /// It waits on a flight already under way.
+    Waiting(PendingVerdict),
+    /// The verdict was settled without a flight (a flight landed meanwhile, or a sign-out).
+    Settled(PendingVerdict),
+    /// It started the flight: the caller runs the verification and lands it.
+    Started(PendingVerdict),
+    /// Too many verifications are pending: refuse fast.
+    Full,
+}
+
+impl Flights {
+    pub(crate) fn new(max_pending: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            max_pending,
+        }
+    }
+
+    /// Joins the flight of `digest`, or starts one unless `settled` (looked at under the lock,
+    /// since a flight fills the caches before it leaves) already has the verdict.
+    pub(crate) fn join(
+        &self,
+        digest: TokenDigest,
+        now: Instant,
+        settled: impl FnOnce() -> Option<Verdict>,
+    ) -> Joined {
+        let (sender, receiver) = oneshot::channel();
+        let pending = PendingVerdict { receiver };
+        let mut state = self.lock();
+        if let Some(flight) = state.flights.get_mut(&digest) {
+            flight.waiters.push(sender);
+            return Joined::Waiting(pending);
+        }
+        if let Some(verdict) = settled() {
+            let _ = sender.send(verdict);
+            return Joined::Settled(pending);
+        }
+        if state.flights.len() >= self.max_pending {
+            return Joined::Full;
+        }
+        state.flights.insert(
+            digest,
+            Flight {
+                waiters: vec![sender],
+                started: now,
+                forgotten: false,
+            },
+        );
+        Joined::Started(pending)
+    }
+
+    /// Whether anyone still waits for the verdict on `digest`: a flight whose callers all hung
+    /// up is not worth a call to LINE.
+    pub(crate) fn is_wanted(&self, digest: &TokenDigest) -> bool {
+        self.lock()
+            .flights
+            .get(digest)
+            .is_some_and(|flight| flight.waiters.iter().any(|waiter| !waiter.is_closed()))
+    }
+
+    /// The flight of `digest`, if any, will not keep its verdict.
+    pub(crate) fn forget(&self, digest: &TokenDigest) {
+        if let Some(flight) = self.lock().flights.get_mut(digest) {
+            flight.forgotten = true;
+        }
+    }
+
+    /// Flights under way now will not keep a verdict for `user_id`.
+    pub(crate) fn forget_user(&self, user_id: &str, now: Instant) {
+        let mut state = self.lock();
+        if !state.flights.is_empty() {
+            state.forgotten_users.push((user_id.into(), now));
+        }
+    }
+
+    /// Flights under way now will not keep their verdicts.
+    pub(crate) fn forget_all(&self) {
+        for flight in self.lock().flights.values_mut() {
+            flight.forgotten = true;
+        }
+    }
+
+    /// Ends the flight of `digest`. `keep` runs under the lock, unless the token, its user
+    /// (`user`, when the verdict names one) or everything was forgotten since the flight
+    /// started. Returns the waiters and whether `keep` ran.
+    pub(crate) fn land(
+        &self,
+        digest: &TokenDigest,
+        user: Option<&str>,
+        keep: impl FnOnce(),
+    ) -> (Waiters, bool) {
+        let mut state = self.lock();
+        let Some(flight) = state.flights.remove(digest) else {
+            return (Waiters::new(), false);
+        };
+        let user_forgotten = user.is_some_and(|user| {
+            state
+                .forgotten_users
+                .iter()
+                .any(|(forgotten, at)| **forgotten == *user && *at >= flight.started)
+        });
+        let kept = !flight.forgotten && !user_forgotten;
+        if kept {
+            keep();
+        }
+        match state.flights.values().map(|flight| flight.started).min() {
+            None => state.forgotten_users.clear(),
+            Some(oldest) => state.forgotten_users.retain(|(_, at)| *at >= oldest),
+        }
+        (flight.waiters, kept)
+    }
+
+    /// Ends the flight of `digest` with no verdict; dropping the waiters wakes them with
+    /// [`UpstreamError::Abandoned`].
+    pub(crate) fn abandon(&self, digest: &TokenDigest) {
+        let flight = self.lock().flights.remove(digest);
+        drop(flight);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().flights.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Turns at asking LINE. A quarter is kept for tokens verified before (re-checks once their
+/// verdict is stale), so a burst of first-time junk cannot queue them out.
+pub(crate) struct Permits {
+    all: Semaphore,
+    first_time: Semaphore,
+}
+
+impl Permits {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            all: Semaphore::new(limit),
+            first_time: Semaphore::new((limit - limit / 4).max(1)),
+        }
+    }
+
+    /// Waits for a turn; `known`: the token was verified here before.
+    pub(crate) async fn acquire(&self, known: bool) -> Result<Permit<'_>, AcquireError> {
+        let first_time = match known {
+            true => None,
+            false => Some(self.first_time.acquire().await?),
+        };
+        Ok(Permit {
+            _first_time: first_time,
+            _any: self.all.acquire().await?,
+        })
+    }
+}
+
+/// A turn at asking LINE, given back when dropped.
+pub(crate) struct Permit<'a> {
+    _first_time: Option<SemaphorePermit<'a>>,
+    _any: SemaphorePermit<'a>,
+}
+
+/// Resolves to the verdict of a verification under way.
+pub(crate) struct PendingVerdict {
+    receiver: oneshot::Receiver<Verdict>,
+}
+
+impl Future for PendingVerdict {
+    type Output = Verdict;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict> {
+        let received = ready!(Pin::new(&mut self.receiver).poll(cx));
+        Poll::Ready(received.unwrap_or(Err(LineAuthError::Unavailable(UpstreamError::Abandoned))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock;
+
+    fn user(user_id: &str) -> LineUser {
+        let verification = crate::client::TokenVerification {
+            scope: Some("profile".into()),
+            client_id: "1".into(),
+            expires_in: 60,
+        };
+        let profile = crate::client::Profile {
+            user_id: user_id.into(),
+            display_name: "Brown".into(),
+            picture_url: None,
+            status_message: None,
+        };
+        LineUser::new(profile, &verification, std::time::SystemTime::now())
+    }
+
+    fn started(flights: &Flights, digest: TokenDigest, now: Instant) -> PendingVerdict {
+        match flights.join(digest, now, || None) {
+            Joined::Started(pending) => pending,
+            _ => panic!("expected to start a flight"),
+        }
+    }
+
+    #[test]
+    fn a_second_request_joins_the_flight_and_a_settled_verdict_starts_none() {
+        let flights = Flights::new(10);
+        let (t0, digest) = (clock::now(), TokenDigest::of("t"));
+        let _leader = started(&flights, digest, t0);
+        assert!(matches!(
+            flights.join(digest, t0, || panic!(
+                "not looked at while a flight is under way"
+            )),
+            Joined::Waiting(_)
+        ));
+        let (waiters, kept) = flights.land(&digest, None, || {});
+        assert_eq!((waiters.len(), kept), (2, true));
+        assert!(matches!(
+            flights.join(digest, t0, || Some(Ok(user("U1")))),
+            Joined::Settled(_)
+        ));
+        assert_eq!(flights.len(), 0);
+    }
+
+    #[test]
+    fn past_the_bound_a_new_flight_is_refused() {
+        let flights = Flights::new(1);
+        let t0 = clock::now();
+        let _first = started(&flights, TokenDigest::of("a"), t0);
+        assert!(matches!(
+            flights.join(TokenDigest::of("b"), t0, || None),
+            Joined::Full
+        ));
+    }
+
+    #[test]
+    fn a_forgotten_token_user_or_everything_keeps_no_verdict() {
+        let flights = Flights::new(10);
+        let t0 = clock::now();
+        let later = t0 + Duration::from_millis(1);
+        let (a, b, c, d) = (
+            TokenDigest::of("a"),
+            TokenDigest::of("b"),
+            TokenDigest::of("c"),
+            TokenDigest::of("d"),
+        );
+        let _pending: Vec<_> = [a, b, c]
+            .into_iter()
+            .map(|digest| started(&flights, digest, t0))
+            .collect();
+
+        flights.forget(&a);
+        flights.forget_user("U2", later);
+        assert!(!flights.land(&a, Some("U1"), || panic!("forgotten")).1);
+        assert!(!flights.land(&b, Some("U2"), || panic!("user forgotten")).1);
+        let mut kept = false;
+        assert!(flights.land(&c, Some("U3"), || kept = true).1);
+        assert!(kept, "another user's verdict is kept");
+
+        let _pending = started(&flights, d, later + Duration::from_millis(1));
+        flights.forget_all();
+        assert!(!flights.land(&d, None, || panic!("everything forgotten")).1);
+    }
+
+    #[test]
+    fn a_user_forgotten_before_the_flight_started_does_not_count() {
+        let flights = Flights::new(10);
+        let t0 = clock::now();
+        let (a, b) = (TokenDigest::of("a"), TokenDigest::of("b"));
+        let _first = started(&flights, a, t0);
+        flights.forget_user("U1", t0 + Duration::from_millis(1));
+        let _second = started(&flights, b, t0 + Duration::from_millis(2));
+        assert!(flights.land(&b, Some("U1"), || {}).1);
+    }
+
+    #[test]
+    fn a_flight_whose_callers_all_left_is_not_wanted() {
+        let flights = Flights::new(10);
+        let (t0, digest) = (clock::now(), TokenDigest::of("t"));
+        let leader = started(&flights, digest, t0);
+        assert!(flights.is_wanted(&digest));
+        drop(leader);
+        assert!(!flights.is_wanted(&digest));
+        assert!(!flights.is_wanted(&TokenDigest::of("none")));
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_flight_wakes_its_waiters_with_unavailable() {
+        let flights = Flights::new(10);
+        let (t0, digest) = (clock::now(), TokenDigest::of("t"));
+        let pending = started(&flights, digest, t0);
+        flights.abandon(&digest);
+        assert!(matches!(
+            pending.await,
+            Err(LineAuthError::Unavailable(UpstreamError::Abandoned))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_quarter_of_the_permits_waits_for_known_tokens() {
+        let permits = Permits::new(4);
+        let first = permits.acquire(false).await.unwrap();
+        let second = permits.acquire(false).await.unwrap();
+        let third = permits.acquire(false).await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), permits.acquire(false))
+                .await
+                .is_err(),
+            "first-time tokens use three of four"
+        );
+        let known = permits.acquire(true).await.unwrap();
+        drop((first, second, third, known));
+    }
+}

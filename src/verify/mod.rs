@@ -1,0 +1,732 @@
+//! The verdict on one token: cache → single flight → LINE (or the ID-token check) → verdict.
+//!
+//! - [`policy`]: the channel, scope and expiry checks, applied to every verdict, fresh or cached.
+//! - [`flight`]: one verification per token, bounded, aware of callers who left, and of forgets
+//!   that happen while it is in the air.
+//! - [`source`]: LINE's access-token check and the local ID-token check.
+//! - [`revocation`]: tokens signed out here, refused until they expire.
+//!
+//! A cache hit is decided synchronously by [`Verifier::decide`]. A miss starts (or joins) one
+//! verification task per token: it runs on its own, so a caller hanging up cannot cancel the
+//! verification the other callers wait on, and every waiter receives the same verdict.
+
+mod flight;
+mod policy;
+mod revocation;
+mod source;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tracing::Instrument;
+
+use crate::cache::{Cached, RefusedCache, VerifiedCache};
+use crate::client::LineClient;
+use crate::clock::{self, Instant};
+use crate::config::{LineAuthConfig, Secret};
+use crate::id_token::IdTokenVerifier;
+use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
+#[cfg(feature = "redis")]
+use crate::shared::{Invalidation, SharedCache, SharedVerdict};
+use crate::stats::{Counters, Event, Stats};
+use crate::token::{AccessToken, TokenDigest};
+use crate::user::LineUser;
+
+use flight::{Flights, Joined, Permits};
+pub(crate) use flight::{PendingVerdict, Verdict};
+#[cfg(feature = "redis")]
+use policy::time_left;
+use policy::Policy;
+use revocation::Revocations;
+use source::Verified;
+
+/// How long an access token lives at most (fact sheet §2: 30 days): a signed-out token whose
+/// expiry is not known here is refused for that long.
+const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// What to do with a request, decided without waiting.
+pub(crate) enum Decision {
+    /// The token is verified (from the cache).
+    Allow(LineUser),
+    /// The token is refused.
+    Reject(LineAuthError),
+    /// LINE must be asked; the verdict arrives through this future.
+    Pending(PendingVerdict),
+}
+
+/// Shared by every clone of a layer and its services.
+pub(crate) struct Verifier {
+    policy: Policy,
+    upstream_timeout: Duration,
+    max_ttl: Duration,
+    cache: VerifiedCache,
+    refused: RefusedCache,
+    stale_if_error: bool,
+    permits: Permits,
+    flights: Flights,
+    revocations: Revocations,
+    client: LineClient,
+    channel_secret: Option<Secret>,
+    /// Set when the layer takes ID tokens instead of access tokens.
+    id_tokens: Option<IdTokenVerifier>,
+    /// The cache shared with other replicas through Redis.
+    #[cfg(feature = "redis")]
+    shared: Option<SharedCache>,
+    pub(crate) counters: Counters,
+}
+
+/// Where a verdict came from, which decides whether the fleet is told of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// LINE answered.
+    Line,
+    /// Checked here, with no call to LINE (an ID token).
+    Local,
+    /// Another replica's verdict, read from the shared cache.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Shared,
+}
+
+impl Origin {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Line => "line",
+            Self::Local => "local",
+            Self::Shared => "shared",
+        }
+    }
+}
+
+/// What the bearer credential is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// A LINE Login access token, verified with LINE.
+    AccessToken,
+    /// A LINE ID token, verified locally.
+    IdToken,
+}
+
+impl Verifier {
+    pub(crate) fn new(config: &LineAuthConfig, credential: Credential) -> Self {
+        Self {
+            policy: Policy::new(config),
+            upstream_timeout: config.upstream_timeout,
+            max_ttl: config.cache_max_ttl,
+            cache: VerifiedCache::new(
+                config.cache_max_entries,
+                config.cache_max_ttl,
+                config.stale_if_error,
+            ),
+            refused: RefusedCache::new(
+                config.negative_cache_max_entries,
+                config.negative_cache_ttl,
+            ),
+            stale_if_error: config.stale_if_error.is_some(),
+            permits: Permits::new(config.max_concurrent_verifications),
+            flights: Flights::new(config.max_pending_verifications),
+            revocations: Revocations::default(),
+            client: LineClient::new(config),
+            channel_secret: config.channel_secret.clone(),
+            id_tokens: (credential == Credential::IdToken).then(|| IdTokenVerifier::new(config)),
+            #[cfg(feature = "redis")]
+            shared: config.redis.clone().map(|settings| {
+                SharedCache::new(settings, config.cache_max_ttl, config.negative_cache_ttl)
+            }),
+            counters: Counters::default(),
+        }
+    }
+
+    /// A verifier for a new layer, listening for the fleet's invalidations at once if it shares
+    /// a cache and runs inside a runtime (otherwise from its first verification).
+    pub(crate) fn started(config: &LineAuthConfig, credential: Credential) -> Arc<Self> {
+        let verifier = Arc::new(Self::new(config, credential));
+        verifier.start_sharing();
+        verifier
+    }
+
+    /// The shared cache on Redis, if configured.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared(&self) -> Option<&SharedCache> {
+        self.shared.as_ref()
+    }
+
+    /// Starts listening for the fleet's invalidations, if there is a fleet and a runtime.
+    pub(crate) fn start_sharing(self: &Arc<Self>) {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            SharedCache::start(self, shared);
+        }
+    }
+
+    /// Tells the other replicas, without waiting.
+    #[cfg(feature = "redis")]
+    fn tell_fleet_later(&self, invalidation: Invalidation) {
+        if let Some(shared) = &self.shared {
+            shared.invalidate_later(invalidation);
+        }
+    }
+
+    /// Test kit: trusts `token` as `user` until the user's expiry, without LINE.
+    #[cfg(feature = "testing")]
+    pub(crate) fn accept_fixed_token(&self, token: &str, user: LineUser) {
+        let remaining = user
+            .expires_at()
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let grant = self
+            .policy
+            .grant_of(user.channel_id(), |scope| user.has_scope(scope));
+        self.cache.insert_until(
+            TokenDigest::of(token),
+            user,
+            grant,
+            clock::now() + remaining,
+        );
+    }
+
+    /// Forgets one token, here and fleet-wide: its next request asks LINE again.
+    pub(crate) fn forget(&self, token: &str) {
+        let digest = TokenDigest::of(token);
+        self.forget_locally(&digest);
+        #[cfg(feature = "redis")]
+        self.tell_fleet_later(Invalidation::Token(digest));
+    }
+
+    /// Forgets every cached token of one user, here and fleet-wide.
+    pub(crate) fn forget_user(&self, user_id: &str) {
+        self.forget_user_locally(user_id);
+        #[cfg(feature = "redis")]
+        self.tell_fleet_later(Invalidation::User(user_id.into()));
+    }
+
+    /// Forgets everything, here and fleet-wide. Sign-outs stay in force.
+    pub(crate) fn clear(&self) {
+        self.clear_locally();
+        #[cfg(feature = "redis")]
+        self.tell_fleet_later(Invalidation::All);
+    }
+
+    // Each forget marks the flights first, then empties the caches: a flight landing in between
+    // has either kept its verdict already (and it is removed) or sees the mark.
+    fn forget_locally(&self, digest: &TokenDigest) {
+        self.flights.forget(digest);
+        self.cache.remove(digest);
+        self.refused.remove(digest);
+    }
+
+    fn forget_user_locally(&self, user_id: &str) {
+        self.flights.forget_user(user_id, clock::now());
+        self.cache.remove_user(user_id);
+    }
+
+    pub(crate) fn clear_locally(&self) {
+        self.flights.forget_all();
+        self.cache.clear();
+        self.refused.clear();
+    }
+
+    /// Refuses `digest` here from now until `until`, and drops what was known of it.
+    fn revoke_locally(&self, digest: &TokenDigest, until: Instant) {
+        let now = clock::now();
+        self.revocations.revoke(*digest, until, now);
+        self.forget_locally(digest);
+        self.refused.insert(
+            *digest,
+            &LineAuthError::InvalidToken(InvalidReason::Revoked),
+            now,
+        );
+    }
+
+    /// Applies an invalidation another replica (or this one) published.
+    #[cfg(feature = "redis")]
+    pub(crate) fn apply_invalidation(&self, invalidation: &Invalidation) {
+        self.counters.record(Event::InvalidationReceived);
+        match invalidation {
+            Invalidation::Token(digest) => self.forget_locally(digest),
+            Invalidation::Revoked(digest, lasting) => {
+                self.revoke_locally(digest, clock::now() + *lasting);
+            }
+            Invalidation::User(user_id) => self.forget_user_locally(user_id),
+            Invalidation::All => self.clear_locally(),
+        }
+    }
+
+    /// Signs `token` out: from this call on it is refused here (and, through the shared cache,
+    /// on every replica) until it expires, whatever LINE answers. Then it is revoked at LINE
+    /// (`POST /oauth2/v2.1/revoke`) in a task of its own, which runs to completion even if the
+    /// caller goes away; the result says whether LINE revoked it. ID tokens cannot be revoked at
+    /// LINE: for them the refusal here is the whole of it.
+    pub(crate) async fn logout(self: &Arc<Self>, token: &str) -> Result<(), LineAuthError> {
+        let digest = TokenDigest::of(token);
+        let now = clock::now();
+        let until = self
+            .cache
+            .token_expiry(&digest)
+            .unwrap_or(now + ACCESS_TOKEN_LIFETIME)
+            .max(now + self.max_ttl);
+        let channel_id = self
+            .cache
+            .channel_of(&digest)
+            .and_then(|index| self.policy.channel(index))
+            .or(self.policy.only_channel())
+            .map(str::to_owned);
+        self.revoke_locally(&digest, until);
+
+        let signed_out = SignOut {
+            digest,
+            token: AccessToken::new(token),
+            channel_id,
+            lasting: until.saturating_duration_since(now),
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return signed_out.run(self).await;
+        };
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let verifier = Arc::clone(self);
+        runtime.spawn(async move {
+            let _ = sender.send(signed_out.run(&verifier).await);
+        });
+        receiver
+            .await
+            .unwrap_or(Err(LineAuthError::Unavailable(UpstreamError::Abandoned)))
+    }
+
+    /// Decides from the cache, or starts (or joins) the verification of `token`.
+    pub(crate) fn decide(self: &Arc<Self>, token: &str) -> Decision {
+        let digest = TokenDigest::of(token);
+        match self.cached_verdict(&digest) {
+            Some(Ok(user)) => {
+                self.counters.record(Event::CacheHit);
+                Decision::Allow(user)
+            }
+            Some(Err(error)) => {
+                self.counters.record(Event::NegativeHit);
+                self.counters.reject(&error, 1);
+                Decision::Reject(error)
+            }
+            None => self.verify_once(token, digest),
+        }
+    }
+
+    /// The counters, with the caches' current sizes.
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters
+            .snapshot(self.cache.len() as u64, self.refused.len() as u64)
+    }
+
+    /// The verdict the caches hold: verified (re-checked), expired, or refused before.
+    fn cached_verdict(&self, digest: &TokenDigest) -> Option<Verdict> {
+        let now = clock::now();
+        match self.cache.get(digest, now) {
+            Cached::Fresh(user, grant) => Some(self.policy.check_grant(grant).map(|()| user)),
+            Cached::Expired => Some(Err(LineAuthError::InvalidToken(InvalidReason::Expired))),
+            Cached::Unknown => self.refused.get(digest, now).map(Err),
+        }
+    }
+
+    /// What is settled about a token without asking anyone: the caches, or a sign-out.
+    fn settled_verdict(&self, digest: &TokenDigest, now: Instant) -> Option<Verdict> {
+        if self.revocations.is_revoked(digest, now) {
+            return Some(Err(LineAuthError::InvalidToken(InvalidReason::Revoked)));
+        }
+        self.cached_verdict(digest)
+    }
+
+    /// Joins the verification of this token already under way, or starts one.
+    fn verify_once(self: &Arc<Self>, token: &str, digest: TokenDigest) -> Decision {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("LineAuthLayer needs a Tokio runtime to verify tokens");
+            return self.refuse(LineAuthError::Unavailable(UpstreamError::Abandoned));
+        };
+        let now = clock::now();
+        let pending = match self
+            .flights
+            .join(digest, now, || self.settled_verdict(&digest, now))
+        {
+            Joined::Waiting(pending) => {
+                tracing::trace!(token = %digest.short_hex(), "joining a verification under way");
+                self.counters.record(Event::Coalesced);
+                return Decision::Pending(pending);
+            }
+            Joined::Settled(pending) => return Decision::Pending(pending),
+            Joined::Full => {
+                tracing::warn!("too many verifications pending; refusing a new one");
+                return self.refuse(LineAuthError::Unavailable(UpstreamError::Busy));
+            }
+            Joined::Started(pending) => pending,
+        };
+        self.counters.record(Event::Miss);
+        self.start_sharing();
+
+        let task = VerificationTask {
+            verifier: Arc::clone(self),
+            digest,
+            // A re-check of a token verified before is not queued behind first-time tokens.
+            known: self.cache.channel_of(&digest).is_some(),
+            finished: false,
+        };
+        let token = AccessToken::new(token);
+        let span = tracing::debug_span!(
+            "line_auth.verify",
+            token = %digest.short_hex(),
+            credential = if self.id_tokens.is_some() { "id_token" } else { "access_token" },
+            outcome = tracing::field::Empty,
+            source = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+            waiters = tracing::field::Empty,
+        );
+        runtime.spawn(task.run(token).instrument(span));
+        Decision::Pending(pending)
+    }
+
+    fn refuse(&self, error: LineAuthError) -> Decision {
+        self.counters.reject(&error, 1);
+        Decision::Reject(error)
+    }
+
+    /// The verdict on a token not in the caches: an ID token verified locally, or an access
+    /// token verified by another replica (the shared cache) or with LINE.
+    async fn resolve(
+        &self,
+        digest: &TokenDigest,
+        token: &AccessToken,
+        known: bool,
+    ) -> (Result<Verified, LineAuthError>, Origin) {
+        if let Some(id_tokens) = &self.id_tokens {
+            let verified = source::check_id_token(id_tokens, &self.policy, token).await;
+            return (verified, Origin::Local);
+        }
+        // One budget for the whole request, however much of it the fleet takes.
+        let deadline = clock::now() + self.upstream_timeout;
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            match self.ask_fleet(shared, digest).await {
+                Some(verdict) => {
+                    self.counters.record(Event::SharedHit);
+                    return (verdict, Origin::Shared);
+                }
+                None => self.counters.record(Event::SharedMiss),
+            }
+        }
+        let verified = source::ask_line(
+            &self.client,
+            &self.policy,
+            &self.permits,
+            token,
+            known,
+            deadline,
+            || self.flights.is_wanted(digest),
+        )
+        .await;
+        (verified, Origin::Line)
+    }
+
+    /// The fleet's verdict on the token: shared already, or being reached by another replica,
+    /// which is waited for (at most half the upstream budget, so this replica can still ask LINE
+    /// itself if that replica got nowhere). `None`: this replica asks LINE.
+    #[cfg(feature = "redis")]
+    async fn ask_fleet(
+        &self,
+        shared: &SharedCache,
+        digest: &TokenDigest,
+    ) -> Option<Result<Verified, LineAuthError>> {
+        let wait_until = clock::now() + self.upstream_timeout / 2;
+        if let Some(verdict) = shared.lookup(digest, &self.counters).await {
+            if let Some(verdict) = self.judge_shared(verdict) {
+                return Some(verdict);
+            }
+        }
+        if shared
+            .claim(digest, self.upstream_timeout, &self.counters)
+            .await
+        {
+            return None;
+        }
+        let verdict = shared
+            .wait_for_verdict(digest, wait_until, &self.counters)
+            .await?;
+        self.judge_shared(verdict)
+    }
+
+    /// Another replica's verdict, held to this layer's channels and scopes; `None` if it has
+    /// run out meanwhile.
+    #[cfg(feature = "redis")]
+    fn judge_shared(&self, verdict: SharedVerdict) -> Option<Result<Verified, LineAuthError>> {
+        let (user, fresh_until) = match verdict {
+            SharedVerdict::Refused(reason) => {
+                return Some(Err(LineAuthError::InvalidToken(reason)))
+            }
+            SharedVerdict::Verified { user, fresh_until } => (user, fresh_until),
+        };
+        let now = clock::now();
+        let token_expires = now + time_left(user.expires_at()).ok()?;
+        let fresh_until = now + time_left(fresh_until).ok()?;
+        let grant = self
+            .policy
+            .grant_of(user.channel_id(), |scope| user.has_scope(scope));
+        Some(self.policy.check_grant(grant).map(|()| Verified {
+            user,
+            grant,
+            verified_at: now,
+            token_expires,
+            fresh_until,
+        }))
+    }
+}
+
+/// A sign-out's work after the local refusal: the fleet, then LINE.
+struct SignOut {
+    digest: TokenDigest,
+    token: AccessToken,
+    channel_id: Option<String>,
+    /// How long the refusal stands.
+    lasting: Duration,
+}
+
+impl SignOut {
+    async fn run(self, verifier: &Verifier) -> Result<(), LineAuthError> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &verifier.shared {
+            let revoked = Invalidation::Revoked(self.digest, self.lasting);
+            shared.invalidate(revoked, &verifier.counters).await;
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (self.digest, self.lasting);
+        if verifier.id_tokens.is_some() {
+            return Ok(());
+        }
+        let revoked = self.revoke_at_line(verifier).await;
+        if let Err(error) = &revoked {
+            tracing::warn!(
+                error = %error,
+                "could not revoke the token at LINE; it stays refused here"
+            );
+        }
+        revoked
+    }
+
+    /// `POST /oauth2/v2.1/revoke` (fact sheet §3.4). The token's channel comes from the cache,
+    /// the only configured channel, or LINE's verify answer; a token LINE already refuses needs
+    /// no revoking.
+    async fn revoke_at_line(&self, verifier: &Verifier) -> Result<(), LineAuthError> {
+        let deadline = clock::now() + verifier.upstream_timeout;
+        let channel_id = match &self.channel_id {
+            Some(channel_id) => channel_id.clone(),
+            None => match verifier.client.verify(&self.token, deadline).await {
+                Ok(verification) => verification.client_id,
+                Err(LineAuthError::InvalidToken(_)) => return Ok(()),
+                Err(error) => return Err(error),
+            },
+        };
+        let secret = verifier.channel_secret.as_ref().map(Secret::expose);
+        verifier
+            .client
+            .revoke(&self.token, &channel_id, secret, deadline)
+            .await
+    }
+}
+
+/// Shows an error with its causes, `a: b: c`. Safe for upstream errors: they carry no URL.
+struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// Whether LINE itself failed (so a stale verdict may stand in), rather than this layer's own
+/// queue or a verification nobody waited for.
+fn line_failed(cause: &UpstreamError) -> bool {
+    !matches!(cause, UpstreamError::Busy | UpstreamError::Abandoned)
+}
+
+/// The one verification of a token, run as its own task.
+struct VerificationTask {
+    verifier: Arc<Verifier>,
+    digest: TokenDigest,
+    /// The token was verified here before: its re-check has a reserved share of LINE's turns.
+    known: bool,
+    finished: bool,
+}
+
+/// What to tell the fleet once the waiters have their verdict.
+#[cfg(feature = "redis")]
+type ToShare = Option<Result<(LineUser, Instant), InvalidReason>>;
+
+impl VerificationTask {
+    async fn run(mut self, token: AccessToken) {
+        let verifier = Arc::clone(&self.verifier);
+        let digest = self.digest;
+        let started = clock::now();
+        let (resolved, origin) = verifier.resolve(&digest, &token, self.known).await;
+        let span = tracing::Span::current();
+        span.record("elapsed_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.record("source", origin.name());
+        #[cfg(feature = "metrics")]
+        if origin != Origin::Shared {
+            crate::stats::record_upstream_latency(
+                match &resolved {
+                    Ok(_) => "verified",
+                    Err(LineAuthError::Unavailable(_)) => "unavailable",
+                    Err(_) => "refused",
+                },
+                started.elapsed().as_secs_f64(),
+            );
+        }
+        #[cfg(feature = "redis")]
+        let mut to_share: ToShare = None;
+        let (outcome, verdict, waiters) = match resolved {
+            Ok(verified) => {
+                verifier.counters.record(Event::Verified);
+                let mut cached_until = None;
+                let (waiters, _) =
+                    verifier
+                        .flights
+                        .land(&digest, Some(verified.user.user_id()), || {
+                            if !verifier.revocations.is_revoked(&digest, clock::now()) {
+                                // The deadline the cache applies (the token's expiry or the
+                                // maximum TTL) is the one shared.
+                                cached_until = verifier.cache.insert_until_fresh(
+                                    digest,
+                                    verified.user.clone(),
+                                    verified.grant,
+                                    verified.verified_at,
+                                    verified.token_expires,
+                                    verified.fresh_until,
+                                );
+                            }
+                        });
+                #[cfg(feature = "redis")]
+                if let (Origin::Line, Some(fresh_until)) = (origin, cached_until) {
+                    to_share = Some(Ok((verified.user.clone(), fresh_until)));
+                }
+                #[cfg(not(feature = "redis"))]
+                let _ = cached_until;
+                tracing::debug!(outcome = "verified", "token verified");
+                ("verified", Ok(verified.user), waiters)
+            }
+            Err(LineAuthError::Unavailable(cause)) => {
+                verifier.counters.record(Event::Unavailable);
+                let (waiters, _) = verifier.flights.land(&digest, None, || {});
+                let stale = (verifier.stale_if_error && line_failed(&cause))
+                    .then(|| verifier.cache.stale(&digest, clock::now()))
+                    .flatten();
+                match stale {
+                    Some((user, grant)) => {
+                        verifier.counters.record(Event::ServedStale);
+                        tracing::warn!(
+                            outcome = "stale",
+                            error = %ErrorChain(&cause),
+                            "LINE could not verify the token; accepting it as verified before"
+                        );
+                        let verdict = verifier.policy.check_grant(grant).map(|()| user);
+                        ("stale", verdict, waiters)
+                    }
+                    // The token expired while LINE was being asked: known without LINE, and
+                    // "retry later" would only earn a 401.
+                    None if matches!(
+                        verifier.cache.get(&digest, clock::now()),
+                        Cached::Expired
+                    ) =>
+                    {
+                        let expired = LineAuthError::InvalidToken(InvalidReason::Expired);
+                        ("refused", Err(expired), waiters)
+                    }
+                    None => {
+                        tracing::warn!(
+                            outcome = "unavailable",
+                            error = %ErrorChain(&cause),
+                            "LINE could not verify the token"
+                        );
+                        (
+                            "unavailable",
+                            Err(LineAuthError::Unavailable(cause)),
+                            waiters,
+                        )
+                    }
+                }
+            }
+            Err(refused) => {
+                verifier.counters.record(Event::Refused);
+                // A refusal ends any trust in the token at once, stale-if-error included.
+                verifier.cache.remove(&digest);
+                // A local refusal costs no call to LINE, and an unknown key may be known soon:
+                // only LINE's refusals are remembered.
+                let remember = origin != Origin::Local;
+                let (waiters, _kept) = verifier.flights.land(&digest, None, || {
+                    if remember {
+                        verifier.refused.insert(digest, &refused, clock::now());
+                    }
+                });
+                #[cfg(feature = "redis")]
+                if let (Origin::Line, LineAuthError::InvalidToken(reason), true) =
+                    (origin, &refused, _kept)
+                {
+                    to_share = Some(Err(*reason));
+                }
+                tracing::debug!(outcome = "refused", reason = %refused, "token refused");
+                ("refused", Err(refused), waiters)
+            }
+        };
+        self.finished = true;
+        span.record("outcome", outcome);
+        span.record("waiters", waiters.len());
+        tracing::debug!("verification finished");
+        if let Err(error) = &verdict {
+            verifier.counters.reject(error, waiters.len() as u64);
+        }
+        for waiter in waiters {
+            // A waiter whose caller hung up has dropped its receiver; nothing to do for it.
+            let _ = waiter.send(verdict.clone());
+        }
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &verifier.shared {
+            share(&verifier, shared, &digest, to_share, origin).await;
+        }
+    }
+}
+
+/// Tells the fleet what this replica learnt from LINE, or lets replicas waiting on it ask LINE
+/// themselves when there is nothing to share.
+#[cfg(feature = "redis")]
+async fn share(
+    verifier: &Verifier,
+    shared: &SharedCache,
+    digest: &TokenDigest,
+    to_share: ToShare,
+    origin: Origin,
+) {
+    match to_share {
+        Some(Ok((user, fresh_until))) => {
+            let fresh_until_wall =
+                SystemTime::now() + fresh_until.saturating_duration_since(clock::now());
+            shared
+                .store_verified(digest, &user, fresh_until_wall, &verifier.counters)
+                .await;
+        }
+        Some(Err(reason)) => {
+            shared
+                .store_refused(digest, reason, &verifier.counters)
+                .await;
+        }
+        None if origin == Origin::Line => shared.release(digest, &verifier.counters).await,
+        None => {}
+    }
+}
+
+impl Drop for VerificationTask {
+    /// A task dropped before its verdict (runtime shutting down, a panic) still ends its flight,
+    /// and dropping the senders wakes every waiter with [`UpstreamError::Abandoned`].
+    fn drop(&mut self) {
+        if !self.finished {
+            self.verifier.flights.abandon(&self.digest);
+        }
+    }
+}

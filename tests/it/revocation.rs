@@ -1,0 +1,365 @@
+//! Revocation that sticks: a token LINE refused, or one a user logged out of, never comes back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use line_auth::emulator::{Endpoint, Fault, IssueIdToken, IssueToken};
+use line_auth::LineAuthLayer;
+
+use crate::logout::app;
+use crate::support::*;
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes; whether it held.
+async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    condition()
+}
+
+#[tokio::test]
+async fn stale_if_error_never_serves_a_token_line_refused() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .stale_if_error(Duration::from_secs(120))
+        .cache_max_ttl(Duration::from_secs(1))
+        .negative_cache_ttl(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+
+    line.emulator.revoke(&token);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the verdict is stale now
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the refusal has aged out
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
+    );
+    let status = get_bearer(&base, "/api/me", &token).await.status;
+
+    assert!(
+        status == StatusCode::UNAUTHORIZED || status == StatusCode::SERVICE_UNAVAILABLE,
+        "a token LINE refused came back as {status}"
+    );
+    assert_eq!(calls.get(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_if_error_is_for_line_failing_not_for_our_own_queue() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .stale_if_error(Duration::from_secs(120))
+        .cache_max_ttl(Duration::from_millis(300))
+        .max_pending_verifications(1)
+        .build()
+        .unwrap();
+    let layer = LineAuthLayer::new(config);
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await; // stale now
+
+    // Another token's verification fills the one pending place.
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
+    let hog = {
+        let (base, other) = (base.clone(), line.token());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &other).await.status })
+    };
+    assert!(
+        eventually(Duration::from_secs(2), || line.emulator.calls().verify == 2).await,
+        "the other token reached LINE"
+    );
+    let reply = get_bearer(&base, "/api/me", &token).await;
+
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "LINE never failed for this token: no stale verdict stands in"
+    );
+    assert_eq!(reply.challenge(), None);
+    assert_eq!(reply.headers["retry-after"], "1");
+    assert_eq!(line.emulator.calls().verify, 2, "it never reached LINE");
+    assert_eq!(auth.stats().served_stale, 0);
+    assert_eq!(hog.await.unwrap(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_takes_effect_even_if_the_caller_hangs_up() {
+    let line = Line::start().await;
+    let base = serve(app(LineAuthLayer::new(line.config().build().unwrap()))).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Latency(Duration::from_millis(1500)),
+    );
+
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let hung_up = impatient
+        .post(format!("{base}/api/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up before LINE answered");
+    // Refused here from the moment logout was called…
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // …and the revoke at LINE still runs to completion.
+    assert!(
+        eventually(Duration::from_secs(4), || line
+            .emulator
+            .revocation(&token)
+            .is_some())
+        .await,
+        "LINE applied the revoke"
+    );
+    let reply = get_bearer(&base, "/api/me", &token).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(line.emulator.calls().revoke, 1);
+}
+
+#[tokio::test]
+async fn a_logout_is_refused_here_whatever_line_answers() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+
+    assert!(auth.logout(&token).await.is_err(), "LINE did not revoke it");
+
+    // Still valid at LINE, but the user logged out here: it stays refused.
+    for _ in 0..2 {
+        assert_eq!(
+            get_bearer(&base, "/api/me", &token).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[tokio::test]
+async fn logout_works_on_id_token_layers() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::id_tokens(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let id_token = line.emulator.issue_id_token(
+        IssueIdToken::new(CHANNEL, "U1234567890abcdef1234567890abcdef").name("Brown"),
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &id_token).await.status,
+        StatusCode::OK
+    );
+
+    auth.logout(&id_token).await.ok();
+
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        line.emulator.calls().revoke,
+        0,
+        "an ID token is not revoked at LINE"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_key_set_fetch_is_line_unavailable_and_is_retried_soon() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::id_tokens(line.config().build().unwrap());
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let id_token = line.emulator.issue_id_token(
+        IssueIdToken::new(CHANNEL, "U1234567890abcdef1234567890abcdef").name("Brown"),
+    );
+    line.emulator.stop().await;
+
+    for _ in 0..3 {
+        let reply = get_bearer(&base, "/api/me", &id_token).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(reply.headers.contains_key("retry-after"));
+    }
+    line.emulator.restart().await.unwrap();
+
+    let started = Instant::now();
+    loop {
+        let status = get_bearer(&base, "/api/me", &id_token).await.status;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the key set is fetched again well before the 60 s floor"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(line.emulator.calls().certs >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_stream_of_logouts_leaves_other_users_cached() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let tokens: Vec<String> = (0..20).map(|_| line.token()).collect();
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(300)));
+
+    // 50 forgets a second, of tokens nobody else uses, while the others are verified.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (auth, stop) = (auth.clone(), Arc::clone(&stop));
+        let logged_out: Vec<String> = (0..50).map(|_| line.token()).collect();
+        tokio::spawn(async move {
+            for token in logged_out.iter().cycle() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                auth.forget(token);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let first_round = tokens.iter().map(|token| {
+        let (base, token) = (base.clone(), token.clone());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
+    });
+    for request in first_round.collect::<Vec<_>>() {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.await.unwrap();
+    line.emulator.reset_calls();
+
+    for token in &tokens {
+        assert_eq!(
+            get_bearer(&base, "/api/me", token).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        line.calls(),
+        (0, 0),
+        "every verified token was cached despite the logouts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_verifications_do_not_starve_the_next_user() {
+    let line = Line::start().await;
+    let base = serve(
+        routes(&HandlerCalls::default()).layer(LineAuthLayer::new(line.config().build().unwrap())),
+    )
+    .await;
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(500)));
+
+    // 600 junk tokens, each sent whole on its own connection, closed 50 ms later.
+    let address = base.trim_start_matches("http://").to_owned();
+    let junk = (0..600).map(|i| {
+        let address = address.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+            let request = format!(
+                "GET /api/me HTTP/1.1\r\nhost: {address}\r\n\
+                 authorization: Bearer junk-token-{i:04}-abcdefghijklmnopqrstuvwxyz\r\n\r\n"
+            );
+            connection.write_all(request.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        })
+    });
+    for request in junk.collect::<Vec<_>>() {
+        request.await.unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(2), || line.emulator.calls().verify
+            >= 64)
+        .await,
+        "the junk reached LINE"
+    );
+
+    let token = line.token();
+    let started = Instant::now();
+    let status = get_bearer(&base, "/api/me", &token).await.status;
+    let took = started.elapsed();
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(took <= Duration::from_millis(2500), "took {took:?}");
+}
+
+#[tokio::test]
+async fn logout_through_a_cookie_revokes_the_token_it_verified() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap())
+        .token_sources([line_auth::TokenSource::Cookie("line_token".into())]);
+    let base = serve(app(layer)).await;
+    let token = line.issue(IssueToken::new(CHANNEL));
+    let cookie = format!("line_token={token}");
+    let get = |cookie: String| {
+        let base = base.clone();
+        async move {
+            http()
+                .get(format!("{base}/api/me"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(get(cookie.clone()).await, StatusCode::OK);
+
+    let logout = http()
+        .post(format!("{base}/api/logout"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+
+    assert!(
+        line.emulator.revocation(&token).is_some(),
+        "revoked at LINE"
+    );
+    assert_eq!(get(cookie).await, StatusCode::UNAUTHORIZED);
+}
