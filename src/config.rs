@@ -23,6 +23,8 @@ const DEFAULT_RETRY_BASE_BACKOFF: Duration = Duration::from_millis(50);
 pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Default bound on the number of refused tokens remembered.
 pub const DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES: usize = 65_536;
+/// The longest duration accepted anywhere: deadlines add durations to the clock.
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// Default bound on verifications asking LINE at once, across all tokens.
 pub const DEFAULT_MAX_CONCURRENT_VERIFICATIONS: usize = 64;
 /// Default bound on how long a verified token is trusted without asking LINE again.
@@ -80,6 +82,8 @@ pub struct LineAuthConfig {
     pub(crate) negative_cache_max_entries: usize,
     pub(crate) stale_if_error: Option<Duration>,
     pub(crate) channel_secret: Option<Secret>,
+    /// The channel whose HS256 ID tokens are accepted, checked with `channel_secret`.
+    pub(crate) hs256_channel: Option<Box<str>>,
     pub(crate) jwks_refetch_floor: Duration,
     pub(crate) http_client: reqwest::Client,
     #[cfg(feature = "redis")]
@@ -320,6 +324,7 @@ pub struct LineAuthConfigBuilder {
     negative_cache_max_entries: Option<usize>,
     stale_if_error: Option<Duration>,
     channel_secret: Option<Secret>,
+    hs256_channel: Option<String>,
     jwks_refetch_floor: Option<Duration>,
     http_client: Option<reqwest::Client>,
     #[cfg(feature = "redis")]
@@ -458,6 +463,16 @@ impl LineAuthConfigBuilder {
         self
     }
 
+    /// ID tokens: also accept HS256-signed ones (web login), checked with the
+    /// [`channel_secret`](Self::channel_secret), for `channel_id` alone: it must be one of the
+    /// configured channels and the one the secret belongs to. Off by default; LINE's discovery
+    /// document lists ES256 only, and setting the secret (which revoking needs) does not switch
+    /// this on.
+    pub fn hs256_id_tokens(mut self, channel_id: impl Into<String>) -> Self {
+        self.hs256_channel = Some(channel_id.into());
+        self
+    }
+
     /// ID tokens ([`LineAuthLayer::id_tokens`](crate::LineAuthLayer::id_tokens)): the least time
     /// between two fetches of LINE's signing keys (default 60 s). An unknown `kid` triggers a
     /// fetch; within the floor it is refused instead, so made-up `kid`s cannot make the layer
@@ -488,6 +503,8 @@ impl LineAuthConfigBuilder {
 
     /// Prefix of the shared cache's keys and invalidation channel (default `line-auth:`). Services
     /// with different channels or scopes may share one Redis; give each fleet its own prefix.
+    /// It must not be empty, and ends with `:` (added if missing), so that `clear` never reaches
+    /// another fleet's keys.
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis_key_prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -506,6 +523,26 @@ impl LineAuthConfigBuilder {
 
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<LineAuthConfig, ConfigError> {
+        for (name, duration) in [
+            ("upstream_timeout", self.upstream_timeout),
+            ("upstream_attempt_timeout", self.upstream_attempt_timeout),
+            ("cache_max_ttl", self.cache_max_ttl),
+            ("negative_cache_ttl", self.negative_cache_ttl),
+            ("stale_if_error", self.stale_if_error),
+            ("jwks_refetch_floor", self.jwks_refetch_floor),
+            #[cfg(feature = "redis")]
+            ("redis_timeout", self.redis_timeout),
+        ] {
+            // Deadlines add these to the clock, which must not overflow.
+            if duration.is_some_and(|duration| duration > MAX_DURATION) {
+                return Err(ConfigError::TooLong(name));
+            }
+        }
+        if let Some(channel) = &self.hs256_channel {
+            if self.channel_secret.is_none() || !self.channel_ids.contains(channel) {
+                return Err(ConfigError::Hs256WithoutChannelSecret(channel.clone()));
+            }
+        }
         if self.channel_ids.is_empty() {
             return Err(ConfigError::NoChannel);
         }
@@ -602,9 +639,16 @@ impl LineAuthConfigBuilder {
                 if timeout.is_zero() {
                     return Err(ConfigError::ZeroDuration("redis_timeout"));
                 }
-                let prefix = self
+                let mut prefix = self
                     .redis_key_prefix
                     .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
+                if prefix.is_empty() {
+                    return Err(ConfigError::EmptyRedisKeyPrefix);
+                }
+                // `clear` deletes `{prefix}*`: without a delimiter, prefix `app` would reach `app2…`.
+                if !prefix.ends_with(':') {
+                    prefix.push(':');
+                }
                 Some(crate::shared::RedisSettings::new(
                     url.expose(),
                     prefix,
@@ -640,6 +684,7 @@ impl LineAuthConfigBuilder {
             negative_cache_max_entries,
             stale_if_error,
             channel_secret: self.channel_secret,
+            hs256_channel: self.hs256_channel.map(String::into_boxed_str),
             jwks_refetch_floor: self
                 .jwks_refetch_floor
                 .unwrap_or(crate::id_token::JWKS_REFETCH_FLOOR),
@@ -700,6 +745,15 @@ pub enum ConfigError {
     /// A count that must be positive is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// A duration so long that adding it to the clock would overflow.
+    #[error("{0} is too long: at most 100 years")]
+    TooLong(&'static str),
+    /// HS256 ID tokens need the channel secret and one of the configured channels.
+    #[error("HS256 ID tokens for channel {0:?} need channel_secret() and that channel among channel_ids()")]
+    Hs256WithoutChannelSecret(String),
+    /// The Redis key prefix is empty (feature `redis`): `clear` would scan every key.
+    #[error("the Redis key prefix must not be empty")]
+    EmptyRedisKeyPrefix,
     /// An environment variable that must be a whole number is not one.
     #[error("{name} must be a whole number, got {value:?}")]
     InvalidNumber {

@@ -17,17 +17,14 @@ use crate::verify::Verifier;
 /// `Extension`. Cloning is cheap; every clone acts on the same caches.
 ///
 /// ```
-/// use axum::{extract::State, http::{HeaderMap, StatusCode}, routing::{get, post}, Router};
-/// use line_auth::{LineAuth, LineAuthConfig, LineAuthError, LineAuthLayer, LineUser};
+/// use axum::{extract::State, http::StatusCode, routing::post, Router};
+/// use line_auth::{LineAuth, LineAuthConfig, LineAuthError, LineAuthLayer, VerifiedToken};
 ///
 /// async fn logout(
 ///     State(auth): State<LineAuth>,
-///     _user: LineUser,
-///     headers: HeaderMap,
+///     token: VerifiedToken,
 /// ) -> Result<StatusCode, LineAuthError> {
-///     if let Some(token) = line_auth::bearer_token(&headers)? {
-///         auth.logout(token).await?;
-///     }
+///     auth.logout(token.as_str()).await?;
 ///     Ok(StatusCode::NO_CONTENT)
 /// }
 ///

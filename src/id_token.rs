@@ -6,8 +6,9 @@
 //!   [`jwks_refetch_floor`](crate::LineAuthConfigBuilder::jwks_refetch_floor) (default
 //!   [`JWKS_REFETCH_FLOOR`]).
 //! - **HS256** (web login): the signature is checked with the channel secret. LINE's discovery
-//!   document lists only ES256; HS256 is accepted anyway, but only when a channel secret is
-//!   configured.
+//!   document lists only ES256, so HS256 is an explicit opt-in
+//!   ([`hs256_id_tokens`](crate::LineAuthConfigBuilder::hs256_id_tokens)), for the one channel
+//!   whose secret it is: an HS256 token of any other channel is refused.
 //!
 //! Then `iss` must be `https://access.line.me`, `aud` one of the configured channels, `exp` in the
 //! future and `iat` not in the future (both within [`ID_TOKEN_LEEWAY`]), and `nonce` the expected
@@ -84,7 +85,8 @@ type Keys = HashMap<String, DecodingKey>;
 /// backoff from half a second to 8 s.
 pub struct IdTokenVerifier {
     channel_ids: Arc<[Box<str>]>,
-    channel_secret: Option<Secret>,
+    /// The channel whose HS256 tokens are accepted, and its secret.
+    hs256: Option<(Box<str>, Secret)>,
     certs_url: Url,
     http: reqwest::Client,
     timeout: Duration,
@@ -129,7 +131,10 @@ impl IdTokenVerifier {
     pub fn new(config: &LineAuthConfig) -> Self {
         Self {
             channel_ids: config.channel_ids.clone(),
-            channel_secret: config.channel_secret.clone(),
+            hs256: config
+                .hs256_channel
+                .clone()
+                .zip(config.channel_secret.clone()),
             certs_url: config
                 .api_base
                 .join("oauth2/v2.1/certs")
@@ -180,12 +185,18 @@ impl IdTokenVerifier {
                     .await?
             }
             Algorithm::HS256 => {
-                let secret = self.channel_secret.as_ref().ok_or_else(invalid)?;
+                let (_, secret) = self.hs256.as_ref().ok_or_else(invalid)?;
                 DecodingKey::from_secret(secret.expose().as_bytes())
             }
             _ => return Err(invalid()),
         };
         let claims = self.check(id_token, header.alg, &key)?;
+        // A secret vouches for its own channel's tokens only.
+        if let (Algorithm::HS256, Some((channel, _))) = (header.alg, &self.hs256) {
+            if *claims.aud != **channel {
+                return Err(invalid());
+            }
+        }
         if nonce.is_some() && claims.nonce.as_deref() != nonce {
             return Err(invalid());
         }

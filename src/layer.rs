@@ -120,7 +120,8 @@ impl LineAuthLayer {
 
     /// Takes LINE **ID tokens** as the bearer credential instead of access tokens (a LIFF app's
     /// `liff.getIDToken()`, a native app's ID token), verified locally with no call to LINE per
-    /// token: ES256 against LINE's published keys, or HS256 with the configured channel secret
+    /// token: ES256 against LINE's published keys, or HS256 with the channel secret where
+    /// [`hs256_id_tokens`](crate::LineAuthConfigBuilder::hs256_id_tokens) opts in
     /// (see [`id_token`](crate::id_token)). Verified tokens are cached and coalesced like access
     /// tokens; handlers get the same [`LineUser`](crate::LineUser), with scopes inferred from the
     /// claims (`openid`, plus `profile` when the token has a name): configure

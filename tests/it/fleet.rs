@@ -63,12 +63,16 @@ async fn inspect(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
 }
 
 async fn wait_for_subscribers(redis: &RedisServer, n: usize) {
+    wait_for_subscribers_on(redis, "line-auth:invalidate", n).await;
+}
+
+async fn wait_for_subscribers_on(redis: &RedisServer, channel: &str, n: usize) {
     let mut connection = inspect(redis).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, subscribers): (String, usize) = redis::cmd("PUBSUB")
             .arg("NUMSUB")
-            .arg("line-auth:invalidate")
+            .arg(channel)
             .query_async(&mut connection)
             .await
             .unwrap();
@@ -694,4 +698,44 @@ async fn two_example_servers_share_one_redis_through_redis_url() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test]
+async fn clear_never_reaches_past_its_own_prefix_even_one_without_a_delimiter() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replica =
+        Replica::with_config(line.config().redis_url(redis.url()).redis_key_prefix("app")).await;
+    // The prefix is read as `app:`.
+    wait_for_subscribers_on(&redis, "app:invalidate", 1).await;
+    let mut connection = inspect(&redis).await;
+    // Another fleet whose prefix merely starts with the same letters.
+    let _: () = connection
+        .set("app2:v:kept", "another fleet's")
+        .await
+        .unwrap();
+    let token = line.token();
+    assert_eq!(replica.me(&token).await, StatusCode::OK);
+
+    replica.auth.clear();
+    let deadline = Instant::now() + PUSH_DEADLINE;
+    while replica.auth.stats().invalidations_published < 1 {
+        assert!(Instant::now() < deadline, "clear was not published");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let kept: Option<String> = connection.get("app2:v:kept").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("another fleet's"));
+    let own: Vec<String> = connection.keys("app:*").await.unwrap();
+    assert!(own.iter().all(|key| key.ends_with("invalidate")), "{own:?}");
+}
+
+#[test]
+fn an_empty_redis_key_prefix_is_a_configuration_error() {
+    let built = line_auth::LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .redis_url("redis://127.0.0.1:6379")
+        .redis_key_prefix("")
+        .build();
+    assert!(built.is_err());
 }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use line_auth::emulator::{IdTokenAlgorithm, IssueIdToken};
 use line_auth::id_token::IdTokenVerifier;
 use line_auth::rejection::InvalidReason;
-use line_auth::{LineAuthConfigBuilder, LineAuthError, LineAuthLayer};
+use line_auth::{LineAuthConfig, LineAuthConfigBuilder, LineAuthError, LineAuthLayer};
 
 use crate::support::*;
 
@@ -253,7 +253,7 @@ async fn concurrent_unknown_kids_share_one_key_fetch() {
 }
 
 #[tokio::test]
-async fn hs256_web_login_id_tokens_need_the_channel_secret() {
+async fn hs256_web_login_id_tokens_need_the_opt_in_and_the_channel_secret() {
     let line = Line::start().await;
     let secret = line.emulator.channel_secret(CHANNEL);
     let hs256 = line.emulator.issue_id_token(
@@ -262,23 +262,73 @@ async fn hs256_web_login_id_tokens_need_the_channel_secret() {
             .algorithm(IdTokenAlgorithm::Hs256),
     );
 
-    let (with_secret, _) = app(line.config().channel_secret(&secret)).await;
+    let (opted_in, _) = app(line
+        .config()
+        .channel_secret(&secret)
+        .hs256_id_tokens(CHANNEL))
+    .await;
     assert_eq!(
-        get_bearer(&with_secret, "/api/me", &hs256).await.status,
+        get_bearer(&opted_in, "/api/me", &hs256).await.status,
         StatusCode::OK
     );
 
-    let (without_secret, _) = app(line.config()).await;
+    // The secret revoke needs does not switch HS256 on.
+    let (secret_only, _) = app(line.config().channel_secret(&secret)).await;
     assert_eq!(
-        get_bearer(&without_secret, "/api/me", &hs256).await.status,
+        get_bearer(&secret_only, "/api/me", &hs256).await.status,
         StatusCode::UNAUTHORIZED
     );
 
-    let (wrong_secret, _) = app(line.config().channel_secret("not-the-secret")).await;
+    let (wrong_secret, _) = app(line
+        .config()
+        .channel_secret("not-the-secret")
+        .hs256_id_tokens(CHANNEL))
+    .await;
     assert_eq!(
         get_bearer(&wrong_secret, "/api/me", &hs256).await.status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn hs256_id_tokens_are_bound_to_the_channel_whose_secret_it_is() {
+    let line = Line::start().await;
+    // Another accepted channel that happens to have the same secret.
+    let secret = line.emulator.channel_secret(CHANNEL);
+    line.emulator.register_channel(OTHER_CHANNEL, &secret);
+    let other = line.emulator.issue_id_token(
+        IssueIdToken::new(OTHER_CHANNEL, BROWN)
+            .name("Brown")
+            .algorithm(IdTokenAlgorithm::Hs256),
+    );
+    let config = line
+        .config()
+        .channel_ids([CHANNEL, OTHER_CHANNEL])
+        .channel_secret(&secret)
+        .hs256_id_tokens(CHANNEL);
+    let (base, calls) = app(config).await;
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &other).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(calls.get(), 0);
+}
+
+#[test]
+fn hs256_id_tokens_without_a_secret_or_for_another_channel_are_configuration_errors() {
+    let builder = || LineAuthConfig::builder().channel_id(CHANNEL);
+    assert!(builder().hs256_id_tokens(CHANNEL).build().is_err());
+    assert!(builder()
+        .channel_secret("s")
+        .hs256_id_tokens(OTHER_CHANNEL)
+        .build()
+        .is_err());
+    assert!(builder()
+        .channel_secret("s")
+        .hs256_id_tokens(CHANNEL)
+        .build()
+        .is_ok());
 }
 
 #[tokio::test]

@@ -269,6 +269,7 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
     let id_config = with_client(
         line.config()
             .channel_secret(SECRET)
+            .hs256_id_tokens(CHANNEL)
             .jwks_refetch_floor(Duration::from_millis(1)),
     );
     let id_base = serve(

@@ -508,10 +508,14 @@ async fn the_web_login_id_token_verifies_with_the_channel_secret_and_the_nonce()
     let verifier =
         |config: line_auth::LineAuthConfigBuilder| IdTokenVerifier::new(&config.build().unwrap());
 
-    let verified = verifier(line.config().channel_secret(SECRET))
-        .verify(id_token.secret(), Some("n0nce"))
-        .await
-        .unwrap();
+    let verified = verifier(
+        line.config()
+            .channel_secret(SECRET)
+            .hs256_id_tokens(CHANNEL),
+    )
+    .verify(id_token.secret(), Some("n0nce"))
+    .await
+    .unwrap();
     assert_eq!(
         (verified.claims.sub.as_str(), verified.claims.aud.as_str()),
         (BROWN, CHANNEL)
@@ -519,10 +523,14 @@ async fn the_web_login_id_token_verifies_with_the_channel_secret_and_the_nonce()
     assert_eq!(verified.user.display_name(), "Brown");
     assert_eq!(line.emulator.calls().certs, 0, "HS256: no key set needed");
     assert!(
-        verifier(line.config().channel_secret(SECRET))
-            .verify(id_token.secret(), Some("another-sign-in"))
-            .await
-            .is_err(),
+        verifier(
+            line.config()
+                .channel_secret(SECRET)
+                .hs256_id_tokens(CHANNEL)
+        )
+        .verify(id_token.secret(), Some("another-sign-in"))
+        .await
+        .is_err(),
         "the nonce ties the ID token to its sign-in"
     );
 
@@ -530,10 +538,14 @@ async fn the_web_login_id_token_verifies_with_the_channel_secret_and_the_nonce()
         .verify(id_token.secret(), None)
         .await
         .is_err());
-    assert!(verifier(line.config().channel_secret("another-secret"))
-        .verify(id_token.secret(), None)
-        .await
-        .is_err());
+    assert!(verifier(
+        line.config()
+            .channel_secret("another-secret")
+            .hs256_id_tokens(CHANNEL)
+    )
+    .verify(id_token.secret(), None)
+    .await
+    .is_err());
 }
 
 #[tokio::test]

@@ -363,3 +363,150 @@ async fn logout_through_a_cookie_revokes_the_token_it_verified() {
     );
     assert_eq!(get(cookie).await, StatusCode::UNAUTHORIZED);
 }
+
+#[test]
+fn a_duration_that_would_overflow_the_clock_is_a_configuration_error() {
+    let builder = || line_auth::LineAuthConfig::builder().channel_id(CHANNEL);
+    for built in [
+        builder().cache_max_ttl(Duration::MAX).build(),
+        builder().negative_cache_ttl(Duration::MAX).build(),
+        builder().stale_if_error(Duration::MAX).build(),
+        builder().upstream_timeout(Duration::MAX).build(),
+        builder().upstream_attempt_timeout(Duration::MAX).build(),
+        builder().jwks_refetch_floor(Duration::MAX).build(),
+    ] {
+        let error = built.expect_err("refused when built, not when a request adds it to now");
+        assert!(error.to_string().contains("too long"), "{error}");
+    }
+    assert!(builder()
+        .cache_max_ttl(Duration::from_secs(365 * 24 * 60 * 60))
+        .build()
+        .is_ok());
+}
+
+#[tokio::test]
+async fn a_response_to_a_request_authenticated_by_a_query_parameter_is_not_stored() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).token_sources([
+        line_auth::TokenSource::AuthorizationHeader,
+        line_auth::TokenSource::QueryParameter("access_token".into()),
+    ]);
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.token();
+    let get = |url: String, bearer: Option<String>| async move {
+        let mut request = http().get(url);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status(),
+            response.headers().get("cache-control").cloned(),
+        )
+    };
+
+    let (status, cache_control) = get(format!("{base}/api/me?access_token={token}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cache_control.unwrap(), "no-store");
+    let (status, cache_control) = get(format!("{base}/api/me?access_token={token}x"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(cache_control.unwrap(), "no-store", "refusals too");
+
+    let (status, cache_control) = get(format!("{base}/api/me"), Some(token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        cache_control, None,
+        "a header token leaves caching to the app"
+    );
+}
+
+#[tokio::test]
+async fn two_cookies_of_the_tokens_name_are_refused_400() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap())
+        .token_sources([line_auth::TokenSource::Cookie("line_token".into())]);
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let (token, other) = (line.token(), line.token());
+
+    let reply = http()
+        .get(format!("{base}/api/me"))
+        .header("cookie", format!("line_token={token}; line_token={other}"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(line.calls(), (0, 0));
+}
+
+#[tokio::test]
+async fn a_cookie_authenticated_state_change_must_come_from_this_site() {
+    let line = Line::start().await;
+    let calls = HandlerCalls::default();
+    let layer = LineAuthLayer::new(line.config().build().unwrap())
+        .token_sources([line_auth::TokenSource::Cookie("line_token".into())])
+        .trusted_origins(["https://app.example.com"]);
+    let router = axum::Router::new()
+        .route(
+            "/api/note",
+            axum::routing::post({
+                let calls = calls.clone();
+                move |_user: line_auth::LineUser| async move {
+                    let _ = calls;
+                    StatusCode::CREATED
+                }
+            }),
+        )
+        .merge(routes(&calls))
+        .layer(layer);
+    let base = serve(router).await;
+    let token = line.token();
+    let post = |headers: &'static [(&'static str, &'static str)]| {
+        let (base, cookie) = (base.clone(), format!("line_token={token}"));
+        async move {
+            let mut request = http()
+                .post(format!("{base}/api/note"))
+                .header("cookie", cookie);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            request.send().await.unwrap().status()
+        }
+    };
+
+    assert_eq!(
+        post(&[("sec-fetch-site", "same-origin")]).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post(&[("sec-fetch-site", "none")]).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://app.example.com")
+        ])
+        .await,
+        StatusCode::CREATED,
+        "a trusted origin"
+    );
+    for refused in [
+        &[("sec-fetch-site", "cross-site")][..],
+        &[("sec-fetch-site", "same-site")],
+        &[("origin", "https://evil.example")],
+        &[],
+    ] {
+        assert_eq!(post(refused).await, StatusCode::FORBIDDEN, "{refused:?}");
+    }
+    // A safe method needs no such proof.
+    let reply = http()
+        .get(format!("{base}/api/me"))
+        .header("cookie", format!("line_token={token}"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert_eq!(line.calls(), (1, 1), "refused before LINE was asked");
+}
