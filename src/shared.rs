@@ -104,6 +104,12 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait between attempts to connect the subscription.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
+/// How often the subscription proves it is alive: the replica publishes on a channel of its own
+/// and expects to hear it back on the subscription.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(1);
+/// Nothing heard for this long: the subscription is taken for dead (a half-open connection
+/// delivers nothing and reports nothing) and made anew.
+const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(3);
 /// Invalidations kept while Redis cannot be reached. Past this they collapse into one
 /// "forget everything", which covers them all.
 const OUTBOX_LIMIT: usize = 10_000;
@@ -355,6 +361,41 @@ impl SharedCache {
 
     fn channel(&self) -> String {
         format!("{}invalidate", self.settings.key_prefix)
+    }
+
+    /// A channel only this replica listens on, for its keepalive.
+    fn keepalive_channel(&self) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{}keepalive:{}-{started}-{id}",
+            self.settings.key_prefix,
+            std::process::id()
+        )
+    }
+
+    /// Publishes a keepalive for this replica's own subscription to hear.
+    async fn keepalive(&self, channel: &str, counters: &Counters) {
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(channel).arg("keepalive");
+        let published = publish.query_async::<i64>(&mut connection);
+        self.run(counters, "publish a keepalive", published).await;
+    }
+
+    /// Drops the command connection, so the next use connects anew: after a subscription went
+    /// silent, the command connection may be just as dead without knowing it.
+    fn reconnect(&self) {
+        *self
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// The connection, unless Redis failed within the last second or was never reached.
@@ -707,6 +748,7 @@ impl SharedCache {
             verifier: Arc::downgrade(verifier),
             client: shared.settings.client.clone(),
             channel: shared.channel(),
+            keepalive_channel: shared.keepalive_channel(),
             stop: shared.stop.subscribe(),
         };
         runtime.spawn(subscriber.run());
@@ -757,18 +799,31 @@ impl SharedCache {
     }
 }
 
+/// How a subscription ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The connection closed.
+    Closed,
+    /// Nothing arrived, keepalives included: the connection may be half-open, and so may the
+    /// command connection beside it.
+    Silent,
+}
+
 /// Listens on the invalidation channel and applies what arrives, reconnecting whenever the
 /// subscription is lost.
 struct Subscriber {
     verifier: Weak<Verifier>,
     client: redis::Client,
     channel: String,
+    keepalive_channel: String,
     stop: watch::Receiver<()>,
 }
 
 impl Subscriber {
     async fn run(mut self) {
-        let mut subscribed_before = false;
+        // Invalidations published while this replica was not listening are lost: after a failed
+        // attempt or a lost subscription, what they might have covered is dropped on subscribing.
+        let mut may_have_missed = false;
         let mut delay = Duration::from_millis(50);
         let mut warned = false;
         loop {
@@ -780,27 +835,33 @@ impl Subscriber {
                     if let Some(shared) = verifier.shared() {
                         shared.resume();
                     }
-                    if subscribed_before {
-                        // Invalidations published while this replica was not listening are lost:
-                        // drop what they might have covered.
+                    // Verdicts held before the first subscription were not covered by it either.
+                    if may_have_missed || verifier.holds_verdicts() {
                         tracing::warn!(
-                            "shared cache: resubscribed to invalidations; \
-                             forgetting in-process verified tokens, which some may have covered"
+                            "shared cache: subscribed to invalidations after a time without; \
+                             forgetting in-process verdicts, which some may have covered"
                         );
                         verifier.clear_locally();
                     } else {
                         tracing::debug!("shared cache: subscribed to invalidations");
                     }
                     drop(verifier);
-                    subscribed_before = true;
+                    may_have_missed = true;
                     delay = Duration::from_millis(50);
                     warned = false;
-                    if self.listen(pubsub).await.is_break() {
+                    let std::ops::ControlFlow::Continue(ended) = self.listen(pubsub).await else {
                         return;
-                    }
+                    };
                     tracing::warn!("shared cache: lost the invalidation channel; reconnecting");
+                    if ended == Ended::Silent {
+                        let verifier = self.verifier.upgrade();
+                        if let Some(shared) = verifier.as_deref().and_then(Verifier::shared) {
+                            shared.reconnect();
+                        }
+                    }
                 }
                 Err(error) => {
+                    may_have_missed = true;
                     if !warned {
                         tracing::warn!(%error, "shared cache: cannot subscribe to invalidations; retrying");
                         warned = true;
@@ -831,6 +892,7 @@ impl Subscriber {
         let subscribing = async {
             let mut pubsub = self.client.get_async_pubsub().await?;
             pubsub.subscribe(&self.channel).await?;
+            pubsub.subscribe(&self.keepalive_channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, subscribing).await {
@@ -840,17 +902,38 @@ impl Subscriber {
         }
     }
 
-    /// Applies messages until the subscription ends (continue) or the layer is gone (break).
-    async fn listen(&mut self, pubsub: redis::aio::PubSub) -> std::ops::ControlFlow<()> {
+    /// Applies messages until the subscription ends or goes silent (continue) or the layer is
+    /// gone (break).
+    async fn listen(&mut self, pubsub: redis::aio::PubSub) -> std::ops::ControlFlow<(), Ended> {
         let mut messages = pubsub.into_on_message();
+        let mut keepalive = tokio::time::interval(KEEPALIVE_EVERY);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = tokio::time::Instant::now();
         loop {
             let message = tokio::select! {
                 message = messages.next() => message,
+                _ = keepalive.tick() => {
+                    if last_heard.elapsed() > KEEPALIVE_DEADLINE {
+                        tracing::warn!("shared cache: the invalidation channel went silent");
+                        return std::ops::ControlFlow::Continue(Ended::Silent);
+                    }
+                    let Some(verifier) = self.verifier.upgrade() else {
+                        return std::ops::ControlFlow::Break(());
+                    };
+                    if let Some(shared) = verifier.shared() {
+                        shared.keepalive(&self.keepalive_channel, &verifier.counters).await;
+                    }
+                    continue;
+                }
                 _ = self.stop.changed() => return std::ops::ControlFlow::Break(()),
             };
             let Some(message) = message else {
-                return std::ops::ControlFlow::Continue(());
+                return std::ops::ControlFlow::Continue(Ended::Closed);
             };
+            last_heard = tokio::time::Instant::now();
+            if message.get_channel_name() == self.keepalive_channel {
+                continue;
+            }
             let Some(verifier) = self.verifier.upgrade() else {
                 return std::ops::ControlFlow::Break(());
             };

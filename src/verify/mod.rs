@@ -219,6 +219,12 @@ impl Verifier {
         self.cache.remove_user(user_id);
     }
 
+    /// Whether any verdict is held here (that a fleet message might have had to undo).
+    #[cfg(feature = "redis")]
+    pub(crate) fn holds_verdicts(&self) -> bool {
+        self.cache.len() > 0 || self.refused.len() > 0
+    }
+
     pub(crate) fn clear_locally(&self) {
         self.flights.forget_all();
         self.cache.clear();

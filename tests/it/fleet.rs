@@ -1,6 +1,8 @@
 //! Several replicas sharing one real Redis (Debian's `redis-server`, started here on a free
 //! loopback port): shared verdicts, fleet-wide logout, and Redis dying and coming back.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -738,4 +740,133 @@ fn an_empty_redis_key_prefix_is_a_configuration_error() {
         .redis_key_prefix("")
         .build();
     assert!(built.is_err());
+}
+
+/// A TCP relay in front of Redis whose open connections can be cut silently: from then on they
+/// swallow whatever is sent either way while both ends still think they are connected (a
+/// half-open connection, as a dropped NAT entry leaves). New connections are relayed as before.
+struct Relay {
+    port: u16,
+    /// Connections numbered below this are cut.
+    cut_before: Arc<AtomicU64>,
+    accepted: Arc<AtomicU64>,
+}
+
+impl Relay {
+    async fn start(redis_port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut_before = Arc::new(AtomicU64::new(0));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let (cut, generation) = (Arc::clone(&cut_before), Arc::clone(&accepted));
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await
+                else {
+                    continue;
+                };
+                let born = generation.fetch_add(1, Ordering::SeqCst) + 1;
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                for (from, to) in [(client_read, server_write), (server_read, client_write)] {
+                    let cut = Arc::clone(&cut);
+                    tokio::spawn(pump(from, to, born, cut));
+                }
+            }
+        });
+        Self {
+            port,
+            cut_before,
+            accepted,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Every connection open now goes silent, for good.
+    fn cut_silently(&self) {
+        let open_now = self.accepted.load(Ordering::SeqCst);
+        self.cut_before.store(open_now + 1, Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    born: u64,
+    cut_before: Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = [0u8; 4096];
+    let mut silent = false;
+    loop {
+        let Ok(n) = from.read(&mut buffer).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        // Once cut, a connection stays cut; connections made later are not.
+        silent = silent || born < cut_before.load(Ordering::SeqCst);
+        if !silent && to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_subscription_went_silent_notices_and_drops_what_it_may_have_missed() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let relay = Relay::start(redis.port()).await;
+    let behind_relay = Replica::start(&line, &relay.url()).await;
+    let direct = Replica::start(&line, &redis.url()).await;
+    wait_for_subscribers(&redis, 2).await;
+    let token = line.token();
+    assert_eq!(behind_relay.me(&token).await, StatusCode::OK);
+
+    relay.cut_silently();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Logged out through the other replica: the message is lost on the silent connection.
+    assert_eq!(
+        post_bearer(&direct.base, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+
+    let started = Instant::now();
+    while behind_relay.me(&token).await == StatusCode::OK {
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "a silent subscription went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(behind_relay.me(&token).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_first_subscribing_after_starting_without_redis_drops_what_it_may_have_missed() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let line = Line::start().await;
+    let late = Replica::start(&line, &redis.url()).await;
+    let token = line.token();
+    // Verified with LINE while Redis is away; then revoked, as a logout elsewhere would, whose
+    // message this replica could not hear.
+    assert_eq!(late.me(&token).await, StatusCode::OK);
+    line.emulator.revoke(&token);
+
+    redis.restart();
+    wait_for_subscribers(&redis, 1).await;
+
+    let started = Instant::now();
+    while late.me(&token).await == StatusCode::OK {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the first subscription kept what it may have missed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
