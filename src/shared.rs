@@ -38,9 +38,10 @@
 //! | key | value | expires |
 //! |---|---|---|
 //! | `{prefix}v:{sha256 hex}` | `{"user": <LineUser as serialized>, "freshUntilMs": …}` | when the token does, or after the maximum TTL if sooner |
-//! | `{prefix}r:{sha256 hex}` | why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL; a logout's after the maximum TTL |
+//! | `{prefix}r:{sha256 hex}` | why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL; a logout's when the token expires |
 //! | `{prefix}u:{user ID}` | set of that user's token hashes, for [`forget_user`](crate::LineAuth::forget_user) | after the maximum TTL |
 //! | `{prefix}l:{sha256 hex}` | a replica's claim to be asking LINE about the token | when it shares its verdict, or after the upstream timeout |
+//! | `{prefix}x:{sha256 hex}`, `{prefix}xu:{user ID}`, `{prefix}xall` | when (Redis's clock, Unix ms) the token, the user's tokens or everything was forgotten | after 30 s |
 //!
 //! Each replica re-checks a shared verdict against its own channels and required scopes, so
 //! replicas with different requirements may share entries; refusals that depend on those
@@ -51,8 +52,17 @@
 //! [`forget`](crate::LineAuth::forget), [`forget_user`](crate::LineAuth::forget_user),
 //! [`clear`](crate::LineAuth::clear) and [`logout`](crate::LineAuth::logout) delete the shared
 //! entries and publish on `{prefix}invalidate`; every replica drops its in-process copy when the
-//! message arrives (milliseconds on a LAN). A logout also leaves a refusal in Redis, so a replica
-//! whose verification was under way when the logout happened cannot share the token again.
+//! message arrives (milliseconds on a LAN). A logout also leaves a refusal in Redis until the
+//! token expires, so no replica accepts it again. A forget leaves a mark with the time, by Redis's
+//! clock; a replica shares a verdict, then reads the marks, and takes the verdict back if the
+//! token, its user or everything was forgotten after its verification began. Whichever of the
+//! share and the forget reaches Redis second removes the verdict, so a verification under way
+//! cannot undo a forget.
+//!
+//! Every replica publishes a keepalive on a channel of its own each second and expects to hear it:
+//! a subscription silent for 3 s (a half-open connection) is made anew. On every subscription
+//! after a time without one (a lost connection, a start while Redis was down) the replica drops
+//! its in-process verdicts, which a message it could not hear may have covered.
 //!
 //! # When Redis is in trouble
 //!
@@ -113,6 +123,14 @@ const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(3);
 /// Invalidations kept while Redis cannot be reached. Past this they collapse into one
 /// "forget everything", which covers them all.
 const OUTBOX_LIMIT: usize = 10_000;
+/// A reading of Redis's clock, in Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RedisTime(u64);
+
+/// How long a forget is remembered in Redis, so that a verdict shared late by a replica that
+/// started verifying before it is taken back: longer than any verification takes (the upstream
+/// timeout, 3 s by default, plus the Redis calls).
+const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
 /// How often a replica waiting on another's verification looks for its verdict.
 const CLAIM_POLL: Duration = Duration::from_millis(10);
 /// Keys deleted per round trip when clearing the shared cache.
@@ -440,17 +458,44 @@ impl SharedCache {
         &self,
         digest: &TokenDigest,
         counters: &Counters,
-    ) -> Option<SharedVerdict> {
-        let mut connection = self.connection()?;
+    ) -> (Option<SharedVerdict>, Option<RedisTime>) {
+        let Some(mut connection) = self.connection() else {
+            return (None, None);
+        };
         let keys = [self.key("v", digest), self.key("r", digest)];
-        let (verified, refused): (Option<String>, Option<String>) = self
-            .run(
-                counters,
-                "read a shared verdict",
-                redis::cmd("MGET").arg(&keys).query_async(&mut connection),
-            )
-            .await?;
-        read_verdict(verified, refused)
+        let mut pipe = redis::pipe();
+        pipe.cmd("MGET").arg(&keys).cmd("TIME");
+        type Read = ((Option<String>, Option<String>), (u64, u64));
+        let read = pipe.query_async::<Read>(&mut connection);
+        match self.run(counters, "read a shared verdict", read).await {
+            Some(((verified, refused), (secs, micros))) => (
+                read_verdict(verified, refused),
+                Some(RedisTime(secs * 1000 + micros / 1000)),
+            ),
+            None => (None, None),
+        }
+    }
+
+    /// Redis's own clock, so every replica's forgets and verifications are ordered by one clock.
+    async fn time(
+        &self,
+        connection: &mut ConnectionManager,
+        counters: &Counters,
+    ) -> Option<RedisTime> {
+        let command = redis::cmd("TIME");
+        let time = command.query_async::<(u64, u64)>(connection);
+        let (secs, micros) = self.run(counters, "read Redis's clock", time).await?;
+        Some(RedisTime(secs * 1000 + micros / 1000))
+    }
+
+    /// Marks `key` forgotten at `at`, for verdicts shared late to find.
+    fn mark_forgotten(pipe: &mut redis::Pipeline, key: String, at: RedisTime) {
+        pipe.cmd("SET")
+            .arg(key)
+            .arg(at.0)
+            .arg("PX")
+            .arg(millis_of(TOMBSTONE_TTL))
+            .ignore();
     }
 
     /// Claims the asking of LINE about this token for the fleet, for at most `hold`. `false`:
@@ -533,11 +578,14 @@ impl SharedCache {
     }
 
     /// Shares a verified token until `fresh_until` (the token's expiry or the maximum TTL).
+    /// `since`: when, by Redis's clock, the verification began; a forget of the token, its user
+    /// or everything since then takes the verdict back (unknown: any forget still remembered).
     pub(crate) async fn store_verified(
         &self,
         digest: &TokenDigest,
         user: &LineUser,
         fresh_until: SystemTime,
+        since: Option<RedisTime>,
         counters: &Counters,
     ) {
         let Some(ttl_ms) = millis_until(fresh_until) else {
@@ -568,8 +616,43 @@ impl SharedCache {
             .ignore()
             .cmd("DEL")
             .arg(self.key("l", digest))
-            .ignore();
-        self.write(&pipe, counters, "share a verdict").await;
+            .ignore()
+            // Written, then checked: a forget that lands in between deletes the verdict itself.
+            .cmd("MGET")
+            .arg(self.key("x", digest))
+            .arg(self.tombstone_of_user(user.user_id()))
+            .arg(self.tombstone_of_everything());
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let shared = pipe.query_async::<(Vec<Option<u64>>,)>(&mut connection);
+        let Some((forgotten_at,)) = self.run(counters, "share a verdict", shared).await else {
+            return;
+        };
+        let since = since.map_or(0, |since| since.0);
+        if forgotten_at.into_iter().flatten().any(|at| at >= since) {
+            // Forgotten since this replica started verifying: take the verdict back.
+            let mut take_back = redis::pipe();
+            take_back.cmd("DEL").arg(self.key("v", digest)).ignore();
+            self.write(&take_back, counters, "take back a forgotten verdict")
+                .await;
+        }
+    }
+
+    /// Whether `key` is one of the marks a forget leaves, which a clear keeps.
+    fn is_tombstone(&self, key: &str) -> bool {
+        key.strip_prefix(&*self.settings.key_prefix)
+            .is_some_and(|rest| rest.starts_with('x'))
+    }
+
+    /// Marks that a user's tokens were forgotten, for verdicts shared late.
+    fn tombstone_of_user(&self, user_id: &str) -> String {
+        format!("{}xu:{user_id}", self.settings.key_prefix)
+    }
+
+    /// Marks that everything was forgotten, for verdicts shared late.
+    fn tombstone_of_everything(&self) -> String {
+        format!("{}xall", self.settings.key_prefix)
     }
 
     /// Shares LINE's refusal of a token for the negative-cache TTL, unless a longer-standing
@@ -634,6 +717,10 @@ impl SharedCache {
         let mut pipe = redis::pipe();
         match invalidation {
             Invalidation::Token(digest) => {
+                let Some(now) = self.time(&mut connection, counters).await else {
+                    return false;
+                };
+                Self::mark_forgotten(&mut pipe, self.key("x", digest), now);
                 pipe.cmd("DEL")
                     .arg(self.key("v", digest))
                     .arg(self.key("r", digest))
@@ -652,6 +739,16 @@ impl SharedCache {
             }
             Invalidation::User(user_id) => {
                 let user_key = self.user_key(user_id);
+                // The mark first: a verdict shared after it takes itself back, one shared before
+                // it is in the user's set.
+                let Some(now) = self.time(&mut connection, counters).await else {
+                    return false;
+                };
+                let mut mark = redis::pipe();
+                Self::mark_forgotten(&mut mark, self.tombstone_of_user(user_id), now);
+                if !self.write(&mark, counters, "mark a user forgotten").await {
+                    return false;
+                }
                 let Some(hashes) = self
                     .run(
                         counters,
@@ -673,7 +770,17 @@ impl SharedCache {
                 pipe.cmd("DEL").arg(keys).ignore();
             }
             Invalidation::All => {
-                if !self.delete_everything(&mut connection, counters).await {
+                // The mark first, as for a user; the sweep leaves it.
+                let Some(now) = self.time(&mut connection, counters).await else {
+                    return false;
+                };
+                let mut mark = redis::pipe();
+                Self::mark_forgotten(&mut mark, self.tombstone_of_everything(), now);
+                if !self
+                    .write(&mark, counters, "mark everything forgotten")
+                    .await
+                    || !self.delete_everything(&mut connection, counters).await
+                {
                     return false;
                 }
             }
@@ -714,6 +821,10 @@ impl SharedCache {
             else {
                 return false;
             };
+            let keys: Vec<String> = keys
+                .into_iter()
+                .filter(|key| !self.is_tombstone(key))
+                .collect();
             if !keys.is_empty()
                 && self
                     .run(

@@ -16,7 +16,7 @@ mod revocation;
 mod source;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tracing::Instrument;
 
@@ -171,7 +171,7 @@ impl Verifier {
     pub(crate) fn accept_fixed_token(&self, token: &str, user: LineUser) {
         let remaining = user
             .expires_at()
-            .duration_since(SystemTime::now())
+            .duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO);
         let grant = self
             .policy
@@ -397,19 +397,24 @@ impl Verifier {
         digest: &TokenDigest,
         token: &AccessToken,
         known: bool,
-    ) -> (Result<Verified, LineAuthError>, Origin) {
+    ) -> (Result<Verified, LineAuthError>, Origin, Since) {
+        // Without the fleet there is nothing to tell: `Since` is `()`.
+        #[cfg_attr(not(feature = "redis"), allow(clippy::let_unit_value))]
+        let since = Since::default();
         if let Some(id_tokens) = &self.id_tokens {
             let verified = source::check_id_token(id_tokens, &self.policy, token).await;
-            return (verified, Origin::Local);
+            return (verified, Origin::Local, since);
         }
         // One budget for the whole request, however much of it the fleet takes.
         let deadline = clock::now() + self.upstream_timeout;
         #[cfg(feature = "redis")]
+        let mut since = since;
+        #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            match self.ask_fleet(shared, digest).await {
+            match self.ask_fleet(shared, digest, &mut since).await {
                 Some(verdict) => {
                     self.counters.record(Event::SharedHit);
-                    return (verdict, Origin::Shared);
+                    return (verdict, Origin::Shared, since);
                 }
                 None => self.counters.record(Event::SharedMiss),
             }
@@ -424,7 +429,7 @@ impl Verifier {
             || self.flights.is_wanted(digest),
         )
         .await;
-        (verified, Origin::Line)
+        (verified, Origin::Line, since)
     }
 
     /// The fleet's verdict on the token: shared already, or being reached by another replica,
@@ -435,9 +440,13 @@ impl Verifier {
         &self,
         shared: &SharedCache,
         digest: &TokenDigest,
+        since: &mut Since,
     ) -> Option<Result<Verified, LineAuthError>> {
         let wait_until = clock::now() + self.upstream_timeout / 2;
-        if let Some(verdict) = shared.lookup(digest, &self.counters).await {
+        let (verdict, read_at) = shared.lookup(digest, &self.counters).await;
+        // A forget after this moment (by Redis's clock) takes back what this verification shares.
+        *since = read_at;
+        if let Some(verdict) = verdict {
             if let Some(verdict) = self.judge_shared(verdict) {
                 return Some(verdict);
             }
@@ -562,6 +571,12 @@ struct VerificationTask {
     finished: bool,
 }
 
+/// When a verification began by Redis's clock, if the shared cache could tell.
+#[cfg(feature = "redis")]
+type Since = Option<crate::shared::RedisTime>;
+#[cfg(not(feature = "redis"))]
+type Since = ();
+
 /// What to tell the fleet once the waiters have their verdict.
 #[cfg(feature = "redis")]
 type ToShare = Option<Result<(LineUser, Instant), InvalidReason>>;
@@ -571,7 +586,9 @@ impl VerificationTask {
         let verifier = Arc::clone(&self.verifier);
         let digest = self.digest;
         let started = clock::now();
-        let (resolved, origin) = verifier.resolve(&digest, &token, self.known).await;
+        let (resolved, origin, since) = verifier.resolve(&digest, &token, self.known).await;
+        #[cfg(not(feature = "redis"))]
+        let () = since;
         let span = tracing::Span::current();
         span.record("elapsed_ms", started.elapsed().as_secs_f64() * 1000.0);
         span.record("source", origin.name());
@@ -694,7 +711,7 @@ impl VerificationTask {
         }
         #[cfg(feature = "redis")]
         if let Some(shared) = &verifier.shared {
-            share(&verifier, shared, &digest, to_share, origin).await;
+            share(&verifier, shared, &digest, to_share, origin, since).await;
         }
     }
 }
@@ -708,13 +725,14 @@ async fn share(
     digest: &TokenDigest,
     to_share: ToShare,
     origin: Origin,
+    since: Since,
 ) {
     match to_share {
         Some(Ok((user, fresh_until))) => {
             let fresh_until_wall =
-                SystemTime::now() + fresh_until.saturating_duration_since(clock::now());
+                std::time::SystemTime::now() + fresh_until.saturating_duration_since(clock::now());
             shared
-                .store_verified(digest, &user, fresh_until_wall, &verifier.counters)
+                .store_verified(digest, &user, fresh_until_wall, since, &verifier.counters)
                 .await;
         }
         Some(Err(reason)) => {
