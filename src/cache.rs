@@ -518,4 +518,36 @@ mod tests {
         assert!(verified.is_some_and(|cache| cache.len() > N / 2));
         assert!(refused.is_some_and(|cache| cache.len() > N / 2));
     }
+
+    #[test]
+    fn a_cached_tokens_channel_and_expiry_are_known_fresh_or_stale() {
+        let cache = VerifiedCache::new(10, SECOND, Some(60 * SECOND));
+        let digest = TokenDigest::of("t");
+        let t0 = clock::now();
+        let grant = Grant {
+            channel: 3,
+            scopes: 1,
+        };
+        cache.insert(digest, user(), grant, t0, 60 * SECOND);
+        assert_eq!(cache.channel_of(&digest), Some(3));
+        let expiry = cache.token_expiry(&digest).unwrap();
+        assert!(expiry > t0 + 59 * SECOND && expiry <= t0 + 60 * SECOND);
+        assert_eq!(cache.channel_of(&TokenDigest::of("u")), None);
+        assert_eq!(cache.token_expiry(&TokenDigest::of("u")), None);
+    }
+
+    #[test]
+    fn a_refusal_can_be_removed_before_its_ttl() {
+        let refused = RefusedCache::new(10, 30 * SECOND);
+        let digest = TokenDigest::of("t");
+        let t0 = clock::now();
+        refused.insert(
+            digest,
+            &LineAuthError::InvalidToken(crate::rejection::InvalidReason::Revoked),
+            t0,
+        );
+        assert!(refused.get(&digest, t0).is_some());
+        refused.remove(&digest);
+        assert!(refused.get(&digest, t0).is_none());
+    }
 }

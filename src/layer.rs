@@ -518,3 +518,62 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::task::Waker;
+
+    use super::*;
+
+    fn layer() -> LineAuthLayer {
+        let config = LineAuthConfig::builder()
+            .channel_id("1234567890")
+            .build()
+            .unwrap();
+        LineAuthLayer::new(config)
+    }
+
+    /// An inner service that is never ready.
+    #[derive(Clone, Debug)]
+    struct NeverReady;
+
+    impl Service<Request<()>> for NeverReady {
+        type Response = Response<Bytes>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<Bytes>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Pending
+        }
+
+        fn call(&mut self, _: Request<()>) -> Self::Future {
+            unreachable!("never ready")
+        }
+    }
+
+    #[test]
+    fn readiness_is_the_inner_services() {
+        let mut service = layer().layer(NeverReady);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(service.poll_ready(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn debug_names_the_layer_and_the_service_and_shows_no_secret() {
+        let config = LineAuthConfig::builder()
+            .channel_id("1234567890")
+            .build()
+            .unwrap();
+        let layer = LineAuthLayer::optional(config);
+        assert_eq!(
+            format!("{layer:?}"),
+            "LineAuthLayer { anonymous: PassThrough, custom_rejection: false, .. }"
+        );
+        let service = layer.layer(NeverReady);
+        assert_eq!(
+            format!("{service:?}"),
+            "LineAuthService { inner: NeverReady, anonymous: PassThrough, .. }"
+        );
+    }
+}

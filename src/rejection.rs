@@ -449,4 +449,52 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn each_refusal_has_its_rfc_6750_code_and_only_refusals_of_a_token_have_a_challenge_code() {
+        let cases = [
+            (LineAuthError::MissingToken, None, true),
+            (LineAuthError::UnsupportedScheme, None, true),
+            (
+                LineAuthError::Malformed(MalformedReason::MultipleCookies),
+                Some("invalid_request"),
+                true,
+            ),
+            (
+                LineAuthError::InvalidToken(InvalidReason::Revoked),
+                Some("invalid_token"),
+                true,
+            ),
+            (LineAuthError::ForeignChannel, Some("invalid_token"), true),
+            (
+                LineAuthError::InsufficientScope {
+                    required: "profile".into(),
+                },
+                Some("insufficient_scope"),
+                true,
+            ),
+            (LineAuthError::Unavailable(UpstreamError::Busy), None, false),
+            (LineAuthError::CrossSiteRequest, None, false),
+        ];
+        for (error, code, challenged) in cases {
+            assert_eq!(error.error_code(), code, "{error:?}");
+            let response: Response<Bytes> = error.to_response();
+            assert_eq!(
+                response.headers().contains_key("www-authenticate"),
+                challenged,
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_busy_layer_asks_for_a_second_and_a_cross_site_request_is_forbidden() {
+        let busy: Response<Bytes> = LineAuthError::Unavailable(UpstreamError::Busy).to_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()["retry-after"], "1");
+        let cross_site: Response<Bytes> = LineAuthError::CrossSiteRequest.to_response();
+        assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+        let body: serde_json::Value = serde_json::from_slice(cross_site.body()).unwrap();
+        assert_eq!(body["error"], "cross_site_request");
+    }
 }
