@@ -243,7 +243,7 @@ async fn a_steady_stream_of_logouts_leaves_other_users_cached() {
     line.emulator
         .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(300)));
 
-    // 50 forgets a second, of tokens nobody else uses, while the others are verified.
+    // 50 logouts a second, of tokens nobody else uses, while the others are verified.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let churn = {
         let (auth, stop) = (auth.clone(), Arc::clone(&stop));
@@ -253,7 +253,9 @@ async fn a_steady_stream_of_logouts_leaves_other_users_cached() {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
                 }
-                auth.forget(token);
+                let auth = auth.clone();
+                let token = token.clone();
+                tokio::spawn(async move { auth.logout(&token).await });
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
