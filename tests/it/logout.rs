@@ -152,15 +152,12 @@ async fn logout_while_line_is_down_says_so_and_the_token_stays_refused_here() {
 
 #[tokio::test]
 async fn forget_makes_the_next_request_ask_line() {
-    let line = Line::start().await;
-    let layer = LineAuthLayer::new(line.config().build().unwrap());
-    let auth = layer.handle();
-    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
-    let token = line.token();
-    assert_eq!(
-        get_bearer(&base, "/api/me", &token).await.status,
-        StatusCode::OK
-    );
+    let Verified {
+        line,
+        auth,
+        base,
+        token,
+    } = Verified::start().await;
     line.emulator.revoke(&token);
     assert_eq!(
         get_bearer(&base, "/api/me", &token).await.status,

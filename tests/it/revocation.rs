@@ -150,15 +150,12 @@ async fn a_logout_takes_effect_even_if_the_caller_hangs_up() {
 
 #[tokio::test]
 async fn a_logout_is_refused_here_whatever_line_answers() {
-    let line = Line::start().await;
-    let layer = LineAuthLayer::new(line.config().build().unwrap());
-    let auth = layer.handle();
-    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
-    let token = line.token();
-    assert_eq!(
-        get_bearer(&base, "/api/me", &token).await.status,
-        StatusCode::OK
-    );
+    let Verified {
+        line,
+        auth,
+        base,
+        token,
+    } = Verified::start().await;
     line.emulator.inject(
         Endpoint::Revoke,
         Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),

@@ -209,3 +209,32 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
     std::thread::spawn(move || lines.for_each(drop));
     (example, base)
 }
+
+/// The emulator, the default app behind a default layer, that layer's handle, and one token the
+/// app has verified already: the start of every logout and invalidation test.
+pub struct Verified {
+    pub line: Line,
+    pub auth: line_auth::LineAuth,
+    pub base: String,
+    pub token: String,
+}
+
+impl Verified {
+    pub async fn start() -> Self {
+        let line = Line::start().await;
+        let layer = line_auth::LineAuthLayer::new(line.config().build().unwrap());
+        let auth = layer.handle();
+        let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+        let token = line.token();
+        assert_eq!(
+            get_bearer(&base, "/api/me", &token).await.status,
+            StatusCode::OK
+        );
+        Self {
+            line,
+            auth,
+            base,
+            token,
+        }
+    }
+}

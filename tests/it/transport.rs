@@ -429,15 +429,12 @@ async fn a_zero_retry_after_still_tells_the_client_to_wait_a_second() {
 
 #[tokio::test]
 async fn logout_answered_400_counts_as_already_invalid_and_the_token_is_refused() {
-    let line = Line::start().await;
-    let layer = LineAuthLayer::new(line.config().build().unwrap());
-    let auth = layer.handle();
-    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
-    let token = line.token();
-    assert_eq!(
-        get_bearer(&base, "/api/me", &token).await.status,
-        StatusCode::OK
-    );
+    let Verified {
+        line,
+        auth,
+        base,
+        token,
+    } = Verified::start().await;
     // Already invalid at LINE (the user unlinked the app), still cached here.
     line.emulator.revoke(&token);
     line.emulator
