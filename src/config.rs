@@ -131,7 +131,8 @@ impl fmt::Debug for LineAuthConfig {
                 &self.negative_cache_max_entries,
             )
             .field("stale_if_error", &self.stale_if_error)
-            .field("channel_secret", &self.channel_secret);
+            .field("channel_secret", &self.channel_secret)
+            .field("hs256_channel", &self.hs256_channel);
         #[cfg(feature = "redis")]
         out.field("redis", &self.redis);
         out.finish_non_exhaustive()

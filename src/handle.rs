@@ -92,17 +92,24 @@ impl LineAuth {
         self.verifier.stats()
     }
 
-    /// Forgets every verified and every refused token.
+    /// Forgets every verified and every refused token. Sign-outs ([`logout`](Self::logout))
+    /// stay in force.
     pub fn clear(&self) {
         self.verifier.clear();
     }
 
-    /// Signs the token out: revokes it at LINE (`POST /oauth2/v2.1/revoke`, with the channel
-    /// secret if configured), then forgets it here, so the same token is refused at its next
-    /// request instead of after the cache TTL. The local forget happens even when LINE cannot
-    /// be reached; the error then says so (503 as a response), and the token stays valid at
-    /// LINE until it expires. LINE answering 400 means the token is already invalid: success;
-    /// but `invalid_client` (the channel secret missing or wrong) is an error, the token live.
+    /// Signs the token out. From this call on the token is refused here, and on every replica
+    /// sharing a cache once the message arrives, until it expires (at least the cache's maximum
+    /// TTL; 30 days, LINE's access-token lifetime, when its expiry is not known here), whatever
+    /// LINE answers and whenever it answers.
+    ///
+    /// Then it is revoked at LINE (`POST /oauth2/v2.1/revoke`, with the channel secret if
+    /// configured) in a task of its own, which runs to completion even if this future is
+    /// dropped. The result says whether LINE revoked it: LINE answering 400 means the token is
+    /// already invalid, which is success; `invalid_client` (the channel secret missing or wrong)
+    /// or LINE being unreachable is an error (503 as a response), and the token stays valid at
+    /// LINE, though refused here. ID tokens cannot be revoked at LINE: on an
+    /// [`id_tokens`](crate::LineAuthLayer::id_tokens) layer the refusal is the whole of it.
     pub async fn logout(&self, token: &str) -> Result<(), LineAuthError> {
         self.verifier.logout(token).await
     }

@@ -283,11 +283,20 @@ impl IdTokenVerifier {
                 }
             }
         };
-        let fetched = fetch.await;
+        let fetched = fetch.clone().await;
         {
             let mut refetch = self.refetch.lock().unwrap_or_else(PoisonError::into_inner);
-            refetch.in_flight = None;
+            // Every waiter on one fetch gets here; the first one (whose fetch is still the one
+            // under way) records its outcome, once.
+            let ours = refetch
+                .in_flight
+                .as_ref()
+                .is_some_and(|in_flight| in_flight.ptr_eq(&fetch));
+            if ours {
+                refetch.in_flight = None;
+            }
             match &fetched {
+                _ if !ours => {}
                 Ok(_) => {
                     refetch.failed = None;
                     refetch.failures_in_a_row = 0;

@@ -38,7 +38,8 @@
 //! | key | value | expires |
 //! |---|---|---|
 //! | `{prefix}v:{sha256 hex}` | `{"user": <LineUser as serialized>, "freshUntilMs": …}` | when the token does, or after the maximum TTL if sooner |
-//! | `{prefix}r:{sha256 hex}` | why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL; a logout's when the token expires |
+//! | `{prefix}r:{sha256 hex}` | why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL |
+//! | `{prefix}s:{sha256 hex}` | a sign-out (`logout`); no forget or clear deletes it | when the token expires (at least the maximum TTL) |
 //! | `{prefix}u:{user ID}` | set of that user's token hashes, for [`forget_user`](crate::LineAuth::forget_user) | after the maximum TTL |
 //! | `{prefix}l:{sha256 hex}` | a replica's claim to be asking LINE about the token | when it shares its verdict, or after the upstream timeout |
 //! | `{prefix}x:{sha256 hex}`, `{prefix}xu:{user ID}`, `{prefix}xall` | when (Redis's clock, Unix ms) the token, the user's tokens or everything was forgotten | after 30 s |
@@ -120,16 +121,16 @@ const KEEPALIVE_EVERY: Duration = Duration::from_secs(1);
 /// Nothing heard for this long: the subscription is taken for dead (a half-open connection
 /// delivers nothing and reports nothing) and made anew.
 const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(3);
-/// Invalidations kept while Redis cannot be reached. Past this they collapse into one
-/// "forget everything", which covers them all.
+/// Invalidations kept while Redis cannot be reached. Past this the forgets collapse into one
+/// "forget everything", which covers them; sign-outs are kept, each one.
 const OUTBOX_LIMIT: usize = 10_000;
 /// A reading of Redis's clock, in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RedisTime(u64);
 
-/// How long a forget is remembered in Redis, so that a verdict shared late by a replica that
-/// started verifying before it is taken back: longer than any verification takes (the upstream
-/// timeout, 3 s by default, plus the Redis calls).
+/// How long a forget is remembered in Redis at least, so that a verdict shared late by a replica
+/// that started verifying before it is taken back: longer than any verification takes (the
+/// upstream timeout, 3 s by default, plus the Redis calls; see `tombstone_ttl`).
 const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
 /// How often a replica waiting on another's verification looks for its verdict.
 const CLAIM_POLL: Duration = Duration::from_millis(10);
@@ -302,7 +303,14 @@ fn millis_of(duration: Duration) -> u64 {
 
 /// A shared verdict from the values of a token's keys; a refusal wins, since a logout leaves one
 /// beside any verdict shared while it happened.
-fn read_verdict(verified: Option<String>, refused: Option<String>) -> Option<SharedVerdict> {
+fn read_verdict(
+    verified: Option<String>,
+    refused: Option<String>,
+    signed_out: Option<String>,
+) -> Option<SharedVerdict> {
+    if signed_out.is_some() {
+        return Some(SharedVerdict::Refused(InvalidReason::Revoked));
+    }
     if let Some(code) = refused {
         return Some(SharedVerdict::Refused(refusal_from_code(&code)));
     }
@@ -349,12 +357,19 @@ pub(crate) struct SharedCache {
     stop: watch::Sender<()>,
     /// How long a shared refusal stands.
     refused_ttl: Duration,
-    /// How long a logout's refusal stands, and the user sets live: the maximum TTL.
+    /// How long a logout's refusal stands at least, and the user sets live: the maximum TTL.
     max_ttl: Duration,
+    /// How long a forget's mark stands: longer than any verification it must catch.
+    tombstone_ttl: Duration,
 }
 
 impl SharedCache {
-    pub(crate) fn new(settings: RedisSettings, max_ttl: Duration, refused_ttl: Duration) -> Self {
+    pub(crate) fn new(
+        settings: RedisSettings,
+        max_ttl: Duration,
+        refused_ttl: Duration,
+        upstream_timeout: Duration,
+    ) -> Self {
         Self {
             settings,
             connection: RwLock::new(None),
@@ -366,6 +381,9 @@ impl SharedCache {
             stop: watch::channel(()).0,
             refused_ttl,
             max_ttl,
+            // A verification ends within the upstream timeout, and shares within the Redis
+            // timeouts after: twice that, and never under the usual 30 s.
+            tombstone_ttl: TOMBSTONE_TTL.max(upstream_timeout * 2 + Duration::from_secs(1)),
         }
     }
 
@@ -462,14 +480,18 @@ impl SharedCache {
         let Some(mut connection) = self.connection() else {
             return (None, None);
         };
-        let keys = [self.key("v", digest), self.key("r", digest)];
+        let keys = [
+            self.key("v", digest),
+            self.key("r", digest),
+            self.key("s", digest),
+        ];
         let mut pipe = redis::pipe();
         pipe.cmd("MGET").arg(&keys).cmd("TIME");
-        type Read = ((Option<String>, Option<String>), (u64, u64));
+        type Read = ((Option<String>, Option<String>, Option<String>), (u64, u64));
         let read = pipe.query_async::<Read>(&mut connection);
         match self.run(counters, "read a shared verdict", read).await {
-            Some(((verified, refused), (secs, micros))) => (
-                read_verdict(verified, refused),
+            Some(((verified, refused, signed_out), (secs, micros))) => (
+                read_verdict(verified, refused, signed_out),
                 Some(RedisTime(secs * 1000 + micros / 1000)),
             ),
             None => (None, None),
@@ -489,12 +511,12 @@ impl SharedCache {
     }
 
     /// Marks `key` forgotten at `at`, for verdicts shared late to find.
-    fn mark_forgotten(pipe: &mut redis::Pipeline, key: String, at: RedisTime) {
+    fn mark_forgotten(&self, pipe: &mut redis::Pipeline, key: String, at: RedisTime) {
         pipe.cmd("SET")
             .arg(key)
             .arg(at.0)
             .arg("PX")
-            .arg(millis_of(TOMBSTONE_TTL))
+            .arg(millis_of(self.tombstone_ttl))
             .ignore();
     }
 
@@ -535,21 +557,26 @@ impl SharedCache {
         deadline: clock::Instant,
         counters: &Counters,
     ) -> Option<SharedVerdict> {
-        let keys = [self.key("v", digest), self.key("r", digest)];
+        let keys = [
+            self.key("v", digest),
+            self.key("r", digest),
+            self.key("s", digest),
+        ];
         let claim = self.key("l", digest);
         while clock::now() + CLAIM_POLL < deadline {
             tokio::time::sleep(CLAIM_POLL).await;
             let mut connection = self.connection()?;
             let mut poll = redis::pipe();
             poll.cmd("MGET").arg(&keys).cmd("EXISTS").arg(&claim);
-            let ((verified, refused), claimed): ((Option<String>, Option<String>), bool) = self
+            type Polled = ((Option<String>, Option<String>, Option<String>), bool);
+            let ((verified, refused, signed_out), claimed): Polled = self
                 .run(
                     counters,
                     "wait for a shared verdict",
                     poll.query_async(&mut connection),
                 )
                 .await?;
-            if let Some(verdict) = read_verdict(verified, refused) {
+            if let Some(verdict) = read_verdict(verified, refused, signed_out) {
                 return Some(verdict);
             }
             if !claimed {
@@ -639,10 +666,23 @@ impl SharedCache {
         }
     }
 
-    /// Whether `key` is one of the marks a forget leaves, which a clear keeps.
-    fn is_tombstone(&self, key: &str) -> bool {
+    /// Whether a clear keeps `key`: a sign-out, or a mark a forget left.
+    fn outlives_a_clear(&self, key: &str) -> bool {
         key.strip_prefix(&*self.settings.key_prefix)
-            .is_some_and(|rest| rest.starts_with('x'))
+            .is_some_and(|rest| rest.starts_with("s:") || rest.starts_with('x'))
+    }
+
+    /// Whether `digest` was signed out on any replica (for ID tokens, checked here, not at LINE).
+    pub(crate) async fn signed_out(&self, digest: &TokenDigest, counters: &Counters) -> bool {
+        let Some(mut connection) = self.connection() else {
+            return false;
+        };
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(self.key("s", digest));
+        let read = exists.query_async::<bool>(&mut connection);
+        self.run(counters, "read a sign-out", read)
+            .await
+            .unwrap_or(false)
     }
 
     /// Marks that a user's tokens were forgotten, for verdicts shared late.
@@ -699,10 +739,13 @@ impl SharedCache {
                 "shared cache: over {OUTBOX_LIMIT} invalidations wait for Redis; \
                  replacing them with one that forgets everything"
             );
-            outbox.clear();
-            outbox.push_back(Invalidation::All);
+            // "Forget everything" covers forgets, not sign-outs: those are kept.
+            outbox.retain(|waiting| matches!(waiting, Invalidation::Revoked(..)));
+            outbox.push_front(Invalidation::All);
         }
-        if outbox.front() != Some(&Invalidation::All) {
+        if outbox.front() != Some(&Invalidation::All)
+            || matches!(invalidation, Invalidation::Revoked(..))
+        {
             outbox.push_back(invalidation);
         }
         drop(outbox);
@@ -720,15 +763,16 @@ impl SharedCache {
                 let Some(now) = self.time(&mut connection, counters).await else {
                     return false;
                 };
-                Self::mark_forgotten(&mut pipe, self.key("x", digest), now);
+                self.mark_forgotten(&mut pipe, self.key("x", digest), now);
                 pipe.cmd("DEL")
                     .arg(self.key("v", digest))
                     .arg(self.key("r", digest))
                     .ignore();
             }
             Invalidation::Revoked(digest, lasting) => {
+                // A key of its own, which no forget or clear deletes.
                 pipe.cmd("SET")
-                    .arg(self.key("r", digest))
+                    .arg(self.key("s", digest))
                     .arg(refusal_code(InvalidReason::Revoked))
                     .arg("PX")
                     .arg(millis_of((*lasting).max(self.max_ttl)))
@@ -745,7 +789,7 @@ impl SharedCache {
                     return false;
                 };
                 let mut mark = redis::pipe();
-                Self::mark_forgotten(&mut mark, self.tombstone_of_user(user_id), now);
+                self.mark_forgotten(&mut mark, self.tombstone_of_user(user_id), now);
                 if !self.write(&mark, counters, "mark a user forgotten").await {
                     return false;
                 }
@@ -775,7 +819,7 @@ impl SharedCache {
                     return false;
                 };
                 let mut mark = redis::pipe();
-                Self::mark_forgotten(&mut mark, self.tombstone_of_everything(), now);
+                self.mark_forgotten(&mut mark, self.tombstone_of_everything(), now);
                 if !self
                     .write(&mark, counters, "mark everything forgotten")
                     .await
@@ -823,7 +867,7 @@ impl SharedCache {
             };
             let keys: Vec<String> = keys
                 .into_iter()
-                .filter(|key| !self.is_tombstone(key))
+                .filter(|key| !self.outlives_a_clear(key))
                 .collect();
             if !keys.is_empty()
                 && self
@@ -1130,7 +1174,12 @@ mod tests {
             Duration::from_millis(5),
         )
         .unwrap();
-        let shared = SharedCache::new(settings, Duration::from_secs(60), Duration::from_secs(1));
+        let shared = SharedCache::new(
+            settings,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+        );
         for i in 0..OUTBOX_LIMIT {
             shared.invalidate_later(Invalidation::Token(TokenDigest::of(&i.to_string())));
         }

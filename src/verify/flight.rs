@@ -64,11 +64,13 @@ impl Flights {
     }
 
     /// Joins the flight of `digest`, or starts one unless `settled` (looked at under the lock,
-    /// since a flight fills the caches before it leaves) already has the verdict.
+    /// since a flight fills the caches before it leaves) already has the verdict. A `known`
+    /// token (a re-check) may start one past the bound: junk cannot lock it out.
     pub(crate) fn join(
         &self,
         digest: TokenDigest,
         now: Instant,
+        known: bool,
         settled: impl FnOnce() -> Option<Verdict>,
     ) -> Joined {
         let (sender, receiver) = oneshot::channel();
@@ -78,11 +80,13 @@ impl Flights {
             flight.waiters.push(sender);
             return Joined::Waiting(pending);
         }
+        // The start is read under the lock, so it orders with every forget of a user.
+        let now = now.max(crate::clock::now());
         if let Some(verdict) = settled() {
             let _ = sender.send(verdict);
             return Joined::Settled(pending);
         }
-        if state.flights.len() >= self.max_pending {
+        if state.flights.len() >= self.max_pending && !known {
             return Joined::Full;
         }
         state.flights.insert(
@@ -113,9 +117,11 @@ impl Flights {
     }
 
     /// Flights under way now will not keep a verdict for `user_id`.
-    pub(crate) fn forget_user(&self, user_id: &str, now: Instant) {
+    pub(crate) fn forget_user(&self, user_id: &str) {
         let mut state = self.lock();
         if !state.flights.is_empty() {
+            // Read under the lock, so it orders with every flight's start.
+            let now = crate::clock::now();
             state.forgotten_users.push((user_id.into(), now));
         }
     }
@@ -174,8 +180,8 @@ impl Flights {
     }
 }
 
-/// Turns at asking LINE. A quarter is kept for tokens verified before (re-checks once their
-/// verdict is stale), so a burst of first-time junk cannot queue them out.
+/// Turns at asking LINE. A quarter (none below four turns) is kept for tokens verified before
+/// (re-checks once their verdict is stale), so a burst of first-time junk cannot queue them out.
 pub(crate) struct Permits {
     all: Semaphore,
     first_time: Semaphore,
@@ -245,7 +251,7 @@ mod tests {
     }
 
     fn started(flights: &Flights, digest: TokenDigest, now: Instant) -> PendingVerdict {
-        match flights.join(digest, now, || None) {
+        match flights.join(digest, now, false, || None) {
             Joined::Started(pending) => pending,
             _ => panic!("expected to start a flight"),
         }
@@ -257,7 +263,7 @@ mod tests {
         let (t0, digest) = (clock::now(), TokenDigest::of("t"));
         let _leader = started(&flights, digest, t0);
         assert!(matches!(
-            flights.join(digest, t0, || panic!(
+            flights.join(digest, t0, false, || panic!(
                 "not looked at while a flight is under way"
             )),
             Joined::Waiting(_)
@@ -265,7 +271,7 @@ mod tests {
         let (waiters, kept) = flights.land(&digest, None, || {});
         assert_eq!((waiters.len(), kept), (2, true));
         assert!(matches!(
-            flights.join(digest, t0, || Some(Ok(user("U1")))),
+            flights.join(digest, t0, false, || Some(Ok(user("U1")))),
             Joined::Settled(_)
         ));
         assert_eq!(flights.len(), 0);
@@ -277,9 +283,16 @@ mod tests {
         let t0 = clock::now();
         let _first = started(&flights, TokenDigest::of("a"), t0);
         assert!(matches!(
-            flights.join(TokenDigest::of("b"), t0, || None),
+            flights.join(TokenDigest::of("b"), t0, false, || None),
             Joined::Full
         ));
+        assert!(
+            matches!(
+                flights.join(TokenDigest::of("c"), t0, true, || None),
+                Joined::Started(_)
+            ),
+            "a re-check of a known token is not locked out"
+        );
     }
 
     #[test]
@@ -299,7 +312,7 @@ mod tests {
             .collect();
 
         flights.forget(&a);
-        flights.forget_user("U2", later);
+        flights.forget_user("U2");
         assert!(!flights.land(&a, Some("U1"), || panic!("forgotten")).1);
         assert!(!flights.land(&b, Some("U2"), || panic!("user forgotten")).1);
         let mut kept = false;
@@ -317,8 +330,8 @@ mod tests {
         let t0 = clock::now();
         let (a, b) = (TokenDigest::of("a"), TokenDigest::of("b"));
         let _first = started(&flights, a, t0);
-        flights.forget_user("U1", t0 + Duration::from_millis(1));
-        let _second = started(&flights, b, t0 + Duration::from_millis(2));
+        flights.forget_user("U1");
+        let _second = started(&flights, b, clock::now() + Duration::from_secs(1));
         assert!(flights.land(&b, Some("U1"), || {}).1);
     }
 

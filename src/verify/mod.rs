@@ -130,7 +130,12 @@ impl Verifier {
             id_tokens: (credential == Credential::IdToken).then(|| IdTokenVerifier::new(config)),
             #[cfg(feature = "redis")]
             shared: config.redis.clone().map(|settings| {
-                SharedCache::new(settings, config.cache_max_ttl, config.negative_cache_ttl)
+                SharedCache::new(
+                    settings,
+                    config.cache_max_ttl,
+                    config.negative_cache_ttl,
+                    config.upstream_timeout,
+                )
             }),
             counters: Counters::default(),
         }
@@ -215,7 +220,7 @@ impl Verifier {
     }
 
     fn forget_user_locally(&self, user_id: &str) {
-        self.flights.forget_user(user_id, clock::now());
+        self.flights.forget_user(user_id);
         self.cache.remove_user(user_id);
     }
 
@@ -345,10 +350,20 @@ impl Verifier {
             return self.refuse(LineAuthError::Unavailable(UpstreamError::Abandoned));
         };
         let now = clock::now();
-        let pending = match self
-            .flights
-            .join(digest, now, || self.settled_verdict(&digest, now))
-        {
+        // A re-check of a token verified before is not queued behind first-time tokens.
+        let known = self.cache.channel_of(&digest).is_some();
+        let settled = || {
+            let verdict = self.settled_verdict(&digest, now)?;
+            if let Err(error) = &verdict {
+                self.counters.reject(error, 1);
+            }
+            Some(verdict)
+        };
+        if self.revocations.is_revoked(&digest, now) {
+            // Signed out: never joins a flight that began before the sign-out.
+            return self.refuse(LineAuthError::InvalidToken(InvalidReason::Revoked));
+        }
+        let pending = match self.flights.join(digest, now, known, settled) {
             Joined::Waiting(pending) => {
                 tracing::trace!(token = %digest.short_hex(), "joining a verification under way");
                 self.counters.record(Event::Coalesced);
@@ -367,8 +382,7 @@ impl Verifier {
         let task = VerificationTask {
             verifier: Arc::clone(self),
             digest,
-            // A re-check of a token verified before is not queued behind first-time tokens.
-            known: self.cache.channel_of(&digest).is_some(),
+            known,
             finished: false,
         };
         let token = AccessToken::new(token);
@@ -402,6 +416,14 @@ impl Verifier {
         #[cfg_attr(not(feature = "redis"), allow(clippy::let_unit_value))]
         let since = Since::default();
         if let Some(id_tokens) = &self.id_tokens {
+            // Signed out on another replica: the one thing about an ID token only Redis knows.
+            #[cfg(feature = "redis")]
+            if let Some(shared) = &self.shared {
+                if shared.signed_out(digest, &self.counters).await {
+                    let revoked = LineAuthError::InvalidToken(InvalidReason::Revoked);
+                    return (Err(revoked), Origin::Shared, since);
+                }
+            }
             let verified = source::check_id_token(id_tokens, &self.policy, token).await;
             return (verified, Origin::Local, since);
         }
@@ -632,8 +654,14 @@ impl VerificationTask {
                 }
                 #[cfg(not(feature = "redis"))]
                 let _ = cached_until;
-                tracing::debug!(outcome = "verified", "token verified");
-                ("verified", Ok(verified.user), waiters)
+                if verifier.revocations.is_revoked(&digest, clock::now()) {
+                    // Signed out while LINE was being asked: no one waiting is let through.
+                    let revoked = LineAuthError::InvalidToken(InvalidReason::Revoked);
+                    ("refused", Err(revoked), waiters)
+                } else {
+                    tracing::debug!(outcome = "verified", "token verified");
+                    ("verified", Ok(verified.user), waiters)
+                }
             }
             Err(LineAuthError::Unavailable(cause)) => {
                 verifier.counters.record(Event::Unavailable);
@@ -752,5 +780,18 @@ impl Drop for VerificationTask {
         if !self.finished {
             self.verifier.flights.abandon(&self.digest);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_line_failing_lets_a_stale_verdict_stand_in() {
+        assert!(line_failed(&UpstreamError::Timeout));
+        assert!(line_failed(&UpstreamError::InvalidBody("junk")));
+        assert!(!line_failed(&UpstreamError::Busy), "this layer's own queue");
+        assert!(!line_failed(&UpstreamError::Abandoned), "nobody waited");
     }
 }

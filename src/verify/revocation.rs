@@ -1,9 +1,10 @@
 //! Revocation records: a token signed out here stays refused until it expires, whatever LINE
 //! answers to the revoke, and whenever it answers.
 //!
-//! A record is checked before a verification starts and after its verdict is cached (insert, then
-//! re-check), so a verdict in flight cannot bring a revoked token back. The cache hit path never
-//! reads it: signing out removes the cached verdict after writing the record.
+//! A record is checked before a request joins or starts a verification, and again when a
+//! verification lands (under the flights' lock, before its verdict is kept, and before its
+//! waiters are answered), so a verdict in flight cannot bring a signed-out token back. The cache
+//! hit path never reads it: signing out removes the cached verdict after writing the record.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};

@@ -950,3 +950,59 @@ async fn wait_until_in_redis(
     }
     false
 }
+
+#[tokio::test]
+async fn a_sign_out_outlives_a_forget_and_a_clear_and_reaches_a_replica_that_never_heard_it() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let token = line.token();
+    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+    // LINE fails to revoke it: the token stays valid at LINE, signed out all the same.
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    assert!(replicas[0].auth.logout(&token).await.is_err());
+    wait_for_invalidations(&replicas[1], 1).await;
+
+    replicas[1].auth.forget(&token);
+    replicas[1].auth.clear();
+    wait_for_invalidations(&replicas[0], 3).await;
+    let newcomer = Replica::start(&line, &redis.url()).await;
+
+    for replica in [&replicas[0], &replicas[1], &newcomer] {
+        assert_eq!(replica.me(&token).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(line.calls().0, 1, "refused without asking LINE");
+}
+
+#[tokio::test]
+async fn an_id_token_signed_out_on_one_replica_is_refused_by_one_that_never_heard_it() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let id_replica = |line: &Line| {
+        let layer = LineAuthLayer::id_tokens(line.config().redis_url(redis.url()).build().unwrap());
+        let auth = layer.handle();
+        async move {
+            Replica {
+                base: serve(app(layer)).await,
+                auth,
+            }
+        }
+    };
+    let first = id_replica(&line).await;
+    wait_for_subscribers(&redis, 1).await;
+    let id_token = line.emulator.issue_id_token(
+        line_auth::emulator::IssueIdToken::new(CHANNEL, "U1234567890abcdef1234567890abcdef")
+            .name("Brown"),
+    );
+    assert_eq!(first.me(&id_token).await, StatusCode::OK);
+
+    first.auth.logout(&id_token).await.unwrap();
+    let newcomer = id_replica(&line).await;
+    wait_for_subscribers(&redis, 2).await;
+
+    assert_eq!(first.me(&id_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(newcomer.me(&id_token).await, StatusCode::UNAUTHORIZED);
+}

@@ -61,7 +61,7 @@ async fn stale_if_error_never_serves_a_token_line_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_if_error_is_for_line_failing_not_for_our_own_queue() {
+async fn a_full_queue_refuses_new_tokens_fast_but_neither_locks_out_nor_stands_in_for_a_recheck() {
     let line = Line::start().await;
     let config = line
         .config()
@@ -73,12 +73,13 @@ async fn stale_if_error_is_for_line_failing_not_for_our_own_queue() {
     let layer = LineAuthLayer::new(config);
     let auth = layer.handle();
     let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
-    let token = line.token();
+    let known = line.token();
     assert_eq!(
-        get_bearer(&base, "/api/me", &token).await.status,
+        get_bearer(&base, "/api/me", &known).await.status,
         StatusCode::OK
     );
     tokio::time::sleep(Duration::from_millis(400)).await; // stale now
+    line.emulator.revoke(&known);
 
     // Another token's verification fills the one pending place.
     line.emulator
@@ -91,16 +92,23 @@ async fn stale_if_error_is_for_line_failing_not_for_our_own_queue() {
         eventually(Duration::from_secs(2), || line.emulator.calls().verify == 2).await,
         "the other token reached LINE"
     );
-    let reply = get_bearer(&base, "/api/me", &token).await;
 
-    assert_eq!(
-        reply.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "LINE never failed for this token: no stale verdict stands in"
-    );
+    // A new token: refused at once, LINE not asked.
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.challenge(), None);
     assert_eq!(reply.headers["retry-after"], "1");
-    assert_eq!(line.emulator.calls().verify, 2, "it never reached LINE");
+    assert_eq!(
+        line.emulator.calls().verify,
+        2,
+        "the new token never reached LINE"
+    );
+
+    // The re-check of a known token still reaches LINE, and LINE's refusal stands: the stale
+    // verdict does not stand in for it.
+    let reply = get_bearer(&base, "/api/me", &known).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(line.emulator.calls().verify, 3);
     assert_eq!(auth.stats().served_stale, 0);
     assert_eq!(hog.await.unwrap(), StatusCode::OK);
 }
@@ -508,4 +516,26 @@ async fn a_cookie_authenticated_state_change_must_come_from_this_site() {
         .unwrap();
     assert_eq!(reply.status(), StatusCode::OK);
     assert_eq!(line.calls(), (1, 1), "refused before LINE was asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_on_a_verification_when_its_token_is_signed_out_is_refused() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer)).await;
+    let token = line.token();
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(500)));
+    let waiting = {
+        let (base, token) = (base.clone(), token.clone());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
+    };
+    assert!(eventually(Duration::from_secs(2), || line.emulator.calls().verify == 1).await);
+
+    auth.logout(&token).await.unwrap();
+
+    assert_eq!(waiting.await.unwrap(), StatusCode::UNAUTHORIZED);
+    assert_eq!(calls.get(), 0, "no handler ran for the signed-out token");
 }
