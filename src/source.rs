@@ -387,4 +387,22 @@ mod tests {
             Ok(Credentials::OtherScheme)
         ));
     }
+
+    #[test]
+    fn a_verified_token_shows_none_of_itself() {
+        let token = VerifiedToken::new("eyJhbGciOiJIUzI1NiJ9.secret");
+        assert_eq!(format!("{token:?}"), "VerifiedToken(..)");
+        assert_eq!(token.as_str(), "eyJhbGciOiJIUzI1NiJ9.secret");
+    }
+
+    #[test]
+    fn only_the_default_reads_authorization_alone() {
+        assert!(TokenSources::default().is_authorization_only());
+        assert!(!sources(&[TokenSource::Cookie("t".into())]).is_authorization_only());
+        assert!(!sources(&[
+            TokenSource::AuthorizationHeader,
+            TokenSource::QueryParameter("access_token".into()),
+        ])
+        .is_authorization_only());
+    }
 }

@@ -516,4 +516,16 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn bearer_token_reads_the_authorization_header_as_the_layer_does() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_token(&headers).unwrap(), None);
+        headers.insert(AUTHORIZATION, "Bearer abc.def".parse().unwrap());
+        assert_eq!(bearer_token(&headers).unwrap(), Some("abc.def"));
+        headers.insert(AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers).unwrap(), None);
+        headers.insert(AUTHORIZATION, "Bearer a b".parse().unwrap());
+        assert!(bearer_token(&headers).is_err());
+    }
 }
