@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use http::header::{HeaderName, COOKIE, ORIGIN};
+use http::header::{HeaderName, HeaderValue, COOKIE, HOST, ORIGIN, UPGRADE};
 use http::{HeaderMap, Method, Request, Uri};
 
 use axum_core::extract::FromRequestParts;
@@ -222,23 +222,38 @@ impl TokenSources {
     }
 
     /// The CSRF defence for cookies: a request that may change state (any method but GET,
-    /// HEAD, OPTIONS and TRACE) is accepted only from this site, as the browser reports it in
-    /// `Sec-Fetch-Site` (`same-origin`, or `none` for one the user typed), or from a trusted
-    /// `Origin`.
+    /// HEAD, OPTIONS and TRACE, and a WebSocket upgrade whatever its method) is accepted only
+    /// from this site, as the browser reports it in `Sec-Fetch-Site` (`same-origin`, or `none`
+    /// for one the user typed) or in an `Origin` naming this host (browsers without Fetch
+    /// Metadata), or from a trusted `Origin`.
     pub(crate) fn allows_cookie_request(&self, method: &Method, headers: &HeaderMap) -> bool {
-        if method.is_safe() {
+        if method.is_safe() && !headers.contains_key(UPGRADE) {
             return true;
         }
-        let same_site = headers
+        if let Some(site) = headers.get("sec-fetch-site") {
+            if site == "same-origin" || site == "none" {
+                return true;
+            }
+        }
+        let Some(origin) = headers.get(ORIGIN).map(HeaderValue::as_bytes) else {
+            return false;
+        };
+        let this_host = headers.get(HOST).is_some_and(|host| {
+            [&b"https://"[..], b"http://"]
+                .iter()
+                .any(|scheme| origin.strip_prefix(*scheme) == Some(host.as_bytes()))
+        });
+        // Where the browser says "cross-site", a same-host Origin is not enough (another port
+        // or scheme); a trusted origin always is.
+        let cross_site = headers
             .get("sec-fetch-site")
-            .is_some_and(|site| site == "same-origin" || site == "none");
-        same_site
-            || headers.get(ORIGIN).is_some_and(|origin| {
-                self.0
-                    .trusted_origins
-                    .iter()
-                    .any(|trusted| origin.as_bytes() == trusted.as_bytes())
-            })
+            .is_some_and(|site| site != "same-origin");
+        (this_host && !cross_site)
+            || self
+                .0
+                .trusted_origins
+                .iter()
+                .any(|trusted| origin == trusted.as_bytes())
     }
 }
 

@@ -506,6 +506,34 @@ async fn a_cookie_authenticated_state_change_must_come_from_this_site() {
     ] {
         assert_eq!(post(refused).await, StatusCode::FORBIDDEN, "{refused:?}");
     }
+    // A browser without Fetch Metadata says where it comes from in `Origin` alone.
+    let own_origin = format!("http://{}", base.trim_start_matches("http://"));
+    let reply = http()
+        .post(format!("{base}/api/note"))
+        .header("cookie", format!("line_token={token}"))
+        .header("origin", own_origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.status(),
+        StatusCode::CREATED,
+        "this site's own origin"
+    );
+    // A cross-site WebSocket upgrade is a GET that changes state all the same.
+    let reply = http()
+        .get(format!("{base}/api/me"))
+        .header("cookie", format!("line_token={token}"))
+        .header("sec-fetch-site", "cross-site")
+        .header("upgrade", "websocket")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.status(),
+        StatusCode::FORBIDDEN,
+        "a cross-site upgrade"
+    );
     // A safe method needs no such proof.
     let reply = http()
         .get(format!("{base}/api/me"))
