@@ -60,10 +60,11 @@
 //! share and the forget reaches Redis second removes the verdict, so a verification under way
 //! cannot undo a forget.
 //!
-//! Every replica publishes a keepalive on a channel of its own each second and expects to hear it:
-//! a subscription silent for 3 s (a half-open connection) is made anew. On every subscription
-//! after a time without one (a lost connection, a start while Redis was down) the replica drops
-//! its in-process verdicts, which a message it could not hear may have covered.
+//! Every replica publishes a keepalive on a channel of its own (`{prefix}keepalive:…`) each
+//! second and expects to hear it, so a Redis ACL must allow `PUBLISH` and `SUBSCRIBE` on
+//! `{prefix}*` channels. A subscription silent for 3 s (a half-open connection) is made anew. On
+//! every subscription after a time without one (a lost connection, a start while Redis was down)
+//! the replica drops its in-process verdicts, which a message it could not hear may have covered.
 //!
 //! # When Redis is in trouble
 //!
