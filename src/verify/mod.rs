@@ -255,7 +255,9 @@ impl Verifier {
         match invalidation {
             Invalidation::Token(digest) => self.forget_locally(digest),
             Invalidation::Revoked(digest, lasting) => {
-                self.revoke_locally(digest, clock::now() + *lasting);
+                // No token outlives LINE's 30 days, whatever a message says.
+                let lasting = (*lasting).min(ACCESS_TOKEN_LIFETIME);
+                self.revoke_locally(digest, clock::now() + lasting);
             }
             Invalidation::User(user_id) => self.forget_user_locally(user_id),
             Invalidation::All => self.clear_locally(),
