@@ -528,4 +528,18 @@ mod tests {
         headers.insert(AUTHORIZATION, "Bearer a b".parse().unwrap());
         assert!(bearer_token(&headers).is_err());
     }
+
+    #[test]
+    fn a_token_of_padding_alone_is_malformed() {
+        for header in ["Bearer =", "Bearer ==="] {
+            assert!(
+                matches!(
+                    parse_bearer(header.as_bytes()),
+                    Err(LineAuthError::Malformed(MalformedReason::InvalidCharacters))
+                ),
+                "{header}"
+            );
+        }
+        assert!(parse_bearer(b"Bearer a==").is_ok());
+    }
 }
