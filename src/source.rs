@@ -116,6 +116,8 @@ pub(crate) struct TokenSources(Arc<Sources>);
 struct Sources {
     list: Box<[TokenSource]>,
     trusted_origins: Box<[Box<str>]>,
+    /// `list` is `Authorization` alone (known once, asked on every request).
+    authorization_only: bool,
 }
 
 impl Default for TokenSources {
@@ -143,8 +145,10 @@ pub(crate) struct Found<'r> {
 
 impl TokenSources {
     pub(crate) fn new(sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        let list: Box<[TokenSource]> = sources.into_iter().collect();
         Self(Arc::new(Sources {
-            list: sources.into_iter().collect(),
+            authorization_only: *list == [TokenSource::AuthorizationHeader],
+            list,
             trusted_origins: Box::default(),
         }))
     }
@@ -155,12 +159,13 @@ impl TokenSources {
         Self(Arc::new(Sources {
             list: self.0.list.clone(),
             trusted_origins: origins.into_iter().map(String::into_boxed_str).collect(),
+            authorization_only: self.0.authorization_only,
         }))
     }
 
     /// Whether only `Authorization` is read, where [`crate::bearer_token`] finds the same token.
     pub(crate) fn is_authorization_only(&self) -> bool {
-        *self.0.list == [TokenSource::AuthorizationHeader]
+        self.0.authorization_only
     }
 
     /// The request's credentials: the first source holding a token, or what the absence of one
