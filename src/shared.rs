@@ -991,8 +991,7 @@ impl Subscriber {
                     if let Some(shared) = verifier.shared() {
                         shared.resume();
                     }
-                    // Verdicts held before the first subscription were not covered by it either.
-                    if may_have_missed || verifier.holds_verdicts() {
+                    if may_have_missed {
                         tracing::warn!(
                             "shared cache: subscribed to invalidations after a time without; \
                              forgetting in-process verdicts, which some may have covered"

@@ -224,12 +224,6 @@ impl Verifier {
         self.cache.remove_user(user_id);
     }
 
-    /// Whether any verdict is held here (that a fleet message might have had to undo).
-    #[cfg(feature = "redis")]
-    pub(crate) fn holds_verdicts(&self) -> bool {
-        self.cache.len() > 0 || self.refused.len() > 0
-    }
-
     pub(crate) fn clear_locally(&self) {
         self.flights.forget_all();
         self.cache.clear();
@@ -354,10 +348,16 @@ impl Verifier {
         let now = clock::now();
         // A re-check of a token verified before is not queued behind first-time tokens.
         let known = self.cache.channel_of(&digest).is_some();
+        // A verdict settled here (a flight landed since the lookup in `decide`) came from the
+        // caches after all: counted as `decide` counts one.
         let settled = || {
             let verdict = self.settled_verdict(&digest, now)?;
-            if let Err(error) = &verdict {
-                self.counters.reject(error, 1);
+            match &verdict {
+                Ok(_) => self.counters.record(Event::CacheHit),
+                Err(error) => {
+                    self.counters.record(Event::NegativeHit);
+                    self.counters.reject(error, 1);
+                }
             }
             Some(verdict)
         };

@@ -858,6 +858,8 @@ async fn a_replica_first_subscribing_after_starting_without_redis_drops_what_it_
     // message this replica could not hear.
     assert_eq!(late.me(&token).await, StatusCode::OK);
     line.emulator.revoke(&token);
+    // Long enough for the replica's first attempt to subscribe to give up (4 s).
+    tokio::time::sleep(Duration::from_secs(5)).await;
 
     redis.restart();
     wait_for_subscribers(&redis, 1).await;

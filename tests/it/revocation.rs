@@ -317,9 +317,10 @@ async fn abandoned_verifications_do_not_starve_the_next_user() {
     for request in junk.collect::<Vec<_>>() {
         request.await.unwrap();
     }
+    // First-time tokens get three quarters of the 64 turns at LINE: all of them went to junk.
     assert!(
         eventually(Duration::from_secs(2), || line.emulator.calls().verify
-            >= 64)
+            >= 48)
         .await,
         "the junk reached LINE"
     );
