@@ -453,16 +453,21 @@ mod tests {
         clock::now() + Duration::from_secs(5)
     }
 
-    #[tokio::test]
-    async fn verify_sends_the_token_form_encoded_under_the_api_base_path() {
-        let (line, seen) =
-            recording_line(r#"{"scope":"profile","client_id":"1","expires_in":5}"#).await;
+    /// A client whose API base is `{line}/prefix`, so the tests see paths are joined under it.
+    fn client_under_prefix(line: &str) -> LineClient {
         let config = LineAuthConfig::builder()
             .channel_id("1")
             .api_base(format!("{line}/prefix"))
             .build()
             .unwrap();
-        let client = LineClient::new(&config);
+        LineClient::new(&config)
+    }
+
+    #[tokio::test]
+    async fn verify_sends_the_token_form_encoded_under_the_api_base_path() {
+        let (line, seen) =
+            recording_line(r#"{"scope":"profile","client_id":"1","expires_in":5}"#).await;
+        let client = client_under_prefix(&line);
         // Not a b64token, but the client must not rely on that: `+` would read as a space,
         // `&` would start a second parameter and `#` a fragment LINE never sees.
         let token = AccessToken::new("a+b/c==&x=1#f");
@@ -482,12 +487,7 @@ mod tests {
     #[tokio::test]
     async fn profile_sends_the_token_as_bearer_under_the_api_base_path() {
         let (line, seen) = recording_line(r#"{"userId":"U1","displayName":"Brown"}"#).await;
-        let config = LineAuthConfig::builder()
-            .channel_id("1")
-            .api_base(format!("{line}/prefix"))
-            .build()
-            .unwrap();
-        let client = LineClient::new(&config);
+        let client = client_under_prefix(&line);
 
         let profile = client
             .profile(&AccessToken::new("a+b/c=="), deadline())
