@@ -87,7 +87,7 @@ pub struct LineAuthConfig {
     pub(crate) jwks_refetch_floor: Duration,
     pub(crate) http_client: reqwest::Client,
     #[cfg(feature = "redis")]
-    pub(crate) redis: Option<crate::shared::RedisSettings>,
+    pub(crate) redis: Option<crate::fleet::RedisSettings>,
 }
 
 /// A channel secret: its `Debug` never shows the value.
@@ -650,7 +650,7 @@ impl LineAuthConfigBuilder {
                 if !prefix.ends_with(':') {
                     prefix.push(':');
                 }
-                Some(crate::shared::RedisSettings::new(
+                Some(crate::fleet::RedisSettings::new(
                     url.expose(),
                     prefix,
                     timeout,

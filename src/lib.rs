@@ -80,6 +80,7 @@ mod cache;
 mod client;
 mod clock;
 mod config;
+mod fleet;
 mod handle;
 pub mod id_token;
 mod layer;

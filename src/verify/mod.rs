@@ -6,6 +6,9 @@
 //! - [`source`]: LINE's access-token check and the local ID-token check.
 //! - [`revocation`]: tokens signed out here, refused until they expire.
 //!
+//! The other replicas are reached through [`Fleet`](crate::fleet::Fleet): asked before LINE,
+//! told after it, and heard through notices this module applies.
+//!
 //! A cache hit is decided synchronously by [`Verifier::decide`]. A miss starts (or joins) one
 //! verification task per token: it runs on its own, so a caller hanging up cannot cancel the
 //! verification the other callers wait on, and every waiter receives the same verdict.
@@ -15,28 +18,26 @@ mod policy;
 mod revocation;
 mod source;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::cache::{Cached, RefusedCache, VerifiedCache};
 use crate::client::LineClient;
 use crate::clock::{self, Instant};
 use crate::config::{LineAuthConfig, Secret};
+use crate::fleet::{Asked, Fleet, Invalidation, Learnt, Notice, SharedVerdict, Since};
 use crate::id_token::IdTokenVerifier;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
-#[cfg(feature = "redis")]
-use crate::shared::{Invalidation, SharedCache, SharedVerdict};
 use crate::stats::{Counters, Event, Stats};
 use crate::token::{AccessToken, TokenDigest};
 use crate::user::LineUser;
 
 use flight::{Flights, Joined, Permits};
 pub(crate) use flight::{PendingVerdict, Verdict};
-#[cfg(feature = "redis")]
-use policy::time_left;
-use policy::Policy;
+use policy::{time_left, Policy};
 use revocation::Revocations;
 use source::Verified;
 
@@ -69,9 +70,8 @@ pub(crate) struct Verifier {
     channel_secret: Option<Secret>,
     /// Set when the layer takes ID tokens instead of access tokens.
     id_tokens: Option<IdTokenVerifier>,
-    /// The cache shared with other replicas through Redis.
-    #[cfg(feature = "redis")]
-    shared: Option<SharedCache>,
+    /// The other replicas, through Redis; nothing without it.
+    fleet: Fleet,
     pub(crate) counters: Counters,
 }
 
@@ -83,7 +83,6 @@ enum Origin {
     /// Checked here, with no call to LINE (an ID token).
     Local,
     /// Another replica's verdict, read from the shared cache.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Shared,
 }
 
@@ -128,15 +127,7 @@ impl Verifier {
             client: LineClient::new(config),
             channel_secret: config.channel_secret.clone(),
             id_tokens: (credential == Credential::IdToken).then(|| IdTokenVerifier::new(config)),
-            #[cfg(feature = "redis")]
-            shared: config.redis.clone().map(|settings| {
-                SharedCache::new(
-                    settings,
-                    config.cache_max_ttl,
-                    config.negative_cache_ttl,
-                    config.upstream_timeout,
-                )
-            }),
+            fleet: Fleet::new(config),
             counters: Counters::default(),
         }
     }
@@ -149,25 +140,18 @@ impl Verifier {
         verifier
     }
 
-    /// The shared cache on Redis, if configured.
-    #[cfg(feature = "redis")]
-    pub(crate) fn shared(&self) -> Option<&SharedCache> {
-        self.shared.as_ref()
-    }
-
-    /// Starts listening for the fleet's invalidations, if there is a fleet and a runtime.
+    /// Starts listening for the fleet's notices, if there is a fleet and a runtime. They are
+    /// applied by a task of their own, which holds no more than a weak reference: the layer's
+    /// last clone going away ends the fleet's tasks, then this one.
     pub(crate) fn start_sharing(self: &Arc<Self>) {
-        #[cfg(feature = "redis")]
-        if let Some(shared) = &self.shared {
-            SharedCache::start(self, shared);
+        if !self.fleet.is_shared() {
+            return;
         }
-    }
-
-    /// Tells the other replicas, without waiting.
-    #[cfg(feature = "redis")]
-    fn tell_fleet_later(&self, invalidation: Invalidation) {
-        if let Some(shared) = &self.shared {
-            shared.invalidate_later(invalidation);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if let Some(notices) = self.fleet.start(&runtime) {
+            runtime.spawn(apply_notices(Arc::downgrade(self), notices));
         }
     }
 
@@ -193,22 +177,19 @@ impl Verifier {
     pub(crate) fn forget(&self, token: &str) {
         let digest = TokenDigest::of(token);
         self.forget_locally(&digest);
-        #[cfg(feature = "redis")]
-        self.tell_fleet_later(Invalidation::Token(digest));
+        self.fleet.tell_later(Invalidation::Token(digest));
     }
 
     /// Forgets every cached token of one user, here and fleet-wide.
     pub(crate) fn forget_user(&self, user_id: &str) {
         self.forget_user_locally(user_id);
-        #[cfg(feature = "redis")]
-        self.tell_fleet_later(Invalidation::User(user_id.into()));
+        self.fleet.tell_later(Invalidation::User(user_id.into()));
     }
 
     /// Forgets everything, here and fleet-wide. Sign-outs stay in force.
     pub(crate) fn clear(&self) {
         self.clear_locally();
-        #[cfg(feature = "redis")]
-        self.tell_fleet_later(Invalidation::All);
+        self.fleet.tell_later(Invalidation::All);
     }
 
     // Each forget marks the flights first, then empties the caches: a flight landing in between
@@ -224,7 +205,7 @@ impl Verifier {
         self.cache.remove_user(user_id);
     }
 
-    pub(crate) fn clear_locally(&self) {
+    fn clear_locally(&self) {
         self.flights.forget_all();
         self.cache.clear();
         self.refused.clear();
@@ -242,9 +223,17 @@ impl Verifier {
         );
     }
 
+    /// Applies what the fleet tells.
+    fn apply(&self, notice: Notice) {
+        match notice {
+            Notice::Invalidated(invalidation) => self.apply_invalidation(&invalidation),
+            Notice::MayHaveMissed => self.clear_locally(),
+            Notice::Counted(event) => self.counters.record(event),
+        }
+    }
+
     /// Applies an invalidation another replica (or this one) published.
-    #[cfg(feature = "redis")]
-    pub(crate) fn apply_invalidation(&self, invalidation: &Invalidation) {
+    fn apply_invalidation(&self, invalidation: &Invalidation) {
         self.counters.record(Event::InvalidationReceived);
         match invalidation {
             Invalidation::Token(digest) => self.forget_locally(digest),
@@ -414,28 +403,20 @@ impl Verifier {
         token: &AccessToken,
         known: bool,
     ) -> (Result<Verified, LineAuthError>, Origin, Since) {
-        // Without the fleet there is nothing to tell: `Since` is `()`.
-        #[cfg_attr(not(feature = "redis"), allow(clippy::let_unit_value))]
-        let since = Since::default();
+        let mut since = Since::default();
         if let Some(id_tokens) = &self.id_tokens {
             // Signed out on another replica: the one thing about an ID token only Redis knows.
-            #[cfg(feature = "redis")]
-            if let Some(shared) = &self.shared {
-                if shared.signed_out(digest, &self.counters).await {
-                    let revoked = LineAuthError::InvalidToken(InvalidReason::Revoked);
-                    return (Err(revoked), Origin::Shared, since);
-                }
+            if self.fleet.signed_out(digest, &self.counters).await {
+                let revoked = LineAuthError::InvalidToken(InvalidReason::Revoked);
+                return (Err(revoked), Origin::Shared, since);
             }
             let verified = source::check_id_token(id_tokens, &self.policy, token).await;
             return (verified, Origin::Local, since);
         }
         // One budget for the whole request, however much of it the fleet takes.
         let deadline = clock::now() + self.upstream_timeout;
-        #[cfg(feature = "redis")]
-        let mut since = since;
-        #[cfg(feature = "redis")]
-        if let Some(shared) = &self.shared {
-            match self.ask_fleet(shared, digest, &mut since).await {
+        if self.fleet.is_shared() {
+            match self.ask_fleet(digest, &mut since).await {
                 Some(verdict) => {
                     self.counters.record(Event::SharedHit);
                     return (verdict, Origin::Shared, since);
@@ -459,15 +440,13 @@ impl Verifier {
     /// The fleet's verdict on the token: shared already, or being reached by another replica,
     /// which is waited for (at most half the upstream budget, so this replica can still ask LINE
     /// itself if that replica got nowhere). `None`: this replica asks LINE.
-    #[cfg(feature = "redis")]
     async fn ask_fleet(
         &self,
-        shared: &SharedCache,
         digest: &TokenDigest,
         since: &mut Since,
     ) -> Option<Result<Verified, LineAuthError>> {
         let wait_until = clock::now() + self.upstream_timeout / 2;
-        let (verdict, read_at) = shared.lookup(digest, &self.counters).await;
+        let (verdict, read_at) = self.fleet.lookup(digest, &self.counters).await;
         // A forget after this moment (by Redis's clock) takes back what this verification shares.
         *since = read_at;
         if let Some(verdict) = verdict {
@@ -475,21 +454,18 @@ impl Verifier {
                 return Some(verdict);
             }
         }
-        if shared
-            .claim(digest, self.upstream_timeout, &self.counters)
-            .await
-        {
-            return None;
+        let asked = self
+            .fleet
+            .claim_or_wait(digest, self.upstream_timeout, wait_until, &self.counters)
+            .await;
+        match asked {
+            Asked::Known(verdict) => self.judge_shared(verdict),
+            Asked::AskLine => None,
         }
-        let verdict = shared
-            .wait_for_verdict(digest, wait_until, &self.counters)
-            .await?;
-        self.judge_shared(verdict)
     }
 
     /// Another replica's verdict, held to this layer's channels and scopes; `None` if it has
     /// run out meanwhile.
-    #[cfg(feature = "redis")]
     fn judge_shared(&self, verdict: SharedVerdict) -> Option<Result<Verified, LineAuthError>> {
         let (user, fresh_until) = match verdict {
             SharedVerdict::Refused(reason) => {
@@ -524,13 +500,8 @@ struct SignOut {
 
 impl SignOut {
     async fn run(self, verifier: &Verifier) -> Result<(), LineAuthError> {
-        #[cfg(feature = "redis")]
-        if let Some(shared) = &verifier.shared {
-            let revoked = Invalidation::Revoked(self.digest, self.lasting);
-            shared.invalidate(revoked, &verifier.counters).await;
-        }
-        #[cfg(not(feature = "redis"))]
-        let _ = (self.digest, self.lasting);
+        let revoked = Invalidation::Revoked(self.digest, self.lasting);
+        verifier.fleet.tell(revoked, &verifier.counters).await;
         if verifier.id_tokens.is_some() {
             return Ok(());
         }
@@ -595,24 +566,12 @@ struct VerificationTask {
     finished: bool,
 }
 
-/// When a verification began by Redis's clock, if the shared cache could tell.
-#[cfg(feature = "redis")]
-type Since = Option<crate::shared::RedisTime>;
-#[cfg(not(feature = "redis"))]
-type Since = ();
-
-/// What to tell the fleet once the waiters have their verdict.
-#[cfg(feature = "redis")]
-type ToShare = Option<Result<(LineUser, Instant), InvalidReason>>;
-
 impl VerificationTask {
     async fn run(mut self, token: AccessToken) {
         let verifier = Arc::clone(&self.verifier);
         let digest = self.digest;
         let started = clock::now();
         let (resolved, origin, since) = verifier.resolve(&digest, &token, self.known).await;
-        #[cfg(not(feature = "redis"))]
-        let () = since;
         let span = tracing::Span::current();
         span.record("elapsed_ms", started.elapsed().as_secs_f64() * 1000.0);
         span.record("source", origin.name());
@@ -627,8 +586,7 @@ impl VerificationTask {
                 started.elapsed().as_secs_f64(),
             );
         }
-        #[cfg(feature = "redis")]
-        let mut to_share: ToShare = None;
+        let mut learnt = Learnt::Nothing;
         let (outcome, verdict, waiters) = match resolved {
             Ok(verified) => {
                 verifier.counters.record(Event::Verified);
@@ -650,12 +608,9 @@ impl VerificationTask {
                                 );
                             }
                         });
-                #[cfg(feature = "redis")]
                 if let (Origin::Line, Some(fresh_until)) = (origin, cached_until) {
-                    to_share = Some(Ok((verified.user.clone(), fresh_until)));
+                    learnt = Learnt::Verified(verified.user.clone(), fresh_until);
                 }
-                #[cfg(not(feature = "redis"))]
-                let _ = cached_until;
                 if verifier.revocations.is_revoked(&digest, clock::now()) {
                     // Signed out while LINE was being asked: no one waiting is let through.
                     let revoked = LineAuthError::InvalidToken(InvalidReason::Revoked);
@@ -713,16 +668,15 @@ impl VerificationTask {
                 // A local refusal costs no call to LINE, and an unknown key may be known soon:
                 // only LINE's refusals are remembered.
                 let remember = origin != Origin::Local;
-                let (waiters, _kept) = verifier.flights.land(&digest, None, || {
+                let (waiters, kept) = verifier.flights.land(&digest, None, || {
                     if remember {
                         verifier.refused.insert(digest, &refused, clock::now());
                     }
                 });
-                #[cfg(feature = "redis")]
                 if let (Origin::Line, LineAuthError::InvalidToken(reason), true) =
-                    (origin, &refused, _kept)
+                    (origin, &refused, kept)
                 {
-                    to_share = Some(Err(*reason));
+                    learnt = Learnt::Refused(*reason);
                 }
                 tracing::debug!(outcome = "refused", reason = %refused, "token refused");
                 ("refused", Err(refused), waiters)
@@ -739,39 +693,23 @@ impl VerificationTask {
             // A waiter whose caller hung up has dropped its receiver; nothing to do for it.
             let _ = waiter.send(verdict.clone());
         }
-        #[cfg(feature = "redis")]
-        if let Some(shared) = &verifier.shared {
-            share(&verifier, shared, &digest, to_share, origin, since).await;
+        // Only what LINE said is shared; and with nothing to share, the claim is let go.
+        if origin == Origin::Line && verifier.fleet.is_shared() {
+            verifier
+                .fleet
+                .share(&digest, learnt, since, &verifier.counters)
+                .await;
         }
     }
 }
 
-/// Tells the fleet what this replica learnt from LINE, or lets replicas waiting on it ask LINE
-/// themselves when there is nothing to share.
-#[cfg(feature = "redis")]
-async fn share(
-    verifier: &Verifier,
-    shared: &SharedCache,
-    digest: &TokenDigest,
-    to_share: ToShare,
-    origin: Origin,
-    since: Since,
-) {
-    match to_share {
-        Some(Ok((user, fresh_until))) => {
-            let fresh_until_wall =
-                std::time::SystemTime::now() + fresh_until.saturating_duration_since(clock::now());
-            shared
-                .store_verified(digest, &user, fresh_until_wall, since, &verifier.counters)
-                .await;
-        }
-        Some(Err(reason)) => {
-            shared
-                .store_refused(digest, reason, &verifier.counters)
-                .await;
-        }
-        None if origin == Origin::Line => shared.release(digest, &verifier.counters).await,
-        None => {}
+/// Applies the fleet's notices as they arrive, for as long as the layer lives.
+async fn apply_notices(verifier: Weak<Verifier>, mut notices: mpsc::Receiver<Notice>) {
+    while let Some(notice) = notices.recv().await {
+        let Some(verifier) = verifier.upgrade() else {
+            return;
+        };
+        verifier.apply(notice);
     }
 }
 

@@ -1008,3 +1008,30 @@ async fn an_id_token_signed_out_on_one_replica_is_refused_by_one_that_never_hear
     assert_eq!(first.me(&id_token).await, StatusCode::UNAUTHORIZED);
     assert_eq!(newcomer.me(&id_token).await, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_dropped_layer_leaves_the_fleet() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().redis_url(redis.url()).build().unwrap());
+    let auth = layer.handle();
+    wait_for_subscribers(&redis, 1).await;
+
+    // The fleet's tasks hold nothing that keeps the layer alive, and end with it.
+    drop((layer, auth));
+    let mut connection = inspect(&redis).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, subscribers): (String, usize) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("line-auth:invalidate")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if subscribers == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still subscribed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,1137 @@
+//! The shared cache on Redis: verdicts, refusals, sign-outs and forget marks, the claim that
+//! lets one replica ask LINE for the fleet, and the invalidation channel with its keepalive.
+//! What it stores and why is documented on [`crate::shared`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::clock;
+use crate::config::ConfigError;
+use crate::rejection::InvalidReason;
+use crate::stats::{Counters, Event};
+use crate::token::TokenDigest;
+use crate::user::{LineUser, SerializedUser};
+
+use super::{Invalidation, Notice, SharedVerdict};
+
+/// After a failed Redis call, Redis is skipped this long: an outage costs one timeout per second,
+/// not one per request.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// Bound on one attempt to connect (the command connection or the subscription).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest wait between attempts to connect the subscription.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
+/// How often the subscription proves it is alive: the replica publishes on a channel of its own
+/// and expects to hear it back on the subscription.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(1);
+/// Nothing heard for this long: the subscription is taken for dead (a half-open connection
+/// delivers nothing and reports nothing) and made anew.
+const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(3);
+/// Invalidations kept while Redis cannot be reached. Past this the forgets collapse into one
+/// "forget everything", which covers them; sign-outs are kept, each one.
+const OUTBOX_LIMIT: usize = 10_000;
+/// How long a forget is remembered in Redis at least, so that a verdict shared late by a replica
+/// that started verifying before it is taken back: longer than any verification takes (the
+/// upstream timeout, 3 s by default, plus the Redis calls; see `tombstone_ttl`).
+const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
+/// How often a replica waiting on another's verification looks for its verdict.
+const CLAIM_POLL: Duration = Duration::from_millis(10);
+/// Keys deleted per round trip when clearing the shared cache.
+const CLEAR_BATCH: usize = 500;
+
+/// A reading of Redis's clock, in Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RedisTime(u64);
+
+/// Where the fleet counts what its Redis calls did: the layer's counters on a request's path,
+/// the notice channel from a background task.
+pub(crate) trait Tally: Sync {
+    fn count(&self, event: Event);
+}
+
+impl Tally for Counters {
+    fn count(&self, event: Event) {
+        self.record(event);
+    }
+}
+
+impl Tally for mpsc::Sender<Notice> {
+    fn count(&self, event: Event) {
+        // A count lost to a full backlog is only a count; the invalidations are never dropped.
+        let _ = self.try_send(Notice::Counted(event));
+    }
+}
+
+/// The `redis` part of [`LineAuthConfig`](crate::LineAuthConfig), checked when it is built.
+#[derive(Clone)]
+pub(crate) struct RedisSettings {
+    client: redis::Client,
+    /// The URL with its password hidden, for `Debug` and errors.
+    shown_url: Box<str>,
+    key_prefix: Arc<str>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &self.shown_url)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RedisSettings {
+    pub(crate) fn new(
+        url: &str,
+        key_prefix: String,
+        timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        let shown_url = without_password(url);
+        let client = redis::Client::open(url).map_err(|error| ConfigError::InvalidRedisUrl {
+            value: shown_url.clone(),
+            reason: error.to_string(),
+        })?;
+        Ok(Self {
+            client,
+            shown_url: shown_url.into(),
+            key_prefix: key_prefix.into(),
+            timeout,
+        })
+    }
+}
+
+/// `url` with any password replaced, so it can be shown.
+fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("redacted"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<not a URL>".to_owned(),
+    }
+}
+
+impl Invalidation {
+    /// The message published on the invalidation channel.
+    fn message(&self) -> String {
+        match self {
+            Self::Token(digest) => format!("t:{}", digest.hex()),
+            Self::Revoked(digest, lasting) => {
+                format!("r:{}:{}", digest.hex(), lasting.as_millis())
+            }
+            Self::User(user_id) => format!("u:{user_id}"),
+            Self::All => "*".to_owned(),
+        }
+    }
+
+    /// Reads a message back; what another version might send and this one does not know is
+    /// ignored rather than guessed at.
+    pub(crate) fn parse(message: &str) -> Option<Self> {
+        if message == "*" {
+            return Some(Self::All);
+        }
+        if let Some(hex) = message.strip_prefix("t:") {
+            return TokenDigest::from_hex(hex).map(Self::Token);
+        }
+        if let Some((hex, millis)) = message
+            .strip_prefix("r:")
+            .and_then(|rest| rest.split_once(':'))
+        {
+            let lasting = Duration::from_millis(millis.parse().ok()?);
+            return TokenDigest::from_hex(hex).map(|digest| Self::Revoked(digest, lasting));
+        }
+        message
+            .strip_prefix("u:")
+            .filter(|user_id| !user_id.is_empty())
+            .map(|user_id| Self::User(user_id.into()))
+    }
+}
+
+/// The shared entry for a verified token.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredVerdict<'a> {
+    user: &'a LineUser,
+    /// Unix milliseconds after which LINE must be asked again.
+    fresh_until_ms: u64,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadedVerdict {
+    user: SerializedUser,
+    fresh_until_ms: u64,
+}
+
+fn refusal_code(reason: InvalidReason) -> &'static str {
+    match reason {
+        InvalidReason::Expired => "expired",
+        InvalidReason::Revoked => "revoked",
+        InvalidReason::NotJws => "not_jws",
+        InvalidReason::Rejected => "rejected",
+    }
+}
+
+fn refusal_from_code(code: &str) -> InvalidReason {
+    match code {
+        "expired" => InvalidReason::Expired,
+        "revoked" => InvalidReason::Revoked,
+        "not_jws" => InvalidReason::NotJws,
+        _ => InvalidReason::Rejected,
+    }
+}
+
+fn unix_millis(time: SystemTime) -> u64 {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Milliseconds from now until `time`, if it is in the future.
+fn millis_until(time: SystemTime) -> Option<u64> {
+    let left = time.duration_since(SystemTime::now()).ok()?;
+    u64::try_from(left.as_millis()).ok().filter(|&ms| ms > 0)
+}
+
+fn millis_of(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// A shared verdict from the values of a token's keys; a refusal wins, since a logout leaves one
+/// beside any verdict shared while it happened.
+fn read_verdict(
+    verified: Option<String>,
+    refused: Option<String>,
+    signed_out: Option<String>,
+) -> Option<SharedVerdict> {
+    if signed_out.is_some() {
+        return Some(SharedVerdict::Refused(InvalidReason::Revoked));
+    }
+    if let Some(code) = refused {
+        return Some(SharedVerdict::Refused(refusal_from_code(&code)));
+    }
+    match serde_json::from_str::<LoadedVerdict>(&verified?) {
+        Ok(loaded) => Some(SharedVerdict::Verified {
+            user: loaded.user.into(),
+            fresh_until: UNIX_EPOCH + Duration::from_millis(loaded.fresh_until_ms),
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "shared cache: ignoring an entry that does not parse");
+            None
+        }
+    }
+}
+
+/// A glob pattern matching every key that starts with `prefix`.
+fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    pattern
+}
+
+/// One layer's link to the shared cache. Its background tasks hold the [`Link`] and end when
+/// this is dropped.
+pub(crate) struct SharedCache {
+    link: Arc<Link>,
+    /// Dropped with this, which ends the background tasks.
+    stop: watch::Sender<()>,
+}
+
+impl std::ops::Deref for SharedCache {
+    type Target = Link;
+
+    fn deref(&self) -> &Link {
+        &self.link
+    }
+}
+
+/// The connection to Redis and what goes through it, shared with the background tasks.
+pub(crate) struct Link {
+    settings: RedisSettings,
+    /// Set once the first connection succeeds; the manager reconnects by itself after that.
+    connection: RwLock<Option<ConnectionManager>>,
+    /// Held while connecting, so the subscriber and the courier make one connection, not two.
+    connecting: tokio::sync::Mutex<()>,
+    /// [`clock::millis`] before which Redis is not tried, after a failure.
+    paused_until: AtomicU64,
+    /// Invalidations not yet published, oldest first.
+    outbox: Mutex<VecDeque<Invalidation>>,
+    /// Wakes the courier.
+    outbox_filled: Notify,
+    started: AtomicBool,
+    /// How long a shared refusal stands.
+    refused_ttl: Duration,
+    /// How long a logout's refusal stands at least, and the user sets live: the maximum TTL.
+    max_ttl: Duration,
+    /// How long a forget's mark stands: longer than any verification it must catch.
+    tombstone_ttl: Duration,
+}
+
+impl SharedCache {
+    pub(crate) fn new(
+        settings: RedisSettings,
+        max_ttl: Duration,
+        refused_ttl: Duration,
+        upstream_timeout: Duration,
+    ) -> Self {
+        let link = Link {
+            settings,
+            connection: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            paused_until: AtomicU64::new(0),
+            outbox: Mutex::new(VecDeque::new()),
+            outbox_filled: Notify::new(),
+            started: AtomicBool::new(false),
+            refused_ttl,
+            max_ttl,
+            // A verification ends within the upstream timeout, and shares within the Redis
+            // timeouts after: twice that, and never under the usual 30 s.
+            tombstone_ttl: TOMBSTONE_TTL.max(upstream_timeout * 2 + Duration::from_secs(1)),
+        };
+        Self {
+            link: Arc::new(link),
+            stop: watch::channel(()).0,
+        }
+    }
+
+    /// Starts the background tasks (subscription, courier) on `runtime`, once; whether this
+    /// call started them. What they hear and do arrives on `notices`.
+    pub(crate) fn start(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        notices: mpsc::Sender<Notice>,
+    ) -> bool {
+        if self.started.load(Ordering::Relaxed) || self.started.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let subscriber = Subscriber {
+            link: Arc::clone(&self.link),
+            notices: notices.clone(),
+            channel: self.channel(),
+            keepalive_channel: self.keepalive_channel(),
+            stop: self.stop.subscribe(),
+        };
+        runtime.spawn(subscriber.run());
+        runtime.spawn(run_courier(
+            Arc::clone(&self.link),
+            notices,
+            self.stop.subscribe(),
+        ));
+        true
+    }
+}
+
+impl Link {
+    fn key(&self, kind: &str, digest: &TokenDigest) -> String {
+        format!("{}{kind}:{}", self.settings.key_prefix, digest.hex())
+    }
+
+    fn user_key(&self, user_id: &str) -> String {
+        format!("{}u:{user_id}", self.settings.key_prefix)
+    }
+
+    fn channel(&self) -> String {
+        format!("{}invalidate", self.settings.key_prefix)
+    }
+
+    /// A channel only this replica listens on, for its keepalive.
+    fn keepalive_channel(&self) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{}keepalive:{}-{started}-{id}",
+            self.settings.key_prefix,
+            std::process::id()
+        )
+    }
+
+    /// Publishes a keepalive for this replica's own subscription to hear.
+    async fn keepalive(&self, channel: &str, counters: &dyn Tally) {
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(channel).arg("keepalive");
+        let published = publish.query_async::<i64>(&mut connection);
+        self.run(counters, "publish a keepalive", published).await;
+    }
+
+    /// Drops the command connection, so the next use connects anew: after a subscription went
+    /// silent, the command connection may be just as dead without knowing it.
+    fn reconnect(&self) {
+        *self
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The connection, unless Redis failed within the last second or was never reached.
+    fn connection(&self) -> Option<ConnectionManager> {
+        if clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs one Redis call within the timeout; a failure pauses Redis use for a second.
+    async fn run<T>(
+        &self,
+        counters: &dyn Tally,
+        what: &'static str,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        let error = match tokio::time::timeout(self.settings.timeout, call).await {
+            Ok(Ok(value)) => return Some(value),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no answer within {:?}", self.settings.timeout),
+        };
+        counters.count(Event::SharedError);
+        let resume = clock::millis(clock::now() + PAUSE_AFTER_FAILURE);
+        let previous = self.paused_until.swap(resume, Ordering::Relaxed);
+        // One warning per episode, not one per request.
+        if previous < clock::millis(clock::now()) {
+            tracing::warn!(
+                redis = %self.settings.shown_url,
+                %error,
+                "shared cache: could not {what}; going on without Redis for {PAUSE_AFTER_FAILURE:?}"
+            );
+        }
+        None
+    }
+
+    /// What the fleet knows about the token, if anything and if Redis answers in time.
+    pub(crate) async fn lookup(
+        &self,
+        digest: &TokenDigest,
+        counters: &dyn Tally,
+    ) -> (Option<SharedVerdict>, Option<RedisTime>) {
+        let Some(mut connection) = self.connection() else {
+            return (None, None);
+        };
+        let keys = [
+            self.key("v", digest),
+            self.key("r", digest),
+            self.key("s", digest),
+        ];
+        let mut pipe = redis::pipe();
+        pipe.cmd("MGET").arg(&keys).cmd("TIME");
+        type Read = ((Option<String>, Option<String>, Option<String>), (u64, u64));
+        let read = pipe.query_async::<Read>(&mut connection);
+        match self.run(counters, "read a shared verdict", read).await {
+            Some(((verified, refused, signed_out), (secs, micros))) => (
+                read_verdict(verified, refused, signed_out),
+                Some(RedisTime(secs * 1000 + micros / 1000)),
+            ),
+            None => (None, None),
+        }
+    }
+
+    /// Redis's own clock, so every replica's forgets and verifications are ordered by one clock.
+    async fn time(
+        &self,
+        connection: &mut ConnectionManager,
+        counters: &dyn Tally,
+    ) -> Option<RedisTime> {
+        let command = redis::cmd("TIME");
+        let time = command.query_async::<(u64, u64)>(connection);
+        let (secs, micros) = self.run(counters, "read Redis's clock", time).await?;
+        Some(RedisTime(secs * 1000 + micros / 1000))
+    }
+
+    /// Marks `key` forgotten at `at`, for verdicts shared late to find.
+    fn mark_forgotten(&self, pipe: &mut redis::Pipeline, key: String, at: RedisTime) {
+        pipe.cmd("SET")
+            .arg(key)
+            .arg(at.0)
+            .arg("PX")
+            .arg(millis_of(self.tombstone_ttl))
+            .ignore();
+    }
+
+    /// Claims the asking of LINE about this token for the fleet, for at most `hold`. `false`:
+    /// another replica is asking now; wait for its verdict. `true` when Redis cannot tell.
+    pub(crate) async fn claim(
+        &self,
+        digest: &TokenDigest,
+        hold: Duration,
+        counters: &dyn Tally,
+    ) -> bool {
+        let Some(mut connection) = self.connection() else {
+            return true;
+        };
+        let claim = redis::cmd("SET")
+            .arg(self.key("l", digest))
+            .arg(1)
+            .arg("PX")
+            .arg(millis_of(hold))
+            .arg("NX")
+            .to_owned();
+        let claimed = self
+            .run(
+                counters,
+                "claim a verification",
+                claim.query_async::<Option<String>>(&mut connection),
+            )
+            .await;
+        // `None`: Redis failed, ask LINE; `Some(None)`: the key exists, someone else asks.
+        !matches!(claimed, Some(None))
+    }
+
+    /// Waits for the verdict of the replica that claimed this token, polling until it appears,
+    /// the claim ends without one (that replica got no shareable verdict) or `deadline` passes.
+    pub(crate) async fn wait_for_verdict(
+        &self,
+        digest: &TokenDigest,
+        deadline: clock::Instant,
+        counters: &dyn Tally,
+    ) -> Option<SharedVerdict> {
+        let keys = [
+            self.key("v", digest),
+            self.key("r", digest),
+            self.key("s", digest),
+        ];
+        let claim = self.key("l", digest);
+        while clock::now() + CLAIM_POLL < deadline {
+            tokio::time::sleep(CLAIM_POLL).await;
+            let mut connection = self.connection()?;
+            let mut poll = redis::pipe();
+            poll.cmd("MGET").arg(&keys).cmd("EXISTS").arg(&claim);
+            type Polled = ((Option<String>, Option<String>, Option<String>), bool);
+            let ((verified, refused, signed_out), claimed): Polled = self
+                .run(
+                    counters,
+                    "wait for a shared verdict",
+                    poll.query_async(&mut connection),
+                )
+                .await?;
+            if let Some(verdict) = read_verdict(verified, refused, signed_out) {
+                return Some(verdict);
+            }
+            if !claimed {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Ends this replica's claim when it has no verdict to share (LINE unreachable, a refusal
+    /// that depends on this replica's requirements), so waiting replicas ask LINE themselves.
+    pub(crate) async fn release(&self, digest: &TokenDigest, counters: &dyn Tally) {
+        let mut release = redis::pipe();
+        release.cmd("DEL").arg(self.key("l", digest)).ignore();
+        self.write(&release, counters, "release a claim").await;
+    }
+
+    /// Sends commands whose answers nothing needs; whether Redis took them.
+    async fn write(
+        &self,
+        pipe: &redis::Pipeline,
+        counters: &dyn Tally,
+        what: &'static str,
+    ) -> bool {
+        let Some(mut connection) = self.connection() else {
+            return false;
+        };
+        self.run(counters, what, pipe.query_async::<()>(&mut connection))
+            .await
+            .is_some()
+    }
+
+    /// Shares a verified token until `fresh_until` (the token's expiry or the maximum TTL).
+    /// `since`: when, by Redis's clock, the verification began; a forget of the token, its user
+    /// or everything since then takes the verdict back (unknown: any forget still remembered).
+    pub(crate) async fn store_verified(
+        &self,
+        digest: &TokenDigest,
+        user: &LineUser,
+        fresh_until: SystemTime,
+        since: Option<RedisTime>,
+        counters: &dyn Tally,
+    ) {
+        let Some(ttl_ms) = millis_until(fresh_until) else {
+            return;
+        };
+        let value = StoredVerdict {
+            user,
+            fresh_until_ms: unix_millis(fresh_until),
+        };
+        let Ok(json) = serde_json::to_string(&value) else {
+            return;
+        };
+        let user_key = self.user_key(user.user_id());
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.key("v", digest))
+            .arg(json)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
+            .cmd("SADD")
+            .arg(&user_key)
+            .arg(digest.hex().to_string())
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&user_key)
+            .arg(millis_of(self.max_ttl))
+            .ignore()
+            .cmd("DEL")
+            .arg(self.key("l", digest))
+            .ignore()
+            // Written, then checked: a forget that lands in between deletes the verdict itself.
+            .cmd("MGET")
+            .arg(self.key("x", digest))
+            .arg(self.tombstone_of_user(user.user_id()))
+            .arg(self.tombstone_of_everything());
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let shared = pipe.query_async::<(Vec<Option<u64>>,)>(&mut connection);
+        let Some((forgotten_at,)) = self.run(counters, "share a verdict", shared).await else {
+            return;
+        };
+        let since = since.map_or(0, |since| since.0);
+        if forgotten_at.into_iter().flatten().any(|at| at >= since) {
+            // Forgotten since this replica started verifying: take the verdict back.
+            let mut take_back = redis::pipe();
+            take_back.cmd("DEL").arg(self.key("v", digest)).ignore();
+            self.write(&take_back, counters, "take back a forgotten verdict")
+                .await;
+        }
+    }
+
+    /// Whether a clear keeps `key`: a sign-out, or a mark a forget left.
+    fn outlives_a_clear(&self, key: &str) -> bool {
+        key.strip_prefix(&*self.settings.key_prefix)
+            .is_some_and(|rest| rest.starts_with("s:") || rest.starts_with('x'))
+    }
+
+    /// Whether `digest` was signed out on any replica (for ID tokens, checked here, not at LINE).
+    pub(crate) async fn signed_out(&self, digest: &TokenDigest, counters: &dyn Tally) -> bool {
+        let Some(mut connection) = self.connection() else {
+            return false;
+        };
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(self.key("s", digest));
+        let read = exists.query_async::<bool>(&mut connection);
+        self.run(counters, "read a sign-out", read)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Marks that a user's tokens were forgotten, for verdicts shared late.
+    fn tombstone_of_user(&self, user_id: &str) -> String {
+        format!("{}xu:{user_id}", self.settings.key_prefix)
+    }
+
+    /// Marks that everything was forgotten, for verdicts shared late.
+    fn tombstone_of_everything(&self) -> String {
+        format!("{}xall", self.settings.key_prefix)
+    }
+
+    /// Shares LINE's refusal of a token for the negative-cache TTL, unless a longer-standing
+    /// refusal (a logout's) is already there.
+    pub(crate) async fn store_refused(
+        &self,
+        digest: &TokenDigest,
+        reason: InvalidReason,
+        counters: &dyn Tally,
+    ) {
+        if self.refused_ttl.is_zero() {
+            return self.release(digest, counters).await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.key("r", digest))
+            .arg(refusal_code(reason))
+            .arg("PX")
+            .arg(millis_of(self.refused_ttl))
+            .arg("NX")
+            .ignore()
+            .cmd("DEL")
+            .arg(self.key("l", digest))
+            .ignore();
+        self.write(&pipe, counters, "share a refusal").await;
+    }
+
+    /// Publishes an invalidation now if Redis answers, otherwise leaves it in the outbox for the
+    /// courier. Returns whether it was published.
+    pub(crate) async fn invalidate(
+        &self,
+        invalidation: Invalidation,
+        counters: &dyn Tally,
+    ) -> bool {
+        if self.publish(&invalidation, counters).await {
+            return true;
+        }
+        self.invalidate_later(invalidation);
+        false
+    }
+
+    /// Leaves an invalidation in the outbox, which the courier task publishes at once or when
+    /// Redis is back. For callers that cannot wait.
+    pub(crate) fn invalidate_later(&self, invalidation: Invalidation) {
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        if outbox.len() >= OUTBOX_LIMIT && outbox.front() != Some(&Invalidation::All) {
+            tracing::warn!(
+                "shared cache: over {OUTBOX_LIMIT} invalidations wait for Redis; \
+                 replacing them with one that forgets everything"
+            );
+            // "Forget everything" covers forgets, not sign-outs: those are kept.
+            outbox.retain(|waiting| matches!(waiting, Invalidation::Revoked(..)));
+            outbox.push_front(Invalidation::All);
+        }
+        if outbox.front() != Some(&Invalidation::All)
+            || matches!(invalidation, Invalidation::Revoked(..))
+        {
+            outbox.push_back(invalidation);
+        }
+        drop(outbox);
+        self.outbox_filled.notify_one();
+    }
+
+    /// Deletes what the fleet shares about the invalidated tokens and tells every replica.
+    async fn publish(&self, invalidation: &Invalidation, counters: &dyn Tally) -> bool {
+        let Some(mut connection) = self.connection() else {
+            return false;
+        };
+        let mut pipe = redis::pipe();
+        match invalidation {
+            Invalidation::Token(digest) => {
+                let Some(now) = self.time(&mut connection, counters).await else {
+                    return false;
+                };
+                self.mark_forgotten(&mut pipe, self.key("x", digest), now);
+                pipe.cmd("DEL")
+                    .arg(self.key("v", digest))
+                    .arg(self.key("r", digest))
+                    .ignore();
+            }
+            Invalidation::Revoked(digest, lasting) => {
+                // A key of its own, which no forget or clear deletes.
+                pipe.cmd("SET")
+                    .arg(self.key("s", digest))
+                    .arg(refusal_code(InvalidReason::Revoked))
+                    .arg("PX")
+                    .arg(millis_of((*lasting).max(self.max_ttl)))
+                    .ignore()
+                    .cmd("DEL")
+                    .arg(self.key("v", digest))
+                    .ignore();
+            }
+            Invalidation::User(user_id) => {
+                let user_key = self.user_key(user_id);
+                // The mark first: a verdict shared after it takes itself back, one shared before
+                // it is in the user's set.
+                let Some(now) = self.time(&mut connection, counters).await else {
+                    return false;
+                };
+                let mut mark = redis::pipe();
+                self.mark_forgotten(&mut mark, self.tombstone_of_user(user_id), now);
+                if !self.write(&mark, counters, "mark a user forgotten").await {
+                    return false;
+                }
+                let Some(hashes) = self
+                    .run(
+                        counters,
+                        "list a user's tokens",
+                        redis::cmd("SMEMBERS")
+                            .arg(&user_key)
+                            .query_async::<Vec<String>>(&mut connection),
+                    )
+                    .await
+                else {
+                    return false;
+                };
+                let keys: Vec<String> = hashes
+                    .iter()
+                    .filter_map(|hex| TokenDigest::from_hex(hex))
+                    .map(|digest| self.key("v", &digest))
+                    .chain([user_key])
+                    .collect();
+                pipe.cmd("DEL").arg(keys).ignore();
+            }
+            Invalidation::All => {
+                // The mark first, as for a user; the sweep leaves it.
+                let Some(now) = self.time(&mut connection, counters).await else {
+                    return false;
+                };
+                let mut mark = redis::pipe();
+                self.mark_forgotten(&mut mark, self.tombstone_of_everything(), now);
+                if !self
+                    .write(&mark, counters, "mark everything forgotten")
+                    .await
+                    || !self.delete_everything(&mut connection, counters).await
+                {
+                    return false;
+                }
+            }
+        }
+        pipe.cmd("PUBLISH")
+            .arg(self.channel())
+            .arg(invalidation.message())
+            .ignore();
+        let published = self.write(&pipe, counters, "publish an invalidation").await;
+        if published {
+            counters.count(Event::InvalidationPublished);
+        }
+        published
+    }
+
+    /// Deletes every key under the prefix, a batch per round trip.
+    async fn delete_everything(
+        &self,
+        connection: &mut ConnectionManager,
+        counters: &dyn Tally,
+    ) -> bool {
+        let pattern = prefix_pattern(&self.settings.key_prefix);
+        let mut cursor = 0u64;
+        loop {
+            let Some((next, keys)) = self
+                .run(
+                    counters,
+                    "list the shared entries",
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(CLEAR_BATCH)
+                        .query_async::<(u64, Vec<String>)>(connection),
+                )
+                .await
+            else {
+                return false;
+            };
+            let keys: Vec<String> = keys
+                .into_iter()
+                .filter(|key| !self.outlives_a_clear(key))
+                .collect();
+            if !keys.is_empty()
+                && self
+                    .run(
+                        counters,
+                        "delete the shared entries",
+                        redis::cmd("UNLINK").arg(keys).query_async::<()>(connection),
+                    )
+                    .await
+                    .is_none()
+            {
+                return false;
+            }
+            if next == 0 {
+                return true;
+            }
+            cursor = next;
+        }
+    }
+
+    /// Connects the command connection if it is not yet. The manager reconnects by itself once
+    /// it exists.
+    async fn connect(&self) -> bool {
+        let _connecting = self.connecting.lock().await;
+        if self
+            .connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
+            return true;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(self.settings.timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(PAUSE_AFTER_FAILURE);
+        let connecting = self
+            .settings
+            .client
+            .get_connection_manager_with_config(config);
+        match tokio::time::timeout(CONNECT_TIMEOUT * 4, connecting).await {
+            Ok(Ok(connection)) => {
+                *self
+                    .connection
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(connection);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Redis answered again: use it at once rather than after the pause.
+    fn resume(&self) {
+        self.paused_until.store(0, Ordering::Relaxed);
+        self.outbox_filled.notify_one();
+    }
+}
+
+/// How a subscription ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The connection closed.
+    Closed,
+    /// Nothing arrived, keepalives included: the connection may be half-open, and so may the
+    /// command connection beside it.
+    Silent,
+}
+
+/// Listens on the invalidation channel and passes on what arrives, reconnecting whenever the
+/// subscription is lost.
+struct Subscriber {
+    link: Arc<Link>,
+    notices: mpsc::Sender<Notice>,
+    channel: String,
+    keepalive_channel: String,
+    stop: watch::Receiver<()>,
+}
+
+impl Subscriber {
+    async fn run(mut self) {
+        // Invalidations published while this replica was not listening are lost: after a failed
+        // attempt or a lost subscription, what they might have covered is dropped on subscribing.
+        let mut may_have_missed = false;
+        let mut delay = Duration::from_millis(50);
+        let mut warned = false;
+        loop {
+            match self.subscribe().await {
+                Ok(pubsub) => {
+                    self.link.resume();
+                    if may_have_missed {
+                        tracing::warn!(
+                            "shared cache: subscribed to invalidations after a time without; \
+                             forgetting in-process verdicts, which some may have covered"
+                        );
+                        if self.notices.send(Notice::MayHaveMissed).await.is_err() {
+                            return;
+                        }
+                    } else {
+                        tracing::debug!("shared cache: subscribed to invalidations");
+                    }
+                    may_have_missed = true;
+                    delay = Duration::from_millis(50);
+                    warned = false;
+                    let std::ops::ControlFlow::Continue(ended) = self.listen(pubsub).await else {
+                        return;
+                    };
+                    tracing::warn!("shared cache: lost the invalidation channel; reconnecting");
+                    if ended == Ended::Silent {
+                        self.link.reconnect();
+                    }
+                }
+                Err(error) => {
+                    may_have_missed = true;
+                    if !warned {
+                        tracing::warn!(%error, "shared cache: cannot subscribe to invalidations; retrying");
+                        warned = true;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.stop.changed() => return,
+            }
+            delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+        }
+    }
+
+    async fn subscribe(&self) -> Result<redis::aio::PubSub, String> {
+        // The command connection first: once subscribed, this replica is fully in the fleet.
+        self.link.connect().await;
+        let subscribing = async {
+            let mut pubsub = self.link.settings.client.get_async_pubsub().await?;
+            pubsub.subscribe(&self.channel).await?;
+            pubsub.subscribe(&self.keepalive_channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, subscribing).await {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+        }
+    }
+
+    /// Passes messages on until the subscription ends or goes silent (continue) or the layer
+    /// is gone (break).
+    async fn listen(&mut self, pubsub: redis::aio::PubSub) -> std::ops::ControlFlow<(), Ended> {
+        let mut messages = pubsub.into_on_message();
+        let mut keepalive = tokio::time::interval(KEEPALIVE_EVERY);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = tokio::time::Instant::now();
+        loop {
+            let message = tokio::select! {
+                message = messages.next() => message,
+                _ = keepalive.tick() => {
+                    if last_heard.elapsed() > KEEPALIVE_DEADLINE {
+                        tracing::warn!("shared cache: the invalidation channel went silent");
+                        return std::ops::ControlFlow::Continue(Ended::Silent);
+                    }
+                    self.link.keepalive(&self.keepalive_channel, &self.notices).await;
+                    continue;
+                }
+                _ = self.stop.changed() => return std::ops::ControlFlow::Break(()),
+            };
+            let Some(message) = message else {
+                return std::ops::ControlFlow::Continue(Ended::Closed);
+            };
+            last_heard = tokio::time::Instant::now();
+            if message.get_channel_name() == self.keepalive_channel {
+                continue;
+            }
+            match message
+                .get_payload::<String>()
+                .ok()
+                .as_deref()
+                .and_then(Invalidation::parse)
+            {
+                Some(invalidation) => {
+                    if self
+                        .notices
+                        .send(Notice::Invalidated(invalidation))
+                        .await
+                        .is_err()
+                    {
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+                None => tracing::debug!("shared cache: ignoring an unknown invalidation message"),
+            }
+        }
+    }
+}
+
+/// Connects the command connection, then publishes what waits in the outbox: at once, and
+/// again every second while Redis is away.
+async fn run_courier(
+    link: Arc<Link>,
+    notices: mpsc::Sender<Notice>,
+    mut stop: watch::Receiver<()>,
+) {
+    loop {
+        let wake = link.outbox_filled.notified();
+        while link.connect().await {
+            let next = link
+                .outbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .front()
+                .cloned();
+            let Some(invalidation) = next else { break };
+            if !link.publish(&invalidation, &notices).await {
+                break;
+            }
+            let mut outbox = link.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+            // Unless it was replaced by "forget everything" meanwhile, it is the front still.
+            if outbox.front() == Some(&invalidation) {
+                outbox.pop_front();
+            }
+        }
+        tokio::select! {
+            _ = wake => {}
+            _ = tokio::time::sleep(PAUSE_AFTER_FAILURE) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalidation_messages_round_trip() {
+        let digest = TokenDigest::of("token");
+        for invalidation in [
+            Invalidation::Token(digest),
+            Invalidation::Revoked(digest, Duration::from_millis(86_400_000)),
+            Invalidation::User("U4af4980629".into()),
+            Invalidation::All,
+        ] {
+            assert_eq!(
+                Invalidation::parse(&invalidation.message()),
+                Some(invalidation)
+            );
+        }
+        for junk in ["", "t:", "t:xyz", "u:", "?", "**", "r:", "r:xyz:1"] {
+            assert_eq!(Invalidation::parse(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn an_overflowing_outbox_collapses_into_forgetting_everything() {
+        let settings = RedisSettings::new(
+            "redis://127.0.0.1:1/",
+            "t:".into(),
+            Duration::from_millis(5),
+        )
+        .unwrap();
+        let shared = SharedCache::new(
+            settings,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+        );
+        for i in 0..OUTBOX_LIMIT {
+            shared.invalidate_later(Invalidation::Token(TokenDigest::of(&i.to_string())));
+        }
+        assert_eq!(shared.outbox.lock().unwrap().len(), OUTBOX_LIMIT);
+        shared.invalidate_later(Invalidation::User("U1".into()));
+        shared.invalidate_later(Invalidation::Token(TokenDigest::of("later")));
+        assert_eq!(
+            Vec::from(shared.outbox.lock().unwrap().clone()),
+            [Invalidation::All],
+            "one invalidation covering all of them, and everything after"
+        );
+    }
+
+    #[test]
+    fn shown_url_hides_the_password() {
+        let shown = without_password("redis://user:hunter2@cache.internal:6380/2");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("cache.internal:6380"), "{shown}");
+        assert_eq!(without_password("not a url"), "<not a URL>");
+    }
+
+    #[test]
+    fn clearing_matches_only_the_prefix_taken_literally() {
+        assert_eq!(prefix_pattern("line-auth:"), "line-auth:*");
+        assert_eq!(prefix_pattern("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\*");
+    }
+
+    #[test]
+    fn refusal_codes_round_trip() {
+        for reason in [
+            InvalidReason::Expired,
+            InvalidReason::Revoked,
+            InvalidReason::NotJws,
+            InvalidReason::Rejected,
+        ] {
+            assert_eq!(refusal_from_code(refusal_code(reason)), reason);
+        }
+    }
+}
