@@ -11,10 +11,13 @@ mod common;
 use std::time::Instant;
 
 use line_auth::emulator::LineEmulator;
-use line_auth::{LineAuthConfig, LineAuthLayer, DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES};
+use line_auth::{LineAuthConfig, LineAuthLayer};
 use tower_layer::Layer;
 
 use common::*;
+
+/// The negative cache's default bound (`negative_cache_max_entries`).
+const DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES: usize = 65_536;
 
 fn full_run() -> bool {
     std::env::args().any(|arg| arg == "--bench")

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::error::Error;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -451,8 +452,19 @@ async fn handler_runs(client: &reqwest::Client, base: &str) -> Result<u64, Box<d
         .ok_or_else(|| "no handler_runs in GET /stats (is the server binary stale? rebuild it: cargo build --all-features --example server)".into())
 }
 
+/// Prints what went wrong as a sentence (its `Display`, not `Debug`) and exits with status 1.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
     let options = options()?;
     let line = Arc::new(LineEmulator::start().await?);
     let tokens = Arc::new(issue_tokens(&line));

@@ -22,6 +22,7 @@
 use std::error::Error;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -32,7 +33,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use line_auth::emulator::{IssueToken, LineEmulator};
-use line_auth::{LineAuth, LineAuthConfig, LineAuthError, LineAuthLayer, LineUser, VerifiedToken};
+use line_auth::{
+    LineAuthConfig, LineAuthError, LineAuthHandle, LineAuthLayer, LineUser, VerifiedToken,
+};
 use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 use tracing_subscriber::EnvFilter;
@@ -66,7 +69,7 @@ async fn ping() -> &'static str {
 /// Signs the caller out: its token is refused from now on, here and on every replica, and is
 /// revoked at LINE (which runs to completion even if the caller hangs up).
 async fn logout(
-    State(auth): State<LineAuth>,
+    State(auth): State<LineAuthHandle>,
     token: VerifiedToken,
 ) -> Result<StatusCode, LineAuthError> {
     auth.logout(token.as_str()).await?;
@@ -76,11 +79,11 @@ async fn logout(
 /// What the handlers share: the layer's handle, and a count of the requests it let through.
 #[derive(Clone)]
 struct AppState {
-    auth: LineAuth,
+    auth: LineAuthHandle,
     handler_runs: Arc<AtomicU64>,
 }
 
-impl FromRef<AppState> for LineAuth {
+impl FromRef<AppState> for LineAuthHandle {
     fn from_ref(state: &AppState) -> Self {
         state.auth.clone()
     }
@@ -140,8 +143,19 @@ async fn health() -> &'static str {
     "ok"
 }
 
+/// Prints what went wrong as a sentence (its `Display`, not `Debug`) and exits with status 1.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::error::Error;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
@@ -218,8 +219,19 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
     ([(header::SET_COOKIE, expired)], Redirect::to("/")).into_response()
 }
 
+/// Prints what went wrong as a sentence (its `Display`, not `Debug`) and exits with status 1.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -8,40 +8,40 @@ use reqwest::Url;
 
 use crate::client::RetryPolicy;
 
-/// LINE's API host (fact sheet §1).
-pub const DEFAULT_API_BASE: &str = "https://api.line.me";
+/// LINE's API host.
+pub(crate) const DEFAULT_API_BASE: &str = "https://api.line.me";
 /// Default upstream timeout: a request never waits on LINE longer than this.
-pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default bound on one try of a LINE call; a slow try is abandoned and retried within the
 /// overall upstream timeout.
-pub const DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default number of tries of one LINE call, the first included.
-pub const DEFAULT_UPSTREAM_MAX_ATTEMPTS: u32 = 3;
+pub(crate) const DEFAULT_UPSTREAM_MAX_ATTEMPTS: u32 = 3;
 /// First backoff between tries; it doubles per try and is jittered.
 const DEFAULT_RETRY_BASE_BACKOFF: Duration = Duration::from_millis(50);
 /// Default bound on how long a token LINE refused is refused without asking again.
-pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Default bound on the number of refused tokens remembered.
-pub const DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES: usize = 65_536;
+pub(crate) const DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES: usize = 65_536;
 /// The longest duration accepted anywhere: deadlines add durations to the clock.
 const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// Default bound on verifications asking LINE at once, across all tokens.
-pub const DEFAULT_MAX_CONCURRENT_VERIFICATIONS: usize = 64;
+pub(crate) const DEFAULT_MAX_CONCURRENT_VERIFICATIONS: usize = 64;
 /// Default bound on how long a verified token is trusted without asking LINE again.
-pub const DEFAULT_CACHE_MAX_TTL: Duration = Duration::from_secs(5 * 60);
+pub(crate) const DEFAULT_CACHE_MAX_TTL: Duration = Duration::from_secs(5 * 60);
 /// Default bound on the number of verified tokens kept in memory.
-pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 65_536;
+pub(crate) const DEFAULT_CACHE_MAX_ENTRIES: usize = 65_536;
 /// Cache entries record a token's required scopes as bits of a `u32`.
 const MAX_REQUIRED_SCOPES: usize = 32;
 /// Cache entries record a token's channel as a `u16` index.
 const MAX_CHANNELS: usize = 1024;
 /// Default bound on every Redis call (feature `redis`); a slower Redis is skipped, not waited on.
 #[cfg(feature = "redis")]
-pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+pub(crate) const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 /// Default prefix of the shared cache's Redis keys and invalidation channel (feature `redis`).
 #[cfg(feature = "redis")]
-pub const DEFAULT_REDIS_KEY_PREFIX: &str = "line-auth:";
-/// `GET /v2/profile` needs `profile` (fact sheet §3.2), so that is the default requirement.
+pub(crate) const DEFAULT_REDIS_KEY_PREFIX: &str = "line-auth:";
+/// `GET /v2/profile` needs `profile`, so that is the default requirement.
 const DEFAULT_REQUIRED_SCOPE: &str = "profile";
 
 /// Validated configuration for [`LineAuthLayer`](crate::LineAuthLayer).
@@ -456,9 +456,10 @@ impl LineAuthConfigBuilder {
         self
     }
 
-    /// The channel secret, sent when revoking tokens ([`LineAuth::logout`](crate::LineAuth::logout)).
+    /// The channel secret, sent when revoking tokens ([`LineAuthHandle::logout`](crate::LineAuthHandle::logout)).
     /// LINE requires it for channels whose app type is web only and ignores it otherwise
-    /// (fact sheet §3.4). Never shown by `Debug`.
+    /// ([LINE's reference](https://developers.line.biz/en/reference/line-login/#revoke-access-token)).
+    /// Never shown by `Debug`.
     pub fn channel_secret(mut self, secret: impl Into<String>) -> Self {
         self.channel_secret = Some(Secret::new(secret.into()));
         self

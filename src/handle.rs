@@ -1,4 +1,4 @@
-//! [`LineAuth`]: a handle on a layer's caches, for logout and invalidation.
+//! [`LineAuthHandle`]: a handle on a layer's caches, for logout and invalidation.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,15 +13,15 @@ use crate::verify::Verifier;
 /// fleet-wide: the shared entries are deleted and every replica drops its in-process copy.
 ///
 /// Get it with [`LineAuthLayer::handle`](crate::LineAuthLayer::handle) and give it to handlers as
-/// axum state (`State<LineAuth>`, or a field of your state with `FromRef`) or as an
+/// axum state (`State<LineAuthHandle>`, or a field of your state with `FromRef`) or as an
 /// `Extension`. Cloning is cheap; every clone acts on the same caches.
 ///
 /// ```
 /// use axum::{extract::State, http::StatusCode, routing::post, Router};
-/// use line_auth::{LineAuth, LineAuthConfig, LineAuthError, LineAuthLayer, VerifiedToken};
+/// use line_auth::{LineAuthHandle, LineAuthConfig, LineAuthError, LineAuthLayer, VerifiedToken};
 ///
 /// async fn logout(
-///     State(auth): State<LineAuth>,
+///     State(auth): State<LineAuthHandle>,
 ///     token: VerifiedToken,
 /// ) -> Result<StatusCode, LineAuthError> {
 ///     auth.logout(token.as_str()).await?;
@@ -38,17 +38,17 @@ use crate::verify::Verifier;
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct LineAuth {
+pub struct LineAuthHandle {
     verifier: Arc<Verifier>,
 }
 
-impl fmt::Debug for LineAuth {
+impl fmt::Debug for LineAuthHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LineAuth").finish_non_exhaustive()
+        f.debug_struct("LineAuthHandle").finish_non_exhaustive()
     }
 }
 
-impl LineAuth {
+impl LineAuthHandle {
     pub(crate) fn new(verifier: Arc<Verifier>) -> Self {
         Self { verifier }
     }

@@ -78,6 +78,8 @@ enum Anonymous {
 /// `http_body_util::Full<Bytes>` qualify.
 #[derive(Clone)]
 pub struct LineAuthLayer {
+    /// Kept to build the verifier anew when [`id_tokens`](Self::id_tokens) changes what it takes.
+    config: Arc<LineAuthConfig>,
     verifier: Arc<Verifier>,
     anonymous: Anonymous,
     rejection: Option<RejectionHandler>,
@@ -108,10 +110,14 @@ impl std::fmt::Debug for LineAuthLayer {
 }
 
 impl LineAuthLayer {
-    /// Every request must carry a valid token; anything else is refused before the inner service.
+    /// Every request must carry a valid LINE Login access token; anything else is refused
+    /// before the inner service. [`optional`](Self::optional) and [`id_tokens`](Self::id_tokens)
+    /// change that, alone or together.
     pub fn new(config: LineAuthConfig) -> Self {
+        let verifier = Arc::new(Verifier::new(&config, Credential::AccessToken));
         Self {
-            verifier: Verifier::started(&config, Credential::AccessToken),
+            config: Arc::new(config),
+            verifier,
             anonymous: Anonymous::Reject,
             rejection: None,
             sources: TokenSources::default(),
@@ -126,13 +132,28 @@ impl LineAuthLayer {
     /// tokens; handlers get the same [`LineUser`](crate::LineUser), with scopes inferred from the
     /// claims (`openid`, plus `profile` when the token has a name): configure
     /// `required_scopes(["openid"])` for ID tokens issued without `profile`.
-    pub fn id_tokens(config: LineAuthConfig) -> Self {
-        Self {
-            verifier: Verifier::started(&config, Credential::IdToken),
-            anonymous: Anonymous::Reject,
-            rejection: None,
-            sources: TokenSources::default(),
-        }
+    ///
+    /// Call it right after [`new`](Self::new): it starts the layer's caches afresh, so a
+    /// [`handle`](Self::handle) or [`with_fixed_token`](Self::with_fixed_token) from before
+    /// belongs to the access-token layer it replaces.
+    ///
+    /// ```
+    /// use line_auth::{LineAuthConfig, LineAuthLayer};
+    ///
+    /// # fn main() -> Result<(), line_auth::ConfigError> {
+    /// let config = LineAuthConfig::builder()
+    ///     .channel_id("1234567890")
+    ///     .required_scopes(["openid"])
+    ///     .build()?;
+    /// // ID tokens where present; requests without one reach the handler as anonymous.
+    /// let layer = LineAuthLayer::new(config).id_tokens().optional();
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn id_tokens(mut self) -> Self {
+        self.verifier = Arc::new(Verifier::new(&self.config, Credential::IdToken));
+        self
     }
 
     /// Answers refused requests with your own response instead of the RFC 6750 default (which
@@ -205,18 +226,18 @@ impl LineAuthLayer {
     }
 
     /// A handle on this layer's caches (shared by all its clones), for logout and invalidation.
-    pub fn handle(&self) -> crate::LineAuth {
-        crate::LineAuth::new(Arc::clone(&self.verifier))
+    /// With a shared cache, the layer starts listening to the fleet here, if it has not yet.
+    pub fn handle(&self) -> crate::LineAuthHandle {
+        self.verifier.start_sharing();
+        crate::LineAuthHandle::new(Arc::clone(&self.verifier))
     }
 
     /// Requests without a bearer token pass through with no [`LineUser`](crate::LineUser); a
     /// token that is present is still verified, and refused if bad. Handlers take
     /// `Option<LineUser>`.
-    pub fn optional(config: LineAuthConfig) -> Self {
-        Self {
-            anonymous: Anonymous::PassThrough,
-            ..Self::new(config)
-        }
+    pub fn optional(mut self) -> Self {
+        self.anonymous = Anonymous::PassThrough;
+        self
     }
 }
 
@@ -257,10 +278,13 @@ impl LineAuthLayer {
 }
 
 impl<S> Layer<S> for LineAuthLayer {
-    type Service = LineAuthService<S>;
+    type Service = LineAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        LineAuthService {
+        // With a shared cache, the fleet is heard from the moment the layer wraps a service
+        // (normally inside the runtime), not only from the first verification.
+        self.verifier.start_sharing();
+        LineAuth {
             inner,
             verifier: Arc::clone(&self.verifier),
             anonymous: self.anonymous,
@@ -272,7 +296,7 @@ impl<S> Layer<S> for LineAuthLayer {
 
 /// Middleware that verifies LINE access tokens; built by [`LineAuthLayer`].
 #[derive(Clone)]
-pub struct LineAuthService<S> {
+pub struct LineAuth<S> {
     inner: S,
     verifier: Arc<Verifier>,
     anonymous: Anonymous,
@@ -280,7 +304,7 @@ pub struct LineAuthService<S> {
     sources: TokenSources,
 }
 
-impl<S> LineAuthService<S> {
+impl<S> LineAuth<S> {
     /// Refuses on the request's credentials alone, counting why.
     fn refuse(&self, error: LineAuthError) -> Decision {
         self.verifier.counters.reject(&error, 1);
@@ -303,16 +327,16 @@ impl<S> LineAuthService<S> {
     }
 }
 
-impl<S: std::fmt::Debug> std::fmt::Debug for LineAuthService<S> {
+impl<S: std::fmt::Debug> std::fmt::Debug for LineAuth<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LineAuthService")
+        f.debug_struct("LineAuth")
             .field("inner", &self.inner)
             .field("anonymous", &self.anonymous)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for LineAuthService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for LineAuth<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ResBody: From<Bytes>,
@@ -380,7 +404,7 @@ where
 }
 
 pin_project! {
-    /// Response future of [`LineAuthService`].
+    /// Response future of [`LineAuth`].
     pub struct ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
@@ -475,10 +499,7 @@ where
                     rejection,
                 } => {
                     let verdict = ready!(Pin::new(verdict).poll(cx));
-                    let Some(mut request) = request.take() else {
-                        // Only reachable if polled again after a panic in the inner call.
-                        return Poll::Ready(Ok(LineAuthError::MissingToken.to_response()));
-                    };
+                    let mut request = request.take().expect("future polled after completion");
                     match verdict {
                         Ok(user) => {
                             request.extensions_mut().insert(user);
@@ -503,10 +524,7 @@ where
                     return Poll::Ready(Ok(response));
                 }
                 StateProj::Rejected { response } => {
-                    // `None` only if polled again after completing, which futures must not be.
-                    let mut response = response
-                        .take()
-                        .unwrap_or_else(|| LineAuthError::MissingToken.to_response());
+                    let mut response = response.take().expect("future polled after completion");
                     if *this.no_store {
                         response
                             .headers_mut()
@@ -565,7 +583,7 @@ mod tests {
             .channel_id("1234567890")
             .build()
             .unwrap();
-        let layer = LineAuthLayer::optional(config);
+        let layer = LineAuthLayer::new(config).optional();
         assert_eq!(
             format!("{layer:?}"),
             "LineAuthLayer { anonymous: PassThrough, custom_rejection: false, .. }"
@@ -573,7 +591,7 @@ mod tests {
         let service = layer.layer(NeverReady);
         assert_eq!(
             format!("{service:?}"),
-            "LineAuthService { inner: NeverReady, anonymous: PassThrough, .. }"
+            "LineAuth { inner: NeverReady, anonymous: PassThrough, .. }"
         );
     }
 }

@@ -47,21 +47,21 @@
 //!
 //! ## Logout
 //!
-//! [`LineAuthLayer::handle`] gives a [`LineAuth`] handle: [`LineAuth::logout`] revokes a token at
-//! LINE and forgets it here, so it is refused at its next request; [`LineAuth::forget`],
-//! [`LineAuth::forget_user`] and [`LineAuth::clear`] drop cached verdicts.
+//! [`LineAuthLayer::handle`] gives a [`LineAuthHandle`]: [`LineAuthHandle::logout`] signs a token
+//! out (refused here from then on, and revoked at LINE); [`LineAuthHandle::forget`],
+//! [`LineAuthHandle::forget_user`] and [`LineAuthHandle::clear`] drop cached verdicts.
 //!
 //! ## More than the default
 //!
 //! - [`LineAuthLayer::optional`]: anonymous requests pass, tokens are still verified.
-//! - [`LineAuthLayer::id_tokens`]: LINE ID tokens as the bearer credential, verified locally
+//! - [`LineAuthLayer::id_tokens`] (combinable with `optional`): LINE ID tokens as the bearer credential, verified locally
 //!   ([`id_token`]).
 //! - [`LineAuthLayer::token_sources`]: a cookie, a custom header or (risky) a query parameter
 //!   besides `Authorization` ([`TokenSource`]).
 //! - [`LineAuthLayer::with_rejection`]: your own refusal responses.
 //! - [`RequireScopesLayer`]: one route demanding more scopes than the rest.
 //! - [`LineLoginClient`]: the sign-in side of the token lifecycle ([`login`]).
-//! - [`LineAuth::stats`], tracing spans, and the `metrics` feature: what the layer is doing.
+//! - [`LineAuthHandle::stats`], tracing spans, and the `metrics` feature: what the layer is doing.
 //!
 //! ## Features
 //!
@@ -100,24 +100,24 @@ mod verify;
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
+pub mod future {
+    //! The response futures of [`LineAuth`](crate::LineAuth) and
+    //! [`RequireScopes`](crate::RequireScopes).
+    pub use crate::layer::ResponseFuture;
+    pub use crate::require::RequireScopesFuture;
+}
+
 // Compiled for tests too, so CI keeps the fuzz entry points building and exercised.
 #[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use config::{
-    ConfigError, LineAuthConfig, LineAuthConfigBuilder, DEFAULT_API_BASE,
-    DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_MAX_TTL, DEFAULT_MAX_CONCURRENT_VERIFICATIONS,
-    DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES, DEFAULT_NEGATIVE_CACHE_TTL,
-    DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT, DEFAULT_UPSTREAM_MAX_ATTEMPTS, DEFAULT_UPSTREAM_TIMEOUT,
-};
-#[cfg(feature = "redis")]
-pub use config::{DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
-pub use handle::LineAuth;
-pub use layer::{LineAuthLayer, LineAuthService, ResponseFuture};
+pub use config::{ConfigError, LineAuthConfig, LineAuthConfigBuilder};
+pub use handle::LineAuthHandle;
+pub use layer::{LineAuth, LineAuthLayer};
 pub use login::LineLoginClient;
 pub use rejection::LineAuthError;
-pub use require::{RequireScopes, RequireScopesFuture, RequireScopesLayer};
+pub use require::{RequireScopes, RequireScopesLayer};
 pub use source::{TokenSource, VerifiedToken};
 pub use stats::{Rejections, Stats};
 pub use token::{bearer_token, MAX_TOKEN_LEN};

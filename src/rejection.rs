@@ -22,6 +22,57 @@ use http::{HeaderValue, Response, StatusCode};
 /// The realm named in every `WWW-Authenticate` challenge.
 pub const REALM: &str = "line";
 
+/// The description of every refusal: the one table that both `Display` and the response
+/// (`error_description` in the body and the challenge) are written from. Texts hold no quotes or
+/// backslashes, so they are valid inside both JSON strings and quoted-strings.
+macro_rules! description {
+    (MissingToken) => {
+        "a LINE access token is required"
+    };
+    (UnsupportedScheme) => {
+        "use the Bearer scheme with a LINE access token"
+    };
+    (Empty) => {
+        "the bearer token is empty"
+    };
+    (InvalidCharacters) => {
+        "the bearer token has characters outside the b64token set"
+    };
+    (TooLong) => {
+        "the bearer token is too long"
+    };
+    (MultipleHeaders) => {
+        "the request has more than one Authorization header"
+    };
+    (MultipleCookies) => {
+        "the request has more than one token cookie"
+    };
+    (Expired) => {
+        "the access token expired"
+    };
+    (Revoked) => {
+        "the access token was revoked"
+    };
+    (NotJws) => {
+        "the access token is not a LINE access token"
+    };
+    (Rejected) => {
+        "LINE rejected the access token"
+    };
+    (ForeignChannel) => {
+        "the access token belongs to another channel"
+    };
+    (InsufficientScope) => {
+        "the access token lacks a required scope"
+    };
+    (Unavailable) => {
+        "LINE could not verify the token"
+    };
+    (CrossSiteRequest) => {
+        "a cookie-authenticated request that changes state must come from this site"
+    };
+}
+
 /// Suggested wait before retrying when LINE could not be reached and LINE named no wait itself.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -31,32 +82,32 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 #[non_exhaustive]
 pub enum LineAuthError {
     /// The request carries no `Authorization` header.
-    #[error("the request carries no bearer token")]
+    #[error("{}", description!(MissingToken))]
     MissingToken,
     /// The `Authorization` header uses a scheme other than `Bearer`.
-    #[error("the Authorization header does not use the Bearer scheme")]
+    #[error("{}", description!(UnsupportedScheme))]
     UnsupportedScheme,
     /// The bearer credentials break RFC 6750's syntax; LINE was not asked.
-    #[error("malformed bearer token: {0}")]
+    #[error("{0}")]
     Malformed(MalformedReason),
     /// LINE does not accept the token, or it has expired.
-    #[error("invalid access token: {0}")]
+    #[error("{0}")]
     InvalidToken(InvalidReason),
     /// The token is valid, but was issued for a channel this service does not accept.
-    #[error("the access token belongs to another channel")]
+    #[error("{}", description!(ForeignChannel))]
     ForeignChannel,
     /// The token lacks a scope this service requires.
-    #[error("the access token lacks a required scope (requires \"{required}\")")]
+    #[error("{} (requires \"{required}\")", description!(InsufficientScope))]
     InsufficientScope {
         /// The required scopes, space-separated, as sent in the challenge's `scope` attribute.
         required: Arc<str>,
     },
     /// LINE could not be reached or answered out of spec; the request is refused, not judged.
-    #[error("LINE could not verify the token: {0}")]
+    #[error("{description}: {0}", description = description!(Unavailable))]
     Unavailable(#[source] UpstreamError),
     /// A state-changing request (POST, PUT, PATCH, DELETE) authenticated by a cookie came from
     /// another site: refused as a possible cross-site request forgery.
-    #[error("a cookie-authenticated request that changes state came from another site")]
+    #[error("{}", description!(CrossSiteRequest))]
     CrossSiteRequest,
 }
 
@@ -65,19 +116,19 @@ pub enum LineAuthError {
 #[non_exhaustive]
 pub enum MalformedReason {
     /// `Bearer` with no token after it.
-    #[error("the bearer token is empty")]
+    #[error("{}", description!(Empty))]
     Empty,
     /// A byte outside RFC 6750's b64token charset.
-    #[error("the bearer token has characters outside the b64token set")]
+    #[error("{}", description!(InvalidCharacters))]
     InvalidCharacters,
     /// Longer than [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN).
-    #[error("the bearer token is too long")]
+    #[error("{}", description!(TooLong))]
     TooLong,
     /// More than one `Authorization` header (or token header, or query parameter).
-    #[error("the request has more than one Authorization header")]
+    #[error("{}", description!(MultipleHeaders))]
     MultipleHeaders,
     /// More than one cookie of the token's name.
-    #[error("the request has more than one token cookie")]
+    #[error("{}", description!(MultipleCookies))]
     MultipleCookies,
 }
 
@@ -86,21 +137,21 @@ pub enum MalformedReason {
 #[non_exhaustive]
 pub enum InvalidReason {
     /// The token has expired (per LINE, or per the expiry LINE reported earlier).
-    #[error("the access token expired")]
+    #[error("{}", description!(Expired))]
     Expired,
     /// LINE reports the token revoked.
-    #[error("the access token was revoked")]
+    #[error("{}", description!(Revoked))]
     Revoked,
     /// LINE does not recognise the token's format.
-    #[error("the access token is not a LINE access token")]
+    #[error("{}", description!(NotJws))]
     NotJws,
     /// LINE refused the token for another reason.
-    #[error("LINE rejected the access token")]
+    #[error("{}", description!(Rejected))]
     Rejected,
 }
 
 impl InvalidReason {
-    /// Classifies LINE's `error_description` (fact sheet §3.1). LINE changed these texts in 2026, so
+    /// Classifies LINE's `error_description` (the verify endpoint's). LINE changed these texts in 2026, so
     /// matching is loose; anything unrecognised is still an invalid token, just less specific.
     pub(crate) fn from_line_description(description: &str) -> Self {
         let description = description.to_ascii_lowercase();
@@ -176,28 +227,27 @@ struct Answer {
 
 /// Assembles an [`Answer`] at compile time. With an RFC 6750 code the challenge carries it;
 /// `answer!(None, name, description)` is for answers whose challenge has no `error` (401 without
-/// credentials) or that have none (503). Texts hold no quotes or backslashes, so they are valid
-/// inside both JSON strings and quoted-strings.
+/// credentials) or that have none (503).
 macro_rules! answer {
-    (None, "cross_site_request", $description:literal) => {
+    (None, "cross_site_request", $description:expr) => {
         Answer {
             body: json_body!("cross_site_request", $description),
             challenge: "",
         }
     };
-    (None, "temporarily_unavailable", $description:literal) => {
+    (None, "temporarily_unavailable", $description:expr) => {
         Answer {
             body: json_body!("temporarily_unavailable", $description),
             challenge: "",
         }
     };
-    (None, $name:literal, $description:literal) => {
+    (None, $name:literal, $description:expr) => {
         Answer {
             body: json_body!($name, $description),
             challenge: r#"Bearer realm="line""#,
         }
     };
-    ($code:literal, $description:literal) => {
+    ($code:literal, $description:expr) => {
         Answer {
             body: json_body!($code, $description),
             challenge: concat!(
@@ -213,7 +263,7 @@ macro_rules! answer {
 
 /// The JSON body of every refusal, assembled at compile time.
 macro_rules! json_body {
-    ($error:literal, $description:literal) => {
+    ($error:literal, $description:expr) => {
         concat!(
             r#"{"error":""#,
             $error,
@@ -253,67 +303,49 @@ impl LineAuthError {
     /// refusing a request formats nothing and allocates no body.
     fn answer(&self) -> Answer {
         match self {
-            Self::MissingToken => answer!(None, "unauthorized", "a LINE access token is required"),
-            Self::UnsupportedScheme => answer!(
-                None,
-                "unauthorized",
-                "use the Bearer scheme with a LINE access token"
-            ),
+            Self::MissingToken => answer!(None, "unauthorized", description!(MissingToken)),
+            Self::UnsupportedScheme => {
+                answer!(None, "unauthorized", description!(UnsupportedScheme))
+            }
             Self::Malformed(MalformedReason::Empty) => {
-                answer!("invalid_request", "the bearer token is empty")
+                answer!("invalid_request", description!(Empty))
             }
-            Self::Malformed(MalformedReason::InvalidCharacters) => answer!(
-                "invalid_request",
-                "the bearer token has characters outside the b64token set"
-            ),
+            Self::Malformed(MalformedReason::InvalidCharacters) => {
+                answer!("invalid_request", description!(InvalidCharacters))
+            }
             Self::Malformed(MalformedReason::TooLong) => {
-                answer!("invalid_request", "the bearer token is too long")
+                answer!("invalid_request", description!(TooLong))
             }
-            Self::Malformed(MalformedReason::MultipleHeaders) => answer!(
-                "invalid_request",
-                "the request has more than one Authorization header"
-            ),
-            Self::Malformed(MalformedReason::MultipleCookies) => answer!(
-                "invalid_request",
-                "the request has more than one token cookie"
-            ),
+            Self::Malformed(MalformedReason::MultipleHeaders) => {
+                answer!("invalid_request", description!(MultipleHeaders))
+            }
+            Self::Malformed(MalformedReason::MultipleCookies) => {
+                answer!("invalid_request", description!(MultipleCookies))
+            }
             Self::InvalidToken(InvalidReason::Expired) => {
-                answer!("invalid_token", "the access token expired")
+                answer!("invalid_token", description!(Expired))
             }
             Self::InvalidToken(InvalidReason::Revoked) => {
-                answer!("invalid_token", "the access token was revoked")
+                answer!("invalid_token", description!(Revoked))
             }
             Self::InvalidToken(InvalidReason::NotJws) => {
-                answer!(
-                    "invalid_token",
-                    "the access token is not a LINE access token"
-                )
+                answer!("invalid_token", description!(NotJws))
             }
             Self::InvalidToken(InvalidReason::Rejected) => {
-                answer!("invalid_token", "LINE rejected the access token")
+                answer!("invalid_token", description!(Rejected))
             }
-            Self::ForeignChannel => {
-                answer!(
-                    "invalid_token",
-                    "the access token belongs to another channel"
-                )
-            }
+            Self::ForeignChannel => answer!("invalid_token", description!(ForeignChannel)),
             Self::InsufficientScope { .. } => {
-                answer!(
-                    "insufficient_scope",
-                    "the access token lacks a required scope"
-                )
+                answer!("insufficient_scope", description!(InsufficientScope))
             }
             Self::Unavailable(_) => answer!(
                 None,
                 "temporarily_unavailable",
-                "LINE could not be reached to verify the token; retry later"
+                concat!(description!(Unavailable), "; retry later")
             ),
-            Self::CrossSiteRequest => answer!(
-                None,
-                "cross_site_request",
-                "a cookie-authenticated request that changes state must come from this site"
-            ),
+            Self::CrossSiteRequest => {
+                answer!(None, "cross_site_request", description!(CrossSiteRequest))
+            }
         }
     }
 

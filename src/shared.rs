@@ -40,7 +40,7 @@
 //! | `{prefix}v:{sha256 hex}` | `{"user": <LineUser as serialized>, "freshUntilMs": …}` | when the token does, or after the maximum TTL if sooner |
 //! | `{prefix}r:{sha256 hex}` | why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL |
 //! | `{prefix}s:{sha256 hex}` | a sign-out (`logout`); no forget or clear deletes it | when the token expires (at least the maximum TTL) |
-//! | `{prefix}u:{user ID}` | set of that user's token hashes, for [`forget_user`](crate::LineAuth::forget_user) | after the maximum TTL |
+//! | `{prefix}u:{user ID}` | set of that user's token hashes, for [`forget_user`](crate::LineAuthHandle::forget_user) | after the maximum TTL |
 //! | `{prefix}l:{sha256 hex}` | a replica's claim to be asking LINE about the token | when it shares its verdict, or after the upstream timeout |
 //! | `{prefix}x:{sha256 hex}`, `{prefix}xu:{user ID}`, `{prefix}xall` | when (Redis's clock, Unix ms) the token, the user's tokens or everything was forgotten | after 30 s |
 //!
@@ -50,8 +50,8 @@
 //!
 //! # Invalidation
 //!
-//! [`forget`](crate::LineAuth::forget), [`forget_user`](crate::LineAuth::forget_user),
-//! [`clear`](crate::LineAuth::clear) and [`logout`](crate::LineAuth::logout) delete the shared
+//! [`forget`](crate::LineAuthHandle::forget), [`forget_user`](crate::LineAuthHandle::forget_user),
+//! [`clear`](crate::LineAuthHandle::clear) and [`logout`](crate::LineAuthHandle::logout) delete the shared
 //! entries and publish on `{prefix}invalidate`; every replica drops its in-process copy when the
 //! message arrives (milliseconds on a LAN). A logout also leaves a refusal in Redis until the
 //! token expires, so no replica accepts it again. A forget leaves a mark with the time, by Redis's

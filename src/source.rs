@@ -39,7 +39,7 @@ pub enum TokenSource {
 }
 
 /// The token the layer verified for this request, whichever [`TokenSource`] it came from: what
-/// a handler passes to [`LineAuth::logout`](crate::LineAuth::logout). Its `Debug` shows no part
+/// a handler passes to [`LineAuthHandle::logout`](crate::LineAuthHandle::logout). Its `Debug` shows no part
 /// of it.
 ///
 /// As an extractor it rejects with 401 when no token was verified for the request (an anonymous
@@ -48,10 +48,10 @@ pub enum TokenSource {
 ///
 /// ```
 /// use axum::{extract::State, http::StatusCode, routing::post, Router};
-/// use line_auth::{LineAuth, LineAuthConfig, LineAuthError, LineAuthLayer, TokenSource, VerifiedToken};
+/// use line_auth::{LineAuthHandle, LineAuthConfig, LineAuthError, LineAuthLayer, TokenSource, VerifiedToken};
 ///
 /// async fn logout(
-///     State(auth): State<LineAuth>,
+///     State(auth): State<LineAuthHandle>,
 ///     token: VerifiedToken,
 /// ) -> Result<StatusCode, LineAuthError> {
 ///     auth.logout(token.as_str()).await?;

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::rejection::{LineAuthError, MalformedReason};
 
 /// Longest bearer token accepted, in bytes. LINE's access tokens are a few hundred bytes and their
-/// length is undocumented (fact sheet §7.8), so this leaves generous room while refusing abuse.
+/// length is undocumented, so this leaves generous room while refusing abuse.
 pub const MAX_TOKEN_LEN: usize = 2048;
 
 /// Where the request stands on bearer credentials.
@@ -42,7 +42,7 @@ pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Credentials<&str
 /// The bearer token of a request, read as the layer reads it (RFC 6750 §2.1): `Ok(None)` when
 /// there is none (no `Authorization` header, or another scheme), an error when it is malformed.
 ///
-/// For handlers that need the raw token, e.g. to [`logout`](crate::LineAuth::logout):
+/// For handlers that need the raw token, e.g. to [`logout`](crate::LineAuthHandle::logout):
 ///
 /// ```
 /// use http::HeaderMap;

@@ -132,14 +132,6 @@ impl Verifier {
         }
     }
 
-    /// A verifier for a new layer, listening for the fleet's invalidations at once if it shares
-    /// a cache and runs inside a runtime (otherwise from its first verification).
-    pub(crate) fn started(config: &LineAuthConfig, credential: Credential) -> Arc<Self> {
-        let verifier = Arc::new(Self::new(config, credential));
-        verifier.start_sharing();
-        verifier
-    }
-
     /// Starts listening for the fleet's notices, if there is a fleet and a runtime. They are
     /// applied by a task of their own, which holds no more than a weak reference: the layer's
     /// last clone going away ends the fleet's tasks, then this one.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use line_auth::emulator::{Endpoint, Fault, IssueToken};
-use line_auth::{LineAuth, LineAuthConfig, LineAuthConfigBuilder, LineAuthLayer};
+use line_auth::{LineAuthConfig, LineAuthConfigBuilder, LineAuthHandle, LineAuthLayer};
 use redis::AsyncCommands;
 
 use crate::logout::{app, post_bearer};
@@ -23,7 +23,7 @@ const PUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// One replica: the example's routes behind a layer sharing `redis_url`.
 struct Replica {
     base: String,
-    auth: LineAuth,
+    auth: LineAuthHandle,
 }
 
 impl Replica {
@@ -984,7 +984,8 @@ async fn an_id_token_signed_out_on_one_replica_is_refused_by_one_that_never_hear
     let redis = RedisServer::start();
     let line = Line::start().await;
     let id_replica = |line: &Line| {
-        let layer = LineAuthLayer::id_tokens(line.config().redis_url(redis.url()).build().unwrap());
+        let layer =
+            LineAuthLayer::new(line.config().redis_url(redis.url()).build().unwrap()).id_tokens();
         let auth = layer.handle();
         async move {
             Replica {

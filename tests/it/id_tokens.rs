@@ -15,7 +15,8 @@ const BROWN: &str = "U4af4980629aabbccddeeff0011223344";
 
 async fn app(config: LineAuthConfigBuilder) -> (String, HandlerCalls) {
     let calls = HandlerCalls::default();
-    let base = serve(routes(&calls).layer(LineAuthLayer::id_tokens(config.build().unwrap()))).await;
+    let base =
+        serve(routes(&calls).layer(LineAuthLayer::new(config.build().unwrap()).id_tokens())).await;
     (base, calls)
 }
 

@@ -274,7 +274,7 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
     );
     let id_base = serve(
         routes(&HandlerCalls::default())
-            .layer(LineAuthLayer::id_tokens(id_config.build().unwrap())),
+            .layer(LineAuthLayer::new(id_config.build().unwrap()).id_tokens()),
     )
     .await;
     let id_token = |request: IssueIdToken| line.emulator.issue_id_token(request.name("Brown"));
@@ -308,7 +308,7 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
         );
         let base = serve(
             routes(&HandlerCalls::default())
-                .layer(LineAuthLayer::id_tokens(config.build().unwrap())),
+                .layer(LineAuthLayer::new(config.build().unwrap()).id_tokens()),
         )
         .await;
         let token = seen.secret(id_token(IssueIdToken::new(CHANNEL, BROWN)));

@@ -1,4 +1,4 @@
-//! Logout and invalidation through the `LineAuth` handle, over HTTP against the emulator.
+//! Logout and invalidation through the `LineAuthHandle` handle, over HTTP against the emulator.
 
 use std::time::Duration;
 
@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use line_auth::emulator::{Endpoint, Fault, IssueToken};
-use line_auth::{LineAuth, LineAuthError, LineAuthLayer, LineUser, VerifiedToken};
+use line_auth::{LineAuthError, LineAuthHandle, LineAuthLayer, LineUser, VerifiedToken};
 
 use crate::support::*;
 
 /// The example server's routes: `/api/me`, and `POST /api/logout` revoking and forgetting.
 pub(crate) fn app(layer: LineAuthLayer) -> Router {
     async fn logout(
-        State(auth): State<LineAuth>,
+        State(auth): State<LineAuthHandle>,
         token: VerifiedToken,
     ) -> Result<StatusCode, LineAuthError> {
         auth.logout(token.as_str()).await?;

@@ -4,6 +4,7 @@ mod cache;
 mod coalescing;
 mod cors;
 mod emulator;
+mod examples;
 mod extraction;
 mod fleet;
 mod hostile;

@@ -27,9 +27,10 @@ fn greeting_routes() -> Router {
 #[tokio::test]
 async fn optional_mode_lets_anonymous_requests_through_and_still_verifies_tokens() {
     let line = Line::start().await;
-    let base =
-        serve(greeting_routes().layer(LineAuthLayer::optional(line.config().build().unwrap())))
-            .await;
+    let base = serve(
+        greeting_routes().layer(LineAuthLayer::new(line.config().build().unwrap()).optional()),
+    )
+    .await;
     let token = line.issue(line_auth::emulator::IssueToken::new(CHANNEL).display_name("Brown"));
     let revoked = line.token();
     line.emulator.revoke(&revoked);
@@ -57,11 +58,44 @@ async fn optional_mode_lets_anonymous_requests_through_and_still_verifies_tokens
 }
 
 #[tokio::test]
+async fn optional_id_token_mode_lets_anonymous_requests_through_and_verifies_id_tokens() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap())
+        .id_tokens()
+        .optional();
+    let base = serve(greeting_routes().layer(layer)).await;
+    let id_token = line.emulator.issue_id_token(
+        line_auth::emulator::IssueIdToken::new(CHANNEL, "U4af4980629aabbccddeeff0011223344")
+            .name("Brown"),
+    );
+    let access_token =
+        line.issue(line_auth::emulator::IssueToken::new(CHANNEL).display_name("Cony"));
+
+    let anonymous = get_anonymous(&base, "/greeting").await;
+    assert_eq!(
+        (anonymous.status, anonymous.body.as_str()),
+        (StatusCode::OK, "hello, stranger")
+    );
+    let known = get_bearer(&base, "/greeting", &id_token).await;
+    assert_eq!(
+        (known.status, known.body.as_str()),
+        (StatusCode::OK, "hello, Brown")
+    );
+    // An access token is not an ID token: present, so verified as one, and refused.
+    assert_eq!(
+        get_bearer(&base, "/greeting", &access_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(line.calls().0, 0, "ID tokens are verified without LINE");
+}
+
+#[tokio::test]
 async fn optional_mode_treats_another_authorization_scheme_as_anonymous() {
     let line = Line::start().await;
-    let base =
-        serve(greeting_routes().layer(LineAuthLayer::optional(line.config().build().unwrap())))
-            .await;
+    let base = serve(
+        greeting_routes().layer(LineAuthLayer::new(line.config().build().unwrap()).optional()),
+    )
+    .await;
 
     // Not a bearer token, so nothing for this layer to verify: the request is anonymous, as
     // one without the header is (`LineAuthLayer::optional`), and the handler decides.
@@ -77,9 +111,10 @@ async fn optional_mode_treats_another_authorization_scheme_as_anonymous() {
 #[tokio::test]
 async fn optional_mode_answers_503_when_line_is_down_never_the_anonymous_path() {
     let line = Line::start().await;
-    let base =
-        serve(greeting_routes().layer(LineAuthLayer::optional(line.config().build().unwrap())))
-            .await;
+    let base = serve(
+        greeting_routes().layer(LineAuthLayer::new(line.config().build().unwrap()).optional()),
+    )
+    .await;
     let token = line.token();
     line.emulator.stop().await;
 
@@ -289,10 +324,7 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
     let (status, why) = custom_answer(&base, None, "no token").await;
     assert_eq!(
         (status, why.as_str()),
-        (
-            StatusCode::UNAUTHORIZED,
-            "the request carries no bearer token"
-        )
+        (StatusCode::UNAUTHORIZED, "a LINE access token is required")
     );
 
     let (status, why) = custom_answer(&base, Some(&revoked), "revoked, said LINE").await;

@@ -183,7 +183,7 @@ async fn a_logout_is_refused_here_whatever_line_answers() {
 #[tokio::test]
 async fn logout_works_on_id_token_layers() {
     let line = Line::start().await;
-    let layer = LineAuthLayer::id_tokens(line.config().build().unwrap());
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).id_tokens();
     let auth = layer.handle();
     let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
     let id_token = line.emulator.issue_id_token(
@@ -208,7 +208,7 @@ async fn logout_works_on_id_token_layers() {
 #[tokio::test]
 async fn a_failed_key_set_fetch_is_line_unavailable_and_is_retried_soon() {
     let line = Line::start().await;
-    let layer = LineAuthLayer::id_tokens(line.config().build().unwrap());
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).id_tokens();
     let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
     let id_token = line.emulator.issue_id_token(
         IssueIdToken::new(CHANNEL, "U1234567890abcdef1234567890abcdef").name("Brown"),

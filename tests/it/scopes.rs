@@ -47,7 +47,7 @@ async fn require_scopes_without_an_auth_layer_refuses_even_a_valid_token() {
 async fn require_scopes_under_an_optional_layer_refuses_anonymous_requests() {
     let line = Line::start().await;
     let calls = Arc::new(AtomicU64::new(0));
-    let layer = LineAuthLayer::optional(line.config().build().unwrap());
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).optional();
     let base = serve(scoped_routes(&calls).layer(layer)).await;
     let with_openid = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
 

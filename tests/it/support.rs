@@ -210,11 +210,39 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
     (example, base)
 }
 
+/// Runs example `name` with `env` (over an environment cleared of the line-auth variables) until
+/// it exits, as a misconfigured one should at once; its exit status and what it printed on stderr.
+pub fn run_failing_example(name: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let binary = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    let mut command = Command::new(binary);
+    for variable in ["LINE_CHANNEL_ID", "LINE_API_BASE", "REDIS_URL"] {
+        command.env_remove(variable);
+    }
+    let output = command
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "off")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// The emulator, the default app behind a default layer, that layer's handle, and one token the
 /// app has verified already: the start of every logout and invalidation test.
 pub struct Verified {
     pub line: Line,
-    pub auth: line_auth::LineAuth,
+    pub auth: line_auth::LineAuthHandle,
     pub base: String,
     pub token: String,
 }

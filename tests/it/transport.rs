@@ -221,7 +221,7 @@ async fn a_key_set_answer_redirecting_to_another_host_is_not_followed() {
         .build()
         .unwrap();
     let calls = HandlerCalls::default();
-    let base = serve(routes(&calls).layer(LineAuthLayer::id_tokens(config))).await;
+    let base = serve(routes(&calls).layer(LineAuthLayer::new(config).id_tokens())).await;
 
     let reply = get_bearer(&base, "/api/me", &id_token).await;
 
