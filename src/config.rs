@@ -337,8 +337,17 @@ pub struct LineAuthConfigBuilder {
 }
 
 impl LineAuthConfigBuilder {
-    /// Accepts tokens issued for this LINE Login channel (its numeric channel ID).
-    /// Call it again to accept several channels.
+    /// Accepts tokens issued for this channel (its numeric channel ID, from LINE Developers
+    /// Console → the channel → Basic settings). Call it again to accept several channels.
+    ///
+    /// - For a LIFF app: the LINE Login channel that holds the LIFF app.
+    /// - For a LINE MINI App: the MINI App channel.
+    /// - Never the LIFF ID (`1234567890-AbcdEfgh`), which names an app, not a channel: it is a
+    ///   [`ConfigError::LiffIdAsChannelId`].
+    ///
+    /// LINE revokes a LIFF app's token when the app closes; for LIFF, a
+    /// [`cache_max_ttl`](Self::cache_max_ttl) of about a minute bounds how long a closed app's
+    /// token is still accepted here.
     pub fn channel_id(mut self, channel_id: impl Into<String>) -> Self {
         self.channel_ids.push(channel_id.into());
         self
@@ -549,6 +558,9 @@ impl LineAuthConfigBuilder {
             return Err(ConfigError::NoChannel);
         }
         for id in &self.channel_ids {
+            if is_liff_id(id) {
+                return Err(ConfigError::LiffIdAsChannelId(id.clone()));
+            }
             if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ConfigError::InvalidChannelId(id.clone()));
             }
@@ -720,6 +732,17 @@ pub(crate) fn parse_api_base(value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// Whether `id` has the shape of a LIFF ID: the channel's numeric ID, a dash, and eight letters
+/// or digits (`1234567890-AbcdEfgh`).
+fn is_liff_id(id: &str) -> bool {
+    id.split_once('-').is_some_and(|(channel, app)| {
+        !channel.is_empty()
+            && channel.bytes().all(|b| b.is_ascii_digit())
+            && app.len() == 8
+            && app.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
 /// A configuration that cannot work, found when it is built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -730,6 +753,12 @@ pub enum ConfigError {
     /// A channel ID is not the numeric ID shown in the LINE Developers Console.
     #[error("invalid LINE channel ID {0:?}: expected the numeric channel ID")]
     InvalidChannelId(String),
+    /// A LIFF ID (`{channel ID}-{8 letters or digits}`) was given where a channel ID belongs.
+    #[error(
+        "{0:?} is a LIFF ID, not a channel ID: configure the ID of the LINE Login channel that \
+         holds the LIFF app (or of the MINI App channel)"
+    )]
+    LiffIdAsChannelId(String),
     /// The API base is not a usable http(s) URL.
     #[error("invalid LINE API base {value:?}: {reason}")]
     InvalidApiBase {
@@ -995,6 +1024,27 @@ mod tests {
 
     #[test]
     fn invalid_values_are_rejected_at_build() {
+        assert_eq!(
+            LineAuthConfig::builder()
+                .channel_id("1234567890-AbcdEfgh")
+                .build()
+                .unwrap_err(),
+            ConfigError::LiffIdAsChannelId("1234567890-AbcdEfgh".into())
+        );
+        for not_a_liff_id in [
+            "1234567890-Abcd",
+            "-AbcdEfgh",
+            "12a-AbcdEfgh",
+            "1234567890-AbcdEfg!",
+        ] {
+            assert!(
+                matches!(
+                    LineAuthConfig::builder().channel_id(not_a_liff_id).build(),
+                    Err(ConfigError::InvalidChannelId(_))
+                ),
+                "{not_a_liff_id}"
+            );
+        }
         let base = || LineAuthConfig::builder().channel_id("1");
         assert!(matches!(
             LineAuthConfig::builder().channel_id("abc").build(),

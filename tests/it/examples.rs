@@ -29,3 +29,16 @@ fn an_example_server_with_a_bad_duration_names_the_variable() {
         r#"error: LINE_CACHE_MAX_TTL_SECS must be a whole number, got "soon""#
     );
 }
+
+#[test]
+fn an_example_server_given_a_liff_id_says_which_channel_id_belongs_there() {
+    let (status, stderr) =
+        run_failing_example("server", &[("LINE_CHANNEL_ID", "1234567890-AbcdEfgh")]);
+
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is a LIFF ID, not a channel ID")
+            && stderr.contains("LINE Login channel that holds the LIFF app"),
+        "{stderr}"
+    );
+}
