@@ -39,7 +39,7 @@ enum Anonymous {
 /// use tower::ServiceExt;
 ///
 /// async fn me(user: LineUser) -> String {
-///     user.display_name().to_owned()
+///     user.display_name().unwrap_or_default().to_owned()
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -263,7 +263,7 @@ impl LineAuthLayer {
     /// let config = LineAuthConfig::builder().channel_id("1234567890").build()?;
     /// let layer = LineAuthLayer::new(config).with_fixed_token("test-token", user);
     /// let app = Router::new()
-    ///     .route("/me", get(|user: LineUser| async move { user.display_name().to_owned() }))
+    ///     .route("/me", get(|user: LineUser| async move { user.display_name().unwrap_or_default().to_owned() }))
     ///     .layer(layer);
     ///
     /// let request = Request::get("/me").header("authorization", "Bearer test-token").body(Body::empty())?;

@@ -33,7 +33,7 @@ use crate::user::LineUser;
 ///         get(|user: LineUser| async move { user.user_id().to_owned() })
 ///             .route_layer(RequireScopesLayer::new(["openid"])),
 ///     )
-///     .route("/api/me", get(|user: LineUser| async move { user.display_name().to_owned() }))
+///     .route("/api/me", get(|user: LineUser| async move { user.display_name().unwrap_or_default().to_owned() }))
 ///     .route_layer(LineAuthLayer::new(config));
 /// # Ok(())
 /// # }

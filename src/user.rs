@@ -13,8 +13,11 @@ use crate::rejection::LineAuthError;
 /// A LINE user whose access token LINE has verified for one of the configured channels.
 ///
 /// Cheap to clone (one reference count). Serializes with LINE's field names:
-/// `{"userId", "displayName", "pictureUrl"?, "statusMessage"?, "channelId", "scopes", "expiresAt"}`,
-/// where `scopes` is an array and `expiresAt` the token's expiry in Unix seconds.
+/// `{"userId", "displayName"?, "pictureUrl"?, "statusMessage"?, "channelId", "scopes", "expiresAt"}`,
+/// where `scopes` is an array, `expiresAt` the token's expiry in Unix seconds, and a field marked
+/// `?` is omitted when LINE gave none. A token without the `profile` scope (a LINE MINI App's
+/// `openid`-only token) has a user ID and nothing else of the profile:
+/// `{"userId": "U…", "channelId": "…", "scopes": ["openid"], "expiresAt": …}`.
 ///
 /// The layer inserts a `LineUser` into the request's extensions once LINE has vouched for the
 /// token. Handlers take it as an extractor:
@@ -28,12 +31,12 @@ use crate::rejection::LineAuthError;
 /// use line_auth::LineUser;
 ///
 /// async fn me(user: LineUser) -> String {
-///     format!("hello, {}", user.display_name())
+///     format!("hello, {}", user.display_name().unwrap_or("LINE user"))
 /// }
 ///
 /// async fn greeting(user: Option<LineUser>) -> String {
 ///     match user {
-///         Some(user) => format!("hello, {}", user.display_name()),
+///         Some(user) => format!("hello, {}", user.display_name().unwrap_or("LINE user")),
 ///         None => "hello, stranger".to_owned(),
 ///     }
 /// }
@@ -45,7 +48,7 @@ pub struct LineUser(Arc<UserData>);
 #[derive(PartialEq, Eq)]
 struct UserData {
     user_id: Box<str>,
-    display_name: Box<str>,
+    display_name: Option<Box<str>>,
     picture_url: Option<Box<str>>,
     status_message: Option<Box<str>>,
     channel_id: Box<str>,
@@ -77,7 +80,7 @@ impl LineUser {
     ) -> Self {
         Self(Arc::new(UserData {
             user_id: profile.user_id.into(),
-            display_name: profile.display_name.into(),
+            display_name: Some(profile.display_name.into()),
             picture_url: profile.picture_url.map(Into::into),
             status_message: profile.status_message.map(Into::into),
             channel_id: verification.client_id.as_str().into(),
@@ -99,7 +102,7 @@ impl LineUser {
         }
         Self(Arc::new(UserData {
             user_id: claims.sub.as_str().into(),
-            display_name: claims.name.as_deref().unwrap_or_default().into(),
+            display_name: claims.name.as_deref().map(Into::into),
             picture_url: claims.picture.as_deref().map(Into::into),
             status_message: None,
             channel_id: claims.aud.as_str().into(),
@@ -113,9 +116,10 @@ impl LineUser {
         &self.0.user_id
     }
 
-    /// The display name.
-    pub fn display_name(&self) -> &str {
-        &self.0.display_name
+    /// The display name; absent when the token lacks the `profile` scope (a LINE MINI App's
+    /// `openid`-only token, an ID token without `name`).
+    pub fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
     }
 
     /// The profile image URL; absent when the user has none.
@@ -160,7 +164,7 @@ impl LineUser {
         LineUserBuilder {
             user_id: user_id.into(),
             channel_id: channel_id.into(),
-            display_name: "LINE User".to_owned(),
+            display_name: Some("LINE User".to_owned()),
             picture_url: None,
             status_message: None,
             scopes: vec!["profile".to_owned()],
@@ -177,7 +181,7 @@ impl LineUser {
 pub struct LineUserBuilder {
     user_id: String,
     channel_id: String,
-    display_name: String,
+    display_name: Option<String>,
     picture_url: Option<String>,
     status_message: Option<String>,
     scopes: Vec<String>,
@@ -188,7 +192,13 @@ pub struct LineUserBuilder {
 impl LineUserBuilder {
     /// The display name.
     pub fn display_name(mut self, name: impl Into<String>) -> Self {
-        self.display_name = name.into();
+        self.display_name = Some(name.into());
+        self
+    }
+
+    /// No display name, as for a token without the `profile` scope.
+    pub fn without_display_name(mut self) -> Self {
+        self.display_name = None;
         self
     }
 
@@ -224,7 +234,7 @@ impl LineUserBuilder {
     pub fn build(self) -> LineUser {
         LineUser(Arc::new(UserData {
             user_id: self.user_id.into(),
-            display_name: self.display_name.into(),
+            display_name: self.display_name.map(Into::into),
             picture_url: self.picture_url.map(Into::into),
             status_message: self.status_message.map(Into::into),
             channel_id: self.channel_id.into(),
@@ -249,12 +259,16 @@ impl fmt::Debug for LineUser {
 impl Serialize for LineUser {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let data = &self.0;
-        let fields = 5
+        let fields = 4
+            + usize::from(data.display_name.is_some())
             + usize::from(data.picture_url.is_some())
             + usize::from(data.status_message.is_some());
         let mut out = serializer.serialize_struct("LineUser", fields)?;
         out.serialize_field("userId", &*data.user_id)?;
-        out.serialize_field("displayName", &*data.display_name)?;
+        match &data.display_name {
+            Some(name) => out.serialize_field("displayName", &**name)?,
+            None => out.skip_field("displayName")?,
+        }
         match &data.picture_url {
             Some(url) => out.serialize_field("pictureUrl", &**url)?,
             None => out.skip_field("pictureUrl")?,
@@ -281,7 +295,8 @@ impl Serialize for LineUser {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SerializedUser {
     user_id: String,
-    display_name: String,
+    #[serde(default)]
+    display_name: Option<String>,
     picture_url: Option<String>,
     status_message: Option<String>,
     channel_id: String,
@@ -294,7 +309,7 @@ impl From<SerializedUser> for LineUser {
     fn from(user: SerializedUser) -> Self {
         Self(Arc::new(UserData {
             user_id: user.user_id.into(),
-            display_name: user.display_name.into(),
+            display_name: user.display_name.map(Into::into),
             picture_url: user.picture_url.map(Into::into),
             status_message: user.status_message.map(Into::into),
             channel_id: user.channel_id.into(),

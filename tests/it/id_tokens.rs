@@ -364,12 +364,13 @@ async fn id_tokens_without_profile_need_openid_as_the_requirement() {
     );
 
     let (openid_required, _) = app(line.config().required_scopes(["openid"])).await;
-    assert_eq!(
-        get_bearer(&openid_required, "/api/me", &openid_only)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    let reply = get_bearer(&openid_required, "/api/me", &openid_only).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // No name: the user has an ID and no display name, which the JSON omits.
+    let user = reply.json();
+    assert_eq!(user["userId"], BROWN);
+    assert_eq!(user["scopes"], serde_json::json!(["openid"]));
+    assert!(user.get("displayName").is_none(), "{user}");
 }
 
 fn base64_url(text: &str) -> String {

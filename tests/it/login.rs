@@ -520,7 +520,7 @@ async fn the_web_login_id_token_verifies_with_the_channel_secret_and_the_nonce()
         (verified.claims.sub.as_str(), verified.claims.aud.as_str()),
         (BROWN, CHANNEL)
     );
-    assert_eq!(verified.user.display_name(), "Brown");
+    assert_eq!(verified.user.display_name(), Some("Brown"));
     assert_eq!(line.emulator.calls().certs, 0, "HS256: no key set needed");
     assert!(
         verifier(

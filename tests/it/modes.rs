@@ -17,7 +17,7 @@ fn greeting_routes() -> Router {
         "/greeting",
         get(|user: Option<LineUser>| async move {
             match user {
-                Some(user) => format!("hello, {}", user.display_name()),
+                Some(user) => format!("hello, {}", user.display_name().unwrap_or("LINE user")),
                 None => "hello, stranger".to_owned(),
             }
         }),
