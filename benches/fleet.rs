@@ -23,7 +23,7 @@ use line_auth::{LineAuthConfig, LineAuthLayer};
 use tower_layer::Layer;
 
 use common::*;
-use redis_server::{shared_key, RedisServer};
+use redis_server::{shared_key, RedisServer, FLEET_KEY};
 
 struct Args {
     batches: usize,
@@ -68,7 +68,7 @@ fn config(line: &LineEmulator, redis_url: Option<&str>) -> LineAuthConfig {
         .api_base(line.base_url())
         .cache_max_entries(1 << 20);
     if let Some(url) = redis_url {
-        config = config.redis_url(url);
+        config = config.redis_url(url).redis_signing_key(FLEET_KEY);
     }
     config.build().unwrap()
 }

@@ -15,8 +15,8 @@
 //! a `curl` line that works. With `LINE_CHANNEL_ID` set it verifies real tokens with LINE
 //! (`LINE_API_BASE` to point elsewhere; see `LineAuthConfig::from_env` for every variable).
 //!
-//! Environment: `LINE_CHANNEL_ID`, `LINE_API_BASE`, `REDIS_URL` (replicas share verified tokens
-//! and logouts through that Redis; in demo mode too), `LISTEN_ADDR` (default `127.0.0.1:3000`),
+//! Environment: `LINE_CHANNEL_ID`, `LINE_API_BASE`, `REDIS_URL` with `LINE_REDIS_SIGNING_KEY`
+//! (replicas share verified tokens and logouts through that Redis; in demo mode too), `LISTEN_ADDR` (default `127.0.0.1:3000`),
 //! `RUST_LOG` (default `info`).
 
 use std::error::Error;
@@ -183,6 +183,9 @@ async fn run() -> Result<(), Box<dyn Error>> {
             .api_base(emulator.base_url());
         if let Ok(url) = std::env::var("REDIS_URL") {
             config = config.redis_url(url);
+            if let Ok(key) = std::env::var("LINE_REDIS_SIGNING_KEY") {
+                config = config.redis_signing_key(key);
+            }
         }
         let config = config.build()?;
         demo = Some((emulator, token));

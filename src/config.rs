@@ -38,6 +38,12 @@ const MAX_CHANNELS: usize = 1024;
 /// Default bound on every Redis call (feature `redis`); a slower Redis is skipped, not waited on.
 #[cfg(feature = "redis")]
 pub(crate) const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+/// Default time a previous signing key of the shared cache is still accepted (feature `redis`).
+#[cfg(feature = "redis")]
+pub(crate) const DEFAULT_REDIS_SIGNING_KEY_OVERLAP: Duration = Duration::from_secs(60 * 60);
+/// Least length of a shared cache's signing key: 256 bits, as HMAC-SHA256's output.
+#[cfg(feature = "redis")]
+pub(crate) const MIN_SIGNING_KEY_LEN: usize = 32;
 /// Default prefix of the shared cache's Redis keys and invalidation channel (feature `redis`).
 #[cfg(feature = "redis")]
 pub(crate) const DEFAULT_REDIS_KEY_PREFIX: &str = "line-auth:";
@@ -164,6 +170,9 @@ impl LineAuthConfig {
     /// | `LINE_STALE_IF_ERROR_SECS` | grace for verified tokens while LINE is down (opt-in) | off |
     /// | `LINE_CHANNEL_SECRET` | channel secret, for channels whose app type is web only | none |
     /// | `REDIS_URL` | shared cache on Redis (feature `redis`; an error without it) | off |
+    /// | `LINE_REDIS_SIGNING_KEY` | the fleet's key for signing shared entries, at least 32 bytes | required with `REDIS_URL` |
+    /// | `LINE_REDIS_PREVIOUS_SIGNING_KEY` | the key before it, still accepted during a rotation | none |
+    /// | `LINE_REDIS_SIGNING_KEY_OVERLAP_SECS` | how long the previous key is accepted | `3600` |
     /// | `LINE_REDIS_KEY_PREFIX` | prefix of the shared cache's keys and channel | `line-auth:` |
     /// | `LINE_REDIS_TIMEOUT_MS` | longest one Redis call may take | `50` |
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -234,6 +243,17 @@ impl LineAuthConfig {
         {
             if let Some(url) = redis_url {
                 builder = builder.redis_url(url.trim());
+            }
+            if let Some(key) = lookup("LINE_REDIS_SIGNING_KEY").filter(|key| !key.is_empty()) {
+                builder = builder.redis_signing_key(key);
+            }
+            if let Some(key) =
+                lookup("LINE_REDIS_PREVIOUS_SIGNING_KEY").filter(|key| !key.is_empty())
+            {
+                builder = builder.redis_previous_signing_key(key);
+            }
+            if let Some(secs) = number("LINE_REDIS_SIGNING_KEY_OVERLAP_SECS")? {
+                builder = builder.redis_signing_key_overlap(Duration::from_secs(secs));
             }
             if let Some(prefix) = lookup("LINE_REDIS_KEY_PREFIX") {
                 builder = builder.redis_key_prefix(prefix.trim());
@@ -330,6 +350,12 @@ pub struct LineAuthConfigBuilder {
     http_client: Option<reqwest::Client>,
     #[cfg(feature = "redis")]
     redis_url: Option<Secret>,
+    #[cfg(feature = "redis")]
+    redis_signing_key: Option<Secret>,
+    #[cfg(feature = "redis")]
+    redis_previous_signing_key: Option<Secret>,
+    #[cfg(feature = "redis")]
+    redis_signing_key_overlap: Option<Duration>,
     #[cfg(feature = "redis")]
     redis_key_prefix: Option<String>,
     #[cfg(feature = "redis")]
@@ -512,6 +538,39 @@ impl LineAuthConfigBuilder {
         self
     }
 
+    /// The fleet's key for signing what it shares (required with [`redis_url`](Self::redis_url);
+    /// at least 32 bytes, the same on every replica; never shown by `Debug`). Every verdict and
+    /// refusal written to Redis carries an HMAC-SHA256 of itself and the token hash it is stored
+    /// under, and a replica accepts only entries signed with its key: a party that can write to
+    /// Redis can deny service, but cannot make a replica accept a token. Generate it with, e.g.,
+    /// `openssl rand -base64 32`.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_signing_key(mut self, key: impl Into<String>) -> Self {
+        self.redis_signing_key = Some(Secret::new(key.into()));
+        self
+    }
+
+    /// During a rotation of the signing key: the key before the current one, whose entries are
+    /// still accepted for [`redis_signing_key_overlap`](Self::redis_signing_key_overlap) after the
+    /// layer is configured. Nothing is written with it.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_previous_signing_key(mut self, key: impl Into<String>) -> Self {
+        self.redis_previous_signing_key = Some(Secret::new(key.into()));
+        self
+    }
+
+    /// How long the [previous signing key](Self::redis_previous_signing_key) is accepted
+    /// (default 1 hour): long enough for every replica to take the new key, plus the maximum TTL
+    /// of the entries the old one signed.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_signing_key_overlap(mut self, overlap: Duration) -> Self {
+        self.redis_signing_key_overlap = Some(overlap);
+        self
+    }
+
     /// Prefix of the shared cache's keys and invalidation channel (default `line-auth:`). Services
     /// with different channels or scopes may share one Redis; give each fleet its own prefix.
     /// It must not be empty, and ends with `:` (added if missing), so that `clear` never reaches
@@ -543,6 +602,8 @@ impl LineAuthConfigBuilder {
             ("jwks_refetch_floor", self.jwks_refetch_floor),
             #[cfg(feature = "redis")]
             ("redis_timeout", self.redis_timeout),
+            #[cfg(feature = "redis")]
+            ("redis_signing_key_overlap", self.redis_signing_key_overlap),
         ] {
             // Deadlines add these to the clock, which must not overflow.
             if duration.is_some_and(|duration| duration > MAX_DURATION) {
@@ -663,10 +724,24 @@ impl LineAuthConfigBuilder {
                 if !prefix.ends_with(':') {
                     prefix.push(':');
                 }
+                let key = self
+                    .redis_signing_key
+                    .ok_or(ConfigError::MissingRedisSigningKey)?;
+                let previous = self.redis_previous_signing_key;
+                for key in std::iter::once(&key).chain(&previous) {
+                    if key.expose().len() < MIN_SIGNING_KEY_LEN {
+                        return Err(ConfigError::ShortRedisSigningKey);
+                    }
+                }
+                let overlap = self
+                    .redis_signing_key_overlap
+                    .unwrap_or(DEFAULT_REDIS_SIGNING_KEY_OVERLAP);
+                let signing = crate::fleet::SigningKeys::new(&key, previous.as_ref(), overlap);
                 Some(crate::fleet::RedisSettings::new(
                     url.expose(),
                     prefix,
                     timeout,
+                    signing,
                 )?)
             }
             None => None,
@@ -804,6 +879,15 @@ pub enum ConfigError {
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
+    /// A shared cache is configured without the key its entries are signed with (feature `redis`).
+    #[error(
+        "a shared cache needs a signing key: set LINE_REDIS_SIGNING_KEY (or call \
+         redis_signing_key()) to the same secret of at least 32 bytes on every replica"
+    )]
+    MissingRedisSigningKey,
+    /// A signing key of the shared cache is shorter than 32 bytes (feature `redis`).
+    #[error("the shared cache's signing key must be at least 32 bytes")]
+    ShortRedisSigningKey,
     /// The Redis URL cannot be used (feature `redis`).
     #[error("invalid Redis URL {value}: {reason}")]
     InvalidRedisUrl {
@@ -844,6 +928,9 @@ mod tests {
 
     /// Every variable [`LineAuthConfig::from_env`]'s table documents, and a value for each that
     /// differs from its default.
+    const SIGNING_KEY: &str = "fleet-signing-key-of-at-least-32-bytes";
+    const PREVIOUS_SIGNING_KEY: &str = "the-previous-fleet-signing-key-0123";
+
     fn every_documented_variable() -> Vec<(&'static str, &'static str)> {
         vec![
             ("LINE_CHANNEL_ID", " 1440057261, 1234567890 ,"),
@@ -860,6 +947,9 @@ mod tests {
             ("LINE_STALE_IF_ERROR_SECS", "120"),
             ("LINE_CHANNEL_SECRET", " s3cr3t-value "),
             ("REDIS_URL", " redis://:hunter2@cache.internal:6380/2 "),
+            ("LINE_REDIS_SIGNING_KEY", SIGNING_KEY),
+            ("LINE_REDIS_PREVIOUS_SIGNING_KEY", PREVIOUS_SIGNING_KEY),
+            ("LINE_REDIS_SIGNING_KEY_OVERLAP_SECS", "600"),
             ("LINE_REDIS_KEY_PREFIX", "api-a:"),
             ("LINE_REDIS_TIMEOUT_MS", "20"),
         ]
@@ -928,7 +1018,7 @@ mod tests {
             // The settings' fields are private to `shared`; their `Debug` shows each one.
             assert_eq!(
                 format!("{:?}", config.redis.unwrap()),
-                r#"RedisSettings { url: "redis://:redacted@cache.internal:6380/2", key_prefix: "api-a:", timeout: 20ms }"#
+                r#"RedisSettings { url: "redis://:redacted@cache.internal:6380/2", key_prefix: "api-a:", timeout: 20ms, signing: SigningKeys { previous_for: Some(600s), .. } }"#
             );
         }
     }
@@ -957,6 +1047,7 @@ mod tests {
         let config = from_vars(&[
             ("LINE_CHANNEL_ID", "1"),
             ("REDIS_URL", " redis://:hunter2@cache.internal:6380/2 "),
+            ("LINE_REDIS_SIGNING_KEY", SIGNING_KEY),
             ("LINE_REDIS_KEY_PREFIX", "api-a:"),
             ("LINE_REDIS_TIMEOUT_MS", "20"),
         ])
@@ -975,6 +1066,7 @@ mod tests {
         let tls = LineAuthConfig::builder()
             .channel_id("1")
             .redis_url("rediss://:hunter2@cache.example:6380/0")
+            .redis_signing_key(SIGNING_KEY)
             .build();
         assert!(tls.is_ok(), "TLS URLs are supported: {tls:?}");
     }
@@ -985,6 +1077,7 @@ mod tests {
         let error = from_vars(&[
             ("LINE_CHANNEL_ID", "1"),
             ("REDIS_URL", "http://:hunter2@cache.internal/"),
+            ("LINE_REDIS_SIGNING_KEY", SIGNING_KEY),
         ])
         .unwrap_err();
         assert!(
@@ -996,11 +1089,57 @@ mod tests {
             LineAuthConfig::builder()
                 .channel_id("1")
                 .redis_url("redis://127.0.0.1/")
+                .redis_signing_key(SIGNING_KEY)
                 .redis_timeout(Duration::ZERO)
                 .build()
                 .unwrap_err(),
             ConfigError::ZeroDuration("redis_timeout")
         );
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_shared_cache_needs_a_signing_key_of_32_bytes_that_is_never_shown() {
+        let redis = || {
+            LineAuthConfig::builder()
+                .channel_id("1")
+                .redis_url("redis://127.0.0.1/")
+        };
+        assert_eq!(
+            redis().build().unwrap_err(),
+            ConfigError::MissingRedisSigningKey
+        );
+        assert_eq!(
+            redis()
+                .redis_signing_key("x".repeat(31))
+                .build()
+                .unwrap_err(),
+            ConfigError::ShortRedisSigningKey
+        );
+        assert_eq!(
+            redis()
+                .redis_signing_key(SIGNING_KEY)
+                .redis_previous_signing_key("too short")
+                .build()
+                .unwrap_err(),
+            ConfigError::ShortRedisSigningKey
+        );
+        let config = redis()
+            .redis_signing_key(SIGNING_KEY)
+            .redis_previous_signing_key(PREVIOUS_SIGNING_KEY)
+            .build()
+            .unwrap();
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains(SIGNING_KEY) && !shown.contains(PREVIOUS_SIGNING_KEY),
+            "{shown}"
+        );
+        assert!(shown.contains("previous_for: Some(3600s)"), "{shown}");
+        let from_env = from_vars(&[
+            ("LINE_CHANNEL_ID", "1"),
+            ("REDIS_URL", "redis://127.0.0.1/"),
+        ]);
+        assert_eq!(from_env.unwrap_err(), ConfigError::MissingRedisSigningKey);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! let config = LineAuthConfig::builder()
 //!     .channel_id("1234567890")
 //!     .redis_url("redis://127.0.0.1:6379/")
+//!     .redis_signing_key("the same secret of 32 bytes or more on every replica")
 //!     .build()?;
 //! let layer = LineAuthLayer::new(config); // build it inside the runtime: it subscribes at once
 //! # let _ = layer;
@@ -37,8 +38,8 @@
 //!
 //! | key | value | expires |
 //! |---|---|---|
-//! | `{prefix}v:{sha256 hex}` | `{"user": <LineUser as serialized>, "freshUntilMs": …}` | when the token does, or after the maximum TTL if sooner |
-//! | `{prefix}r:{sha256 hex}` | why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL |
+//! | `{prefix}v:{sha256 hex}` | `{mac}.{"user": <LineUser as serialized>, "freshUntilMs": …}` | when the token does, or after the maximum TTL if sooner |
+//! | `{prefix}r:{sha256 hex}` | `{mac}.` and why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL |
 //! | `{prefix}s:{sha256 hex}` | a sign-out (`logout`); no forget or clear deletes it | when the token expires (at least the maximum TTL) |
 //! | `{prefix}u:{user ID}` | set of that user's token hashes, for [`forget_user`](crate::LineAuthHandle::forget_user) | after the maximum TTL |
 //! | `{prefix}l:{sha256 hex}` | a replica's claim to be asking LINE about the token | when it shares its verdict, or after the upstream timeout |
@@ -79,11 +80,18 @@
 //!
 //! # Trust
 //!
-//! Whoever can write to this Redis can make every replica accept any token as any user: the
-//! shared cache is as sensitive as the tokens themselves. Give it a password or an ACL user,
-//! keep it off public networks, and use `rediss://` (TLS, with the system's and Mozilla's root
-//! certificates) when it is reached over one. The URL's password never appears in `Debug` or in
-//! errors.
+//! Every verdict and refusal is stored as `{base64url HMAC-SHA256}.{entry}`, the MAC taken under
+//! the fleet's [signing key](crate::LineAuthConfigBuilder::redis_signing_key) over the kind of
+//! entry, the token hash it is stored under and the entry itself. A replica takes an entry for a
+//! verdict only if the MAC checks out under its key (or, during a rotation, the
+//! [previous key](crate::LineAuthConfigBuilder::redis_previous_signing_key)): whoever can write
+//! to Redis without the key can make replicas refuse tokens or ask LINE again (denial of service),
+//! but cannot make one accept a token, nor accept it as another user. Sign-outs, claims, forget
+//! marks and the invalidation channel are not signed: forging them only ever denies. Whoever can
+//! read Redis learns token hashes and the profiles of verified users, so give it a password or an
+//! ACL user, keep it off public networks, and use `rediss://` (TLS, with the system's and
+//! Mozilla's root certificates) when it is reached over one. The URL's password and the signing
+//! keys never appear in `Debug` or in errors.
 //!
 //! # ID tokens
 //!

@@ -135,6 +135,12 @@ impl TokenDigest {
         Self(Sha256::digest(token.as_bytes()).into())
     }
 
+    /// The digest's bytes (what the shared cache's signatures cover).
+    #[cfg(feature = "redis")]
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The first bytes as hex, enough to correlate log lines without identifying the token.
     pub(crate) fn short_hex(&self) -> ShortHex<'_> {
         ShortHex(&self.0[..4])

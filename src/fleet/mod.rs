@@ -25,7 +25,7 @@ use crate::token::TokenDigest;
 use crate::user::LineUser;
 
 #[cfg(feature = "redis")]
-pub(crate) use shared_cache::RedisSettings;
+pub(crate) use shared_cache::{RedisSettings, SigningKeys};
 
 /// Something every replica must forget.
 #[derive(Debug, Clone, PartialEq, Eq)]

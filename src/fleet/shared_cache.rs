@@ -13,7 +13,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::clock;
-use crate::config::ConfigError;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::config::{ConfigError, Secret};
 use crate::rejection::InvalidReason;
 use crate::stats::{Counters, Event};
 use crate::token::TokenDigest;
@@ -69,10 +72,95 @@ impl Tally for mpsc::Sender<Notice> {
     }
 }
 
+/// The fleet's keys for signing what it shares in Redis: entries are signed with the current
+/// key, and read under it or, until the overlap ends, under the previous one.
+///
+/// The MAC (HMAC-SHA256) covers the kind of entry, the token hash it is stored under and the
+/// entry itself, so an entry forged without the key, or a genuine one copied onto another
+/// token's key, is refused. Sign-outs, claims and forget marks are not signed: forging one can
+/// only make a replica refuse a token or ask LINE, never accept one.
+#[derive(Clone)]
+pub(crate) struct SigningKeys {
+    current: Arc<[u8]>,
+    previous: Option<(Arc<[u8]>, clock::Instant)>,
+    overlap: Duration,
+}
+
+impl fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The keys themselves are never shown.
+        f.debug_struct("SigningKeys")
+            .field(
+                "previous_for",
+                &self.previous.as_ref().map(|_| self.overlap),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+impl SigningKeys {
+    pub(crate) fn new(current: &Secret, previous: Option<&Secret>, overlap: Duration) -> Self {
+        let bytes = |key: &Secret| Arc::<[u8]>::from(key.expose().as_bytes());
+        Self {
+            current: bytes(current),
+            previous: previous.map(|key| (bytes(key), clock::now() + overlap)),
+            overlap,
+        }
+    }
+
+    fn mac(key: &[u8], kind: &str, digest: &TokenDigest, payload: &str) -> HmacSha256 {
+        use hmac::Mac;
+        // Any key length is valid for HMAC; the configuration insists on 32 bytes or more.
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+        mac.update(kind.as_bytes());
+        mac.update(b":");
+        mac.update(digest.as_bytes());
+        mac.update(b":");
+        mac.update(payload.as_bytes());
+        mac
+    }
+
+    /// `payload`, signed for storing as a `kind` entry of `digest`: `{base64url MAC}.{payload}`.
+    fn seal(&self, kind: &str, digest: &TokenDigest, payload: &str) -> String {
+        use hmac::Mac;
+        let tag = Self::mac(&self.current, kind, digest, payload)
+            .finalize()
+            .into_bytes();
+        let mut sealed = URL_SAFE_NO_PAD.encode(tag);
+        sealed.push('.');
+        sealed.push_str(payload);
+        sealed
+    }
+
+    /// The payload of a stored `kind` entry of `digest`, if a key of this fleet signed it for
+    /// that very entry.
+    fn open<'a>(&self, kind: &str, digest: &TokenDigest, stored: &'a str) -> Option<&'a str> {
+        use hmac::Mac;
+        let (tag, payload) = stored.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let previous = self
+            .previous
+            .as_ref()
+            .filter(|(_, until)| clock::now() < *until)
+            .map(|(key, _)| &**key);
+        std::iter::once(&*self.current)
+            .chain(previous)
+            .any(|key| {
+                Self::mac(key, kind, digest, payload)
+                    .verify_slice(&tag)
+                    .is_ok()
+            })
+            .then_some(payload)
+    }
+}
+
 /// The `redis` part of [`LineAuthConfig`](crate::LineAuthConfig), checked when it is built.
 #[derive(Clone)]
 pub(crate) struct RedisSettings {
     client: redis::Client,
+    signing: SigningKeys,
     /// The URL with its password hidden, for `Debug` and errors.
     shown_url: Box<str>,
     key_prefix: Arc<str>,
@@ -85,6 +173,7 @@ impl fmt::Debug for RedisSettings {
             .field("url", &self.shown_url)
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
+            .field("signing", &self.signing)
             .finish()
     }
 }
@@ -94,6 +183,7 @@ impl RedisSettings {
         url: &str,
         key_prefix: String,
         timeout: Duration,
+        signing: SigningKeys,
     ) -> Result<Self, ConfigError> {
         let shown_url = without_password(url);
         let client = redis::Client::open(url).map_err(|error| ConfigError::InvalidRedisUrl {
@@ -102,6 +192,7 @@ impl RedisSettings {
         })?;
         Ok(Self {
             client,
+            signing,
             shown_url: shown_url.into(),
             key_prefix: key_prefix.into(),
             timeout,
@@ -210,8 +301,11 @@ fn millis_of(duration: Duration) -> u64 {
 }
 
 /// A shared verdict from the values of a token's keys; a refusal wins, since a logout leaves one
-/// beside any verdict shared while it happened.
+/// beside any verdict shared while it happened. Verdicts and refusals count only with this
+/// fleet's signature for this very token; a sign-out counts as it is (forging one only denies).
 fn read_verdict(
+    signing: &SigningKeys,
+    digest: &TokenDigest,
     verified: Option<String>,
     refused: Option<String>,
     signed_out: Option<String>,
@@ -219,10 +313,18 @@ fn read_verdict(
     if signed_out.is_some() {
         return Some(SharedVerdict::Refused(InvalidReason::Revoked));
     }
-    if let Some(code) = refused {
-        return Some(SharedVerdict::Refused(refusal_from_code(&code)));
+    if let Some(sealed) = refused {
+        match signing.open("r", digest, &sealed) {
+            Some(code) => return Some(SharedVerdict::Refused(refusal_from_code(code))),
+            None => unsigned_entry(),
+        }
     }
-    match serde_json::from_str::<LoadedVerdict>(&verified?) {
+    let sealed = verified?;
+    let Some(json) = signing.open("v", digest, &sealed) else {
+        unsigned_entry();
+        return None;
+    };
+    match serde_json::from_str::<LoadedVerdict>(json) {
         Ok(loaded) => Some(SharedVerdict::Verified {
             user: loaded.user.into(),
             fresh_until: UNIX_EPOCH + Duration::from_millis(loaded.fresh_until_ms),
@@ -231,6 +333,25 @@ fn read_verdict(
             tracing::warn!(%error, "shared cache: ignoring an entry that does not parse");
             None
         }
+    }
+}
+
+/// Says, at most once a second, that an entry without this fleet's signature was ignored: one
+/// written with another key (a replica not yet rotated, another fleet sharing the prefix), or by
+/// someone who can write to Redis and tried to make this replica accept a token.
+fn unsigned_entry() {
+    static LAST_WARNED: AtomicU64 = AtomicU64::new(0);
+    let now = clock::millis(clock::now());
+    let last = LAST_WARNED.load(Ordering::Relaxed);
+    if now >= last.saturating_add(1000)
+        && LAST_WARNED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            "shared cache: ignoring an entry without this fleet's signature (another signing \
+             key, or written by someone else); asking LINE instead"
+        );
     }
 }
 
@@ -398,6 +519,31 @@ impl Link {
             .clone()
     }
 
+    /// The connection for a read that may find a sign-out: as [`connection`](Self::connection),
+    /// but a replica that has not reached Redis yet (it has just started) waits for it, within
+    /// the Redis timeout, rather than go to LINE without the fleet's sign-outs. If it cannot,
+    /// Redis is left alone for a second, as after any failure.
+    async fn connection_for_reading(&self, counters: &dyn Tally) -> Option<ConnectionManager> {
+        if let Some(connection) = self.connection() {
+            return Some(connection);
+        }
+        if clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        let connecting = async {
+            if self.connect().await {
+                Ok(())
+            } else {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "could not connect",
+                )))
+            }
+        };
+        self.run(counters, "connect", connecting).await?;
+        self.connection()
+    }
+
     /// Runs one Redis call within the timeout; a failure pauses Redis use for a second.
     async fn run<T>(
         &self,
@@ -430,7 +576,7 @@ impl Link {
         digest: &TokenDigest,
         counters: &dyn Tally,
     ) -> (Option<SharedVerdict>, Option<RedisTime>) {
-        let Some(mut connection) = self.connection() else {
+        let Some(mut connection) = self.connection_for_reading(counters).await else {
             return (None, None);
         };
         let keys = [
@@ -444,7 +590,13 @@ impl Link {
         let read = pipe.query_async::<Read>(&mut connection);
         match self.run(counters, "read a shared verdict", read).await {
             Some(((verified, refused, signed_out), (secs, micros))) => (
-                read_verdict(verified, refused, signed_out),
+                read_verdict(
+                    &self.settings.signing,
+                    digest,
+                    verified,
+                    refused,
+                    signed_out,
+                ),
                 Some(RedisTime(secs * 1000 + micros / 1000)),
             ),
             None => (None, None),
@@ -529,7 +681,13 @@ impl Link {
                     poll.query_async(&mut connection),
                 )
                 .await?;
-            if let Some(verdict) = read_verdict(verified, refused, signed_out) {
+            if let Some(verdict) = read_verdict(
+                &self.settings.signing,
+                digest,
+                verified,
+                refused,
+                signed_out,
+            ) {
                 return Some(verdict);
             }
             if !claimed {
@@ -583,11 +741,12 @@ impl Link {
         let Ok(json) = serde_json::to_string(&value) else {
             return;
         };
+        let sealed = self.settings.signing.seal("v", digest, &json);
         let user_key = self.user_key(user.user_id());
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(self.key("v", digest))
-            .arg(json)
+            .arg(sealed)
             .arg("PX")
             .arg(ttl_ms)
             .ignore()
@@ -632,7 +791,7 @@ impl Link {
 
     /// Whether `digest` was signed out on any replica (for ID tokens, checked here, not at LINE).
     pub(crate) async fn signed_out(&self, digest: &TokenDigest, counters: &dyn Tally) -> bool {
-        let Some(mut connection) = self.connection() else {
+        let Some(mut connection) = self.connection_for_reading(counters).await else {
             return false;
         };
         let mut exists = redis::cmd("EXISTS");
@@ -667,7 +826,11 @@ impl Link {
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(self.key("r", digest))
-            .arg(refusal_code(reason))
+            .arg(
+                self.settings
+                    .signing
+                    .seal("r", digest, refusal_code(reason)),
+            )
             .arg("PX")
             .arg(millis_of(self.refused_ttl))
             .arg("NX")
@@ -1088,6 +1251,7 @@ mod tests {
             "redis://127.0.0.1:1/",
             "t:".into(),
             Duration::from_millis(5),
+            keys(KEY, None, Duration::ZERO),
         )
         .unwrap();
         let shared = SharedCache::new(
@@ -1106,6 +1270,53 @@ mod tests {
             Vec::from(shared.outbox.lock().unwrap().clone()),
             [Invalidation::All],
             "one invalidation covering all of them, and everything after"
+        );
+    }
+
+    const KEY: &str = "fleet-signing-key-of-at-least-32-bytes";
+    const OTHER_KEY: &str = "another-fleet-signing-key-32-bytes!!";
+
+    fn keys(current: &str, previous: Option<&str>, overlap: Duration) -> SigningKeys {
+        let previous = previous.map(|key| Secret::new(key.into()));
+        SigningKeys::new(&Secret::new(current.into()), previous.as_ref(), overlap)
+    }
+
+    #[test]
+    fn a_sealed_entry_opens_only_under_its_key_kind_and_token() {
+        let signing = keys(KEY, None, Duration::ZERO);
+        let token = TokenDigest::of("token");
+        let other_token = TokenDigest::of("other token");
+        let sealed = signing.seal("v", &token, r#"{"user":{}}"#);
+
+        assert_eq!(signing.open("v", &token, &sealed), Some(r#"{"user":{}}"#));
+        assert_eq!(signing.open("v", &other_token, &sealed), None, "copied");
+        assert_eq!(signing.open("r", &token, &sealed), None, "another kind");
+        assert_eq!(
+            keys(OTHER_KEY, None, Duration::ZERO).open("v", &token, &sealed),
+            None
+        );
+        let (tag, _) = sealed.split_once('.').unwrap();
+        let altered = format!("{tag}.{{\"user\":{{\"userId\":\"U0\"}}}}");
+        assert_eq!(signing.open("v", &token, &altered), None, "altered payload");
+        for unsigned in ["", r#"{"user":{}}"#, ".{}", "AAAA.{}"] {
+            assert_eq!(signing.open("v", &token, unsigned), None, "{unsigned:?}");
+        }
+    }
+
+    #[test]
+    fn a_previous_key_is_accepted_only_during_the_overlap() {
+        let token = TokenDigest::of("token");
+        let old = keys(OTHER_KEY, None, Duration::ZERO).seal("r", &token, "revoked");
+
+        let rotating = keys(KEY, Some(OTHER_KEY), Duration::from_secs(60));
+        assert_eq!(rotating.open("r", &token, &old), Some("revoked"));
+        let over = keys(KEY, Some(OTHER_KEY), Duration::ZERO);
+        assert_eq!(over.open("r", &token, &old), None);
+        // What a rotating replica writes, the others (already on the new key) read.
+        let new = rotating.seal("r", &token, "expired");
+        assert_eq!(
+            keys(KEY, None, Duration::ZERO).open("r", &token, &new),
+            Some("expired")
         );
     }
 

@@ -8,6 +8,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The signing key every replica of a test fleet shares (`redis_signing_key`).
+#[allow(dead_code)]
+pub const FLEET_KEY: &str = "test-fleet-signing-key-of-32-bytes-or-more";
+
 /// A `redis-server` process; killed when dropped.
 pub struct RedisServer {
     child: Option<Child>,

@@ -13,7 +13,7 @@ use redis::AsyncCommands;
 use crate::logout::{app, post_bearer};
 use crate::support::*;
 
-use crate::redis_server::{shared_key, RedisServer};
+use crate::redis_server::{shared_key, RedisServer, FLEET_KEY};
 
 /// How long an invalidation may take to reach another replica before a test gives up: seconds,
 /// against the 5-minute cache TTL that would otherwise end the token there. In practice it takes
@@ -28,7 +28,12 @@ struct Replica {
 
 impl Replica {
     async fn start(line: &Line, redis_url: &str) -> Self {
-        Self::with_config(line.config().redis_url(redis_url)).await
+        Self::with_config(
+            line.config()
+                .redis_url(redis_url)
+                .redis_signing_key(FLEET_KEY),
+        )
+        .await
     }
 
     /// A replica with its own requirements (`config` names the fleet's Redis).
@@ -176,6 +181,7 @@ async fn a_shared_verdict_is_held_to_each_replicas_own_channels_and_scopes_witho
     let strict = Replica::with_config(
         line.config()
             .redis_url(redis.url())
+            .redis_signing_key(FLEET_KEY)
             .required_scopes(["profile", "openid"]),
     )
     .await;
@@ -183,7 +189,8 @@ async fn a_shared_verdict_is_held_to_each_replicas_own_channels_and_scopes_witho
         LineAuthConfig::builder()
             .channel_id(OTHER_CHANNEL)
             .api_base(line.emulator.base_url())
-            .redis_url(redis.url()),
+            .redis_url(redis.url())
+            .redis_signing_key(FLEET_KEY),
     )
     .await;
     wait_for_subscribers(&redis, 3).await;
@@ -281,7 +288,10 @@ async fn the_shared_entry_is_keyed_by_hash_and_never_outlives_the_token() {
         assert!(Instant::now() < deadline, "nothing shared under {key}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let entry: serde_json::Value = serde_json::from_str(&value).unwrap();
+    // `{HMAC-SHA256, base64url}.{the entry}`.
+    let (mac, json) = value.split_once('.').unwrap();
+    assert_eq!(mac.len(), 43, "{value}");
+    let entry: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(entry["user"]["channelId"], CHANNEL);
     assert!(entry["user"]["expiresAt"].as_u64().is_some());
     assert!(entry["freshUntilMs"].as_u64().is_some());
@@ -313,6 +323,7 @@ async fn the_maximum_ttl_bounds_the_shared_entry() {
     let config = line
         .config()
         .redis_url(redis.url())
+        .redis_signing_key(FLEET_KEY)
         .cache_max_ttl(Duration::from_secs(7))
         .build()
         .unwrap();
@@ -621,6 +632,7 @@ async fn a_redis_that_stops_answering_costs_a_request_one_redis_timeout() {
     let config = line
         .config()
         .redis_url(redis.url())
+        .redis_signing_key(FLEET_KEY)
         .redis_timeout(redis_timeout);
     let replica = Replica::with_config(config).await;
     // Subscribed: the command connection is up too.
@@ -668,6 +680,7 @@ async fn two_example_servers_share_one_redis_through_redis_url() {
         ("LINE_CHANNEL_ID", CHANNEL),
         ("LINE_API_BASE", base_url.as_str()),
         ("REDIS_URL", &redis.url()),
+        ("LINE_REDIS_SIGNING_KEY", FLEET_KEY),
     ];
     let (_first, first) = start_example("server", &env);
     let (_second, second) = start_example("server", &env);
@@ -707,8 +720,13 @@ async fn two_example_servers_share_one_redis_through_redis_url() {
 async fn clear_never_reaches_past_its_own_prefix_even_one_without_a_delimiter() {
     let redis = RedisServer::start();
     let line = Line::start().await;
-    let replica =
-        Replica::with_config(line.config().redis_url(redis.url()).redis_key_prefix("app")).await;
+    let replica = Replica::with_config(
+        line.config()
+            .redis_url(redis.url())
+            .redis_signing_key(FLEET_KEY)
+            .redis_key_prefix("app"),
+    )
+    .await;
     // The prefix is read as `app:`.
     wait_for_subscribers_on(&redis, "app:invalidate", 1).await;
     let mut connection = inspect(&redis).await;
@@ -738,9 +756,13 @@ fn an_empty_redis_key_prefix_is_a_configuration_error() {
     let built = line_auth::LineAuthConfig::builder()
         .channel_id(CHANNEL)
         .redis_url("redis://127.0.0.1:6379")
+        .redis_signing_key(FLEET_KEY)
         .redis_key_prefix("")
         .build();
-    assert!(built.is_err());
+    assert_eq!(
+        built.unwrap_err(),
+        line_auth::ConfigError::EmptyRedisKeyPrefix
+    );
 }
 
 /// A TCP relay in front of Redis whose open connections can be cut silently: from then on they
@@ -755,6 +777,12 @@ struct Relay {
 
 impl Relay {
     async fn start(redis_port: u16) -> Self {
+        Self::start_slow(redis_port, Duration::ZERO).await
+    }
+
+    /// A relay that holds each new connection for `delay` before passing anything on: Redis
+    /// far away, or busy, as a replica starting up meets it.
+    async fn start_slow(redis_port: u16, delay: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut_before = Arc::new(AtomicU64::new(0));
@@ -762,6 +790,7 @@ impl Relay {
         let (cut, generation) = (Arc::clone(&cut_before), Arc::clone(&accepted));
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                tokio::time::sleep(delay).await;
                 let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await
                 else {
                     continue;
@@ -984,8 +1013,14 @@ async fn an_id_token_signed_out_on_one_replica_is_refused_by_one_that_never_hear
     let redis = RedisServer::start();
     let line = Line::start().await;
     let id_replica = |line: &Line| {
-        let layer =
-            LineAuthLayer::new(line.config().redis_url(redis.url()).build().unwrap()).id_tokens();
+        let layer = LineAuthLayer::new(
+            line.config()
+                .redis_url(redis.url())
+                .redis_signing_key(FLEET_KEY)
+                .build()
+                .unwrap(),
+        )
+        .id_tokens();
         let auth = layer.handle();
         async move {
             Replica {
@@ -1014,7 +1049,13 @@ async fn an_id_token_signed_out_on_one_replica_is_refused_by_one_that_never_hear
 async fn a_dropped_layer_leaves_the_fleet() {
     let redis = RedisServer::start();
     let line = Line::start().await;
-    let layer = LineAuthLayer::new(line.config().redis_url(redis.url()).build().unwrap());
+    let layer = LineAuthLayer::new(
+        line.config()
+            .redis_url(redis.url())
+            .redis_signing_key(FLEET_KEY)
+            .build()
+            .unwrap(),
+    );
     let auth = layer.handle();
     wait_for_subscribers(&redis, 1).await;
 
@@ -1035,4 +1076,133 @@ async fn a_dropped_layer_leaves_the_fleet() {
         assert!(Instant::now() < deadline, "still subscribed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// What a party that can write to Redis would plant: a verdict for `token` naming any user.
+fn forged_verdict() -> &'static str {
+    r#"{"user":{"userId":"U00000000000000000000000000000000","displayName":"Mallory","channelId":"1234567890","scopes":["profile"],"expiresAt":4102444800},"freshUntilMs":4102444800000}"#
+}
+
+#[tokio::test]
+async fn a_verdict_written_to_redis_without_the_fleets_signature_is_refused() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 1).await;
+    let mut connection = inspect(&redis).await;
+
+    // Unsigned, and signed with another key: neither is taken for a verdict.
+    let unsigned = "a-token-LINE-never-issued";
+    let _: () = connection
+        .set_ex(shared_key("v", unsigned), forged_verdict(), 60)
+        .await
+        .unwrap();
+    let other_key = format!("{}.{}", "A".repeat(43), forged_verdict());
+    let wrongly_signed = "another-token-LINE-never-issued";
+    let _: () = connection
+        .set_ex(shared_key("v", wrongly_signed), other_key, 60)
+        .await
+        .unwrap();
+
+    assert_eq!(replicas[0].me(unsigned).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        replicas[0].me(wrongly_signed).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(line.calls().0, 2, "LINE was asked about each");
+}
+
+#[tokio::test]
+async fn a_genuine_verdict_copied_onto_another_tokens_key_is_refused() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let genuine = line.token();
+    assert_eq!(replicas[0].me(&genuine).await, StatusCode::OK);
+    let mut connection = inspect(&redis).await;
+    let value = loop {
+        if let Some(value) = connection
+            .get::<_, Option<String>>(shared_key("v", &genuine))
+            .await
+            .unwrap()
+        {
+            break value;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+    let _: () = connection
+        .set_ex(shared_key("v", &revoked), value, 60)
+        .await
+        .unwrap();
+
+    assert_eq!(replicas[1].me(&revoked).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(line.calls().0, 2, "the copy was ignored and LINE asked");
+    assert_eq!(replicas[1].me(&genuine).await, StatusCode::OK);
+    assert_eq!(line.calls().0, 2, "the genuine entry still answers");
+}
+
+#[tokio::test]
+async fn during_a_key_rotation_entries_signed_with_the_previous_key_are_accepted() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    const NEW_KEY: &str = "the-new-fleet-signing-key-32-bytes-long";
+    let old = Replica::start(&line, &redis.url()).await;
+    let rotating = Replica::with_config(
+        line.config()
+            .redis_url(redis.url())
+            .redis_signing_key(NEW_KEY)
+            .redis_previous_signing_key(FLEET_KEY),
+    )
+    .await;
+    let rotated = Replica::with_config(
+        line.config()
+            .redis_url(redis.url())
+            .redis_signing_key(NEW_KEY),
+    )
+    .await;
+    wait_for_subscribers(&redis, 3).await;
+
+    let token = line.token();
+    assert_eq!(old.me(&token).await, StatusCode::OK);
+    let mut connection = inspect(&redis).await;
+    shared_ttl_ms(&mut connection, &shared_key("v", &token)).await;
+    assert_eq!(rotating.me(&token).await, StatusCode::OK);
+    assert_eq!(line.calls().0, 1, "the previous key's entry was accepted");
+    assert_eq!(rotated.me(&token).await, StatusCode::OK);
+    assert_eq!(
+        line.calls().0,
+        2,
+        "without the previous key, LINE was asked"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_just_started_waits_for_redis_before_asking_line_about_a_token() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 1).await;
+    let token = line.token();
+    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+    // LINE fails to revoke it: it stays valid at LINE, and only Redis knows it was signed out.
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    assert!(replicas[0].auth.logout(&token).await.is_err());
+    line.emulator.clear_faults();
+
+    // A replica starting now, whose Redis answers its first connection 30 ms late.
+    let slow = Relay::start_slow(redis.port(), Duration::from_millis(30)).await;
+    let newcomer = Replica::with_config(
+        line.config()
+            .redis_url(slow.url())
+            .redis_signing_key(FLEET_KEY)
+            .redis_timeout(Duration::from_millis(500)),
+    )
+    .await;
+
+    assert_eq!(newcomer.me(&token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(line.calls().0, 1, "refused from Redis, without asking LINE");
 }

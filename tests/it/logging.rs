@@ -21,7 +21,7 @@ use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::redis_server::RedisServer;
+use crate::redis_server::{RedisServer, FLEET_KEY};
 use crate::support::*;
 use crate::transport::{sign_in, PKCE_VERIFIER};
 
@@ -130,10 +130,12 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
 
     // Access tokens, from every source, with the shared cache.
     let mut redis = RedisServer::start();
+    seen.secret(FLEET_KEY);
     let config = with_client(
         line.config()
             .channel_secret(SECRET)
             .redis_url(redis.url())
+            .redis_signing_key(FLEET_KEY)
             .upstream_timeout(Duration::from_secs(2)),
     );
     seen.debug(&config);

@@ -184,7 +184,12 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
         "build it first: cargo build --all-features --example {name}"
     );
     let mut command = Command::new(binary);
-    for variable in ["LINE_CHANNEL_ID", "LINE_API_BASE", "REDIS_URL"] {
+    for variable in [
+        "LINE_CHANNEL_ID",
+        "LINE_API_BASE",
+        "REDIS_URL",
+        "LINE_REDIS_SIGNING_KEY",
+    ] {
         command.env_remove(variable);
     }
     let mut child = command
@@ -222,7 +227,12 @@ pub fn run_failing_example(name: &str, env: &[(&str, &str)]) -> (std::process::E
         .join("examples")
         .join(name);
     let mut command = Command::new(binary);
-    for variable in ["LINE_CHANNEL_ID", "LINE_API_BASE", "REDIS_URL"] {
+    for variable in [
+        "LINE_CHANNEL_ID",
+        "LINE_API_BASE",
+        "REDIS_URL",
+        "LINE_REDIS_SIGNING_KEY",
+    ] {
         command.env_remove(variable);
     }
     let output = command
