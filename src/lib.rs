@@ -97,7 +97,7 @@ mod verify;
 
 #[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
-pub mod emulator;
+pub use line_auth_emulator as emulator;
 
 // Compiled for tests too, so CI keeps the fuzz entry points building and exercised.
 #[cfg(any(fuzzing, test))]

@@ -3,7 +3,6 @@
 mod cache;
 mod coalescing;
 mod cors;
-mod emulator;
 mod extraction;
 mod fleet;
 mod hostile;
