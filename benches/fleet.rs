@@ -18,8 +18,8 @@ mod redis_server;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use line_auth::emulator::{Endpoint, Fault, IssueToken, LineEmulator};
 use line_auth::{LineAuthConfig, LineAuthLayer};
+use line_auth_emulator::{Endpoint, Fault, IssueToken, LineEmulator};
 use tower_layer::Layer;
 
 use common::*;

@@ -10,8 +10,8 @@ mod common;
 
 use std::time::Instant;
 
-use line_auth::emulator::LineEmulator;
 use line_auth::{LineAuthConfig, LineAuthLayer};
+use line_auth_emulator::LineEmulator;
 use tower_layer::Layer;
 
 use common::*;

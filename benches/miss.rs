@@ -10,8 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use line_auth::emulator::{Endpoint, Fault, IssueToken, LineEmulator};
 use line_auth::{LineAuthConfig, LineAuthLayer};
+use line_auth_emulator::{Endpoint, Fault, IssueToken, LineEmulator};
 use tower_layer::Layer;
 
 use common::*;

@@ -7,8 +7,8 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use line_auth::emulator::LineEmulator;
 use line_auth::{LineAuthConfig, LineAuthLayer};
+use line_auth_emulator::LineEmulator;
 use tower_layer::Layer;
 
 use common::*;

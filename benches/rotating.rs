@@ -81,8 +81,8 @@ fn batch_to<S: App>(
 /// The miss path, rotated the same way: the two raw LINE calls against a cold request through
 /// the layer (whose cost includes those two calls). The emulator runs on a thread of its own.
 fn miss(args: &Args) {
-    use line_auth::emulator::{IssueToken, LineEmulator};
     use line_auth::{LineAuthConfig, LineAuthLayer};
+    use line_auth_emulator::{IssueToken, LineEmulator};
 
     let line_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

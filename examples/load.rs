@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use line_auth::emulator::{Endpoint, Fault, IssueToken, LineEmulator};
+use line_auth_emulator::{Endpoint, Fault, IssueToken, LineEmulator};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 

@@ -16,8 +16,8 @@
 //! (`LINE_API_BASE` to point elsewhere; see `LineAuthConfig::from_env` for every variable).
 //!
 //! Environment: `LINE_CHANNEL_ID`, `LINE_API_BASE`, `REDIS_URL` with `LINE_REDIS_SIGNING_KEY`
-//! (replicas share verified tokens and logouts through that Redis; in demo mode too), `LISTEN_ADDR` (default `127.0.0.1:3000`),
-//! `RUST_LOG` (default `info`).
+//! (replicas share verified tokens and logouts through that Redis; in demo mode too; needs
+//! `--features redis`), `LISTEN_ADDR` (default `127.0.0.1:3000`), `RUST_LOG` (default `info`).
 
 use std::error::Error;
 use std::io::{IsTerminal, Write};
@@ -32,10 +32,10 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use line_auth::emulator::{IssueToken, LineEmulator};
 use line_auth::{
     LineAuthConfig, LineAuthError, LineAuthHandle, LineAuthLayer, LineUser, VerifiedToken,
 };
+use line_auth_emulator::{IssueToken, LineEmulator};
 use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 use tracing_subscriber::EnvFilter;
@@ -178,14 +178,21 @@ async fn run() -> Result<(), Box<dyn Error>> {
         let emulator = Arc::new(LineEmulator::start().await?);
         let token = emulator.issue(demo_user());
         tracing::info!(line_api = %emulator.base_url(), "LINE_CHANNEL_ID is unset: using the LINE emulator");
-        let mut config = LineAuthConfig::builder()
+        let config = LineAuthConfig::builder()
             .channel_id(DEMO_CHANNEL_ID)
             .api_base(emulator.base_url());
-        if let Ok(url) = std::env::var("REDIS_URL") {
-            config = config.redis_url(url);
-            if let Ok(key) = std::env::var("LINE_REDIS_SIGNING_KEY") {
-                config = config.redis_signing_key(key);
-            }
+        #[cfg(feature = "redis")]
+        let config = match std::env::var("REDIS_URL") {
+            Ok(url) => match std::env::var("LINE_REDIS_SIGNING_KEY") {
+                Ok(key) => config.redis_url(url).redis_signing_key(key),
+                Err(_) => config.redis_url(url),
+            },
+            Err(_) => config,
+        };
+        // As `LineAuthConfig::from_env` does: a Redis asked for and not built is an error.
+        #[cfg(not(feature = "redis"))]
+        if std::env::var("REDIS_URL").is_ok_and(|url| !url.trim().is_empty()) {
+            return Err(line_auth::ConfigError::RedisNotBuilt.into());
         }
         let config = config.build()?;
         demo = Some((emulator, token));

@@ -26,8 +26,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use line_auth::emulator::{EmulatedUser, LineEmulator};
 use line_auth::login::{AuthorizeRequest, LineLoginClient, Pkce, Profile, TokenSet};
+use line_auth_emulator::{EmulatedUser, LineEmulator};
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::net::TcpListener;
 

@@ -503,9 +503,8 @@ mod tests {
 
     /// How many times the client asks the emulator's verify endpoint when it always answers
     /// `status`, with three tries allowed.
-    #[cfg(feature = "emulator")]
     async fn verify_calls_when_line_answers(status: StatusCode) -> u64 {
-        use crate::emulator::{Endpoint, Fault, LineEmulator};
+        use line_auth_emulator::{Endpoint, Fault, LineEmulator};
         let line = LineEmulator::start().await.unwrap();
         line.inject(Endpoint::Verify, Fault::Status(status));
         let config = LineAuthConfig::builder()
@@ -523,7 +522,6 @@ mod tests {
         line.calls().verify
     }
 
-    #[cfg(feature = "emulator")]
     #[tokio::test]
     async fn line_busy_or_failing_is_asked_again_up_to_the_attempt_limit() {
         for status in [429, 500, 502, 503, 504] {
@@ -532,7 +530,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "emulator")]
     #[tokio::test]
     async fn other_statuses_are_final_and_asked_once() {
         // 400 here carries `{"message"}`, not an OAuth error: out of spec, so unavailable too.

@@ -391,7 +391,7 @@ impl LineAuthConfigBuilder {
     }
 
     /// The LINE API base URL: `https://api.line.me` unless you point it at the
-    /// [emulator](crate::emulator) or a proxy.
+    /// [emulator](https://docs.rs/line-auth-emulator) or a proxy.
     pub fn api_base(mut self, api_base: impl Into<String>) -> Self {
         self.api_base = Some(api_base.into());
         self

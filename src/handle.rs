@@ -9,7 +9,14 @@ use crate::verify::Verifier;
 /// A handle on one [`LineAuthLayer`](crate::LineAuthLayer)'s caches: forget a token, every token
 /// of a user, or everything; sign a user out at LINE and here in one call.
 ///
-/// With a shared cache (feature `redis`, see [`shared`](crate::shared)) every one of these acts
+#[cfg_attr(
+    feature = "redis",
+    doc = "With a shared cache (feature `redis`, see [`shared`](crate::shared)) every one of these acts"
+)]
+#[cfg_attr(
+    not(feature = "redis"),
+    doc = "With a shared cache (feature `redis`) every one of these acts"
+)]
 /// fleet-wide: the shared entries are deleted and every replica drops its in-process copy.
 ///
 /// Get it with [`LineAuthLayer::handle`](crate::LineAuthLayer::handle) and give it to handlers as

@@ -150,7 +150,7 @@ impl IdTokenVerifier {
     /// Verifies `id_token`; with `Some(nonce)`, its `nonce` claim must equal it.
     ///
     /// ```
-    /// use line_auth::emulator::{IssueIdToken, LineEmulator};
+    /// use line_auth_emulator::{IssueIdToken, LineEmulator};
     /// use line_auth::id_token::IdTokenVerifier;
     /// use line_auth::LineAuthConfig;
     ///

@@ -34,7 +34,7 @@ enum Anonymous {
 ///
 /// ```
 /// use axum::{routing::get, Router};
-/// use line_auth::emulator::{IssueToken, LineEmulator};
+/// use line_auth_emulator::{IssueToken, LineEmulator};
 /// use line_auth::{LineAuthConfig, LineAuthLayer, LineUser};
 /// use tower::ServiceExt;
 ///

@@ -65,13 +65,16 @@
 //!
 //! ## Features
 //!
-//! - `emulator`: [`emulator::LineEmulator`], LINE Login's endpoints on loopback with scriptable
-//!   faults, so tests never call (or load) the real LINE. Point
-//!   [`api_base`](LineAuthConfigBuilder::api_base) at it.
 //! - `testing`: `LineUser::builder` and `LineAuthLayer::with_fixed_token`, for handler tests.
 //! - `metrics`: counters and a latency histogram through the `metrics` facade.
 //! - `redis`: `shared`, one verified-token cache and fleet-wide logout for every replica of a
 //!   service, on Redis (`REDIS_URL`).
+//!
+//! ## Testing against LINE
+//!
+//! The crate [`line-auth-emulator`](https://docs.rs/line-auth-emulator), as a dev-dependency,
+//! serves LINE Login's endpoints on loopback with scriptable faults, so tests never call (or
+//! load) the real LINE. Point [`api_base`](LineAuthConfigBuilder::api_base) at it.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -95,10 +98,6 @@ mod stats;
 mod token;
 mod user;
 mod verify;
-
-#[cfg(feature = "emulator")]
-#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
-pub mod emulator;
 
 pub mod future {
     //! The response futures of [`LineAuth`](crate::LineAuth) and

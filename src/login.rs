@@ -6,7 +6,7 @@
 //! `Debug`. One shared HTTP client; every call bounded by a timeout.
 //!
 //! ```
-//! use line_auth::emulator::{IssueToken, LineEmulator};
+//! use line_auth_emulator::{IssueToken, LineEmulator};
 //! use line_auth::login::LineLoginClient;
 //!
 //! # #[tokio::main(flavor = "current_thread")]

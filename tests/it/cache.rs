@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use line_auth::emulator::IssueToken;
-use line_auth::{LineAuthLayer, LineUser};
+use line_auth::LineAuthLayer;
+use line_auth_emulator::IssueToken;
 
 use crate::support::*;
 
@@ -117,8 +117,11 @@ async fn zero_max_ttl_asks_line_every_time() {
 /// LINE's verdicts and the fleet's are checked before they are cached, so a test-kit fixed token
 /// is how a cached verdict that fails the layer's requirements is seen: the re-check on a hit is
 /// what refuses it.
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn a_cache_hit_is_rechecked_against_the_layers_channels_and_scopes_without_asking_line() {
+    use line_auth::LineUser;
+
     let line = Line::start().await;
     let narrow = LineUser::builder("U0123456789abcdef0123456789abcdef", CHANNEL)
         .scopes(["profile"])

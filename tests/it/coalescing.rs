@@ -5,8 +5,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use line_auth::emulator::{Endpoint, Fault, IssueToken};
 use line_auth::LineAuthLayer;
+use line_auth_emulator::{Endpoint, Fault, IssueToken};
 use tower::ServiceExt;
 
 use crate::support::*;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use line_auth::emulator::{Endpoint, Fault, IssueToken};
 use line_auth::{LineAuthConfig, LineAuthConfigBuilder, LineAuthHandle, LineAuthLayer};
+use line_auth_emulator::{Endpoint, Fault, IssueToken};
 use redis::AsyncCommands;
 
 use crate::logout::{app, post_bearer};
@@ -1032,7 +1032,7 @@ async fn an_id_token_signed_out_on_one_replica_is_refused_by_one_that_never_hear
     let first = id_replica(&line).await;
     wait_for_subscribers(&redis, 1).await;
     let id_token = line.emulator.issue_id_token(
-        line_auth::emulator::IssueIdToken::new(CHANNEL, "U1234567890abcdef1234567890abcdef")
+        line_auth_emulator::IssueIdToken::new(CHANNEL, "U1234567890abcdef1234567890abcdef")
             .name("Brown"),
     );
     assert_eq!(first.me(&id_token).await, StatusCode::OK);

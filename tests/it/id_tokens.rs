@@ -4,10 +4,10 @@
 use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
-use line_auth::emulator::{IdTokenAlgorithm, IssueIdToken};
 use line_auth::id_token::IdTokenVerifier;
 use line_auth::rejection::InvalidReason;
 use line_auth::{LineAuthConfig, LineAuthConfigBuilder, LineAuthError, LineAuthLayer};
+use line_auth_emulator::{IdTokenAlgorithm, IssueIdToken};
 
 use crate::support::*;
 

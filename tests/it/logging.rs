@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use line_auth::emulator::{
-    EmulatedUser, Endpoint, Fault, IdTokenAlgorithm, IssueIdToken, IssueToken,
-};
 use line_auth::login::{LineLoginClient, LineLoginClientBuilder, Pkce};
 use line_auth::{LineAuthConfig, LineAuthConfigBuilder, LineAuthLayer, TokenSource};
+use line_auth_emulator::{
+    EmulatedUser, Endpoint, Fault, IdTokenAlgorithm, IssueIdToken, IssueToken,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::field::{Field, Visit};
 use tracing::{span, Event, Subscriber};
@@ -21,6 +21,7 @@ use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
+#[cfg(feature = "redis")]
 use crate::redis_server::{RedisServer, FLEET_KEY};
 use crate::support::*;
 use crate::transport::{sign_in, PKCE_VERIFIER};
@@ -102,6 +103,7 @@ fn assert_saw_every_kind_of_event(records: &[LogRecord]) {
         ("LINE answered", "LINE's answers"),
         ("LINE could not verify the token", "an outage"),
         ("accepting it as verified before", "a stale token served"),
+        #[cfg(feature = "redis")]
         ("shared cache: could not", "the Redis failure"),
         ("could not revoke the token at LINE", "a failed logout"),
         ("fetched LINE's ID-token keys", "the key-set fetch"),
@@ -112,9 +114,9 @@ fn assert_saw_every_kind_of_event(records: &[LogRecord]) {
 }
 
 /// Every path a token or secret takes: the access-token layer (every verdict, every token source,
-/// every fault LINE can show, the shared cache, stale-if-error, logout, an outage, a timeout),
-/// the ID-token layer (the key-set fetch and its faults) and `LineLoginClient` (every call, and
-/// its faults). `http_client`, if given, is used for every call to LINE.
+/// every fault LINE can show, the shared cache (feature `redis`), stale-if-error, logout, an
+/// outage, a timeout), the ID-token layer (the key-set fetch and its faults) and `LineLoginClient`
+/// (every call, and its faults). `http_client`, if given, is used for every call to LINE.
 async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised {
     let mut seen = Exercised::default();
     seen.secret(SECRET);
@@ -128,16 +130,19 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
     line.emulator
         .sign_in_as(EmulatedUser::new(BROWN, "Brown").friend(true));
 
-    // Access tokens, from every source, with the shared cache.
-    let mut redis = RedisServer::start();
-    seen.secret(FLEET_KEY);
+    // Access tokens, from every source, with the shared cache (feature `redis`).
     let config = with_client(
         line.config()
             .channel_secret(SECRET)
-            .redis_url(redis.url())
-            .redis_signing_key(FLEET_KEY)
             .upstream_timeout(Duration::from_secs(2)),
     );
+    #[cfg(feature = "redis")]
+    let mut redis = RedisServer::start();
+    #[cfg(feature = "redis")]
+    let config = {
+        seen.secret(FLEET_KEY);
+        config.redis_url(redis.url()).redis_signing_key(FLEET_KEY)
+    };
     seen.debug(&config);
     let config = config.build().unwrap();
     seen.debug(&config);
@@ -210,13 +215,16 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
     seen.error(&auth.logout(&not_revoked).await.unwrap_err());
     line.emulator.clear_faults();
 
-    redis.kill();
-    let redis_down = seen.secret(line.token());
-    seen.reply(
-        &get_bearer(&base, "/api/me", &redis_down).await,
-        StatusCode::OK,
-    );
-    auth.forget(&redis_down);
+    #[cfg(feature = "redis")]
+    {
+        redis.kill();
+        let redis_down = seen.secret(line.token());
+        seen.reply(
+            &get_bearer(&base, "/api/me", &redis_down).await,
+            StatusCode::OK,
+        );
+        auth.forget(&redis_down);
+    }
 
     // Stale-if-error: a token verified before, accepted while LINE fails.
     let stale_config = with_client(

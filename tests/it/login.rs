@@ -5,11 +5,11 @@
 use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
-use line_auth::emulator::{EmulatedUser, IssueToken};
 use line_auth::id_token::IdTokenVerifier;
 use line_auth::login::{AuthorizeRequest, LineLoginClient, LineLoginError, Pkce, TokenSet};
 use line_auth::rejection::UpstreamError;
 use line_auth::LineAuthLayer;
+use line_auth_emulator::{EmulatedUser, IssueToken};
 
 use crate::support::*;
 

@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use line_auth::emulator::{Endpoint, Fault, IssueToken};
 use line_auth::{LineAuthError, LineAuthHandle, LineAuthLayer, LineUser, VerifiedToken};
+use line_auth_emulator::{Endpoint, Fault, IssueToken};
 
 use crate::support::*;
 

@@ -1,11 +1,16 @@
 //! Integration tests over real HTTP on loopback, against the LINE emulator.
+//!
+//! `cargo test` runs them all but the test kit's (feature `testing`) and the shared cache's
+//! (feature `redis`, which also needs `redis-server` installed); `cargo test --all-features` runs
+//! everything.
 
 mod cache;
 mod coalescing;
 mod cors;
-mod emulator;
 mod examples;
 mod extraction;
+// Needs redis-server, and the `redis` feature for the shared cache.
+#[cfg(feature = "redis")]
 mod fleet;
 mod hostile;
 mod id_tokens;
@@ -14,6 +19,7 @@ mod login;
 mod logout;
 mod modes;
 mod outage;
+#[cfg(feature = "redis")]
 #[path = "../common/redis_server.rs"]
 mod redis_server;
 mod resilience;

@@ -6,8 +6,8 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
-use line_auth::emulator::{Endpoint, Fault};
 use line_auth::{LineAuthLayer, LineUser};
+use line_auth_emulator::{Endpoint, Fault};
 use tower::{ServiceBuilder, ServiceExt};
 
 use crate::support::*;
@@ -31,7 +31,7 @@ async fn optional_mode_lets_anonymous_requests_through_and_still_verifies_tokens
         greeting_routes().layer(LineAuthLayer::new(line.config().build().unwrap()).optional()),
     )
     .await;
-    let token = line.issue(line_auth::emulator::IssueToken::new(CHANNEL).display_name("Brown"));
+    let token = line.issue(line_auth_emulator::IssueToken::new(CHANNEL).display_name("Brown"));
     let revoked = line.token();
     line.emulator.revoke(&revoked);
 
@@ -65,11 +65,11 @@ async fn optional_id_token_mode_lets_anonymous_requests_through_and_verifies_id_
         .optional();
     let base = serve(greeting_routes().layer(layer)).await;
     let id_token = line.emulator.issue_id_token(
-        line_auth::emulator::IssueIdToken::new(CHANNEL, "U4af4980629aabbccddeeff0011223344")
+        line_auth_emulator::IssueIdToken::new(CHANNEL, "U4af4980629aabbccddeeff0011223344")
             .name("Brown"),
     );
     let access_token =
-        line.issue(line_auth::emulator::IssueToken::new(CHANNEL).display_name("Cony"));
+        line.issue(line_auth_emulator::IssueToken::new(CHANNEL).display_name("Cony"));
 
     let anonymous = get_anonymous(&base, "/greeting").await;
     assert_eq!(
@@ -190,7 +190,7 @@ async fn wraps_a_plain_tower_service() {
             Ok::<_, Infallible>(Response::new(Body::from(user.user_id().to_owned())))
         });
     let token = line.issue(
-        line_auth::emulator::IssueToken::new(CHANNEL).user_id("U0123456789abcdef0123456789abcdef"),
+        line_auth_emulator::IssueToken::new(CHANNEL).user_id("U0123456789abcdef0123456789abcdef"),
     );
 
     let request = Request::get("/")
@@ -211,6 +211,7 @@ async fn wraps_a_plain_tower_service() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn test_kit_fixed_tokens_are_accepted_without_line_and_still_checked() {
     let line = Line::start().await;
@@ -235,6 +236,7 @@ async fn test_kit_fixed_tokens_are_accepted_without_line_and_still_checked() {
     assert_eq!(line.calls(), (0, 0));
 }
 
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn an_expired_test_kit_fixed_token_is_refused_401() {
     let line = Line::start().await;
@@ -255,6 +257,7 @@ async fn an_expired_test_kit_fixed_token_is_refused_401() {
     assert_eq!(line.calls(), (0, 0));
 }
 
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn a_test_kit_fixed_token_lacking_a_required_scope_is_refused_403() {
     let line = Line::start().await;
@@ -317,8 +320,8 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
     let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
     let revoked = line.token();
     line.emulator.revoke(&revoked);
-    let foreign = line.issue(line_auth::emulator::IssueToken::new(OTHER_CHANNEL));
-    let openid_only = line.issue(line_auth::emulator::IssueToken::new(CHANNEL).scopes(["openid"]));
+    let foreign = line.issue(line_auth_emulator::IssueToken::new(OTHER_CHANNEL));
+    let openid_only = line.issue(line_auth_emulator::IssueToken::new(CHANNEL).scopes(["openid"]));
     let while_line_is_down = line.token();
 
     let (status, why) = custom_answer(&base, None, "no token").await;
@@ -382,7 +385,7 @@ async fn a_route_can_require_more_scopes_than_the_layer() {
     let base = serve(app).await;
     let profile_only = line.token();
     let with_openid =
-        line.issue(line_auth::emulator::IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
+        line.issue(line_auth_emulator::IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
 
     assert_eq!(
         get_bearer(&base, "/api/me", &profile_only).await.status,
@@ -413,7 +416,7 @@ async fn opt_in_token_sources_are_read_and_verified_like_the_header() {
     ]);
     let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
     let opaque =
-        line.issue(line_auth::emulator::IssueToken::new(CHANNEL).token_value("abc+def/ghi=="));
+        line.issue(line_auth_emulator::IssueToken::new(CHANNEL).token_value("abc+def/ghi=="));
     let revoked = line.token();
     line.emulator.revoke(&revoked);
 

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use line_auth::emulator::{Endpoint, Fault, IssueToken};
 use line_auth::{LineAuthConfigBuilder, LineAuthLayer};
+use line_auth_emulator::{Endpoint, Fault, IssueToken};
 
 use crate::support::*;
 

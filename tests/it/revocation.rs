@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use line_auth::emulator::{Endpoint, Fault, IssueIdToken, IssueToken};
 use line_auth::LineAuthLayer;
+use line_auth_emulator::{Endpoint, Fault, IssueIdToken, IssueToken};
 
 use crate::logout::app;
 use crate::support::*;

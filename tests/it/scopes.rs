@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use line_auth::emulator::IssueToken;
 use line_auth::{LineAuthLayer, RequireScopesLayer};
+use line_auth_emulator::IssueToken;
 
 use crate::support::*;
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
-use line_auth::emulator::{IssueToken, LineEmulator};
 use line_auth::{LineAuthConfig, LineAuthConfigBuilder, LineUser};
+use line_auth_emulator::{IssueToken, LineEmulator};
 use tokio::net::TcpListener;
 
 /// The channel the test apps accept.

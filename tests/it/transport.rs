@@ -10,9 +10,9 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Router;
-use line_auth::emulator::{Endpoint, Fault, IssueIdToken};
 use line_auth::login::{AuthorizeRequest, LineLoginClient, LineLoginError, Pkce, TokenSet};
 use line_auth::{LineAuthConfig, LineAuthError, LineAuthLayer};
+use line_auth_emulator::{Endpoint, Fault, IssueIdToken};
 
 use crate::support::*;
 

@@ -1,8 +1,8 @@
 //! The miss path: LINE's verify and profile calls, and the checks on LINE's answer.
 
 use axum::http::StatusCode;
-use line_auth::emulator::IssueToken;
 use line_auth::LineAuthLayer;
+use line_auth_emulator::IssueToken;
 
 use crate::support::*;
 

@@ -2,10 +2,59 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use line_auth::emulator::IssueToken;
+use line_auth_emulator::{IssueToken, LineEmulator};
+use reqwest::StatusCode;
 
-use crate::support::*;
+const CHANNEL: &str = "1234567890";
+
+/// An emulator and a few shorthands for it.
+struct Line {
+    emulator: LineEmulator,
+}
+
+impl Line {
+    async fn start() -> Self {
+        Self {
+            emulator: LineEmulator::start().await.unwrap(),
+        }
+    }
+
+    /// A 30-day token for [`CHANNEL`] with the `profile` scope.
+    fn token(&self) -> String {
+        self.emulator.issue(IssueToken::new(CHANNEL))
+    }
+
+    fn issue(&self, request: IssueToken) -> String {
+        self.emulator.issue(request)
+    }
+
+    /// (verify calls, profile calls) so far.
+    fn calls(&self) -> (u64, u64) {
+        let calls = self.emulator.calls();
+        (calls.verify, calls.profile)
+    }
+}
+
+/// A response as a client sees it.
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    async fn of(response: reqwest::Response) -> Self {
+        Self {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+}
 
 async fn verify(line: &Line, token: &str) -> Reply {
     let url = reqwest::Url::parse_with_params(
@@ -13,16 +62,17 @@ async fn verify(line: &Line, token: &str) -> Reply {
         [("access_token", token)],
     )
     .unwrap();
-    let response = http().get(url).send().await.unwrap();
-    Reply {
-        status: response.status(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap(),
-    }
+    Reply::of(reqwest::get(url).await.unwrap()).await
 }
 
 async fn profile(line: &Line, token: &str) -> Reply {
-    get_bearer(&line.emulator.base_url(), "/v2/profile", token).await
+    let response = reqwest::Client::new()
+        .get(format!("{}/v2/profile", line.emulator.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    Reply::of(response).await
 }
 
 fn assert_request_id(reply: &Reply) {

@@ -1,19 +1,31 @@
-//! A local stand-in for LINE's API (cargo feature `emulator`), so tests, examples and benchmarks
-//! never call, or load, the real LINE, which forbids load testing.
+//! LINE Login's API on loopback, for tests: your tests, examples and benchmarks never call, or
+//! load, the real LINE, which forbids load testing.
 //!
 //! [`LineEmulator`] is a real HTTP server on `127.0.0.1`. It answers LINE Login's endpoints the
-//! way LINE documents them (`../shared/docs/line-login-api.md` §3): access-token verify, profile,
-//! revoke, the authorization endpoint (automatic consent, single-use 10-minute codes, PKCE S256),
-//! the token endpoint (both grants; refresh keeps the refresh token and its 90-day limit), HS256
-//! ID tokens and their verification with LINE's error texts, userinfo and friendship. It issues JWS-shaped
-//! access tokens for a channel, scopes, lifetime and profile, can expire and revoke them, counts
-//! calls per endpoint, and can be stopped and restarted to play LINE being down.
+//! way LINE documents them: access-token verify, profile, revoke, the authorization endpoint
+//! (automatic consent, single-use 10-minute codes, PKCE S256), the token endpoint (both grants;
+//! refresh keeps the refresh token and its 90-day limit), ES256 and HS256 ID tokens, the key set
+//! at `/oauth2/v2.1/certs`, ID-token verification with LINE's error texts, userinfo and
+//! friendship. It issues JWS-shaped access tokens for a channel, scopes, lifetime and profile,
+//! can expire and revoke them, counts calls per endpoint, and can be stopped and restarted to
+//! play LINE being down.
+//!
+//! Point the code under test at [`LineEmulator::base_url`] where it would call
+//! `https://api.line.me` (and `https://access.line.me` for the authorization page): for
+//! `line-auth`, that is its configuration's `api_base`. The emulator itself depends on no LINE
+//! client, so it serves any.
+//!
+//! # In a test
+//!
+//! Add it as a dev-dependency (`cargo add --dev line-auth-emulator`), start one emulator per
+//! test (each takes a free port, so tests run in parallel), issue tokens, and call it:
 //!
 //! ```
-//! use line_auth::emulator::{IssueToken, LineEmulator};
+//! use line_auth_emulator::{IssueToken, LineEmulator};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
+//! // In a `#[tokio::test]`:
 //! let line = LineEmulator::start().await?;
 //! let token = line.issue(IssueToken::new("1234567890").scopes(["profile", "openid"]));
 //!
@@ -27,12 +39,22 @@
 //! # }
 //! ```
 //!
+//! The emulator runs on the Tokio runtime that starts it, so start it inside the test's runtime
+//! and keep it alive for as long as the test needs LINE; dropping it stops the server.
+//!
+//! # Faults
+//!
 //! [`inject`](LineEmulator::inject) scripts faults per endpoint ([`Fault`]): latency, 5xx, 429
 //! with `Retry-After`, a non-JSON or huge body, a connection broken off, a hang.
+//! [`stop`](LineEmulator::stop) and [`restart`](LineEmulator::restart) play an outage.
+//!
+//! # Where LINE is silent
 //!
 //! Where LINE's behaviour is undocumented, the emulator makes a documented choice: a token it
 //! did not issue is answered with `"The access token not JWS"`, and the profile endpoint's errors
-//! use the `{"message": …}` body shape (fact sheet §3.2).
+//! use the `{"message": …}` body shape.
+
+#![deny(missing_docs)]
 
 mod faults;
 mod handlers;
@@ -49,6 +71,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The status type of [`Fault::Status`] (the `http` crate's), so tests need not name `http`.
+pub use axum::http::StatusCode;
 use faults::FaultPlan;
 pub use faults::{Endpoint, Fault};
 use login::LoginState;
@@ -128,9 +152,8 @@ impl LineEmulator {
             let server = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stopped.await;
             });
-            if let Err(error) = server.await {
-                tracing::warn!(%error, "LINE emulator stopped with an error");
-            }
+            // axum documents that this future never fails: accept errors are waited out.
+            let _ = server.await;
         });
         *self.lock_running() = Some(Running { shutdown, task });
     }
@@ -139,8 +162,8 @@ impl LineEmulator {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The base URL to give [`LineAuthConfigBuilder::api_base`](crate::LineAuthConfigBuilder::api_base),
-    /// e.g. `http://127.0.0.1:40123`.
+    /// The base URL to use in place of `https://api.line.me` (line-auth's `api_base`), e.g.
+    /// `http://127.0.0.1:40123`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }

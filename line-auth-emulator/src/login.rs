@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use rand::distr::{Alphanumeric, SampleString};
@@ -22,7 +22,6 @@ use sha2::{Digest, Sha256};
 use super::handlers::{bearer_profile, message_error, oauth_error};
 use super::tokens::IssueToken;
 use super::Shared;
-use crate::clock::{self, Instant};
 
 /// Authorization codes live 10 minutes and are single use (fact sheet §2).
 const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -140,7 +139,7 @@ impl LoginState {
         self.lock()
             .refresh_tokens
             .get_mut(refresh_token)
-            .map(|record| record.expires_at = clock::now())
+            .map(|record| record.expires_at = Instant::now())
             .is_some()
     }
 
@@ -148,7 +147,7 @@ impl LoginState {
         self.lock()
             .id_tokens
             .get_mut(id_token)
-            .map(|record| record.expires_at = clock::now())
+            .map(|record| record.expires_at = Instant::now())
             .is_some()
     }
 
@@ -167,7 +166,7 @@ impl LoginState {
             .signing_keys
             .iter()
             .map(|(kid, key)| {
-                let point = key.verifying_key().to_encoded_point(false);
+                let point = key.verifying_key().to_sec1_point(false);
                 let coordinate = |c: Option<&p256::FieldBytes>| {
                     c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default()
                 };
@@ -248,7 +247,7 @@ impl LoginState {
 }
 
 /// LINE sends the browser back with a 302 (`Found`).
-fn found(location: &reqwest::Url) -> Response {
+fn found(location: &url::Url) -> Response {
     (
         StatusCode::FOUND,
         [(header::LOCATION, location.as_str().to_owned())],
@@ -285,11 +284,11 @@ pub(super) async fn authorize(
             "client_id, redirect_uri, state and scope are required",
         );
     };
-    let mut redirect = match reqwest::Url::parse(redirect_uri) {
+    let mut redirect = match url::Url::parse(redirect_uri) {
         Ok(url) => url,
         Err(_) => return message_error(StatusCode::BAD_REQUEST, "invalid redirect_uri"),
     };
-    let refuse = |mut redirect: reqwest::Url, error: &str| {
+    let refuse = |mut redirect: url::Url, error: &str| {
         redirect
             .query_pairs_mut()
             .append_pair("error", error)
@@ -322,7 +321,7 @@ pub(super) async fn authorize(
             nonce: param("nonce").cloned(),
             code_challenge,
             user,
-            expires_at: clock::now() + CODE_LIFETIME,
+            expires_at: Instant::now() + CODE_LIFETIME,
             used: false,
         },
     );
@@ -370,7 +369,7 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
     let Some(record) = login.codes.get_mut(code) else {
         return oauth_error("invalid_grant", "invalid authorization code");
     };
-    if record.used || clock::now() >= record.expires_at || record.client_id != client_id {
+    if record.used || Instant::now() >= record.expires_at || record.client_id != client_id {
         return oauth_error("invalid_grant", "invalid authorization code");
     }
     record.used = true;
@@ -398,7 +397,7 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
             client_id: client_id.to_owned(),
             scopes: scopes.clone(),
             user: user.clone(),
-            expires_at: clock::now() + REFRESH_TOKEN_LIFETIME,
+            expires_at: Instant::now() + REFRESH_TOKEN_LIFETIME,
             revoked: false,
             access_tokens: vec![access_token.clone()],
         },
@@ -442,7 +441,7 @@ fn refresh(shared: &Shared, client_id: &str, refresh_token: Option<&String>) -> 
     let Some(record) = login.refresh_tokens.get_mut(refresh_token) else {
         return invalid();
     };
-    if record.revoked || clock::now() >= record.expires_at || record.client_id != client_id {
+    if record.revoked || Instant::now() >= record.expires_at || record.client_id != client_id {
         return invalid();
     }
     let access_token = issue_access_token(shared, client_id, &record.scopes, &record.user);
@@ -486,7 +485,7 @@ enum IdTokenSigner {
 fn new_signing_key() -> (String, SigningKey) {
     let mut rng = rand::rng();
     let key = loop {
-        let bytes: [u8; 32] = rand::Rng::random(&mut rng);
+        let bytes: [u8; 32] = rand::RngExt::random(&mut rng);
         // Almost every 32-byte string is a valid P-256 scalar; retry the rare one that is not.
         if let Ok(key) = SigningKey::from_slice(&bytes) {
             break key;
@@ -494,7 +493,7 @@ fn new_signing_key() -> (String, SigningKey) {
     };
     // LINE's `kid`s are 64 hex digits (fact sheet §3.8).
     let kid: String = (0..4)
-        .map(|_| format!("{:016x}", rand::Rng::random::<u64>(&mut rng)))
+        .map(|_| format!("{:016x}", rand::RngExt::random::<u64>(&mut rng)))
         .collect();
     (kid, key)
 }
@@ -557,7 +556,7 @@ fn id_token(
         .unwrap_or(Duration::ZERO);
     let record = IdTokenRecord {
         claims,
-        expires_at: clock::now() + left,
+        expires_at: Instant::now() + left,
     };
     (format!("{signing_input}.{signature}"), record)
 }
@@ -665,7 +664,7 @@ pub(super) async fn verify_id_token(
     if claim("iss") != Some(ISSUER) {
         return invalid("Invalid IdToken Issuer.");
     }
-    if clock::now() >= record.expires_at {
+    if Instant::now() >= record.expires_at {
         return invalid("IdToken expired.");
     }
     if claim("aud") != Some(client_id.as_str()) {

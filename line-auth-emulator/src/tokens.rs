@@ -2,13 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::Rng;
-
-use crate::clock::{self, Instant};
+use rand::RngExt;
 
 /// LINE Login v2.1 access tokens live 30 days (fact sheet §2).
 const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -19,7 +17,7 @@ const JWS_HEADER: &str = "eyJhbGciOiJIUzI1NiJ9";
 ///
 /// ```
 /// use std::time::Duration;
-/// use line_auth::emulator::IssueToken;
+/// use line_auth_emulator::IssueToken;
 ///
 /// let request = IssueToken::new("1234567890")
 ///     .scopes(["profile", "openid"])
@@ -201,7 +199,7 @@ impl TokenStore {
         let record = TokenRecord {
             channel_id: request.channel_id,
             scopes: request.scopes,
-            expires_at: clock::now() + request.lifetime,
+            expires_at: Instant::now() + request.lifetime,
             revoked: false,
             revocation: None,
             profile: EmulatedProfile {
@@ -219,7 +217,7 @@ impl TokenStore {
     pub(crate) fn expire(&self, token: &str) -> bool {
         self.lock()
             .get_mut(token)
-            .map(|record| record.expires_at = clock::now())
+            .map(|record| record.expires_at = Instant::now())
             .is_some()
     }
 
@@ -249,7 +247,7 @@ impl TokenStore {
         if record.revoked {
             return Err(Refusal::Revoked);
         }
-        let remaining = record.expires_at.saturating_duration_since(clock::now());
+        let remaining = record.expires_at.saturating_duration_since(Instant::now());
         // `expires_in` is whole seconds; a token with under a second left reads as expired.
         if remaining.as_secs() == 0 {
             return Err(Refusal::Expired);
