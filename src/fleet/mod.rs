@@ -71,6 +71,17 @@ const NOTICE_BACKLOG: usize = 1024;
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Since(#[cfg(feature = "redis")] Option<shared_cache::RedisTime>);
 
+/// Who asks LINE about a token, as far as the read that found nothing could tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// This replica claimed it with the read.
+    Ours,
+    /// Another replica holds the claim: wait for its verdict.
+    Theirs,
+    /// Not tried (something was stored, or scripts are refused): claim separately if needed.
+    NotTried,
+}
+
 /// What a verification asks the fleet before asking LINE.
 pub(crate) enum Asked {
     /// The fleet knows: a verdict another replica shared.
@@ -168,20 +179,41 @@ impl Fleet {
         false
     }
 
-    /// The fleet's verdict on a token, if one was shared. `Since`: when the asking began.
+    /// The fleet's verdict on a token, if one was shared, and when the asking began. When none
+    /// is, the same round trip may claim the asking of LINE for this replica, for at most `hold`.
     pub(crate) async fn lookup(
         &self,
         digest: &TokenDigest,
+        hold: Duration,
         counters: &Counters,
-    ) -> (Option<SharedVerdict>, Since) {
+    ) -> (Option<SharedVerdict>, Since, Claim) {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            let (verdict, read_at) = shared.lookup(digest, counters).await;
-            return (verdict, Since(read_at));
+            let (verdict, read_at, claim) = shared.lookup(digest, hold, counters).await;
+            return (verdict, Since(read_at), claim);
         }
         #[cfg(not(feature = "redis"))]
-        let _ = (digest, counters);
-        (None, Since::default())
+        let _ = (digest, hold, counters);
+        (None, Since::default(), Claim::NotTried)
+    }
+
+    /// Waits until `wait_until` for the verdict of the replica that holds the claim.
+    pub(crate) async fn wait_for_verdict(
+        &self,
+        digest: &TokenDigest,
+        wait_until: Instant,
+        counters: &Counters,
+    ) -> Asked {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            return match shared.wait_for_verdict(digest, wait_until, counters).await {
+                Some(verdict) => Asked::Known(verdict),
+                None => Asked::AskLine,
+            };
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (digest, wait_until, counters);
+        Asked::AskLine
     }
 
     /// Claims the asking of LINE for the fleet, for at most `hold`; when another replica holds

@@ -22,7 +22,7 @@ use crate::stats::{Counters, Event};
 use crate::token::TokenDigest;
 use crate::user::{LineUser, SerializedUser};
 
-use super::{Invalidation, Notice, SharedVerdict};
+use super::{Claim, Invalidation, Notice, SharedVerdict};
 
 /// After a failed Redis call, Redis is skipped this long: an outage costs one timeout per second,
 /// not one per request.
@@ -48,6 +48,22 @@ const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
 const CLAIM_POLL: Duration = Duration::from_millis(10);
 /// Keys deleted per round trip when clearing the shared cache.
 const CLEAR_BATCH: usize = 500;
+
+/// Reads a token's verdict, refusal and sign-out, Redis's clock, and claims the token when none of
+/// the three is there: what a miss needs before asking LINE, in one round trip.
+/// Returns `{verdict, refusal, sign-out, seconds, microseconds, claim}`, where claim is 1 (claimed
+/// now), 0 (another replica holds it) or -1 (not tried: something is stored).
+const READ_AND_CLAIM: &str = r"
+local verified = redis.call('GET', KEYS[1])
+local refused = redis.call('GET', KEYS[2])
+local signed_out = redis.call('GET', KEYS[3])
+local now = redis.call('TIME')
+local claim = -1
+if not verified and not refused and not signed_out then
+  if redis.call('SET', KEYS[4], '1', 'PX', ARGV[1], 'NX') then claim = 1 else claim = 0 end
+end
+return {verified, refused, signed_out, now[1], now[2], claim}
+";
 
 /// A reading of Redis's clock, in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -398,6 +414,10 @@ pub(crate) struct Link {
     /// Wakes the courier.
     outbox_filled: Notify,
     started: AtomicBool,
+    /// The read-and-claim script, and whether this Redis refused scripts (ACL, a managed service
+    /// that disables them): then the read and the claim are two calls.
+    read_and_claim: redis::Script,
+    scripts_refused: AtomicBool,
     /// How long a shared refusal stands.
     refused_ttl: Duration,
     /// How long a logout's refusal stands at least, and the user sets live: the maximum TTL.
@@ -421,6 +441,8 @@ impl SharedCache {
             outbox: Mutex::new(VecDeque::new()),
             outbox_filled: Notify::new(),
             started: AtomicBool::new(false),
+            read_and_claim: redis::Script::new(READ_AND_CLAIM),
+            scripts_refused: AtomicBool::new(false),
             refused_ttl,
             max_ttl,
             // A verification ends within the upstream timeout, and shares within the Redis
@@ -570,20 +592,80 @@ impl Link {
         None
     }
 
-    /// What the fleet knows about the token, if anything and if Redis answers in time.
+    /// What the fleet knows about the token, if anything and if Redis answers in time, read
+    /// with Redis's clock; when nothing is stored, the token is claimed for this replica for at
+    /// most `hold` in the same round trip (a script), or left to [`claim`](Self::claim) where
+    /// scripts are refused.
     pub(crate) async fn lookup(
         &self,
         digest: &TokenDigest,
+        hold: Duration,
         counters: &dyn Tally,
-    ) -> (Option<SharedVerdict>, Option<RedisTime>) {
+    ) -> (Option<SharedVerdict>, Option<RedisTime>, Claim) {
         let Some(mut connection) = self.connection_for_reading(counters).await else {
-            return (None, None);
+            return (None, None, Claim::NotTried);
         };
         let keys = [
             self.key("v", digest),
             self.key("r", digest),
             self.key("s", digest),
         ];
+        if !self.scripts_refused.load(Ordering::Relaxed) {
+            let mut invocation = self.read_and_claim.prepare_invoke();
+            invocation
+                .key(&keys[0])
+                .key(&keys[1])
+                .key(&keys[2])
+                .key(self.key("l", digest))
+                .arg(millis_of(hold));
+            type Read = (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                u64,
+                u64,
+                i64,
+            );
+            let read = invocation.invoke_async::<Read>(&mut connection);
+            match tokio::time::timeout(self.settings.timeout, read).await {
+                Ok(Ok((verified, refused, signed_out, secs, micros, claim))) => {
+                    let verdict = read_verdict(
+                        &self.settings.signing,
+                        digest,
+                        verified,
+                        refused,
+                        signed_out,
+                    );
+                    let claim = match claim {
+                        1 => Claim::Ours,
+                        0 => Claim::Theirs,
+                        _ => Claim::NotTried,
+                    };
+                    return (verdict, Some(RedisTime(secs * 1000 + micros / 1000)), claim);
+                }
+                Ok(Err(error)) if matches!(error.kind(), redis::ErrorKind::Server(_)) => {
+                    // Redis answered, and refused: no scripts here. Read as two calls from now on.
+                    self.scripts_refused.store(true, Ordering::Relaxed);
+                    tracing::info!(
+                        %error,
+                        "shared cache: Redis refuses scripts; reading and claiming in two calls"
+                    );
+                }
+                // A failure like any other call's: Redis is left alone for a second.
+                failed => {
+                    let failed = async move {
+                        failed.unwrap_or_else(|_| {
+                            Err(redis::RedisError::from((
+                                redis::ErrorKind::Io,
+                                "no answer within the Redis timeout",
+                            )))
+                        })
+                    };
+                    self.run(counters, "read a shared verdict", failed).await;
+                    return (None, None, Claim::NotTried);
+                }
+            }
+        }
         let mut pipe = redis::pipe();
         pipe.cmd("MGET").arg(&keys).cmd("TIME");
         type Read = ((Option<String>, Option<String>, Option<String>), (u64, u64));
@@ -598,8 +680,9 @@ impl Link {
                     signed_out,
                 ),
                 Some(RedisTime(secs * 1000 + micros / 1000)),
+                Claim::NotTried,
             ),
-            None => (None, None),
+            None => (None, None, Claim::NotTried),
         }
     }
 

@@ -28,7 +28,7 @@ use crate::cache::{Cached, RefusedCache, VerifiedCache};
 use crate::client::LineClient;
 use crate::clock::{self, Instant};
 use crate::config::{LineAuthConfig, Secret};
-use crate::fleet::{Asked, Fleet, Invalidation, Learnt, Notice, SharedVerdict, Since};
+use crate::fleet::{Asked, Claim, Fleet, Invalidation, Learnt, Notice, SharedVerdict, Since};
 use crate::id_token::IdTokenVerifier;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::stats::{Counters, Event, Stats};
@@ -438,7 +438,10 @@ impl Verifier {
         since: &mut Since,
     ) -> Option<Result<Verified, LineAuthError>> {
         let wait_until = clock::now() + self.upstream_timeout / 2;
-        let (verdict, read_at) = self.fleet.lookup(digest, &self.counters).await;
+        let (verdict, read_at, claim) = self
+            .fleet
+            .lookup(digest, self.upstream_timeout, &self.counters)
+            .await;
         // A forget after this moment (by Redis's clock) takes back what this verification shares.
         *since = read_at;
         if let Some(verdict) = verdict {
@@ -446,10 +449,19 @@ impl Verifier {
                 return Some(verdict);
             }
         }
-        let asked = self
-            .fleet
-            .claim_or_wait(digest, self.upstream_timeout, wait_until, &self.counters)
-            .await;
+        let asked = match claim {
+            Claim::Ours => Asked::AskLine,
+            Claim::Theirs => {
+                self.fleet
+                    .wait_for_verdict(digest, wait_until, &self.counters)
+                    .await
+            }
+            Claim::NotTried => {
+                self.fleet
+                    .claim_or_wait(digest, self.upstream_timeout, wait_until, &self.counters)
+                    .await
+            }
+        };
         match asked {
             Asked::Known(verdict) => self.judge_shared(verdict),
             Asked::AskLine => None,

@@ -1206,3 +1206,86 @@ async fn a_replica_just_started_waits_for_redis_before_asking_line_about_a_token
     assert_eq!(newcomer.me(&token).await, StatusCode::UNAUTHORIZED);
     assert_eq!(line.calls().0, 1, "refused from Redis, without asking LINE");
 }
+
+/// Calls per command since the last `CONFIG RESETSTAT`, from `INFO commandstats`.
+async fn command_calls(connection: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(connection)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+async fn reset_command_stats(connection: &mut redis::aio::MultiplexedConnection) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(connection)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_miss_reads_and_claims_in_one_round_trip() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let mut connection = inspect(&redis).await;
+    // The first miss loads the script.
+    assert_eq!(replicas[0].me(&line.token()).await, StatusCode::OK);
+
+    reset_command_stats(&mut connection).await;
+    let token = line.token();
+    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+    shared_ttl_ms(&mut connection, &shared_key("v", &token)).await;
+
+    assert_eq!(
+        command_calls(&mut connection, "evalsha").await,
+        1,
+        "read + claim"
+    );
+    assert_eq!(
+        command_calls(&mut connection, "mget").await,
+        1,
+        "only the share's check of forget marks: no separate read"
+    );
+    assert_eq!(replicas[1].me(&token).await, StatusCode::OK);
+    assert_eq!(line.calls().0, 2, "one LINE call per token for the fleet");
+}
+
+#[tokio::test]
+async fn where_redis_refuses_scripts_a_miss_reads_and_claims_in_two_calls() {
+    let redis = RedisServer::start();
+    let mut connection = inspect(&redis).await;
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("-@scripting")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let token = line.token();
+
+    let (first, second) = tokio::join!(replicas[0].me(&token), replicas[1].me(&token));
+    assert_eq!((first, second), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        line.calls().0,
+        1,
+        "the claim still makes one LINE call for the fleet"
+    );
+    assert_eq!(command_calls(&mut connection, "evalsha").await, 0);
+    assert!(
+        command_calls(&mut connection, "mget").await >= 2,
+        "read without the script"
+    );
+    let stats = replicas[0].auth.stats();
+    assert_eq!(
+        stats.shared_errors, 0,
+        "a refused script is not a Redis failure"
+    );
+}
