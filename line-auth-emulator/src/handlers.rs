@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::faults::Endpoint;
 use super::login;
-use super::tokens::{EmulatedProfile, Grant, Refusal, Revocation};
+use super::tokens::{scope_value, EmulatedProfile, Grant, Refusal, Revocation};
 use super::Shared;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -87,7 +87,7 @@ async fn verify_access_token(
             expires_in,
             ..
         }) => Json(json!({
-            "scope": scopes.join(" "),
+            "scope": scope_value(&scopes),
             "client_id": channel_id,
             "expires_in": expires_in,
         }))

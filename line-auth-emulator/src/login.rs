@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::handlers::{bearer_profile, message_error, oauth_error};
-use super::tokens::IssueToken;
+use super::tokens::{scope_value, IssueToken};
 use super::Shared;
 
 /// Authorization codes live 10 minutes and are single use (fact sheet §2).
@@ -46,6 +46,9 @@ pub struct EmulatedUser {
     pub picture_url: Option<String>,
     /// Whether the user has added the channel's LINE Official Account as a friend.
     pub friend: bool,
+    /// The email address, if any: the ID token's `email` claim when the `email` scope was
+    /// granted.
+    pub email: Option<String>,
 }
 
 impl EmulatedUser {
@@ -56,6 +59,7 @@ impl EmulatedUser {
             display_name: display_name.into(),
             picture_url: None,
             friend: false,
+            email: None,
         }
     }
 
@@ -68,6 +72,12 @@ impl EmulatedUser {
     /// As a friend of the channel's LINE Official Account, or not.
     pub fn friend(mut self, friend: bool) -> Self {
         self.friend = friend;
+        self
+    }
+
+    /// With an email address, which the ID token carries when the `email` scope is granted.
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
         self
     }
 }
@@ -182,16 +192,19 @@ impl LoginState {
     /// Issues an ID token as LINE would for `request`, and remembers it for `POST /verify`.
     pub(crate) fn issue_id_token(&self, request: IssueIdToken) -> String {
         let mut login = self.lock();
+        let mut scopes = vec!["openid".to_owned()];
+        if request.name.is_some() {
+            scopes.push("profile".into());
+        }
+        if request.email.is_some() {
+            scopes.push("email".into());
+        }
         let user = EmulatedUser {
             user_id: request.user_id,
-            display_name: request.name.clone().unwrap_or_default(),
+            display_name: request.name.unwrap_or_default(),
             picture_url: request.picture_url,
             friend: false,
-        };
-        let scopes: Vec<String> = if request.name.is_some() {
-            vec!["openid".into(), "profile".into()]
-        } else {
-            vec!["openid".into()]
+            email: request.email,
         };
         let signer = match request.algorithm {
             IdTokenAlgorithm::Es256 => {
@@ -212,12 +225,15 @@ impl LoginState {
             ),
         };
         let (token, record) = id_token(
-            &request.channel_id,
-            &user,
-            &scopes,
-            request.nonce.as_deref(),
-            request.issued_at.unwrap_or_else(SystemTime::now),
-            request.lifetime,
+            &IdTokenContent {
+                client_id: &request.channel_id,
+                user: &user,
+                scopes: &scopes,
+                nonce: request.nonce.as_deref(),
+                amr: request.amr.as_deref(),
+                issued_at: request.issued_at.unwrap_or_else(SystemTime::now),
+                lifetime: request.lifetime,
+            },
             &signer,
         );
         login.id_tokens.insert(token.clone(), record);
@@ -406,7 +422,7 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
         "access_token": access_token,
         "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
         "refresh_token": refresh_token,
-        "scope": scopes.join(" "),
+        "scope": scope_value(&scopes),
         "token_type": "Bearer",
     });
     // An ID token only with `openid` (fact sheet §3.3).
@@ -418,12 +434,17 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
             .unwrap_or_else(|| default_channel_secret(client_id));
         let signer = IdTokenSigner::Hs256(secret);
         let (id_token, record) = id_token(
-            client_id,
-            &user,
-            &scopes,
-            nonce.as_deref(),
-            SystemTime::now(),
-            ID_TOKEN_LIFETIME,
+            &IdTokenContent {
+                client_id,
+                user: &user,
+                scopes: &scopes,
+                nonce: nonce.as_deref(),
+                // Web login with a password. Which method LINE reports for a sign-in is
+                // UNCONFIRMED; `pwd` is the one its example shows.
+                amr: Some(&["pwd".to_owned()]),
+                issued_at: SystemTime::now(),
+                lifetime: ID_TOKEN_LIFETIME,
+            },
             &signer,
         );
         login.id_tokens.insert(id_token.clone(), record);
@@ -449,7 +470,7 @@ fn refresh(shared: &Shared, client_id: &str, refresh_token: Option<&String>) -> 
     // The same refresh token, its limit unchanged; no ID token (fact sheet §3.3 (b)).
     Json(json!({
         "token_type": "Bearer",
-        "scope": record.scopes.join(" "),
+        "scope": scope_value(&record.scopes),
         "access_token": access_token,
         "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
         "refresh_token": refresh_token,
@@ -504,16 +525,31 @@ fn ensure_signing_key(login: &mut LoginInner) {
     }
 }
 
-/// A signed ID token for `user` (fact sheet §3.5's claims).
-fn id_token(
-    client_id: &str,
-    user: &EmulatedUser,
-    scopes: &[String],
-    nonce: Option<&str>,
+/// What an ID token says: LINE's claims (fact sheet §3.5), each only where it applies.
+struct IdTokenContent<'a> {
+    client_id: &'a str,
+    user: &'a EmulatedUser,
+    /// The granted scopes: `profile` brings `name` and `picture`, `email` brings `email`.
+    scopes: &'a [String],
+    nonce: Option<&'a str>,
+    /// How the user authenticated; `None` leaves `amr` out, as in LIFF's ID tokens.
+    amr: Option<&'a [String]>,
     issued_at: SystemTime,
     lifetime: Duration,
-    signer: &IdTokenSigner,
-) -> (String, IdTokenRecord) {
+}
+
+/// A signed ID token (fact sheet §3.5's claims).
+fn id_token(content: &IdTokenContent<'_>, signer: &IdTokenSigner) -> (String, IdTokenRecord) {
+    let IdTokenContent {
+        client_id,
+        user,
+        scopes,
+        nonce,
+        amr,
+        issued_at,
+        lifetime,
+    } = *content;
+    let granted = |wanted: &str| scopes.iter().any(|scope| scope == wanted);
     let iat = unix_seconds(issued_at);
     let mut claims = Map::new();
     claims.insert("iss".into(), ISSUER.into());
@@ -524,11 +560,18 @@ fn id_token(
     if let Some(nonce) = nonce {
         claims.insert("nonce".into(), nonce.into());
     }
-    claims.insert("amr".into(), json!(["pwd"]));
-    if scopes.iter().any(|scope| scope == "profile") {
+    if let Some(amr) = amr {
+        claims.insert("amr".into(), json!(amr));
+    }
+    if granted("profile") {
         claims.insert("name".into(), user.display_name.clone().into());
         if let Some(url) = &user.picture_url {
             claims.insert("picture".into(), url.clone().into());
+        }
+    }
+    if granted("email") {
+        if let Some(email) = &user.email {
+            claims.insert("email".into(), email.clone().into());
         }
     }
     let header = match signer {
@@ -588,13 +631,16 @@ pub struct IssueIdToken {
     name: Option<String>,
     picture_url: Option<String>,
     nonce: Option<String>,
+    email: Option<String>,
+    amr: Option<Vec<String>>,
     issued_at: Option<SystemTime>,
     lifetime: Duration,
     algorithm: IdTokenAlgorithm,
 }
 
 impl IssueIdToken {
-    /// An ES256 ID token for `user_id` on `channel_id`, valid one hour, without `profile` claims.
+    /// An ES256 ID token for `user_id` on `channel_id`, valid one hour, with neither `profile`
+    /// claims nor `amr`: what `liff.getIDToken()` hands a LIFF app.
     pub fn new(channel_id: impl Into<String>, user_id: impl Into<String>) -> Self {
         Self {
             channel_id: channel_id.into(),
@@ -602,6 +648,8 @@ impl IssueIdToken {
             name: None,
             picture_url: None,
             nonce: None,
+            email: None,
+            amr: None,
             issued_at: None,
             lifetime: ID_TOKEN_LIFETIME,
             algorithm: IdTokenAlgorithm::Es256,
@@ -623,6 +671,24 @@ impl IssueIdToken {
     /// With a nonce.
     pub fn nonce(mut self, nonce: impl Into<String>) -> Self {
         self.nonce = Some(nonce.into());
+        self
+    }
+
+    /// With the `email` claim (and the `email` scope it implies).
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// With an `amr` claim: how the user authenticated, among the values LINE documents
+    /// (`pwd`, `lineautologin`, `lineqr`, `linesso`, `mfa`). Without this call the token has no
+    /// `amr`, as LINE's own LIFF ID tokens have none: LINE includes it only where it applies.
+    pub fn amr<I>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.amr = Some(methods.into_iter().map(Into::into).collect());
         self
     }
 

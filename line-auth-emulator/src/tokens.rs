@@ -161,6 +161,17 @@ impl Refusal {
     }
 }
 
+/// The `scope` LINE answers for `scopes`: space-separated, and never listing `email`, even when
+/// it was granted (the token still carries it: it decides the ID token's `email` claim).
+pub(crate) fn scope_value(scopes: &[String]) -> String {
+    scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|scope| *scope != "email")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A valid token, as the verify and profile endpoints describe it.
 pub(crate) struct Grant {
     pub(crate) channel_id: String,

@@ -1,8 +1,8 @@
-//! The emulator answers as LINE documents (fact sheet §1, §3.1, §3.2), over real HTTP.
+//! The emulator answers as LINE documents (fact sheet §1, §3, §8), over real HTTP.
 
 use std::time::Duration;
 
-use line_auth_emulator::{IssueToken, LineEmulator};
+use line_auth_emulator::{EmulatedUser, IssueIdToken, IssueToken, LineEmulator};
 use reqwest::StatusCode;
 
 const CHANNEL: &str = "1234567890";
@@ -199,4 +199,167 @@ async fn counts_calls_per_endpoint() {
     assert_eq!(line.calls(), (2, 1));
     line.emulator.reset_calls();
     assert_eq!(line.calls(), (0, 0));
+}
+
+// The sign-in side: the authorization endpoint, the token endpoint, revoke, ID tokens and
+// userinfo, as a web app's server calls them.
+
+const SECRET: &str = "channel-secret-for-fidelity";
+const REDIRECT: &str = "https://app.example/callback";
+const BROWN: &str = "U4af4980629aabbccddeeff0011223344";
+
+async fn post_form(line: &Line, path: &str, form: &[(&str, &str)]) -> Reply {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", line.emulator.base_url()))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    Reply::of(response).await
+}
+
+/// A fresh authorization code for `channel`, as the browser brings it back from LINE's consent.
+async fn authorize(line: &Line, channel: &str, scope: &str) -> String {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/oauth2/v2.1/authorize", line.emulator.base_url()),
+        [
+            ("response_type", "code"),
+            ("client_id", channel),
+            ("redirect_uri", REDIRECT),
+            ("state", "st4te"),
+            ("scope", scope),
+            ("nonce", "n0nce"),
+        ],
+    )
+    .unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = browser.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = reqwest::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location.query_pairs().find(|(name, _)| name == "code");
+    code.expect("a code").1.into_owned()
+}
+
+/// `POST /oauth2/v2.1/token` for a code, with this `client_secret` or none.
+async fn exchange(line: &Line, channel: &str, code: &str, secret: Option<&str>) -> Reply {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", channel),
+    ];
+    form.extend(secret.map(|secret| ("client_secret", secret)));
+    post_form(line, "/oauth2/v2.1/token", &form).await
+}
+
+/// `POST /oauth2/v2.1/token` with a refresh token, with this `client_secret` or none.
+async fn refresh(line: &Line, channel: &str, refresh_token: &str, secret: Option<&str>) -> Reply {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", channel),
+    ];
+    form.extend(secret.map(|secret| ("client_secret", secret)));
+    post_form(line, "/oauth2/v2.1/token", &form).await
+}
+
+/// The claims LINE's ID-token verifier (`POST /oauth2/v2.1/verify`) answers for `id_token`.
+async fn id_token_claims(line: &Line, channel: &str, id_token: &str) -> serde_json::Value {
+    let reply = post_form(
+        line,
+        "/oauth2/v2.1/verify",
+        &[("id_token", id_token), ("client_id", channel)],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.json()
+}
+
+/// A signed-in user's tokens for [`CHANNEL`] (registered with [`SECRET`]): the token answer.
+async fn sign_in(line: &Line, scope: &str) -> serde_json::Value {
+    let code = authorize(line, CHANNEL, scope).await;
+    let reply = exchange(line, CHANNEL, &code, Some(SECRET)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.json()
+}
+
+async fn line_with_user() -> Line {
+    let line = Line::start().await;
+    line.emulator.register_channel(CHANNEL, SECRET);
+    line.emulator.sign_in_as(
+        EmulatedUser::new(BROWN, "Brown")
+            .picture_url("https://profile.line-scdn.net/brown")
+            .email("brown@example.com"),
+    );
+    line
+}
+
+#[tokio::test]
+async fn scope_never_lists_email_though_the_token_carries_it() {
+    let line = line_with_user().await;
+    let issued = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid", "email"]));
+    assert_eq!(
+        verify(&line, &issued).await.json()["scope"],
+        "profile openid"
+    );
+
+    let tokens = sign_in(&line, "profile openid email").await;
+    assert_eq!(
+        tokens["scope"], "profile openid",
+        "the token answer neither"
+    );
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        verify(&line, access_token).await.json()["scope"],
+        "profile openid"
+    );
+    let refreshed = refresh(
+        &line,
+        CHANNEL,
+        tokens["refresh_token"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        refreshed.json()["scope"],
+        "profile openid",
+        "nor the refresh answer"
+    );
+
+    // Granted all the same: the ID token has the address.
+    let claims = id_token_claims(&line, CHANNEL, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims["email"], "brown@example.com");
+    let without_email = sign_in(&line, "profile openid").await;
+    let claims = id_token_claims(&line, CHANNEL, without_email["id_token"].as_str().unwrap()).await;
+    assert!(claims.get("email").is_none(), "{claims}");
+}
+
+#[tokio::test]
+async fn amr_appears_only_when_it_applies() {
+    let line = line_with_user().await;
+
+    // As `liff.getIDToken()` hands one over: no `amr`, one hour.
+    let liff = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN));
+    let claims = id_token_claims(&line, CHANNEL, &liff).await;
+    assert!(claims.get("amr").is_none(), "{claims}");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        3600
+    );
+
+    let with_amr = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).amr(["lineautologin", "mfa"]));
+    let claims = id_token_claims(&line, CHANNEL, &with_amr).await;
+    assert_eq!(claims["amr"], serde_json::json!(["lineautologin", "mfa"]));
+
+    // Web login: the user signed in with a password.
+    let tokens = sign_in(&line, "openid").await;
+    let claims = id_token_claims(&line, CHANNEL, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
 }
