@@ -76,7 +76,7 @@ pub use axum::http::StatusCode;
 use faults::FaultPlan;
 pub use faults::{Endpoint, Fault};
 use login::LoginState;
-pub use login::{EmulatedUser, IdTokenAlgorithm, IssueIdToken};
+pub use login::{ChannelType, EmulatedUser, IdTokenAlgorithm, IssueIdToken};
 use tokens::TokenStore;
 pub use tokens::{IssueToken, Revocation};
 
@@ -204,14 +204,23 @@ impl LineEmulator {
         self.shared.faults.clear();
     }
 
-    /// Registers a channel's secret: the token endpoint then refuses a wrong `client_secret`
-    /// (`invalid_client`), and HS256 ID tokens for the channel are signed with it. Channels
-    /// nobody registered sign with `emulator-channel-secret-{channel_id}`.
+    /// Registers a channel's secret. The code exchange requires it as `client_secret` (missing
+    /// or wrong: 400 `invalid_client`), as do refresh and revoke on a
+    /// [`ChannelType::WebAppOnly`] channel; HS256 ID tokens for the channel are signed with it.
+    /// A channel nobody registered has the secret `emulator-channel-secret-{channel_id}`
+    /// ([`channel_secret`](Self::channel_secret)).
     pub fn register_channel(&self, channel_id: &str, secret: &str) {
         self.shared.login.register_channel(channel_id, secret);
     }
 
-    /// The secret HS256 ID tokens of `channel_id` are signed with.
+    /// Sets a channel's app types (default [`ChannelType::IncludesMobileApp`]): a
+    /// [`ChannelType::WebAppOnly`] channel must send its secret to refresh and to revoke.
+    pub fn set_channel_type(&self, channel_id: &str, channel_type: ChannelType) {
+        self.shared.login.set_channel_type(channel_id, channel_type);
+    }
+
+    /// The secret of `channel_id`: the one registered, or the one of a channel nobody
+    /// registered. HS256 ID tokens are signed with it, and the token endpoint asks for it.
     pub fn channel_secret(&self, channel_id: &str) -> String {
         self.shared.login.channel_secret(channel_id)
     }

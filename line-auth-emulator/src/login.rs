@@ -124,6 +124,8 @@ struct LoginInner {
     /// ES256 keys by `kid`, all published at `/certs`; the last one signs.
     signing_keys: Vec<(String, SigningKey)>,
     secrets: HashMap<String, String>,
+    /// Channels whose app types are not the default.
+    channel_types: HashMap<String, ChannelType>,
     sign_in_as: Option<EmulatedUser>,
     codes: HashMap<String, CodeRecord>,
     refresh_tokens: HashMap<String, RefreshRecord>,
@@ -139,6 +141,45 @@ impl LoginState {
         self.lock()
             .secrets
             .insert(channel_id.to_owned(), secret.to_owned());
+    }
+
+    pub(crate) fn set_channel_type(&self, channel_id: &str, channel_type: ChannelType) {
+        self.lock()
+            .channel_types
+            .insert(channel_id.to_owned(), channel_type);
+    }
+
+    /// LINE's refusal of a caller whose `client_secret` is missing or wrong, where `need` says
+    /// the channel secret is required; `None` lets the call through (a secret that is not
+    /// required is ignored, wrong or not).
+    pub(crate) fn refuse_client(
+        &self,
+        channel_id: &str,
+        given: Option<&str>,
+        need: SecretNeed,
+    ) -> Option<Response> {
+        let login = self.lock();
+        let required = match need {
+            SecretNeed::Always => true,
+            SecretNeed::IfWebAppOnly => {
+                login
+                    .channel_types
+                    .get(channel_id)
+                    .copied()
+                    .unwrap_or_default()
+                    == ChannelType::WebAppOnly
+            }
+        };
+        let expected = login
+            .secrets
+            .get(channel_id)
+            .cloned()
+            .unwrap_or_else(|| default_channel_secret(channel_id));
+        // LINE documents no error for a missing or wrong secret at these endpoints
+        // (UNCONFIRMED): the OAuth shape with `invalid_client`, and the text LINE documents for
+        // a wrong secret at the same host's channel-token endpoint, for both.
+        (required && given != Some(expected.as_str()))
+            .then(|| oauth_error("invalid_client", "invalid client_secret"))
     }
 
     pub(crate) fn sign_in_as(&self, user: EmulatedUser) {
@@ -359,22 +400,35 @@ pub(super) async fn token(
     let Some(client_id) = param("client_id") else {
         return oauth_error("invalid_request", "client_id is required");
     };
-    if let (Some(expected), Some(given)) = (
-        shared.login.lock().secrets.get(client_id),
-        param("client_secret"),
-    ) {
-        if expected != given {
-            return oauth_error("invalid_client", "invalid client_secret");
+    // The code exchange always takes the channel secret; refresh only for channels whose app
+    // types are "Web app" only, and it ignores the secret otherwise (LINE Login reference).
+    let (need, answer): (
+        SecretNeed,
+        fn(&Shared, &str, &HashMap<String, String>) -> Response,
+    ) = match param("grant_type").map(String::as_str) {
+        Some("authorization_code") => (SecretNeed::Always, exchange_code),
+        Some("refresh_token") => (SecretNeed::IfWebAppOnly, refresh),
+        _ => {
+            return oauth_error(
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or refresh_token",
+            )
         }
+    };
+    let secret = param("client_secret").map(String::as_str);
+    if let Some(refused) = shared.login.refuse_client(client_id, secret, need) {
+        return refused;
     }
-    match param("grant_type").map(String::as_str) {
-        Some("authorization_code") => exchange_code(&shared, client_id, &form),
-        Some("refresh_token") => refresh(&shared, client_id, param("refresh_token")),
-        _ => oauth_error(
-            "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
-        ),
-    }
+    answer(&shared, client_id, &form)
+}
+
+/// When LINE asks a caller for the channel secret.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SecretNeed {
+    /// Always (the code exchange).
+    Always,
+    /// Only for channels whose app types are "Web app" only (refresh and revoke).
+    IfWebAppOnly,
 }
 
 fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> Response {
@@ -453,9 +507,9 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
     Json(body).into_response()
 }
 
-fn refresh(shared: &Shared, client_id: &str, refresh_token: Option<&String>) -> Response {
+fn refresh(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> Response {
     let invalid = || oauth_error("invalid_grant", "invalid refresh token");
-    let Some(refresh_token) = refresh_token else {
+    let Some(refresh_token) = form.get("refresh_token").filter(|token| !token.is_empty()) else {
         return oauth_error("invalid_request", "refresh_token is required");
     };
     let mut login = shared.login.lock();
@@ -494,6 +548,20 @@ fn issue_access_token(
         request = request.picture_url(url);
     }
     shared.tokens.issue(request)
+}
+
+/// A LINE Login channel's app types, as set in the LINE Developers Console: they decide whether
+/// refresh and revoke require the channel secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ChannelType {
+    /// The app types include "Mobile app" (the default): refresh and revoke take
+    /// `client_secret` optionally, and ignore it.
+    #[default]
+    IncludesMobileApp,
+    /// "Web app" only: refresh and revoke require the channel's `client_secret`, and refuse
+    /// the call with `invalid_client` when it is missing or wrong.
+    WebAppOnly,
 }
 
 /// How an ID token is signed (fact sheet §3.8): ES256 with a published key (native apps, LIFF),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use line_auth_emulator::{EmulatedUser, IssueIdToken, IssueToken, LineEmulator};
+use line_auth_emulator::{ChannelType, EmulatedUser, IssueIdToken, IssueToken, LineEmulator};
 use reqwest::StatusCode;
 
 const CHANNEL: &str = "1234567890";
@@ -266,6 +266,13 @@ async fn refresh(line: &Line, channel: &str, refresh_token: &str, secret: Option
     post_form(line, "/oauth2/v2.1/token", &form).await
 }
 
+/// `POST /oauth2/v2.1/revoke` of an access token, with this `client_secret` or none.
+async fn revoke(line: &Line, channel: &str, token: &str, secret: Option<&str>) -> Reply {
+    let mut form = vec![("access_token", token), ("client_id", channel)];
+    form.extend(secret.map(|secret| ("client_secret", secret)));
+    post_form(line, "/oauth2/v2.1/revoke", &form).await
+}
+
 /// The claims LINE's ID-token verifier (`POST /oauth2/v2.1/verify`) answers for `id_token`.
 async fn id_token_claims(line: &Line, channel: &str, id_token: &str) -> serde_json::Value {
     let reply = post_form(
@@ -295,6 +302,16 @@ async fn line_with_user() -> Line {
             .email("brown@example.com"),
     );
     line
+}
+
+fn assert_invalid_client(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "invalid_client", "{}", reply.body);
+    assert!(
+        reply.json()["error_description"].is_string(),
+        "{}",
+        reply.body
+    );
 }
 
 #[tokio::test]
@@ -362,4 +379,97 @@ async fn amr_appears_only_when_it_applies() {
     let tokens = sign_in(&line, "openid").await;
     let claims = id_token_claims(&line, CHANNEL, tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+}
+
+#[tokio::test]
+async fn the_code_exchange_requires_the_channel_secret() {
+    let line = line_with_user().await;
+    let code = authorize(&line, CHANNEL, "profile").await;
+
+    assert_invalid_client(&exchange(&line, CHANNEL, &code, None).await);
+    assert_invalid_client(&exchange(&line, CHANNEL, &code, Some("")).await);
+    assert_invalid_client(&exchange(&line, CHANNEL, &code, Some("wrong")).await);
+    let reply = exchange(&line, CHANNEL, &code, Some(SECRET)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "a refused call left the code unused"
+    );
+
+    // A channel nobody registered has a secret too, the one the emulator tells.
+    const UNREGISTERED: &str = "2000000000";
+    let code = authorize(&line, UNREGISTERED, "profile").await;
+    assert_invalid_client(&exchange(&line, UNREGISTERED, &code, None).await);
+    let secret = line.emulator.channel_secret(UNREGISTERED);
+    let reply = exchange(&line, UNREGISTERED, &code, Some(&secret)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn refresh_requires_the_secret_only_on_web_app_only_channels() {
+    let line = line_with_user().await;
+    let tokens = sign_in(&line, "profile").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+    // App types that include "Mobile app" (the default): the secret is optional and ignored.
+    for secret in [None, Some("wrong"), Some(SECRET)] {
+        let reply = refresh(&line, CHANNEL, refresh_token, secret).await;
+        assert_eq!(reply.status, StatusCode::OK, "{secret:?}: {}", reply.body);
+    }
+
+    line.emulator
+        .set_channel_type(CHANNEL, ChannelType::WebAppOnly);
+    assert_invalid_client(&refresh(&line, CHANNEL, refresh_token, None).await);
+    assert_invalid_client(&refresh(&line, CHANNEL, refresh_token, Some("wrong")).await);
+    let reply = refresh(&line, CHANNEL, refresh_token, Some(SECRET)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn revoke_requires_the_secret_only_on_web_app_only_channels() {
+    let line = line_with_user().await;
+
+    // App types that include "Mobile app" (the default): the secret is optional and ignored.
+    for secret in [None, Some("wrong")] {
+        let token = line.token();
+        let reply = revoke(&line, CHANNEL, &token, secret).await;
+        assert_eq!(reply.status, StatusCode::OK, "{secret:?}: {}", reply.body);
+        assert_eq!(reply.body, "", "200 with an empty body");
+        assert_eq!(verify(&line, &token).await.status, StatusCode::BAD_REQUEST);
+    }
+
+    line.emulator
+        .set_channel_type(CHANNEL, ChannelType::WebAppOnly);
+    let token = line.token();
+    for secret in [None, Some(""), Some("wrong")] {
+        assert_invalid_client(&revoke(&line, CHANNEL, &token, secret).await);
+        assert_eq!(
+            verify(&line, &token).await.status,
+            StatusCode::OK,
+            "{secret:?}: refused, the token is still live"
+        );
+        assert_eq!(line.emulator.revocation(&token), None);
+    }
+    let tokens = sign_in(&line, "profile").await;
+    let refused = post_form(
+        &line,
+        "/oauth2/v2.1/revoke",
+        &[
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", CHANNEL),
+        ],
+    )
+    .await;
+    assert_invalid_client(&refused);
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(verify(&line, access_token).await.status, StatusCode::OK);
+
+    let reply = revoke(&line, CHANNEL, &token, Some(SECRET)).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, ""));
+    assert_eq!(
+        verify(&line, &token).await.json()["error_description"],
+        "The access token revoked"
+    );
+    let again = revoke(&line, CHANNEL, &token, Some(SECRET)).await;
+    assert_eq!(again.status, StatusCode::OK, "already revoked: still 200");
 }
