@@ -42,6 +42,56 @@
 //! The emulator runs on the Tokio runtime that starts it, so start it inside the test's runtime
 //! and keep it alive for as long as the test needs LINE; dropping it stops the server.
 //!
+//! # LINE's rules it keeps
+//!
+//! - A `scope` answer (verify, the token endpoint) is space-separated and never lists `email`,
+//!   even when it was granted; the token still has it, and the ID token's `email` claim
+//!   depends on it.
+//! - ID tokens carry `amr` only when it applies: one from [`issue_id_token`] has none unless
+//!   [`IssueIdToken::amr`] sets it (LINE's LIFF ID tokens have none, and live an hour); those
+//!   of the web-login code flow say `["pwd"]`.
+//! - The code exchange requires the channel secret as `client_secret`; refresh and revoke
+//!   require it only on a channel whose app types are "Web app" only
+//!   ([`set_channel_type`] with [`ChannelType::WebAppOnly`]) and ignore it otherwise. A
+//!   missing or wrong secret is a 400 `{"error": "invalid_client", …}`, and a refused revoke
+//!   leaves the token live.
+//! - A token may hold `openid` alone: `GET /v2/profile` refuses it (403, `{"message": …}`),
+//!   while `GET`/`POST /oauth2/v2.1/userinfo` answers its `{"sub": …}`, with `name` and
+//!   `picture` only under `profile`.
+//!
+//! [`issue_id_token`]: LineEmulator::issue_id_token
+//! [`set_channel_type`]: LineEmulator::set_channel_type
+//!
+//! ## A LINE MINI App's token
+//!
+//! With channel consent simplification, a LINE MINI App's user consents to `openid` alone at
+//! first use, so the app's access token has no `profile`: the user ID comes from userinfo.
+//! Issue such a token with `scopes(["openid"])`:
+//!
+//! ```
+//! use line_auth_emulator::{IssueToken, LineEmulator};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let line = LineEmulator::start().await?;
+//! let token = line.issue(
+//!     IssueToken::new("1234567890")
+//!         .scopes(["openid"])
+//!         .user_id("U4af4980629aabbccddeeff0011223344"),
+//! );
+//!
+//! let http = reqwest::Client::new();
+//! let profile = http.get(format!("{}/v2/profile", line.base_url())).bearer_auth(&token);
+//! assert_eq!(profile.send().await.unwrap().status(), 403);
+//! let userinfo = http
+//!     .get(format!("{}/oauth2/v2.1/userinfo", line.base_url()))
+//!     .bearer_auth(&token);
+//! let body = userinfo.send().await.unwrap().text().await.unwrap();
+//! assert_eq!(body, r#"{"sub":"U4af4980629aabbccddeeff0011223344"}"#);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Faults
 //!
 //! [`inject`](LineEmulator::inject) scripts faults per endpoint ([`Fault`]): latency, 5xx, 429
@@ -51,8 +101,10 @@
 //! # Where LINE is silent
 //!
 //! Where LINE's behaviour is undocumented, the emulator makes a documented choice: a token it
-//! did not issue is answered with `"The access token not JWS"`, and the profile endpoint's errors
-//! use the `{"message": …}` body shape.
+//! did not issue is answered with `"The access token not JWS"`; the profile endpoint's errors
+//! use the `{"message": …}` body shape; a missing or wrong `client_secret` is described as
+//! `"invalid client_secret"`; revoking an unknown or already invalid token answers 200; and the
+//! web-login code flow's `amr` is `["pwd"]`.
 
 #![deny(missing_docs)]
 

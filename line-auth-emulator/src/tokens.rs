@@ -57,7 +57,9 @@ impl IssueToken {
         }
     }
 
-    /// The granted scopes (replacing `profile`).
+    /// The granted scopes (replacing `profile`). `email` is kept but, as at LINE, never listed
+    /// in a `scope` answer. `["openid"]` alone is a LINE MINI App's token under channel consent
+    /// simplification: `GET /v2/profile` refuses it, userinfo answers its `sub`.
     pub fn scopes<I>(mut self, scopes: I) -> Self
     where
         I: IntoIterator,

@@ -473,3 +473,77 @@ async fn revoke_requires_the_secret_only_on_web_app_only_channels() {
     let again = revoke(&line, CHANNEL, &token, Some(SECRET)).await;
     assert_eq!(again.status, StatusCode::OK, "already revoked: still 200");
 }
+
+#[tokio::test]
+async fn an_openid_only_token_has_no_profile_but_userinfo_answers_its_user() {
+    let line = Line::start().await;
+    // A LINE MINI App with channel consent simplification: the user consented to `openid` only.
+    let mini_app = line.issue(
+        IssueToken::new(CHANNEL)
+            .scopes(["openid"])
+            .user_id(BROWN)
+            .display_name("Brown")
+            .picture_url("https://profile.line-scdn.net/brown"),
+    );
+    let with_profile = line.issue(
+        IssueToken::new(CHANNEL)
+            .scopes(["openid", "profile"])
+            .user_id(BROWN)
+            .display_name("Brown")
+            .picture_url("https://profile.line-scdn.net/brown"),
+    );
+
+    let verified = verify(&line, &mini_app).await;
+    assert_eq!(verified.status, StatusCode::OK);
+    assert_eq!(verified.json()["scope"], "openid");
+
+    let refused = profile(&line, &mini_app).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.json().as_object().unwrap().len(),
+        1,
+        "{}",
+        refused.body
+    );
+    assert!(refused.json()["message"].is_string(), "{}", refused.body);
+
+    for (token, expected) in [
+        (&mini_app, serde_json::json!({"sub": BROWN})),
+        (
+            &with_profile,
+            serde_json::json!({
+                "sub": BROWN,
+                "name": "Brown",
+                "picture": "https://profile.line-scdn.net/brown",
+            }),
+        ),
+    ] {
+        for reply in userinfo(&line, token).await {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            assert_eq!(reply.json(), expected);
+        }
+    }
+
+    // A sign-in asking for `openid` alone gets its tokens, and userinfo answers for them.
+    let line = line_with_user().await;
+    let tokens = sign_in(&line, "openid").await;
+    assert_eq!(tokens["scope"], "openid");
+    assert!(tokens["id_token"].is_string());
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        profile(&line, access_token).await.status,
+        StatusCode::FORBIDDEN
+    );
+    for reply in userinfo(&line, access_token).await {
+        assert_eq!(reply.json(), serde_json::json!({"sub": BROWN}));
+    }
+}
+
+/// `GET` and `POST /oauth2/v2.1/userinfo` with `token`.
+async fn userinfo(line: &Line, token: &str) -> [Reply; 2] {
+    let client = reqwest::Client::new();
+    let url = format!("{}/oauth2/v2.1/userinfo", line.emulator.base_url());
+    let get = client.get(&url).bearer_auth(token).send().await.unwrap();
+    let post = client.post(&url).bearer_auth(token).send().await.unwrap();
+    [Reply::of(get).await, Reply::of(post).await]
+}
