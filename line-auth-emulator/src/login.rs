@@ -402,10 +402,7 @@ pub(super) async fn token(
     };
     // The code exchange always takes the channel secret; refresh only for channels whose app
     // types are "Web app" only, and it ignores the secret otherwise (LINE Login reference).
-    let (need, answer): (
-        SecretNeed,
-        fn(&Shared, &str, &HashMap<String, String>) -> Response,
-    ) = match param("grant_type").map(String::as_str) {
+    let (need, answer): (SecretNeed, GrantAnswer) = match param("grant_type").map(String::as_str) {
         Some("authorization_code") => (SecretNeed::Always, exchange_code),
         Some("refresh_token") => (SecretNeed::IfWebAppOnly, refresh),
         _ => {
@@ -421,6 +418,9 @@ pub(super) async fn token(
     }
     answer(&shared, client_id, &form)
 }
+
+/// A grant's answer to the token endpoint's form, for a `client_id` already let through.
+type GrantAnswer = fn(&Shared, &str, &HashMap<String, String>) -> Response;
 
 /// When LINE asks a caller for the channel secret.
 #[derive(Debug, Clone, Copy)]
