@@ -31,7 +31,10 @@ pub enum Fault {
     Latency(Duration),
     /// Answers this status with a `{"message": …}` body, as LINE's 500 does.
     Status(StatusCode),
-    /// Answers 429 with `Retry-After` in whole seconds (fact sheet §1).
+    /// Answers 429 Too Many Requests, as LINE does while it restricts a client over its
+    /// undisclosed [rate limits](https://developers.line.biz/en/reference/line-login/#rate-limits),
+    /// with `Retry-After` in whole seconds (a header LINE Login does not document; it lets a
+    /// test check that a client honours it).
     RateLimited {
         /// The wait LINE asks for.
         retry_after: Duration,

@@ -14,8 +14,8 @@ use rand::RngExt;
 use serde_json::{json, Map, Value};
 
 use super::faults::Endpoint;
-use super::login;
-use super::tokens::{EmulatedProfile, Grant, Refusal, Revocation};
+use super::login::{self, SecretNeed};
+use super::tokens::{scope_value, EmulatedProfile, Grant, Refusal, Revocation};
 use super::Shared;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -87,7 +87,7 @@ async fn verify_access_token(
             expires_in,
             ..
         }) => Json(json!({
-            "scope": scopes.join(" "),
+            "scope": scope_value(&scopes),
             "client_id": channel_id,
             "expires_in": expires_in,
         }))
@@ -120,7 +120,8 @@ async fn profile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
 }
 
 /// `POST /oauth2/v2.1/revoke`, form `access_token`, `client_id`, `client_secret`? (fact sheet
-/// §3.4): 200 with an empty body, for unknown or already revoked tokens too.
+/// §3.4): 200 with an empty body, for unknown or already revoked tokens too; `invalid_client`
+/// when a "Web app"-only channel's secret is missing or wrong (the token stays live).
 async fn revoke(
     State(shared): State<Arc<Shared>>,
     Form(form): Form<HashMap<String, String>>,
@@ -132,6 +133,17 @@ async fn revoke(
     let Some(client_id) = form.get("client_id") else {
         return oauth_error("invalid_request", "client_id is required");
     };
+    // "Web app"-only channels must send their secret; others may, and it is ignored.
+    let secret = form
+        .get("client_secret")
+        .map(String::as_str)
+        .filter(|secret| !secret.is_empty());
+    if let Some(refused) = shared
+        .login
+        .refuse_client(client_id, secret, SecretNeed::IfWebAppOnly)
+    {
+        return refused;
+    }
     // The refresh-token form the official SDKs use revokes it and its access tokens (§3.4).
     if let Some(refresh_token) = form.get("refresh_token") {
         for access_token in shared.login.revoke_refresh_token(refresh_token) {

@@ -42,6 +42,56 @@
 //! The emulator runs on the Tokio runtime that starts it, so start it inside the test's runtime
 //! and keep it alive for as long as the test needs LINE; dropping it stops the server.
 //!
+//! # LINE's rules it keeps
+//!
+//! - A `scope` answer (verify, the token endpoint) is space-separated and never lists `email`,
+//!   even when it was granted; the token still has it, and the ID token's `email` claim
+//!   depends on it.
+//! - ID tokens carry `amr` only when it applies: one from [`issue_id_token`] has none unless
+//!   [`IssueIdToken::amr`] sets it (LINE's LIFF ID tokens have none, and live an hour); those
+//!   of the web-login code flow say `["pwd"]`.
+//! - The code exchange requires the channel secret as `client_secret`; refresh and revoke
+//!   require it only on a channel whose app types are "Web app" only
+//!   ([`set_channel_type`] with [`ChannelType::WebAppOnly`]) and ignore it otherwise. A
+//!   missing or wrong secret is a 400 `{"error": "invalid_client", …}`, and a refused revoke
+//!   leaves the token live.
+//! - A token may hold `openid` alone: `GET /v2/profile` refuses it (403, `{"message": …}`),
+//!   while `GET`/`POST /oauth2/v2.1/userinfo` answers its `{"sub": …}`, with `name` and
+//!   `picture` only under `profile`.
+//!
+//! [`issue_id_token`]: LineEmulator::issue_id_token
+//! [`set_channel_type`]: LineEmulator::set_channel_type
+//!
+//! ## A LINE MINI App's token
+//!
+//! With channel consent simplification, a LINE MINI App's user consents to `openid` alone at
+//! first use, so the app's access token has no `profile`: the user ID comes from userinfo.
+//! Issue such a token with `scopes(["openid"])`:
+//!
+//! ```
+//! use line_auth_emulator::{IssueToken, LineEmulator};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let line = LineEmulator::start().await?;
+//! let token = line.issue(
+//!     IssueToken::new("1234567890")
+//!         .scopes(["openid"])
+//!         .user_id("U4af4980629aabbccddeeff0011223344"),
+//! );
+//!
+//! let http = reqwest::Client::new();
+//! let profile = http.get(format!("{}/v2/profile", line.base_url())).bearer_auth(&token);
+//! assert_eq!(profile.send().await.unwrap().status(), 403);
+//! let userinfo = http
+//!     .get(format!("{}/oauth2/v2.1/userinfo", line.base_url()))
+//!     .bearer_auth(&token);
+//! let body = userinfo.send().await.unwrap().text().await.unwrap();
+//! assert_eq!(body, r#"{"sub":"U4af4980629aabbccddeeff0011223344"}"#);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Faults
 //!
 //! [`inject`](LineEmulator::inject) scripts faults per endpoint ([`Fault`]): latency, 5xx, 429
@@ -51,8 +101,10 @@
 //! # Where LINE is silent
 //!
 //! Where LINE's behaviour is undocumented, the emulator makes a documented choice: a token it
-//! did not issue is answered with `"The access token not JWS"`, and the profile endpoint's errors
-//! use the `{"message": …}` body shape.
+//! did not issue is answered with `"The access token not JWS"`; the profile endpoint's errors
+//! use the `{"message": …}` body shape; a missing or wrong `client_secret` is described as
+//! `"invalid client_secret"`; revoking an unknown or already invalid token answers 200; and the
+//! web-login code flow's `amr` is `["pwd"]`.
 
 #![deny(missing_docs)]
 
@@ -76,7 +128,7 @@ pub use axum::http::StatusCode;
 use faults::FaultPlan;
 pub use faults::{Endpoint, Fault};
 use login::LoginState;
-pub use login::{EmulatedUser, IdTokenAlgorithm, IssueIdToken};
+pub use login::{ChannelType, EmulatedUser, IdTokenAlgorithm, IssueIdToken};
 use tokens::TokenStore;
 pub use tokens::{IssueToken, Revocation};
 
@@ -204,14 +256,23 @@ impl LineEmulator {
         self.shared.faults.clear();
     }
 
-    /// Registers a channel's secret: the token endpoint then refuses a wrong `client_secret`
-    /// (`invalid_client`), and HS256 ID tokens for the channel are signed with it. Channels
-    /// nobody registered sign with `emulator-channel-secret-{channel_id}`.
+    /// Registers a channel's secret. The code exchange requires it as `client_secret` (missing
+    /// or wrong: 400 `invalid_client`), as do refresh and revoke on a
+    /// [`ChannelType::WebAppOnly`] channel; HS256 ID tokens for the channel are signed with it.
+    /// A channel nobody registered has the secret `emulator-channel-secret-{channel_id}`
+    /// ([`channel_secret`](Self::channel_secret)).
     pub fn register_channel(&self, channel_id: &str, secret: &str) {
         self.shared.login.register_channel(channel_id, secret);
     }
 
-    /// The secret HS256 ID tokens of `channel_id` are signed with.
+    /// Sets a channel's app types (default [`ChannelType::IncludesMobileApp`]): a
+    /// [`ChannelType::WebAppOnly`] channel must send its secret to refresh and to revoke.
+    pub fn set_channel_type(&self, channel_id: &str, channel_type: ChannelType) {
+        self.shared.login.set_channel_type(channel_id, channel_type);
+    }
+
+    /// The secret of `channel_id`: the one registered, or the one of a channel nobody
+    /// registered. HS256 ID tokens are signed with it, and the token endpoint asks for it.
     pub fn channel_secret(&self, channel_id: &str) -> String {
         self.shared.login.channel_secret(channel_id)
     }

@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::handlers::{bearer_profile, message_error, oauth_error};
-use super::tokens::IssueToken;
+use super::tokens::{scope_value, IssueToken};
 use super::Shared;
 
 /// Authorization codes live 10 minutes and are single use (fact sheet §2).
@@ -46,6 +46,9 @@ pub struct EmulatedUser {
     pub picture_url: Option<String>,
     /// Whether the user has added the channel's LINE Official Account as a friend.
     pub friend: bool,
+    /// The email address, if any: the ID token's `email` claim when the `email` scope was
+    /// granted.
+    pub email: Option<String>,
 }
 
 impl EmulatedUser {
@@ -56,6 +59,7 @@ impl EmulatedUser {
             display_name: display_name.into(),
             picture_url: None,
             friend: false,
+            email: None,
         }
     }
 
@@ -68,6 +72,12 @@ impl EmulatedUser {
     /// As a friend of the channel's LINE Official Account, or not.
     pub fn friend(mut self, friend: bool) -> Self {
         self.friend = friend;
+        self
+    }
+
+    /// With an email address, which the ID token carries when the `email` scope is granted.
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
         self
     }
 }
@@ -114,6 +124,8 @@ struct LoginInner {
     /// ES256 keys by `kid`, all published at `/certs`; the last one signs.
     signing_keys: Vec<(String, SigningKey)>,
     secrets: HashMap<String, String>,
+    /// Channels whose app types are not the default.
+    channel_types: HashMap<String, ChannelType>,
     sign_in_as: Option<EmulatedUser>,
     codes: HashMap<String, CodeRecord>,
     refresh_tokens: HashMap<String, RefreshRecord>,
@@ -129,6 +141,45 @@ impl LoginState {
         self.lock()
             .secrets
             .insert(channel_id.to_owned(), secret.to_owned());
+    }
+
+    pub(crate) fn set_channel_type(&self, channel_id: &str, channel_type: ChannelType) {
+        self.lock()
+            .channel_types
+            .insert(channel_id.to_owned(), channel_type);
+    }
+
+    /// LINE's refusal of a caller whose `client_secret` is missing or wrong, where `need` says
+    /// the channel secret is required; `None` lets the call through (a secret that is not
+    /// required is ignored, wrong or not).
+    pub(crate) fn refuse_client(
+        &self,
+        channel_id: &str,
+        given: Option<&str>,
+        need: SecretNeed,
+    ) -> Option<Response> {
+        let login = self.lock();
+        let required = match need {
+            SecretNeed::Always => true,
+            SecretNeed::IfWebAppOnly => {
+                login
+                    .channel_types
+                    .get(channel_id)
+                    .copied()
+                    .unwrap_or_default()
+                    == ChannelType::WebAppOnly
+            }
+        };
+        let expected = login
+            .secrets
+            .get(channel_id)
+            .cloned()
+            .unwrap_or_else(|| default_channel_secret(channel_id));
+        // LINE documents no error for a missing or wrong secret at these endpoints
+        // (UNCONFIRMED): the OAuth shape with `invalid_client`, and the text LINE documents for
+        // a wrong secret at the same host's channel-token endpoint, for both.
+        (required && given != Some(expected.as_str()))
+            .then(|| oauth_error("invalid_client", "invalid client_secret"))
     }
 
     pub(crate) fn sign_in_as(&self, user: EmulatedUser) {
@@ -182,16 +233,19 @@ impl LoginState {
     /// Issues an ID token as LINE would for `request`, and remembers it for `POST /verify`.
     pub(crate) fn issue_id_token(&self, request: IssueIdToken) -> String {
         let mut login = self.lock();
+        let mut scopes = vec!["openid".to_owned()];
+        if request.name.is_some() {
+            scopes.push("profile".into());
+        }
+        if request.email.is_some() {
+            scopes.push("email".into());
+        }
         let user = EmulatedUser {
             user_id: request.user_id,
-            display_name: request.name.clone().unwrap_or_default(),
+            display_name: request.name.unwrap_or_default(),
             picture_url: request.picture_url,
             friend: false,
-        };
-        let scopes: Vec<String> = if request.name.is_some() {
-            vec!["openid".into(), "profile".into()]
-        } else {
-            vec!["openid".into()]
+            email: request.email,
         };
         let signer = match request.algorithm {
             IdTokenAlgorithm::Es256 => {
@@ -212,12 +266,15 @@ impl LoginState {
             ),
         };
         let (token, record) = id_token(
-            &request.channel_id,
-            &user,
-            &scopes,
-            request.nonce.as_deref(),
-            request.issued_at.unwrap_or_else(SystemTime::now),
-            request.lifetime,
+            &IdTokenContent {
+                client_id: &request.channel_id,
+                user: &user,
+                scopes: &scopes,
+                nonce: request.nonce.as_deref(),
+                amr: request.amr.as_deref(),
+                issued_at: request.issued_at.unwrap_or_else(SystemTime::now),
+                lifetime: request.lifetime,
+            },
             &signer,
         );
         login.id_tokens.insert(token.clone(), record);
@@ -343,22 +400,35 @@ pub(super) async fn token(
     let Some(client_id) = param("client_id") else {
         return oauth_error("invalid_request", "client_id is required");
     };
-    if let (Some(expected), Some(given)) = (
-        shared.login.lock().secrets.get(client_id),
-        param("client_secret"),
-    ) {
-        if expected != given {
-            return oauth_error("invalid_client", "invalid client_secret");
+    // The code exchange always takes the channel secret; refresh only for channels whose app
+    // types are "Web app" only, and it ignores the secret otherwise (LINE Login reference).
+    let (need, answer): (SecretNeed, GrantAnswer) = match param("grant_type").map(String::as_str) {
+        Some("authorization_code") => (SecretNeed::Always, exchange_code),
+        Some("refresh_token") => (SecretNeed::IfWebAppOnly, refresh),
+        _ => {
+            return oauth_error(
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or refresh_token",
+            )
         }
+    };
+    let secret = param("client_secret").map(String::as_str);
+    if let Some(refused) = shared.login.refuse_client(client_id, secret, need) {
+        return refused;
     }
-    match param("grant_type").map(String::as_str) {
-        Some("authorization_code") => exchange_code(&shared, client_id, &form),
-        Some("refresh_token") => refresh(&shared, client_id, param("refresh_token")),
-        _ => oauth_error(
-            "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
-        ),
-    }
+    answer(&shared, client_id, &form)
+}
+
+/// A grant's answer to the token endpoint's form, for a `client_id` already let through.
+type GrantAnswer = fn(&Shared, &str, &HashMap<String, String>) -> Response;
+
+/// When LINE asks a caller for the channel secret.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SecretNeed {
+    /// Always (the code exchange).
+    Always,
+    /// Only for channels whose app types are "Web app" only (refresh and revoke).
+    IfWebAppOnly,
 }
 
 fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> Response {
@@ -406,7 +476,7 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
         "access_token": access_token,
         "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
         "refresh_token": refresh_token,
-        "scope": scopes.join(" "),
+        "scope": scope_value(&scopes),
         "token_type": "Bearer",
     });
     // An ID token only with `openid` (fact sheet §3.3).
@@ -418,12 +488,17 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
             .unwrap_or_else(|| default_channel_secret(client_id));
         let signer = IdTokenSigner::Hs256(secret);
         let (id_token, record) = id_token(
-            client_id,
-            &user,
-            &scopes,
-            nonce.as_deref(),
-            SystemTime::now(),
-            ID_TOKEN_LIFETIME,
+            &IdTokenContent {
+                client_id,
+                user: &user,
+                scopes: &scopes,
+                nonce: nonce.as_deref(),
+                // Web login with a password. Which method LINE reports for a sign-in is
+                // UNCONFIRMED; `pwd` is the one its example shows.
+                amr: Some(&["pwd".to_owned()]),
+                issued_at: SystemTime::now(),
+                lifetime: ID_TOKEN_LIFETIME,
+            },
             &signer,
         );
         login.id_tokens.insert(id_token.clone(), record);
@@ -432,9 +507,9 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
     Json(body).into_response()
 }
 
-fn refresh(shared: &Shared, client_id: &str, refresh_token: Option<&String>) -> Response {
+fn refresh(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> Response {
     let invalid = || oauth_error("invalid_grant", "invalid refresh token");
-    let Some(refresh_token) = refresh_token else {
+    let Some(refresh_token) = form.get("refresh_token").filter(|token| !token.is_empty()) else {
         return oauth_error("invalid_request", "refresh_token is required");
     };
     let mut login = shared.login.lock();
@@ -449,7 +524,7 @@ fn refresh(shared: &Shared, client_id: &str, refresh_token: Option<&String>) -> 
     // The same refresh token, its limit unchanged; no ID token (fact sheet §3.3 (b)).
     Json(json!({
         "token_type": "Bearer",
-        "scope": record.scopes.join(" "),
+        "scope": scope_value(&record.scopes),
         "access_token": access_token,
         "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
         "refresh_token": refresh_token,
@@ -473,6 +548,20 @@ fn issue_access_token(
         request = request.picture_url(url);
     }
     shared.tokens.issue(request)
+}
+
+/// A LINE Login channel's app types, as set in the LINE Developers Console: they decide whether
+/// refresh and revoke require the channel secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ChannelType {
+    /// The app types include "Mobile app" (the default): refresh and revoke take
+    /// `client_secret` optionally, and ignore it.
+    #[default]
+    IncludesMobileApp,
+    /// "Web app" only: refresh and revoke require the channel's `client_secret`, and refuse
+    /// the call with `invalid_client` when it is missing or wrong.
+    WebAppOnly,
 }
 
 /// How an ID token is signed (fact sheet §3.8): ES256 with a published key (native apps, LIFF),
@@ -504,16 +593,31 @@ fn ensure_signing_key(login: &mut LoginInner) {
     }
 }
 
-/// A signed ID token for `user` (fact sheet §3.5's claims).
-fn id_token(
-    client_id: &str,
-    user: &EmulatedUser,
-    scopes: &[String],
-    nonce: Option<&str>,
+/// What an ID token says: LINE's claims (fact sheet §3.5), each only where it applies.
+struct IdTokenContent<'a> {
+    client_id: &'a str,
+    user: &'a EmulatedUser,
+    /// The granted scopes: `profile` brings `name` and `picture`, `email` brings `email`.
+    scopes: &'a [String],
+    nonce: Option<&'a str>,
+    /// How the user authenticated; `None` leaves `amr` out, as in LIFF's ID tokens.
+    amr: Option<&'a [String]>,
     issued_at: SystemTime,
     lifetime: Duration,
-    signer: &IdTokenSigner,
-) -> (String, IdTokenRecord) {
+}
+
+/// A signed ID token (fact sheet §3.5's claims).
+fn id_token(content: &IdTokenContent<'_>, signer: &IdTokenSigner) -> (String, IdTokenRecord) {
+    let IdTokenContent {
+        client_id,
+        user,
+        scopes,
+        nonce,
+        amr,
+        issued_at,
+        lifetime,
+    } = *content;
+    let granted = |wanted: &str| scopes.iter().any(|scope| scope == wanted);
     let iat = unix_seconds(issued_at);
     let mut claims = Map::new();
     claims.insert("iss".into(), ISSUER.into());
@@ -524,11 +628,18 @@ fn id_token(
     if let Some(nonce) = nonce {
         claims.insert("nonce".into(), nonce.into());
     }
-    claims.insert("amr".into(), json!(["pwd"]));
-    if scopes.iter().any(|scope| scope == "profile") {
+    if let Some(amr) = amr {
+        claims.insert("amr".into(), json!(amr));
+    }
+    if granted("profile") {
         claims.insert("name".into(), user.display_name.clone().into());
         if let Some(url) = &user.picture_url {
             claims.insert("picture".into(), url.clone().into());
+        }
+    }
+    if granted("email") {
+        if let Some(email) = &user.email {
+            claims.insert("email".into(), email.clone().into());
         }
     }
     let header = match signer {
@@ -588,13 +699,16 @@ pub struct IssueIdToken {
     name: Option<String>,
     picture_url: Option<String>,
     nonce: Option<String>,
+    email: Option<String>,
+    amr: Option<Vec<String>>,
     issued_at: Option<SystemTime>,
     lifetime: Duration,
     algorithm: IdTokenAlgorithm,
 }
 
 impl IssueIdToken {
-    /// An ES256 ID token for `user_id` on `channel_id`, valid one hour, without `profile` claims.
+    /// An ES256 ID token for `user_id` on `channel_id`, valid one hour, with neither `profile`
+    /// claims nor `amr`: what `liff.getIDToken()` hands a LIFF app.
     pub fn new(channel_id: impl Into<String>, user_id: impl Into<String>) -> Self {
         Self {
             channel_id: channel_id.into(),
@@ -602,6 +716,8 @@ impl IssueIdToken {
             name: None,
             picture_url: None,
             nonce: None,
+            email: None,
+            amr: None,
             issued_at: None,
             lifetime: ID_TOKEN_LIFETIME,
             algorithm: IdTokenAlgorithm::Es256,
@@ -623,6 +739,24 @@ impl IssueIdToken {
     /// With a nonce.
     pub fn nonce(mut self, nonce: impl Into<String>) -> Self {
         self.nonce = Some(nonce.into());
+        self
+    }
+
+    /// With the `email` claim (and the `email` scope it implies).
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// With an `amr` claim: how the user authenticated, among the values LINE documents
+    /// (`pwd`, `lineautologin`, `lineqr`, `linesso`, `mfa`). Without this call the token has no
+    /// `amr`, as LINE's own LIFF ID tokens have none: LINE includes it only where it applies.
+    pub fn amr<I>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.amr = Some(methods.into_iter().map(Into::into).collect());
         self
     }
 

@@ -57,7 +57,9 @@ impl IssueToken {
         }
     }
 
-    /// The granted scopes (replacing `profile`).
+    /// The granted scopes (replacing `profile`). `email` is kept but, as at LINE, never listed
+    /// in a `scope` answer. `["openid"]` alone is a LINE MINI App's token under channel consent
+    /// simplification: `GET /v2/profile` refuses it, userinfo answers its `sub`.
     pub fn scopes<I>(mut self, scopes: I) -> Self
     where
         I: IntoIterator,
@@ -159,6 +161,17 @@ impl Refusal {
             Self::Revoked => "The access token revoked",
         }
     }
+}
+
+/// The `scope` LINE answers for `scopes`: space-separated, and never listing `email`, even when
+/// it was granted (the token still carries it: it decides the ID token's `email` claim).
+pub(crate) fn scope_value(scopes: &[String]) -> String {
+    scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|scope| *scope != "email")
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A valid token, as the verify and profile endpoints describe it.

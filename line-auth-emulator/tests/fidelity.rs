@@ -1,8 +1,8 @@
-//! The emulator answers as LINE documents (fact sheet §1, §3.1, §3.2), over real HTTP.
+//! The emulator answers as LINE documents (fact sheet §1, §3, §8), over real HTTP.
 
 use std::time::Duration;
 
-use line_auth_emulator::{IssueToken, LineEmulator};
+use line_auth_emulator::{ChannelType, EmulatedUser, IssueIdToken, IssueToken, LineEmulator};
 use reqwest::StatusCode;
 
 const CHANNEL: &str = "1234567890";
@@ -199,4 +199,351 @@ async fn counts_calls_per_endpoint() {
     assert_eq!(line.calls(), (2, 1));
     line.emulator.reset_calls();
     assert_eq!(line.calls(), (0, 0));
+}
+
+// The sign-in side: the authorization endpoint, the token endpoint, revoke, ID tokens and
+// userinfo, as a web app's server calls them.
+
+const SECRET: &str = "channel-secret-for-fidelity";
+const REDIRECT: &str = "https://app.example/callback";
+const BROWN: &str = "U4af4980629aabbccddeeff0011223344";
+
+async fn post_form(line: &Line, path: &str, form: &[(&str, &str)]) -> Reply {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", line.emulator.base_url()))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    Reply::of(response).await
+}
+
+/// A fresh authorization code for `channel`, as the browser brings it back from LINE's consent.
+async fn authorize(line: &Line, channel: &str, scope: &str) -> String {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/oauth2/v2.1/authorize", line.emulator.base_url()),
+        [
+            ("response_type", "code"),
+            ("client_id", channel),
+            ("redirect_uri", REDIRECT),
+            ("state", "st4te"),
+            ("scope", scope),
+            ("nonce", "n0nce"),
+        ],
+    )
+    .unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = browser.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = reqwest::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location.query_pairs().find(|(name, _)| name == "code");
+    code.expect("a code").1.into_owned()
+}
+
+/// `POST /oauth2/v2.1/token` for a code, with this `client_secret` or none.
+async fn exchange(line: &Line, channel: &str, code: &str, secret: Option<&str>) -> Reply {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", channel),
+    ];
+    form.extend(secret.map(|secret| ("client_secret", secret)));
+    post_form(line, "/oauth2/v2.1/token", &form).await
+}
+
+/// `POST /oauth2/v2.1/token` with a refresh token, with this `client_secret` or none.
+async fn refresh(line: &Line, channel: &str, refresh_token: &str, secret: Option<&str>) -> Reply {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", channel),
+    ];
+    form.extend(secret.map(|secret| ("client_secret", secret)));
+    post_form(line, "/oauth2/v2.1/token", &form).await
+}
+
+/// `POST /oauth2/v2.1/revoke` of an access token, with this `client_secret` or none.
+async fn revoke(line: &Line, channel: &str, token: &str, secret: Option<&str>) -> Reply {
+    let mut form = vec![("access_token", token), ("client_id", channel)];
+    form.extend(secret.map(|secret| ("client_secret", secret)));
+    post_form(line, "/oauth2/v2.1/revoke", &form).await
+}
+
+/// The claims LINE's ID-token verifier (`POST /oauth2/v2.1/verify`) answers for `id_token`.
+async fn id_token_claims(line: &Line, channel: &str, id_token: &str) -> serde_json::Value {
+    let reply = post_form(
+        line,
+        "/oauth2/v2.1/verify",
+        &[("id_token", id_token), ("client_id", channel)],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.json()
+}
+
+/// A signed-in user's tokens for [`CHANNEL`] (registered with [`SECRET`]): the token answer.
+async fn sign_in(line: &Line, scope: &str) -> serde_json::Value {
+    let code = authorize(line, CHANNEL, scope).await;
+    let reply = exchange(line, CHANNEL, &code, Some(SECRET)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.json()
+}
+
+async fn line_with_user() -> Line {
+    let line = Line::start().await;
+    line.emulator.register_channel(CHANNEL, SECRET);
+    line.emulator.sign_in_as(
+        EmulatedUser::new(BROWN, "Brown")
+            .picture_url("https://profile.line-scdn.net/brown")
+            .email("brown@example.com"),
+    );
+    line
+}
+
+fn assert_invalid_client(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "invalid_client", "{}", reply.body);
+    assert!(
+        reply.json()["error_description"].is_string(),
+        "{}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn scope_never_lists_email_though_the_token_carries_it() {
+    let line = line_with_user().await;
+    let issued = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid", "email"]));
+    assert_eq!(
+        verify(&line, &issued).await.json()["scope"],
+        "profile openid"
+    );
+
+    let tokens = sign_in(&line, "profile openid email").await;
+    assert_eq!(
+        tokens["scope"], "profile openid",
+        "the token answer neither"
+    );
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        verify(&line, access_token).await.json()["scope"],
+        "profile openid"
+    );
+    let refreshed = refresh(
+        &line,
+        CHANNEL,
+        tokens["refresh_token"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        refreshed.json()["scope"],
+        "profile openid",
+        "nor the refresh answer"
+    );
+
+    // Granted all the same: the ID token has the address.
+    let claims = id_token_claims(&line, CHANNEL, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims["email"], "brown@example.com");
+    let without_email = sign_in(&line, "profile openid").await;
+    let claims = id_token_claims(&line, CHANNEL, without_email["id_token"].as_str().unwrap()).await;
+    assert!(claims.get("email").is_none(), "{claims}");
+}
+
+#[tokio::test]
+async fn amr_appears_only_when_it_applies() {
+    let line = line_with_user().await;
+
+    // As `liff.getIDToken()` hands one over: no `amr`, one hour.
+    let liff = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN));
+    let claims = id_token_claims(&line, CHANNEL, &liff).await;
+    assert!(claims.get("amr").is_none(), "{claims}");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        3600
+    );
+
+    let with_amr = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).amr(["lineautologin", "mfa"]));
+    let claims = id_token_claims(&line, CHANNEL, &with_amr).await;
+    assert_eq!(claims["amr"], serde_json::json!(["lineautologin", "mfa"]));
+
+    // Web login: the user signed in with a password.
+    let tokens = sign_in(&line, "openid").await;
+    let claims = id_token_claims(&line, CHANNEL, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+}
+
+#[tokio::test]
+async fn the_code_exchange_requires_the_channel_secret() {
+    let line = line_with_user().await;
+    let code = authorize(&line, CHANNEL, "profile").await;
+
+    assert_invalid_client(&exchange(&line, CHANNEL, &code, None).await);
+    assert_invalid_client(&exchange(&line, CHANNEL, &code, Some("")).await);
+    assert_invalid_client(&exchange(&line, CHANNEL, &code, Some("wrong")).await);
+    let reply = exchange(&line, CHANNEL, &code, Some(SECRET)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "a refused call left the code unused"
+    );
+
+    // A channel nobody registered has a secret too, the one the emulator tells.
+    const UNREGISTERED: &str = "2000000000";
+    let code = authorize(&line, UNREGISTERED, "profile").await;
+    assert_invalid_client(&exchange(&line, UNREGISTERED, &code, None).await);
+    let secret = line.emulator.channel_secret(UNREGISTERED);
+    let reply = exchange(&line, UNREGISTERED, &code, Some(&secret)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn refresh_requires_the_secret_only_on_web_app_only_channels() {
+    let line = line_with_user().await;
+    let tokens = sign_in(&line, "profile").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+    // App types that include "Mobile app" (the default): the secret is optional and ignored.
+    for secret in [None, Some("wrong"), Some(SECRET)] {
+        let reply = refresh(&line, CHANNEL, refresh_token, secret).await;
+        assert_eq!(reply.status, StatusCode::OK, "{secret:?}: {}", reply.body);
+    }
+
+    line.emulator
+        .set_channel_type(CHANNEL, ChannelType::WebAppOnly);
+    assert_invalid_client(&refresh(&line, CHANNEL, refresh_token, None).await);
+    assert_invalid_client(&refresh(&line, CHANNEL, refresh_token, Some("wrong")).await);
+    let reply = refresh(&line, CHANNEL, refresh_token, Some(SECRET)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn revoke_requires_the_secret_only_on_web_app_only_channels() {
+    let line = line_with_user().await;
+
+    // App types that include "Mobile app" (the default): the secret is optional and ignored.
+    for secret in [None, Some("wrong")] {
+        let token = line.token();
+        let reply = revoke(&line, CHANNEL, &token, secret).await;
+        assert_eq!(reply.status, StatusCode::OK, "{secret:?}: {}", reply.body);
+        assert_eq!(reply.body, "", "200 with an empty body");
+        assert_eq!(verify(&line, &token).await.status, StatusCode::BAD_REQUEST);
+    }
+
+    line.emulator
+        .set_channel_type(CHANNEL, ChannelType::WebAppOnly);
+    let token = line.token();
+    for secret in [None, Some(""), Some("wrong")] {
+        assert_invalid_client(&revoke(&line, CHANNEL, &token, secret).await);
+        assert_eq!(
+            verify(&line, &token).await.status,
+            StatusCode::OK,
+            "{secret:?}: refused, the token is still live"
+        );
+        assert_eq!(line.emulator.revocation(&token), None);
+    }
+    let tokens = sign_in(&line, "profile").await;
+    let refused = post_form(
+        &line,
+        "/oauth2/v2.1/revoke",
+        &[
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", CHANNEL),
+        ],
+    )
+    .await;
+    assert_invalid_client(&refused);
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(verify(&line, access_token).await.status, StatusCode::OK);
+
+    let reply = revoke(&line, CHANNEL, &token, Some(SECRET)).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, ""));
+    assert_eq!(
+        verify(&line, &token).await.json()["error_description"],
+        "The access token revoked"
+    );
+    let again = revoke(&line, CHANNEL, &token, Some(SECRET)).await;
+    assert_eq!(again.status, StatusCode::OK, "already revoked: still 200");
+}
+
+#[tokio::test]
+async fn an_openid_only_token_has_no_profile_but_userinfo_answers_its_user() {
+    let line = Line::start().await;
+    // A LINE MINI App with channel consent simplification: the user consented to `openid` only.
+    let mini_app = line.issue(
+        IssueToken::new(CHANNEL)
+            .scopes(["openid"])
+            .user_id(BROWN)
+            .display_name("Brown")
+            .picture_url("https://profile.line-scdn.net/brown"),
+    );
+    let with_profile = line.issue(
+        IssueToken::new(CHANNEL)
+            .scopes(["openid", "profile"])
+            .user_id(BROWN)
+            .display_name("Brown")
+            .picture_url("https://profile.line-scdn.net/brown"),
+    );
+
+    let verified = verify(&line, &mini_app).await;
+    assert_eq!(verified.status, StatusCode::OK);
+    assert_eq!(verified.json()["scope"], "openid");
+
+    let refused = profile(&line, &mini_app).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.json().as_object().unwrap().len(),
+        1,
+        "{}",
+        refused.body
+    );
+    assert!(refused.json()["message"].is_string(), "{}", refused.body);
+
+    for (token, expected) in [
+        (&mini_app, serde_json::json!({"sub": BROWN})),
+        (
+            &with_profile,
+            serde_json::json!({
+                "sub": BROWN,
+                "name": "Brown",
+                "picture": "https://profile.line-scdn.net/brown",
+            }),
+        ),
+    ] {
+        for reply in userinfo(&line, token).await {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            assert_eq!(reply.json(), expected);
+        }
+    }
+
+    // A sign-in asking for `openid` alone gets its tokens, and userinfo answers for them.
+    let line = line_with_user().await;
+    let tokens = sign_in(&line, "openid").await;
+    assert_eq!(tokens["scope"], "openid");
+    assert!(tokens["id_token"].is_string());
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        profile(&line, access_token).await.status,
+        StatusCode::FORBIDDEN
+    );
+    for reply in userinfo(&line, access_token).await {
+        assert_eq!(reply.json(), serde_json::json!({"sub": BROWN}));
+    }
+}
+
+/// `GET` and `POST /oauth2/v2.1/userinfo` with `token`.
+async fn userinfo(line: &Line, token: &str) -> [Reply; 2] {
+    let client = reqwest::Client::new();
+    let url = format!("{}/oauth2/v2.1/userinfo", line.emulator.base_url());
+    let get = client.get(&url).bearer_auth(token).send().await.unwrap();
+    let post = client.post(&url).bearer_auth(token).send().await.unwrap();
+    [Reply::of(get).await, Reply::of(post).await]
 }

@@ -252,6 +252,7 @@ async fn line_login_client_calls_never_follow_a_redirect_to_another_host() {
         .unwrap();
     let emulator = Line::start().await;
     let signing_in = LineLoginClient::builder(CHANNEL)
+        .channel_secret(emulator.emulator.channel_secret(CHANNEL))
         .api_base(emulator.emulator.base_url())
         .authorize_endpoint(format!(
             "{}/oauth2/v2.1/authorize",
