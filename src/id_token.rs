@@ -18,6 +18,11 @@
 //! credentials through this verifier; apps can also call [`IdTokenVerifier::verify`] directly,
 //! e.g. with the nonce of a web sign-in.
 
+// Signatures are checked by the strict compact-JWS reader in `jws`, on RustCrypto's `p256` and
+// `hmac`, rather than by a JOSE crate: jsonwebtoken's RustCrypto backend pulls in `rsa`
+// (RUSTSEC-2023-0071), and its header picks the algorithm, where here each key has its own.
+mod jws;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -25,7 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use p256::ecdsa::VerifyingKey;
 use reqwest::Url;
 use serde::Deserialize;
 
@@ -34,6 +39,7 @@ use crate::config::{LineAuthConfig, Secret};
 use crate::login::IdTokenClaims;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::user::LineUser;
+use jws::{Jws, KeyChoice};
 
 /// The issuer of every LINE ID token (fact sheet §3.5).
 pub const ISSUER: &str = "https://access.line.me";
@@ -70,13 +76,35 @@ struct KeyEntry {
     kty: Option<String>,
     #[serde(default)]
     crv: Option<String>,
+    /// Where present, the one algorithm the key is for (RFC 7517 §4.4).
+    #[serde(default)]
+    alg: Option<String>,
+    /// Where present, what the key is for: `sig` for signatures (RFC 7517 §4.2).
+    #[serde(default, rename = "use")]
+    usage: Option<String>,
     #[serde(default)]
     x: Option<String>,
     #[serde(default)]
     y: Option<String>,
 }
 
-type Keys = HashMap<String, DecodingKey>;
+impl KeyEntry {
+    /// The `kid` and key of a P-256 signing key; `None` for any other kind of key.
+    fn into_es256_key(self) -> Option<(String, VerifyingKey)> {
+        let is_es256 = self.kty.as_deref() == Some("EC")
+            && self.crv.as_deref() == Some("P-256")
+            && self.alg.as_deref().is_none_or(|alg| alg == "ES256")
+            && self.usage.as_deref().is_none_or(|usage| usage == "sig");
+        if !is_es256 {
+            return None;
+        }
+        let key = jws::p256_key(self.x.as_deref()?, self.y.as_deref()?)?;
+        Some((self.kid?, key))
+    }
+}
+
+/// LINE's ES256 keys by `kid`: each verifies ES256 signatures and nothing else.
+type Keys = HashMap<String, VerifyingKey>;
 
 /// Verifies LINE ID tokens locally; see the [module docs](self). Cheap to share.
 ///
@@ -178,25 +206,29 @@ impl IdTokenVerifier {
         nonce: Option<&str>,
     ) -> Result<VerifiedIdToken, LineAuthError> {
         let invalid = || LineAuthError::InvalidToken(InvalidReason::Rejected);
-        let header = jsonwebtoken::decode_header(id_token).map_err(|_| invalid())?;
-        let key = match header.alg {
-            Algorithm::ES256 => {
-                self.es256_key(header.kid.as_deref().ok_or_else(invalid)?)
-                    .await?
-            }
-            Algorithm::HS256 => {
-                let (_, secret) = self.hs256.as_ref().ok_or_else(invalid)?;
-                DecodingKey::from_secret(secret.expose().as_bytes())
-            }
-            _ => return Err(invalid()),
+        let refused = |error: jws::JwsError| {
+            tracing::debug!(%error, "ID token refused");
+            invalid()
         };
-        let claims = self.check(id_token, header.alg, &key)?;
-        // A secret vouches for its own channel's tokens only.
-        if let (Algorithm::HS256, Some((channel, _))) = (header.alg, &self.hs256) {
-            if *claims.aud != **channel {
-                return Err(invalid());
+        let jws = Jws::parse(id_token).map_err(refused)?;
+        let claims = match jws.key() {
+            KeyChoice::Es256 { kid } => {
+                let key = self.es256_key(kid).await?;
+                self.check(jws.verify_es256(&key).map_err(refused)?)?
             }
-        }
+            KeyChoice::Hs256 => {
+                let (channel, secret) = self.hs256.as_ref().ok_or_else(invalid)?;
+                let claims = self.check(
+                    jws.verify_hs256(secret.expose().as_bytes())
+                        .map_err(refused)?,
+                )?;
+                // A secret vouches for its own channel's tokens only.
+                if *claims.aud != **channel {
+                    return Err(invalid());
+                }
+                claims
+            }
+        };
         if nonce.is_some() && claims.nonce.as_deref() != nonce {
             return Err(invalid());
         }
@@ -204,26 +236,22 @@ impl IdTokenVerifier {
         Ok(VerifiedIdToken { claims, user })
     }
 
-    fn check(
-        &self,
-        id_token: &str,
-        alg: Algorithm,
-        key: &DecodingKey,
-    ) -> Result<IdTokenClaims, LineAuthError> {
-        let mut validation = Validation::new(alg);
-        validation.leeway = ID_TOKEN_LEEWAY.as_secs();
-        validation.set_issuer(&[ISSUER]);
-        // `aud` is checked below, to tell a foreign channel from a bad token.
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = jsonwebtoken::decode::<IdTokenClaims>(id_token, key, &validation)
-            .map_err(|error| match error.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    LineAuthError::InvalidToken(InvalidReason::Expired)
-                }
-                _ => LineAuthError::InvalidToken(InvalidReason::Rejected),
-            })?
-            .claims;
+    /// The claims of a payload whose signature has been checked: `exp` (then `iss`, `aud`, `iat`)
+    /// as LINE's SDKs check them (fact sheet §3.8), within [`ID_TOKEN_LEEWAY`].
+    fn check(&self, payload: &[u8]) -> Result<IdTokenClaims, LineAuthError> {
+        let rejected = || LineAuthError::InvalidToken(InvalidReason::Rejected);
+        let claims: IdTokenClaims = serde_json::from_slice(payload).map_err(|_| rejected())?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        if claims.exp.saturating_add(ID_TOKEN_LEEWAY.as_secs()) < now {
+            return Err(LineAuthError::InvalidToken(InvalidReason::Expired));
+        }
+        if claims.iss != ISSUER {
+            return Err(rejected());
+        }
+        // `aud` is checked apart, to tell a foreign channel from a bad token.
         if !self
             .channel_ids
             .iter()
@@ -231,17 +259,13 @@ impl IdTokenVerifier {
         {
             return Err(LineAuthError::ForeignChannel);
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs();
         if claims.iat > now + ID_TOKEN_LEEWAY.as_secs() {
             return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
         }
         Ok(claims)
     }
 
-    fn cached_key(&self, kid: &str) -> Option<DecodingKey> {
+    fn cached_key(&self, kid: &str) -> Option<VerifyingKey> {
         self.keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -250,7 +274,7 @@ impl IdTokenVerifier {
     }
 
     /// The ES256 key for `kid`, refetching LINE's key set once if it is unknown.
-    async fn es256_key(&self, kid: &str) -> Result<DecodingKey, LineAuthError> {
+    async fn es256_key(&self, kid: &str) -> Result<VerifyingKey, LineAuthError> {
         if let Some(key) = self.cached_key(kid) {
             return Ok(key);
         }
@@ -359,12 +383,7 @@ async fn fetch_keys(
     let keys: Keys = set
         .keys
         .into_iter()
-        .filter(|key| key.kty.as_deref() == Some("EC") && key.crv.as_deref() == Some("P-256"))
-        .filter_map(|key| {
-            let decoding =
-                DecodingKey::from_ec_components(key.x.as_deref()?, key.y.as_deref()?).ok()?;
-            Some((key.kid?, decoding))
-        })
+        .filter_map(KeyEntry::into_es256_key)
         .collect();
     tracing::debug!(keys = keys.len(), "fetched LINE's ID-token keys");
     Ok(Arc::new(keys))
@@ -373,6 +392,36 @@ async fn fetch_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_p256_signing_keys_for_es256_are_kept_from_the_key_set() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let point = p256::ecdsa::SigningKey::from_slice(&[7; 32])
+            .unwrap()
+            .verifying_key()
+            .to_sec1_point(false);
+        let (x, y) = (
+            URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+            URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+        );
+        let entry = |extra: &str| {
+            serde_json::from_str::<KeyEntry>(&format!(
+                r#"{{"kid":"k","kty":"EC","crv":"P-256","x":"{x}","y":"{y}"{extra}}}"#
+            ))
+            .unwrap()
+            .into_es256_key()
+            .map(|(kid, _)| kid)
+        };
+        assert_eq!(entry(""), Some("k".to_owned()), "alg and use are optional");
+        assert_eq!(entry(r#","alg":"ES256","use":"sig""#), Some("k".to_owned()));
+        assert_eq!(
+            entry(r#","alg":"ES384""#),
+            None,
+            "a key for another algorithm"
+        );
+        assert_eq!(entry(r#","use":"enc""#), None, "an encryption key");
+    }
 
     #[test]
     fn the_fetch_backoff_doubles_from_half_a_second_to_eight() {

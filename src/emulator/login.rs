@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use rand::distr::{Alphanumeric, SampleString};
@@ -167,7 +167,7 @@ impl LoginState {
             .signing_keys
             .iter()
             .map(|(kid, key)| {
-                let point = key.verifying_key().to_encoded_point(false);
+                let point = key.verifying_key().to_sec1_point(false);
                 let coordinate = |c: Option<&p256::FieldBytes>| {
                     c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default()
                 };
@@ -486,7 +486,7 @@ enum IdTokenSigner {
 fn new_signing_key() -> (String, SigningKey) {
     let mut rng = rand::rng();
     let key = loop {
-        let bytes: [u8; 32] = rand::Rng::random(&mut rng);
+        let bytes: [u8; 32] = rand::RngExt::random(&mut rng);
         // Almost every 32-byte string is a valid P-256 scalar; retry the rare one that is not.
         if let Ok(key) = SigningKey::from_slice(&bytes) {
             break key;
@@ -494,7 +494,7 @@ fn new_signing_key() -> (String, SigningKey) {
     };
     // LINE's `kid`s are 64 hex digits (fact sheet §3.8).
     let kid: String = (0..4)
-        .map(|_| format!("{:016x}", rand::Rng::random::<u64>(&mut rng)))
+        .map(|_| format!("{:016x}", rand::RngExt::random::<u64>(&mut rng)))
         .collect();
     (kid, key)
 }
