@@ -29,6 +29,7 @@ use http::StatusCode;
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::client::post_form;
 use crate::config::{ConfigError, Secret, DEFAULT_API_BASE, DEFAULT_UPSTREAM_TIMEOUT};
 use crate::rejection::UpstreamError;
 
@@ -540,7 +541,7 @@ impl LineLoginClient {
                 .as_ref()
                 .map(|s| ("client_secret", s.expose())),
         );
-        let request = self.http.post(self.url("oauth2/v2.1/revoke")).form(&form);
+        let request = post_form(&self.http, self.url("oauth2/v2.1/revoke"), &form);
         // LINE's SDK treats a 400 from revoke as "the token is already invalid" (§3.4), but
         // `invalid_client` refuses the caller (secret missing or wrong): the token is still live.
         let already_invalid = |error: &LineLoginError| match error {
@@ -624,7 +625,11 @@ impl LineLoginClient {
         path: &str,
         form: &[(&str, &str)],
     ) -> Result<T, LineLoginError> {
-        parse(&self.send(self.http.post(self.url(path)).form(form)).await?)
+        parse(
+            &self
+                .send(post_form(&self.http, self.url(path), form))
+                .await?,
+        )
     }
 
     /// Sends with the timeout; a 2xx body, or LINE's error as a typed error. Errors never carry
