@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::client::RetryPolicy;
+use crate::line_api::RetryPolicy;
 
 /// LINE's API host (fact sheet §1).
 pub const DEFAULT_API_BASE: &str = "https://api.line.me";
@@ -627,10 +627,7 @@ impl LineAuthConfigBuilder {
         let stale_if_error = self.stale_if_error.filter(|grace| !grace.is_zero());
         let http_client = match self.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .connect_timeout(attempt_timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
+            None => crate::line_api::default_http_client(attempt_timeout)
                 .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
         };
         #[cfg(feature = "redis")]

@@ -31,12 +31,12 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use p256::ecdsa::VerifyingKey;
-use reqwest::Url;
 use serde::Deserialize;
 
 use crate::clock::{self, Instant};
 use crate::config::{LineAuthConfig, Secret};
-use crate::login::IdTokenClaims;
+use crate::line_api::wire::IdTokenClaims;
+use crate::line_api::{Call, Retries, Transport};
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::user::LineUser;
 use jws::{Jws, KeyChoice};
@@ -50,8 +50,6 @@ pub const ID_TOKEN_LEEWAY: Duration = Duration::from_secs(60);
 /// cannot make the layer hammer `/oauth2/v2.1/certs`
 /// ([`jwks_refetch_floor`](crate::LineAuthConfigBuilder::jwks_refetch_floor)).
 pub const JWKS_REFETCH_FLOOR: Duration = Duration::from_secs(60);
-/// Most bytes read from the key set.
-const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 /// A verified ID token: its claims, and the user they describe.
 #[derive(Debug, Clone)]
@@ -115,8 +113,7 @@ pub struct IdTokenVerifier {
     channel_ids: Arc<[Box<str>]>,
     /// The channel whose HS256 tokens are accepted, and its secret.
     hs256: Option<(Box<str>, Secret)>,
-    certs_url: Url,
-    http: reqwest::Client,
+    transport: Transport,
     timeout: Duration,
     refetch_floor: Duration,
     /// A snapshot, read without waiting: a fetch swaps in a new map.
@@ -149,7 +146,7 @@ impl fmt::Debug for IdTokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdTokenVerifier")
             .field("channel_ids", &self.channel_ids)
-            .field("certs_url", &self.certs_url.as_str())
+            .field("certs_url", &self.transport.url(Call::KeySet).as_str())
             .finish_non_exhaustive()
     }
 }
@@ -163,11 +160,7 @@ impl IdTokenVerifier {
                 .hs256_channel
                 .clone()
                 .zip(config.channel_secret.clone()),
-            certs_url: config
-                .api_base
-                .join("oauth2/v2.1/certs")
-                .unwrap_or_else(|_| config.api_base.clone()),
-            http: config.http_client.clone(),
+            transport: Transport::new(config.http_client.clone(), config.api_base.clone()),
             timeout: config.upstream_timeout,
             refetch_floor: config.jwks_refetch_floor,
             keys: RwLock::new(Arc::default()),
@@ -299,7 +292,7 @@ impl IdTokenVerifier {
                         return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
                     }
                     refetch.last_started = Some(now);
-                    let fetch = fetch_keys(self.http.clone(), self.certs_url.clone(), self.timeout)
+                    let fetch = fetch_keys(self.transport.clone(), self.timeout)
                         .boxed()
                         .shared();
                     refetch.in_flight = Some(fetch.clone());
@@ -339,46 +332,29 @@ impl IdTokenVerifier {
     }
 }
 
-/// `GET /oauth2/v2.1/certs`: the P-256 keys, by `kid` (fact sheet §3.8).
-async fn fetch_keys(
-    http: reqwest::Client,
-    certs_url: Url,
-    timeout: Duration,
-) -> Result<Arc<Keys>, LineAuthError> {
+/// `GET /oauth2/v2.1/certs`: the P-256 keys, by `kid` (fact sheet §3.8). One try: a failure
+/// has its own backoff across verifications (`fetch_backoff`).
+async fn fetch_keys(transport: Transport, timeout: Duration) -> Result<Arc<Keys>, LineAuthError> {
     let unavailable = |error: UpstreamError| LineAuthError::Unavailable(error);
-    let fetch = async {
-        let mut response = http
-            .get(certs_url)
-            .send()
-            .await
-            .map_err(|error| unavailable(UpstreamError::transport(error)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(unavailable(UpstreamError::Status {
-                status,
-                retry_after: None,
-            }));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| unavailable(UpstreamError::transport(error)))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(unavailable(UpstreamError::InvalidBody(
-                    "the key set is too large",
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    };
-    let body = tokio::time::timeout(timeout, fetch)
+    let answer = transport
+        .call(Call::KeySet, Retries::Never, clock::now() + timeout)
         .await
-        .map_err(|_| unavailable(UpstreamError::Timeout))??;
-    let set: KeySet = serde_json::from_slice(&body)
-        .map_err(|_| unavailable(UpstreamError::InvalidBody("the key set is not a JWK set")))?;
+        .map_err(|error| match error {
+            UpstreamError::InvalidBody(_) => {
+                unavailable(UpstreamError::InvalidBody("the key set is too large"))
+            }
+            error => unavailable(error),
+        })?;
+    if !answer.status.is_success() {
+        // The wait before the next fetch is the key set's own backoff, not LINE's Retry-After.
+        return Err(unavailable(UpstreamError::Status {
+            status: answer.status,
+            retry_after: None,
+        }));
+    }
+    let set: KeySet = answer
+        .json()
+        .ok_or_else(|| unavailable(UpstreamError::InvalidBody("the key set is not a JWK set")))?;
     // Keep the P-256 keys; others (the SDK fixtures show RSA ones) cannot sign ES256.
     let keys: Keys = set
         .keys

@@ -83,6 +83,7 @@ mod config;
 mod handle;
 pub mod id_token;
 mod layer;
+mod line_api;
 pub mod login;
 pub mod rejection;
 mod require;
