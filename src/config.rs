@@ -628,7 +628,7 @@ impl LineAuthConfigBuilder {
         let http_client = match self.http_client {
             Some(client) => client,
             None => crate::line_api::default_http_client(attempt_timeout)
-                .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
+                .map_err(ConfigError::HttpClient)?,
         };
         #[cfg(feature = "redis")]
         let redis = match self.redis_url {

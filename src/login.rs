@@ -243,8 +243,7 @@ impl LineLoginClientBuilder {
         }
         let http = match self.http_client {
             Some(client) => client,
-            None => default_http_client(self.timeout)
-                .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
+            None => default_http_client(self.timeout).map_err(ConfigError::HttpClient)?,
         };
         Ok(LineLoginClient {
             transport: Transport::new(http, api_base),

@@ -181,15 +181,23 @@ pub(crate) struct Transport {
     api_base: Url,
 }
 
-/// The HTTP client used when the app passes none: rustls (reqwest's `rustls` feature), and no
-/// redirects, so a token is never sent to another host.
-pub(crate) fn default_http_client(
-    connect_timeout: Duration,
-) -> Result<reqwest::Client, reqwest::Error> {
+/// The HTTP client used when the app passes none: rustls on aws-lc-rs trusting Mozilla's roots
+/// (compiled in: no CA bundle needed, no certificates parsed per client, unlike reqwest 0.13's
+/// default of the system's), and no redirects, so a token is never sent to another host.
+pub(crate) fn default_http_client(connect_timeout: Duration) -> Result<reqwest::Client, String> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
+        .map_err(|error| error.to_string())
 }
 
 impl Transport {
@@ -385,6 +393,39 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_default_client_opens_https_with_a_tls_handshake_and_fails_cleanly_on_junk() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut first = [0u8; 1];
+            socket.read_exact(&mut first).await.unwrap();
+            socket.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+            first[0]
+        });
+        let transport = Transport::new(
+            default_http_client(Duration::from_secs(2)).unwrap(),
+            Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap(),
+        );
+
+        let answer = transport
+            .call(
+                Call::KeySet,
+                Retries::Never,
+                clock::now() + Duration::from_secs(2),
+            )
+            .await;
+
+        assert!(
+            matches!(answer, Err(UpstreamError::Transport(_))),
+            "{answer:?}"
+        );
+        // 0x16: a TLS handshake record, the ClientHello.
+        assert_eq!(server.await.unwrap(), 0x16);
+    }
 
     #[test]
     fn backoff_doubles_per_attempt_up_to_1024_times_the_base_and_is_jittered() {
