@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use line_auth_emulator::{Endpoint, Fault, IssueToken, LineEmulator};
 use rand::seq::IndexedRandom;
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 const CHANNEL: &str = "1234567890";
 const FOREIGN_CHANNEL: &str = "9876543210";

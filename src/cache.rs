@@ -279,11 +279,11 @@ impl RefusedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{Profile, TokenVerification};
+    use crate::line_api::{AccessTokenInfo, Profile};
     use std::time::SystemTime;
 
     fn user() -> LineUser {
-        let verification = TokenVerification {
+        let verification = AccessTokenInfo {
             scope: Some("profile".into()),
             client_id: "1".into(),
             expires_in: 60,

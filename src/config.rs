@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::client::RetryPolicy;
+use crate::line_api::RetryPolicy;
 
 /// LINE's API host.
 pub(crate) const DEFAULT_API_BASE: &str = "https://api.line.me";
@@ -701,11 +701,8 @@ impl LineAuthConfigBuilder {
         let stale_if_error = self.stale_if_error.filter(|grace| !grace.is_zero());
         let http_client = match self.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .connect_timeout(attempt_timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
+            None => crate::line_api::default_http_client(attempt_timeout)
+                .map_err(ConfigError::HttpClient)?,
         };
         #[cfg(feature = "redis")]
         let redis = match self.redis_url {

@@ -9,6 +9,7 @@ use http::StatusCode;
 use serde_json::{Map, Value};
 
 use crate::client::{judge_profile, judge_verify};
+use crate::line_api::Answer;
 use crate::rejection::{InvalidReason, LineAuthError, MalformedReason, UpstreamError};
 use crate::token::{parse_bearer, Credentials, MAX_TOKEN_LEN};
 
@@ -544,7 +545,7 @@ fn refusal(error: LineAuthError) -> Verdict {
 
 /// [`judge_verify`]'s decision.
 pub(crate) fn verify_verdict(status: StatusCode, body: &[u8]) -> Verdict {
-    match judge_verify(status, body) {
+    match judge_verify(&Answer::new(status, body)) {
         Ok(verification) => Verdict::Verified {
             scopes: verification.scopes().map(str::to_owned).collect(),
             client_id: verification.client_id,
@@ -556,7 +557,7 @@ pub(crate) fn verify_verdict(status: StatusCode, body: &[u8]) -> Verdict {
 
 /// [`judge_profile`]'s decision.
 pub(crate) fn profile_verdict(status: StatusCode, body: &[u8]) -> Verdict {
-    match judge_profile(status, body) {
+    match judge_profile(&Answer::new(status, body)) {
         Ok(profile) => Verdict::Profile {
             user_id: profile.user_id,
             display_name: profile.display_name,

@@ -18,6 +18,11 @@
 //! credentials through this verifier; apps can also call [`IdTokenVerifier::verify`] directly,
 //! e.g. with the nonce of a web sign-in.
 
+// Signatures are checked by the strict compact-JWS reader in `jws`, on RustCrypto's `p256` and
+// `hmac`, rather than by a JOSE crate: jsonwebtoken's RustCrypto backend pulls in `rsa`
+// (RUSTSEC-2023-0071), and its header picks the algorithm, where here each key has its own.
+mod jws;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -25,15 +30,16 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use reqwest::Url;
+use p256::ecdsa::VerifyingKey;
 use serde::Deserialize;
 
 use crate::clock::{self, Instant};
 use crate::config::{LineAuthConfig, Secret};
-use crate::login::IdTokenClaims;
+use crate::line_api::wire::IdTokenClaims;
+use crate::line_api::{Call, Retries, Transport};
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::user::LineUser;
+use jws::{Jws, KeyChoice};
 
 /// The issuer of every LINE ID token (fact sheet §3.5).
 pub const ISSUER: &str = "https://access.line.me";
@@ -44,8 +50,6 @@ pub const ID_TOKEN_LEEWAY: Duration = Duration::from_secs(60);
 /// cannot make the layer hammer `/oauth2/v2.1/certs`
 /// ([`jwks_refetch_floor`](crate::LineAuthConfigBuilder::jwks_refetch_floor)).
 pub const JWKS_REFETCH_FLOOR: Duration = Duration::from_secs(60);
-/// Most bytes read from the key set.
-const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 /// A verified ID token: its claims, and the user they describe.
 #[derive(Debug, Clone)]
@@ -70,13 +74,35 @@ struct KeyEntry {
     kty: Option<String>,
     #[serde(default)]
     crv: Option<String>,
+    /// Where present, the one algorithm the key is for (RFC 7517 §4.4).
+    #[serde(default)]
+    alg: Option<String>,
+    /// Where present, what the key is for: `sig` for signatures (RFC 7517 §4.2).
+    #[serde(default, rename = "use")]
+    usage: Option<String>,
     #[serde(default)]
     x: Option<String>,
     #[serde(default)]
     y: Option<String>,
 }
 
-type Keys = HashMap<String, DecodingKey>;
+impl KeyEntry {
+    /// The `kid` and key of a P-256 signing key; `None` for any other kind of key.
+    fn into_es256_key(self) -> Option<(String, VerifyingKey)> {
+        let is_es256 = self.kty.as_deref() == Some("EC")
+            && self.crv.as_deref() == Some("P-256")
+            && self.alg.as_deref().is_none_or(|alg| alg == "ES256")
+            && self.usage.as_deref().is_none_or(|usage| usage == "sig");
+        if !is_es256 {
+            return None;
+        }
+        let key = jws::p256_key(self.x.as_deref()?, self.y.as_deref()?)?;
+        Some((self.kid?, key))
+    }
+}
+
+/// LINE's ES256 keys by `kid`: each verifies ES256 signatures and nothing else.
+type Keys = HashMap<String, VerifyingKey>;
 
 /// Verifies LINE ID tokens locally; see the [module docs](self). Cheap to share.
 ///
@@ -87,8 +113,7 @@ pub struct IdTokenVerifier {
     channel_ids: Arc<[Box<str>]>,
     /// The channel whose HS256 tokens are accepted, and its secret.
     hs256: Option<(Box<str>, Secret)>,
-    certs_url: Url,
-    http: reqwest::Client,
+    transport: Transport,
     timeout: Duration,
     refetch_floor: Duration,
     /// A snapshot, read without waiting: a fetch swaps in a new map.
@@ -121,7 +146,7 @@ impl fmt::Debug for IdTokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdTokenVerifier")
             .field("channel_ids", &self.channel_ids)
-            .field("certs_url", &self.certs_url.as_str())
+            .field("certs_url", &self.transport.url(Call::KeySet).as_str())
             .finish_non_exhaustive()
     }
 }
@@ -135,11 +160,7 @@ impl IdTokenVerifier {
                 .hs256_channel
                 .clone()
                 .zip(config.channel_secret.clone()),
-            certs_url: config
-                .api_base
-                .join("oauth2/v2.1/certs")
-                .unwrap_or_else(|_| config.api_base.clone()),
-            http: config.http_client.clone(),
+            transport: Transport::new(config.http_client.clone(), config.api_base.clone()),
             timeout: config.upstream_timeout,
             refetch_floor: config.jwks_refetch_floor,
             keys: RwLock::new(Arc::default()),
@@ -178,25 +199,29 @@ impl IdTokenVerifier {
         nonce: Option<&str>,
     ) -> Result<VerifiedIdToken, LineAuthError> {
         let invalid = || LineAuthError::InvalidToken(InvalidReason::Rejected);
-        let header = jsonwebtoken::decode_header(id_token).map_err(|_| invalid())?;
-        let key = match header.alg {
-            Algorithm::ES256 => {
-                self.es256_key(header.kid.as_deref().ok_or_else(invalid)?)
-                    .await?
-            }
-            Algorithm::HS256 => {
-                let (_, secret) = self.hs256.as_ref().ok_or_else(invalid)?;
-                DecodingKey::from_secret(secret.expose().as_bytes())
-            }
-            _ => return Err(invalid()),
+        let refused = |error: jws::JwsError| {
+            tracing::debug!(%error, "ID token refused");
+            invalid()
         };
-        let claims = self.check(id_token, header.alg, &key)?;
-        // A secret vouches for its own channel's tokens only.
-        if let (Algorithm::HS256, Some((channel, _))) = (header.alg, &self.hs256) {
-            if *claims.aud != **channel {
-                return Err(invalid());
+        let jws = Jws::parse(id_token).map_err(refused)?;
+        let claims = match jws.key() {
+            KeyChoice::Es256 { kid } => {
+                let key = self.es256_key(kid).await?;
+                self.check(jws.verify_es256(&key).map_err(refused)?)?
             }
-        }
+            KeyChoice::Hs256 => {
+                let (channel, secret) = self.hs256.as_ref().ok_or_else(invalid)?;
+                let claims = self.check(
+                    jws.verify_hs256(secret.expose().as_bytes())
+                        .map_err(refused)?,
+                )?;
+                // A secret vouches for its own channel's tokens only.
+                if *claims.aud != **channel {
+                    return Err(invalid());
+                }
+                claims
+            }
+        };
         if nonce.is_some() && claims.nonce.as_deref() != nonce {
             return Err(invalid());
         }
@@ -204,26 +229,22 @@ impl IdTokenVerifier {
         Ok(VerifiedIdToken { claims, user })
     }
 
-    fn check(
-        &self,
-        id_token: &str,
-        alg: Algorithm,
-        key: &DecodingKey,
-    ) -> Result<IdTokenClaims, LineAuthError> {
-        let mut validation = Validation::new(alg);
-        validation.leeway = ID_TOKEN_LEEWAY.as_secs();
-        validation.set_issuer(&[ISSUER]);
-        // `aud` is checked below, to tell a foreign channel from a bad token.
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = jsonwebtoken::decode::<IdTokenClaims>(id_token, key, &validation)
-            .map_err(|error| match error.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    LineAuthError::InvalidToken(InvalidReason::Expired)
-                }
-                _ => LineAuthError::InvalidToken(InvalidReason::Rejected),
-            })?
-            .claims;
+    /// The claims of a payload whose signature has been checked: `exp` (then `iss`, `aud`, `iat`)
+    /// as LINE's SDKs check them (fact sheet §3.8), within [`ID_TOKEN_LEEWAY`].
+    fn check(&self, payload: &[u8]) -> Result<IdTokenClaims, LineAuthError> {
+        let rejected = || LineAuthError::InvalidToken(InvalidReason::Rejected);
+        let claims: IdTokenClaims = serde_json::from_slice(payload).map_err(|_| rejected())?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        if claims.exp.saturating_add(ID_TOKEN_LEEWAY.as_secs()) < now {
+            return Err(LineAuthError::InvalidToken(InvalidReason::Expired));
+        }
+        if claims.iss != ISSUER {
+            return Err(rejected());
+        }
+        // `aud` is checked apart, to tell a foreign channel from a bad token.
         if !self
             .channel_ids
             .iter()
@@ -231,17 +252,13 @@ impl IdTokenVerifier {
         {
             return Err(LineAuthError::ForeignChannel);
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs();
         if claims.iat > now + ID_TOKEN_LEEWAY.as_secs() {
             return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
         }
         Ok(claims)
     }
 
-    fn cached_key(&self, kid: &str) -> Option<DecodingKey> {
+    fn cached_key(&self, kid: &str) -> Option<VerifyingKey> {
         self.keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -250,7 +267,7 @@ impl IdTokenVerifier {
     }
 
     /// The ES256 key for `kid`, refetching LINE's key set once if it is unknown.
-    async fn es256_key(&self, kid: &str) -> Result<DecodingKey, LineAuthError> {
+    async fn es256_key(&self, kid: &str) -> Result<VerifyingKey, LineAuthError> {
         if let Some(key) = self.cached_key(kid) {
             return Ok(key);
         }
@@ -275,7 +292,7 @@ impl IdTokenVerifier {
                         return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
                     }
                     refetch.last_started = Some(now);
-                    let fetch = fetch_keys(self.http.clone(), self.certs_url.clone(), self.timeout)
+                    let fetch = fetch_keys(self.transport.clone(), self.timeout)
                         .boxed()
                         .shared();
                     refetch.in_flight = Some(fetch.clone());
@@ -315,56 +332,34 @@ impl IdTokenVerifier {
     }
 }
 
-/// `GET /oauth2/v2.1/certs`: the P-256 keys, by `kid` (fact sheet §3.8).
-async fn fetch_keys(
-    http: reqwest::Client,
-    certs_url: Url,
-    timeout: Duration,
-) -> Result<Arc<Keys>, LineAuthError> {
+/// `GET /oauth2/v2.1/certs`: the P-256 keys, by `kid` (fact sheet §3.8). One try: a failure
+/// has its own backoff across verifications (`fetch_backoff`).
+async fn fetch_keys(transport: Transport, timeout: Duration) -> Result<Arc<Keys>, LineAuthError> {
     let unavailable = |error: UpstreamError| LineAuthError::Unavailable(error);
-    let fetch = async {
-        let mut response = http
-            .get(certs_url)
-            .send()
-            .await
-            .map_err(|error| unavailable(UpstreamError::transport(error)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(unavailable(UpstreamError::Status {
-                status,
-                retry_after: None,
-            }));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| unavailable(UpstreamError::transport(error)))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(unavailable(UpstreamError::InvalidBody(
-                    "the key set is too large",
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    };
-    let body = tokio::time::timeout(timeout, fetch)
+    let answer = transport
+        .call(Call::KeySet, Retries::Never, clock::now() + timeout)
         .await
-        .map_err(|_| unavailable(UpstreamError::Timeout))??;
-    let set: KeySet = serde_json::from_slice(&body)
-        .map_err(|_| unavailable(UpstreamError::InvalidBody("the key set is not a JWK set")))?;
+        .map_err(|error| match error {
+            UpstreamError::InvalidBody(_) => {
+                unavailable(UpstreamError::InvalidBody("the key set is too large"))
+            }
+            error => unavailable(error),
+        })?;
+    if !answer.status.is_success() {
+        // The wait before the next fetch is the key set's own backoff, not LINE's Retry-After.
+        return Err(unavailable(UpstreamError::Status {
+            status: answer.status,
+            retry_after: None,
+        }));
+    }
+    let set: KeySet = answer
+        .json()
+        .ok_or_else(|| unavailable(UpstreamError::InvalidBody("the key set is not a JWK set")))?;
     // Keep the P-256 keys; others (the SDK fixtures show RSA ones) cannot sign ES256.
     let keys: Keys = set
         .keys
         .into_iter()
-        .filter(|key| key.kty.as_deref() == Some("EC") && key.crv.as_deref() == Some("P-256"))
-        .filter_map(|key| {
-            let decoding =
-                DecodingKey::from_ec_components(key.x.as_deref()?, key.y.as_deref()?).ok()?;
-            Some((key.kid?, decoding))
-        })
+        .filter_map(KeyEntry::into_es256_key)
         .collect();
     tracing::debug!(keys = keys.len(), "fetched LINE's ID-token keys");
     Ok(Arc::new(keys))
@@ -373,6 +368,36 @@ async fn fetch_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_p256_signing_keys_for_es256_are_kept_from_the_key_set() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let point = p256::ecdsa::SigningKey::from_slice(&[7; 32])
+            .unwrap()
+            .verifying_key()
+            .to_sec1_point(false);
+        let (x, y) = (
+            URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+            URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+        );
+        let entry = |extra: &str| {
+            serde_json::from_str::<KeyEntry>(&format!(
+                r#"{{"kid":"k","kty":"EC","crv":"P-256","x":"{x}","y":"{y}"{extra}}}"#
+            ))
+            .unwrap()
+            .into_es256_key()
+            .map(|(kid, _)| kid)
+        };
+        assert_eq!(entry(""), Some("k".to_owned()), "alg and use are optional");
+        assert_eq!(entry(r#","alg":"ES256","use":"sig""#), Some("k".to_owned()));
+        assert_eq!(
+            entry(r#","alg":"ES384""#),
+            None,
+            "a key for another algorithm"
+        );
+        assert_eq!(entry(r#","use":"enc""#), None, "an encryption key");
+    }
 
     #[test]
     fn the_fetch_backoff_doubles_from_half_a_second_to_eight() {

@@ -87,6 +87,7 @@ mod fleet;
 mod handle;
 pub mod id_token;
 mod layer;
+mod line_api;
 pub mod login;
 pub mod rejection;
 mod require;

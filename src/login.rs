@@ -3,7 +3,8 @@
 //! Sign-in (authorization code with PKCE), refresh, revoke, verify, profile, ID-token verification
 //! by LINE, userinfo and friendship status. Form-encoded where LINE expects it; LINE's two error
 //! shapes become [`LineLoginError`]; unknown fields are ignored; tokens and secrets are redacted in
-//! `Debug`. One shared HTTP client; every call bounded by a timeout.
+//! `Debug`. The calls go through the same transport as the layer's, each bounded by a timeout and
+//! tried once: a token grant must not be sent twice, and whether to try again is the app's call.
 //!
 //! ```
 //! use line_auth_emulator::{IssueToken, LineEmulator};
@@ -27,18 +28,20 @@ use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 use reqwest::Url;
-use serde::Deserialize;
 
+use crate::clock;
 use crate::config::{ConfigError, Secret, DEFAULT_API_BASE, DEFAULT_UPSTREAM_TIMEOUT};
+use crate::line_api::wire::{self, Friendship, LineError, TokenAnswer};
+use crate::line_api::{default_http_client, Answer, Call, Retries, Transport};
 use crate::rejection::UpstreamError;
+
+pub use crate::line_api::wire::{AccessTokenInfo, IdTokenClaims, Profile, Token, UserInfo};
 
 /// LINE's authorization endpoint lives on `access.line.me` (fact sheet §1).
 pub const DEFAULT_AUTHORIZE_ENDPOINT: &str = "https://access.line.me/oauth2/v2.1/authorize";
 /// Refresh tokens live at most 90 days from the first issue; refreshing does not extend them
 /// (fact sheet §2).
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 60 * 60);
-/// Most bytes read from any LINE answer.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// A LINE Login API failure.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -78,30 +81,6 @@ impl LineLoginError {
     }
 }
 
-/// A token LINE issued; its `Debug` never shows the value.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Token(String);
-
-impl Token {
-    /// The token itself, to send to LINE or store encrypted.
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Token {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
 /// The tokens of one sign-in, with absolute expiry times.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -130,112 +109,6 @@ impl TokenSet {
     pub fn refresh_expired(&self) -> bool {
         SystemTime::now() >= self.refresh_expires_at
     }
-}
-
-/// The token endpoint's answer (fact sheet §3.3).
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: Token,
-    expires_in: u64,
-    refresh_token: Token,
-    #[serde(default)]
-    id_token: Option<Token>,
-    #[serde(default)]
-    scope: Option<String>,
-    token_type: String,
-}
-
-/// `GET /oauth2/v2.1/verify`'s answer (fact sheet §3.1).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct AccessTokenInfo {
-    /// Granted scopes, space-separated; never lists `email`. May be absent.
-    #[serde(default)]
-    pub scope: Option<String>,
-    /// The channel the token was issued for.
-    pub client_id: String,
-    /// Seconds left.
-    pub expires_in: i64,
-}
-
-/// `GET /v2/profile`'s answer (fact sheet §3.2).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct Profile {
-    /// The user ID.
-    pub user_id: String,
-    /// The display name.
-    pub display_name: String,
-    /// The picture URL, absent if the user has none.
-    #[serde(default)]
-    pub picture_url: Option<String>,
-    /// The status message, absent if the user has none.
-    #[serde(default)]
-    pub status_message: Option<String>,
-}
-
-/// The claims `POST /oauth2/v2.1/verify` returns for a valid ID token (fact sheet §3.5).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct IdTokenClaims {
-    /// Always `https://access.line.me`.
-    pub iss: String,
-    /// The user ID.
-    pub sub: String,
-    /// The channel ID.
-    pub aud: String,
-    /// Expiry, Unix seconds.
-    pub exp: u64,
-    /// Issue time, Unix seconds.
-    pub iat: u64,
-    /// The nonce of the authorization request, if one was sent.
-    #[serde(default)]
-    pub nonce: Option<String>,
-    /// Authentication methods, when LINE includes them.
-    #[serde(default)]
-    pub amr: Vec<String>,
-    /// Display name, with the `profile` scope.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Picture URL, with the `profile` scope.
-    #[serde(default)]
-    pub picture: Option<String>,
-    /// Email, with the `email` scope.
-    #[serde(default)]
-    pub email: Option<String>,
-}
-
-/// `/oauth2/v2.1/userinfo`'s answer (fact sheet §3.6).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct UserInfo {
-    /// The user ID.
-    pub sub: String,
-    /// Display name, with the `profile` scope.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Picture URL, with the `profile` scope.
-    #[serde(default)]
-    pub picture: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Friendship {
-    #[serde(rename = "friendFlag")]
-    friend_flag: bool,
-}
-
-#[derive(Deserialize)]
-struct OAuthErrorBody {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MessageErrorBody {
-    message: String,
 }
 
 /// A PKCE pair for the authorization request (fact sheet §3.3, S256 only).
@@ -288,8 +161,7 @@ impl fmt::Debug for Pkce {
 /// LINE Login's API for one channel. Cheap to clone.
 #[derive(Clone)]
 pub struct LineLoginClient {
-    http: reqwest::Client,
-    api_base: Url,
+    transport: Transport,
     authorize_endpoint: Url,
     channel_id: String,
     channel_secret: Option<Secret>,
@@ -299,7 +171,7 @@ pub struct LineLoginClient {
 impl fmt::Debug for LineLoginClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LineLoginClient")
-            .field("api_base", &self.api_base.as_str())
+            .field("api_base", &self.transport.api_base().as_str())
             .field("channel_id", &self.channel_id)
             .field("channel_secret", &self.channel_secret)
             .finish_non_exhaustive()
@@ -371,15 +243,10 @@ impl LineLoginClientBuilder {
         }
         let http = match self.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
+            None => default_http_client(self.timeout).map_err(ConfigError::HttpClient)?,
         };
         Ok(LineLoginClient {
-            http,
-            api_base,
+            transport: Transport::new(http, api_base),
             authorize_endpoint,
             channel_id: self.channel_id,
             channel_secret: self.channel_secret,
@@ -493,7 +360,7 @@ impl LineLoginClient {
                 .map(|s| ("client_secret", s.expose())),
         );
         form.extend(pkce.map(|pkce| ("code_verifier", pkce.verifier())));
-        let answer: TokenAnswer = self.post_json("oauth2/v2.1/token", &form).await?;
+        let answer: TokenAnswer = self.json(Call::Token { form: &form }).await?;
         token_set(answer, issued_at, issued_at + REFRESH_TOKEN_LIFETIME, None)
     }
 
@@ -512,7 +379,7 @@ impl LineLoginClient {
                 .as_ref()
                 .map(|s| ("client_secret", s.expose())),
         );
-        let answer: TokenAnswer = self.post_json("oauth2/v2.1/token", &form).await?;
+        let answer: TokenAnswer = self.json(Call::Token { form: &form }).await?;
         token_set(
             answer,
             issued_at,
@@ -540,20 +407,11 @@ impl LineLoginClient {
                 .as_ref()
                 .map(|s| ("client_secret", s.expose())),
         );
-        let request = self.http.post(self.url("oauth2/v2.1/revoke")).form(&form);
-        // LINE's SDK treats a 400 from revoke as "the token is already invalid" (§3.4), but
-        // `invalid_client` refuses the caller (secret missing or wrong): the token is still live.
-        let already_invalid = |error: &LineLoginError| match error {
-            LineLoginError::OAuth { status, error, .. } => {
-                *status == StatusCode::BAD_REQUEST && error != "invalid_client"
-            }
-            LineLoginError::Message { status, .. } => *status == StatusCode::BAD_REQUEST,
-            _ => false,
-        };
-        match self.send(request).await {
-            Ok(_) => Ok(()),
-            Err(error) if already_invalid(&error) => Ok(()),
-            Err(error) => Err(error),
+        let answer = self.call(Call::Revoke { form: &form }).await?;
+        if wire::revoked(answer.status, &answer.body) {
+            Ok(())
+        } else {
+            Err(refusal(&answer))
         }
     }
 
@@ -563,19 +421,12 @@ impl LineLoginClient {
         &self,
         access_token: &str,
     ) -> Result<AccessTokenInfo, LineLoginError> {
-        let mut url = self.url("oauth2/v2.1/verify");
-        url.query_pairs_mut()
-            .append_pair("access_token", access_token);
-        parse(&self.send(self.http.get(url)).await?)
+        self.json(Call::Verify { access_token }).await
     }
 
     /// `GET /v2/profile`.
     pub async fn profile(&self, access_token: &str) -> Result<Profile, LineLoginError> {
-        let request = self
-            .http
-            .get(self.url("v2/profile"))
-            .bearer_auth(access_token);
-        parse(&self.send(request).await?)
+        self.json(Call::Profile { access_token }).await
     }
 
     /// `POST /oauth2/v2.1/verify` for an ID token: LINE checks signature, issuer, expiry,
@@ -589,92 +440,67 @@ impl LineLoginClient {
         let mut form = vec![("id_token", id_token), ("client_id", &self.channel_id)];
         form.extend(nonce.map(|nonce| ("nonce", nonce)));
         form.extend(user_id.map(|user_id| ("user_id", user_id)));
-        self.post_json("oauth2/v2.1/verify", &form).await
+        self.json(Call::VerifyIdToken { form: &form }).await
     }
 
     /// `GET /oauth2/v2.1/userinfo` (needs `openid`).
     pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, LineLoginError> {
-        let request = self
-            .http
-            .get(self.url("oauth2/v2.1/userinfo"))
-            .bearer_auth(access_token);
-        parse(&self.send(request).await?)
+        self.json(Call::UserInfo { access_token }).await
     }
 
     /// `GET /friendship/v1/status`: whether the user has added the channel's LINE Official
     /// Account as a friend and not blocked it.
     pub async fn friendship_status(&self, access_token: &str) -> Result<bool, LineLoginError> {
-        let request = self
-            .http
-            .get(self.url("friendship/v1/status"))
-            .bearer_auth(access_token);
-        let friendship: Friendship = parse(&self.send(request).await?)?;
+        let friendship: Friendship = self.json(Call::Friendship { access_token }).await?;
         Ok(friendship.friend_flag)
     }
 
-    fn url(&self, path: &str) -> Url {
-        // The base is validated to be a directory URL, so joining cannot fail.
-        self.api_base
-            .join(path)
-            .unwrap_or_else(|_| self.api_base.clone())
-    }
-
-    async fn post_json<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> Result<T, LineLoginError> {
-        parse(&self.send(self.http.post(self.url(path)).form(form)).await?)
-    }
-
-    /// Sends with the timeout; a 2xx body, or LINE's error as a typed error. Errors never carry
-    /// the URL (it may hold a token).
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, LineLoginError> {
-        let exchange = async {
-            let mut response = request.send().await.map_err(transport)?;
-            let status = response.status();
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(transport)? {
-                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                    return Err(LineLoginError::InvalidResponse("the body is too large"));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok((status, body))
-        };
-        let (status, body) = tokio::time::timeout(self.timeout, exchange)
+    /// One try of `call` within the timeout.
+    async fn call(&self, call: Call<'_>) -> Result<Answer, LineLoginError> {
+        let now = clock::now();
+        // A timeout too large to add is as good as none.
+        let deadline = now
+            .checked_add(self.timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 60 * 60));
+        self.transport
+            .call(call, Retries::Never, deadline)
             .await
-            .map_err(|_| LineLoginError::Unavailable(UpstreamError::Timeout))??;
-        if status.is_success() {
-            return Ok(body);
+            .map_err(|error| match error {
+                UpstreamError::InvalidBody(what) => LineLoginError::InvalidResponse(what),
+                error => LineLoginError::Unavailable(error),
+            })
+    }
+
+    /// A 2xx answer's body as `T`, or LINE's error as a typed error.
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+    ) -> Result<T, LineLoginError> {
+        let answer = self.call(call).await?;
+        if !answer.status.is_success() {
+            return Err(refusal(&answer));
         }
-        if let Ok(error) = serde_json::from_slice::<OAuthErrorBody>(&body) {
-            return Err(LineLoginError::OAuth {
-                status,
-                error: error.error,
-                description: error.error_description,
-            });
-        }
-        if let Ok(error) = serde_json::from_slice::<MessageErrorBody>(&body) {
-            return Err(LineLoginError::Message {
-                status,
-                message: error.message,
-            });
-        }
-        Err(LineLoginError::Unavailable(UpstreamError::Status {
-            status,
-            retry_after: None,
-        }))
+        answer
+            .json()
+            .ok_or(LineLoginError::InvalidResponse("unexpected JSON shape"))
     }
 }
 
-fn transport(error: reqwest::Error) -> LineLoginError {
-    LineLoginError::Unavailable(UpstreamError::transport(error))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, LineLoginError> {
-    serde_json::from_slice(body)
-        .map_err(|_| LineLoginError::InvalidResponse("unexpected JSON shape"))
+/// LINE's refusal as a typed error: its error body in either shape, or, with none, LINE
+/// unavailable with the status it gave.
+fn refusal(answer: &Answer) -> LineLoginError {
+    match answer.line_error() {
+        Some(LineError::OAuth { error, description }) => LineLoginError::OAuth {
+            status: answer.status,
+            error,
+            description,
+        },
+        Some(LineError::Message { message }) => LineLoginError::Message {
+            status: answer.status,
+            message,
+        },
+        None => LineLoginError::Unavailable(answer.unavailable()),
+    }
 }
 
 fn token_set(

@@ -74,8 +74,8 @@ fn join_scopes<'a>(scopes: impl Iterator<Item = &'a str>) -> Box<str> {
 
 impl LineUser {
     pub(crate) fn new(
-        profile: crate::client::Profile,
-        verification: &crate::client::TokenVerification,
+        profile: crate::line_api::Profile,
+        verification: &crate::line_api::AccessTokenInfo,
         expires_at: SystemTime,
     ) -> Self {
         Self(Arc::new(UserData {

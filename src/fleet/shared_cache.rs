@@ -127,7 +127,7 @@ impl SigningKeys {
     }
 
     fn mac(key: &[u8], kind: &str, digest: &TokenDigest, payload: &str) -> HmacSha256 {
-        use hmac::Mac;
+        use hmac::{KeyInit, Mac};
         // Any key length is valid for HMAC; the configuration insists on 32 bytes or more.
         let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
         mac.update(kind.as_bytes());

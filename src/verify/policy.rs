@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::cache::Grant;
-use crate::client::TokenVerification;
 use crate::config::LineAuthConfig;
+use crate::line_api::AccessTokenInfo;
 use crate::rejection::{InvalidReason, LineAuthError};
 
 /// A layer's requirements, in the compact form a cache entry's [`Grant`] is checked against.
@@ -76,7 +76,7 @@ impl Policy {
     /// `client_id` is ours and `expires_in > 0`; then this layer's required scopes.
     pub(crate) fn check_verification(
         &self,
-        verification: &TokenVerification,
+        verification: &AccessTokenInfo,
     ) -> Result<(Grant, Duration), LineAuthError> {
         let grant = self.grant_of(&verification.client_id, |scope| {
             verification.scopes().any(|granted| granted == scope)
@@ -122,8 +122,8 @@ mod tests {
         Policy::new(&config)
     }
 
-    fn verification(client_id: &str, scope: &str, expires_in: i64) -> TokenVerification {
-        TokenVerification {
+    fn verification(client_id: &str, scope: &str, expires_in: i64) -> AccessTokenInfo {
+        AccessTokenInfo {
             scope: Some(scope.into()),
             client_id: client_id.into(),
             expires_in,

@@ -557,30 +557,39 @@ fn url_encode(token: &str) -> String {
 /// One thing a subscriber was told: an event, a new span or a span's new values, with the target
 /// of the code that said it (`log` records, reqwest's among them, under their own target).
 #[derive(Debug, Clone)]
-struct LogRecord {
-    target: String,
-    text: String,
+pub(crate) struct LogRecord {
+    pub(crate) target: String,
+    pub(crate) text: String,
 }
 
 /// Records everything at every level on this thread (the test's runtime is single-threaded, so
 /// that is the server, the layer, LINE and every client), `log` records included.
-struct Capture {
+pub(crate) struct Capture {
     records: Arc<Mutex<Vec<LogRecord>>>,
     _guard: tracing::subscriber::DefaultGuard,
 }
 
 impl Capture {
-    fn install() -> Self {
+    pub(crate) fn install() -> Self {
         let _ = tracing_log::LogTracer::init();
         let records = Arc::new(Mutex::new(Vec::new()));
+        // While only one subscriber exists, tracing-core decides whether a callsite is on from
+        // the subscriber of whichever thread hits it first: a test without a capture would turn
+        // a callsite off for good, this capture included. A second, idle subscriber, alive for the
+        // whole run, makes it ask every subscriber; the rebuild then re-asks the callsites other
+        // threads registered before this one.
+        static IDLE: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        IDLE.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
         let subscriber = tracing_subscriber::registry().with(Recorder(Arc::clone(&records)));
+        let guard = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
         Self {
             records,
-            _guard: tracing::subscriber::set_default(subscriber),
+            _guard: guard,
         }
     }
 
-    fn records(&self) -> Vec<LogRecord> {
+    pub(crate) fn records(&self) -> Vec<LogRecord> {
         self.records.lock().unwrap().clone()
     }
 }

@@ -1,19 +1,22 @@
 //! How the layer and `LineLoginClient` treat LINE's transport-level answers: redirects are never
 //! followed (a token never reaches another host), `Retry-After` (its cap, its date form, its
-//! default), and a revoke LINE answers with 400.
+//! default), a revoke LINE answers with 400, which calls are tried again after a 5xx, and
+//! LINE's `x-line-request-id` in the logs.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use line_auth::login::{AuthorizeRequest, LineLoginClient, LineLoginError, Pkce, TokenSet};
 use line_auth::{LineAuthConfig, LineAuthError, LineAuthLayer};
 use line_auth_emulator::{Endpoint, Fault, IssueIdToken};
 
+use crate::logging::Capture;
 use crate::support::*;
 
 /// A request as a server received it.
@@ -518,5 +521,198 @@ async fn line_login_client_revoke_refused_as_invalid_client_is_an_error() {
     assert!(
         matches!(&result, Err(LineLoginError::OAuth { error, .. }) if error == "invalid_client"),
         "LINE did not revoke it: {result:?}"
+    );
+}
+
+/// The `x-line-request-id` the stand-in LINE below sends: LINE's documented example (fact sheet §1).
+const LINE_REQUEST_ID: &str = "8d48c8577e739b9c";
+
+/// A LINE answering every call with [`ANY_LINE_ANSWER`] and [`LINE_REQUEST_ID`].
+async fn line_with_request_id() -> Host {
+    Host::start(|_| {
+        let mut response = any_line_answer();
+        response.headers_mut().insert(
+            "x-line-request-id",
+            HeaderValue::from_static(LINE_REQUEST_ID),
+        );
+        response
+    })
+    .await
+}
+
+fn assert_request_id_logged(capture: &Capture, endpoint: &str) {
+    let records = capture.records();
+    assert!(
+        records
+            .iter()
+            .any(|record| record.target.starts_with("line_auth")
+                && record.text.contains(&format!("endpoint={endpoint} "))
+                && record
+                    .text
+                    .contains(&format!("line_request_id={LINE_REQUEST_ID}"))),
+        "LINE's request ID logged with the {endpoint} call: {records:#?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_request_id_line_sends_is_logged_for_each_call_of_a_verification() {
+    let capture = Capture::install();
+    let line = line_with_request_id().await;
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer_for(&line))).await;
+
+    let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_request_id_logged(&capture, "verify");
+    assert_request_id_logged(&capture, "profile");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_request_id_line_sends_is_logged_for_line_login_client_calls() {
+    let capture = Capture::install();
+    let line = line_with_request_id().await;
+    let client = LineLoginClient::builder(CHANNEL)
+        .channel_secret("channel-secret")
+        .api_base(&line.base)
+        .build()
+        .unwrap();
+
+    let tokens = client
+        .exchange_code("code-value", "https://app.example/callback", None)
+        .await
+        .unwrap();
+    client
+        .revoke_access_token(tokens.access_token.secret())
+        .await
+        .unwrap();
+
+    assert_request_id_logged(&capture, "token");
+    assert_request_id_logged(&capture, "revoke");
+}
+
+/// A LINE answering every call 503 with LINE's REST-style body, as its 5xx come.
+async fn line_unavailable() -> Host {
+    Host::start(|_| {
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"message":"Service unavailable"}"#))
+            .unwrap()
+    })
+    .await
+}
+
+/// How many requests for `path` LINE received.
+fn asked_times(line: &Host, path: &str) -> usize {
+    line.received()
+        .iter()
+        .filter(|request| request.path() == path)
+        .count()
+}
+
+#[tokio::test]
+async fn line_login_client_grants_and_revokes_are_not_tried_again_after_a_5xx() {
+    let line = line_unavailable().await;
+    let client = LineLoginClient::builder(CHANNEL)
+        .channel_secret("channel-secret")
+        .api_base(&line.base)
+        .build()
+        .unwrap();
+    let emulator = Line::start().await;
+    // LINE requires the channel secret at the token endpoint.
+    let signing_in = LineLoginClient::builder(CHANNEL)
+        .channel_secret(emulator.emulator.channel_secret(CHANNEL))
+        .api_base(emulator.emulator.base_url())
+        .authorize_endpoint(format!(
+            "{}/oauth2/v2.1/authorize",
+            emulator.emulator.base_url()
+        ))
+        .build()
+        .unwrap();
+    let (tokens, _) = sign_in(&signing_in, &["profile"]).await;
+
+    let outcomes = [
+        (
+            "exchange",
+            client
+                .exchange_code("code-value", "https://app.example/callback", None)
+                .await
+                .err(),
+        ),
+        ("refresh", client.refresh(&tokens).await.err()),
+        (
+            "revoke access token",
+            client.revoke_access_token(TOKEN_VALUE).await.err(),
+        ),
+        (
+            "revoke refresh token",
+            client
+                .revoke_refresh_token("refresh-token-value")
+                .await
+                .err(),
+        ),
+    ];
+
+    for (call, error) in outcomes {
+        assert!(
+            matches!(
+                &error,
+                Some(LineLoginError::Message { status, .. })
+                    if *status == StatusCode::SERVICE_UNAVAILABLE
+            ),
+            "{call}: LINE's 503 comes back as it is, got {error:?}"
+        );
+    }
+    assert_eq!(
+        (asked_times(&line, TOKEN), asked_times(&line, REVOKE)),
+        (2, 2),
+        "each grant and revoke asked LINE once"
+    );
+}
+
+#[tokio::test]
+async fn the_layer_tries_verify_and_profile_again_after_a_5xx() {
+    let (verify_failures, profile_failures) =
+        (Arc::new(AtomicUsize::new(2)), Arc::new(AtomicUsize::new(1)));
+    let line = Host::start(move |request| {
+        let failures = match request.path() {
+            VERIFY => &verify_failures,
+            PROFILE => &profile_failures,
+            _ => return any_line_answer(),
+        };
+        let fails = failures
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if fails {
+            Response::builder()
+                .status(StatusCode::BAD_GATEWAY)
+                .body(Body::empty())
+                .unwrap()
+        } else {
+            any_line_answer()
+        }
+    })
+    .await;
+    let layer = LineAuthLayer::new(
+        LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(&line.base)
+            .upstream_max_attempts(3)
+            .build()
+            .unwrap(),
+    );
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer)).await;
+
+    let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        (asked_times(&line, VERIFY), asked_times(&line, PROFILE)),
+        (3, 2),
+        "verify failed twice, profile once, each then asked again"
     );
 }

@@ -1,0 +1,273 @@
+//! LINE Login's JSON, once: the answers of every endpoint this crate calls, and LINE's two error
+//! bodies. Unknown fields are ignored everywhere (fact sheet §1: LINE may add properties).
+
+use std::fmt;
+
+use http::StatusCode;
+use serde::Deserialize;
+
+/// A token LINE issued; its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Token(String);
+
+impl Token {
+    /// The token itself, to send to LINE or store encrypted.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Token {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// `POST /oauth2/v2.1/token`'s answer, both grants (fact sheet §3.3).
+#[derive(Deserialize)]
+pub(crate) struct TokenAnswer {
+    pub(crate) access_token: Token,
+    pub(crate) expires_in: u64,
+    pub(crate) refresh_token: Token,
+    #[serde(default)]
+    pub(crate) id_token: Option<Token>,
+    #[serde(default)]
+    pub(crate) scope: Option<String>,
+    pub(crate) token_type: String,
+}
+
+/// `GET /oauth2/v2.1/verify`'s answer (fact sheet §3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct AccessTokenInfo {
+    /// Granted scopes, space-separated; never lists `email`. May be absent ("not always
+    /// included" for channel access tokens).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The channel the token was issued for: a JSON string of digits, never a number.
+    pub client_id: String,
+    /// Seconds left at the time of the call.
+    pub expires_in: i64,
+}
+
+impl AccessTokenInfo {
+    /// The granted scopes, one by one.
+    pub(crate) fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// `GET /v2/profile`'s answer (fact sheet §3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Profile {
+    /// The user ID.
+    pub user_id: String,
+    /// The display name.
+    pub display_name: String,
+    /// The picture URL, absent if the user has none.
+    #[serde(default)]
+    pub picture_url: Option<String>,
+    /// The status message, absent if the user has none.
+    #[serde(default)]
+    pub status_message: Option<String>,
+}
+
+/// The claims of a valid ID token, as `POST /oauth2/v2.1/verify` returns them and as the token
+/// itself carries them (fact sheet §3.5).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct IdTokenClaims {
+    /// Always `https://access.line.me`.
+    pub iss: String,
+    /// The user ID.
+    pub sub: String,
+    /// The channel ID.
+    pub aud: String,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+    /// Issue time, Unix seconds.
+    pub iat: u64,
+    /// The nonce of the authorization request, if one was sent.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// Authentication methods, when LINE includes them.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// Display name, with the `profile` scope.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Picture URL, with the `profile` scope.
+    #[serde(default)]
+    pub picture: Option<String>,
+    /// Email, with the `email` scope.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `/oauth2/v2.1/userinfo`'s answer (fact sheet §3.6).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct UserInfo {
+    /// The user ID.
+    pub sub: String,
+    /// Display name, with the `profile` scope.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Picture URL, with the `profile` scope.
+    #[serde(default)]
+    pub picture: Option<String>,
+}
+
+/// `GET /friendship/v1/status`'s answer (fact sheet §3.7).
+#[derive(Deserialize)]
+pub(crate) struct Friendship {
+    #[serde(rename = "friendFlag")]
+    pub(crate) friend_flag: bool,
+}
+
+/// An error body from LINE, in either of its two shapes (fact sheet §1), read as LINE's iOS SDK
+/// reads them: the OAuth shape first, then the REST one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LineError {
+    /// Shape A, `/oauth2/v2.1/*`: `{"error", "error_description"}`.
+    OAuth {
+        error: String,
+        description: Option<String>,
+    },
+    /// Shape B, REST endpoints: `{"message"}`.
+    Message { message: String },
+}
+
+#[derive(Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageErrorBody {
+    message: String,
+}
+
+impl LineError {
+    /// The error `body` holds, if it is one of LINE's two shapes.
+    pub(crate) fn read(body: &[u8]) -> Option<Self> {
+        if let Ok(oauth) = serde_json::from_slice::<OAuthErrorBody>(body) {
+            return Some(Self::OAuth {
+                error: oauth.error,
+                description: oauth.error_description,
+            });
+        }
+        serde_json::from_slice::<MessageErrorBody>(body)
+            .ok()
+            .map(|rest| Self::Message {
+                message: rest.message,
+            })
+    }
+}
+
+/// Whether LINE's answer to `POST /oauth2/v2.1/revoke` means the token is no longer live (fact
+/// sheet §3.4): a 2xx revoked it; a 400 says it was already invalid (LINE's iOS SDK reads it so),
+/// unless the error is `invalid_client`: LINE refused the caller (secret missing or wrong) and
+/// the token is still live.
+pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
+    status.is_success()
+        || (status == StatusCode::BAD_REQUEST
+            && !matches!(LineError::read(body), Some(LineError::OAuth { error, .. }) if error == "invalid_client"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verification_ignores_unknown_fields_and_tolerates_missing_scope() {
+        let parsed: AccessTokenInfo =
+            serde_json::from_str(r#"{"client_id":"1","expires_in":5,"new_field":[1]}"#).unwrap();
+        assert_eq!(parsed.scopes().count(), 0);
+        let parsed: AccessTokenInfo =
+            serde_json::from_str(r#"{"scope":"profile  openid","client_id":"1","expires_in":5}"#)
+                .unwrap();
+        assert_eq!(parsed.scopes().collect::<Vec<_>>(), ["profile", "openid"]);
+    }
+
+    #[test]
+    fn client_id_must_be_a_string() {
+        // LINE sends the channel ID as a JSON string (fact sheet §1); a number is out of spec.
+        assert!(
+            serde_json::from_slice::<AccessTokenInfo>(br#"{"client_id":1,"expires_in":5}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn profile_optional_fields_may_be_absent() {
+        let profile: Profile =
+            serde_json::from_str(r#"{"userId":"Uabc","displayName":"Brown","language":"en"}"#)
+                .unwrap();
+        assert!(profile.picture_url.is_none() && profile.status_message.is_none());
+    }
+
+    #[test]
+    fn error_bodies_are_read_in_either_shape_oauth_first() {
+        assert_eq!(
+            LineError::read(br#"{"error":"invalid_grant","error_description":"expired"}"#),
+            Some(LineError::OAuth {
+                error: "invalid_grant".into(),
+                description: Some("expired".into())
+            })
+        );
+        assert_eq!(
+            LineError::read(br#"{"error":"invalid_request","message":"m"}"#),
+            Some(LineError::OAuth {
+                error: "invalid_request".into(),
+                description: None
+            })
+        );
+        assert_eq!(
+            LineError::read(br#"{"message":"The access token expired"}"#),
+            Some(LineError::Message {
+                message: "The access token expired".into()
+            })
+        );
+        for junk in [&b"<html>"[..], br#"{"error":1}"#, b"", br#"{"details":[]}"#] {
+            assert_eq!(LineError::read(junk), None);
+        }
+    }
+
+    #[test]
+    fn a_revoke_is_done_on_2xx_and_on_400_unless_line_refused_the_caller() {
+        for (status, body, revoked_it) in [
+            (200, "", true),
+            (204, "", true),
+            (400, r#"{"error":"invalid_request"}"#, true),
+            (400, r#"{"message":"invalid token"}"#, true),
+            (400, "<html>", true),
+            (400, r#"{"error":"invalid_client"}"#, false),
+            (401, r#"{"error":"invalid_request"}"#, false),
+            (500, r#"{"message":"Internal server error"}"#, false),
+            (302, "", false),
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(
+                revoked(status, body.as_bytes()),
+                revoked_it,
+                "{status} {body}"
+            );
+        }
+    }
+}
