@@ -9,6 +9,7 @@ use crate::line_api::{wire, AccessTokenInfo, Answer, Call, Retries, RetryPolicy,
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::token::AccessToken;
 
+use crate::line_api::wire::UserInfo;
 pub(crate) use crate::line_api::Profile;
 /// The verify answer under its former name, which `verify/flight.rs`'s tests still use.
 #[cfg(test)]
@@ -61,6 +62,24 @@ impl LineClient {
         )
     }
 
+    /// `GET /oauth2/v2.1/userinfo` with the bearer token, retried: the user of a token without
+    /// the `profile` scope (a LINE MINI App's `openid`-only token, which `/v2/profile` refuses);
+    /// see [`judge_userinfo`].
+    pub(crate) async fn userinfo(
+        &self,
+        token: &AccessToken,
+        deadline: Instant,
+    ) -> Result<UserInfo, LineAuthError> {
+        let call = Call::UserInfo {
+            access_token: token.expose(),
+        };
+        judge_userinfo(
+            &self
+                .call(call, Retries::Verification(self.retry), deadline)
+                .await?,
+        )
+    }
+
     /// `POST /oauth2/v2.1/revoke` (fact sheet §3.4), retried (revoking twice revokes once); done
     /// as [`wire::revoked`] reads LINE's answer.
     pub(crate) async fn revoke(
@@ -77,10 +96,15 @@ impl LineClient {
             .call(call, Retries::Revoke(self.retry), deadline)
             .await?;
         if wire::revoked(answer.status, &answer.body) {
-            Ok(())
-        } else {
-            Err(LineAuthError::Unavailable(answer.unavailable()))
+            return Ok(());
         }
+        let cause = match wire::revoke_refusal(&answer.body) {
+            Some(error) => UpstreamError::RevokeRefused {
+                error: error.into(),
+            },
+            None => answer.unavailable(),
+        };
+        Err(LineAuthError::Unavailable(cause))
     }
 
     async fn call(
@@ -124,6 +148,25 @@ pub(crate) fn judge_profile(answer: &Answer) -> Result<Profile, LineAuthError> {
         StatusCode::UNAUTHORIZED => Err(LineAuthError::InvalidToken(InvalidReason::Rejected)),
         StatusCode::FORBIDDEN => Err(LineAuthError::InsufficientScope {
             required: "profile".into(),
+        }),
+        _ => Err(LineAuthError::Unavailable(answer.unavailable())),
+    }
+}
+
+/// LINE's verdict from a final userinfo answer. Its errors are undocumented: 401 (or an OAuth
+/// error body on 400) is the token going bad between the calls, 403 a token without `openid`;
+/// anything else, or a body without `sub`, is LINE being unavailable.
+pub(crate) fn judge_userinfo(answer: &Answer) -> Result<UserInfo, LineAuthError> {
+    match answer.status {
+        StatusCode::OK => parse(answer),
+        StatusCode::UNAUTHORIZED => Err(LineAuthError::InvalidToken(InvalidReason::Rejected)),
+        StatusCode::BAD_REQUEST
+            if matches!(answer.line_error(), Some(wire::LineError::OAuth { .. })) =>
+        {
+            Err(LineAuthError::InvalidToken(InvalidReason::Rejected))
+        }
+        StatusCode::FORBIDDEN => Err(LineAuthError::InsufficientScope {
+            required: "openid".into(),
         }),
         _ => Err(LineAuthError::Unavailable(answer.unavailable())),
     }

@@ -361,12 +361,18 @@ impl LineLoginClient {
         );
         form.extend(pkce.map(|pkce| ("code_verifier", pkce.verifier())));
         let answer: TokenAnswer = self.json(Call::Token { form: &form }).await?;
-        token_set(answer, issued_at, issued_at + REFRESH_TOKEN_LIFETIME, None)
+        token_set(
+            answer,
+            issued_at,
+            issued_at + REFRESH_TOKEN_LIFETIME,
+            None,
+            None,
+        )
     }
 
     /// Refreshes the access token (`grant_type=refresh_token`). LINE returns the same refresh
-    /// token, whose 90-day limit from the first issue stands, and no new ID token, so the
-    /// previous one is kept. An expired refresh token is [`LineLoginError::is_invalid_grant`].
+    /// token, whose 90-day limit from the first issue stands, or none (then the one sent is kept,
+    /// as LINE's Android SDK does), and no new ID token, so the previous one is kept. An expired refresh token is [`LineLoginError::is_invalid_grant`].
     pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, LineLoginError> {
         let issued_at = SystemTime::now();
         let mut form = vec![
@@ -384,6 +390,7 @@ impl LineLoginClient {
             answer,
             issued_at,
             tokens.refresh_expires_at,
+            Some(tokens.refresh_token.clone()),
             tokens.id_token.clone(),
         )
     }
@@ -503,20 +510,26 @@ fn refusal(answer: &Answer) -> LineLoginError {
     }
 }
 
+/// The tokens of a token-endpoint answer. On a refresh, what LINE leaves out (the refresh token,
+/// the ID token) is the one sent or held before.
 fn token_set(
     answer: TokenAnswer,
     issued_at: SystemTime,
     refresh_expires_at: SystemTime,
+    previous_refresh_token: Option<Token>,
     previous_id_token: Option<Token>,
 ) -> Result<TokenSet, LineLoginError> {
     // LINE's Android SDK rejects anything but Bearer (fact sheet §3.3).
     if answer.token_type != "Bearer" {
         return Err(LineLoginError::InvalidResponse("token_type is not Bearer"));
     }
+    let Some(refresh_token) = answer.refresh_token.or(previous_refresh_token) else {
+        return Err(LineLoginError::InvalidResponse("no refresh_token"));
+    };
     Ok(TokenSet {
         access_token: answer.access_token,
         access_expires_at: issued_at + Duration::from_secs(answer.expires_in),
-        refresh_token: answer.refresh_token,
+        refresh_token,
         refresh_expires_at,
         id_token: answer.id_token.or(previous_id_token),
         scopes: answer

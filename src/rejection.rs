@@ -194,6 +194,17 @@ pub enum UpstreamError {
     /// Too many verifications were waiting for LINE: this layer's own bound, not LINE failing.
     #[error("too many verifications are waiting for LINE")]
     Busy,
+    /// LINE refused a revoke call itself (on logout), naming an OAuth error: the token is still
+    /// live at LINE (and stays refused here). `invalid_client` almost always means the channel
+    /// secret: channels whose app type is Web app only require it at revoke.
+    #[error(
+        "LINE refused to revoke the token ({error}); a channel whose app type is Web app only \
+         requires its channel secret at revoke: set LINE_CHANNEL_SECRET (channel_secret())"
+    )]
+    RevokeRefused {
+        /// The OAuth error LINE named (`invalid_client`, `invalid_request`, …).
+        error: Box<str>,
+    },
 }
 
 impl UpstreamError {

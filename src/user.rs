@@ -89,6 +89,24 @@ impl LineUser {
         }))
     }
 
+    /// The user of a token without the `profile` scope, from `GET /oauth2/v2.1/userinfo`: `sub`,
+    /// and `name` and `picture` where LINE gives them.
+    pub(crate) fn from_userinfo(
+        userinfo: crate::line_api::wire::UserInfo,
+        verification: &crate::line_api::AccessTokenInfo,
+        expires_at: SystemTime,
+    ) -> Self {
+        Self(Arc::new(UserData {
+            user_id: userinfo.sub.into(),
+            display_name: userinfo.name.map(Into::into),
+            picture_url: userinfo.picture.map(Into::into),
+            status_message: None,
+            channel_id: verification.client_id.as_str().into(),
+            scopes: join_scopes(verification.scopes()),
+            expires_at: unix_seconds(expires_at),
+        }))
+    }
+
     /// The user an ID token describes: `sub`, `name`, `picture`, `aud`; its scopes are inferred
     /// from its claims (`openid` always, `profile` with a name, `email` with an email), since ID
     /// tokens carry no scope list; it expires with the token.

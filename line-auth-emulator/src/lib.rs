@@ -145,6 +145,8 @@ pub struct EmulatorCalls {
     pub revoke: u64,
     /// `GET /oauth2/v2.1/certs`.
     pub certs: u64,
+    /// `GET` or `POST /oauth2/v2.1/userinfo`.
+    pub userinfo: u64,
 }
 
 /// State shared by the emulator's handlers and its handle.
@@ -157,6 +159,7 @@ struct Shared {
     profile_calls: AtomicU64,
     revoke_calls: AtomicU64,
     certs_calls: AtomicU64,
+    userinfo_calls: AtomicU64,
 }
 
 struct Running {
@@ -316,6 +319,7 @@ impl LineEmulator {
             profile: self.shared.profile_calls.load(Ordering::Relaxed),
             revoke: self.shared.revoke_calls.load(Ordering::Relaxed),
             certs: self.shared.certs_calls.load(Ordering::Relaxed),
+            userinfo: self.shared.userinfo_calls.load(Ordering::Relaxed),
         }
     }
 
@@ -324,6 +328,7 @@ impl LineEmulator {
         self.shared.verify_calls.store(0, Ordering::Relaxed);
         self.shared.profile_calls.store(0, Ordering::Relaxed);
         self.shared.revoke_calls.store(0, Ordering::Relaxed);
+        self.shared.userinfo_calls.store(0, Ordering::Relaxed);
         self.shared.certs_calls.store(0, Ordering::Relaxed);
     }
 

@@ -3,6 +3,7 @@
 //! as for web login) and their verification by LINE, userinfo and friendship status.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -820,6 +821,7 @@ pub(super) async fn verify_id_token(
 /// `GET`/`POST /oauth2/v2.1/userinfo` (fact sheet §3.6): needs `openid`; `name` and `picture`
 /// only with `profile`.
 pub(super) async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    shared.userinfo_calls.fetch_add(1, Ordering::Relaxed);
     let (profile, scopes) = match bearer_profile(&shared, &headers, "openid") {
         Ok(found) => found,
         Err((status, message)) => return message_error(status, &message),

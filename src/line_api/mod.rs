@@ -128,9 +128,9 @@ impl Retries {
     }
 }
 
-/// Whether LINE said "try again later" (fact sheet §1): 5xx, or 429, its rate limit. The one
-/// place a status is judged worth another try; where a `Retry-After` is read; and where a kind of
-/// call would learn to treat 429 apart (issue 14: no immediate retry, 503 to the caller).
+/// Whether LINE said "try again later" (fact sheet §1): 5xx, or 429, its rate limit. Where a
+/// `Retry-After` is read. A 5xx is tried again within the request; a 429 never is (see
+/// [`Transport::call`]).
 fn is_try_later(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
@@ -244,6 +244,9 @@ impl Transport {
                 Err(_elapsed) => Err(UpstreamError::Timeout),
             };
             let failure = match &outcome {
+                // LINE's rate limit: asking again at once would only add to it. The caller gets
+                // "unavailable" with LINE's `Retry-After`, and the client waits as told.
+                Ok(answer) if answer.status == StatusCode::TOO_MANY_REQUESTS => return outcome,
                 Ok(answer) if is_try_later(answer.status) => answer.unavailable(),
                 Ok(_) => return outcome,
                 Err(error) => error.clone(),

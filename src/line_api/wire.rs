@@ -35,7 +35,11 @@ impl fmt::Debug for Token {
 pub(crate) struct TokenAnswer {
     pub(crate) access_token: Token,
     pub(crate) expires_in: u64,
-    pub(crate) refresh_token: Token,
+    /// Optional on a refresh: LINE's reference says the same one comes back, LINE's Android SDK
+    /// reads it as "a new one only if the current one must be replaced" and keeps the old one
+    /// otherwise, as [`token_set`](crate::login) does.
+    #[serde(default)]
+    pub(crate) refresh_token: Option<Token>,
     #[serde(default)]
     pub(crate) id_token: Option<Token>,
     #[serde(default)]
@@ -181,13 +185,47 @@ impl LineError {
 }
 
 /// Whether LINE's answer to `POST /oauth2/v2.1/revoke` means the token is no longer live (fact
-/// sheet §3.4): a 2xx revoked it; a 400 says it was already invalid (LINE's iOS SDK reads it so),
-/// unless the error is `invalid_client`: LINE refused the caller (secret missing or wrong) and
-/// the token is still live.
+/// sheet §3.4): a 2xx revoked it. A 400 says it was already invalid (LINE's iOS SDK reads it so)
+/// when it names no error, or an error about the token; an error about the call itself
+/// (`invalid_client`: the secret missing or wrong; `invalid_request`: a parameter LINE did not
+/// take) means LINE refused the caller and the token is still live. LINE documents no body for
+/// either, so only a named error that is not about the token counts against it.
 pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
-    status.is_success()
-        || (status == StatusCode::BAD_REQUEST
-            && !matches!(LineError::read(body), Some(LineError::OAuth { error, .. }) if error == "invalid_client"))
+    if status.is_success() {
+        return true;
+    }
+    if status != StatusCode::BAD_REQUEST {
+        return false;
+    }
+    match LineError::read(body) {
+        Some(LineError::OAuth { error, description }) => {
+            error != "invalid_client" && names_an_invalid_token(&error, description.as_deref())
+        }
+        // No OAuth error named: nothing says the call itself was refused.
+        _ => true,
+    }
+}
+
+/// Whether an OAuth error says the token, not the call, is what is wrong.
+fn names_an_invalid_token(error: &str, description: Option<&str>) -> bool {
+    if matches!(error, "invalid_token" | "invalid_grant") {
+        return true;
+    }
+    description.is_some_and(|description| {
+        let description = description.to_ascii_lowercase();
+        description.contains("token")
+            && ["invalid", "expired", "revoked", "not found"]
+                .iter()
+                .any(|word| description.contains(word))
+    })
+}
+
+/// The OAuth error LINE refused a revoke with, if it named one.
+pub(crate) fn revoke_refusal(body: &[u8]) -> Option<String> {
+    match LineError::read(body) {
+        Some(LineError::OAuth { error, .. }) => Some(error),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -250,11 +288,24 @@ mod tests {
     }
 
     #[test]
-    fn a_revoke_is_done_on_2xx_and_on_400_unless_line_refused_the_caller() {
+    fn a_revoke_is_done_on_2xx_and_on_400_unless_line_refused_the_call_itself() {
         for (status, body, revoked_it) in [
             (200, "", true),
             (204, "", true),
-            (400, r#"{"error":"invalid_request"}"#, true),
+            // An error about the call, not the token (issue 14): LINE refused the caller.
+            (400, r#"{"error":"invalid_request"}"#, false),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"client_id is required"}"#,
+                false,
+            ),
+            (400, r#"{"error":"invalid_token"}"#, true),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"The access token expired"}"#,
+                true,
+            ),
+            (400, "", true),
             (400, r#"{"message":"invalid token"}"#, true),
             (400, "<html>", true),
             (400, r#"{"error":"invalid_client"}"#, false),

@@ -375,6 +375,7 @@ impl Verifier {
             credential = if self.id_tokens.is_some() { "id_token" } else { "access_token" },
             outcome = tracing::field::Empty,
             source = tracing::field::Empty,
+            user_endpoint = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
             waiters = tracing::field::Empty,
         );

@@ -26,8 +26,8 @@ pub(crate) struct Verified {
     pub(crate) fresh_until: Instant,
 }
 
-/// Asks LINE about an access token: verify, check, then fetch the profile
-/// (<https://developers.line.biz/en/docs/line-login/secure-login-process/>), all before
+/// Asks LINE about an access token: verify, check, then fetch the profile (or, for a token
+/// without `profile`, the userinfo) (<https://developers.line.biz/en/docs/line-login/secure-login-process/>), all before
 /// `deadline`, after waiting for a turn among the verifications asking LINE at once.
 ///
 /// Waiting too long for a turn is [`UpstreamError::Busy`], not a failure of LINE's; a
@@ -55,8 +55,18 @@ pub(crate) async fn ask_line(
         let verified_at_wall = SystemTime::now();
         let verification = client.verify(token, deadline).await?;
         let (grant, expires_in) = policy.check_verification(&verification)?;
-        let profile = client.profile(token, deadline).await?;
-        let user = LineUser::new(profile, &verification, verified_at_wall + expires_in);
+        let expires_at = verified_at_wall + expires_in;
+        // `/v2/profile` needs `profile`; a token without it (a LINE MINI App's, whose user
+        // consented to `openid` alone) names its user through OpenID Connect's userinfo.
+        let user = if verification.scopes().any(|scope| scope == "profile") {
+            tracing::Span::current().record("user_endpoint", "profile");
+            let profile = client.profile(token, deadline).await?;
+            LineUser::new(profile, &verification, expires_at)
+        } else {
+            tracing::Span::current().record("user_endpoint", "userinfo");
+            let userinfo = client.userinfo(token, deadline).await?;
+            LineUser::from_userinfo(userinfo, &verification, expires_at)
+        };
         Ok::<_, LineAuthError>(Verified {
             user,
             grant,

@@ -156,6 +156,40 @@ async fn client_of_broken_line(
 }
 
 #[tokio::test]
+async fn a_refresh_answer_without_a_refresh_token_keeps_the_one_sent() {
+    // LINE's Android SDK: a new refresh token only when the current one must be replaced.
+    let client = client_of_broken_line(
+        StatusCode::OK,
+        JSON,
+        r#"{"access_token":"new-access","expires_in":2592000,"token_type":"Bearer","scope":"profile"}"#,
+    )
+    .await;
+    let signed_in = client_of_broken_line(
+        StatusCode::OK,
+        JSON,
+        r#"{"access_token":"old-access","expires_in":2592000,"refresh_token":"the-refresh-token","token_type":"Bearer","scope":"profile"}"#,
+    )
+    .await;
+    let pkce = Pkce::from_verifier(VERIFIER).unwrap();
+    let tokens = signed_in
+        .exchange_code("code", REDIRECT, Some(&pkce))
+        .await
+        .unwrap();
+
+    let refreshed = client.refresh(&tokens).await.unwrap();
+
+    assert_eq!(refreshed.access_token.secret(), "new-access");
+    assert_eq!(refreshed.refresh_token.secret(), "the-refresh-token");
+    assert_eq!(refreshed.refresh_expires_at, tokens.refresh_expires_at);
+
+    // A code exchange must bring one: there is none to keep.
+    assert!(matches!(
+        client.exchange_code("code", REDIRECT, Some(&pkce)).await,
+        Err(LineLoginError::InvalidResponse(_))
+    ));
+}
+
+#[tokio::test]
 async fn the_code_exchange_surfaces_each_line_answer_as_its_typed_error() {
     let pkce = Pkce::from_verifier(VERIFIER).unwrap();
     let exchange = |client: LineLoginClient| {

@@ -276,3 +276,66 @@ async fn emulator_revoke_answers_200_for_unknown_tokens_and_400_without_paramete
         .unwrap();
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn logout_on_a_web_app_only_channel_without_its_secret_says_so_and_the_token_stays_refused() {
+    let line = Line::start().await;
+    line.emulator
+        .set_channel_type(CHANNEL, line_auth_emulator::ChannelType::WebAppOnly);
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(app(layer)).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+
+    let refused = auth.logout(&token).await.unwrap_err();
+
+    assert!(
+        matches!(
+            &refused,
+            LineAuthError::Unavailable(line_auth::rejection::UpstreamError::RevokeRefused { error })
+                if &**error == "invalid_client"
+        ),
+        "{refused:?}"
+    );
+    let said = refused.to_string();
+    assert!(
+        said.contains("channel secret") && said.contains("Web app only"),
+        "{said}"
+    );
+    assert_eq!(
+        line.emulator.calls().revoke,
+        1,
+        "not retried: LINE answered"
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        line.emulator.revocation(&token).is_none(),
+        "still live at LINE"
+    );
+}
+
+#[tokio::test]
+async fn logout_on_a_web_app_only_channel_with_its_secret_revokes_at_line() {
+    let line = Line::start().await;
+    line.emulator
+        .set_channel_type(CHANNEL, line_auth_emulator::ChannelType::WebAppOnly);
+    let secret = line.emulator.channel_secret(CHANNEL);
+    let layer = LineAuthLayer::new(line.config().channel_secret(secret).build().unwrap());
+    let auth = layer.handle();
+    let token = line.token();
+
+    auth.logout(&token).await.unwrap();
+
+    assert_eq!(line.emulator.calls().revoke, 1);
+    assert!(
+        line.emulator.revocation(&token).is_some(),
+        "revoked at LINE"
+    );
+}

@@ -17,6 +17,7 @@ mod id_tokens;
 mod logging;
 mod login;
 mod logout;
+mod mini_app;
 mod modes;
 mod outage;
 #[cfg(feature = "redis")]

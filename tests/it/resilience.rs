@@ -65,7 +65,7 @@ async fn retries_can_be_turned_off() {
 }
 
 #[tokio::test]
-async fn rate_limit_is_retried_after_line_retry_after() {
+async fn a_rate_limit_is_not_retried_within_the_request_and_passes_retry_after_on() {
     let line = Line::start().await;
     let (base, _) = app(line.config().upstream_timeout(Duration::from_secs(4))).await;
     line.emulator.inject_times(
@@ -79,13 +79,14 @@ async fn rate_limit_is_retried_after_line_retry_after() {
     let started = Instant::now();
     let reply = get_bearer(&base, "/api/me", &line.token()).await;
 
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.headers["retry-after"], "1", "LINE's own wait");
     assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "waited as LINE asked: {:?}",
+        started.elapsed() < Duration::from_secs(1),
+        "answered at once, not after waiting: {:?}",
         started.elapsed()
     );
-    assert_eq!(line.calls(), (2, 1));
+    assert_eq!(line.calls(), (1, 0), "LINE asked once");
 }
 
 #[tokio::test]

@@ -1,0 +1,128 @@
+//! LINE MINI App tokens: with channel consent simplification the user consents to `openid`
+//! alone, so the token has no `profile` scope and `GET /v2/profile` refuses it. The layer names
+//! the user through `GET /oauth2/v2.1/userinfo` instead.
+
+use axum::http::StatusCode;
+use line_auth::LineAuthLayer;
+use line_auth_emulator::{IssueToken, LineEmulator};
+
+use crate::logging::Capture;
+use crate::support::*;
+
+const USER: &str = "U4af4980629aabbccddeeff0011223344";
+
+fn mini_app_token(line: &Line) -> String {
+    line.issue(IssueToken::new(CHANNEL).scopes(["openid"]).user_id(USER))
+}
+
+#[tokio::test]
+async fn an_openid_only_token_is_served_through_userinfo_when_openid_is_the_requirement() {
+    let line = Line::start().await;
+    let calls = HandlerCalls::default();
+    let layer = LineAuthLayer::new(line.config().required_scopes(["openid"]).build().unwrap());
+    let base = serve(routes(&calls).layer(layer)).await;
+    let token = mini_app_token(&line);
+
+    let reply = get_bearer(&base, "/api/me", &token).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let user = reply.json();
+    assert_eq!(user["userId"], USER);
+    assert_eq!(user["scopes"], serde_json::json!(["openid"]));
+    assert!(user.get("displayName").is_none(), "{user}");
+    let asked = line.emulator.calls();
+    assert_eq!(
+        (asked.verify, asked.profile, asked.userinfo),
+        (1, 0, 1),
+        "verify, then userinfo; never the profile call that would refuse it"
+    );
+
+    // One verification, one cache entry, as for any token.
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    let asked = line.emulator.calls();
+    assert_eq!((asked.verify, asked.userinfo), (1, 1));
+    assert_eq!(calls.get(), 2);
+}
+
+#[tokio::test]
+async fn a_token_with_profile_still_uses_the_profile_call() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().required_scopes(["openid"]).build().unwrap());
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.issue(
+        IssueToken::new(CHANNEL)
+            .scopes(["openid", "profile"])
+            .display_name("Brown"),
+    );
+
+    let reply = get_bearer(&base, "/api/me", &token).await;
+
+    assert_eq!(reply.json()["displayName"], "Brown");
+    let asked = line.emulator.calls();
+    assert_eq!((asked.verify, asked.profile, asked.userinfo), (1, 1, 0));
+}
+
+#[tokio::test]
+async fn by_default_profile_is_required_and_an_openid_only_token_gets_403() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer)).await;
+
+    let reply = get_bearer(&base, "/api/me", &mini_app_token(&line)).await;
+
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.json()["error"], "insufficient_scope");
+    let asked = line.emulator.calls();
+    assert_eq!((asked.verify, asked.profile, asked.userinfo), (1, 0, 0));
+    assert_eq!(calls.get(), 0);
+}
+
+#[tokio::test]
+async fn the_verification_span_says_which_endpoint_named_the_user() {
+    let capture = Capture::install();
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().required_scopes(["openid"]).build().unwrap());
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &mini_app_token(&line))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let records = capture.records();
+    assert!(
+        records
+            .iter()
+            .any(|record| record.text.contains("line_auth.verify")
+                && record.text.contains("user_endpoint=userinfo")),
+        "{:#?}",
+        records.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_mini_app_users_request_to_the_example_server_returns_their_user_id() {
+    let line = LineEmulator::start().await.unwrap();
+    let base_url = line.base_url();
+    let (_server, base) = start_example(
+        "server",
+        &[
+            ("LINE_CHANNEL_ID", CHANNEL),
+            ("LINE_API_BASE", base_url.as_str()),
+            ("LINE_REQUIRED_SCOPES", "openid"),
+        ],
+    );
+    let token = line.issue(IssueToken::new(CHANNEL).scopes(["openid"]).user_id(USER));
+
+    let reply = get_bearer(&base, "/api/me", &token).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["userId"], USER);
+    assert_eq!(line.calls().userinfo, 1);
+}
