@@ -274,6 +274,13 @@ impl LineEmulator {
         self.shared.login.set_channel_type(channel_id, channel_type);
     }
 
+    /// With `true`, refresh answers leave `refresh_token` out. LINE's reference says the same
+    /// refresh token comes back; LINE's Android SDK reads the field as optional ("a new one only
+    /// if the current one must be replaced") and keeps the old one, so a client must too.
+    pub fn set_refresh_omits_refresh_token(&self, omit: bool) {
+        self.shared.login.set_refresh_omits_refresh_token(omit);
+    }
+
     /// The secret of `channel_id`: the one registered, or the one of a channel nobody
     /// registered. HS256 ID tokens are signed with it, and the token endpoint asks for it.
     pub fn channel_secret(&self, channel_id: &str) -> String {

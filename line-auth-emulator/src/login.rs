@@ -131,9 +131,15 @@ struct LoginInner {
     codes: HashMap<String, CodeRecord>,
     refresh_tokens: HashMap<String, RefreshRecord>,
     id_tokens: HashMap<String, IdTokenRecord>,
+    /// Refresh answers leave `refresh_token` out, as LINE's Android SDK allows.
+    refresh_omits_refresh_token: bool,
 }
 
 impl LoginState {
+    pub(crate) fn set_refresh_omits_refresh_token(&self, omit: bool) {
+        self.lock().refresh_omits_refresh_token = omit;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, LoginInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -523,14 +529,18 @@ fn refresh(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> 
     let access_token = issue_access_token(shared, client_id, &record.scopes, &record.user);
     record.access_tokens.push(access_token.clone());
     // The same refresh token, its limit unchanged; no ID token (fact sheet §3.3 (b)).
-    Json(json!({
+    let mut body = json!({
         "token_type": "Bearer",
         "scope": scope_value(&record.scopes),
         "access_token": access_token,
         "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
         "refresh_token": refresh_token,
-    }))
-    .into_response()
+    });
+    if login.refresh_omits_refresh_token {
+        body.as_object_mut()
+            .map(|fields| fields.remove("refresh_token"));
+    }
+    Json(body).into_response()
 }
 
 fn issue_access_token(

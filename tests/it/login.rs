@@ -386,6 +386,21 @@ async fn the_authorization_url_asks_for_s256_the_only_method_line_accepts() {
 }
 
 #[tokio::test]
+async fn a_refresh_answered_without_a_refresh_token_keeps_the_one_sent() {
+    let line = line_with_user().await;
+    let client = client(&line);
+    let tokens = sign_in(&line, &["profile"], "n").await;
+    line.emulator.set_refresh_omits_refresh_token(true);
+
+    let refreshed = client.refresh(&tokens).await.unwrap();
+
+    assert_ne!(refreshed.access_token, tokens.access_token);
+    assert_eq!(refreshed.refresh_token, tokens.refresh_token);
+    // And the kept one still refreshes.
+    assert!(client.refresh(&refreshed).await.is_ok());
+}
+
+#[tokio::test]
 async fn refresh_keeps_the_refresh_token_its_limit_and_the_id_token() {
     let line = line_with_user().await;
     let client = client(&line);

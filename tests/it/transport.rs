@@ -429,7 +429,11 @@ async fn a_zero_retry_after_still_tells_the_client_to_wait_a_second() {
 
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(retry_after(&reply), "1");
-    assert_eq!(line.calls(), (1, 0), "a rate limit is not tried again within the request");
+    assert_eq!(
+        line.calls(),
+        (1, 0),
+        "a rate limit is not tried again within the request"
+    );
 }
 
 #[tokio::test]
