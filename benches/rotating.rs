@@ -175,6 +175,14 @@ fn main() {
             batch(router().layer(layer_trusting(&tokens)), bearer.clone(), 200),
         ),
         (
+            "line_auth_via_route_layer",
+            batch(
+                router().route_layer(layer_trusting(&tokens)),
+                bearer.clone(),
+                200,
+            ),
+        ),
+        (
             "tower_http_static_bearer",
             batch(tower_http_bearer(router(), &token), bearer.clone(), 200),
         ),
@@ -230,9 +238,13 @@ fn main() {
             }
         }
         let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
-        let bare = medians[0];
-        let bare_no_header = medians[6];
-        let health = medians[7];
+        let at = |wanted: &str| {
+            let index = variants.iter().position(|(name, _)| *name == wanted);
+            medians[index.expect("a variant of this name")]
+        };
+        let bare = at("bare");
+        let bare_no_header = at("bare_no_header");
+        let health = at("example_server_health");
         println!(
             "\nrepeat {repeat}/{}: {} batches x {} requests per variant, medians",
             args.repeats, args.batches, args.requests
