@@ -286,28 +286,36 @@ impl<S> Layer<S> for LineAuthLayer {
         self.verifier.start_sharing();
         LineAuth {
             inner,
-            verifier: Arc::clone(&self.verifier),
-            anonymous: self.anonymous,
-            rejection: self.rejection.clone(),
-            sources: self.sources.clone(),
+            state: Arc::new(LayerState {
+                verifier: Arc::clone(&self.verifier),
+                anonymous: self.anonymous,
+                rejection: self.rejection.clone(),
+                sources: self.sources.clone(),
+            }),
         }
     }
 }
 
-/// Middleware that verifies LINE access tokens; built by [`LineAuthLayer`].
-#[derive(Clone)]
-pub struct LineAuth<S> {
-    inner: S,
+/// What a [`LineAuth`] service needs besides its inner service, behind one `Arc`: axum clones
+/// the service for every request, so this is one reference count to bump, not four.
+struct LayerState {
     verifier: Arc<Verifier>,
     anonymous: Anonymous,
     rejection: Option<RejectionHandler>,
     sources: TokenSources,
 }
 
+/// Middleware that verifies LINE access tokens; built by [`LineAuthLayer`].
+#[derive(Clone)]
+pub struct LineAuth<S> {
+    inner: S,
+    state: Arc<LayerState>,
+}
+
 impl<S> LineAuth<S> {
     /// Refuses on the request's credentials alone, counting why.
     fn refuse(&self, error: LineAuthError) -> Decision {
-        self.verifier.counters.reject(&error, 1);
+        self.state.verifier.counters.reject(&error, 1);
         Decision::Reject(error)
     }
 
@@ -331,7 +339,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for LineAuth<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LineAuth")
             .field("inner", &self.inner)
-            .field("anonymous", &self.anonymous)
+            .field("anonymous", &self.state.anonymous)
             .finish_non_exhaustive()
     }
 }
@@ -351,28 +359,29 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let state = &*self.state;
         let mut credential = None;
         let mut no_store = false;
-        let decision = match self.sources.credentials(&request) {
+        let decision = match state.sources.credentials(&request) {
             Ok(Credentials::Bearer(found)) => {
                 // A token in the URL must not be stored with the response it authenticated.
                 no_store = found.place == Place::Query;
                 if found.place == Place::Cookie
-                    && !self
+                    && !state
                         .sources
                         .allows_cookie_request(request.method(), request.headers())
                 {
                     self.refuse(LineAuthError::CrossSiteRequest)
                 } else {
                     // Handlers find an `Authorization` token themselves; any other is handed on.
-                    if !self.sources.is_authorization_only() {
+                    if !state.sources.is_authorization_only() {
                         credential = Some(VerifiedToken::new(&found.token));
                     }
-                    self.verifier.decide(&found.token)
+                    state.verifier.decide(&found.token)
                 }
             }
             Ok(Credentials::Absent | Credentials::OtherScheme)
-                if self.anonymous == Anonymous::PassThrough =>
+                if state.anonymous == Anonymous::PassThrough =>
             {
                 return ResponseFuture::called(self.inner.call(request));
             }
@@ -389,14 +398,14 @@ where
                 ResponseFuture::called(self.inner.call(request))
             }
             Decision::Reject(error) => {
-                ResponseFuture::rejected(refusal(&error, self.rejection.as_ref()))
+                ResponseFuture::rejected(refusal(&error, self.state.rejection.as_ref()))
             }
             Decision::Pending(verdict) => {
                 // The inner service was made ready for this call; keep that one for when the
                 // verdict arrives and leave a fresh clone in its place.
                 let clone = self.inner.clone();
                 let ready = mem::replace(&mut self.inner, clone);
-                ResponseFuture::verifying(verdict, request, ready, self.rejection.clone())
+                ResponseFuture::verifying(verdict, request, ready, self.state.rejection.clone())
             }
         };
         future.no_store(no_store)
