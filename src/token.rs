@@ -112,20 +112,16 @@ fn is_b64token(token: &[u8]) -> bool {
 }
 
 /// Whether `b` may appear in a b64token before its padding; branch-free, so it vectorizes.
+/// Two ranges and three bytes: `-` `.` `/` and the digits are the contiguous `0x2D..=0x39`.
 #[inline(always)]
-// `&` of comparisons, not `contains`' short-circuiting `&&`.
-#[allow(clippy::manual_range_contains)]
 fn is_b64token_byte(b: u8) -> bool {
     // Setting bit 5 folds ASCII capitals onto lowercase and moves no other byte into a..=z.
     let folded = b | 0x20;
-    (folded >= b'a') & (folded <= b'z')
-        | (b >= b'0') & (b <= b'9')
-        | (b == b'-')
-        | (b == b'.')
+    (folded.wrapping_sub(b'a') <= b'z' - b'a')
+        | (b.wrapping_sub(b'-') <= b'9' - b'-')
+        | (b == b'+')
         | (b == b'_')
         | (b == b'~')
-        | (b == b'+')
-        | (b == b'/')
 }
 
 /// The in-memory verified-token cache's key for a token: SipHash-1-3 with 128-bit output, under a
