@@ -354,4 +354,8 @@ fn main() {
         }
     }
     miss(&args);
+    if !std::env::args().any(|arg| arg == "--bench") {
+        // Smoke mode runs the scale rotation too, over 1,000 and 2,000 tokens.
+        scale(&args);
+    }
 }
