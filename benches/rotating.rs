@@ -17,7 +17,7 @@ struct Args {
     batches: usize,
     requests: usize,
     repeats: usize,
-    /// Run only this variant (for profiling under callgrind), or only `miss`.
+    /// Run only this variant (for profiling under callgrind), or only `miss`, or `scale`.
     only: Option<String>,
 }
 
@@ -158,8 +158,90 @@ fn miss(args: &Args) {
     }
 }
 
+/// A batch runner for `service` whose requests spread over all of `tokens` (a full-period
+/// stride, so consecutive requests land far apart in the cache). As in `benches/scale.rs`,
+/// requests are built outside the timed part, a hundred at a time, so their bytes are warm as
+/// for requests just read off the socket, and only the lookups are cold; reading a cold token to
+/// build its request is not timed.
+fn spread_batch<S: App>(service: S, tokens: std::sync::Arc<Vec<String>>) -> Batch {
+    const CHUNK: usize = 100;
+    let rt = runtime();
+    let n = tokens.len();
+    let mut next = 0;
+    Box::new(move |requests| {
+        let mut timed = std::time::Duration::ZERO;
+        rt.block_on(async {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            for _ in 0..requests.div_ceil(CHUNK) {
+                chunk.extend((0..CHUNK).map(|_| {
+                    let authorization = format!("Bearer {}", tokens[next]);
+                    // 2654435761 is odd and coprime with 5: a full cycle for 1,000 and 1,000,000.
+                    next = (next + 2_654_435_761) % n;
+                    request(Some(&authorization))
+                }));
+                let started = Instant::now();
+                for request in chunk.drain(..) {
+                    // A hit, or the figure measures something else.
+                    assert_eq!(call(&service, request).await, 200);
+                }
+                timed += started.elapsed();
+            }
+        });
+        timed.as_nanos() as f64 / (requests.div_ceil(CHUNK) * CHUNK) as f64
+    })
+}
+
+/// Hit cost as the cache grows, rotated: the bare router and the layer wrapping it, over 1,000
+/// and over 1,000,000 cached tokens, each against the bare router fed the same tokens.
+fn scale(args: &Args) {
+    let sizes = if std::env::args().any(|arg| arg == "--bench") {
+        [1_000, 1_000_000]
+    } else {
+        [1_000, 2_000]
+    };
+    let mut variants: Vec<(String, Batch)> = Vec::new();
+    for n in sizes {
+        let tokens = std::sync::Arc::new((0..n as u64).map(token_like).collect::<Vec<_>>());
+        let layered = layer_trusting(&tokens).layer(router());
+        variants.push((format!("bare_{n}"), spread_batch(router(), tokens.clone())));
+        variants.push((format!("line_auth_hit_{n}"), spread_batch(layered, tokens)));
+    }
+    for repeat in 1..=args.repeats {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(args.batches); variants.len()];
+        for _ in 0..args.batches {
+            for (i, (_, run)) in variants.iter_mut().enumerate() {
+                samples[i].push(run(args.requests));
+            }
+        }
+        let m: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+        println!(
+            "\nscale repeat {repeat}/{}: {} batches x {} requests per variant, medians",
+            args.repeats, args.batches, args.requests
+        );
+        for (i, (name, _)) in variants.iter().enumerate() {
+            let bare = m[i - i % 2];
+            println!(
+                "{name:<30} {:>10.0} ns {:>10.0} ns overhead {:>6.2} ratio",
+                m[i],
+                m[i] - bare,
+                m[i] / bare
+            );
+        }
+        println!(
+            "{:<30} whole request {:.2}x, overhead {:.2}x",
+            format!("{} vs {}", sizes[1], sizes[0]),
+            m[3] / m[1],
+            (m[3] - m[2]) / (m[1] - m[0])
+        );
+    }
+}
+
 fn main() {
     let args = args();
+    if args.only.as_deref() == Some("scale") {
+        scale(&args);
+        return;
+    }
     let token = token_like(1);
     let bearer = Some(format!("Bearer {token}"));
     let tokens = vec![token.clone()];
@@ -173,6 +255,14 @@ fn main() {
         (
             "line_auth_via_router_layer",
             batch(router().layer(layer_trusting(&tokens)), bearer.clone(), 200),
+        ),
+        (
+            "line_auth_via_route_layer",
+            batch(
+                router().route_layer(layer_trusting(&tokens)),
+                bearer.clone(),
+                200,
+            ),
         ),
         (
             "tower_http_static_bearer",
@@ -230,9 +320,13 @@ fn main() {
             }
         }
         let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
-        let bare = medians[0];
-        let bare_no_header = medians[6];
-        let health = medians[7];
+        let at = |wanted: &str| {
+            let index = variants.iter().position(|(name, _)| *name == wanted);
+            medians[index.expect("a variant of this name")]
+        };
+        let bare = at("bare");
+        let bare_no_header = at("bare_no_header");
+        let health = at("example_server_health");
         println!(
             "\nrepeat {repeat}/{}: {} batches x {} requests per variant, medians",
             args.repeats, args.batches, args.requests
@@ -260,4 +354,8 @@ fn main() {
         }
     }
     miss(&args);
+    if !std::env::args().any(|arg| arg == "--bench") {
+        // Smoke mode runs the scale rotation too, over 1,000 and 2,000 tokens.
+        scale(&args);
+    }
 }

@@ -1,10 +1,15 @@
-//! The verified-token store and the refused-token store: each bounded on its own, keyed by
-//! [`TokenDigest`]. A verified token is never trusted past its own expiry or the maximum TTL; a
-//! refused one is refused without LINE for a short TTL.
+//! The verified-token store and the refused-token store: each bounded on its own. Verified tokens
+//! are keyed by [`CacheKey`] (a keyed PRF of the token, cheap on every hit), refused ones by
+//! [`TokenDigest`] (they are looked up on the miss path, where the digest is computed anyway). A
+//! verified token is never trusted past its own expiry or the maximum TTL; a refused one is
+//! refused without LINE for a short TTL.
 //!
 //! Built on `quick_cache` (S3-FIFO eviction): a lookup is one sharded read with no allocation, and
 //! the bound holds without a background task.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use quick_cache::sync::{Cache, DefaultLifecycle};
@@ -12,7 +17,7 @@ use quick_cache::UnitWeighter;
 
 use crate::clock::{self, Instant};
 use crate::rejection::LineAuthError;
-use crate::token::{DigestHashBuilder, TokenDigest};
+use crate::token::{CacheKey, DigestHashBuilder, KeyHashBuilder, TokenDigest, TokenIds};
 use crate::user::LineUser;
 
 /// Slots reserved up front, so a generous bound costs no memory until it is used.
@@ -50,45 +55,79 @@ pub(crate) enum Cached {
     Unknown,
 }
 
-type Store<V> =
-    Cache<TokenDigest, V, UnitWeighter, DigestHashBuilder, DefaultLifecycle<TokenDigest, V>>;
+type Store<K, V, B> = Cache<K, V, UnitWeighter, B, DefaultLifecycle<K, V>>;
 
-fn bounded_store<V: Clone>(max_entries: usize) -> Store<V> {
+fn bounded_store<K, V, B>(max_entries: usize) -> Store<K, V, B>
+where
+    K: Eq + Hash,
+    V: Clone,
+    B: BuildHasher + Clone + Default,
+{
     Cache::with(
         // Preallocate modestly; the table grows up to the bound as tokens arrive.
         max_entries.min(PREALLOCATED_ENTRIES),
         max_entries as u64,
         UnitWeighter,
-        DigestHashBuilder::default(),
+        B::default(),
         DefaultLifecycle::default(),
     )
 }
 
+/// Which cache key each digest stands for, for the fleet's invalidations: another replica names
+/// a token by its SHA-256 digest only, and this process's [`CacheKey`] of it cannot be derived
+/// from that. Kept only when the layer shares a fleet; its hits never touch it.
+///
+/// The invariant: **every key in the store has its digest here.** It holds because
+///
+/// - every insertion into the store goes through [`VerifiedCache::insert_entry`], which records
+///   the digest first, and does both under this lock;
+/// - a digest leaves the index only under this lock, either with its store entry
+///   ([`VerifiedCache::remove_digest`], [`VerifiedCache::remove`]), or when pruning finds its
+///   key gone from the store, which no insertion can race (they hold the lock).
+///
+/// Removals from the store alone (eviction, a stale entry dropped on a lookup, a user's
+/// sign-out) leave a digest behind whose key is gone: harmless, since a digest and a key are
+/// both functions of the token, so the pair stays true; removing it later removes nothing, or
+/// the same token's newer entry, as it should. Such leftovers are pruned when the index reaches
+/// twice the store's size (plus some slack), so it stays within about twice the store, and the
+/// scan is paid once per that many insertions, on the miss path.
+type DigestIndex = Mutex<HashMap<TokenDigest, CacheKey, DigestHashBuilder>>;
+
+/// Leftover digests tolerated beyond twice the store's size before the index is pruned.
+const INDEX_SLACK: usize = 1024;
+
 pub(crate) struct VerifiedCache {
-    entries: Store<CachedToken>,
+    entries: Store<CacheKey, CachedToken, KeyHashBuilder>,
+    /// `Some` when invalidations can arrive by digest alone (a fleet is configured).
+    index: Option<DigestIndex>,
     max_ttl: Duration,
     /// Stale-if-error: how long past `fresh_until` an entry is kept as a fallback.
     stale_grace: Option<Duration>,
 }
 
 impl VerifiedCache {
+    /// `by_digest`: invalidations will name tokens by their digest alone (a fleet), so keep
+    /// the index that makes [`remove_digest`](Self::remove_digest) exact.
     pub(crate) fn new(
         max_entries: usize,
         max_ttl: Duration,
         stale_grace: Option<Duration>,
+        by_digest: bool,
     ) -> Self {
         Self {
             entries: bounded_store(max_entries),
+            index: by_digest.then(DigestIndex::default),
             max_ttl,
             stale_grace,
         }
     }
 
-    pub(crate) fn get(&self, digest: &TokenDigest, now: Instant) -> Cached {
-        let now = clock::millis(now);
-        let Some(entry) = self.entries.get(digest) else {
+    #[inline]
+    pub(crate) fn get(&self, key: &CacheKey, now: Instant) -> Cached {
+        let Some(entry) = self.entries.get(key) else {
             return Cached::Unknown;
         };
+        let now = clock::millis(now);
         if now < entry.fresh_until {
             Cached::Fresh(entry.user, entry.grant)
         } else if now >= entry.token_expires {
@@ -96,7 +135,7 @@ impl VerifiedCache {
             Cached::Expired
         } else {
             if !self.within_grace(&entry, now) {
-                self.entries.remove(digest);
+                self.entries.remove(key);
             }
             Cached::Unknown
         }
@@ -104,9 +143,9 @@ impl VerifiedCache {
 
     /// Stale-if-error: the user behind a verified token whose entry is stale, but within the
     /// grace, and whose own expiry has not passed.
-    pub(crate) fn stale(&self, digest: &TokenDigest, now: Instant) -> Option<(LineUser, Grant)> {
+    pub(crate) fn stale(&self, key: &CacheKey, now: Instant) -> Option<(LineUser, Grant)> {
         let now = clock::millis(now);
-        let entry = self.entries.get(digest)?;
+        let entry = self.entries.get(key)?;
         (now < entry.token_expires && self.within_grace(&entry, now))
             .then_some((entry.user, entry.grant))
     }
@@ -123,14 +162,14 @@ impl VerifiedCache {
     #[cfg(test)]
     pub(crate) fn insert(
         &self,
-        digest: TokenDigest,
+        token: TokenIds,
         user: LineUser,
         grant: Grant,
         verified_at: Instant,
         expires_in: Duration,
     ) {
         self.insert_until_fresh(
-            digest,
+            token,
             user,
             grant,
             verified_at,
@@ -144,7 +183,7 @@ impl VerifiedCache {
     /// Returns the deadline applied, or `None` if the verdict is already stale and was not kept.
     pub(crate) fn insert_until_fresh(
         &self,
-        digest: TokenDigest,
+        token: TokenIds,
         user: LineUser,
         grant: Grant,
         now: Instant,
@@ -155,8 +194,8 @@ impl VerifiedCache {
         if fresh_until <= now {
             return None;
         }
-        self.entries.insert(
-            digest,
+        self.insert_entry(
+            token,
             CachedToken {
                 user,
                 grant,
@@ -167,20 +206,65 @@ impl VerifiedCache {
         Some(fresh_until)
     }
 
+    /// The one way into the store: with an index, the digest is recorded first, under its lock
+    /// (see [`DigestIndex`]).
+    fn insert_entry(&self, token: TokenIds, entry: CachedToken) {
+        let TokenIds { key, digest } = token;
+        let Some(index) = &self.index else {
+            self.entries.insert(key, entry);
+            return;
+        };
+        let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+        if index.len() >= 2 * self.entries.len() + INDEX_SLACK {
+            // Pruned before this digest goes in, whose entry is not in the store yet.
+            index.retain(|_, key| self.entries.peek(key).is_some());
+        }
+        index.insert(digest, key);
+        self.entries.insert(key, entry);
+    }
+
     /// The channel index of a cached token, fresh or not (for revoking it at LINE).
-    pub(crate) fn channel_of(&self, digest: &TokenDigest) -> Option<u16> {
-        self.entries.peek(digest).map(|entry| entry.grant.channel)
+    pub(crate) fn channel_of(&self, key: &CacheKey) -> Option<u16> {
+        self.entries.peek(key).map(|entry| entry.grant.channel)
     }
 
     /// When a cached token expires, fresh or not (for how long a sign-out must stand).
-    pub(crate) fn token_expiry(&self, digest: &TokenDigest) -> Option<Instant> {
+    pub(crate) fn token_expiry(&self, key: &CacheKey) -> Option<Instant> {
         self.entries
-            .peek(digest)
+            .peek(key)
             .map(|entry| clock::from_millis(entry.token_expires))
     }
 
-    pub(crate) fn remove(&self, digest: &TokenDigest) {
-        self.entries.remove(digest);
+    /// Drops a token whose key and digest are both known (it was in hand).
+    pub(crate) fn remove(&self, token: &TokenIds) {
+        match &self.index {
+            Some(index) => {
+                let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+                index.remove(&token.digest);
+                self.entries.remove(&token.key);
+            }
+            None => {
+                self.entries.remove(&token.key);
+            }
+        }
+    }
+
+    /// Drops a token known only by its digest (another replica's invalidation), through the
+    /// index. Without one (no fleet, so this is never called) it errs on the safe side and
+    /// drops everything.
+    pub(crate) fn remove_digest(&self, digest: &TokenDigest) {
+        match &self.index {
+            Some(index) => {
+                let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(key) = index.remove(digest) {
+                    self.entries.remove(&key);
+                }
+            }
+            None => {
+                debug_assert!(false, "an invalidation by digest needs the digest index");
+                self.clear();
+            }
+        }
     }
 
     /// Drops every token of `user_id`: a scan, for the rare sign-out-everywhere.
@@ -190,7 +274,14 @@ impl VerifiedCache {
     }
 
     pub(crate) fn clear(&self) {
-        self.entries.clear();
+        match &self.index {
+            Some(index) => {
+                let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+                self.entries.clear();
+                index.clear();
+            }
+            None => self.entries.clear(),
+        }
     }
 
     /// Trusts a token until `token_expires`, regardless of the maximum TTL (the test kit's fixed
@@ -198,14 +289,14 @@ impl VerifiedCache {
     #[cfg(feature = "testing")]
     pub(crate) fn insert_until(
         &self,
-        digest: TokenDigest,
+        token: TokenIds,
         user: LineUser,
         grant: Grant,
         token_expires: Instant,
     ) {
         let token_expires = clock::millis(token_expires);
-        self.entries.insert(
-            digest,
+        self.insert_entry(
+            token,
             CachedToken {
                 user,
                 grant,
@@ -218,6 +309,13 @@ impl VerifiedCache {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+
+    #[cfg(test)]
+    fn index_len(&self) -> usize {
+        self.index
+            .as_ref()
+            .map_or(0, |index| index.lock().unwrap().len())
+    }
 }
 
 /// A token LINE refused, and until when ([`clock::millis`]) that stands.
@@ -229,7 +327,7 @@ struct Refused {
 
 /// Tokens LINE refused, remembered for a short TTL so repeated junk costs LINE nothing.
 pub(crate) struct RefusedCache {
-    entries: Store<Refused>,
+    entries: Store<TokenDigest, Refused, DigestHashBuilder>,
     ttl: Duration,
 }
 
@@ -306,16 +404,16 @@ mod tests {
 
     #[test]
     fn entry_is_fresh_until_the_max_ttl_then_asked_again() {
-        let cache = VerifiedCache::new(10, 5 * SECOND, None);
-        let digest = TokenDigest::of("t");
+        let cache = VerifiedCache::new(10, 5 * SECOND, None, false);
+        let digest = TokenIds::of("t");
         let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 60 * SECOND);
         assert!(matches!(
-            cache.get(&digest, t0 + 4 * SECOND),
+            cache.get(&digest.key, t0 + 4 * SECOND),
             Cached::Fresh(_, GRANT)
         ));
         assert!(matches!(
-            cache.get(&digest, t0 + 5 * SECOND),
+            cache.get(&digest.key, t0 + 5 * SECOND),
             Cached::Unknown
         ));
         assert_eq!(cache.len(), 0, "a stale entry is dropped");
@@ -323,42 +421,39 @@ mod tests {
 
     #[test]
     fn entry_never_outlives_the_token() {
-        let cache = VerifiedCache::new(10, 300 * SECOND, None);
-        let digest = TokenDigest::of("t");
+        let cache = VerifiedCache::new(10, 300 * SECOND, None, false);
+        let digest = TokenIds::of("t");
         let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 2 * SECOND);
-        assert!(matches!(cache.get(&digest, t0 + SECOND), Cached::Fresh(..)));
         assert!(matches!(
-            cache.get(&digest, t0 + 2 * SECOND),
+            cache.get(&digest.key, t0 + SECOND),
+            Cached::Fresh(..)
+        ));
+        assert!(matches!(
+            cache.get(&digest.key, t0 + 2 * SECOND),
             Cached::Expired
         ));
         assert!(
-            matches!(cache.get(&digest, t0 + 3 * SECOND), Cached::Expired),
+            matches!(cache.get(&digest.key, t0 + 3 * SECOND), Cached::Expired),
             "expiry is remembered"
         );
     }
 
     #[test]
     fn zero_ttl_caches_nothing() {
-        let cache = VerifiedCache::new(10, Duration::ZERO, None);
-        let digest = TokenDigest::of("t");
+        let cache = VerifiedCache::new(10, Duration::ZERO, None, false);
+        let digest = TokenIds::of("t");
         let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 60 * SECOND);
-        assert!(matches!(cache.get(&digest, t0), Cached::Unknown));
+        assert!(matches!(cache.get(&digest.key, t0), Cached::Unknown));
     }
 
     #[test]
     fn table_grows_past_the_preallocation_up_to_the_bound() {
-        let cache = VerifiedCache::new(3 * PREALLOCATED_ENTRIES, 300 * SECOND, None);
+        let cache = VerifiedCache::new(3 * PREALLOCATED_ENTRIES, 300 * SECOND, None, false);
         let t0 = clock::now();
         for i in 0..2 * PREALLOCATED_ENTRIES {
-            cache.insert(
-                TokenDigest::of(&i.to_string()),
-                user(),
-                GRANT,
-                t0,
-                60 * SECOND,
-            );
+            cache.insert(TokenIds::of(&i.to_string()), user(), GRANT, t0, 60 * SECOND);
         }
         assert!(
             cache.len() > PREALLOCATED_ENTRIES * 3 / 2,
@@ -369,62 +464,56 @@ mod tests {
 
     #[test]
     fn capacity_bounds_the_entries() {
-        let cache = VerifiedCache::new(100, 300 * SECOND, None);
+        let cache = VerifiedCache::new(100, 300 * SECOND, None, false);
         let t0 = clock::now();
         for i in 0..1_000 {
-            cache.insert(
-                TokenDigest::of(&i.to_string()),
-                user(),
-                GRANT,
-                t0,
-                60 * SECOND,
-            );
+            cache.insert(TokenIds::of(&i.to_string()), user(), GRANT, t0, 60 * SECOND);
         }
         assert!(cache.len() <= 100, "{} entries", cache.len());
     }
 
     #[test]
     fn stale_entry_is_kept_for_the_grace_only_while_the_token_lives() {
-        let cache = VerifiedCache::new(10, 5 * SECOND, Some(10 * SECOND));
-        let digest = TokenDigest::of("t");
+        let cache = VerifiedCache::new(10, 5 * SECOND, Some(10 * SECOND), false);
+        let digest = TokenIds::of("t");
         let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 12 * SECOND);
         assert!(matches!(
-            cache.get(&digest, t0 + 6 * SECOND),
+            cache.get(&digest.key, t0 + 6 * SECOND),
             Cached::Unknown
         ));
         assert!(
-            cache.stale(&digest, t0 + 6 * SECOND).is_some(),
+            cache.stale(&digest.key, t0 + 6 * SECOND).is_some(),
             "stale within the grace"
         );
         assert!(
-            cache.stale(&digest, t0 + 12 * SECOND).is_none(),
+            cache.stale(&digest.key, t0 + 12 * SECOND).is_none(),
             "never past the token's expiry"
         );
-        let long_lived = TokenDigest::of("long");
+        let long_lived = TokenIds::of("long");
         cache.insert(long_lived, user(), GRANT, t0, 60 * SECOND);
-        assert!(cache.stale(&long_lived, t0 + 14 * SECOND).is_some());
+        assert!(cache.stale(&long_lived.key, t0 + 14 * SECOND).is_some());
         assert!(matches!(
-            cache.get(&long_lived, t0 + 15 * SECOND),
+            cache.get(&long_lived.key, t0 + 15 * SECOND),
             Cached::Unknown
         ));
         assert!(
-            cache.stale(&long_lived, t0 + 15 * SECOND).is_none(),
+            cache.stale(&long_lived.key, t0 + 15 * SECOND).is_none(),
             "never past the grace"
         );
     }
 
     #[test]
     fn without_stale_if_error_a_stale_entry_is_dropped() {
-        let cache = VerifiedCache::new(10, 5 * SECOND, None);
-        let digest = TokenDigest::of("t");
+        let cache = VerifiedCache::new(10, 5 * SECOND, None, false);
+        let digest = TokenIds::of("t");
         let t0 = clock::now();
         cache.insert(digest, user(), GRANT, t0, 60 * SECOND);
         assert!(matches!(
-            cache.get(&digest, t0 + 6 * SECOND),
+            cache.get(&digest.key, t0 + 6 * SECOND),
             Cached::Unknown
         ));
-        assert!(cache.stale(&digest, t0 + 6 * SECOND).is_none());
+        assert!(cache.stale(&digest.key, t0 + 6 * SECOND).is_none());
     }
 
     #[test]
@@ -454,9 +543,9 @@ mod tests {
     #[test]
     fn refused_store_is_bounded_on_its_own() {
         let refused = RefusedCache::new(100, 30 * SECOND);
-        let verified = VerifiedCache::new(100, 300 * SECOND, None);
+        let verified = VerifiedCache::new(100, 300 * SECOND, None, false);
         let t0 = clock::now();
-        let good = TokenDigest::of("good");
+        let good = TokenIds::of("good");
         verified.insert(good, user(), GRANT, t0, 60 * SECOND);
         for i in 0..10_000 {
             refused.insert(
@@ -467,7 +556,7 @@ mod tests {
         }
         assert!(refused.len() <= 100, "{} entries", refused.len());
         assert!(
-            matches!(verified.get(&good, t0), Cached::Fresh(..)),
+            matches!(verified.get(&good.key, t0), Cached::Fresh(..)),
             "junk does not evict good entries"
         );
     }
@@ -478,15 +567,15 @@ mod tests {
     #[test]
     fn each_store_costs_a_bounded_number_of_bytes_per_entry() {
         const N: usize = 100_000;
-        let digests: Vec<TokenDigest> = (0..N).map(|i| TokenDigest::of(&i.to_string())).collect();
+        let tokens: Vec<TokenIds> = (0..N).map(|i| TokenIds::of(&i.to_string())).collect();
         let shared_user = user();
         let t0 = clock::now();
 
         let mut verified = None;
         let verified_bytes = allocation_counter::measure(|| {
-            let cache = VerifiedCache::new(N, 300 * SECOND, None);
-            for digest in &digests {
-                cache.insert(*digest, shared_user.clone(), GRANT, t0, 60 * SECOND);
+            let cache = VerifiedCache::new(N, 300 * SECOND, None, false);
+            for token in &tokens {
+                cache.insert(*token, shared_user.clone(), GRANT, t0, 60 * SECOND);
             }
             verified = Some(cache);
         })
@@ -496,8 +585,8 @@ mod tests {
         let mut refused = None;
         let refused_bytes = allocation_counter::measure(|| {
             let cache = RefusedCache::new(N, 30 * SECOND);
-            for digest in &digests {
-                cache.insert(*digest, &LineAuthError::ForeignChannel, t0);
+            for token in &tokens {
+                cache.insert(token.digest, &LineAuthError::ForeignChannel, t0);
             }
             refused = Some(cache);
         })
@@ -521,19 +610,19 @@ mod tests {
 
     #[test]
     fn a_cached_tokens_channel_and_expiry_are_known_fresh_or_stale() {
-        let cache = VerifiedCache::new(10, SECOND, Some(60 * SECOND));
-        let digest = TokenDigest::of("t");
+        let cache = VerifiedCache::new(10, SECOND, Some(60 * SECOND), false);
+        let digest = TokenIds::of("t");
         let t0 = clock::now();
         let grant = Grant {
             channel: 3,
             scopes: 1,
         };
         cache.insert(digest, user(), grant, t0, 60 * SECOND);
-        assert_eq!(cache.channel_of(&digest), Some(3));
-        let expiry = cache.token_expiry(&digest).unwrap();
+        assert_eq!(cache.channel_of(&digest.key), Some(3));
+        let expiry = cache.token_expiry(&digest.key).unwrap();
         assert!(expiry > t0 + 59 * SECOND && expiry <= t0 + 60 * SECOND);
-        assert_eq!(cache.channel_of(&TokenDigest::of("u")), None);
-        assert_eq!(cache.token_expiry(&TokenDigest::of("u")), None);
+        assert_eq!(cache.channel_of(&TokenIds::of("u").key), None);
+        assert_eq!(cache.token_expiry(&TokenIds::of("u").key), None);
     }
 
     #[test]
@@ -549,5 +638,50 @@ mod tests {
         assert!(refused.get(&digest, t0).is_some());
         refused.remove(&digest);
         assert!(refused.get(&digest, t0).is_none());
+    }
+
+    #[test]
+    fn with_a_fleet_a_token_named_by_its_digest_alone_is_removed() {
+        let cache = VerifiedCache::new(10, 300 * SECOND, None, true);
+        let (token, other) = (TokenIds::of("t"), TokenIds::of("u"));
+        let t0 = clock::now();
+        cache.insert(token, user(), GRANT, t0, 60 * SECOND);
+        cache.insert(other, user(), GRANT, t0, 60 * SECOND);
+        cache.remove_digest(&token.digest);
+        assert!(matches!(cache.get(&token.key, t0), Cached::Unknown));
+        assert!(matches!(cache.get(&other.key, t0), Cached::Fresh(..)));
+        // Removed again, or never cached: nothing happens.
+        cache.remove_digest(&token.digest);
+        cache.remove_digest(&TokenIds::of("never").digest);
+        assert!(matches!(cache.get(&other.key, t0), Cached::Fresh(..)));
+    }
+
+    #[test]
+    fn the_digest_index_covers_every_entry_through_evictions_and_stays_bounded() {
+        const CAPACITY: usize = 200;
+        let cache = VerifiedCache::new(CAPACITY, 300 * SECOND, None, true);
+        let t0 = clock::now();
+        let tokens: Vec<TokenIds> = (0..20_000)
+            .map(|i| TokenIds::of(&format!("token{i}")))
+            .collect();
+        for token in &tokens {
+            cache.insert(*token, user(), GRANT, t0, 60 * SECOND);
+        }
+        assert!(
+            cache.index_len() <= 2 * cache.len() + INDEX_SLACK + 1,
+            "index {} for {} entries",
+            cache.index_len(),
+            cache.len()
+        );
+        let cached: Vec<&TokenIds> = tokens
+            .iter()
+            .filter(|token| matches!(cache.get(&token.key, t0), Cached::Fresh(..)))
+            .collect();
+        assert!(cached.len() > CAPACITY / 2, "{} cached", cached.len());
+        for token in cached {
+            cache.remove_digest(&token.digest);
+            assert!(matches!(cache.get(&token.key, t0), Cached::Unknown));
+        }
+        assert_eq!(cache.len(), 0, "every entry was reachable by its digest");
     }
 }

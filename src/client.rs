@@ -287,11 +287,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn line_busy_or_failing_is_asked_again_up_to_the_attempt_limit() {
-        for status in [429, 500, 502, 503, 504] {
+    async fn line_failing_is_asked_again_up_to_the_attempt_limit_and_a_rate_limit_once() {
+        for status in [500, 502, 503, 504] {
             let status = StatusCode::from_u16(status).unwrap();
             assert_eq!(verify_calls_when_line_answers(status).await, 3, "{status}");
         }
+        // Asking again at once would only add to LINE's rate limit.
+        assert_eq!(
+            verify_calls_when_line_answers(StatusCode::TOO_MANY_REQUESTS).await,
+            1
+        );
     }
 
     #[tokio::test]

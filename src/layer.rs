@@ -80,10 +80,11 @@ enum Anonymous {
 pub struct LineAuthLayer {
     /// Kept to build the verifier anew when [`id_tokens`](Self::id_tokens) changes what it takes.
     config: Arc<LineAuthConfig>,
-    verifier: Arc<Verifier>,
-    anonymous: Anonymous,
-    rejection: Option<RejectionHandler>,
-    sources: TokenSources,
+    /// What every service this layer wraps shares, built here once: axum applies a layer given
+    /// to `Router::layer` or `route_layer` to a router not yet given its state (`oneshot` in
+    /// tests, a router called directly) for every request, so [`layer`](Layer::layer) must be
+    /// no more than a reference count.
+    state: Arc<LayerState>,
 }
 
 /// A user-supplied answer to a refused request; see [`LineAuthLayer::with_rejection`].
@@ -103,8 +104,8 @@ fn refusal<B: From<Bytes>>(
 impl std::fmt::Debug for LineAuthLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LineAuthLayer")
-            .field("anonymous", &self.anonymous)
-            .field("custom_rejection", &self.rejection.is_some())
+            .field("anonymous", &self.state.anonymous)
+            .field("custom_rejection", &self.state.rejection.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -117,10 +118,12 @@ impl LineAuthLayer {
         let verifier = Arc::new(Verifier::new(&config, Credential::AccessToken));
         Self {
             config: Arc::new(config),
-            verifier,
-            anonymous: Anonymous::Reject,
-            rejection: None,
-            sources: TokenSources::default(),
+            state: Arc::new(LayerState {
+                verifier,
+                anonymous: Anonymous::Reject,
+                rejection: None,
+                sources: TokenSources::default(),
+            }),
         }
     }
 
@@ -152,7 +155,8 @@ impl LineAuthLayer {
     /// # }
     /// ```
     pub fn id_tokens(mut self) -> Self {
-        self.verifier = Arc::new(Verifier::new(&self.config, Credential::IdToken));
+        let verifier = Arc::new(Verifier::new(&self.config, Credential::IdToken));
+        Arc::make_mut(&mut self.state).verifier = verifier;
         self
     }
 
@@ -180,7 +184,7 @@ impl LineAuthLayer {
     where
         F: Fn(&LineAuthError) -> Response<Bytes> + Send + Sync + 'static,
     {
-        self.rejection = Some(Arc::new(handler));
+        Arc::make_mut(&mut self.state).rejection = Some(Arc::new(handler));
         self
     }
 
@@ -202,7 +206,7 @@ impl LineAuthLayer {
     /// # }
     /// ```
     pub fn token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
-        self.sources = TokenSources::new(sources);
+        Arc::make_mut(&mut self.state).sources = TokenSources::new(sources);
         self
     }
 
@@ -221,22 +225,23 @@ impl LineAuthLayer {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.sources = self.sources.trusting(origins.into_iter().map(Into::into));
+        let state = Arc::make_mut(&mut self.state);
+        state.sources = state.sources.trusting(origins.into_iter().map(Into::into));
         self
     }
 
     /// A handle on this layer's caches (shared by all its clones), for logout and invalidation.
     /// With a shared cache, the layer starts listening to the fleet here, if it has not yet.
     pub fn handle(&self) -> crate::LineAuthHandle {
-        self.verifier.start_sharing();
-        crate::LineAuthHandle::new(Arc::clone(&self.verifier))
+        self.state.verifier.start_sharing();
+        crate::LineAuthHandle::new(Arc::clone(&self.state.verifier))
     }
 
     /// Requests without a bearer token pass through with no [`LineUser`](crate::LineUser); a
     /// token that is present is still verified, and refused if bad. Handlers take
     /// `Option<LineUser>`.
     pub fn optional(mut self) -> Self {
-        self.anonymous = Anonymous::PassThrough;
+        Arc::make_mut(&mut self.state).anonymous = Anonymous::PassThrough;
         self
     }
 }
@@ -272,7 +277,7 @@ impl LineAuthLayer {
     /// # }
     /// ```
     pub fn with_fixed_token(self, token: &str, user: crate::LineUser) -> Self {
-        self.verifier.accept_fixed_token(token, user);
+        self.state.verifier.accept_fixed_token(token, user);
         self
     }
 }
@@ -283,31 +288,36 @@ impl<S> Layer<S> for LineAuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         // With a shared cache, the fleet is heard from the moment the layer wraps a service
         // (normally inside the runtime), not only from the first verification.
-        self.verifier.start_sharing();
+        self.state.verifier.start_sharing();
         LineAuth {
             inner,
-            verifier: Arc::clone(&self.verifier),
-            anonymous: self.anonymous,
-            rejection: self.rejection.clone(),
-            sources: self.sources.clone(),
+            state: Arc::clone(&self.state),
         }
     }
 }
 
-/// Middleware that verifies LINE access tokens; built by [`LineAuthLayer`].
+/// What a [`LineAuth`] service needs besides its inner service, behind one `Arc` shared with
+/// its layer: axum clones the service for every request, so this is one reference count to
+/// bump, not four. The layer's builder methods copy it on write.
 #[derive(Clone)]
-pub struct LineAuth<S> {
-    inner: S,
+struct LayerState {
     verifier: Arc<Verifier>,
     anonymous: Anonymous,
     rejection: Option<RejectionHandler>,
     sources: TokenSources,
 }
 
+/// Middleware that verifies LINE access tokens; built by [`LineAuthLayer`].
+#[derive(Clone)]
+pub struct LineAuth<S> {
+    inner: S,
+    state: Arc<LayerState>,
+}
+
 impl<S> LineAuth<S> {
     /// Refuses on the request's credentials alone, counting why.
     fn refuse(&self, error: LineAuthError) -> Decision {
-        self.verifier.counters.reject(&error, 1);
+        self.state.verifier.counters.reject(&error, 1);
         Decision::Reject(error)
     }
 
@@ -331,7 +341,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for LineAuth<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LineAuth")
             .field("inner", &self.inner)
-            .field("anonymous", &self.anonymous)
+            .field("anonymous", &self.state.anonymous)
             .finish_non_exhaustive()
     }
 }
@@ -351,28 +361,29 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let state = &*self.state;
         let mut credential = None;
         let mut no_store = false;
-        let decision = match self.sources.credentials(&request) {
+        let decision = match state.sources.credentials(&request) {
             Ok(Credentials::Bearer(found)) => {
                 // A token in the URL must not be stored with the response it authenticated.
                 no_store = found.place == Place::Query;
                 if found.place == Place::Cookie
-                    && !self
+                    && !state
                         .sources
                         .allows_cookie_request(request.method(), request.headers())
                 {
                     self.refuse(LineAuthError::CrossSiteRequest)
                 } else {
                     // Handlers find an `Authorization` token themselves; any other is handed on.
-                    if !self.sources.is_authorization_only() {
+                    if !state.sources.is_authorization_only() {
                         credential = Some(VerifiedToken::new(&found.token));
                     }
-                    self.verifier.decide(&found.token)
+                    state.verifier.decide(&found.token)
                 }
             }
             Ok(Credentials::Absent | Credentials::OtherScheme)
-                if self.anonymous == Anonymous::PassThrough =>
+                if state.anonymous == Anonymous::PassThrough =>
             {
                 return ResponseFuture::called(self.inner.call(request));
             }
@@ -389,14 +400,14 @@ where
                 ResponseFuture::called(self.inner.call(request))
             }
             Decision::Reject(error) => {
-                ResponseFuture::rejected(refusal(&error, self.rejection.as_ref()))
+                ResponseFuture::rejected(refusal(&error, self.state.rejection.as_ref()))
             }
             Decision::Pending(verdict) => {
                 // The inner service was made ready for this call; keep that one for when the
                 // verdict arrives and leave a fresh clone in its place.
                 let clone = self.inner.clone();
                 let ready = mem::replace(&mut self.inner, clone);
-                ResponseFuture::verifying(verdict, request, ready, self.rejection.clone())
+                ResponseFuture::verifying(verdict, request, ready, self.state.rejection.clone())
             }
         };
         future.no_store(no_store)

@@ -27,7 +27,8 @@
 //! 1. **Extract** the bearer token from `Authorization` (RFC 6750 §2.1). No header: 401 with a
 //!    bare `Bearer realm="line"` challenge; another scheme: 401; malformed: 400
 //!    `invalid_request`. LINE is not asked about any of these.
-//! 2. **Cache**: the SHA-256 of the token is looked up among verified tokens, synchronously. A hit
+//! 2. **Cache**: a keyed hash of the token (SipHash-1-3-128 under a per-process random key) is
+//!    looked up among verified tokens, synchronously. A hit
 //!    re-checks the channel, the scopes and the token's expiry, and goes straight on.
 //! 3. **Miss**: LINE's secure login procedure, once per token however many requests carry it:
 //!    `GET /oauth2/v2.1/verify`, then `client_id` must be a configured channel, `expires_in`

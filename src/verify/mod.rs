@@ -32,7 +32,7 @@ use crate::fleet::{Asked, Claim, Fleet, Invalidation, Learnt, Notice, SharedVerd
 use crate::id_token::IdTokenVerifier;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::stats::{Counters, Event, Stats};
-use crate::token::{AccessToken, TokenDigest};
+use crate::token::{AccessToken, CacheKey, TokenDigest, TokenIds};
 use crate::user::LineUser;
 
 use flight::{Flights, Joined, Permits};
@@ -44,6 +44,23 @@ use source::Verified;
 /// How long an access token lives at most (fact sheet §2: 30 days): a signed-out token whose
 /// expiry is not known here is refused for that long.
 const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// A token to forget or sign out: in hand (a handle's call, so both its forms are known), or
+/// named by another replica, by digest alone.
+#[derive(Clone, Copy)]
+enum Named {
+    InHand(TokenIds),
+    ByDigest(TokenDigest),
+}
+
+impl Named {
+    fn digest(self) -> TokenDigest {
+        match self {
+            Self::InHand(token) => token.digest,
+            Self::ByDigest(digest) => digest,
+        }
+    }
+}
 
 /// What to do with a request, decided without waiting.
 pub(crate) enum Decision {
@@ -107,6 +124,7 @@ pub(crate) enum Credential {
 
 impl Verifier {
     pub(crate) fn new(config: &LineAuthConfig, credential: Credential) -> Self {
+        let fleet = Fleet::new(config);
         Self {
             policy: Policy::new(config),
             upstream_timeout: config.upstream_timeout,
@@ -115,6 +133,8 @@ impl Verifier {
                 config.cache_max_entries,
                 config.cache_max_ttl,
                 config.stale_if_error,
+                // Other replicas name tokens by digest alone.
+                fleet.is_shared(),
             ),
             refused: RefusedCache::new(
                 config.negative_cache_max_entries,
@@ -127,7 +147,7 @@ impl Verifier {
             client: LineClient::new(config),
             channel_secret: config.channel_secret.clone(),
             id_tokens: (credential == Credential::IdToken).then(|| IdTokenVerifier::new(config)),
-            fleet: Fleet::new(config),
+            fleet,
             counters: Counters::default(),
         }
     }
@@ -157,19 +177,15 @@ impl Verifier {
         let grant = self
             .policy
             .grant_of(user.channel_id(), |scope| user.has_scope(scope));
-        self.cache.insert_until(
-            TokenDigest::of(token),
-            user,
-            grant,
-            clock::now() + remaining,
-        );
+        self.cache
+            .insert_until(TokenIds::of(token), user, grant, clock::now() + remaining);
     }
 
     /// Forgets one token, here and fleet-wide: its next request asks LINE again.
     pub(crate) fn forget(&self, token: &str) {
-        let digest = TokenDigest::of(token);
-        self.forget_locally(&digest);
-        self.fleet.tell_later(Invalidation::Token(digest));
+        let token = TokenIds::of(token);
+        self.forget_locally(Named::InHand(token));
+        self.fleet.tell_later(Invalidation::Token(token.digest));
     }
 
     /// Forgets every cached token of one user, here and fleet-wide.
@@ -186,10 +202,15 @@ impl Verifier {
 
     // Each forget marks the flights first, then empties the caches: a flight landing in between
     // has either kept its verdict already (and it is removed) or sees the mark.
-    fn forget_locally(&self, digest: &TokenDigest) {
-        self.flights.forget(digest);
-        self.cache.remove(digest);
-        self.refused.remove(digest);
+    fn forget_locally(&self, token: Named) {
+        let digest = token.digest();
+        self.flights.forget(&digest);
+        match token {
+            Named::InHand(token) => self.cache.remove(&token),
+            // The cache's digest index finds the entry (kept whenever there is a fleet).
+            Named::ByDigest(digest) => self.cache.remove_digest(&digest),
+        }
+        self.refused.remove(&digest);
     }
 
     fn forget_user_locally(&self, user_id: &str) {
@@ -203,13 +224,14 @@ impl Verifier {
         self.refused.clear();
     }
 
-    /// Refuses `digest` here from now until `until`, and drops what was known of it.
-    fn revoke_locally(&self, digest: &TokenDigest, until: Instant) {
+    /// Refuses `token` here from now until `until`, and drops what was known of it.
+    fn revoke_locally(&self, token: Named, until: Instant) {
         let now = clock::now();
-        self.revocations.revoke(*digest, until, now);
-        self.forget_locally(digest);
+        let digest = token.digest();
+        self.revocations.revoke(digest, until, now);
+        self.forget_locally(token);
         self.refused.insert(
-            *digest,
+            digest,
             &LineAuthError::InvalidToken(InvalidReason::Revoked),
             now,
         );
@@ -228,11 +250,11 @@ impl Verifier {
     fn apply_invalidation(&self, invalidation: &Invalidation) {
         self.counters.record(Event::InvalidationReceived);
         match invalidation {
-            Invalidation::Token(digest) => self.forget_locally(digest),
+            Invalidation::Token(digest) => self.forget_locally(Named::ByDigest(*digest)),
             Invalidation::Revoked(digest, lasting) => {
                 // No token outlives LINE's 30 days, whatever a message says.
                 let lasting = (*lasting).min(ACCESS_TOKEN_LIFETIME);
-                self.revoke_locally(digest, clock::now() + lasting);
+                self.revoke_locally(Named::ByDigest(*digest), clock::now() + lasting);
             }
             Invalidation::User(user_id) => self.forget_user_locally(user_id),
             Invalidation::All => self.clear_locally(),
@@ -245,23 +267,23 @@ impl Verifier {
     /// caller goes away; the result says whether LINE revoked it. ID tokens cannot be revoked at
     /// LINE: for them the refusal here is the whole of it.
     pub(crate) async fn logout(self: &Arc<Self>, token: &str) -> Result<(), LineAuthError> {
-        let digest = TokenDigest::of(token);
+        let ids = TokenIds::of(token);
         let now = clock::now();
         let until = self
             .cache
-            .token_expiry(&digest)
+            .token_expiry(&ids.key)
             .unwrap_or(now + ACCESS_TOKEN_LIFETIME)
             .max(now + self.max_ttl);
         let channel_id = self
             .cache
-            .channel_of(&digest)
+            .channel_of(&ids.key)
             .and_then(|index| self.policy.channel(index))
             .or(self.policy.only_channel())
             .map(str::to_owned);
-        self.revoke_locally(&digest, until);
+        self.revoke_locally(Named::InHand(ids), until);
 
         let signed_out = SignOut {
-            digest,
+            digest: ids.digest,
             token: AccessToken::new(token),
             channel_id,
             lasting: until.saturating_duration_since(now),
@@ -280,19 +302,36 @@ impl Verifier {
     }
 
     /// Decides from the cache, or starts (or joins) the verification of `token`.
+    ///
+    /// A hit costs the token's [`CacheKey`] and one probe of the verified-token cache; the
+    /// SHA-256 digest is computed only when that probe finds nothing usable.
+    #[inline]
     pub(crate) fn decide(self: &Arc<Self>, token: &str) -> Decision {
-        let digest = TokenDigest::of(token);
-        match self.cached_verdict(&digest) {
-            Some(Ok(user)) => {
+        let key = CacheKey::of(token);
+        let now = clock::now();
+        let verdict = match self.verified_verdict(&key, now) {
+            Some(verdict) => verdict,
+            None => {
+                let token_ids = TokenIds {
+                    key,
+                    digest: TokenDigest::of(token),
+                };
+                match self.refused.get(&token_ids.digest, now) {
+                    Some(error) => Err(error),
+                    None => return self.verify_once(token, token_ids),
+                }
+            }
+        };
+        match verdict {
+            Ok(user) => {
                 self.counters.record(Event::CacheHit);
                 Decision::Allow(user)
             }
-            Some(Err(error)) => {
+            Err(error) => {
                 self.counters.record(Event::NegativeHit);
                 self.counters.reject(&error, 1);
                 Decision::Reject(error)
             }
-            None => self.verify_once(token, digest),
         }
     }
 
@@ -302,37 +341,45 @@ impl Verifier {
             .snapshot(self.cache.len() as u64, self.refused.len() as u64)
     }
 
-    /// The verdict the caches hold: verified (re-checked), expired, or refused before.
-    fn cached_verdict(&self, digest: &TokenDigest) -> Option<Verdict> {
-        let now = clock::now();
-        match self.cache.get(digest, now) {
+    /// The verdict the verified-token cache holds: verified (re-checked) or expired.
+    #[inline]
+    fn verified_verdict(&self, key: &CacheKey, now: Instant) -> Option<Verdict> {
+        match self.cache.get(key, now) {
             Cached::Fresh(user, grant) => Some(self.policy.check_grant(grant).map(|()| user)),
             Cached::Expired => Some(Err(LineAuthError::InvalidToken(InvalidReason::Expired))),
-            Cached::Unknown => self.refused.get(digest, now).map(Err),
+            Cached::Unknown => None,
         }
+    }
+
+    /// The verdict the caches hold: verified (re-checked), expired, or refused before.
+    fn cached_verdict(&self, token: &TokenIds) -> Option<Verdict> {
+        let now = clock::now();
+        self.verified_verdict(&token.key, now)
+            .or_else(|| self.refused.get(&token.digest, now).map(Err))
     }
 
     /// What is settled about a token without asking anyone: the caches, or a sign-out.
-    fn settled_verdict(&self, digest: &TokenDigest, now: Instant) -> Option<Verdict> {
-        if self.revocations.is_revoked(digest, now) {
+    fn settled_verdict(&self, token: &TokenIds, now: Instant) -> Option<Verdict> {
+        if self.revocations.is_revoked(&token.digest, now) {
             return Some(Err(LineAuthError::InvalidToken(InvalidReason::Revoked)));
         }
-        self.cached_verdict(digest)
+        self.cached_verdict(token)
     }
 
     /// Joins the verification of this token already under way, or starts one.
-    fn verify_once(self: &Arc<Self>, token: &str, digest: TokenDigest) -> Decision {
+    fn verify_once(self: &Arc<Self>, token: &str, token_ids: TokenIds) -> Decision {
+        let digest = token_ids.digest;
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!("LineAuthLayer needs a Tokio runtime to verify tokens");
             return self.refuse(LineAuthError::Unavailable(UpstreamError::Abandoned));
         };
         let now = clock::now();
         // A re-check of a token verified before is not queued behind first-time tokens.
-        let known = self.cache.channel_of(&digest).is_some();
+        let known = self.cache.channel_of(&token_ids.key).is_some();
         // A verdict settled here (a flight landed since the lookup in `decide`) came from the
         // caches after all: counted as `decide` counts one.
         let settled = || {
-            let verdict = self.settled_verdict(&digest, now)?;
+            let verdict = self.settled_verdict(&token_ids, now)?;
             match &verdict {
                 Ok(_) => self.counters.record(Event::CacheHit),
                 Err(error) => {
@@ -364,7 +411,7 @@ impl Verifier {
 
         let task = VerificationTask {
             verifier: Arc::clone(self),
-            digest,
+            token: token_ids,
             known,
             finished: false,
         };
@@ -565,7 +612,7 @@ fn line_failed(cause: &UpstreamError) -> bool {
 /// The one verification of a token, run as its own task.
 struct VerificationTask {
     verifier: Arc<Verifier>,
-    digest: TokenDigest,
+    token: TokenIds,
     /// The token was verified here before: its re-check has a reserved share of LINE's turns.
     known: bool,
     finished: bool,
@@ -574,7 +621,8 @@ struct VerificationTask {
 impl VerificationTask {
     async fn run(mut self, token: AccessToken) {
         let verifier = Arc::clone(&self.verifier);
-        let digest = self.digest;
+        let token_ids = self.token;
+        let digest = token_ids.digest;
         let started = clock::now();
         let (resolved, origin, since) = verifier.resolve(&digest, &token, self.known).await;
         let span = tracing::Span::current();
@@ -604,7 +652,7 @@ impl VerificationTask {
                                 // The deadline the cache applies (the token's expiry or the
                                 // maximum TTL) is the one shared.
                                 cached_until = verifier.cache.insert_until_fresh(
-                                    digest,
+                                    token_ids,
                                     verified.user.clone(),
                                     verified.grant,
                                     verified.verified_at,
@@ -629,7 +677,7 @@ impl VerificationTask {
                 verifier.counters.record(Event::Unavailable);
                 let (waiters, _) = verifier.flights.land(&digest, None, || {});
                 let stale = (verifier.stale_if_error && line_failed(&cause))
-                    .then(|| verifier.cache.stale(&digest, clock::now()))
+                    .then(|| verifier.cache.stale(&token_ids.key, clock::now()))
                     .flatten();
                 match stale {
                     Some((user, grant)) => {
@@ -645,7 +693,7 @@ impl VerificationTask {
                     // The token expired while LINE was being asked: known without LINE, and
                     // "retry later" would only earn a 401.
                     None if matches!(
-                        verifier.cache.get(&digest, clock::now()),
+                        verifier.cache.get(&token_ids.key, clock::now()),
                         Cached::Expired
                     ) =>
                     {
@@ -669,7 +717,7 @@ impl VerificationTask {
             Err(refused) => {
                 verifier.counters.record(Event::Refused);
                 // A refusal ends any trust in the token at once, stale-if-error included.
-                verifier.cache.remove(&digest);
+                verifier.cache.remove(&token_ids);
                 // A local refusal costs no call to LINE, and an unknown key may be known soon:
                 // only LINE's refusals are remembered.
                 let remember = origin != Origin::Local;
@@ -723,7 +771,7 @@ impl Drop for VerificationTask {
     /// and dropping the senders wakes every waiter with [`UpstreamError::Abandoned`].
     fn drop(&mut self) {
         if !self.finished {
-            self.verifier.flights.abandon(&self.digest);
+            self.verifier.flights.abandon(&self.token.digest);
         }
     }
 }
