@@ -80,7 +80,7 @@ impl LineClient {
         )
     }
 
-    /// `POST /oauth2/v2.1/revoke` (fact sheet §3.4), retried (revoking twice revokes once); done
+    /// `POST /oauth2/v2.1/revoke` (<https://developers.line.biz/en/reference/line-login/#revoke-access-token>), retried (revoking twice revokes once); done
     /// as [`wire::revoked`] reads LINE's answer.
     pub(crate) async fn revoke(
         &self,
@@ -120,7 +120,7 @@ impl LineClient {
     }
 }
 
-/// LINE's verdict from a final verify answer (fact sheet §3.1): 200 is the grant, 400 the
+/// LINE's verdict from a final verify answer (<https://developers.line.biz/en/reference/line-login/#verify-access-token>): 200 is the grant, 400 the
 /// token's refusal; anything else, or a body out of spec, is LINE being unavailable.
 pub(crate) fn judge_verify(answer: &Answer) -> Result<AccessTokenInfo, LineAuthError> {
     match answer.status {
@@ -140,7 +140,7 @@ pub(crate) fn judge_verify(answer: &Answer) -> Result<AccessTokenInfo, LineAuthE
     }
 }
 
-/// LINE's verdict from a final profile answer (fact sheet §3.2): 401 means the token went bad
+/// LINE's verdict from a final profile answer (<https://developers.line.biz/en/reference/line-login/#get-user-profile>): 401 means the token went bad
 /// between the two calls; 403 that it may not read the profile (no `profile` scope).
 pub(crate) fn judge_profile(answer: &Answer) -> Result<Profile, LineAuthError> {
     match answer.status {

@@ -324,7 +324,7 @@ pub(crate) struct AnswerCase {
 /// A body LINE (or something in its place) might send.
 #[derive(Debug, Clone)]
 pub(crate) enum BodyCase {
-    /// The verify endpoint's 200 body (fact sheet §3.1), with fields LINE may add.
+    /// The verify endpoint's 200 body (<https://developers.line.biz/en/reference/line-login/#verify-access-token>), with fields LINE may add.
     Verification {
         scope: ScopeField,
         client_id: String,
@@ -333,7 +333,7 @@ pub(crate) enum BodyCase {
     },
     /// The verify body with `client_id` as a JSON number: out of spec (LINE sends a string).
     NumericClientId { client_id: u64, expires_in: i64 },
-    /// The profile endpoint's 200 body (fact sheet §3.2), with fields LINE may add.
+    /// The profile endpoint's 200 body (<https://developers.line.biz/en/reference/line-login/#get-user-profile>), with fields LINE may add.
     Profile {
         user_id: String,
         display_name: String,
@@ -341,12 +341,12 @@ pub(crate) enum BodyCase {
         status_message: Option<String>,
         unknown: Vec<(String, String)>,
     },
-    /// LINE's OAuth-style error (shape A, fact sheet §1).
+    /// LINE's OAuth-style error (shape A, <https://developers.line.biz/en/reference/line-login/>).
     OAuthError {
         error: String,
         description: Description,
     },
-    /// LINE's REST-style error (shape B, fact sheet §1).
+    /// LINE's REST-style error (shape B, <https://developers.line.biz/en/reference/line-login/>).
     Message(String),
     /// A proxy's HTML page.
     Html(String),
@@ -376,7 +376,7 @@ pub(crate) enum Description {
     Unrecognised(String),
 }
 
-/// Descriptions LINE sends or sent (fact sheet §3.1: the 2026 texts, the older lowercase one, the
+/// Descriptions LINE sends or sent (<https://developers.line.biz/en/reference/line-login/#verify-access-token>: the 2026 texts, the older lowercase one, the
 /// channel-token one) and the reason each must be read as.
 pub(crate) const LINE_DESCRIPTIONS: [(&str, InvalidReason); 6] = [
     ("The access token expired", InvalidReason::Expired),

@@ -1,4 +1,4 @@
-//! Local verification of LINE ID tokens (fact sheet §3.8), with no call to LINE per token.
+//! Local verification of LINE ID tokens (<https://developers.line.biz/en/docs/line-login/verify-id-token/>), with no call to LINE per token.
 //!
 //! - **ES256** (native apps, the LINE SDK, LIFF's `liff.getIDToken()`): the signature is checked
 //!   against the key from `GET /oauth2/v2.1/certs` whose `kid` matches the token's. Keys are
@@ -41,7 +41,7 @@ use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::user::LineUser;
 use jws::{Jws, KeyChoice};
 
-/// The issuer of every LINE ID token (fact sheet §3.5).
+/// The issuer of every LINE ID token (<https://developers.line.biz/en/reference/line-login/#verify-id-token>).
 pub const ISSUER: &str = "https://access.line.me";
 /// Clock-skew allowance for `exp` and `iat`. LINE's iOS SDK allows 5 minutes; one is enough
 /// between servers that keep time.
@@ -230,7 +230,7 @@ impl IdTokenVerifier {
     }
 
     /// The claims of a payload whose signature has been checked: `exp` (then `iss`, `aud`, `iat`)
-    /// as LINE's SDKs check them (fact sheet §3.8), within [`ID_TOKEN_LEEWAY`].
+    /// as LINE's SDKs check them (<https://developers.line.biz/en/docs/line-login/verify-id-token/>), within [`ID_TOKEN_LEEWAY`].
     fn check(&self, payload: &[u8]) -> Result<IdTokenClaims, LineAuthError> {
         let rejected = || LineAuthError::InvalidToken(InvalidReason::Rejected);
         let claims: IdTokenClaims = serde_json::from_slice(payload).map_err(|_| rejected())?;
@@ -332,7 +332,7 @@ impl IdTokenVerifier {
     }
 }
 
-/// `GET /oauth2/v2.1/certs`: the P-256 keys, by `kid` (fact sheet §3.8). One try: a failure
+/// `GET /oauth2/v2.1/certs`: the P-256 keys, by `kid` (<https://developers.line.biz/en/docs/line-login/verify-id-token/>). One try: a failure
 /// has its own backoff across verifications (`fetch_backoff`).
 async fn fetch_keys(transport: Transport, timeout: Duration) -> Result<Arc<Keys>, LineAuthError> {
     let unavailable = |error: UpstreamError| LineAuthError::Unavailable(error);

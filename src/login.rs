@@ -1,4 +1,5 @@
-//! [`LineLoginClient`]: LINE Login's token lifecycle, typed (fact sheet §3.3–§3.8).
+//! [`LineLoginClient`]: LINE Login's token lifecycle, typed
+//! (<https://developers.line.biz/en/reference/line-login/>).
 //!
 //! Sign-in (authorization code with PKCE), refresh, revoke, verify, profile, ID-token verification
 //! by LINE, userinfo and friendship status. Form-encoded where LINE expects it; LINE's two error
@@ -37,10 +38,10 @@ use crate::rejection::UpstreamError;
 
 pub use crate::line_api::wire::{AccessTokenInfo, IdTokenClaims, Profile, Token, UserInfo};
 
-/// LINE's authorization endpoint lives on `access.line.me` (fact sheet §1).
-pub const DEFAULT_AUTHORIZE_ENDPOINT: &str = "https://access.line.me/oauth2/v2.1/authorize";
+/// LINE's authorization endpoint lives on `access.line.me`.
+pub(crate) const DEFAULT_AUTHORIZE_ENDPOINT: &str = "https://access.line.me/oauth2/v2.1/authorize";
 /// Refresh tokens live at most 90 days from the first issue; refreshing does not extend them
-/// (fact sheet §2).
+/// (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
 /// A LINE Login API failure.
@@ -111,7 +112,8 @@ impl TokenSet {
     }
 }
 
-/// A PKCE pair for the authorization request (fact sheet §3.3, S256 only).
+/// A PKCE pair for the authorization request (S256 only;
+/// <https://developers.line.biz/en/docs/line-login/integrate-pkce/>).
 #[derive(Clone)]
 pub struct Pkce {
     verifier: String,

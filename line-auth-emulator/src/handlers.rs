@@ -1,4 +1,4 @@
-//! The emulator's HTTP endpoints, answering as LINE documents (fact sheet §1, §3.1, §3.2, §3.4);
+//! The emulator's HTTP endpoints, answering as LINE documents (<https://developers.line.biz/en/reference/line-login/>);
 //! the sign-in side is in `login.rs`.
 
 use std::collections::HashMap;
@@ -40,7 +40,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Every LINE response carries `x-line-request-id`: 16 lowercase hex characters (fact sheet §1).
+/// Every LINE response carries `x-line-request-id`: 16 lowercase hex characters (<https://developers.line.biz/en/reference/line-login/>).
 async fn with_request_id(mut response: Response) -> Response {
     let id = format!("{:016x}", rand::rng().random::<u64>());
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -54,7 +54,7 @@ async fn injected_fault(shared: &Shared, endpoint: Endpoint) -> Option<Response>
     shared.faults.next(endpoint)?.respond().await
 }
 
-/// OAuth-style error body, shape A (fact sheet §1), always with 400.
+/// OAuth-style error body, shape A (<https://developers.line.biz/en/reference/line-login/>), always with 400.
 pub(super) fn oauth_error(error: &str, description: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -63,12 +63,12 @@ pub(super) fn oauth_error(error: &str, description: &str) -> Response {
         .into_response()
 }
 
-/// REST-style error body, shape B (fact sheet §1, §3.2).
+/// REST-style error body, shape B (<https://developers.line.biz/en/reference/line-login/>).
 pub(super) fn message_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"message": message}))).into_response()
 }
 
-/// `GET /oauth2/v2.1/verify?access_token=…` (fact sheet §3.1).
+/// `GET /oauth2/v2.1/verify?access_token=…` (<https://developers.line.biz/en/reference/line-login/#verify-access-token>).
 async fn verify_access_token(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<HashMap<String, String>>,
@@ -96,7 +96,7 @@ async fn verify_access_token(
     }
 }
 
-/// `GET /v2/profile` with `Authorization: Bearer …` (fact sheet §3.2).
+/// `GET /v2/profile` with `Authorization: Bearer …` (<https://developers.line.biz/en/reference/line-login/#get-user-profile>).
 async fn profile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     shared.profile_calls.fetch_add(1, Ordering::Relaxed);
     if let Some(faulty) = injected_fault(&shared, Endpoint::Profile).await {
@@ -119,8 +119,8 @@ async fn profile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     Json(Value::Object(body)).into_response()
 }
 
-/// `POST /oauth2/v2.1/revoke`, form `access_token`, `client_id`, `client_secret`? (fact sheet
-/// §3.4): 200 with an empty body, for unknown or already revoked tokens too; `invalid_client`
+/// `POST /oauth2/v2.1/revoke`, form `access_token`, `client_id`, `client_secret`?
+/// (<https://developers.line.biz/en/reference/line-login/#revoke-access-token>): 200 with an empty body, for unknown or already revoked tokens too; `invalid_client`
 /// when a "Web app"-only channel's secret is missing or wrong (the token stays live).
 async fn revoke(
     State(shared): State<Arc<Shared>>,

@@ -1,4 +1,4 @@
-//! The emulator's sign-in side (fact sheet §3.3–§3.7): the authorization endpoint (auto-consent),
+//! The emulator's sign-in side (<https://developers.line.biz/en/reference/line-login/#issue-access-token>): the authorization endpoint (auto-consent),
 //! the token endpoint (both grants, PKCE S256), ID tokens (HS256, signed with the channel secret,
 //! as for web login) and their verification by LINE, userinfo and friendship status.
 
@@ -24,15 +24,15 @@ use super::handlers::{bearer_profile, message_error, oauth_error};
 use super::tokens::{scope_value, IssueToken};
 use super::Shared;
 
-/// Authorization codes live 10 minutes and are single use (fact sheet §2).
+/// Authorization codes live 10 minutes and are single use (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
-/// Access tokens: 30 days, `expires_in: 2592000` (fact sheet §2, §3.3).
+/// Access tokens: 30 days, `expires_in: 2592000` (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// Refresh tokens: 90 days from the first issue, never extended (fact sheet §2).
+/// Refresh tokens: 90 days from the first issue, never extended (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 60 * 60);
-/// ID tokens: one hour (fact sheet §2).
+/// ID tokens: one hour (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 const ID_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
-/// The OIDC issuer (fact sheet §3.5).
+/// The OIDC issuer (<https://developers.line.biz/en/reference/line-login/#verify-id-token>).
 pub(crate) const ISSUER: &str = "https://access.line.me";
 
 /// Who the authorization endpoint signs in, with automatic consent.
@@ -216,7 +216,7 @@ impl LoginState {
         kid
     }
 
-    /// The JWK set of every signing key (fact sheet §3.8).
+    /// The JWK set of every signing key (<https://developers.line.biz/en/docs/line-login/verify-id-token/>).
     pub(crate) fn jwks(&self) -> Value {
         let mut login = self.lock();
         ensure_signing_key(&mut login);
@@ -397,7 +397,7 @@ pub(super) async fn authorize(
     found(&redirect)
 }
 
-/// `POST /oauth2/v2.1/token`, both grants (fact sheet §3.3). Error texts for the code grant are
+/// `POST /oauth2/v2.1/token`, both grants (<https://developers.line.biz/en/reference/line-login/#issue-access-token>). Error texts for the code grant are
 /// the third-party observations the fact sheet lists; LINE does not document them.
 pub(super) async fn token(
     State(shared): State<Arc<Shared>>,
@@ -575,7 +575,7 @@ pub enum ChannelType {
     WebAppOnly,
 }
 
-/// How an ID token is signed (fact sheet §3.8): ES256 with a published key (native apps, LIFF),
+/// How an ID token is signed (<https://developers.line.biz/en/docs/line-login/verify-id-token/>): ES256 with a published key (native apps, LIFF),
 /// HS256 with the channel secret and no `kid` (web login).
 enum IdTokenSigner {
     Es256 { kid: String, key: SigningKey },
@@ -604,7 +604,7 @@ fn ensure_signing_key(login: &mut LoginInner) {
     }
 }
 
-/// What an ID token says: LINE's claims (fact sheet §3.5), each only where it applies.
+/// What an ID token says: LINE's claims (<https://developers.line.biz/en/reference/line-login/#verify-id-token>), each only where it applies.
 struct IdTokenContent<'a> {
     client_id: &'a str,
     user: &'a EmulatedUser,
@@ -617,7 +617,7 @@ struct IdTokenContent<'a> {
     lifetime: Duration,
 }
 
-/// A signed ID token (fact sheet §3.5's claims).
+/// A signed ID token (<https://developers.line.biz/en/reference/line-login/#verify-id-token>'s claims).
 fn id_token(content: &IdTokenContent<'_>, signer: &IdTokenSigner) -> (String, IdTokenRecord) {
     let IdTokenContent {
         client_id,
@@ -683,7 +683,7 @@ fn id_token(content: &IdTokenContent<'_>, signer: &IdTokenSigner) -> (String, Id
     (format!("{signing_input}.{signature}"), record)
 }
 
-/// `GET /oauth2/v2.1/certs`: the keys ES256 ID tokens are signed with (fact sheet §3.8).
+/// `GET /oauth2/v2.1/certs`: the keys ES256 ID tokens are signed with (<https://developers.line.biz/en/docs/line-login/verify-id-token/>).
 pub(super) async fn certs(State(shared): State<Arc<Shared>>) -> Response {
     shared
         .certs_calls
@@ -828,7 +828,7 @@ pub(super) async fn verify_id_token(
     Json(Value::Object(record.claims.clone())).into_response()
 }
 
-/// `GET`/`POST /oauth2/v2.1/userinfo` (fact sheet §3.6): needs `openid`; `name` and `picture`
+/// `GET`/`POST /oauth2/v2.1/userinfo` (<https://developers.line.biz/en/reference/line-login/#userinfo>): needs `openid`; `name` and `picture`
 /// only with `profile`.
 pub(super) async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     shared.userinfo_calls.fetch_add(1, Ordering::Relaxed);
@@ -847,7 +847,7 @@ pub(super) async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderM
     Json(Value::Object(body)).into_response()
 }
 
-/// `GET /friendship/v1/status` (fact sheet §3.7): needs `profile`.
+/// `GET /friendship/v1/status` (<https://developers.line.biz/en/reference/line-login/#get-friendship-status>): needs `profile`.
 pub(super) async fn friendship(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     match bearer_profile(&shared, &headers, "profile") {
         Ok((profile, _)) => Json(json!({"friendFlag": profile.friend})).into_response(),

@@ -8,9 +8,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngExt;
 
-/// LINE Login v2.1 access tokens live 30 days (fact sheet §2).
+/// LINE Login v2.1 access tokens live 30 days (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// Header of every LINE access token: `{"alg":"HS256"}` (fact sheet §2).
+/// Header of every LINE access token: `{"alg":"HS256"}` (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 const JWS_HEADER: &str = "eyJhbGciOiJIUzI1NiJ9";
 
 /// What to issue: a channel, scopes, a lifetime and the profile behind the token.
@@ -153,7 +153,7 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
-    /// `error_description` of `GET /oauth2/v2.1/verify` (fact sheet §3.1, 2026 wording).
+    /// `error_description` of `GET /oauth2/v2.1/verify` (<https://developers.line.biz/en/reference/line-login/#verify-access-token>, 2026 wording).
     pub(crate) fn verify_description(self) -> &'static str {
         match self {
             Self::NotJws => "The access token not JWS",

@@ -1,6 +1,6 @@
 //! Strict compact JWS (RFC 7515 §7.1) for LINE's ID tokens, and nothing more.
 //!
-//! LINE signs ID tokens two ways (fact sheet §3.8): ES256 with a published P-256 key named by
+//! LINE signs ID tokens two ways (<https://developers.line.biz/en/docs/line-login/verify-id-token/>): ES256 with a published P-256 key named by
 //! `kid`, and HS256 with the channel secret. Each key verifies its own algorithm only: a P-256 key
 //! never checks an HS256 signature and the secret never an ES256 one, so a header cannot choose a
 //! weaker check than the key was published for. Everything else a header may say is refused:

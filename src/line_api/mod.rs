@@ -31,7 +31,7 @@ const MAX_KEY_SET_BYTES: usize = 64 * 1024;
 /// A call to one of LINE's endpoints, with what it sends.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Call<'a> {
-    /// `GET /oauth2/v2.1/verify?access_token=…` (fact sheet §3.1).
+    /// `GET /oauth2/v2.1/verify?access_token=…` (<https://developers.line.biz/en/reference/line-login/#verify-access-token>).
     Verify { access_token: &'a str },
     /// `GET /v2/profile` with the bearer token (§3.2).
     Profile { access_token: &'a str },
@@ -128,7 +128,7 @@ impl Retries {
     }
 }
 
-/// Whether LINE said "try again later" (fact sheet §1): 5xx, or 429, its rate limit. Where a
+/// Whether LINE said "try again later" (<https://developers.line.biz/en/reference/line-login/>): 5xx, or 429, its rate limit. Where a
 /// `Retry-After` is read. A 5xx is tried again within the request; a 429 never is (see
 /// [`Transport::call`]).
 fn is_try_later(status: StatusCode) -> bool {
@@ -323,7 +323,7 @@ impl Attempt {
 }
 
 /// A POST with an `application/x-www-form-urlencoded` body, as LINE's token, revoke and ID-token
-/// verify endpoints take (fact sheet §1); encoded here rather than by reqwest's `form` feature,
+/// verify endpoints take (<https://developers.line.biz/en/reference/line-login/>); encoded here rather than by reqwest's `form` feature,
 /// which would add a dependency for these few pairs.
 fn post_form(http: &reqwest::Client, url: Url, form: &[(&str, &str)]) -> reqwest::RequestBuilder {
     let body = form_urlencoded::Serializer::new(String::new())
@@ -347,7 +347,7 @@ fn jittered_backoff(base: Duration, attempt: u32) -> Duration {
     ceiling.mul_f64(fraction)
 }
 
-/// LINE recommends logging `x-line-request-id` with every call (fact sheet §4.5): with the
+/// LINE recommends logging `x-line-request-id` with every call (<https://developers.line.biz/en/reference/line-login/>): with the
 /// endpoint's name and the status, never the URL.
 fn log_request_id(endpoint: &'static str, status: StatusCode, headers: &HeaderMap) {
     let request_id = headers

@@ -1,5 +1,5 @@
 //! LINE Login's JSON, once: the answers of every endpoint this crate calls, and LINE's two error
-//! bodies. Unknown fields are ignored everywhere (fact sheet §1: LINE may add properties).
+//! bodies. Unknown fields are ignored everywhere (<https://developers.line.biz/en/reference/line-login/>: LINE may add properties).
 
 use std::fmt;
 
@@ -30,7 +30,7 @@ impl fmt::Debug for Token {
     }
 }
 
-/// `POST /oauth2/v2.1/token`'s answer, both grants (fact sheet §3.3).
+/// `POST /oauth2/v2.1/token`'s answer, both grants (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 #[derive(Deserialize)]
 pub(crate) struct TokenAnswer {
     pub(crate) access_token: Token,
@@ -47,7 +47,7 @@ pub(crate) struct TokenAnswer {
     pub(crate) token_type: String,
 }
 
-/// `GET /oauth2/v2.1/verify`'s answer (fact sheet §3.1).
+/// `GET /oauth2/v2.1/verify`'s answer (<https://developers.line.biz/en/reference/line-login/#verify-access-token>).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct AccessTokenInfo {
@@ -72,7 +72,7 @@ impl AccessTokenInfo {
     }
 }
 
-/// `GET /v2/profile`'s answer (fact sheet §3.2).
+/// `GET /v2/profile`'s answer (<https://developers.line.biz/en/reference/line-login/#get-user-profile>).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -90,7 +90,7 @@ pub struct Profile {
 }
 
 /// The claims of a valid ID token, as `POST /oauth2/v2.1/verify` returns them and as the token
-/// itself carries them (fact sheet §3.5).
+/// itself carries them (<https://developers.line.biz/en/reference/line-login/#verify-id-token>).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct IdTokenClaims {
@@ -121,7 +121,7 @@ pub struct IdTokenClaims {
     pub email: Option<String>,
 }
 
-/// `/oauth2/v2.1/userinfo`'s answer (fact sheet §3.6).
+/// `/oauth2/v2.1/userinfo`'s answer (<https://developers.line.biz/en/reference/line-login/#userinfo>).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct UserInfo {
@@ -135,14 +135,14 @@ pub struct UserInfo {
     pub picture: Option<String>,
 }
 
-/// `GET /friendship/v1/status`'s answer (fact sheet §3.7).
+/// `GET /friendship/v1/status`'s answer (<https://developers.line.biz/en/reference/line-login/#get-friendship-status>).
 #[derive(Deserialize)]
 pub(crate) struct Friendship {
     #[serde(rename = "friendFlag")]
     pub(crate) friend_flag: bool,
 }
 
-/// An error body from LINE, in either of its two shapes (fact sheet §1), read as LINE's iOS SDK
+/// An error body from LINE, in either of its two shapes (<https://developers.line.biz/en/reference/line-login/>), read as LINE's iOS SDK
 /// reads them: the OAuth shape first, then the REST one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LineError {

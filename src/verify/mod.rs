@@ -41,7 +41,7 @@ use policy::{time_left, Policy};
 use revocation::Revocations;
 use source::Verified;
 
-/// How long an access token lives at most (fact sheet §2: 30 days): a signed-out token whose
+/// How long an access token lives at most (<https://developers.line.biz/en/reference/line-login/#issue-access-token>: 30 days): a signed-out token whose
 /// expiry is not known here is refused for that long.
 const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
@@ -567,7 +567,7 @@ impl SignOut {
         revoked
     }
 
-    /// `POST /oauth2/v2.1/revoke` (fact sheet §3.4). The token's channel comes from the cache,
+    /// `POST /oauth2/v2.1/revoke` (<https://developers.line.biz/en/reference/line-login/#revoke-access-token>). The token's channel comes from the cache,
     /// the only configured channel, or LINE's verify answer; a token LINE already refuses needs
     /// no revoking.
     async fn revoke_at_line(&self, verifier: &Verifier) -> Result<(), LineAuthError> {
