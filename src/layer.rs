@@ -137,7 +137,7 @@ impl LineAuthLayer {
     /// `required_scopes(["openid"])` for ID tokens issued without `profile`.
     ///
     /// Call it right after [`new`](Self::new): it starts the layer's caches afresh, so a
-    /// [`handle`](Self::handle) or [`with_fixed_token`](Self::with_fixed_token) from before
+    /// [`handle`](Self::handle) or a fixed token (test kit, `with_fixed_token`) from before
     /// belongs to the access-token layer it replaces.
     ///
     /// ```
