@@ -21,6 +21,15 @@
 //! # }
 //! ```
 //!
+//! A Redis Cluster instead: [`redis_cluster_urls`](crate::LineAuthConfigBuilder::redis_cluster_urls)
+//! (or `REDIS_CLUSTER_URLS`, comma-separated), some or all of its nodes. Each token's keys share
+//! a slot (a hash tag on the token hash, below); users' sets and forget marks are in slots of
+//! their own, and what spans slots is sent per slot. `clear` scans every master. Invalidations
+//! are published and heard on one node at a time (a cluster passes a `PUBLISH` to every node),
+//! the next configured node taking over when that one dies. While a master is down, the tokens of
+//! its slots are verified with LINE, as when a single Redis is down; the other slots are shared.
+//! Sentinel is not supported.
+//!
 //! # How a request is decided
 //!
 //! 1. The in-process cache, synchronously, as without Redis: a hit never touches Redis.

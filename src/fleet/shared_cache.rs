@@ -179,9 +179,8 @@ impl SigningKeys {
 }
 
 /// Where the shared cache lives: one Redis server, or a Redis Cluster.
-// One per layer, built at start-up: the variants' sizes do not matter. Until the configuration
-// offers a cluster, nothing builds one.
-#[allow(clippy::large_enum_variant, dead_code)]
+// One per layer, built at start-up: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Target {
     Single(redis::Client),
@@ -237,7 +236,6 @@ impl RedisSettings {
     }
 
     /// A Redis Cluster reached through any of `urls` (its nodes, `redis://` or `rediss://`).
-    #[allow(dead_code)] // until the configuration offers a cluster
     pub(crate) fn cluster(
         urls: &[String],
         key_prefix: String,

@@ -5,6 +5,9 @@
 //! everything.
 
 mod cache;
+// Needs redis-server and redis-cli, and the `redis` feature.
+#[cfg(feature = "redis")]
+mod cluster;
 mod coalescing;
 mod cors;
 mod examples;
@@ -19,6 +22,9 @@ mod login;
 mod logout;
 mod modes;
 mod outage;
+#[cfg(feature = "redis")]
+#[path = "../common/redis_cluster.rs"]
+mod redis_cluster;
 #[cfg(feature = "redis")]
 #[path = "../common/redis_server.rs"]
 mod redis_server;
