@@ -4,6 +4,9 @@
 //!
 //! The nodes run with `cluster-require-full-coverage no`, so while one master is down the others
 //! keep serving their slots, and a 1 s node timeout, so the others notice within seconds.
+//!
+//! Shared by `tests/it` and `examples/load.rs` through `#[path]`; each uses part of it.
+#![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -209,7 +212,6 @@ impl RedisCluster {
     }
 
     /// `CLIENT PAUSE` on one node: it holds every client's commands for `pause`.
-    #[allow(dead_code)] // the chaos test's
     pub fn pause(&self, index: usize, pause: Duration) {
         let _: () = redis::cmd("CLIENT")
             .arg("PAUSE")

@@ -361,3 +361,37 @@ async fn two_example_servers_share_a_redis_cluster_through_redis_cluster_urls() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Issue 15, item 4, short: two example servers on the cluster for 12 s while master 0 (where
+/// both subscribe) is killed and restarted and master 1 is stalled; `cargo run --example load --
+/// --chaos` runs the same for 60 s. What is checked: `tests/common/chaos.rs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_a_master_killed_restarted_and_stalled_under_load_with_logouts() {
+    let cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let base_url = line.emulator.base_url();
+    let urls = cluster.env_value();
+    let env = [
+        ("LINE_CHANNEL_ID", CHANNEL),
+        ("LINE_API_BASE", base_url.as_str()),
+        ("REDIS_CLUSTER_URLS", urls.as_str()),
+        ("LINE_REDIS_SIGNING_KEY", FLEET_KEY),
+    ];
+    let (_first, first) = start_example("server", &env);
+    let (_second, second) = start_example("server", &env);
+    wait_for_subscribers(&cluster, 2).await;
+
+    let report = crate::chaos::run(
+        std::sync::Arc::new(line.emulator),
+        std::sync::Arc::new(std::sync::Mutex::new(cluster)),
+        vec![first, second],
+        CHANNEL,
+        Duration::from_secs(12),
+        8,
+    )
+    .await;
+    println!("{report:#?}");
+    assert!(report.violations.is_empty(), "{report:#?}");
+    assert!(report.logouts > 10, "{report:#?}");
+    assert_eq!(report.by_status.get(&500), None);
+}

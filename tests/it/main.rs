@@ -5,6 +5,9 @@
 //! everything.
 
 mod cache;
+#[cfg(feature = "redis")]
+#[path = "../common/chaos.rs"]
+mod chaos;
 // Needs redis-server and redis-cli, and the `redis` feature.
 #[cfg(feature = "redis")]
 mod cluster;
