@@ -26,9 +26,10 @@
 //! a slot (a hash tag on the token hash, below); users' sets and forget marks are in slots of
 //! their own, and what spans slots is sent per slot. `clear` scans every master. Invalidations
 //! are published and heard on one node at a time (a cluster passes a `PUBLISH` to every node),
-//! the next configured node taking over when that one dies. While a master is down, the tokens of
-//! its slots are verified with LINE, as when a single Redis is down; the other slots are shared.
-//! Sentinel is not supported.
+//! the next configured node taking over when that one dies. While a master is down, its entries
+//! are out of reach and a call failing on it leaves Redis alone for a second, as when a single
+//! Redis is down; a logout is announced at once all the same (the message first, through the
+//! subscription's node; the record when it can be written). Sentinel is not supported.
 //!
 //! # How a request is decided
 //!

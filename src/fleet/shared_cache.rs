@@ -1153,6 +1153,14 @@ impl Link {
 
     /// Deletes what the fleet shares about the invalidated tokens and tells every replica.
     async fn publish(&self, invalidation: &Invalidation, counters: &dyn Tally) -> bool {
+        // A sign-out in a cluster: the message first, on the subscription's node, even while
+        // Redis use is paused (a failure on one master pauses every slot). A replica that hears
+        // it refuses the token on its own, whatever Redis holds, so the message need not wait
+        // for the record, which follows for the replicas that did not hear it (and, should it
+        // fail, is retried from the outbox with the message again).
+        let announced = self.settings.is_cluster()
+            && matches!(invalidation, Invalidation::Revoked(..))
+            && self.announce(invalidation, counters, true).await;
         let Some(mut connection) = self.connection() else {
             return false;
         };
@@ -1245,7 +1253,25 @@ impl Link {
         if !pipe.is_empty() && !self.write(&pipe, counters, "delete shared entries").await {
             return false;
         }
-        let Some(mut publisher) = self.publisher() else {
+        announced || self.announce(invalidation, counters, false).await
+    }
+
+    /// Publishes the invalidation's message; `despite_a_pause`: even while Redis use is paused.
+    async fn announce(
+        &self,
+        invalidation: &Invalidation,
+        counters: &dyn Tally,
+        despite_a_pause: bool,
+    ) -> bool {
+        let publisher = if despite_a_pause {
+            self.publisher
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        } else {
+            self.publisher()
+        };
+        let Some(mut publisher) = publisher else {
             return false;
         };
         let mut publish = redis::cmd("PUBLISH");

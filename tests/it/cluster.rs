@@ -154,6 +154,36 @@ async fn a_logout_on_one_replica_is_refused_on_the_other_within_a_second_in_ever
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_of_a_token_whose_master_is_down_still_reaches_the_other_replica_within_a_second()
+{
+    let mut cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &cluster, 2).await;
+    // Both subscribe on node 0 first: the token's master is another.
+    let token = tokens_on_every_master(&line, &cluster, 1)
+        .into_iter()
+        .find(|token| cluster.node_of(&shared_key("v", token)) != 0)
+        .unwrap();
+    for replica in &replicas {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+    cluster.kill(cluster.node_of(&shared_key("v", &token)));
+
+    assert_eq!(
+        post_bearer(&replicas[1].base, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+    let started = Instant::now();
+    while replicas[0].me(&token).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            started.elapsed() < LOGOUT_DEADLINE,
+            "logout not honoured within {LOGOUT_DEADLINE:?} with the token's master down"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn wait_for_invalidations(replica: &Replica, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while replica.auth.stats().invalidations_received < n {
