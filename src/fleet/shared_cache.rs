@@ -1734,6 +1734,26 @@ mod tests {
     }
 
     #[test]
+    fn clearing_a_cluster_walks_the_masters_that_serve_slots_and_have_not_failed() {
+        let nodes = "\
+07c37dfeb2352e0b 127.0.0.1:30004@31004,node-4 slave e7d1eecce10fd6bb 0 1426238317239 4 connected
+67ed2db8d677e59e 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
+292f8b365bb7edb5 127.0.0.1:30003@31003,cache-3 master - 0 1426238318243 3 connected 10923-16383
+6ec23923021cf3ff 127.0.0.1:30005@31005 master,fail - 1426238316232 0 5 disconnected 0-100
+824fe116063bc5fc 127.0.0.1:30006@31006 master - 0 1426238316232 6 connected
+e7d1eecce10fd6bb ::1:30001@31001 myself,master - 0 0 1 connected 101-5460 [93-<-292f8b]
+";
+        assert_eq!(
+            masters(nodes),
+            [
+                ("127.0.0.1".to_owned(), 30002),
+                ("127.0.0.1".to_owned(), 30003),
+                ("::1".to_owned(), 30001),
+            ]
+        );
+    }
+
+    #[test]
     fn clearing_matches_only_the_prefix_taken_literally() {
         assert_eq!(prefix_pattern("line-auth:"), "line-auth:*");
         assert_eq!(prefix_pattern("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\*");
