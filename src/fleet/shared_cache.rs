@@ -657,7 +657,14 @@ impl Link {
 
     /// Publishes a keepalive for this replica's own subscription to hear.
     async fn keepalive(&self, channel: &str, counters: &dyn Tally) {
-        let Some(mut connection) = self.publisher() else {
+        // In a cluster, a failure on another node (a master down) pauses Redis use; the node
+        // listened on is fine, and a keepalive skipped for 3 s would take it for dead.
+        let publisher = if self.settings.is_cluster() {
+            self.publisher_despite_a_pause()
+        } else {
+            self.publisher()
+        };
+        let Some(mut connection) = publisher else {
             return;
         };
         let mut publish = redis::cmd("PUBLISH");
@@ -681,6 +688,14 @@ impl Link {
             .publisher
             .write()
             .unwrap_or_else(PoisonError::into_inner) = publisher;
+    }
+
+    /// In a cluster, the connection to the node the subscription listens on, paused or not.
+    fn publisher_despite_a_pause(&self) -> Option<Connection> {
+        self.publisher
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The connection for `PUBLISH`: the command connection, or in a cluster the one to the
@@ -1264,10 +1279,7 @@ impl Link {
         despite_a_pause: bool,
     ) -> bool {
         let publisher = if despite_a_pause {
-            self.publisher
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
+            self.publisher_despite_a_pause()
         } else {
             self.publisher()
         };
@@ -1489,11 +1501,11 @@ impl Subscriber {
                     if ended == Ended::Silent {
                         self.link.reconnect();
                     }
-                    self.node += 1;
+                    self.node = self.node.wrapping_add(1);
                 }
                 Err(error) => {
                     may_have_missed = true;
-                    self.node += 1;
+                    self.node = self.node.wrapping_add(1);
                     if !warned {
                         tracing::warn!(%error, "shared cache: cannot subscribe to invalidations; retrying");
                         warned = true;

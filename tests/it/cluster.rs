@@ -184,6 +184,37 @@ async fn a_logout_of_a_token_whose_master_is_down_still_reaches_the_other_replic
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_master_elsewhere_does_not_make_the_subscription_look_dead() {
+    let mut cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let replica = &fleet(&line, &cluster, 1).await[0];
+    // The replica listens on node 0; node 2 dies, and requests for its slots keep failing,
+    // which leaves Redis use paused second after second.
+    cluster.kill(2);
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        let token = line.token();
+        if cluster.node_of_slot(slot_of(&cluster, &token)) == 2 {
+            assert_eq!(replica.me(&token).await, StatusCode::OK);
+        }
+        assert_eq!(
+            cluster.subscribers("line-auth:invalidate"),
+            1,
+            "the subscription on node 0 was dropped as silent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn slot_of(cluster: &RedisCluster, token: &str) -> u16 {
+    redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(shared_key("v", token))
+        .query(&mut cluster.connection(0))
+        .unwrap()
+}
+
 async fn wait_for_invalidations(replica: &Replica, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while replica.auth.stats().invalidations_received < n {
