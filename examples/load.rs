@@ -15,6 +15,20 @@
 //! than a few percent of the requests sent while LINE is well get 503, or if the server's resident
 //! memory grows past `--max-rss-growth-mib` after warm-up. The server binary is built first if it
 //! is missing.
+//!
+//! `--chaos` runs the chaos test instead (issue 15, item 4; 60 s unless `--duration` says
+//! otherwise): two example servers (built with `--features redis`) share a real three-master
+//! Redis Cluster started here (Debian's `redis-server` and `redis-cli`), while a master is killed
+//! and restarted and another stalled with `CLIENT PAUSE`, every 20 s, under load with a logout
+//! every 300 ms. It fails on any 500, any refused valid token, a logout not honoured by the other
+//! server within a second while the cluster is healthy or at all once it is back, and a fresh
+//! token costing LINE more than one verification while the cluster is healthy (checked before
+//! and after the faults). What is checked is in `tests/common/chaos.rs`, which `cargo test
+//! --all-features` also runs, for 12 s.
+//!
+//! ```text
+//! cargo run --release --example load -- --chaos
+//! ```
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -30,6 +44,11 @@ use axum::http::StatusCode;
 use line_auth_emulator::{Endpoint, Fault, IssueToken, LineEmulator};
 use rand::seq::IndexedRandom;
 use rand::{Rng, RngExt};
+
+#[path = "../tests/common/chaos.rs"]
+mod chaos;
+#[path = "../tests/common/redis_cluster.rs"]
+mod redis_cluster;
 
 const CHANNEL: &str = "1234567890";
 const FOREIGN_CHANNEL: &str = "9876543210";
@@ -54,6 +73,7 @@ const CALM_PHASE: Duration = Duration::from_millis(2000);
 const MAX_CALM_503_PERCENT: u64 = 5;
 
 struct Options {
+    chaos: bool,
     duration: Duration,
     connections: usize,
     max_rss_growth_mib: u64,
@@ -61,12 +81,19 @@ struct Options {
 
 fn options() -> Result<Options, Box<dyn Error>> {
     let mut options = Options {
+        chaos: false,
         duration: Duration::from_secs(10),
         connections: 256,
         max_rss_growth_mib: 64,
     };
     let mut args = std::env::args().skip(1);
+    let mut duration_given = false;
     while let Some(flag) = args.next() {
+        if flag == "--chaos" {
+            options.chaos = true;
+            continue;
+        }
+        duration_given |= flag == "--duration";
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--duration" => options.duration = Duration::from_secs(value.parse()?),
@@ -74,6 +101,9 @@ fn options() -> Result<Options, Box<dyn Error>> {
             "--max-rss-growth-mib" => options.max_rss_growth_mib = value.parse()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
+    }
+    if options.chaos && !duration_given {
+        options.duration = Duration::from_secs(60);
     }
     // The first calm window, where 503s are counted, is from 1 s to 2 s into the run.
     if options.duration < CALM_PHASE + Duration::from_secs(1) {
@@ -220,16 +250,25 @@ async fn inject_faults(line: Arc<LineEmulator>, calm: Arc<Calm>, stop: Arc<Atomi
 }
 
 fn server_binary() -> Result<PathBuf, Box<dyn Error>> {
+    server_binary_with(false)
+}
+
+/// The server example's binary, built first if missing, or always with `redis` (cargo keeps it
+/// if it is up to date with the feature).
+fn server_binary_with(redis: bool) -> Result<PathBuf, Box<dyn Error>> {
     let dir = std::env::current_exe()?
         .parent()
         .ok_or("no directory for this executable")?
         .to_path_buf();
     let server = dir.join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    if !server.exists() {
+    if !server.exists() || redis {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let release = dir.components().any(|c| c.as_os_str() == "release");
         let mut build = Command::new(cargo);
         build.args(["build", "--example", "server"]);
+        if redis {
+            build.args(["--features", "redis"]);
+        }
         if release {
             build.arg("--release");
         }
@@ -242,7 +281,15 @@ fn server_binary() -> Result<PathBuf, Box<dyn Error>> {
 
 /// Starts the example server pointed at `line_base`; returns it and the URL it printed.
 fn start_server(line_base: &str) -> Result<(Child, String), Box<dyn Error>> {
-    let mut child = Command::new(server_binary()?)
+    let command = Command::new(server_binary()?);
+    start_server_with(command, line_base)
+}
+
+fn start_server_with(
+    mut command: Command,
+    line_base: &str,
+) -> Result<(Child, String), Box<dyn Error>> {
+    let mut child = command
         .env("LINE_CHANNEL_ID", CHANNEL)
         .env("LINE_API_BASE", line_base)
         .env("LISTEN_ADDR", "127.0.0.1:0")
@@ -466,6 +513,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Box<dyn Error>> {
     let options = options()?;
+    if options.chaos {
+        return run_chaos(&options).await;
+    }
     let line = Arc::new(LineEmulator::start().await?);
     let tokens = Arc::new(issue_tokens(&line));
     let (mut server, base) = start_server(&line.base_url())?;
@@ -612,5 +662,64 @@ async fn run() -> Result<(), Box<dyn Error>> {
         std::process::exit(1);
     }
     println!("load: PASS (no unverified request reached a handler, handler runs = 200s, no 500, only documented statuses, few 503s while LINE was well, memory flat)");
+    Ok(())
+}
+
+/// The signing key the chaos run's servers share.
+const CHAOS_SIGNING_KEY: &str = "load-chaos-fleet-signing-key-of-32-bytes-or-more";
+
+/// `--chaos`: two example servers on a real three-master Redis Cluster, faults on the cluster.
+async fn run_chaos(options: &Options) -> Result<(), Box<dyn Error>> {
+    let line = Arc::new(LineEmulator::start().await?);
+    let binary = server_binary_with(true)?;
+    let cluster = tokio::task::spawn_blocking(redis_cluster::RedisCluster::start).await?;
+    let urls = cluster.env_value();
+    let start = || {
+        let mut command = Command::new(&binary);
+        command
+            .env("REDIS_CLUSTER_URLS", &urls)
+            .env("LINE_REDIS_SIGNING_KEY", CHAOS_SIGNING_KEY);
+        start_server_with(command, &line.base_url())
+    };
+    let (mut first, first_base) = start()?;
+    let (mut second, second_base) = start()?;
+    // Both subscribed (on node 0, where each starts) before the clock starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.subscribers("line-auth:invalidate") < 2 {
+        if Instant::now() > deadline {
+            return Err("the servers did not subscribe to the cluster".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "load --chaos: {} connections for {:?} against {first_base} and {second_base}, sharing \
+         the Redis Cluster {urls} (LINE emulator {})",
+        options.connections,
+        options.duration,
+        line.base_url()
+    );
+    let report = chaos::run(
+        Arc::clone(&line),
+        Arc::new(Mutex::new(cluster)),
+        vec![first_base, second_base],
+        CHANNEL,
+        options.duration,
+        options.connections,
+    )
+    .await;
+    for server in [&mut first, &mut second] {
+        server.kill()?;
+        server.wait()?;
+    }
+    println!("{report:#?}");
+    if !report.violations.is_empty() {
+        println!("load --chaos: FAIL");
+        std::process::exit(1);
+    }
+    println!(
+        "load --chaos: PASS (no 500, valid tokens always accepted, logouts honoured within a \
+         second while healthy and everywhere once Redis was back, one LINE verification per \
+         fresh token while healthy)"
+    );
     Ok(())
 }

@@ -15,9 +15,9 @@
 //! a `curl` line that works. With `LINE_CHANNEL_ID` set it verifies real tokens with LINE
 //! (`LINE_API_BASE` to point elsewhere; see `LineAuthConfig::from_env` for every variable).
 //!
-//! Environment: `LINE_CHANNEL_ID`, `LINE_API_BASE`, `REDIS_URL` with `LINE_REDIS_SIGNING_KEY`
-//! (replicas share verified tokens and logouts through that Redis; in demo mode too; needs
-//! `--features redis`), `LISTEN_ADDR` (default `127.0.0.1:3000`), `RUST_LOG` (default `info`).
+//! Environment: `LINE_CHANNEL_ID`, `LINE_API_BASE`, `REDIS_URL` (or `REDIS_CLUSTER_URLS`, a Redis
+//! Cluster's node URLs, comma-separated) with `LINE_REDIS_SIGNING_KEY` (replicas share verified
+//! tokens and logouts through that Redis; in demo mode too; needs `--features redis`), `LISTEN_ADDR` (default `127.0.0.1:3000`), `RUST_LOG` (default `info`).
 
 use std::error::Error;
 use std::io::{IsTerminal, Write};
@@ -181,17 +181,33 @@ async fn run() -> Result<(), Box<dyn Error>> {
         let config = LineAuthConfig::builder()
             .channel_id(DEMO_CHANNEL_ID)
             .api_base(emulator.base_url());
+        let set = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
         #[cfg(feature = "redis")]
-        let config = match std::env::var("REDIS_URL") {
-            Ok(url) => match std::env::var("LINE_REDIS_SIGNING_KEY") {
-                Ok(key) => config.redis_url(url).redis_signing_key(key),
-                Err(_) => config.redis_url(url),
-            },
-            Err(_) => config,
+        let config = {
+            let mut config = config;
+            if let Some(url) = set("REDIS_URL") {
+                config = config.redis_url(url.trim());
+            }
+            if let Some(urls) = set("REDIS_CLUSTER_URLS") {
+                config = config.redis_cluster_urls(
+                    urls.split(',')
+                        .map(str::trim)
+                        .filter(|url| !url.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+            if let Some(key) = set("LINE_REDIS_SIGNING_KEY") {
+                config = config.redis_signing_key(key);
+            }
+            config
         };
         // As `LineAuthConfig::from_env` does: a Redis asked for and not built is an error.
         #[cfg(not(feature = "redis"))]
-        if std::env::var("REDIS_URL").is_ok_and(|url| !url.trim().is_empty()) {
+        if set("REDIS_URL").is_some() || set("REDIS_CLUSTER_URLS").is_some() {
             return Err(line_auth::ConfigError::RedisNotBuilt.into());
         }
         let config = config.build()?;
@@ -201,6 +217,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
     if std::env::var_os("REDIS_URL").is_some() {
         tracing::info!("sharing verified tokens and logouts with other replicas through REDIS_URL");
+    }
+    if std::env::var_os("REDIS_CLUSTER_URLS").is_some() {
+        tracing::info!(
+            "sharing verified tokens and logouts with other replicas through the Redis Cluster \
+             of REDIS_CLUSTER_URLS"
+        );
     }
     let layer = LineAuthLayer::new(config);
     // A LIFF page calls this API from its own origin. CORS goes outside the auth layer, so

@@ -170,7 +170,8 @@ impl LineAuthConfig {
     /// | `LINE_STALE_IF_ERROR_SECS` | grace for verified tokens while LINE is down (opt-in) | off |
     /// | `LINE_CHANNEL_SECRET` | channel secret, for channels whose app type is web only | none |
     /// | `REDIS_URL` | shared cache on Redis (feature `redis`; an error without it) | off |
-    /// | `LINE_REDIS_SIGNING_KEY` | the fleet's key for signing shared entries, at least 32 bytes | required with `REDIS_URL` |
+    /// | `REDIS_CLUSTER_URLS` | shared cache on a Redis Cluster: node URLs, comma-separated; not with `REDIS_URL` | off |
+    /// | `LINE_REDIS_SIGNING_KEY` | the fleet's key for signing shared entries, at least 32 bytes | required with `REDIS_URL` or `REDIS_CLUSTER_URLS` |
     /// | `LINE_REDIS_PREVIOUS_SIGNING_KEY` | the key before it, still accepted during a rotation | none |
     /// | `LINE_REDIS_SIGNING_KEY_OVERLAP_SECS` | how long the previous key is accepted | `3600` |
     /// | `LINE_REDIS_KEY_PREFIX` | prefix of the shared cache's keys and channel | `line-auth:` |
@@ -239,10 +240,19 @@ impl LineAuthConfig {
             builder = builder.stale_if_error(Duration::from_secs(secs));
         }
         let redis_url = lookup("REDIS_URL").filter(|url| !url.trim().is_empty());
+        let cluster_urls = lookup("REDIS_CLUSTER_URLS").filter(|urls| !urls.trim().is_empty());
         #[cfg(feature = "redis")]
         {
             if let Some(url) = redis_url {
                 builder = builder.redis_url(url.trim());
+            }
+            if let Some(urls) = cluster_urls {
+                builder = builder.redis_cluster_urls(
+                    urls.split(',')
+                        .map(str::trim)
+                        .filter(|url| !url.is_empty())
+                        .map(str::to_owned),
+                );
             }
             if let Some(key) = lookup("LINE_REDIS_SIGNING_KEY").filter(|key| !key.is_empty()) {
                 builder = builder.redis_signing_key(key);
@@ -265,7 +275,7 @@ impl LineAuthConfig {
         // Asking for a fleet-wide cache (and fleet-wide logout) and silently not getting one
         // would be worse than not starting.
         #[cfg(not(feature = "redis"))]
-        if redis_url.is_some() {
+        if redis_url.is_some() || cluster_urls.is_some() {
             return Err(ConfigError::RedisNotBuilt);
         }
         builder.build()
@@ -350,6 +360,8 @@ pub struct LineAuthConfigBuilder {
     http_client: Option<reqwest::Client>,
     #[cfg(feature = "redis")]
     redis_url: Option<Secret>,
+    #[cfg(feature = "redis")]
+    redis_cluster_urls: Option<Vec<Secret>>,
     #[cfg(feature = "redis")]
     redis_signing_key: Option<Secret>,
     #[cfg(feature = "redis")]
@@ -538,6 +550,25 @@ impl LineAuthConfigBuilder {
         self
     }
 
+    /// Shares verified tokens through a Redis Cluster (feature `redis`): the URLs of some or all
+    /// of its nodes (all `redis://` or all `rediss://`; the others are discovered), instead of
+    /// [`redis_url`](Self::redis_url), which is a configuration error alongside it. Every key of
+    /// one token shares a slot; `clear` walks every master: see [`shared`](crate::shared).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_cluster_urls<I>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.redis_cluster_urls = Some(
+            urls.into_iter()
+                .map(|url| Secret::new(url.into()))
+                .collect(),
+        );
+        self
+    }
+
     /// The fleet's key for signing what it shares (required with [`redis_url`](Self::redis_url);
     /// at least 32 bytes, the same on every replica; never shown by `Debug`). Every verdict and
     /// refusal written to Redis carries an HMAC-SHA256 of itself and the token hash it is stored
@@ -705,8 +736,16 @@ impl LineAuthConfigBuilder {
                 .map_err(ConfigError::HttpClient)?,
         };
         #[cfg(feature = "redis")]
-        let redis = match self.redis_url {
-            Some(url) => {
+        let target = match (self.redis_url, self.redis_cluster_urls) {
+            (Some(_), Some(_)) => return Err(ConfigError::RedisUrlAndClusterUrls),
+            (Some(url), None) => Some(Ok(url)),
+            (None, Some(urls)) if urls.is_empty() => return Err(ConfigError::NoRedisClusterUrls),
+            (None, Some(urls)) => Some(Err(urls)),
+            (None, None) => None,
+        };
+        #[cfg(feature = "redis")]
+        let redis = match target {
+            Some(target) => {
                 let timeout = self.redis_timeout.unwrap_or(DEFAULT_REDIS_TIMEOUT);
                 if timeout.is_zero() {
                     return Err(ConfigError::ZeroDuration("redis_timeout"));
@@ -734,12 +773,20 @@ impl LineAuthConfigBuilder {
                     .redis_signing_key_overlap
                     .unwrap_or(DEFAULT_REDIS_SIGNING_KEY_OVERLAP);
                 let signing = crate::fleet::SigningKeys::new(&key, previous.as_ref(), overlap);
-                Some(crate::fleet::RedisSettings::new(
-                    url.expose(),
-                    prefix,
-                    timeout,
-                    signing,
-                )?)
+                Some(match target {
+                    Ok(url) => {
+                        crate::fleet::RedisSettings::new(url.expose(), prefix, timeout, signing)?
+                    }
+                    Err(urls) => {
+                        // A brace in the prefix would make it, not the token hash, the hash tag.
+                        if prefix.contains(['{', '}']) {
+                            return Err(ConfigError::BraceInRedisKeyPrefix);
+                        }
+                        let urls: Vec<String> =
+                            urls.iter().map(|url| url.expose().to_owned()).collect();
+                        crate::fleet::RedisSettings::cluster(&urls, prefix, timeout, signing)?
+                    }
+                })
             }
             None => None,
         };
@@ -893,9 +940,25 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
-    /// `REDIS_URL` is set, but this build of line-auth lacks the `redis` feature.
-    #[error("REDIS_URL is set, but line-auth was built without its `redis` feature")]
+    /// `REDIS_URL` or `REDIS_CLUSTER_URLS` is set, but this build of line-auth lacks the
+    /// `redis` feature.
+    #[error(
+        "REDIS_URL or REDIS_CLUSTER_URLS is set, but line-auth was built without its `redis` feature"
+    )]
     RedisNotBuilt,
+    /// Both a Redis URL and Redis Cluster URLs are configured (feature `redis`).
+    #[error(
+        "REDIS_URL (redis_url) and REDIS_CLUSTER_URLS (redis_cluster_urls) are mutually \
+         exclusive: give one server or the nodes of one cluster"
+    )]
+    RedisUrlAndClusterUrls,
+    /// Redis Cluster is configured with no node URL (feature `redis`).
+    #[error("REDIS_CLUSTER_URLS (redis_cluster_urls) names no node")]
+    NoRedisClusterUrls,
+    /// With Redis Cluster, the key prefix holds `{` or `}` (feature `redis`), which would make
+    /// it the hash tag of every key.
+    #[error("with Redis Cluster the Redis key prefix must not contain `{{` or `}}`")]
+    BraceInRedisKeyPrefix,
 }
 
 #[cfg(test)]
@@ -944,6 +1007,8 @@ mod tests {
             ("LINE_STALE_IF_ERROR_SECS", "120"),
             ("LINE_CHANNEL_SECRET", " s3cr3t-value "),
             ("REDIS_URL", " redis://:hunter2@cache.internal:6380/2 "),
+            // Exclusive of REDIS_URL: blank counts as unset (its own test gives it a value).
+            ("REDIS_CLUSTER_URLS", " "),
             ("LINE_REDIS_SIGNING_KEY", SIGNING_KEY),
             ("LINE_REDIS_PREVIOUS_SIGNING_KEY", PREVIOUS_SIGNING_KEY),
             ("LINE_REDIS_SIGNING_KEY_OVERLAP_SECS", "600"),
@@ -1066,6 +1131,71 @@ mod tests {
             .redis_signing_key(SIGNING_KEY)
             .build();
         assert!(tls.is_ok(), "TLS URLs are supported: {tls:?}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_cluster_urls_come_from_the_environment_exclusive_of_redis_url() {
+        let config = from_vars(&[
+            ("LINE_CHANNEL_ID", "1"),
+            (
+                "REDIS_CLUSTER_URLS",
+                " rediss://:hunter2@10.0.0.1:7000/, rediss://:hunter2@10.0.0.2:7001 ,",
+            ),
+            ("LINE_REDIS_SIGNING_KEY", SIGNING_KEY),
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("10.0.0.1:7000") && shown.contains("10.0.0.2:7001"),
+            "{shown}"
+        );
+        let both = from_vars(&[
+            ("LINE_CHANNEL_ID", "1"),
+            ("REDIS_URL", "redis://127.0.0.1/"),
+            ("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000/"),
+            ("LINE_REDIS_SIGNING_KEY", SIGNING_KEY),
+        ])
+        .unwrap_err();
+        assert_eq!(both, ConfigError::RedisUrlAndClusterUrls);
+        assert!(both.to_string().contains("mutually exclusive"), "{both}");
+        let cluster = || {
+            LineAuthConfig::builder()
+                .channel_id("1")
+                .redis_cluster_urls(["redis://127.0.0.1:7000/"])
+        };
+        assert_eq!(
+            cluster().build().unwrap_err(),
+            ConfigError::MissingRedisSigningKey
+        );
+        assert_eq!(
+            cluster()
+                .redis_signing_key(SIGNING_KEY)
+                .redis_key_prefix("app{1}:")
+                .build()
+                .unwrap_err(),
+            ConfigError::BraceInRedisKeyPrefix
+        );
+        assert_eq!(
+            LineAuthConfig::builder()
+                .channel_id("1")
+                .redis_cluster_urls(Vec::<String>::new())
+                .redis_signing_key(SIGNING_KEY)
+                .build()
+                .unwrap_err(),
+            ConfigError::NoRedisClusterUrls
+        );
+        let error = cluster()
+            .redis_cluster_urls(["redis://127.0.0.1:7000/", "rediss://:hunter2@x/"])
+            .redis_signing_key(SIGNING_KEY)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(error, ConfigError::InvalidRedisUrl { .. }),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 
     #[cfg(feature = "redis")]

@@ -21,6 +21,16 @@
 //! # }
 //! ```
 //!
+//! A Redis Cluster instead: [`redis_cluster_urls`](crate::LineAuthConfigBuilder::redis_cluster_urls)
+//! (or `REDIS_CLUSTER_URLS`, comma-separated), some or all of its nodes. Each token's keys share
+//! a slot (a hash tag on the token hash, below); users' sets and forget marks are in slots of
+//! their own, and what spans slots is sent per slot. `clear` scans every master. Invalidations
+//! are published and heard on one node at a time (a cluster passes a `PUBLISH` to every node),
+//! the next configured node taking over when that one dies. While a master is down, its entries
+//! are out of reach and a call failing on it leaves Redis alone for a second, as when a single
+//! Redis is down; a logout is announced at once all the same (the message first, through the
+//! subscription's node; the record when it can be written). Sentinel is not supported.
+//!
 //! # How a request is decided
 //!
 //! 1. The in-process cache, synchronously, as without Redis: a hit never touches Redis.
@@ -34,16 +44,18 @@
 //!
 //! # What is stored
 //!
-//! Keys are the prefix (default `line-auth:`) and the token's SHA-256, never the token:
+//! Keys are the prefix (default `line-auth:`) and the token's SHA-256, never the token. The hash
+//! stands between braces, a Redis Cluster hash tag, so every key of one token lives in one slot
+//! (`line-auth:v:{9f86d0…}`); below, `<…>` marks what is filled in:
 //!
 //! | key | value | expires |
 //! |---|---|---|
-//! | `{prefix}v:{sha256 hex}` | `{mac}.{"user": <LineUser as serialized>, "freshUntilMs": …}` | when the token does, or after the maximum TTL if sooner |
-//! | `{prefix}r:{sha256 hex}` | `{mac}.` and why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL |
-//! | `{prefix}s:{sha256 hex}` | a sign-out (`logout`); no forget or clear deletes it | when the token expires (at least the maximum TTL) |
-//! | `{prefix}u:{user ID}` | set of that user's token hashes, for [`forget_user`](crate::LineAuthHandle::forget_user) | after the maximum TTL |
-//! | `{prefix}l:{sha256 hex}` | a replica's claim to be asking LINE about the token | when it shares its verdict, or after the upstream timeout |
-//! | `{prefix}x:{sha256 hex}`, `{prefix}xu:{user ID}`, `{prefix}xall` | when (Redis's clock, Unix ms) the token, the user's tokens or everything was forgotten | after 30 s |
+//! | `<prefix>v:{<sha256 hex>}` | `{mac}.{"user": <LineUser as serialized>, "freshUntilMs": …}` | when the token does, or after the maximum TTL if sooner |
+//! | `<prefix>r:{<sha256 hex>}` | `{mac}.` and why LINE refused the token (`expired`, `revoked`, `not_jws`, `rejected`) | after the negative-cache TTL |
+//! | `<prefix>s:{<sha256 hex>}` | a sign-out (`logout`); no forget or clear deletes it | when the token expires (at least the maximum TTL) |
+//! | `<prefix>u:<user ID>` | set of that user's token hashes, for [`forget_user`](crate::LineAuthHandle::forget_user) | after the maximum TTL |
+//! | `<prefix>l:{<sha256 hex>}` | a replica's claim to be asking LINE about the token | when it shares its verdict, or after the upstream timeout |
+//! | `<prefix>x:{<sha256 hex>}`, `<prefix>xu:<user ID>`, `<prefix>xall` | when (Redis's clock, Unix ms) the token, the user's tokens or everything was forgotten | after 30 s |
 //!
 //! Each replica re-checks a shared verdict against its own channels and required scopes, so
 //! replicas with different requirements may share entries; refusals that depend on those
@@ -53,7 +65,7 @@
 //!
 //! [`forget`](crate::LineAuthHandle::forget), [`forget_user`](crate::LineAuthHandle::forget_user),
 //! [`clear`](crate::LineAuthHandle::clear) and [`logout`](crate::LineAuthHandle::logout) delete the shared
-//! entries and publish on `{prefix}invalidate`; every replica drops its in-process copy when the
+//! entries and publish on `<prefix>invalidate`; every replica drops its in-process copy when the
 //! message arrives (milliseconds on a LAN). A logout also leaves a refusal in Redis until the
 //! token expires, so no replica accepts it again. A forget leaves a mark with the time, by Redis's
 //! clock; a replica shares a verdict, then reads the marks, and takes the verdict back if the
@@ -61,9 +73,9 @@
 //! share and the forget reaches Redis second removes the verdict, so a verification under way
 //! cannot undo a forget.
 //!
-//! Every replica publishes a keepalive on a channel of its own (`{prefix}keepalive:…`) each
+//! Every replica publishes a keepalive on a channel of its own (`<prefix>keepalive:…`) each
 //! second and expects to hear it, so a Redis ACL must allow `PUBLISH` and `SUBSCRIBE` on
-//! `{prefix}*` channels. A subscription silent for 3 s (a half-open connection) is made anew. On
+//! `<prefix>*` channels. A subscription silent for 3 s (a half-open connection) is made anew. On
 //! every subscription after a time without one (a lost connection, a start while Redis was down)
 //! the replica drops its in-process verdicts, which a message it could not hear may have covered.
 //!

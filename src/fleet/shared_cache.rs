@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::clock;
@@ -46,6 +49,9 @@ const OUTBOX_LIMIT: usize = 10_000;
 const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
 /// How often a replica waiting on another's verification looks for its verdict.
 const CLAIM_POLL: Duration = Duration::from_millis(10);
+/// How far apart the clocks of a cluster's nodes may be, in milliseconds, for comparing a
+/// forget's time with a verification's.
+const CLUSTER_CLOCK_SKEW: u64 = 1000;
 /// Keys deleted per round trip when clearing the shared cache.
 const CLEAR_BATCH: usize = 500;
 
@@ -172,10 +178,24 @@ impl SigningKeys {
     }
 }
 
+/// Where the shared cache lives: one Redis server, or a Redis Cluster.
+// One per layer, built at start-up: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum Target {
+    Single(redis::Client),
+    /// The cluster's client, and a plain client per configured node for the subscription (a
+    /// message published on any node of a cluster reaches the subscribers of every node).
+    Cluster {
+        client: ClusterClient,
+        nodes: Arc<[redis::Client]>,
+    },
+}
+
 /// The `redis` part of [`LineAuthConfig`](crate::LineAuthConfig), checked when it is built.
 #[derive(Clone)]
 pub(crate) struct RedisSettings {
-    client: redis::Client,
+    target: Target,
     signing: SigningKeys,
     /// The URL with its password hidden, for `Debug` and errors.
     shown_url: Box<str>,
@@ -207,12 +227,105 @@ impl RedisSettings {
             reason: error.to_string(),
         })?;
         Ok(Self {
-            client,
+            target: Target::Single(client),
             signing,
             shown_url: shown_url.into(),
             key_prefix: key_prefix.into(),
             timeout,
         })
+    }
+
+    /// A Redis Cluster reached through any of `urls` (its nodes, `redis://` or `rediss://`).
+    pub(crate) fn cluster(
+        urls: &[String],
+        key_prefix: String,
+        timeout: Duration,
+        signing: SigningKeys,
+    ) -> Result<Self, ConfigError> {
+        let shown: Vec<String> = urls.iter().map(|url| without_password(url)).collect();
+        let shown_url = shown.join(",");
+        let invalid = |value: &str, error: redis::RedisError| ConfigError::InvalidRedisUrl {
+            value: value.to_owned(),
+            reason: error.to_string(),
+        };
+        let nodes = urls
+            .iter()
+            .zip(&shown)
+            .map(|(url, shown)| redis::Client::open(url.as_str()).map_err(|e| invalid(shown, e)))
+            .collect::<Result<Arc<[_]>, _>>()?;
+        let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(timeout)
+            // Each call is bounded by the Redis timeout anyway; retries only within it.
+            .retries(2)
+            .min_retry_wait(10)
+            .max_retry_wait(u64::try_from(PAUSE_AFTER_FAILURE.as_millis()).unwrap_or(1000))
+            .build()
+            .map_err(|e| invalid(&shown_url, e))?;
+        Ok(Self {
+            target: Target::Cluster { client, nodes },
+            signing,
+            shown_url: shown_url.into(),
+            key_prefix: key_prefix.into(),
+            timeout,
+        })
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster { .. })
+    }
+
+    /// The servers the subscription may listen on, in the order they are tried.
+    fn subscription_clients(&self) -> &[redis::Client] {
+        match &self.target {
+            Target::Single(client) => std::slice::from_ref(client),
+            Target::Cluster { nodes, .. } => nodes,
+        }
+    }
+}
+
+/// A connection for commands: to the one server, or to the cluster, which routes each command
+/// to the node of its key's slot, splits multi-key `MGET`, `DEL` and `UNLINK` by slot, follows
+/// the slots when they move, and reconnects by itself. A pipeline sent to the cluster must keep
+/// to one slot. `Node` is a plain connection to one node of the cluster, for `PUBLISH`.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+    Node(MultiplexedConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+            Self::Node(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Node(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+            Self::Node(connection) => connection.get_db(),
+        }
     }
 }
 
@@ -371,6 +484,29 @@ fn unsigned_entry() {
     }
 }
 
+/// The addresses of the masters in a `CLUSTER NODES` listing that serve slots and are not known
+/// to have failed (the keys of one that has are unreachable until it is back).
+fn masters(nodes: &str) -> Vec<(String, u16)> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?.split(',').collect::<Vec<_>>();
+            let serving = fields.len() > 8;
+            if !flags.contains(&"master")
+                || flags.iter().any(|f| *f == "fail" || *f == "noaddr")
+                || !serving
+            {
+                return None;
+            }
+            // `ip:port@cport[,hostname]`
+            let address = fields[1].split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some((host.to_owned(), port.parse().ok()?))
+        })
+        .collect()
+}
+
 /// A glob pattern matching every key that starts with `prefix`.
 fn prefix_pattern(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
@@ -403,8 +539,13 @@ impl std::ops::Deref for SharedCache {
 /// The connection to Redis and what goes through it, shared with the background tasks.
 pub(crate) struct Link {
     settings: RedisSettings,
-    /// Set once the first connection succeeds; the manager reconnects by itself after that.
-    connection: RwLock<Option<ConnectionManager>>,
+    /// Set once the first connection succeeds; the manager (or the cluster connection)
+    /// reconnects by itself after that.
+    connection: RwLock<Option<Connection>>,
+    /// In a cluster, a connection to the node the subscription listens on, for `PUBLISH`: any
+    /// node passes a message on to every other, and publishing where this replica listens lets
+    /// its keepalive prove that node alive. Set by the subscriber.
+    publisher: RwLock<Option<Connection>>,
     /// Held while connecting, so the subscriber and the courier make one connection, not two.
     connecting: tokio::sync::Mutex<()>,
     /// [`clock::millis`] before which Redis is not tried, after a failure.
@@ -436,6 +577,7 @@ impl SharedCache {
         let link = Link {
             settings,
             connection: RwLock::new(None),
+            publisher: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
             paused_until: AtomicU64::new(0),
             outbox: Mutex::new(VecDeque::new()),
@@ -471,6 +613,7 @@ impl SharedCache {
             channel: self.channel(),
             keepalive_channel: self.keepalive_channel(),
             stop: self.stop.subscribe(),
+            node: 0,
         };
         runtime.spawn(subscriber.run());
         runtime.spawn(run_courier(
@@ -483,8 +626,10 @@ impl SharedCache {
 }
 
 impl Link {
+    /// The key of a `kind` entry of a token. The token's hash is a hash tag (`{…}`): in a
+    /// cluster every key of one token is in one slot, so one script or pipeline reaches them all.
     fn key(&self, kind: &str, digest: &TokenDigest) -> String {
-        format!("{}{kind}:{}", self.settings.key_prefix, digest.hex())
+        format!("{}{kind}:{{{}}}", self.settings.key_prefix, digest.hex())
     }
 
     fn user_key(&self, user_id: &str) -> String {
@@ -512,7 +657,14 @@ impl Link {
 
     /// Publishes a keepalive for this replica's own subscription to hear.
     async fn keepalive(&self, channel: &str, counters: &dyn Tally) {
-        let Some(mut connection) = self.connection() else {
+        // In a cluster, a failure on another node (a master down) pauses Redis use; the node
+        // listened on is fine, and a keepalive skipped for 3 s would take it for dead.
+        let publisher = if self.settings.is_cluster() {
+            self.publisher_despite_a_pause()
+        } else {
+            self.publisher()
+        };
+        let Some(mut connection) = publisher else {
             return;
         };
         let mut publish = redis::cmd("PUBLISH");
@@ -528,10 +680,41 @@ impl Link {
             .connection
             .write()
             .unwrap_or_else(PoisonError::into_inner) = None;
+        self.set_publisher(None);
+    }
+
+    fn set_publisher(&self, publisher: Option<Connection>) {
+        *self
+            .publisher
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = publisher;
+    }
+
+    /// In a cluster, the connection to the node the subscription listens on, paused or not.
+    fn publisher_despite_a_pause(&self) -> Option<Connection> {
+        self.publisher
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The connection for `PUBLISH`: the command connection, or in a cluster the one to the
+    /// node the subscription listens on; none while Redis is paused.
+    fn publisher(&self) -> Option<Connection> {
+        if !self.settings.is_cluster() {
+            return self.connection();
+        }
+        if clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.publisher
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The connection, unless Redis failed within the last second or was never reached.
-    fn connection(&self) -> Option<ConnectionManager> {
+    fn connection(&self) -> Option<Connection> {
         if clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed) {
             return None;
         }
@@ -545,7 +728,7 @@ impl Link {
     /// but a replica that has not reached Redis yet (it has just started) waits for it, within
     /// the Redis timeout, rather than go to LINE without the fleet's sign-outs. If it cannot,
     /// Redis is left alone for a second, as after any failure.
-    async fn connection_for_reading(&self, counters: &dyn Tally) -> Option<ConnectionManager> {
+    async fn connection_for_reading(&self, counters: &dyn Tally) -> Option<Connection> {
         if let Some(connection) = self.connection() {
             return Some(connection);
         }
@@ -687,11 +870,7 @@ impl Link {
     }
 
     /// Redis's own clock, so every replica's forgets and verifications are ordered by one clock.
-    async fn time(
-        &self,
-        connection: &mut ConnectionManager,
-        counters: &dyn Tally,
-    ) -> Option<RedisTime> {
+    async fn time(&self, connection: &mut Connection, counters: &dyn Tally) -> Option<RedisTime> {
         let command = redis::cmd("TIME");
         let time = command.query_async::<(u64, u64)>(connection);
         let (secs, micros) = self.run(counters, "read Redis's clock", time).await?;
@@ -826,13 +1005,20 @@ impl Link {
         };
         let sealed = self.settings.signing.seal("v", digest, &json);
         let user_key = self.user_key(user.user_id());
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
+        // Two pipelines, one per slot (the token's keys, the user's set), sent together.
+        let mut token = redis::pipe();
+        token
+            .cmd("SET")
             .arg(self.key("v", digest))
             .arg(sealed)
             .arg("PX")
             .arg(ttl_ms)
             .ignore()
+            .cmd("DEL")
+            .arg(self.key("l", digest))
+            .ignore();
+        let mut of_user = redis::pipe();
+        of_user
             .cmd("SADD")
             .arg(&user_key)
             .arg(digest.hex().to_string())
@@ -840,23 +1026,43 @@ impl Link {
             .cmd("PEXPIRE")
             .arg(&user_key)
             .arg(millis_of(self.max_ttl))
-            .ignore()
-            .cmd("DEL")
-            .arg(self.key("l", digest))
-            .ignore()
-            // Written, then checked: a forget that lands in between deletes the verdict itself.
-            .cmd("MGET")
+            .ignore();
+        let Some(connection) = self.connection() else {
+            return;
+        };
+        let (mut for_token, mut for_user) = (connection.clone(), connection.clone());
+        let written = async {
+            tokio::try_join!(
+                token.query_async::<()>(&mut for_token),
+                of_user.query_async::<()>(&mut for_user)
+            )
+        };
+        if self
+            .run(counters, "share a verdict", written)
+            .await
+            .is_none()
+        {
+            return;
+        }
+        // Written, then checked: a forget that lands in between deletes the verdict itself.
+        let mut marks = redis::cmd("MGET");
+        marks
             .arg(self.key("x", digest))
             .arg(self.tombstone_of_user(user.user_id()))
             .arg(self.tombstone_of_everything());
-        let Some(mut connection) = self.connection() else {
+        let mut connection = connection;
+        let read = marks.query_async::<Vec<Option<u64>>>(&mut connection);
+        let Some(forgotten_at) = self.run(counters, "share a verdict", read).await else {
             return;
         };
-        let shared = pipe.query_async::<(Vec<Option<u64>>,)>(&mut connection);
-        let Some((forgotten_at,)) = self.run(counters, "share a verdict", shared).await else {
-            return;
+        // In a cluster the marks and `since` come from the clocks of different nodes: a forget
+        // up to a second older than it looks takes the verdict back too.
+        let skew = if self.settings.is_cluster() {
+            CLUSTER_CLOCK_SKEW
+        } else {
+            0
         };
-        let since = since.map_or(0, |since| since.0);
+        let since = since.map_or(0, |since| since.0.saturating_sub(skew));
         if forgotten_at.into_iter().flatten().any(|at| at >= since) {
             // Forgotten since this replica started verifying: take the verdict back.
             let mut take_back = redis::pipe();
@@ -962,9 +1168,19 @@ impl Link {
 
     /// Deletes what the fleet shares about the invalidated tokens and tells every replica.
     async fn publish(&self, invalidation: &Invalidation, counters: &dyn Tally) -> bool {
+        // A sign-out in a cluster: the message first, on the subscription's node, even while
+        // Redis use is paused (a failure on one master pauses every slot). A replica that hears
+        // it refuses the token on its own, whatever Redis holds, so the message need not wait
+        // for the record, which follows for the replicas that did not hear it (and, should it
+        // fail, is retried from the outbox with the message again).
+        let announced = self.settings.is_cluster()
+            && matches!(invalidation, Invalidation::Revoked(..))
+            && self.announce(invalidation, counters, true).await;
         let Some(mut connection) = self.connection() else {
             return false;
         };
+        // The deletes, in one slot (a token's keys) or as one command that a cluster splits by
+        // slot, then the message: a replica that hears it finds the entries gone.
         let mut pipe = redis::pipe();
         match invalidation {
             Invalidation::Token(digest) => {
@@ -1019,7 +1235,19 @@ impl Link {
                     .map(|digest| self.key("v", &digest))
                     .chain([user_key])
                     .collect();
-                pipe.cmd("DEL").arg(keys).ignore();
+                if self
+                    .run(
+                        counters,
+                        "delete a user's tokens",
+                        redis::cmd("DEL")
+                            .arg(keys)
+                            .query_async::<()>(&mut connection),
+                    )
+                    .await
+                    .is_none()
+                {
+                    return false;
+                }
             }
             Invalidation::All => {
                 // The mark first, as for a user; the sweep leaves it.
@@ -1037,39 +1265,104 @@ impl Link {
                 }
             }
         }
-        pipe.cmd("PUBLISH")
-            .arg(self.channel())
-            .arg(invalidation.message())
-            .ignore();
-        let published = self.write(&pipe, counters, "publish an invalidation").await;
+        if !pipe.is_empty() && !self.write(&pipe, counters, "delete shared entries").await {
+            return false;
+        }
+        announced || self.announce(invalidation, counters, false).await
+    }
+
+    /// Publishes the invalidation's message; `despite_a_pause`: even while Redis use is paused.
+    async fn announce(
+        &self,
+        invalidation: &Invalidation,
+        counters: &dyn Tally,
+        despite_a_pause: bool,
+    ) -> bool {
+        let publisher = if despite_a_pause {
+            self.publisher_despite_a_pause()
+        } else {
+            self.publisher()
+        };
+        let Some(mut publisher) = publisher else {
+            return false;
+        };
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(self.channel()).arg(invalidation.message());
+        let published = self
+            .run(
+                counters,
+                "publish an invalidation",
+                publish.query_async::<i64>(&mut publisher),
+            )
+            .await
+            .is_some();
         if published {
             counters.count(Event::InvalidationPublished);
         }
         published
     }
 
-    /// Deletes every key under the prefix, a batch per round trip.
-    async fn delete_everything(
+    /// Deletes every key under the prefix, a batch per round trip: on the one server, or on
+    /// every master of a cluster in turn.
+    async fn delete_everything(&self, connection: &mut Connection, counters: &dyn Tally) -> bool {
+        let Connection::Cluster(cluster) = connection else {
+            return self.delete_everything_on(connection, None, counters).await;
+        };
+        let Some(nodes) = self
+            .run(
+                counters,
+                "list the cluster's nodes",
+                redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query_async::<String>(cluster),
+            )
+            .await
+        else {
+            return false;
+        };
+        let mut cluster = connection.clone();
+        for (host, port) in masters(&nodes) {
+            let node = SingleNodeRoutingInfo::ByAddress { host, port };
+            if !self
+                .delete_everything_on(&mut cluster, Some(node), counters)
+                .await
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Deletes every key under the prefix on one server: the connection's, or the cluster
+    /// `node`.
+    async fn delete_everything_on(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
+        node: Option<SingleNodeRoutingInfo>,
         counters: &dyn Tally,
     ) -> bool {
         let pattern = prefix_pattern(&self.settings.key_prefix);
         let mut cursor = 0u64;
         loop {
-            let Some((next, keys)) = self
-                .run(
-                    counters,
-                    "list the shared entries",
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(CLEAR_BATCH)
-                        .query_async::<(u64, Vec<String>)>(connection),
-                )
-                .await
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(CLEAR_BATCH);
+            let scanned = async {
+                match (&node, &mut *connection) {
+                    (Some(node), Connection::Cluster(cluster)) => {
+                        let value = cluster
+                            .route_command(scan, RoutingInfo::SingleNode(node.clone()))
+                            .await?;
+                        redis::from_redis_value::<(u64, Vec<String>)>(value)
+                            .map_err(redis::RedisError::from)
+                    }
+                    _ => scan.query_async::<(u64, Vec<String>)>(connection).await,
+                }
+            };
+            let Some((next, keys)) = self.run(counters, "list the shared entries", scanned).await
             else {
                 return false;
             };
@@ -1108,16 +1401,31 @@ impl Link {
         {
             return true;
         }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(self.settings.timeout))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(PAUSE_AFTER_FAILURE);
-        let connecting = self
-            .settings
-            .client
-            .get_connection_manager_with_config(config);
+        let connecting = async {
+            match &self.settings.target {
+                Target::Single(client) => {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                        .set_response_timeout(Some(self.settings.timeout))
+                        .set_number_of_retries(2)
+                        .set_min_delay(Duration::from_millis(50))
+                        .set_max_delay(PAUSE_AFTER_FAILURE);
+                    client
+                        .get_connection_manager_with_config(config)
+                        .await
+                        .map(Connection::Single)
+                }
+                Target::Cluster { client, .. } => {
+                    let config = redis::cluster::ClusterConfig::new()
+                        .set_connection_timeout(CONNECT_TIMEOUT)
+                        .set_response_timeout(self.settings.timeout);
+                    client
+                        .get_async_connection_with_config(config)
+                        .await
+                        .map(Connection::Cluster)
+                }
+            }
+        };
         match tokio::time::timeout(CONNECT_TIMEOUT * 4, connecting).await {
             Ok(Ok(connection)) => {
                 *self
@@ -1155,6 +1463,9 @@ struct Subscriber {
     channel: String,
     keepalive_channel: String,
     stop: watch::Receiver<()>,
+    /// Which of the configured servers to subscribe on next: in a cluster, after a node fails
+    /// the next one is tried.
+    node: usize,
 }
 
 impl Subscriber {
@@ -1186,12 +1497,15 @@ impl Subscriber {
                         return;
                     };
                     tracing::warn!("shared cache: lost the invalidation channel; reconnecting");
+                    self.link.set_publisher(None);
                     if ended == Ended::Silent {
                         self.link.reconnect();
                     }
+                    self.node = self.node.wrapping_add(1);
                 }
                 Err(error) => {
                     may_have_missed = true;
+                    self.node = self.node.wrapping_add(1);
                     if !warned {
                         tracing::warn!(%error, "shared cache: cannot subscribe to invalidations; retrying");
                         warned = true;
@@ -1209,14 +1523,34 @@ impl Subscriber {
     async fn subscribe(&self) -> Result<redis::aio::PubSub, String> {
         // The command connection first: once subscribed, this replica is fully in the fleet.
         self.link.connect().await;
+        let clients = self.link.settings.subscription_clients();
+        let client = &clients[self.node % clients.len()];
+        let cluster = self.link.settings.is_cluster();
         let subscribing = async {
-            let mut pubsub = self.link.settings.client.get_async_pubsub().await?;
+            let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&self.channel).await?;
             pubsub.subscribe(&self.keepalive_channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            // In a cluster, publish where this replica listens (see `Link::publisher`).
+            let publisher = if cluster {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(self.link.settings.timeout));
+                let connection = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                Some(Connection::Node(connection))
+            } else {
+                None
+            };
+            Ok::<_, redis::RedisError>((pubsub, publisher))
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, subscribing).await {
-            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Ok((pubsub, publisher))) => {
+                if publisher.is_some() {
+                    self.link.set_publisher(publisher);
+                }
+                Ok(pubsub)
+            }
             Ok(Err(error)) => Err(error.to_string()),
             Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
         }
@@ -1409,6 +1743,26 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("cache.internal:6380"), "{shown}");
         assert_eq!(without_password("not a url"), "<not a URL>");
+    }
+
+    #[test]
+    fn clearing_a_cluster_walks_the_masters_that_serve_slots_and_have_not_failed() {
+        let nodes = "\
+07c37dfeb2352e0b 127.0.0.1:30004@31004,node-4 slave e7d1eecce10fd6bb 0 1426238317239 4 connected
+67ed2db8d677e59e 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
+292f8b365bb7edb5 127.0.0.1:30003@31003,cache-3 master - 0 1426238318243 3 connected 10923-16383
+6ec23923021cf3ff 127.0.0.1:30005@31005 master,fail - 1426238316232 0 5 disconnected 0-100
+824fe116063bc5fc 127.0.0.1:30006@31006 master - 0 1426238316232 6 connected
+e7d1eecce10fd6bb ::1:30001@31001 myself,master - 0 0 1 connected 101-5460 [93-<-292f8b]
+";
+        assert_eq!(
+            masters(nodes),
+            [
+                ("127.0.0.1".to_owned(), 30002),
+                ("127.0.0.1".to_owned(), 30003),
+                ("::1".to_owned(), 30001),
+            ]
+        );
     }
 
     #[test]

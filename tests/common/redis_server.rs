@@ -135,7 +135,8 @@ pub fn shared_key(kind: &str, token: &str) -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    format!("line-auth:{kind}:{hex}")
+    // The token's hash is a hash tag: every key of one token is in one cluster slot.
+    format!("line-auth:{kind}:{{{hex}}}")
 }
 
 impl Drop for RedisServer {

@@ -1220,6 +1220,14 @@ async fn command_calls(connection: &mut redis::aio::MultiplexedConnection, comma
         .map_or(0, |calls| calls.parse().unwrap())
 }
 
+/// Waits (up to 2 s) until Redis has run `command` at least once since its stats were reset.
+async fn wait_for_calls(connection: &mut redis::aio::MultiplexedConnection, command: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while command_calls(connection, command).await == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn reset_command_stats(connection: &mut redis::aio::MultiplexedConnection) {
     let _: () = redis::cmd("CONFIG")
         .arg("RESETSTAT")
@@ -1235,12 +1243,18 @@ async fn a_miss_reads_and_claims_in_one_round_trip() {
     let replicas = fleet(&line, &redis, 2).await;
     let mut connection = inspect(&redis).await;
     // The first miss loads the script.
-    assert_eq!(replicas[0].me(&line.token()).await, StatusCode::OK);
+    let first = line.token();
+    assert_eq!(replicas[0].me(&first).await, StatusCode::OK);
+    // Its share ends after the answer: wait for the last of it (the check of forget marks).
+    shared_ttl_ms(&mut connection, &shared_key("v", &first)).await;
+    wait_for_calls(&mut connection, "mget").await;
 
     reset_command_stats(&mut connection).await;
     let token = line.token();
     assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
     shared_ttl_ms(&mut connection, &shared_key("v", &token)).await;
+    // The share writes the verdict, then checks the forget marks (one MGET): wait for the check.
+    wait_for_calls(&mut connection, "mget").await;
 
     assert_eq!(
         command_calls(&mut connection, "evalsha").await,

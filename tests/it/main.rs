@@ -5,6 +5,12 @@
 //! everything.
 
 mod cache;
+#[cfg(feature = "redis")]
+#[path = "../common/chaos.rs"]
+mod chaos;
+// Needs redis-server and redis-cli, and the `redis` feature.
+#[cfg(feature = "redis")]
+mod cluster;
 mod coalescing;
 mod cors;
 mod examples;
@@ -20,6 +26,9 @@ mod logout;
 mod mini_app;
 mod modes;
 mod outage;
+#[cfg(feature = "redis")]
+#[path = "../common/redis_cluster.rs"]
+mod redis_cluster;
 #[cfg(feature = "redis")]
 #[path = "../common/redis_server.rs"]
 mod redis_server;

@@ -192,6 +192,7 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
         "LINE_CHANNEL_ID",
         "LINE_API_BASE",
         "REDIS_URL",
+        "REDIS_CLUSTER_URLS",
         "LINE_REDIS_SIGNING_KEY",
     ] {
         command.env_remove(variable);
@@ -235,6 +236,7 @@ pub fn run_failing_example(name: &str, env: &[(&str, &str)]) -> (std::process::E
         "LINE_CHANNEL_ID",
         "LINE_API_BASE",
         "REDIS_URL",
+        "REDIS_CLUSTER_URLS",
         "LINE_REDIS_SIGNING_KEY",
     ] {
         command.env_remove(variable);
