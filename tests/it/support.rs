@@ -171,12 +171,11 @@ impl Drop for Example {
     }
 }
 
-/// Starts example `name` (built by `cargo test` with the other examples) on a free loopback
-/// port, with `env` over an environment cleared of the line-auth variables, and returns its base
-/// URL once it prints `listening on …`.
-pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
-    let deps = std::env::current_exe().unwrap();
-    let binary = deps
+/// Example `name` (built by `cargo test` with the other examples) as a command, on a free
+/// loopback port, with `env` over an environment cleared of the line-auth variables.
+fn example_command(name: &str, env: &[(&str, &str)]) -> Command {
+    let binary = std::env::current_exe()
+        .unwrap()
         .parent()
         .unwrap()
         .parent()
@@ -197,10 +196,18 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
     ] {
         command.env_remove(variable);
     }
-    let mut child = command
+    command
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
+        .envs(env.iter().copied());
+    command
+}
+
+/// Starts example `name` (see [`example_command`]) and returns its base URL once it prints
+/// `listening on …`.
+pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
+    let mut command = example_command(name, env);
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -223,28 +230,9 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
 /// Runs example `name` with `env` (over an environment cleared of the line-auth variables) until
 /// it exits, as a misconfigured one should at once; its exit status and what it printed on stderr.
 pub fn run_failing_example(name: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
-    let binary = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    let mut command = Command::new(binary);
-    for variable in [
-        "LINE_CHANNEL_ID",
-        "LINE_API_BASE",
-        "REDIS_URL",
-        "REDIS_CLUSTER_URLS",
-        "LINE_REDIS_SIGNING_KEY",
-    ] {
-        command.env_remove(variable);
-    }
+    let mut command = example_command(name, env);
     let output = command
-        .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "off")
-        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -253,17 +253,7 @@ async fn line_login_client_calls_never_follow_a_redirect_to_another_host() {
         .api_base(&line.base)
         .build()
         .unwrap();
-    let emulator = Line::start().await;
-    let signing_in = LineLoginClient::builder(CHANNEL)
-        .channel_secret(emulator.emulator.channel_secret(CHANNEL))
-        .api_base(emulator.emulator.base_url())
-        .authorize_endpoint(format!(
-            "{}/oauth2/v2.1/authorize",
-            emulator.emulator.base_url()
-        ))
-        .build()
-        .unwrap();
-    let (tokens, _) = sign_in(&signing_in, &["profile"]).await;
+    let tokens = signed_in_through_the_emulator().await;
 
     let outcomes = [
         (
@@ -333,6 +323,22 @@ pub(crate) async fn sign_in(client: &LineLoginClient, scopes: &[&str]) -> (Token
         .await
         .unwrap();
     (tokens, code)
+}
+
+/// Tokens of a sign-in through a fresh emulator (which stays up only while signing in). LINE
+/// requires the channel secret at the token endpoint, so the client gives it.
+async fn signed_in_through_the_emulator() -> TokenSet {
+    let emulator = Line::start().await;
+    let signing_in = LineLoginClient::builder(CHANNEL)
+        .channel_secret(emulator.emulator.channel_secret(CHANNEL))
+        .api_base(emulator.emulator.base_url())
+        .authorize_endpoint(format!(
+            "{}/oauth2/v2.1/authorize",
+            emulator.emulator.base_url()
+        ))
+        .build()
+        .unwrap();
+    sign_in(&signing_in, &["profile"]).await.0
 }
 
 /// The PKCE verifier [`sign_in`] uses: a secret of the sign-in too.
@@ -624,18 +630,7 @@ async fn line_login_client_grants_and_revokes_are_not_tried_again_after_a_5xx() 
         .api_base(&line.base)
         .build()
         .unwrap();
-    let emulator = Line::start().await;
-    // LINE requires the channel secret at the token endpoint.
-    let signing_in = LineLoginClient::builder(CHANNEL)
-        .channel_secret(emulator.emulator.channel_secret(CHANNEL))
-        .api_base(emulator.emulator.base_url())
-        .authorize_endpoint(format!(
-            "{}/oauth2/v2.1/authorize",
-            emulator.emulator.base_url()
-        ))
-        .build()
-        .unwrap();
-    let (tokens, _) = sign_in(&signing_in, &["profile"]).await;
+    let tokens = signed_in_through_the_emulator().await;
 
     let outcomes = [
         (
