@@ -5,12 +5,15 @@
 //! one token costs a fleet of N replicas, its first requests sent one replica after another and
 //! to all replicas at once.
 //!
-//! `cargo bench --bench fleet -- --batches 20 --requests 200 --repeats 3 --replicas 8`; smoke mode
-//! (`cargo test --benches`) runs one tiny round. Needs `redis-server` (`apt-get install
-//! redis-server`).
+//! `cargo bench --bench fleet -- --batches 20 --requests 200 --repeats 3 --replicas 8`, and with
+//! `--cluster` the same against a 3-master Redis Cluster (`REDIS_CLUSTER_URLS`); smoke mode
+//! (`cargo test --benches`) runs one tiny round on one server. Needs `redis-server` (`apt-get
+//! install redis-server`).
 
 mod common;
 
+#[path = "../tests/common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "../tests/common/redis_server.rs"]
 #[allow(dead_code)] // the tests also restart it
 mod redis_server;
@@ -18,18 +21,78 @@ mod redis_server;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use line_auth::{LineAuthConfig, LineAuthLayer};
+use line_auth::{LineAuthConfig, LineAuthConfigBuilder, LineAuthLayer};
 use line_auth_emulator::{Endpoint, Fault, IssueToken, LineEmulator};
 use tower_layer::Layer;
 
 use common::*;
+use redis_cluster::RedisCluster;
 use redis_server::{shared_key, RedisServer, FLEET_KEY};
+
+/// The fleet's Redis: one server, or a 3-master cluster (`--cluster`). Kept alive by the
+/// benchmark for its whole run.
+#[derive(Clone)]
+enum Shared {
+    Server(Arc<RedisServer>),
+    Cluster(Arc<RedisCluster>),
+}
+
+impl Shared {
+    fn configure(&self, config: LineAuthConfigBuilder) -> LineAuthConfigBuilder {
+        let config = config.redis_signing_key(FLEET_KEY);
+        match self {
+            Self::Server(server) => config.redis_url(server.url()),
+            Self::Cluster(cluster) => config.redis_cluster_urls(cluster.urls()),
+        }
+    }
+
+    /// How many of `keys` exist (on whichever node serves each).
+    fn present(&self, keys: &[String]) -> usize {
+        let exists = |connection: &mut redis::Connection, key: &str| -> bool {
+            redis::cmd("EXISTS").arg(key).query(connection).unwrap()
+        };
+        match self {
+            Self::Server(server) => {
+                let mut connection = redis::Client::open(server.url())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
+                keys.iter()
+                    .filter(|key| exists(&mut connection, key))
+                    .count()
+            }
+            Self::Cluster(cluster) => {
+                // The cluster client routes each key to the master serving its slot.
+                let mut connection = redis::cluster::ClusterClient::new(cluster.urls())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
+                keys.iter()
+                    .filter(|key| {
+                        redis::cmd("EXISTS")
+                            .arg(key.as_str())
+                            .query::<bool>(&mut connection)
+                            .unwrap()
+                    })
+                    .count()
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Server(_) => "one Redis server",
+            Self::Cluster(_) => "a 3-master Redis Cluster",
+        }
+    }
+}
 
 struct Args {
     batches: usize,
     requests: usize,
     repeats: usize,
     replicas: usize,
+    cluster: bool,
 }
 
 fn args() -> Args {
@@ -39,6 +102,7 @@ fn args() -> Args {
             requests: 20,
             repeats: 1,
             replicas: 3,
+            cluster: false,
         };
     }
     let mut args = Args {
@@ -46,6 +110,7 @@ fn args() -> Args {
         requests: 200,
         repeats: 3,
         replicas: 8,
+        cluster: false,
     };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
@@ -55,6 +120,7 @@ fn args() -> Args {
             "--requests" => args.requests = value().unwrap_or(args.requests),
             "--repeats" => args.repeats = value().unwrap_or(args.repeats),
             "--replicas" => args.replicas = value().unwrap_or(args.replicas),
+            "--cluster" => args.cluster = true,
             _ => {}
         }
     }
@@ -62,13 +128,13 @@ fn args() -> Args {
 }
 
 /// A replica's configuration: the emulator as LINE, and Redis if given.
-fn config(line: &LineEmulator, redis_url: Option<&str>) -> LineAuthConfig {
+fn config(line: &LineEmulator, shared: Option<&Shared>) -> LineAuthConfig {
     let mut config = LineAuthConfig::builder()
         .channel_id(CHANNEL)
         .api_base(line.base_url())
         .cache_max_entries(1 << 20);
-    if let Some(url) = redis_url {
-        config = config.redis_url(url).redis_signing_key(FLEET_KEY);
+    if let Some(shared) = shared {
+        config = shared.configure(config);
     }
     config.build().unwrap()
 }
@@ -97,14 +163,14 @@ enum AnsweredBy {
 /// `prepare` runs first, untimed. Each request must be answered 200 by `answered_by`.
 fn batch(
     line: Arc<LineEmulator>,
-    redis_url: Option<String>,
+    shared: Option<Shared>,
     answered_by: AnsweredBy,
     mut prepare: impl FnMut(&LineEmulator, usize) -> Vec<String> + 'static,
 ) -> Batch {
     let rt = runtime();
     let layer = {
         let _inside = rt.enter(); // subscribes to invalidations on this runtime
-        LineAuthLayer::new(config(&line, redis_url.as_deref()))
+        LineAuthLayer::new(config(&line, shared.as_ref()))
     };
     let auth = layer.handle();
     let layered = layer.layer(router());
@@ -156,50 +222,46 @@ fn batch(
 /// Fresh tokens already verified by another replica and shared in Redis.
 fn shared_by_another_replica(
     line: &LineEmulator,
-    redis: &RedisServer,
+    shared: &Shared,
 ) -> impl FnMut(&LineEmulator, usize) -> Vec<String> + 'static {
     let rt = runtime();
     let other = {
         let _inside = rt.enter();
-        LineAuthLayer::new(config(line, Some(&redis.url()))).layer(router())
+        LineAuthLayer::new(config(line, Some(shared))).layer(router())
     };
-    let inspector = redis::Client::open(redis.url()).unwrap();
+    let shared = shared.clone();
     move |line, requests| {
         let tokens = fresh_tokens(line, requests);
         rt.block_on(async {
             for token in &tokens {
                 assert_eq!(call(&other, request(Some(token))).await, 200);
             }
-            // Verdicts are shared just after they are answered: wait until Redis has them all.
-            let mut connection = inspector.get_multiplexed_async_connection().await.unwrap();
-            let keys: Vec<String> = tokens
-                .iter()
-                .map(|bearer| shared_key("v", &bearer["Bearer ".len()..]))
-                .collect();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let present: usize = redis::cmd("EXISTS")
-                    .arg(&keys)
-                    .query_async(&mut connection)
-                    .await
-                    .unwrap();
-                if present == keys.len() {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{present} of {} shared",
-                    keys.len()
-                );
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
         });
+        // Verdicts are shared just after they are answered, by tasks on `rt`: let it run them
+        // while Redis is read from outside it, until Redis has them all.
+        let keys: Vec<String> = tokens
+            .iter()
+            .map(|bearer| shared_key("v", &bearer["Bearer ".len()..]))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            rt.block_on(async { tokio::time::sleep(Duration::from_millis(2)).await });
+            let present = shared.present(&keys);
+            if present == keys.len() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{present} of {} shared",
+                keys.len()
+            );
+        }
         tokens
     }
 }
 
-fn latency(args: &Args, line: &Arc<LineEmulator>, redis: &RedisServer) {
-    let redis_url = Some(redis.url());
+fn latency(args: &Args, line: &Arc<LineEmulator>, shared: &Shared) {
+    println!("\nthe fleet shares {}", shared.name());
     let mut variants: Vec<(&str, Batch)> = vec![
         (
             "emulator_miss_no_redis",
@@ -209,16 +271,16 @@ fn latency(args: &Args, line: &Arc<LineEmulator>, redis: &RedisServer) {
             "redis_hit",
             batch(
                 Arc::clone(line),
-                redis_url.clone(),
+                Some(shared.clone()),
                 AnsweredBy::SharedCache,
-                shared_by_another_replica(line, redis),
+                shared_by_another_replica(line, shared),
             ),
         ),
         (
             "redis_miss_then_emulator",
             batch(
                 Arc::clone(line),
-                redis_url.clone(),
+                Some(shared.clone()),
                 AnsweredBy::LineAfterSharedMiss,
                 fresh_tokens,
             ),
@@ -227,7 +289,7 @@ fn latency(args: &Args, line: &Arc<LineEmulator>, redis: &RedisServer) {
             let token = fresh_tokens(line, 1).remove(0);
             batch(
                 Arc::clone(line),
-                redis_url,
+                Some(shared.clone()),
                 AnsweredBy::InProcessCache,
                 move |_, requests| vec![token.clone(); requests],
             )
@@ -259,7 +321,7 @@ fn latency(args: &Args, line: &Arc<LineEmulator>, redis: &RedisServer) {
 
 /// LINE verifications for one token across `replicas` replicas: first requests one replica
 /// after another, then (a new token) all at once, with LINE slow enough (50 ms) that they overlap.
-fn line_calls_across_replicas(args: &Args, line: &Arc<LineEmulator>, redis: &RedisServer) {
+fn line_calls_across_replicas(args: &Args, line: &Arc<LineEmulator>, shared: &Shared) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -268,7 +330,7 @@ fn line_calls_across_replicas(args: &Args, line: &Arc<LineEmulator>, redis: &Red
     let replicas: Vec<_> = {
         let _inside = rt.enter();
         (0..args.replicas)
-            .map(|_| LineAuthLayer::new(config(line, Some(&redis.url()))).layer(router()))
+            .map(|_| LineAuthLayer::new(config(line, Some(shared))).layer(router()))
             .collect()
     };
     rt.block_on(async {
@@ -312,7 +374,11 @@ fn line_calls_across_replicas(args: &Args, line: &Arc<LineEmulator>, redis: &Red
 
 fn main() {
     let args = args();
-    let redis = RedisServer::start();
+    let shared = if args.cluster {
+        Shared::Cluster(Arc::new(RedisCluster::start()))
+    } else {
+        Shared::Server(Arc::new(RedisServer::start()))
+    };
     // The emulator on a thread of its own, as LINE would be on a host of its own.
     let line_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -320,6 +386,6 @@ fn main() {
         .build()
         .unwrap();
     let line = Arc::new(line_runtime.block_on(LineEmulator::start()).unwrap());
-    latency(&args, &line, &redis);
-    line_calls_across_replicas(&args, &line, &redis);
+    latency(&args, &line, &shared);
+    line_calls_across_replicas(&args, &line, &shared);
 }
