@@ -21,7 +21,7 @@
 // Signatures are checked by the strict compact-JWS reader in `jws`, on RustCrypto's `p256` and
 // `hmac`, rather than by a JOSE crate: jsonwebtoken's RustCrypto backend pulls in `rsa`
 // (RUSTSEC-2023-0071), and its header picks the algorithm, where here each key has its own.
-mod jws;
+pub(crate) mod jws;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -181,6 +181,31 @@ impl<'a> Jws<'a> {
 
 /// A P-256 public key from a JWK's `x` and `y` (unpadded base64url, 32 bytes each), if they name
 /// a point on the curve.
+/// The one form of an ES256-shaped token whose signature has a high `s`: the same token with
+/// `(r, n − s)`, which verifies exactly when the original does (ECDSA signatures are malleable,
+/// and `p256` accepts both). `None` when the token is already in that form or is not a compact
+/// JWS with a 64-byte signature.
+///
+/// Without it, a signed-out ID token would come back as its twin: another string, so another
+/// digest, unknown to the revocation records, and as valid at LINE's key. An ID-token layer
+/// names every token by this form (see `Verifier::canonical`).
+pub(crate) fn low_s_form(token: &str) -> Option<String> {
+    let (signing_input, signature) = token.rsplit_once('.')?;
+    if signature.len() != 86 || signing_input.matches('.').count() != 1 {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    let signature = Signature::from_slice(&bytes).ok()?;
+    let low = signature.normalize_s();
+    if low.to_bytes() == signature.to_bytes() {
+        return None;
+    }
+    Some(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(low.to_bytes())
+    ))
+}
+
 pub(crate) fn p256_key(x: &str, y: &str) -> Option<VerifyingKey> {
     let (x, y) = (decode_segment(x).ok()?, decode_segment(y).ok()?);
     if x.len() != P256_COORDINATE_LEN || y.len() != P256_COORDINATE_LEN {
@@ -433,9 +458,29 @@ mod tests {
     }
 
     #[test]
+    fn the_low_s_form_is_one_for_both_twins_and_none_for_anything_else() {
+        let token = es256_token(r#"{"alg":"ES256","kid":"k1"}"#);
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let signature = Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+        let (r, s) = signature.split_scalars();
+        let flipped = Signature::from_scalars(r.to_bytes(), (-s).to_bytes()).unwrap();
+        let twin = format!("{input}.{}", URL_SAFE_NO_PAD.encode(flipped.to_bytes()));
+        let (low, high) = match low_s_form(&token) {
+            None => (token.clone(), twin),
+            Some(_) => (twin, token.clone()),
+        };
+        assert_eq!(low_s_form(&low), None, "already the low form");
+        assert_eq!(low_s_form(&high).as_deref(), Some(low.as_str()));
+        for other in ["", "a.b", "a.b.c", "not a token", &format!("{input}.AAAA")] {
+            assert_eq!(low_s_form(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn a_high_s_signature_verifies_as_p256_allows_it() {
-        // ECDSA signatures are malleable: (r, n − s) verifies too. Harmless here, since the
-        // verdict is keyed by the whole token and a second encoding proves nothing new.
+        // ECDSA signatures are malleable: (r, n − s) verifies too. It proves nothing new, but it
+        // is another string: an ID-token layer names both by `low_s_form`, or a signed-out token
+        // would come back as its twin (tests/it/revocation.rs).
         let token = es256_token(r#"{"alg":"ES256","kid":"k1"}"#);
         let (input, signature) = token.rsplit_once('.').unwrap();
         let signature = Signature::from_slice(&decode_segment(signature).unwrap()).unwrap();

@@ -183,7 +183,8 @@ impl Verifier {
 
     /// Forgets one token, here and fleet-wide: its next request asks LINE again.
     pub(crate) fn forget(&self, token: &str) {
-        let token = TokenIds::of(token);
+        let canonical = self.canonical(token);
+        let token = TokenIds::of(canonical.as_deref().unwrap_or(token));
         self.forget_locally(Named::InHand(token));
         self.fleet.tell_later(Invalidation::Token(token.digest));
     }
@@ -267,6 +268,8 @@ impl Verifier {
     /// caller goes away; the result says whether LINE revoked it. ID tokens cannot be revoked at
     /// LINE: for them the refusal here is the whole of it.
     pub(crate) async fn logout(self: &Arc<Self>, token: &str) -> Result<(), LineAuthError> {
+        let canonical = self.canonical(token);
+        let token = canonical.as_deref().unwrap_or(token);
         let ids = TokenIds::of(token);
         let now = clock::now();
         let until = self
@@ -306,7 +309,26 @@ impl Verifier {
     /// A hit costs the token's [`CacheKey`] and one probe of the verified-token cache; the
     /// SHA-256 digest is computed only when that probe finds nothing usable.
     #[inline]
+    /// The form an ID-token layer names `token` by, when it is not the token as given: an ES256
+    /// signature with a high `s` has a twin that verifies as well, and both must be one token to
+    /// the caches, the flights and the revocation records, or a signed-out ID token would come
+    /// back as its twin. Access tokens are opaque to this layer and named as given.
+    fn canonical(&self, token: &str) -> Option<String> {
+        self.id_tokens
+            .as_ref()
+            .and_then(|_| crate::id_token::jws::low_s_form(token))
+    }
+
     pub(crate) fn decide(self: &Arc<Self>, token: &str) -> Decision {
+        // Only an ID token with a high-`s` signature is renamed (one allocation); every other
+        // token goes on as given, with no allocation.
+        if let Some(canonical) = self.canonical(token) {
+            return self.decide_named(&canonical);
+        }
+        self.decide_named(token)
+    }
+
+    fn decide_named(self: &Arc<Self>, token: &str) -> Decision {
         let key = CacheKey::of(token);
         let now = clock::now();
         let verdict = match self.verified_verdict(&key, now) {

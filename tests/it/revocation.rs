@@ -205,6 +205,63 @@ async fn logout_works_on_id_token_layers() {
     );
 }
 
+/// The other valid signature of an ES256 token: `(r, n − s)` for `(r, s)` (ECDSA is malleable).
+fn es256_twin(token: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let signature =
+        p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+    let (r, s) = signature.split_scalars();
+    let twin = p256::ecdsa::Signature::from_scalars(r.to_bytes(), (-s).to_bytes()).unwrap();
+    format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(twin.to_bytes())
+    )
+}
+
+#[tokio::test]
+async fn a_signed_out_id_token_does_not_come_back_as_its_malleable_twin() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).id_tokens();
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    for (sign_out_the_twin, user) in [
+        (false, "U1234567890abcdef1234567890abcdef"),
+        (true, "Uabcdef1234567890abcdef1234567890"),
+    ] {
+        // Another user each time: the emulator's ES256 signatures are deterministic (RFC 6979).
+        let id_token = line
+            .emulator
+            .issue_id_token(IssueIdToken::new(CHANNEL, user).name("Brown"));
+        let twin = es256_twin(&id_token);
+        assert_ne!(twin, id_token);
+        // Both signatures verify: the twin is the same token to LINE's key.
+        for token in [&id_token, &twin] {
+            assert_eq!(
+                get_bearer(&base, "/api/me", token).await.status,
+                StatusCode::OK
+            );
+        }
+
+        let signed_out = if sign_out_the_twin { &twin } else { &id_token };
+        auth.logout(signed_out).await.ok();
+
+        for token in [&id_token, &twin] {
+            assert_eq!(
+                get_bearer(&base, "/api/me", token).await.status,
+                StatusCode::UNAUTHORIZED,
+                "signed out as {}",
+                if sign_out_the_twin {
+                    "the twin"
+                } else {
+                    "issued"
+                }
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_failed_key_set_fetch_is_line_unavailable_and_is_retried_soon() {
     let line = Line::start().await;
