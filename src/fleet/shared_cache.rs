@@ -336,6 +336,18 @@ fn without_password(url: &str) -> String {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("redacted"));
             }
+            // redis-rs also reads `?pass=` (Unix-socket URLs): shown, the value is hidden too.
+            if parsed.query().is_some() {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(name, value)| {
+                        let hidden = matches!(&*name, "pass" | "password");
+                        let value = if hidden { "redacted".into() } else { value };
+                        (name.into_owned(), value.into_owned())
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
         Err(_) => "<not a URL>".to_owned(),
@@ -1743,6 +1755,12 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("cache.internal:6380"), "{shown}");
         assert_eq!(without_password("not a url"), "<not a URL>");
+        let socket = without_password("redis+unix:///run/redis.sock?db=2&pass=hunter2&user=app");
+        assert!(!socket.contains("hunter2"), "{socket}");
+        assert!(
+            socket.contains("db=2") && socket.contains("user=app"),
+            "{socket}"
+        );
     }
 
     #[test]
