@@ -519,6 +519,20 @@ fn masters(nodes: &str) -> Vec<(String, u16)> {
         .collect()
 }
 
+/// Whether an error from the read-and-claim script says this Redis refuses scripts for good (an
+/// ACL without them, scripting disabled), rather than failing for now (a failover, a slot on the
+/// move, a server loading or out of memory), which is a failure like any other call's.
+fn refuses_scripts(error: &redis::RedisError) -> bool {
+    match error.kind() {
+        redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) => true,
+        redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => {
+            let text = error.to_string().to_ascii_lowercase();
+            text.contains("unknown command") || text.contains("disabled")
+        }
+        _ => false,
+    }
+}
+
 /// A glob pattern matching every key that starts with `prefix`.
 fn prefix_pattern(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
@@ -838,7 +852,7 @@ impl Link {
                     };
                     return (verdict, Some(RedisTime(secs * 1000 + micros / 1000)), claim);
                 }
-                Ok(Err(error)) if matches!(error.kind(), redis::ErrorKind::Server(_)) => {
+                Ok(Err(error)) if refuses_scripts(&error) => {
                     // Redis answered, and refused: no scripts here. Read as two calls from now on.
                     self.scripts_refused.store(true, Ordering::Relaxed);
                     tracing::info!(
@@ -1747,6 +1761,39 @@ mod tests {
             keys(KEY, None, Duration::ZERO).open("r", &token, &new),
             Some("expired")
         );
+    }
+
+    #[test]
+    fn only_a_refusal_for_good_turns_the_script_off() {
+        use redis::{ErrorKind, RedisError, ServerErrorKind};
+        let server = |kind, text: &str| -> RedisError {
+            RedisError::from((ErrorKind::Server(kind), "server", text.to_owned()))
+        };
+        assert!(refuses_scripts(&server(
+            ServerErrorKind::NoPerm,
+            "this user has no permissions to run the 'evalsha' command"
+        )));
+        assert!(refuses_scripts(&server(
+            ServerErrorKind::ResponseError,
+            "unknown command 'EVALSHA'"
+        )));
+        for passing in [
+            ServerErrorKind::TryAgain,
+            ServerErrorKind::ClusterDown,
+            ServerErrorKind::MasterDown,
+            ServerErrorKind::BusyLoading,
+            ServerErrorKind::ReadOnly,
+        ] {
+            assert!(!refuses_scripts(&server(passing, "for now")), "{passing:?}");
+        }
+        assert!(!refuses_scripts(&server(
+            ServerErrorKind::ResponseError,
+            "OOM command not allowed when used memory > 'maxmemory'"
+        )));
+        assert!(!refuses_scripts(&RedisError::from((
+            ErrorKind::Io,
+            "reset"
+        ))));
     }
 
     #[test]
