@@ -573,7 +573,9 @@ impl LineAuthConfigBuilder {
     /// at least 32 bytes, the same on every replica; never shown by `Debug`). Every verdict and
     /// refusal written to Redis carries an HMAC-SHA256 of itself and the token hash it is stored
     /// under, and a replica accepts only entries signed with its key: a party that can write to
-    /// Redis can deny service, but cannot make a replica accept a token. Generate it with, e.g.,
+    /// Redis can deny service, but cannot make a replica accept a token LINE never verified for
+    /// this fleet (a genuine entry saved earlier can be replayed until it runs out: see
+    /// [`shared`](crate::shared)). Generate it with, e.g.,
     /// `openssl rand -base64 32`.
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -98,7 +98,9 @@
 //! verdict only if the MAC checks out under its key (or, during a rotation, the
 //! [previous key](crate::LineAuthConfigBuilder::redis_previous_signing_key)): whoever can write
 //! to Redis without the key can make replicas refuse tokens or ask LINE again (denial of service),
-//! but cannot make one accept a token, nor accept it as another user. Sign-outs, claims, forget
+//! but cannot make one accept a token LINE never verified for this fleet, nor accept it as
+//! another user. They can replay a genuine entry saved earlier, for the same token, until the
+//! freshness it was signed with runs out (at most the maximum TTL). Sign-outs, claims, forget
 //! marks and the invalidation channel are not signed: forging them only ever denies. Whoever can
 //! read Redis learns token hashes and the profiles of verified users, so give it a password or an
 //! ACL user, keep it off public networks, and use `rediss://` (TLS, with the system's and
