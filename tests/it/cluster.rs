@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use line_auth::{LineAuthConfigBuilder, LineAuthHandle, LineAuthLayer};
 use line_auth_emulator::IssueToken;
 
-use crate::logout::{app, post_bearer};
+use crate::fleet::Replica;
+use crate::logout::post_bearer;
 use crate::redis_cluster::RedisCluster;
 use crate::redis_server::{shared_key, FLEET_KEY};
 use crate::support::*;
@@ -16,40 +16,21 @@ use crate::support::*;
 /// How long a logout may take to reach the other replica: the issue asks for a second.
 const LOGOUT_DEADLINE: Duration = Duration::from_secs(1);
 
-struct Replica {
-    base: String,
-    auth: LineAuthHandle,
-}
-
-impl Replica {
-    async fn start(line: &Line, cluster: &RedisCluster) -> Self {
-        Self::with_config(
-            line.config()
-                .redis_cluster_urls(cluster.urls())
-                .redis_signing_key(FLEET_KEY),
-        )
-        .await
-    }
-
-    async fn with_config(config: LineAuthConfigBuilder) -> Self {
-        let layer = LineAuthLayer::new(config.build().unwrap());
-        let auth = layer.handle();
-        Self {
-            base: serve(app(layer)).await,
-            auth,
-        }
-    }
-
-    async fn me(&self, token: &str) -> StatusCode {
-        get_bearer(&self.base, "/api/me", token).await.status
-    }
+/// A replica sharing `cluster`.
+async fn replica_on(line: &Line, cluster: &RedisCluster) -> Replica {
+    Replica::with_config(
+        line.config()
+            .redis_cluster_urls(cluster.urls())
+            .redis_signing_key(FLEET_KEY),
+    )
+    .await
 }
 
 /// `n` replicas on the cluster, each subscribed (on some node) before the test goes on.
 async fn fleet(line: &Line, cluster: &RedisCluster, n: usize) -> Vec<Replica> {
     let mut replicas = Vec::new();
     for _ in 0..n {
-        replicas.push(Replica::start(line, cluster).await);
+        replicas.push(replica_on(line, cluster).await);
     }
     wait_for_subscribers(cluster, n).await;
     replicas

@@ -20,10 +20,11 @@ use crate::redis_server::{shared_key, RedisServer, FLEET_KEY};
 /// milliseconds; the margin is for a loaded machine.
 const PUSH_DEADLINE: Duration = Duration::from_secs(5);
 
-/// One replica: the example's routes behind a layer sharing `redis_url`.
-struct Replica {
-    base: String,
-    auth: LineAuthHandle,
+/// One replica: the example's routes behind a layer sharing a Redis (a server here, a cluster in
+/// `tests/it/cluster.rs`).
+pub(crate) struct Replica {
+    pub(crate) base: String,
+    pub(crate) auth: LineAuthHandle,
 }
 
 impl Replica {
@@ -37,7 +38,7 @@ impl Replica {
     }
 
     /// A replica with its own requirements (`config` names the fleet's Redis).
-    async fn with_config(config: LineAuthConfigBuilder) -> Self {
+    pub(crate) async fn with_config(config: LineAuthConfigBuilder) -> Self {
         let layer = LineAuthLayer::new(config.build().unwrap());
         let auth = layer.handle();
         Self {
@@ -46,7 +47,7 @@ impl Replica {
         }
     }
 
-    async fn me(&self, token: &str) -> StatusCode {
+    pub(crate) async fn me(&self, token: &str) -> StatusCode {
         get_bearer(&self.base, "/api/me", token).await.status
     }
 }
@@ -982,19 +983,26 @@ async fn wait_until_in_redis(
     false
 }
 
+/// A token verified through `replica`, then signed out there while LINE failed to revoke it: it
+/// stays valid at LINE, and only the fleet knows it was signed out.
+async fn signed_out_while_line_cannot_revoke(line: &Line, replica: &Replica) -> String {
+    let token = line.token();
+    assert_eq!(replica.me(&token).await, StatusCode::OK);
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    assert!(replica.auth.logout(&token).await.is_err());
+    line.emulator.clear_faults();
+    token
+}
+
 #[tokio::test]
 async fn a_sign_out_outlives_a_forget_and_a_clear_and_reaches_a_replica_that_never_heard_it() {
     let redis = RedisServer::start();
     let line = Line::start().await;
     let replicas = fleet(&line, &redis, 2).await;
-    let token = line.token();
-    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
-    // LINE fails to revoke it: the token stays valid at LINE, signed out all the same.
-    line.emulator.inject(
-        Endpoint::Revoke,
-        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    assert!(replicas[0].auth.logout(&token).await.is_err());
+    let token = signed_out_while_line_cannot_revoke(&line, &replicas[0]).await;
     wait_for_invalidations(&replicas[1], 1).await;
 
     replicas[1].auth.forget(&token);
@@ -1183,15 +1191,7 @@ async fn a_replica_just_started_waits_for_redis_before_asking_line_about_a_token
     let redis = RedisServer::start();
     let line = Line::start().await;
     let replicas = fleet(&line, &redis, 1).await;
-    let token = line.token();
-    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
-    // LINE fails to revoke it: it stays valid at LINE, and only Redis knows it was signed out.
-    line.emulator.inject(
-        Endpoint::Revoke,
-        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    assert!(replicas[0].auth.logout(&token).await.is_err());
-    line.emulator.clear_faults();
+    let token = signed_out_while_line_cannot_revoke(&line, &replicas[0]).await;
 
     // A replica starting now, whose Redis answers its first connection 30 ms late.
     let slow = Relay::start_slow(redis.port(), Duration::from_millis(30)).await;
