@@ -678,7 +678,8 @@ async fn run_chaos(options: &Options) -> Result<(), Box<dyn Error>> {
         let mut command = Command::new(&binary);
         command
             .env("REDIS_CLUSTER_URLS", &urls)
-            .env("LINE_REDIS_SIGNING_KEY", CHAOS_SIGNING_KEY);
+            .env("LINE_REDIS_SIGNING_KEY", CHAOS_SIGNING_KEY)
+            .env("LINE_REDIS_TIMEOUT_MS", chaos::REDIS_TIMEOUT_MS);
         start_server_with(command, &line.base_url())
     };
     let (mut first, first_base) = start()?;

@@ -217,8 +217,8 @@ impl Fleet {
     }
 
     /// Claims the asking of LINE for the fleet, for at most `hold`; when another replica holds
-    /// the claim, waits until `wait_until` for its verdict. [`Asked::AskLine`] whenever the
-    /// fleet cannot answer.
+    /// the claim, waits until `wait_until` for its verdict, and when one was shared since the
+    /// read, takes it. [`Asked::AskLine`] whenever the fleet cannot answer.
     pub(crate) async fn claim_or_wait(
         &self,
         digest: &TokenDigest,
@@ -228,12 +228,15 @@ impl Fleet {
     ) -> Asked {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            if shared.claim(digest, hold, counters).await {
-                return Asked::AskLine;
-            }
-            return match shared.wait_for_verdict(digest, wait_until, counters).await {
-                Some(verdict) => Asked::Known(verdict),
-                None => Asked::AskLine,
+            return match shared.claim(digest, hold, counters).await {
+                shared_cache::Claimed::Ours => Asked::AskLine,
+                shared_cache::Claimed::Known(verdict) => Asked::Known(verdict),
+                shared_cache::Claimed::Theirs => {
+                    match shared.wait_for_verdict(digest, wait_until, counters).await {
+                        Some(verdict) => Asked::Known(verdict),
+                        None => Asked::AskLine,
+                    }
+                }
             };
         }
         #[cfg(not(feature = "redis"))]

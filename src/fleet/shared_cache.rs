@@ -71,6 +71,16 @@ end
 return {verified, refused, signed_out, now[1], now[2], claim}
 ";
 
+/// What a separate claim (where scripts are refused) found.
+pub(crate) enum Claimed {
+    /// This replica asks LINE: it holds the claim, or Redis could not tell.
+    Ours,
+    /// Another replica holds the claim: wait for its verdict.
+    Theirs,
+    /// A verdict was shared between this replica's read and its claim.
+    Known(SharedVerdict),
+}
+
 /// A reading of Redis's clock, in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RedisTime(u64);
@@ -913,33 +923,61 @@ impl Link {
             .ignore();
     }
 
-    /// Claims the asking of LINE about this token for the fleet, for at most `hold`. `false`:
-    /// another replica is asking now; wait for its verdict. `true` when Redis cannot tell.
+    /// Claims the asking of LINE about this token for the fleet, for at most `hold`, and reads
+    /// what is stored in the same pipeline, after the claim: a replica shares its verdict before
+    /// it deletes its claim, so a claim won here either came first or finds that verdict.
+    /// Reading before claiming, as [`lookup`](Self::lookup) does where scripts are refused,
+    /// leaves a window in which another replica claims, asks LINE, shares and lets go.
     pub(crate) async fn claim(
         &self,
         digest: &TokenDigest,
         hold: Duration,
         counters: &dyn Tally,
-    ) -> bool {
+    ) -> Claimed {
         let Some(mut connection) = self.connection() else {
-            return true;
+            return Claimed::Ours;
         };
-        let claim = redis::cmd("SET")
+        let mut claim_then_read = redis::pipe();
+        claim_then_read
+            .cmd("SET")
             .arg(self.key("l", digest))
             .arg(1)
             .arg("PX")
             .arg(millis_of(hold))
             .arg("NX")
-            .to_owned();
-        let claimed = self
-            .run(
-                counters,
-                "claim a verification",
-                claim.query_async::<Option<String>>(&mut connection),
-            )
-            .await;
-        // `None`: Redis failed, ask LINE; `Some(None)`: the key exists, someone else asks.
-        !matches!(claimed, Some(None))
+            .cmd("MGET")
+            .arg(self.key("v", digest))
+            .arg(self.key("r", digest))
+            .arg(self.key("s", digest));
+        type Answer = (
+            Option<String>,
+            (Option<String>, Option<String>, Option<String>),
+        );
+        let answer = claim_then_read.query_async::<Answer>(&mut connection);
+        // `None`: Redis failed, ask LINE.
+        let Some((claimed, (verified, refused, signed_out))) =
+            self.run(counters, "claim a verification", answer).await
+        else {
+            return Claimed::Ours;
+        };
+        // `claimed` is `None` when the claim key exists: someone else asks.
+        let ours = claimed.is_some();
+        match read_verdict(
+            &self.settings.signing,
+            digest,
+            verified,
+            refused,
+            signed_out,
+        ) {
+            Some(verdict) => {
+                if ours {
+                    self.release(digest, counters).await;
+                }
+                Claimed::Known(verdict)
+            }
+            None if ours => Claimed::Ours,
+            None => Claimed::Theirs,
+        }
     }
 
     /// Waits for the verdict of the replica that claimed this token, polling until it appears,

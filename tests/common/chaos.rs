@@ -118,6 +118,11 @@ impl Shared {
     }
 }
 
+/// The servers' `LINE_REDIS_TIMEOUT_MS`. The default (50 ms) is below what a loaded test machine
+/// stalls for, and each timeout turns Redis off for a second: the healthy-cluster probe would count
+/// the second verifications that follow as the fleet's failure.
+pub const REDIS_TIMEOUT_MS: &str = "500";
+
 /// Runs the chaos for `duration` against replicas at `bases`, all sharing `cluster`, with
 /// `connections` concurrent clients; tokens for `channel` come from `line`.
 pub async fn run(

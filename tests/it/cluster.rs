@@ -418,6 +418,7 @@ async fn chaos_a_master_killed_restarted_and_stalled_under_load_with_logouts() {
         ("LINE_API_BASE", base_url.as_str()),
         ("REDIS_CLUSTER_URLS", urls.as_str()),
         ("LINE_REDIS_SIGNING_KEY", FLEET_KEY),
+        ("LINE_REDIS_TIMEOUT_MS", crate::chaos::REDIS_TIMEOUT_MS),
     ];
     let (_first, first) = start_example("server", &env);
     let (_second, second) = start_example("server", &env);

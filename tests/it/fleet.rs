@@ -20,6 +20,9 @@ use crate::redis_server::{shared_key, RedisServer, FLEET_KEY};
 /// milliseconds; the margin is for a loaded machine.
 const PUSH_DEADLINE: Duration = Duration::from_secs(5);
 
+/// The Redis timeout of replicas in tests not about timeouts.
+pub(crate) const STALL_TOLERANT_REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// One replica: the example's routes behind a layer sharing a Redis (a server here, a cluster in
 /// `tests/it/cluster.rs`).
 pub(crate) struct Replica {
@@ -28,11 +31,15 @@ pub(crate) struct Replica {
 }
 
 impl Replica {
+    /// A replica with a Redis timeout that a loaded test machine's stalls stay under (the
+    /// default, 50 ms, does not: a timeout turns Redis off for a second, and with it the fleet's
+    /// one verification per token). Tests of the timeout itself set their own.
     async fn start(line: &Line, redis_url: &str) -> Self {
         Self::with_config(
             line.config()
                 .redis_url(redis_url)
-                .redis_signing_key(FLEET_KEY),
+                .redis_signing_key(FLEET_KEY)
+                .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT),
         )
         .await
     }
@@ -647,9 +654,16 @@ async fn a_redis_that_stops_answering_costs_a_request_one_redis_timeout() {
         answering = answering.max(started.elapsed());
     }
     assert_eq!(replica.auth.stats().shared_misses, 3);
+    // Each share ends with a check of forget marks (an MGET; the reads are a script): let the
+    // last of them finish, so that only the request below meets the hung Redis.
+    let mut connection = inspect(&redis).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while command_calls(&mut connection, "mget").await < 3 {
+        assert!(Instant::now() < deadline, "the shares did not finish");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
     // Hung, not down: connections stay open, commands get no answer.
-    let mut connection = inspect(&redis).await;
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
         .arg(60_000)
@@ -784,6 +798,16 @@ impl Relay {
     /// A relay that holds each new connection for `delay` before passing anything on: Redis
     /// far away, or busy, as a replica starting up meets it.
     async fn start_slow(redis_port: u16, delay: Duration) -> Self {
+        Self::start_with(redis_port, delay, Duration::ZERO).await
+    }
+
+    /// A relay that holds whatever a client sends for `latency` before passing it on: a Redis
+    /// far away, whose every command lands `latency` after it was sent.
+    async fn start_far(redis_port: u16, latency: Duration) -> Self {
+        Self::start_with(redis_port, Duration::ZERO, latency).await
+    }
+
+    async fn start_with(redis_port: u16, delay: Duration, latency: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut_before = Arc::new(AtomicU64::new(0));
@@ -799,9 +823,13 @@ impl Relay {
                 let born = generation.fetch_add(1, Ordering::SeqCst) + 1;
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                for (from, to) in [(client_read, server_write), (server_read, client_write)] {
+                let pumps = [
+                    (client_read, server_write, latency),
+                    (server_read, client_write, Duration::ZERO),
+                ];
+                for (from, to, latency) in pumps {
                     let cut = Arc::clone(&cut);
-                    tokio::spawn(pump(from, to, born, cut));
+                    tokio::spawn(pump(from, to, born, cut, latency));
                 }
             }
         });
@@ -823,25 +851,31 @@ impl Relay {
     }
 }
 
+/// Passes what `from` sends on to `to`, each chunk `latency` after it arrived.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     born: u64,
     cut_before: Arc<AtomicU64>,
+    latency: Duration,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buffer = [0u8; 4096];
-    let mut silent = false;
-    loop {
-        let Ok(n) = from.read(&mut buffer).await else {
-            return;
-        };
-        if n == 0 {
-            return;
+    // Read apart from writing, so that a chunk waiting out its latency holds up no other.
+    let (chunks, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n @ 1..) = from.read(&mut buffer).await {
+            if chunks.send((Instant::now(), buffer[..n].to_vec())).is_err() {
+                return;
+            }
         }
+    });
+    let mut silent = false;
+    while let Some((at, chunk)) = arrived.recv().await {
+        tokio::time::sleep_until((at + latency).into()).await;
         // Once cut, a connection stays cut; connections made later are not.
         silent = silent || born < cut_before.load(Ordering::SeqCst);
-        if !silent && to.write_all(&buffer[..n]).await.is_err() {
+        if !silent && to.write_all(&chunk).await.is_err() {
             return;
         }
     }
@@ -1270,10 +1304,49 @@ async fn a_miss_reads_and_claims_in_one_round_trip() {
     assert_eq!(line.calls().0, 2, "one LINE call per token for the fleet");
 }
 
-#[tokio::test]
-async fn where_redis_refuses_scripts_a_miss_reads_and_claims_in_two_calls() {
+/// Where scripts are refused, a miss reads, then claims: a verdict shared in between, by a
+/// replica that claimed, asked LINE and released its claim while the read travelled, must be
+/// found by the claim, not answered by a second question to LINE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_redis_refuses_scripts_a_verdict_shared_between_the_read_and_the_claim_is_used() {
     let redis = RedisServer::start();
-    let mut connection = inspect(&redis).await;
+    refuse_scripts(&redis).await;
+    let line = Line::start().await;
+    // Every command of the far replica lands 300 ms after it was sent.
+    let latency = Duration::from_millis(300);
+    let relay = Relay::start_far(redis.port(), latency).await;
+    let far = Replica::with_config(
+        line.config()
+            .redis_url(relay.url())
+            .redis_signing_key(FLEET_KEY)
+            .redis_timeout(Duration::from_secs(3)),
+    )
+    .await;
+    let near = Replica::start(&line, &redis.url()).await;
+    wait_for_subscribers(&redis, 2).await;
+    // Warm: the far replica learns that scripts are refused, and its connections are up.
+    assert_eq!(far.me(&line.token()).await, StatusCode::OK);
+    let calls = line.calls().0;
+
+    let token = line.token();
+    let far_request = far.me(&token);
+    let near_request = async {
+        // The far replica's read has landed (at 300 ms, finding nothing); its claim lands at
+        // 600 ms. In between, the near replica claims, asks LINE and shares.
+        tokio::time::sleep(latency + latency / 3).await;
+        near.me(&token).await
+    };
+    let (far_status, near_status) = tokio::join!(far_request, near_request);
+    assert_eq!((far_status, near_status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        line.calls().0 - calls,
+        1,
+        "the far replica's claim found the near replica's verdict"
+    );
+}
+
+async fn refuse_scripts(redis: &RedisServer) {
+    let mut connection = inspect(redis).await;
     let _: () = redis::cmd("ACL")
         .arg("SETUSER")
         .arg("default")
@@ -1281,6 +1354,13 @@ async fn where_redis_refuses_scripts_a_miss_reads_and_claims_in_two_calls() {
         .query_async(&mut connection)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn where_redis_refuses_scripts_a_miss_reads_and_claims_in_two_calls() {
+    let redis = RedisServer::start();
+    refuse_scripts(&redis).await;
+    let mut connection = inspect(&redis).await;
     let line = Line::start().await;
     let replicas = fleet(&line, &redis, 2).await;
     let token = line.token();
