@@ -191,6 +191,11 @@ fn spread_batch<S: App>(service: S, tokens: std::sync::Arc<Vec<String>>) -> Batc
     })
 }
 
+/// `router` as `axum::serve` runs it (`Router::into_make_service` calls `with_state(())`).
+fn served(router: axum::Router) -> axum::Router {
+    router.with_state(())
+}
+
 /// Hit cost as the cache grows, rotated: the bare router and the layer wrapping it, over 1,000
 /// and over 1,000,000 cached tokens, each against the bare router fed the same tokens.
 fn scale(args: &Args) {
@@ -273,6 +278,36 @@ fn main() {
             batch(naive_from_fn(router(), &tokens), bearer.clone(), 200),
         ),
         ("from_fn_hs256_jwt", batch(jwt_from_fn(router()), jwt, 200)),
+        // As `axum::serve` runs a router: `into_make_service` calls `with_state(())`, which turns
+        // each handler into its route once, instead of per request (with the route's layers).
+        (
+            "bare_as_served",
+            batch(served(router()), bearer.clone(), 200),
+        ),
+        (
+            "line_auth_wrapping_as_served",
+            batch(
+                layer_trusting(&tokens).layer(served(router())),
+                bearer.clone(),
+                200,
+            ),
+        ),
+        (
+            "line_auth_route_layer_as_served",
+            batch(
+                served(router().route_layer(layer_trusting(&tokens))),
+                bearer.clone(),
+                200,
+            ),
+        ),
+        (
+            "tower_http_as_served",
+            batch(
+                tower_http_bearer(served(router()), &token),
+                bearer.clone(),
+                200,
+            ),
+        ),
         ("bare_no_header", batch(router(), None, 200)),
         (
             "example_server_health",
@@ -343,6 +378,8 @@ fn main() {
                 bare_no_header
             } else if name == &"example_server_api_me" {
                 health
+            } else if name.ends_with("as_served") {
+                at("bare_as_served")
             } else {
                 bare
             };

@@ -124,10 +124,16 @@ impl VerifiedCache {
 
     #[inline]
     pub(crate) fn get(&self, key: &CacheKey, now: Instant) -> Cached {
+        self.get_at(key, clock::millis(now))
+    }
+
+    /// [`get`](Self::get) at `now` in [`clock::millis`] (the hit path reads
+    /// [`clock::now_millis`], cheaper than an `Instant`).
+    #[inline]
+    pub(crate) fn get_at(&self, key: &CacheKey, now: u64) -> Cached {
         let Some(entry) = self.entries.get(key) else {
             return Cached::Unknown;
         };
-        let now = clock::millis(now);
         if now < entry.fresh_until {
             Cached::Fresh(entry.user, entry.grant)
         } else if now >= entry.token_expires {

@@ -330,15 +330,14 @@ impl Verifier {
 
     fn decide_named(self: &Arc<Self>, token: &str) -> Decision {
         let key = CacheKey::of(token);
-        let now = clock::now();
-        let verdict = match self.verified_verdict(&key, now) {
+        let verdict = match self.verified_verdict(&key, clock::now_millis()) {
             Some(verdict) => verdict,
             None => {
                 let token_ids = TokenIds {
                     key,
                     digest: TokenDigest::of(token),
                 };
-                match self.refused.get(&token_ids.digest, now) {
+                match self.refused.get(&token_ids.digest, clock::now()) {
                     Some(error) => Err(error),
                     None => return self.verify_once(token, token_ids),
                 }
@@ -365,8 +364,8 @@ impl Verifier {
 
     /// The verdict the verified-token cache holds: verified (re-checked) or expired.
     #[inline]
-    fn verified_verdict(&self, key: &CacheKey, now: Instant) -> Option<Verdict> {
-        match self.cache.get(key, now) {
+    fn verified_verdict(&self, key: &CacheKey, now: u64) -> Option<Verdict> {
+        match self.cache.get_at(key, now) {
             Cached::Fresh(user, grant) => Some(self.policy.check_grant(grant).map(|()| user)),
             Cached::Expired => Some(Err(LineAuthError::InvalidToken(InvalidReason::Expired))),
             Cached::Unknown => None,
@@ -376,7 +375,7 @@ impl Verifier {
     /// The verdict the caches hold: verified (re-checked), expired, or refused before.
     fn cached_verdict(&self, token: &TokenIds) -> Option<Verdict> {
         let now = clock::now();
-        self.verified_verdict(&token.key, now)
+        self.verified_verdict(&token.key, clock::millis(now))
             .or_else(|| self.refused.get(&token.digest, now).map(Err))
     }
 
