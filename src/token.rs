@@ -291,28 +291,13 @@ impl fmt::Display for ShortHex<'_> {
     }
 }
 
-/// Hashes a [`TokenDigest`] by taking 8 of its bytes: the digest is already uniform, and SHA-256's
-/// preimage resistance keeps an attacker from aiming tokens at one bucket, so hashing again is waste.
-#[derive(Default)]
-pub(crate) struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // `[u8; 32]` hashes as its length then its bytes; keep the first 8 digest bytes.
-        if bytes.len() >= 8 {
-            let mut first = [0u8; 8];
-            first.copy_from_slice(&bytes[..8]);
-            self.0 = u64::from_ne_bytes(first);
-        }
-    }
-}
-
-/// [`std::hash::BuildHasher`] for maps keyed by [`TokenDigest`].
-pub(crate) type DigestHashBuilder = BuildHasherDefault<DigestHasher>;
+/// [`std::hash::BuildHasher`] for maps keyed by [`TokenDigest`] (refusals, sign-outs, flights,
+/// the fleet's index): the standard library's SipHash-1-3 under random keys, one per map.
+///
+/// Not the digest's own bytes, uniform as they are: a table indexes by some twenty of its bits,
+/// and tokens whose SHA-256 digests agree in twenty bits take an attacker about a million hashes
+/// to find, enough to pile junk tokens into one bucket. These maps are off the hit path.
+pub(crate) type DigestHashBuilder = std::hash::RandomState;
 
 /// An access token on its way to LINE. Its `Debug` never shows the value.
 #[derive(Clone)]
@@ -348,6 +333,19 @@ mod tests {
             Err(LineAuthError::Malformed(reason)) => reason,
             other => panic!("expected a malformed-token error for {value:?}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_digest_maps_hash_is_keyed_so_chosen_digests_cannot_be_aimed_at_one_bucket() {
+        // Finding tokens whose SHA-256 digests agree in the ~20 bits a table indexes by takes
+        // an attacker about a million hashes: cheap. Keyed, those bits cannot be aimed at.
+        let digest = TokenDigest::of("token");
+        let (one, other) = (DigestHashBuilder::default(), DigestHashBuilder::default());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest.0[..8]);
+        assert_ne!(one.hash_one(digest), u64::from_ne_bytes(first));
+        assert_ne!(one.hash_one(digest), other.hash_one(digest), "one key per map");
+        assert_eq!(one.hash_one(digest), one.hash_one(TokenDigest::of("token")));
     }
 
     #[cfg(feature = "redis")]
