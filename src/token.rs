@@ -344,7 +344,11 @@ mod tests {
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest.0[..8]);
         assert_ne!(one.hash_one(digest), u64::from_ne_bytes(first));
-        assert_ne!(one.hash_one(digest), other.hash_one(digest), "one key per map");
+        assert_ne!(
+            one.hash_one(digest),
+            other.hash_one(digest),
+            "one key per map"
+        );
         assert_eq!(one.hash_one(digest), one.hash_one(TokenDigest::of("token")));
     }
 

@@ -693,14 +693,10 @@ impl Link {
 
     /// Publishes a keepalive for this replica's own subscription to hear.
     async fn keepalive(&self, channel: &str, counters: &dyn Tally) {
-        // In a cluster, a failure on another node (a master down) pauses Redis use; the node
-        // listened on is fine, and a keepalive skipped for 3 s would take it for dead.
-        let publisher = if self.settings.is_cluster() {
-            self.publisher_despite_a_pause()
-        } else {
-            self.publisher()
-        };
-        let Some(mut connection) = publisher else {
+        // Sent even while Redis use is paused: a failure elsewhere (a master down in a cluster,
+        // writes refused, one slow answer after another) pauses it, the subscription may be
+        // fine all along, and keepalives skipped for 3 s would take it for dead.
+        let Some(mut connection) = self.publisher_despite_a_pause() else {
             return;
         };
         let mut publish = redis::cmd("PUBLISH");
@@ -726,8 +722,15 @@ impl Link {
             .unwrap_or_else(PoisonError::into_inner) = publisher;
     }
 
-    /// In a cluster, the connection to the node the subscription listens on, paused or not.
+    /// The connection for `PUBLISH` (see [`publisher`](Self::publisher)), paused or not.
     fn publisher_despite_a_pause(&self) -> Option<Connection> {
+        if !self.settings.is_cluster() {
+            return self
+                .connection
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+        }
         self.publisher
             .read()
             .unwrap_or_else(PoisonError::into_inner)

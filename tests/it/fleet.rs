@@ -632,6 +632,50 @@ async fn a_full_redis_refusing_writes_never_fails_a_request() {
     }
 }
 
+/// Redis refusing every write ("OOM command not allowed") pauses the replica's use of it a
+/// second at a time, over and over; its subscription is fine all along, and the keepalive that
+/// shows it (a `PUBLISH`, which Redis still takes) must go on, or after three seconds the
+/// replica would take the subscription for dead and drop its cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_refusing_writes_for_seconds_does_not_make_a_replica_drop_its_cache() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 1).await;
+    let replica = &replicas[0];
+    let cached = line.token();
+    assert_eq!(replica.me(&cached).await, StatusCode::OK);
+    let mut connection = inspect(&redis).await;
+    for (setting, value) in [("maxmemory-policy", "noeviction"), ("maxmemory", "1")] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(setting)
+            .arg(value)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+    let calls = line.calls().0;
+
+    // Six seconds of new tokens, each a refused write; the cached token asked all along.
+    let mut new_tokens = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(6) {
+        assert_eq!(replica.me(&line.token()).await, StatusCode::OK);
+        new_tokens += 1;
+        assert_eq!(replica.me(&cached).await, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        replica.auth.stats().shared_errors > 0,
+        "Redis refused writes"
+    );
+    assert_eq!(
+        line.calls().0 - calls,
+        new_tokens,
+        "the cached token was never asked of LINE again"
+    );
+}
+
 #[tokio::test]
 async fn a_redis_that_stops_answering_costs_a_request_one_redis_timeout() {
     let redis = RedisServer::start();
