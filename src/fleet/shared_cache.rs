@@ -1233,6 +1233,27 @@ impl Link {
         self.outbox_filled.notify_one();
     }
 
+    /// The next invalidation for the courier to publish, out of the outbox while it is under
+    /// way: an invalidation left meanwhile is kept, even behind a "forget everything" whose
+    /// deletes may already have passed its token.
+    fn take_from_outbox(&self) -> Option<Invalidation> {
+        self.outbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+    }
+
+    /// Returns an invalidation the courier could not publish to the front of the outbox, unless a
+    /// "forget everything" that took over meanwhile covers it.
+    fn put_back(&self, invalidation: Invalidation) {
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        let covered = outbox.front() == Some(&Invalidation::All)
+            && !matches!(invalidation, Invalidation::Revoked(..));
+        if !covered {
+            outbox.push_front(invalidation);
+        }
+    }
+
     /// Deletes what the fleet shares about the invalidated tokens and tells every replica.
     async fn publish(&self, invalidation: &Invalidation, counters: &dyn Tally) -> bool {
         // A sign-out in a cluster: the message first, on the subscription's node, even while
@@ -1682,20 +1703,12 @@ async fn run_courier(
     loop {
         let wake = link.outbox_filled.notified();
         while link.connect().await {
-            let next = link
-                .outbox
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .front()
-                .cloned();
-            let Some(invalidation) = next else { break };
-            if !link.publish(&invalidation, &notices).await {
+            let Some(invalidation) = link.take_from_outbox() else {
                 break;
-            }
-            let mut outbox = link.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-            // Unless it was replaced by "forget everything" meanwhile, it is the front still.
-            if outbox.front() == Some(&invalidation) {
-                outbox.pop_front();
+            };
+            if !link.publish(&invalidation, &notices).await {
+                link.put_back(invalidation);
+                break;
             }
         }
         tokio::select! {
@@ -1754,6 +1767,53 @@ mod tests {
             Vec::from(shared.outbox.lock().unwrap().clone()),
             [Invalidation::All],
             "one invalidation covering all of them, and everything after"
+        );
+    }
+
+    #[test]
+    fn a_forget_left_while_forgetting_everything_is_under_way_is_kept() {
+        let settings = RedisSettings::new(
+            "redis://127.0.0.1:1/",
+            "t:".into(),
+            Duration::from_millis(5),
+            keys(KEY, None, Duration::ZERO),
+        )
+        .unwrap();
+        let shared = SharedCache::new(
+            settings,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+        );
+        let outbox = |shared: &SharedCache| Vec::from(shared.outbox.lock().unwrap().clone());
+        let forget = Invalidation::Token(TokenDigest::of("forgotten"));
+        shared.invalidate_later(Invalidation::All);
+        shared.invalidate_later(forget.clone());
+        assert_eq!(
+            outbox(&shared),
+            [Invalidation::All],
+            "covered while it waits"
+        );
+
+        // The courier publishes "forget everything": its deletes may pass a token whose verdict
+        // is shared later, so a forget of that token left now must still go out.
+        let under_way = shared.take_from_outbox();
+        assert_eq!(under_way, Some(Invalidation::All));
+        shared.invalidate_later(forget.clone());
+        assert_eq!(outbox(&shared), [forget.clone()]);
+
+        // Not published: back in front, and it covers the forget again.
+        shared.put_back(Invalidation::All);
+        assert_eq!(outbox(&shared), [Invalidation::All, forget.clone()]);
+        let signed_out = Invalidation::Revoked(TokenDigest::of("out"), Duration::from_secs(1));
+        let taken = shared.take_from_outbox().unwrap();
+        shared.invalidate_later(Invalidation::All);
+        shared.put_back(signed_out.clone());
+        assert_eq!(taken, Invalidation::All);
+        assert_eq!(
+            outbox(&shared),
+            [signed_out, forget, Invalidation::All],
+            "a sign-out is never covered"
         );
     }
 
