@@ -1800,7 +1800,7 @@ mod tests {
         let under_way = shared.take_from_outbox();
         assert_eq!(under_way, Some(Invalidation::All));
         shared.invalidate_later(forget.clone());
-        assert_eq!(outbox(&shared), [forget.clone()]);
+        assert_eq!(outbox(&shared), std::slice::from_ref(&forget));
 
         // Not published: back in front, and it covers the forget again.
         shared.put_back(Invalidation::All);
