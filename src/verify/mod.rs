@@ -330,7 +330,7 @@ impl Verifier {
 
     fn decide_named(self: &Arc<Self>, token: &str) -> Decision {
         let key = CacheKey::of(token);
-        let verdict = match self.verified_verdict(&key, clock::now_millis()) {
+        let verdict = match self.verified_verdict(self.cache.get_now(&key)) {
             Some(verdict) => verdict,
             None => {
                 let token_ids = TokenIds {
@@ -364,8 +364,8 @@ impl Verifier {
 
     /// The verdict the verified-token cache holds: verified (re-checked) or expired.
     #[inline]
-    fn verified_verdict(&self, key: &CacheKey, now: u64) -> Option<Verdict> {
-        match self.cache.get_at(key, now) {
+    fn verified_verdict(&self, cached: Cached) -> Option<Verdict> {
+        match cached {
             Cached::Fresh(user, grant) => Some(self.policy.check_grant(grant).map(|()| user)),
             Cached::Expired => Some(Err(LineAuthError::InvalidToken(InvalidReason::Expired))),
             Cached::Unknown => None,
@@ -375,7 +375,7 @@ impl Verifier {
     /// The verdict the caches hold: verified (re-checked), expired, or refused before.
     fn cached_verdict(&self, token: &TokenIds) -> Option<Verdict> {
         let now = clock::now();
-        self.verified_verdict(&token.key, clock::millis(now))
+        self.verified_verdict(self.cache.get(&token.key, now))
             .or_else(|| self.refused.get(&token.digest, now).map(Err))
     }
 
