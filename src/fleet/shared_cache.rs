@@ -1770,8 +1770,7 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_forget_left_while_forgetting_everything_is_under_way_is_kept() {
+    fn unreachable_fleet() -> SharedCache {
         let settings = RedisSettings::new(
             "redis://127.0.0.1:1/",
             "t:".into(),
@@ -1779,13 +1778,21 @@ mod tests {
             keys(KEY, None, Duration::ZERO),
         )
         .unwrap();
-        let shared = SharedCache::new(
+        SharedCache::new(
             settings,
             Duration::from_secs(60),
             Duration::from_secs(1),
             Duration::from_secs(3),
-        );
-        let outbox = |shared: &SharedCache| Vec::from(shared.outbox.lock().unwrap().clone());
+        )
+    }
+
+    fn outbox(shared: &SharedCache) -> Vec<Invalidation> {
+        Vec::from(shared.outbox.lock().unwrap().clone())
+    }
+
+    #[test]
+    fn a_forget_left_while_forgetting_everything_is_under_way_is_kept() {
+        let shared = unreachable_fleet();
         let forget = Invalidation::Token(TokenDigest::of("forgotten"));
         shared.invalidate_later(Invalidation::All);
         shared.invalidate_later(forget.clone());
@@ -1797,24 +1804,40 @@ mod tests {
 
         // The courier publishes "forget everything": its deletes may pass a token whose verdict
         // is shared later, so a forget of that token left now must still go out.
-        let under_way = shared.take_from_outbox();
-        assert_eq!(under_way, Some(Invalidation::All));
+        assert_eq!(shared.take_from_outbox(), Some(Invalidation::All));
         shared.invalidate_later(forget.clone());
         assert_eq!(outbox(&shared), std::slice::from_ref(&forget));
+    }
 
-        // Not published: back in front, and it covers the forget again.
-        shared.put_back(Invalidation::All);
-        assert_eq!(outbox(&shared), [Invalidation::All, forget.clone()]);
+    #[test]
+    fn what_the_courier_could_not_publish_goes_back_in_front_unless_covered() {
+        let shared = unreachable_fleet();
+        let forget = Invalidation::Token(TokenDigest::of("forgotten"));
         let signed_out = Invalidation::Revoked(TokenDigest::of("out"), Duration::from_secs(1));
-        let taken = shared.take_from_outbox().unwrap();
+
+        // "Forget everything" failed, a forget arrived meanwhile: both wait, the forget behind
+        // it (redundant, and harmless: it deletes what is already gone).
         shared.invalidate_later(Invalidation::All);
-        shared.put_back(signed_out.clone());
-        assert_eq!(taken, Invalidation::All);
-        assert_eq!(
-            outbox(&shared),
-            [signed_out, forget, Invalidation::All],
-            "a sign-out is never covered"
-        );
+        let under_way = shared.take_from_outbox().unwrap();
+        shared.invalidate_later(forget.clone());
+        shared.put_back(under_way);
+        assert_eq!(outbox(&shared), [Invalidation::All, forget.clone()]);
+
+        // A forget that failed while an overflow put "forget everything" in front: covered.
+        let shared = unreachable_fleet();
+        shared.invalidate_later(forget.clone());
+        let under_way = shared.take_from_outbox().unwrap();
+        shared.invalidate_later(Invalidation::All);
+        shared.put_back(under_way);
+        assert_eq!(outbox(&shared), [Invalidation::All]);
+
+        // A sign-out never is.
+        let shared = unreachable_fleet();
+        shared.invalidate_later(signed_out.clone());
+        let under_way = shared.take_from_outbox().unwrap();
+        shared.invalidate_later(Invalidation::All);
+        shared.put_back(under_way);
+        assert_eq!(outbox(&shared), [signed_out, Invalidation::All]);
     }
 
     const KEY: &str = "fleet-signing-key-of-at-least-32-bytes";

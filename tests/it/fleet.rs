@@ -1387,6 +1387,7 @@ async fn where_redis_refuses_scripts_a_verdict_shared_between_the_read_and_the_c
         1,
         "the far replica's claim found the near replica's verdict"
     );
+    assert_eq!(far.auth.stats().shared_hits, 1, "from Redis");
 }
 
 async fn refuse_scripts(redis: &RedisServer) {
