@@ -1744,19 +1744,7 @@ mod tests {
 
     #[test]
     fn an_overflowing_outbox_collapses_into_forgetting_everything() {
-        let settings = RedisSettings::new(
-            "redis://127.0.0.1:1/",
-            "t:".into(),
-            Duration::from_millis(5),
-            keys(KEY, None, Duration::ZERO),
-        )
-        .unwrap();
-        let shared = SharedCache::new(
-            settings,
-            Duration::from_secs(60),
-            Duration::from_secs(1),
-            Duration::from_secs(3),
-        );
+        let shared = unreachable_fleet();
         for i in 0..OUTBOX_LIMIT {
             shared.invalidate_later(Invalidation::Token(TokenDigest::of(&i.to_string())));
         }
@@ -1764,7 +1752,7 @@ mod tests {
         shared.invalidate_later(Invalidation::User("U1".into()));
         shared.invalidate_later(Invalidation::Token(TokenDigest::of("later")));
         assert_eq!(
-            Vec::from(shared.outbox.lock().unwrap().clone()),
+            outbox(&shared),
             [Invalidation::All],
             "one invalidation covering all of them, and everything after"
         );

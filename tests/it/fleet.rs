@@ -599,12 +599,10 @@ async fn redis_down_at_start_is_no_obstacle_and_is_used_once_it_is_up() {
     wait_until_shared(&line, &first, &second).await;
 }
 
-#[tokio::test]
-async fn a_full_redis_refusing_writes_never_fails_a_request() {
-    let redis = RedisServer::start();
-    let line = Line::start().await;
-    let replicas = fleet(&line, &redis, 2).await;
-    let mut connection = inspect(&redis).await;
+/// Fills Redis's memory budget: from now on it refuses writes ("OOM command not allowed") and
+/// still answers reads and `PUBLISH`.
+async fn refuse_writes(redis: &RedisServer) {
+    let mut connection = inspect(redis).await;
     for (setting, value) in [("maxmemory-policy", "noeviction"), ("maxmemory", "1")] {
         let _: () = redis::cmd("CONFIG")
             .arg("SET")
@@ -614,6 +612,14 @@ async fn a_full_redis_refusing_writes_never_fails_a_request() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_full_redis_refusing_writes_never_fails_a_request() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    refuse_writes(&redis).await;
 
     for _ in 0..10 {
         let token = line.token();
@@ -644,16 +650,7 @@ async fn redis_refusing_writes_for_seconds_does_not_make_a_replica_drop_its_cach
     let replica = &replicas[0];
     let cached = line.token();
     assert_eq!(replica.me(&cached).await, StatusCode::OK);
-    let mut connection = inspect(&redis).await;
-    for (setting, value) in [("maxmemory-policy", "noeviction"), ("maxmemory", "1")] {
-        let _: () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg(setting)
-            .arg(value)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-    }
+    refuse_writes(&redis).await;
     let calls = line.calls().0;
 
     // Six seconds of new tokens, each a refused write; the cached token asked all along.
