@@ -108,20 +108,30 @@ mod tests {
 
     #[test]
     fn the_coarse_clock_stays_well_within_its_margin_of_the_precise_one() {
-        for _ in 0..1000 {
-            let before = millis(now());
-            let reading = coarse_millis();
-            let after = millis(now());
+        // Past the first tick after the base, so readings are not all zero.
+        std::thread::sleep(Duration::from_millis(20));
+        let within = |reading: u64, before: u64, after: u64| {
             // A tick behind at most, in practice; the margin is a hundred times that.
             assert!(
                 reading + COARSE_MARGIN_MILLIS / 10 >= before,
                 "{reading} far behind {before}"
             );
             assert!(reading <= after, "{reading} ahead of {after}");
+        };
+        for _ in 0..1000 {
+            let before = millis(now());
+            let reading = coarse_millis();
+            within(reading, before, millis(now()));
         }
         // And it moves with the precise clock.
-        let start = coarse_millis();
+        let start = millis(now());
         std::thread::sleep(Duration::from_millis(200));
-        assert!(coarse_millis() >= start + 150);
+        let before = millis(now());
+        let reading = coarse_millis();
+        within(reading, before, millis(now()));
+        assert!(
+            reading >= start + 150,
+            "{reading} did not move from {start}"
+        );
     }
 }
