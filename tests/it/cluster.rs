@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use line_auth_emulator::IssueToken;
 
-use crate::fleet::Replica;
+use crate::fleet::{time_until, wait_for_invalidations, Replica};
 use crate::logout::post_bearer;
 use crate::redis_cluster::RedisCluster;
 use crate::redis_server::{shared_key, FLEET_KEY};
@@ -120,14 +120,13 @@ async fn a_logout_on_one_replica_is_refused_on_the_other_within_a_second_in_ever
             post_bearer(&replicas[1].base, "/api/logout", token).await,
             StatusCode::NO_CONTENT
         );
-        let started = Instant::now();
-        while replicas[0].me(token).await != StatusCode::UNAUTHORIZED {
-            assert!(
-                started.elapsed() < LOGOUT_DEADLINE,
-                "logout not honoured within {LOGOUT_DEADLINE:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        time_until(
+            &replicas[0].base,
+            token,
+            StatusCode::UNAUTHORIZED,
+            LOGOUT_DEADLINE,
+        )
+        .await;
         // The sign-out is recorded in the token's slot, for replicas that never heard it.
         let signed_out = shared_key("s", token);
         let node = cluster.node_of(&signed_out);
@@ -155,14 +154,14 @@ async fn a_logout_of_a_token_whose_master_is_down_still_reaches_the_other_replic
         post_bearer(&replicas[1].base, "/api/logout", &token).await,
         StatusCode::NO_CONTENT
     );
-    let started = Instant::now();
-    while replicas[0].me(&token).await != StatusCode::UNAUTHORIZED {
-        assert!(
-            started.elapsed() < LOGOUT_DEADLINE,
-            "logout not honoured within {LOGOUT_DEADLINE:?} with the token's master down"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Honoured with the token's master down.
+    time_until(
+        &replicas[0].base,
+        &token,
+        StatusCode::UNAUTHORIZED,
+        LOGOUT_DEADLINE,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,14 +193,6 @@ fn slot_of(cluster: &RedisCluster, token: &str) -> u16 {
         .arg(shared_key("v", token))
         .query(&mut cluster.connection(0))
         .unwrap()
-}
-
-async fn wait_for_invalidations(replica: &Replica, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while replica.auth.stats().invalidations_received < n {
-        assert!(Instant::now() < deadline, "invalidation {n} not received");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,14 +371,13 @@ async fn two_example_servers_share_a_redis_cluster_through_redis_cluster_urls() 
         post_bearer(&second, "/api/logout", &tokens[0]).await,
         StatusCode::NO_CONTENT
     );
-    let started = Instant::now();
-    while get_bearer(&first, "/api/me", &tokens[0]).await.status != StatusCode::UNAUTHORIZED {
-        assert!(
-            started.elapsed() < LOGOUT_DEADLINE,
-            "logout not honoured within {LOGOUT_DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    time_until(
+        &first,
+        &tokens[0],
+        StatusCode::UNAUTHORIZED,
+        LOGOUT_DEADLINE,
+    )
+    .await;
 
     // A node dies: both servers keep serving.
     cluster.kill(2);
