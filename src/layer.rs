@@ -16,7 +16,7 @@ use tower_service::Service;
 use crate::config::LineAuthConfig;
 use crate::rejection::LineAuthError;
 use crate::source::{Place, TokenSource, TokenSources, VerifiedToken};
-use crate::token::Credentials;
+use crate::token::{validate_token, Credentials};
 use crate::verify::{Credential, Decision, PendingVerdict, Verifier};
 
 /// What to do with a request that carries no bearer token.
@@ -374,12 +374,18 @@ where
                         .allows_cookie_request(request.method(), request.headers())
                 {
                     self.refuse(LineAuthError::CrossSiteRequest)
-                } else {
-                    // Handlers find an `Authorization` token themselves; any other is handed on.
-                    if !state.sources.is_authorization_only() {
-                        credential = Some(VerifiedToken::new(&found.token));
-                    }
+                } else if state.sources.is_authorization_only() {
+                    // Handlers find an `Authorization` token themselves (`bearer_token`).
                     state.verifier.decide(&found.token)
+                } else {
+                    // A token from any other source is handed on, so it is read as text now.
+                    match validate_token(&found.token) {
+                        Ok(token) => {
+                            credential = Some(VerifiedToken::new(token));
+                            state.verifier.decide(token.as_bytes())
+                        }
+                        Err(malformed) => self.refuse(malformed),
+                    }
                 }
             }
             Ok(Credentials::Absent | Credentials::OtherScheme)

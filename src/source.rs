@@ -10,7 +10,9 @@ use axum_core::extract::FromRequestParts;
 use http::request::Parts;
 
 use crate::rejection::{LineAuthError, MalformedReason};
-use crate::token::{bearer_credentials, validate_token, Credentials};
+use crate::token::{
+    bearer_credentials, check_length, unchecked_bearer_credentials, validate_token, Credentials,
+};
 use crate::user::LineUser;
 
 /// A place a request can carry its LINE token. Configure with
@@ -139,7 +141,10 @@ pub(crate) enum Place {
 
 /// A token, and where the request carried it.
 pub(crate) struct Found<'r> {
-    pub(crate) token: Cow<'r, str>,
+    /// Within [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN). A cookie's or the query's is checked
+    /// whole; a header's charset is left to [`validate_token`] or the verifier's miss path
+    /// (see [`check_charset`](crate::token::check_charset)).
+    pub(crate) token: Cow<'r, [u8]>,
     pub(crate) place: Place,
 }
 
@@ -186,7 +191,7 @@ impl TokenSources {
         let mut other_scheme = false;
         for source in self.0.list.iter() {
             let found = match source {
-                TokenSource::AuthorizationHeader => match bearer_credentials(headers)? {
+                TokenSource::AuthorizationHeader => match unchecked_bearer_credentials(headers)? {
                     Credentials::Bearer(token) => Some((Cow::Borrowed(token), Place::Header)),
                     Credentials::OtherScheme => {
                         other_scheme = true;
@@ -202,7 +207,7 @@ impl TokenSources {
                             return Err(LineAuthError::Malformed(MalformedReason::MultipleHeaders))
                         }
                         (Some(value), None) => Some((
-                            Cow::Borrowed(validate_token(value.as_bytes().trim_ascii())?),
+                            Cow::Borrowed(check_length(value.as_bytes().trim_ascii())?),
                             Place::Header,
                         )),
                     }
@@ -210,9 +215,9 @@ impl TokenSources {
                 TokenSource::Cookie(name) => cookie(headers, name)?
                     .map(validate_token)
                     .transpose()?
-                    .map(|token| (Cow::Borrowed(token), Place::Cookie)),
+                    .map(|token| (Cow::Borrowed(token.as_bytes()), Place::Cookie)),
                 TokenSource::QueryParameter(name) => {
-                    query_parameter(uri, name)?.map(|token| (token, Place::Query))
+                    query_parameter(uri, name)?.map(|token| (into_bytes(token), Place::Query))
                 }
             };
             if let Some((token, place)) = found {
@@ -287,6 +292,14 @@ fn cookie<'r>(headers: &'r HeaderMap, name: &str) -> Result<Option<&'r [u8]>, Li
     Ok(first)
 }
 
+/// `text` as bytes, borrowed or owned as it was.
+fn into_bytes(text: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+        Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+    }
+}
+
 /// The query parameter `name`, percent-decoded; more than one is ambiguous, so malformed.
 fn query_parameter<'r>(uri: &'r Uri, name: &str) -> Result<Option<Cow<'r, str>>, LineAuthError> {
     let Some(query) = uri.query() else {
@@ -316,7 +329,7 @@ mod tests {
         request: &Request<()>,
     ) -> Result<Option<String>, LineAuthError> {
         Ok(match sources.credentials(request)? {
-            Credentials::Bearer(found) => Some(found.token.into_owned()),
+            Credentials::Bearer(found) => Some(validate_token(&found.token)?.to_owned()),
             _ => None,
         })
     }

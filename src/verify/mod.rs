@@ -32,7 +32,7 @@ use crate::fleet::{Asked, Claim, Fleet, Invalidation, Learnt, Notice, SharedVerd
 use crate::id_token::IdTokenVerifier;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::stats::{Counters, Event, Stats};
-use crate::token::{AccessToken, CacheKey, TokenDigest, TokenIds};
+use crate::token::{check_charset, AccessToken, CacheKey, TokenDigest, TokenIds};
 use crate::user::LineUser;
 
 use flight::{Flights, Joined, Permits};
@@ -304,11 +304,6 @@ impl Verifier {
             .unwrap_or(Err(LineAuthError::Unavailable(UpstreamError::Abandoned)))
     }
 
-    /// Decides from the cache, or starts (or joins) the verification of `token`.
-    ///
-    /// A hit costs the token's [`CacheKey`] and one probe of the verified-token cache; the
-    /// SHA-256 digest is computed only when that probe finds nothing usable.
-    #[inline]
     /// The form an ID-token layer names `token` by, when it is not the token as given: an ES256
     /// signature with a high `s` has a twin that verifies as well, and both must be one token to
     /// the caches, the flights and the revocation records, or a signed-out ID token would come
@@ -319,30 +314,57 @@ impl Verifier {
             .and_then(|_| crate::id_token::jws::low_s_form(token))
     }
 
-    pub(crate) fn decide(self: &Arc<Self>, token: &str) -> Decision {
-        // Only an ID token with a high-`s` signature is renamed (one allocation); every other
-        // token goes on as given, with no allocation.
-        if let Some(canonical) = self.canonical(token) {
-            return self.decide_named(&canonical);
+    /// Decides from the cache, or starts (or joins) the verification of `token`: its bytes as
+    /// found, within [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN) but with the charset unchecked.
+    ///
+    /// A hit costs the token's [`CacheKey`] and one probe of the verified-token cache; the
+    /// charset check and the SHA-256 digest are made only when that probe finds nothing usable
+    /// (why a hit needs no check: [`check_charset`]).
+    #[inline]
+    pub(crate) fn decide(self: &Arc<Self>, token: &[u8]) -> Decision {
+        if self.id_tokens.is_some() {
+            // Only an ID token with a high-`s` signature is renamed (one allocation), which
+            // takes reading it, so ID tokens are checked first; access tokens go on as given.
+            let token = match check_charset(token) {
+                Ok(token) => token,
+                Err(malformed) => return self.refuse(malformed),
+            };
+            if let Some(canonical) = self.canonical(token) {
+                return self.decide_named(canonical.as_bytes());
+            }
         }
         self.decide_named(token)
     }
 
-    fn decide_named(self: &Arc<Self>, token: &str) -> Decision {
+    #[inline]
+    fn decide_named(self: &Arc<Self>, token: &[u8]) -> Decision {
         let key = CacheKey::of(token);
-        let verdict = match self.verified_verdict(self.cache.get_now(&key)) {
-            Some(verdict) => verdict,
-            None => {
-                let token_ids = TokenIds {
-                    key,
-                    digest: TokenDigest::of(token),
-                };
-                match self.refused.get(&token_ids.digest, clock::now()) {
-                    Some(error) => Err(error),
-                    None => return self.verify_once(token, token_ids),
-                }
-            }
+        match self.verified_verdict(self.cache.get_now(&key)) {
+            Some(verdict) => self.settled(verdict),
+            None => self.decide_unknown(token, key),
+        }
+    }
+
+    /// The miss path of [`decide_named`](Self::decide_named): the token is checked, then
+    /// refused from the refused-token cache or verified.
+    fn decide_unknown(self: &Arc<Self>, token: &[u8], key: CacheKey) -> Decision {
+        let token = match check_charset(token) {
+            Ok(token) => token,
+            Err(malformed) => return self.refuse(malformed),
         };
+        let token_ids = TokenIds {
+            key,
+            digest: TokenDigest::of(token),
+        };
+        match self.refused.get(&token_ids.digest, clock::now()) {
+            Some(error) => self.settled(Err(error)),
+            None => self.verify_once(token, token_ids),
+        }
+    }
+
+    /// The decision on a verdict the caches held, counted.
+    #[inline]
+    fn settled(&self, verdict: Verdict) -> Decision {
         match verdict {
             Ok(user) => {
                 self.counters.record(Event::CacheHit);
