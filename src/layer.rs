@@ -400,23 +400,30 @@ where
         if let Some(credential) = credential {
             request.extensions_mut().insert(credential);
         }
-        let future = match decision {
+        // Built in place: the inner future is moved once, not again to set a flag.
+        let state = match decision {
             Decision::Allow(user) => {
                 request.extensions_mut().insert(user);
-                ResponseFuture::called(self.inner.call(request))
+                State::Called {
+                    future: self.inner.call(request),
+                }
             }
-            Decision::Reject(error) => {
-                ResponseFuture::rejected(refusal(&error, self.state.rejection.as_ref()))
-            }
+            Decision::Reject(error) => State::Rejected {
+                response: Some(refusal(&error, self.state.rejection.as_ref())),
+            },
             Decision::Pending(verdict) => {
                 // The inner service was made ready for this call; keep that one for when the
                 // verdict arrives and leave a fresh clone in its place.
                 let clone = self.inner.clone();
-                let ready = mem::replace(&mut self.inner, clone);
-                ResponseFuture::verifying(verdict, request, ready, self.state.rejection.clone())
+                State::Verifying {
+                    verdict,
+                    request: Some(request),
+                    service: mem::replace(&mut self.inner, clone),
+                    rejection: self.state.rejection.clone(),
+                }
             }
         };
-        future.no_store(no_store)
+        ResponseFuture { state, no_store }
     }
 }
 
@@ -461,38 +468,6 @@ where
     fn called(future: S::Future) -> Self {
         Self {
             state: State::Called { future },
-            no_store: false,
-        }
-    }
-
-    fn rejected(response: S::Response) -> Self {
-        Self {
-            state: State::Rejected {
-                response: Some(response),
-            },
-            no_store: false,
-        }
-    }
-
-    /// With `true`, the response carries `Cache-Control: no-store`.
-    fn no_store(mut self, no_store: bool) -> Self {
-        self.no_store = no_store;
-        self
-    }
-
-    fn verifying(
-        verdict: PendingVerdict,
-        request: Request<ReqBody>,
-        service: S,
-        rejection: Option<RejectionHandler>,
-    ) -> Self {
-        Self {
-            state: State::Verifying {
-                verdict,
-                request: Some(request),
-                service,
-                rejection,
-            },
             no_store: false,
         }
     }

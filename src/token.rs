@@ -78,14 +78,16 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<&str>, LineAuthEr
 /// [`parse_bearer`] with the token's charset left unchecked.
 fn parse_unchecked_bearer(value: &[u8]) -> Result<Credentials<&[u8]>, LineAuthError> {
     const SCHEME: &[u8] = b"bearer";
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-        Some(space) => (&value[..space], &value[space..]),
-        None => (value, &[][..]),
-    };
-    if !scheme.eq_ignore_ascii_case(SCHEME) {
-        return Ok(Credentials::OtherScheme);
+    // The scheme is what precedes the first space: "bearer" has none, so it is ours exactly when
+    // the value starts with it and a space or nothing follows.
+    match value.split_at_checked(SCHEME.len()) {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case(SCHEME) && matches!(rest.first(), None | Some(b' ')) =>
+        {
+            check_length(trim_ows(rest)).map(Credentials::Bearer)
+        }
+        _ => Ok(Credentials::OtherScheme),
     }
-    check_length(trim_ows(rest)).map(Credentials::Bearer)
 }
 
 /// `credentials` with its token's charset checked.
