@@ -1,6 +1,8 @@
 //! Rotating harness for whole-request comparisons: every variant measured in turn, batch after
 //! batch, medians per variant. On a VM whose speed drifts for seconds at a time, sequential
-//! criterion groups can disagree; rotating spreads the drift over all variants alike.
+//! criterion groups can disagree; rotating spreads the drift over all variants alike. Each
+//! variant's ratio to its baseline is printed twice: of the two medians ("ratio"), and the median
+//! of each round's own ratio ("paired"), which a drift between rounds does not move.
 //!
 //! `cargo bench --bench rotating -- --batches 40 --requests 20000 --repeats 3`; smoke mode
 //! (`cargo test --benches`) runs one tiny round.
@@ -218,7 +220,13 @@ fn scale(args: &Args) {
                 samples[i].push(run(args.requests));
             }
         }
-        let m: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+        let m: Vec<f64> = samples.iter().map(|s| median(&mut s.clone())).collect();
+        // Each round's own quotient, as the main rotation's "paired" column.
+        let mut paired: Vec<f64> = samples[3]
+            .iter()
+            .zip(&samples[1])
+            .map(|(large, small)| large / small)
+            .collect();
         println!(
             "\nscale repeat {repeat}/{}: {} batches x {} requests per variant, medians",
             args.repeats, args.batches, args.requests
@@ -233,9 +241,10 @@ fn scale(args: &Args) {
             );
         }
         println!(
-            "{:<30} whole request {:.2}x, overhead {:.2}x",
+            "{:<30} whole request {:.2}x (paired {:.2}x), overhead {:.2}x",
             format!("{} vs {}", sizes[1], sizes[0]),
             m[3] / m[1],
+            median(&mut paired),
             (m[3] - m[2]) / (m[1] - m[0])
         );
     }
@@ -354,39 +363,51 @@ fn main() {
                 samples[i].push(run(args.requests));
             }
         }
-        let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+        // On copies: the samples stay in round order for the paired ratios below.
+        let medians: Vec<f64> = samples.iter().map(|s| median(&mut s.clone())).collect();
         let at = |wanted: &str| {
             let index = variants.iter().position(|(name, _)| *name == wanted);
             medians[index.expect("a variant of this name")]
         };
-        let bare = at("bare");
-        let bare_no_header = at("bare_no_header");
-        let health = at("example_server_health");
         println!(
             "\nrepeat {repeat}/{}: {} batches x {} requests per variant, medians",
             args.repeats, args.batches, args.requests
         );
         println!(
-            "{:<30} {:>10} {:>14} {:>8}",
-            "variant", "ns/request", "overhead ns", "ratio"
+            "{:<30} {:>10} {:>14} {:>8} {:>8}",
+            "variant", "ns/request", "overhead ns", "ratio", "paired"
         );
-        for ((name, _), median) in variants.iter().zip(&medians) {
-            let baseline = if name.ends_with("no_header")
+        for (i, ((name, _), &variant)) in variants.iter().zip(&medians).enumerate() {
+            let baseline_name = if name.ends_with("no_header")
                 || name.ends_with("missing_token")
                 || name == &"example_server_health"
             {
-                bare_no_header
+                "bare_no_header"
             } else if name == &"example_server_api_me" {
-                health
+                "example_server_health"
             } else if name.ends_with("as_served") {
-                at("bare_as_served")
+                "bare_as_served"
             } else {
-                bare
+                "bare"
             };
+            let baseline = at(baseline_name);
+            // The VM's speed drifts for seconds at a time, and a variant's median and its
+            // baseline's can come from different phases; each round runs both within a second,
+            // so the median of the rounds' own ratios is the steadier figure.
+            let base = variants
+                .iter()
+                .position(|(name, _)| *name == baseline_name)
+                .expect("a variant of this name");
+            let mut paired: Vec<f64> = samples[i]
+                .iter()
+                .zip(&samples[base])
+                .map(|(variant, baseline)| variant / baseline)
+                .collect();
             println!(
-                "{name:<30} {median:>10.0} {:>14.0} {:>8.2}",
-                median - baseline,
-                median / baseline
+                "{name:<30} {variant:>10.0} {:>14.0} {:>8.2} {:>8.2}",
+                variant - baseline,
+                variant / baseline,
+                median(&mut paired)
             );
         }
     }
