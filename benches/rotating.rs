@@ -2,7 +2,7 @@
 //! batch, medians per variant. On a VM whose speed drifts for seconds at a time, sequential
 //! criterion groups can disagree; rotating spreads the drift over all variants alike. Each
 //! variant's ratio to its baseline is printed twice: of the two medians ("ratio"), and the median
-//! of each round's own ratio ("paired"), which a drift between rounds does not move.
+//! of each round's own ratio ("paired"), which a drift between rounds barely moves.
 //!
 //! `cargo bench --bench rotating -- --batches 40 --requests 20000 --repeats 3`; smoke mode
 //! (`cargo test --benches`) runs one tiny round.
@@ -365,10 +365,6 @@ fn main() {
         }
         // On copies: the samples stay in round order for the paired ratios below.
         let medians: Vec<f64> = samples.iter().map(|s| median(&mut s.clone())).collect();
-        let at = |wanted: &str| {
-            let index = variants.iter().position(|(name, _)| *name == wanted);
-            medians[index.expect("a variant of this name")]
-        };
         println!(
             "\nrepeat {repeat}/{}: {} batches x {} requests per variant, medians",
             args.repeats, args.batches, args.requests
@@ -390,7 +386,6 @@ fn main() {
             } else {
                 "bare"
             };
-            let baseline = at(baseline_name);
             // The VM's speed drifts for seconds at a time, and a variant's median and its
             // baseline's can come from different phases; each round runs both within a second,
             // so the median of the rounds' own ratios is the steadier figure.
@@ -398,6 +393,7 @@ fn main() {
                 .iter()
                 .position(|(name, _)| *name == baseline_name)
                 .expect("a variant of this name");
+            let baseline = medians[base];
             let mut paired: Vec<f64> = samples[i]
                 .iter()
                 .zip(&samples[base])

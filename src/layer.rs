@@ -255,6 +255,12 @@ impl LineAuthLayer {
     /// the verified-token cache like any other (its capacity applies). For handler tests
     /// without HTTP; never enable `testing` in production builds.
     ///
+    /// # Panics
+    ///
+    /// If `token` is not an RFC 6750 b64token within [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN)
+    /// bytes: a request carrying it would be refused as malformed, and the cache must hold only
+    /// tokens that pass that check (a hit skips it).
+    ///
     /// ```
     /// use axum::{body::Body, http::Request, routing::get, Router};
     /// use line_auth::{LineAuthConfig, LineAuthLayer, LineUser};
@@ -277,6 +283,9 @@ impl LineAuthLayer {
     /// # }
     /// ```
     pub fn with_fixed_token(self, token: &str, user: crate::LineUser) -> Self {
+        // The message leaves the token out, as every message does.
+        validate_token(token.as_bytes())
+            .expect("with_fixed_token: the token is not a b64token a request could carry");
         self.state.verifier.accept_fixed_token(token, user);
         self
     }
@@ -378,7 +387,8 @@ where
                     // Handlers find an `Authorization` token themselves (`bearer_token`).
                     state.verifier.decide(&found.token)
                 } else {
-                    // A token from any other source is handed on, so it is read as text now.
+                    // With sources besides `Authorization` configured, the token is handed on
+                    // (`VerifiedToken`), so it is checked and read as text now.
                     match validate_token(&found.token) {
                         Ok(token) => {
                             credential = Some(VerifiedToken::new(token));
@@ -435,6 +445,7 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqBody>,
+        // With `true`, the response carries `Cache-Control: no-store`.
         no_store: bool,
     }
 }

@@ -75,7 +75,8 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<&str>, LineAuthEr
     checked(parse_unchecked_bearer(value)?)
 }
 
-/// [`parse_bearer`] with the token's charset left unchecked.
+/// One `Authorization` value as [`bearer_credentials`] reads it, the token's charset left
+/// unchecked.
 fn parse_unchecked_bearer(value: &[u8]) -> Result<Credentials<&[u8]>, LineAuthError> {
     const SCHEME: &[u8] = b"bearer";
     // The scheme is what precedes the first space: "bearer" has none, so it is ours exactly when
@@ -148,9 +149,9 @@ fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..body_len];
     // Every byte of every token passes here, so it is checked 16 at a time with no early exit
-    // (one vector compare per step); the bytes past the last whole block are checked as the
+    // (one vector pass per block); the bytes past the last whole block are checked as the
     // body's last 16 bytes, overlapping the block before them, or, in a body shorter than 16,
-    // padded with a letter. The tail used to be checked a byte at a time: a third of the cost.
+    // padded with a letter, rather than a byte at a time.
     let (blocks, rest) = body.as_chunks::<16>();
     let last = match body.last_chunk::<16>() {
         Some(last) => *last,
@@ -445,6 +446,34 @@ mod tests {
             parse(&format!("Bearer {token}")).unwrap(),
             Credentials::Bearer(token)
         );
+    }
+
+    #[test]
+    fn the_block_wise_check_reads_every_byte_of_every_length() {
+        // Lengths around the 16-byte blocks: short bodies (padded), whole blocks, and tails
+        // checked as an overlapping last block.
+        let alphabet = b"ABCxyz0189-._~+/";
+        for len in 1..=50 {
+            let body: Vec<u8> = (0..len).map(|i| alphabet[i % alphabet.len()]).collect();
+            for padding in 0..=2 {
+                let mut token = body.clone();
+                token.extend(std::iter::repeat_n(b'=', padding));
+                assert!(is_b64token(&token), "length {len}, padding {padding}");
+                for at in 0..len {
+                    for foreign in [b'&', b' ', b'=', b'%', 0x80, 0xff] {
+                        if foreign == b'=' && at == len - 1 {
+                            continue; // more padding, not a foreign byte
+                        }
+                        let mut bad = token.clone();
+                        bad[at] = foreign;
+                        assert!(!is_b64token(&bad), "{foreign:#x} at {at} of {len}");
+                    }
+                }
+            }
+        }
+        assert!(!is_b64token(b""));
+        assert!(!is_b64token(b"="));
+        assert!(!is_b64token(&[b'='; 40]));
     }
 
     #[test]

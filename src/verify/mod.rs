@@ -317,9 +317,10 @@ impl Verifier {
     /// Decides from the cache, or starts (or joins) the verification of `token`: its bytes as
     /// found, within [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN) but with the charset unchecked.
     ///
-    /// A hit costs the token's [`CacheKey`] and one probe of the verified-token cache; the
-    /// charset check and the SHA-256 digest are made only when that probe finds nothing usable
-    /// (why a hit needs no check: [`check_charset`]).
+    /// A hit costs the token's [`CacheKey`] and one probe of the verified-token cache; for an
+    /// access token, the charset check and the SHA-256 digest are made only when that probe
+    /// finds nothing usable (why a hit needs no check: [`check_charset`]). An ID token is
+    /// checked first.
     #[inline]
     pub(crate) fn decide(self: &Arc<Self>, token: &[u8]) -> Decision {
         if self.id_tokens.is_some() {
@@ -419,8 +420,8 @@ impl Verifier {
         let now = clock::now();
         // A re-check of a token verified before is not queued behind first-time tokens.
         let known = self.cache.channel_of(&token_ids.key).is_some();
-        // A verdict settled here (a flight landed since the lookup in `decide`) came from the
-        // caches after all: counted as `decide` counts one.
+        // A verdict settled here (a flight landed since the lookup in `decide_named`) came from
+        // the caches after all: counted as `settled` counts one.
         let settled = || {
             let verdict = self.settled_verdict(&token_ids, now)?;
             match &verdict {

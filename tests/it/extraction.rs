@@ -51,6 +51,40 @@ async fn bearer_scheme_is_matched_case_insensitively() {
 }
 
 #[tokio::test]
+async fn a_token_the_cache_knows_does_not_let_its_malformed_variants_skip_the_check() {
+    // A hit skips the charset check; a token one character off a cached one is a miss, checked.
+    let (line, base, calls) = protected_app().await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    let verified = line.calls();
+
+    for malformed in [
+        format!("{token}&x"),
+        format!("{token} x"),
+        format!("{token}=x"),
+        format!("{token}\u{e9}"),
+    ] {
+        let header = format!("Bearer {malformed}");
+        let reply = get_with(&base, "/api/me", &[header.as_bytes()]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{malformed:?}");
+        assert_eq!(reply.json()["error"], "invalid_request", "{malformed:?}");
+    }
+    assert_eq!(
+        line.calls(),
+        verified,
+        "no LINE call for the malformed ones"
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(calls.get(), 2, "the handler ran for the valid token only");
+}
+
+#[tokio::test]
 async fn malformed_credentials_get_400_invalid_request_without_calling_line() {
     let (line, base, calls) = protected_app().await;
     let too_long = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));

@@ -83,6 +83,10 @@ async fn foreign_tampered_and_malformed_id_tokens_are_refused() {
         get_bearer(&base, "/api/me", "not.a.jwt").await.status,
         StatusCode::UNAUTHORIZED
     );
+    // Outside the b64token charset: malformed (400), as for access tokens.
+    let reply = get_bearer(&base, "/api/me", &format!("{valid}&x")).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"], "invalid_request");
     assert_eq!(calls.get(), 0);
 }
 

@@ -212,6 +212,19 @@ async fn wraps_a_plain_tower_service() {
 }
 
 #[cfg(feature = "testing")]
+#[test]
+#[should_panic(expected = "not a b64token")]
+fn a_fixed_token_no_request_could_carry_is_refused_at_setup() {
+    // A hit skips the charset check, so the cache must hold only tokens that pass it.
+    let user = LineUser::builder("U0123456789abcdef0123456789abcdef", CHANNEL).build();
+    let config = line_auth::LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .build()
+        .unwrap();
+    let _ = LineAuthLayer::new(config).with_fixed_token("fixed token", user);
+}
+
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn test_kit_fixed_tokens_are_accepted_without_line_and_still_checked() {
     let line = Line::start().await;
