@@ -257,9 +257,9 @@ impl LineAuthLayer {
     ///
     /// # Panics
     ///
-    /// If `token` is not an RFC 6750 b64token within [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN)
-    /// bytes: a request carrying it would be refused as malformed, and the cache must hold only
-    /// tokens that pass that check (a hit skips it).
+    /// If `token` is empty, or not an RFC 6750 b64token within
+    /// [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN) bytes: a request carrying it would be refused as
+    /// malformed, and the cache must hold only tokens that pass that check (a hit skips it).
     ///
     /// ```
     /// use axum::{body::Body, http::Request, routing::get, Router};
@@ -284,8 +284,9 @@ impl LineAuthLayer {
     /// ```
     pub fn with_fixed_token(self, token: &str, user: crate::LineUser) -> Self {
         // The message leaves the token out, as every message does.
-        validate_token(token.as_bytes())
-            .expect("with_fixed_token: the token is not a b64token a request could carry");
+        validate_token(token.as_bytes()).expect(
+            "with_fixed_token: not a token a request could carry (a b64token within MAX_TOKEN_LEN)",
+        );
         self.state.verifier.accept_fixed_token(token, user);
         self
     }

@@ -21,7 +21,7 @@ pub(crate) enum Credentials<T> {
     Absent,
     /// An `Authorization` header with some other scheme (`Basic …`): not ours to judge.
     OtherScheme,
-    /// A syntactically valid bearer token.
+    /// A bearer token: checked whole as `&str`, or within its length only as `&[u8]`.
     Bearer(T),
 }
 

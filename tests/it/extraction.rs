@@ -81,6 +81,7 @@ async fn a_token_the_cache_knows_does_not_let_its_malformed_variants_skip_the_ch
         get_bearer(&base, "/api/me", &token).await.status,
         StatusCode::OK
     );
+    assert_eq!(line.calls(), verified, "still a hit");
     assert_eq!(calls.get(), 2, "the handler ran for the valid token only");
 }
 
