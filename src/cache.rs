@@ -124,7 +124,10 @@ impl VerifiedCache {
 
     #[inline]
     pub(crate) fn get(&self, key: &CacheKey, now: Instant) -> Cached {
-        self.get_at(key, clock::millis(now))
+        match self.entries.get(key) {
+            Some(entry) => self.judge(key, entry, clock::millis(now)),
+            None => Cached::Unknown,
+        }
     }
 
     /// [`get`](Self::get) now, for the hit path: an entry fresh by more than the coarse clock's
@@ -139,14 +142,6 @@ impl VerifiedCache {
             return Cached::Fresh(entry.user, entry.grant);
         }
         self.judge(key, entry, clock::millis(clock::now()))
-    }
-
-    #[inline]
-    fn get_at(&self, key: &CacheKey, now: u64) -> Cached {
-        match self.entries.get(key) {
-            Some(entry) => self.judge(key, entry, now),
-            None => Cached::Unknown,
-        }
     }
 
     /// What `entry`, stored under `key`, says at `now` (in [`clock::millis`]).

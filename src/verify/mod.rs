@@ -366,15 +366,21 @@ impl Verifier {
     /// The decision on a verdict the caches held, counted.
     #[inline]
     fn settled(&self, verdict: Verdict) -> Decision {
+        self.count_settled(&verdict);
         match verdict {
-            Ok(user) => {
-                self.counters.record(Event::CacheHit);
-                Decision::Allow(user)
-            }
+            Ok(user) => Decision::Allow(user),
+            Err(error) => Decision::Reject(error),
+        }
+    }
+
+    /// Counts a verdict the caches held: a hit, or a negative hit and its refusal.
+    #[inline]
+    fn count_settled(&self, verdict: &Verdict) {
+        match verdict {
+            Ok(_) => self.counters.record(Event::CacheHit),
             Err(error) => {
                 self.counters.record(Event::NegativeHit);
-                self.counters.reject(&error, 1);
-                Decision::Reject(error)
+                self.counters.reject(error, 1);
             }
         }
     }
@@ -421,16 +427,10 @@ impl Verifier {
         // A re-check of a token verified before is not queued behind first-time tokens.
         let known = self.cache.channel_of(&token_ids.key).is_some();
         // A verdict settled here (a flight landed since the lookup in `decide_named`) came from
-        // the caches after all: counted as `settled` counts one.
+        // the caches after all, and is counted so.
         let settled = || {
             let verdict = self.settled_verdict(&token_ids, now)?;
-            match &verdict {
-                Ok(_) => self.counters.record(Event::CacheHit),
-                Err(error) => {
-                    self.counters.record(Event::NegativeHit);
-                    self.counters.reject(error, 1);
-                }
-            }
+            self.count_settled(&verdict);
             Some(verdict)
         };
         if self.revocations.is_revoked(&digest, now) {

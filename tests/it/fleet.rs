@@ -35,11 +35,16 @@ impl Replica {
     /// default, 50 ms, does not: a timeout turns Redis off for a second, and with it the fleet's
     /// one verification per token). Tests of the timeout itself set their own.
     async fn start(line: &Line, redis_url: &str) -> Self {
+        Self::with_redis_timeout(line, redis_url, STALL_TOLERANT_REDIS_TIMEOUT).await
+    }
+
+    /// A replica of the fleet at `redis_url` whose Redis calls may take `redis_timeout`.
+    async fn with_redis_timeout(line: &Line, redis_url: &str, redis_timeout: Duration) -> Self {
         Self::with_config(
             line.config()
                 .redis_url(redis_url)
                 .redis_signing_key(FLEET_KEY)
-                .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT),
+                .redis_timeout(redis_timeout),
         )
         .await
     }
@@ -682,12 +687,7 @@ async fn a_redis_that_stops_answering_costs_a_request_one_redis_timeout() {
     let redis = RedisServer::start();
     let line = Line::start().await;
     let redis_timeout = Duration::from_millis(100);
-    let config = line
-        .config()
-        .redis_url(redis.url())
-        .redis_signing_key(FLEET_KEY)
-        .redis_timeout(redis_timeout);
-    let replica = Replica::with_config(config).await;
+    let replica = Replica::with_redis_timeout(&line, &redis.url(), redis_timeout).await;
     // Subscribed: the command connection is up too.
     wait_for_subscribers(&redis, 1).await;
 
@@ -1267,13 +1267,8 @@ async fn a_replica_just_started_waits_for_redis_before_asking_line_about_a_token
 
     // A replica starting now, whose Redis answers its first connection 30 ms late.
     let slow = Relay::start_slow(redis.port(), Duration::from_millis(30)).await;
-    let newcomer = Replica::with_config(
-        line.config()
-            .redis_url(slow.url())
-            .redis_signing_key(FLEET_KEY)
-            .redis_timeout(Duration::from_millis(500)),
-    )
-    .await;
+    let newcomer =
+        Replica::with_redis_timeout(&line, &slow.url(), Duration::from_millis(500)).await;
 
     assert_eq!(newcomer.me(&token).await, StatusCode::UNAUTHORIZED);
     assert_eq!(line.calls().0, 1, "refused from Redis, without asking LINE");
@@ -1353,13 +1348,7 @@ async fn where_redis_refuses_scripts_a_verdict_shared_between_the_read_and_the_c
     // Every command of the far replica lands 300 ms after it was sent.
     let latency = Duration::from_millis(300);
     let relay = Relay::start_far(redis.port(), latency).await;
-    let far = Replica::with_config(
-        line.config()
-            .redis_url(relay.url())
-            .redis_signing_key(FLEET_KEY)
-            .redis_timeout(Duration::from_secs(3)),
-    )
-    .await;
+    let far = Replica::with_redis_timeout(&line, &relay.url(), Duration::from_secs(3)).await;
     let near = Replica::start(&line, &redis.url()).await;
     wait_for_subscribers(&redis, 2).await;
     // Warm: the far replica learns that scripts are refused, and its connections are up.
