@@ -2,7 +2,7 @@
 //! keyed [`CacheKey`] of the in-memory cache, and the SHA-256 [`TokenDigest`] of everything else.
 
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::sync::OnceLock;
 
 use http::header::{HeaderMap, AUTHORIZATION};
@@ -203,8 +203,8 @@ fn is_b64token_byte(b: u8) -> bool {
 ///   collides with probability about `q·n / 2^128` (2^-60 for a trillion tokens against a
 ///   million entries). The key lives only in this process's memory; whoever reads that memory
 ///   can read the channel secret and the tokens in flight as well.
-/// - **No hash flooding.** The cache's buckets are chosen by 64 of those bits (see [`KeyHasher`]),
-///   which an attacker without the key cannot aim either.
+/// - **No hash flooding.** The cache's table places entries by those bits as they are (see
+///   [`halves`](Self::halves)), which an attacker without the key cannot aim either.
 /// - **Per process.** The key never leaves the process, so nothing else may depend on it: what
 ///   is shared with other replicas (Redis keys, invalidations), the single flights, sign-outs,
 ///   the refused-token cache and log fields all use [`TokenDigest`], computed on the miss path.
@@ -226,6 +226,13 @@ impl CacheKey {
         let hash = siphasher::sip128::SipHasher13::new_with_keys(k0, k1).hash(token);
         Self([hash.h1, hash.h2])
     }
+
+    /// The key's two 64-bit words: uniform, so the cache's table places entries by them as
+    /// they are.
+    #[inline]
+    pub(crate) fn halves(&self) -> (u64, u64) {
+        (self.0[0], self.0[1])
+    }
 }
 
 /// The per-process SipHash key of [`CacheKey`].
@@ -240,46 +247,11 @@ fn process_key() -> &'static (u64, u64) {
     })
 }
 
-impl Hash for CacheKey {
-    /// One word, taken as is by [`KeyHasher`]: the key is a PRF output, uniform already.
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0[0]);
-    }
-}
-
 impl fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("CacheKey(..)")
     }
 }
-
-/// Hashes a [`CacheKey`] by taking its first word: the key is keyed-PRF output, so the word is
-/// uniform and cannot be aimed at one bucket without the process's key.
-#[derive(Default)]
-pub(crate) struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    #[inline]
-    fn write_u64(&mut self, word: u64) {
-        self.0 = word;
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used by `CacheKey`; fold anything else in, never panic.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-}
-
-/// [`std::hash::BuildHasher`] for maps keyed by [`CacheKey`].
-pub(crate) type KeyHashBuilder = BuildHasherDefault<KeyHasher>;
 
 /// Both forms of a token in hand: its [`CacheKey`] and its [`TokenDigest`] (the miss path).
 #[derive(Clone, Copy, Debug)]
