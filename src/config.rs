@@ -470,7 +470,8 @@ impl LineAuthConfigBuilder {
         self
     }
 
-    /// The most verified tokens kept in memory (default 65 536); the coldest are evicted first.
+    /// The most verified tokens kept in memory (default 65 536); tokens not read recently are
+    /// evicted first.
     pub fn cache_max_entries(mut self, entries: usize) -> Self {
         self.cache_max_entries = Some(entries);
         self
