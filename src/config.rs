@@ -471,7 +471,8 @@ impl LineAuthConfigBuilder {
     }
 
     /// The most verified tokens kept in memory (default 65 536); tokens not read recently are
-    /// evicted first.
+    /// evicted first, a token not read again since it was verified among the first. The bound
+    /// is split evenly across internal shards, so eviction may begin a little below it.
     pub fn cache_max_entries(mut self, entries: usize) -> Self {
         self.cache_max_entries = Some(entries);
         self

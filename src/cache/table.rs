@@ -16,8 +16,13 @@
 //!   empty slot.
 //! - **Eviction: CLOCK** (second chance), an approximation of least-recently-used. A hit marks
 //!   its slot; when a full shard takes a new key, the hand clears marks until it meets an
-//!   unmarked entry, and evicts that one: an entry not read since the hand last passed it.
-//!   Tokens in use stay, however many new ones arrive.
+//!   unmarked entry, and evicts that one: an entry not read since the hand last passed it. A
+//!   token read at least once per turn of its shard's hand stays, however many new ones arrive.
+//!   An entry goes in unmarked, so a token not read again since it was verified is among the
+//!   first to go: marked on the way in, a flood of one-off tokens would have the hand clear a
+//!   whole turn of marks at once, the tokens in use included (tried: they were evicted). Bound
+//!   and hand are per shard, so eviction can begin a little below the bound while the shards fill
+//!   unevenly.
 //! - **Removal** shifts the run after the freed slot back (no tombstones), so a removed key is
 //!   gone at once and lookups never walk over dead slots.
 //! - **Locking** as `quick_cache` with its `sharded-lock` feature: a
@@ -272,6 +277,7 @@ impl<V> Shard<V> {
     /// full shard, so with at least one entry; ends within two turns of the hand, since the
     /// first clears every mark and no hit can set one while the write lock is held.
     fn evict_one(&mut self) {
+        debug_assert!(self.len > 0, "eviction from an empty shard would never end");
         let slots = self.slots.len();
         loop {
             let i = self.hand;
@@ -389,6 +395,16 @@ mod tests {
         ]
     }
 
+    /// Clears every mark, as a turn of the hand would.
+    fn unmark_all<V>(table: &Table<V>) {
+        for shard in &*table.shards {
+            let mut shard = shard.write().unwrap();
+            for slot in shard.slots.iter_mut().flatten() {
+                *slot.referenced.get_mut() = false;
+            }
+        }
+    }
+
     /// Runs `ops` over keys `0..keys` on a table and on a map. `exact`: the table never evicts,
     /// so it must equal the map; otherwise every entry it holds must be the map's.
     fn run(capacity: usize, keys: u64, ops: &[Op], exact: bool) {
@@ -502,8 +518,13 @@ mod tests {
         let full = shard_slots();
         for i in 30..300 {
             table.insert(key(i), i);
+            assert_eq!(shard_slots(), full, "full size: evictions, never a rebuild");
+            // And below the share at full size: a removal, then an insertion with room.
+            table.remove(&key(i));
+            assert_eq!(shard_slots(), full);
+            table.insert(key(i), i);
+            assert_eq!(shard_slots(), full);
         }
-        assert_eq!(shard_slots(), full, "full size: evictions, never a rebuild");
         assert_eq!(table.len(), 30);
     }
 
@@ -529,8 +550,8 @@ mod tests {
         assert_sound(&table);
     }
 
-    /// The promise of `cache_max_entries`' docs: the coldest go first. Tokens read between
-    /// insertions outlive a flood of ten times the bound in tokens seen once.
+    /// The promise of `cache_max_entries`' docs: tokens not read recently go first. Tokens read
+    /// between insertions outlive a flood of ten times the bound in tokens seen once.
     #[test]
     fn entries_in_use_outlive_a_flood_of_one_off_keys() {
         const CAPACITY: usize = 1_000;
@@ -559,6 +580,7 @@ mod tests {
         table.insert(read, 1);
         table.insert(peeked, 2);
         assert_eq!(table.shards[0].read().unwrap().slots.len(), 4);
+        unmark_all(&table);
         assert_eq!(table.get(&read), Some(1));
         assert_eq!(table.peek(&peeked), Some(2));
         table.insert(new, 3);
@@ -595,31 +617,43 @@ mod tests {
         let table = Table::new(30, 30);
         assert_eq!(table.shards[0].read().unwrap().slots.len(), 41);
         let at_end: Vec<CacheKey> = (0..3).map(|tag| key_at(40, 41, tag)).collect();
-        let (at_0, at_1) = (key_at(0, 41, 10), key_at(1, 41, 11));
-        // Slots 40, 0, 1 for the three homed at 40; then 2 and 3 for the ones homed at 0 and 1.
-        for (i, key) in at_end.iter().chain([&at_0, &at_1]).enumerate() {
+        let (at_0, at_1, at_4) = (key_at(0, 41, 10), key_at(1, 41, 11), key_at(4, 41, 12));
+        // Slots 40, 0, 1 for the three homed at 40; then 2, 3 and 4 for those homed at 0, 1, 4.
+        for (i, key) in at_end.iter().chain([&at_0, &at_1, &at_4]).enumerate() {
             table.insert(*key, i as u64);
         }
         let position = |key: &CacheKey| table.shards[0].read().unwrap().find(key);
         assert_eq!(position(&at_1), Some(3));
+        assert_eq!(position(&at_4), Some(4));
         table.remove(&at_end[0]);
         assert_sound(&table);
         assert_eq!(position(&at_end[1]), Some(40), "back across the end");
         assert_eq!(position(&at_end[2]), Some(0));
-        assert_eq!(position(&at_0), Some(1), "to its home");
-        assert_eq!(position(&at_1), Some(2), "toward its home, no further");
+        assert_eq!(position(&at_0), Some(1), "back by one, as the hole moved");
+        assert_eq!(position(&at_1), Some(2));
+        assert_eq!(
+            position(&at_4),
+            Some(4),
+            "at its home: stays, the slot before it free"
+        );
         table.remove(&at_0);
         assert_sound(&table);
         assert_eq!(position(&at_1), Some(1), "home");
-        assert_eq!(
-            position(&at_end[2]),
-            Some(0),
-            "a run's entry past its home stays put"
-        );
         for (i, key) in at_end.iter().enumerate().skip(1) {
             assert_eq!(table.get(key), Some(i as u64));
         }
         assert_eq!(table.get(&at_1), Some(4));
+        assert_eq!(table.get(&at_4), Some(5));
+
+        // Across the end the other way: an entry at its home just past the end stays there.
+        let table = Table::new(30, 30);
+        let (last, first) = (key_at(40, 41, 20), key_at(0, 41, 21));
+        table.insert(last, 1);
+        table.insert(first, 2);
+        table.remove(&last);
+        let position = table.shards[0].read().unwrap().find(&first);
+        assert_eq!(position, Some(0), "home: stays");
+        assert_sound(&table);
     }
 
     /// Threads inserting, reading and removing at once: the table stays sound, and a key whose
