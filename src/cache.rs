@@ -9,7 +9,6 @@
 //! lookup is one sharded read with no allocation, and the bound holds without a background task.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -58,24 +57,6 @@ pub(crate) enum Cached {
     Expired,
     /// Nothing usable: ask LINE.
     Unknown,
-}
-
-type Store<K, V, B> = Cache<K, V, UnitWeighter, B, DefaultLifecycle<K, V>>;
-
-fn bounded_store<K, V, B>(max_entries: usize) -> Store<K, V, B>
-where
-    K: Eq + Hash,
-    V: Clone,
-    B: BuildHasher + Clone + Default,
-{
-    Cache::with(
-        // Preallocate modestly; the table grows up to the bound as tokens arrive.
-        max_entries.min(PREALLOCATED_ENTRIES),
-        max_entries as u64,
-        UnitWeighter,
-        B::default(),
-        DefaultLifecycle::default(),
-    )
 }
 
 /// Which cache key each digest stands for, for the fleet's invalidations: another replica names
@@ -351,14 +332,29 @@ struct Refused {
 
 /// Tokens LINE refused, remembered for a short TTL so repeated junk costs LINE nothing.
 pub(crate) struct RefusedCache {
-    entries: Store<TokenDigest, Refused, DigestHashBuilder>,
+    entries: RefusedStore,
     ttl: Duration,
 }
+
+type RefusedStore = Cache<
+    TokenDigest,
+    Refused,
+    UnitWeighter,
+    DigestHashBuilder,
+    DefaultLifecycle<TokenDigest, Refused>,
+>;
 
 impl RefusedCache {
     pub(crate) fn new(max_entries: usize, ttl: Duration) -> Self {
         Self {
-            entries: bounded_store(max_entries),
+            entries: Cache::with(
+                // Preallocate modestly; the table grows up to the bound as tokens arrive.
+                max_entries.min(PREALLOCATED_ENTRIES),
+                max_entries as u64,
+                UnitWeighter,
+                DigestHashBuilder::default(),
+                DefaultLifecycle::default(),
+            ),
             ttl,
         }
     }
