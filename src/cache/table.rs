@@ -597,6 +597,36 @@ mod tests {
         assert_sound(&table);
     }
 
+    /// After an eviction the hand stays at the freed slot, where the run shifted back: the entry
+    /// shifted into it is the next looked at, not skipped for a whole turn.
+    #[test]
+    fn the_hand_looks_next_at_the_entry_shifted_into_the_evicted_slot() {
+        // Bound 3 preallocated: one shard of 5 slots from the start, the hand at slot 0.
+        let table = Table::new(3, 3);
+        assert_eq!(table.shards[0].read().unwrap().slots.len(), 5);
+        let (first, shifted, third) = (key_at(0, 5, 1), key_at(0, 5, 2), key_at(2, 5, 3));
+        table.insert(first, 1);
+        table.insert(shifted, 2);
+        table.insert(third, 3);
+        // Evicts `first` (slot 0); `shifted` (home 0, in slot 1) moves back into slot 0.
+        table.insert(key_at(3, 5, 4), 4);
+        assert_eq!(table.peek(&first), None);
+        let position = table.shards[0].read().unwrap().find(&shifted);
+        assert_eq!(position, Some(0));
+        table.insert(key_at(4, 5, 5), 5);
+        assert_eq!(
+            table.peek(&shifted),
+            None,
+            "the next in the hand's order: evicted"
+        );
+        assert_eq!(
+            table.peek(&third),
+            Some(3),
+            "one slot further on: kept this time"
+        );
+        assert_sound(&table);
+    }
+
     /// Every entry read since the hand last passed: the first turn clears every mark, the second
     /// evicts. The bound holds.
     #[test]
