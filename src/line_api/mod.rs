@@ -8,7 +8,7 @@
 //! the URL: the verify URL carries the token); the wire types ([`wire`]) and the reading of
 //! LINE's error bodies. Errors never carry a URL.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
@@ -362,16 +362,27 @@ fn log_request_id(endpoint: &'static str, status: StatusCode, headers: &HeaderMa
     );
 }
 
-/// `Retry-After` in seconds (LINE's 429, §1); the HTTP-date form is not worth honouring here.
+/// The longest `Retry-After` honoured: a longer one is read as this.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
+
+/// LINE's `Retry-After` (its 429, §1), in either form RFC 9110 §10.2.3 allows: seconds, or an
+/// HTTP-date, read as the wait until that moment in whole seconds rounded up (none for a date
+/// already past). LINE documents neither form, so both are accepted; anything else is ignored.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds.min(3600)))
+    retry_after_at(headers, SystemTime::now())
+}
+
+fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let until = httpdate::parse_http_date(value).ok()?.duration_since(now);
+            let wait = until.unwrap_or(Duration::ZERO);
+            Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+        }
+    };
+    Some(wait.min(RETRY_AFTER_CAP))
 }
 
 /// Reads the body, refusing more than `limit` bytes.
@@ -396,6 +407,53 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn retry_after_of(value: &str, now: SystemTime) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, value.parse().unwrap());
+        retry_after_at(&headers, now)
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        // 1994-11-06 08:49:37 UTC, RFC 9110's example date.
+        let date = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let secs = Duration::from_secs;
+        assert_eq!(retry_after_of("7", date), Some(secs(7)));
+        assert_eq!(retry_after_of(" 0 ", date), Some(secs(0)));
+        assert_eq!(retry_after_of("86400", date), Some(secs(3600)), "capped");
+        let http_date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(retry_after_of(http_date, date - secs(30)), Some(secs(30)));
+        assert_eq!(
+            retry_after_of(http_date, date - Duration::from_millis(29_001)),
+            Some(secs(30)),
+            "a part of a second rounds up"
+        );
+        assert_eq!(
+            retry_after_of(http_date, date - Duration::from_millis(28_999)),
+            Some(secs(29))
+        );
+        assert_eq!(retry_after_of(http_date, date), Some(secs(0)));
+        assert_eq!(
+            retry_after_of(http_date, date + secs(5)),
+            Some(secs(0)),
+            "past"
+        );
+        assert_eq!(
+            retry_after_of(http_date, date - secs(86_400)),
+            Some(secs(3600)),
+            "capped"
+        );
+        // RFC 9110 also asks recipients to read the obsolete forms.
+        assert_eq!(
+            retry_after_of("Sunday, 06-Nov-94 08:49:37 GMT", date - secs(1)),
+            Some(secs(1))
+        );
+        for junk in ["soon", "-5", "1.5", "", "Sun, 06 Nov 1994 25:49:37 GMT"] {
+            assert_eq!(retry_after_of(junk, date), None, "{junk:?}");
+        }
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
 
     #[tokio::test]
     async fn the_default_client_opens_https_with_a_tls_handshake_and_fails_cleanly_on_junk() {

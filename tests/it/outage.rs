@@ -153,6 +153,48 @@ async fn line_errors_and_nonsense_give_503_not_401() {
     }
 }
 
+/// RFC 9110 §10.2.3: `Retry-After` is seconds or an HTTP-date. LINE documents neither, so both are
+/// read: a date is turned into the wait until it, in whole seconds rounded up, and passed on.
+#[tokio::test]
+async fn a_retry_after_given_as_an_http_date_is_passed_on_as_the_wait_until_it() {
+    for (ahead, expected) in [(30_i64, 29..=30), (-30, 1..=1)] {
+        let when = if ahead >= 0 {
+            std::time::SystemTime::now() + Duration::from_secs(ahead as u64)
+        } else {
+            std::time::SystemTime::now() - Duration::from_secs(ahead.unsigned_abs())
+        };
+        let date: &'static str = Box::leak(httpdate::fmt_http_date(when).into_boxed_str());
+        let headers: StaticHeaders = Box::leak(Box::new([("retry-after", date)]));
+        let line_base = broken_line(
+            StatusCode::TOO_MANY_REQUESTS,
+            headers,
+            r#"{"message":"Too many requests"}"#,
+        )
+        .await;
+        let config = LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(line_base)
+            .build()
+            .unwrap();
+        let calls = HandlerCalls::default();
+        let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
+
+        let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln").await;
+
+        assert_unavailable(&reply);
+        let wait: u64 = reply.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            expected.contains(&wait),
+            "LINE asked for {date} ({ahead} s from now); passed on: {wait} s"
+        );
+        assert_eq!(calls.get(), 0);
+    }
+}
+
 #[tokio::test]
 async fn oversized_line_answer_gives_503() {
     let huge: &'static str =

@@ -377,9 +377,10 @@ async fn line_retry_after_is_capped_at_an_hour() {
 }
 
 #[tokio::test]
-async fn a_retry_after_date_is_ignored_so_backoff_retries_and_the_default_is_told() {
-    // The HTTP-date form is not honoured: the answer counts as having no Retry-After. (A 503:
-    // a 429 is never tried again within the request.)
+async fn a_retry_after_date_is_honoured_so_one_far_off_stops_the_retries_and_is_told_capped() {
+    // The HTTP-date form counts as the wait until that date (here capped at an hour), so
+    // trying again within the request's deadline is pointless. (A 503: a 429 is never tried
+    // again within the request.)
     let line = Host::start(|_| {
         Response::builder()
             .status(StatusCode::SERVICE_UNAVAILABLE)
@@ -396,8 +397,12 @@ async fn a_retry_after_date_is_ignored_so_backoff_retries_and_the_default_is_tol
     let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
 
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(retry_after(&reply), "5");
-    assert_eq!(line.received().len(), 3, "the default three tries");
+    assert_eq!(retry_after(&reply), "3600");
+    assert_eq!(
+        line.received().len(),
+        1,
+        "no retry: the wait is past the deadline"
+    );
 }
 
 #[tokio::test]
