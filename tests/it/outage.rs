@@ -130,16 +130,7 @@ async fn line_errors_and_nonsense_give_503_not_401() {
         ),
     ];
     for (case, status, headers, body) in cases {
-        let line_base = broken_line(status, headers, body).await;
-        let config = LineAuthConfig::builder()
-            .channel_id(CHANNEL)
-            .api_base(line_base)
-            .build()
-            .unwrap();
-        let calls = HandlerCalls::default();
-        let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
-
-        let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln").await;
+        let (reply, calls) = request_through_broken_line(status, headers, body).await;
 
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{case}");
         assert_unavailable(&reply);
@@ -149,8 +140,27 @@ async fn line_errors_and_nonsense_give_503_not_401() {
                 "LINE's Retry-After is passed on"
             );
         }
-        assert_eq!(calls.get(), 0, "{case}");
+        assert_eq!(calls, 0, "{case}");
     }
+}
+
+/// One request with a token through the layer, in front of a LINE that always answers `status`,
+/// `headers` and `body`: the reply, and how many times the handler ran.
+async fn request_through_broken_line(
+    status: StatusCode,
+    headers: StaticHeaders,
+    body: &'static str,
+) -> (Reply, u64) {
+    let line_base = broken_line(status, headers, body).await;
+    let config = LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .api_base(line_base)
+        .build()
+        .unwrap();
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
+    let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln").await;
+    (reply, calls.get())
 }
 
 /// RFC 9110 §10.2.3: `Retry-After` is seconds or an HTTP-date. LINE documents neither, so both are
@@ -165,21 +175,12 @@ async fn a_retry_after_given_as_an_http_date_is_passed_on_as_the_wait_until_it()
         };
         let date: &'static str = Box::leak(httpdate::fmt_http_date(when).into_boxed_str());
         let headers: StaticHeaders = Box::leak(Box::new([("retry-after", date)]));
-        let line_base = broken_line(
+        let (reply, calls) = request_through_broken_line(
             StatusCode::TOO_MANY_REQUESTS,
             headers,
             r#"{"message":"Too many requests"}"#,
         )
         .await;
-        let config = LineAuthConfig::builder()
-            .channel_id(CHANNEL)
-            .api_base(line_base)
-            .build()
-            .unwrap();
-        let calls = HandlerCalls::default();
-        let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
-
-        let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln").await;
 
         assert_unavailable(&reply);
         let wait: u64 = reply.headers["retry-after"]
@@ -191,7 +192,7 @@ async fn a_retry_after_given_as_an_http_date_is_passed_on_as_the_wait_until_it()
             expected.contains(&wait),
             "LINE asked for {date} ({ahead} s from now); passed on: {wait} s"
         );
-        assert_eq!(calls.get(), 0);
+        assert_eq!(calls, 0);
     }
 }
 
