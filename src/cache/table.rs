@@ -321,7 +321,8 @@ impl<V> Shard<V> {
     }
 }
 
-/// Slots for `entries` kept at most 3/4 full, plus one, so even `entries` slots leave one empty.
+/// Slots for `entries` at most 3/4 full: a third more, plus one, so a slot stays empty even with
+/// all `entries` in.
 fn slots_for(entries: usize) -> usize {
     entries + entries.div_ceil(3) + 1
 }
@@ -622,7 +623,7 @@ mod tests {
         assert_eq!(
             table.peek(&third),
             Some(3),
-            "one slot further on: kept this time"
+            "the next entry on: kept this time"
         );
         assert_sound(&table);
     }
