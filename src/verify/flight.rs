@@ -4,6 +4,8 @@
 //! A flight remembers whether its token (or its user, or everything) was forgotten while it was
 //! in the air; its verdict is then handed to its waiters but not kept. The verdict is kept under
 //! the same lock that a forget takes, so there is no window between the check and the insert.
+//! A request that arrives after such a forget does not join the flight: it starts one of its own,
+//! so a forgotten token is verified with LINE again at its next request, as a cached one is.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,16 +33,76 @@ pub(crate) struct Flights {
 
 #[derive(Default)]
 struct State {
+    /// The flights new requests join, one per token.
     flights: HashMap<TokenDigest, Flight, DigestHashBuilder>,
+    /// Flights forgotten (or perhaps forgotten: their user's is known only when they land) while
+    /// in the air, and then replaced by a newer flight of the same token. Each still lands for
+    /// the waiters it has; none joins it. Few, and short-lived: a forget while a verification of
+    /// the same token is waiting for LINE, then another request for that token.
+    superseded: Vec<(TokenDigest, Flight)>,
     /// Users forgotten since the oldest flight started, and when.
     forgotten_users: Vec<(Box<str>, Instant)>,
+    /// The serial number the next flight gets.
+    next_serial: u64,
 }
 
 struct Flight {
+    serial: u64,
     waiters: Waiters,
     started: Instant,
     /// The token was forgotten (or everything was) after the flight started.
     forgotten: bool,
+}
+
+/// Names one flight: its token, and which of the token's flights (a forget can leave a newer one
+/// beside it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FlightId {
+    digest: TokenDigest,
+    serial: u64,
+}
+
+impl FlightId {
+    pub(crate) fn digest(&self) -> TokenDigest {
+        self.digest
+    }
+}
+
+impl State {
+    /// Whether a user was forgotten since `started`: maybe the user of a flight that began then.
+    fn a_user_forgotten_since(&self, started: Instant) -> bool {
+        self.forgotten_users.iter().any(|(_, at)| *at >= started)
+    }
+
+    fn flight_mut(&mut self, id: FlightId) -> Option<&mut Flight> {
+        match self.flights.get_mut(&id.digest) {
+            Some(flight) if flight.serial == id.serial => Some(flight),
+            _ => self
+                .superseded
+                .iter_mut()
+                .find(|(_, flight)| flight.serial == id.serial)
+                .map(|(_, flight)| flight),
+        }
+    }
+
+    fn remove(&mut self, id: FlightId) -> Option<Flight> {
+        if self
+            .flights
+            .get(&id.digest)
+            .is_some_and(|flight| flight.serial == id.serial)
+        {
+            return self.flights.remove(&id.digest);
+        }
+        let at = self
+            .superseded
+            .iter()
+            .position(|(_, flight)| flight.serial == id.serial)?;
+        Some(self.superseded.swap_remove(at).1)
+    }
+
+    fn in_the_air(&self) -> usize {
+        self.flights.len() + self.superseded.len()
+    }
 }
 
 /// How a request joined the verification of its token.
@@ -50,7 +112,7 @@ pub(crate) enum Joined {
     /// The verdict was settled without a flight (a flight landed meanwhile, or a sign-out).
     Settled(PendingVerdict),
     /// It started the flight: the caller runs the verification and lands it.
-    Started(PendingVerdict),
+    Started(PendingVerdict, FlightId),
     /// Too many verifications are pending: refuse fast.
     Full,
 }
@@ -65,7 +127,9 @@ impl Flights {
 
     /// Joins the flight of `digest`, or starts one unless `settled` (looked at under the lock,
     /// since a flight fills the caches before it leaves) already has the verdict. A `known`
-    /// token (a re-check) may start one past the bound: junk cannot lock it out.
+    /// token (a re-check) may start one past the bound: junk cannot lock it out. A flight
+    /// forgotten since it started (its token, everything, or any user, since its own is not known
+    /// yet) is not joined: its answer predates the forget.
     pub(crate) fn join(
         &self,
         digest: TokenDigest,
@@ -76,9 +140,23 @@ impl Flights {
         let (sender, receiver) = oneshot::channel();
         let pending = PendingVerdict { receiver };
         let mut state = self.lock();
-        if let Some(flight) = state.flights.get_mut(&digest) {
-            flight.waiters.push(sender);
-            return Joined::Waiting(pending);
+        let joinable = state
+            .flights
+            .get(&digest)
+            .map(|flight| !flight.forgotten && !state.a_user_forgotten_since(flight.started));
+        match joinable {
+            Some(true) => {
+                if let Some(flight) = state.flights.get_mut(&digest) {
+                    flight.waiters.push(sender);
+                }
+                return Joined::Waiting(pending);
+            }
+            Some(false) => {
+                if let Some(flight) = state.flights.remove(&digest) {
+                    state.superseded.push((digest, flight));
+                }
+            }
+            None => {}
         }
         // The start is read under the lock, so it orders with every forget of a user.
         let now = now.max(crate::clock::now());
@@ -86,32 +164,38 @@ impl Flights {
             let _ = sender.send(verdict);
             return Joined::Settled(pending);
         }
-        if state.flights.len() >= self.max_pending && !known {
+        if state.in_the_air() >= self.max_pending && !known {
             return Joined::Full;
         }
+        let serial = state.next_serial;
+        state.next_serial += 1;
         state.flights.insert(
             digest,
             Flight {
+                serial,
                 waiters: vec![sender],
                 started: now,
                 forgotten: false,
             },
         );
-        Joined::Started(pending)
+        Joined::Started(pending, FlightId { digest, serial })
     }
 
-    /// Whether anyone still waits for the verdict on `digest`: a flight whose callers all hung
+    /// Whether anyone still waits for the verdict of `flight`: a flight whose callers all hung
     /// up is not worth a call to LINE.
-    pub(crate) fn is_wanted(&self, digest: &TokenDigest) -> bool {
+    pub(crate) fn is_wanted(&self, flight: FlightId) -> bool {
         self.lock()
-            .flights
-            .get(digest)
+            .flight_mut(flight)
             .is_some_and(|flight| flight.waiters.iter().any(|waiter| !waiter.is_closed()))
     }
 
-    /// The flight of `digest`, if any, will not keep its verdict.
+    /// The flights of `digest`, if any, will not keep their verdicts.
     pub(crate) fn forget(&self, digest: &TokenDigest) {
-        if let Some(flight) = self.lock().flights.get_mut(digest) {
+        let mut state = self.lock();
+        if let Some(flight) = state.flights.get_mut(digest) {
+            flight.forgotten = true;
+        }
+        for (_, flight) in state.superseded.iter_mut().filter(|(of, _)| of == digest) {
             flight.forgotten = true;
         }
     }
@@ -119,7 +203,7 @@ impl Flights {
     /// Flights under way now will not keep a verdict for `user_id`.
     pub(crate) fn forget_user(&self, user_id: &str) {
         let mut state = self.lock();
-        if !state.flights.is_empty() {
+        if state.in_the_air() > 0 {
             // Read under the lock, so it orders with every flight's start.
             let now = crate::clock::now();
             state.forgotten_users.push((user_id.into(), now));
@@ -128,22 +212,31 @@ impl Flights {
 
     /// Flights under way now will not keep their verdicts.
     pub(crate) fn forget_all(&self) {
-        for flight in self.lock().flights.values_mut() {
+        let mut state = self.lock();
+        let State {
+            flights,
+            superseded,
+            ..
+        } = &mut *state;
+        for flight in flights
+            .values_mut()
+            .chain(superseded.iter_mut().map(|(_, flight)| flight))
+        {
             flight.forgotten = true;
         }
     }
 
-    /// Ends the flight of `digest`. `keep` runs under the lock, unless the token, its user
-    /// (`user`, when the verdict names one) or everything was forgotten since the flight
-    /// started. Returns the waiters and whether `keep` ran.
+    /// Ends `flight`. `keep` runs under the lock, unless the token, its user (`user`, when the
+    /// verdict names one) or everything was forgotten since the flight started. Returns the
+    /// waiters and whether `keep` ran.
     pub(crate) fn land(
         &self,
-        digest: &TokenDigest,
+        flight: FlightId,
         user: Option<&str>,
         keep: impl FnOnce(),
     ) -> (Waiters, bool) {
         let mut state = self.lock();
-        let Some(flight) = state.flights.remove(digest) else {
+        let Some(flight) = state.remove(flight) else {
             return (Waiters::new(), false);
         };
         let user_forgotten = user.is_some_and(|user| {
@@ -156,23 +249,29 @@ impl Flights {
         if kept {
             keep();
         }
-        match state.flights.values().map(|flight| flight.started).min() {
+        let oldest = state
+            .flights
+            .values()
+            .chain(state.superseded.iter().map(|(_, flight)| flight))
+            .map(|flight| flight.started)
+            .min();
+        match oldest {
             None => state.forgotten_users.clear(),
             Some(oldest) => state.forgotten_users.retain(|(_, at)| *at >= oldest),
         }
         (flight.waiters, kept)
     }
 
-    /// Ends the flight of `digest` with no verdict; dropping the waiters wakes them with
+    /// Ends `flight` with no verdict; dropping the waiters wakes them with
     /// [`UpstreamError::Abandoned`].
-    pub(crate) fn abandon(&self, digest: &TokenDigest) {
-        let flight = self.lock().flights.remove(digest);
+    pub(crate) fn abandon(&self, flight: FlightId) {
+        let flight = self.lock().remove(flight);
         drop(flight);
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().flights.len()
+        self.lock().in_the_air()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -250,9 +349,9 @@ mod tests {
         LineUser::new(profile, &verification, std::time::SystemTime::now())
     }
 
-    fn started(flights: &Flights, digest: TokenDigest, now: Instant) -> PendingVerdict {
+    fn started(flights: &Flights, digest: TokenDigest, now: Instant) -> (PendingVerdict, FlightId) {
         match flights.join(digest, now, false, || None) {
-            Joined::Started(pending) => pending,
+            Joined::Started(pending, flight) => (pending, flight),
             _ => panic!("expected to start a flight"),
         }
     }
@@ -261,14 +360,14 @@ mod tests {
     fn a_second_request_joins_the_flight_and_a_settled_verdict_starts_none() {
         let flights = Flights::new(10);
         let (t0, digest) = (clock::now(), TokenDigest::of("t"));
-        let _leader = started(&flights, digest, t0);
+        let (_leader, flight) = started(&flights, digest, t0);
         assert!(matches!(
             flights.join(digest, t0, false, || panic!(
                 "not looked at while a flight is under way"
             )),
             Joined::Waiting(_)
         ));
-        let (waiters, kept) = flights.land(&digest, None, || {});
+        let (waiters, kept) = flights.land(flight, None, || {});
         assert_eq!((waiters.len(), kept), (2, true));
         assert!(matches!(
             flights.join(digest, t0, false, || Some(Ok(user("U1")))),
@@ -289,7 +388,7 @@ mod tests {
         assert!(
             matches!(
                 flights.join(TokenDigest::of("c"), t0, true, || None),
-                Joined::Started(_)
+                Joined::Started(..)
             ),
             "a re-check of a known token is not locked out"
         );
@@ -306,22 +405,21 @@ mod tests {
             TokenDigest::of("c"),
             TokenDigest::of("d"),
         );
-        let _pending: Vec<_> = [a, b, c]
-            .into_iter()
-            .map(|digest| started(&flights, digest, t0))
-            .collect();
+        let (_a, a) = started(&flights, a, t0);
+        let (_b, b) = started(&flights, b, t0);
+        let (_c, c) = started(&flights, c, t0);
 
-        flights.forget(&a);
+        flights.forget(&a.digest());
         flights.forget_user("U2");
-        assert!(!flights.land(&a, Some("U1"), || panic!("forgotten")).1);
-        assert!(!flights.land(&b, Some("U2"), || panic!("user forgotten")).1);
+        assert!(!flights.land(a, Some("U1"), || panic!("forgotten")).1);
+        assert!(!flights.land(b, Some("U2"), || panic!("user forgotten")).1);
         let mut kept = false;
-        assert!(flights.land(&c, Some("U3"), || kept = true).1);
+        assert!(flights.land(c, Some("U3"), || kept = true).1);
         assert!(kept, "another user's verdict is kept");
 
-        let _pending = started(&flights, d, later + Duration::from_millis(1));
+        let (_d, d) = started(&flights, d, later + Duration::from_millis(1));
         flights.forget_all();
-        assert!(!flights.land(&d, None, || panic!("everything forgotten")).1);
+        assert!(!flights.land(d, None, || panic!("everything forgotten")).1);
     }
 
     #[test]
@@ -331,31 +429,89 @@ mod tests {
         let (a, b) = (TokenDigest::of("a"), TokenDigest::of("b"));
         let _first = started(&flights, a, t0);
         flights.forget_user("U1");
-        let _second = started(&flights, b, clock::now() + Duration::from_secs(1));
-        assert!(flights.land(&b, Some("U1"), || {}).1);
+        let (_second, b) = started(&flights, b, clock::now() + Duration::from_secs(1));
+        assert!(flights.land(b, Some("U1"), || {}).1);
     }
 
     #[test]
     fn a_flight_whose_callers_all_left_is_not_wanted() {
         let flights = Flights::new(10);
         let (t0, digest) = (clock::now(), TokenDigest::of("t"));
-        let leader = started(&flights, digest, t0);
-        assert!(flights.is_wanted(&digest));
+        let (leader, flight) = started(&flights, digest, t0);
+        assert!(flights.is_wanted(flight));
         drop(leader);
-        assert!(!flights.is_wanted(&digest));
-        assert!(!flights.is_wanted(&TokenDigest::of("none")));
+        assert!(!flights.is_wanted(flight));
+        flights.abandon(flight);
+        assert!(!flights.is_wanted(flight), "nor one that has ended");
     }
 
     #[tokio::test]
     async fn an_abandoned_flight_wakes_its_waiters_with_unavailable() {
         let flights = Flights::new(10);
         let (t0, digest) = (clock::now(), TokenDigest::of("t"));
-        let pending = started(&flights, digest, t0);
-        flights.abandon(&digest);
+        let (pending, flight) = started(&flights, digest, t0);
+        flights.abandon(flight);
         assert!(matches!(
             pending.await,
             Err(LineAuthError::Unavailable(UpstreamError::Abandoned))
         ));
+    }
+
+    /// After a forget, its token's next request starts a flight of its own: the flight in the air
+    /// began before the forget. Each flight then lands, is wanted and is abandoned on its own.
+    #[test]
+    fn a_request_after_a_forget_starts_a_flight_of_its_own() {
+        type Forget = fn(&Flights, &TokenDigest);
+        let forgets: [(&str, Forget); 3] = [
+            ("the token", |flights, digest| flights.forget(digest)),
+            ("a user", |flights, _| flights.forget_user("U9")),
+            ("everything", |flights, _| flights.forget_all()),
+        ];
+        for (what, forget) in forgets {
+            let flights = Flights::new(10);
+            let digest = TokenDigest::of("t");
+            let (_before, old) = started(&flights, digest, clock::now());
+            forget(&flights, &digest);
+            let later = clock::now() + Duration::from_millis(1);
+            let (_after, new) = match flights.join(digest, later, false, || None) {
+                Joined::Started(pending, flight) => (pending, flight),
+                _ => panic!("after forgetting {what}, a request joined the older flight"),
+            };
+            assert_ne!(old, new);
+            let Joined::Waiting(_next) = flights.join(digest, later, false, || None) else {
+                panic!("the newer flight is joined ({what})");
+            };
+            assert_eq!(flights.len(), 2);
+
+            assert!(flights.is_wanted(old) && flights.is_wanted(new), "{what}");
+            let (waiters, kept) = flights.land(old, Some("U1"), || {});
+            assert_eq!(waiters.len(), 1, "the older flight's own waiter ({what})");
+            // Only a forget of another user leaves the older flight's verdict worth keeping.
+            assert_eq!(kept, what == "a user", "{what}");
+            let (waiters, kept) = flights.land(new, Some("U1"), || {});
+            assert_eq!((waiters.len(), kept), (2, true), "{what}");
+            assert_eq!(flights.len(), 0);
+        }
+    }
+
+    #[test]
+    fn a_forget_reaches_a_flight_already_replaced_by_a_newer_one() {
+        let flights = Flights::new(10);
+        let digest = TokenDigest::of("t");
+        let (_before, old) = started(&flights, digest, clock::now());
+        flights.forget_user("U9");
+        let (_after, new) = started(&flights, digest, clock::now() + Duration::from_millis(1));
+
+        flights.forget(&digest);
+
+        assert!(!flights.land(old, Some("U1"), || panic!("forgotten")).1);
+        assert!(!flights.land(new, Some("U1"), || panic!("forgotten")).1);
+        let (_again, newest) = started(&flights, digest, clock::now() + Duration::from_millis(2));
+        flights.abandon(old);
+        assert!(
+            flights.is_wanted(newest),
+            "abandoning an ended flight ends no other"
+        );
     }
 
     #[tokio::test]

@@ -35,7 +35,7 @@ use crate::stats::{Counters, Event, Stats};
 use crate::token::{check_charset, AccessToken, CacheKey, TokenDigest, TokenIds};
 use crate::user::LineUser;
 
-use flight::{Flights, Joined, Permits};
+use flight::{FlightId, Flights, Joined, Permits};
 pub(crate) use flight::{PendingVerdict, Verdict};
 use policy::{time_left, Policy};
 use revocation::Revocations;
@@ -437,7 +437,7 @@ impl Verifier {
             // Signed out: never joins a flight that began before the sign-out.
             return self.refuse(LineAuthError::InvalidToken(InvalidReason::Revoked));
         }
-        let pending = match self.flights.join(digest, now, known, settled) {
+        let (pending, flight) = match self.flights.join(digest, now, known, settled) {
             Joined::Waiting(pending) => {
                 tracing::trace!(token = %digest.short_hex(), "joining a verification under way");
                 self.counters.record(Event::Coalesced);
@@ -448,7 +448,7 @@ impl Verifier {
                 tracing::warn!("too many verifications pending; refusing a new one");
                 return self.refuse(LineAuthError::Unavailable(UpstreamError::Busy));
             }
-            Joined::Started(pending) => pending,
+            Joined::Started(pending, flight) => (pending, flight),
         };
         self.counters.record(Event::Miss);
         self.start_sharing();
@@ -456,6 +456,7 @@ impl Verifier {
         let task = VerificationTask {
             verifier: Arc::clone(self),
             token: token_ids,
+            flight,
             known,
             finished: false,
         };
@@ -483,10 +484,11 @@ impl Verifier {
     /// token verified by another replica (the shared cache) or with LINE.
     async fn resolve(
         &self,
-        digest: &TokenDigest,
+        flight: FlightId,
         token: &AccessToken,
         known: bool,
     ) -> (Result<Verified, LineAuthError>, Origin, Since) {
+        let digest = &flight.digest();
         let mut since = Since::default();
         if let Some(id_tokens) = &self.id_tokens {
             // Signed out on another replica: the one thing about an ID token only Redis knows.
@@ -515,7 +517,7 @@ impl Verifier {
             token,
             known,
             deadline,
-            || self.flights.is_wanted(digest),
+            || self.flights.is_wanted(flight),
         )
         .await;
         (verified, Origin::Line, since)
@@ -657,6 +659,7 @@ fn line_failed(cause: &UpstreamError) -> bool {
 struct VerificationTask {
     verifier: Arc<Verifier>,
     token: TokenIds,
+    flight: FlightId,
     /// The token was verified here before: its re-check has a reserved share of LINE's turns.
     known: bool,
     finished: bool,
@@ -668,7 +671,8 @@ impl VerificationTask {
         let token_ids = self.token;
         let digest = token_ids.digest;
         let started = clock::now();
-        let (resolved, origin, since) = verifier.resolve(&digest, &token, self.known).await;
+        let flight = self.flight;
+        let (resolved, origin, since) = verifier.resolve(flight, &token, self.known).await;
         let span = tracing::Span::current();
         span.record("elapsed_ms", started.elapsed().as_secs_f64() * 1000.0);
         span.record("source", origin.name());
@@ -691,7 +695,7 @@ impl VerificationTask {
                 let (waiters, _) =
                     verifier
                         .flights
-                        .land(&digest, Some(verified.user.user_id()), || {
+                        .land(flight, Some(verified.user.user_id()), || {
                             if !verifier.revocations.is_revoked(&digest, clock::now()) {
                                 // The deadline the cache applies (the token's expiry or the
                                 // maximum TTL) is the one shared.
@@ -719,7 +723,7 @@ impl VerificationTask {
             }
             Err(LineAuthError::Unavailable(cause)) => {
                 verifier.counters.record(Event::Unavailable);
-                let (waiters, _) = verifier.flights.land(&digest, None, || {});
+                let (waiters, _) = verifier.flights.land(flight, None, || {});
                 let stale = (verifier.stale_if_error && line_failed(&cause))
                     .then(|| verifier.cache.stale(&token_ids.key, clock::now()))
                     .flatten();
@@ -765,7 +769,7 @@ impl VerificationTask {
                 // A local refusal costs no call to LINE, and an unknown key may be known soon:
                 // only LINE's refusals are remembered.
                 let remember = origin != Origin::Local;
-                let (waiters, kept) = verifier.flights.land(&digest, None, || {
+                let (waiters, kept) = verifier.flights.land(flight, None, || {
                     if remember {
                         verifier.refused.insert(digest, &refused, clock::now());
                     }
@@ -815,7 +819,7 @@ impl Drop for VerificationTask {
     /// and dropping the senders wakes every waiter with [`UpstreamError::Abandoned`].
     fn drop(&mut self) {
         if !self.finished {
-            self.verifier.flights.abandon(&self.token.digest);
+            self.verifier.flights.abandon(self.flight);
         }
     }
 }

@@ -254,6 +254,38 @@ async fn a_verification_in_flight_does_not_bring_a_forgotten_token_back() {
     assert_eq!(line.calls(), (2, 2), "but the answer was not cached");
 }
 
+/// A request that arrives after a forget, while a verification begun before it is still waiting
+/// for LINE, is not handed that verification's answer: LINE is asked again for it.
+#[tokio::test]
+async fn a_request_after_a_forget_does_not_join_the_verification_it_predates() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.token();
+    line.emulator.inject_times(
+        Endpoint::Verify,
+        Fault::Latency(Duration::from_millis(400)),
+        1,
+    );
+    let request = |base: String, token: String| {
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
+    };
+
+    let before = request(base.clone(), token.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    auth.forget(&token);
+    let after = request(base.clone(), token.clone());
+
+    assert_eq!(before.await.unwrap(), StatusCode::OK);
+    assert_eq!(after.await.unwrap(), StatusCode::OK);
+    assert_eq!(
+        line.calls(),
+        (2, 2),
+        "the request after the forget was verified with LINE on its own"
+    );
+}
+
 #[tokio::test]
 async fn emulator_revoke_answers_200_for_unknown_tokens_and_400_without_parameters() {
     let line = Line::start().await;
