@@ -530,7 +530,7 @@ fn token_set(
     };
     Ok(TokenSet {
         access_token: answer.access_token,
-        access_expires_at: issued_at + Duration::from_secs(answer.expires_in),
+        access_expires_at: issued_at + wire::lifetime(Duration::from_secs(answer.expires_in)),
         refresh_token,
         refresh_expires_at,
         id_token: answer.id_token.or(previous_id_token),
@@ -547,6 +547,20 @@ fn token_set(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// LINE's access tokens live 30 days; an `expires_in` too large to add to the clock is read
+    /// as a long life rather than panicking in the caller's handler.
+    #[test]
+    fn an_expires_in_past_any_clock_is_read_as_a_long_life() {
+        let answer: TokenAnswer = serde_json::from_str(&format!(
+            r#"{{"access_token":"a","expires_in":{},"refresh_token":"r","token_type":"Bearer"}}"#,
+            u64::MAX
+        ))
+        .unwrap();
+        let now = SystemTime::now();
+        let tokens = token_set(answer, now, now, None, None).unwrap();
+        assert!(tokens.access_expires_at > now + Duration::from_secs(365 * 24 * 60 * 60));
+    }
 
     #[test]
     fn pkce_challenge_is_base64url_of_the_verifiers_sha256() {

@@ -167,7 +167,7 @@ impl LineUser {
 
     /// When the access token expires, as LINE reported it.
     pub fn expires_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.0.expires_at)
+        crate::line_api::wire::unix_time(self.0.expires_at)
     }
 }
 
@@ -366,5 +366,23 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for LineUser {
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<LineUser>().cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A signed ID token's `exp` is the user's expiry; one too large for the clock is read as the
+    /// latest time it can hold, not a panic.
+    #[test]
+    fn an_expiry_past_any_clock_is_read_as_the_latest_one() {
+        let claims: crate::login::IdTokenClaims = serde_json::from_str(&format!(
+            r#"{{"iss":"https://access.line.me","sub":"U1","aud":"1","exp":{},"iat":0}}"#,
+            u64::MAX
+        ))
+        .unwrap();
+        let user = LineUser::from_id_token(&claims);
+        assert!(user.expires_at() > SystemTime::now() + Duration::from_secs(1000 * 365 * 86_400));
     }
 }

@@ -2,6 +2,7 @@
 //! bodies. Unknown fields are ignored everywhere (<https://developers.line.biz/en/reference/line-login/>: LINE may add properties).
 
 use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -28,6 +29,25 @@ impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Token(<redacted>)")
     }
+}
+
+/// The longest life read from an `expires_in`: far beyond any LINE token's (access tokens live 30
+/// days, refresh tokens 90), and short enough to add to any clock. A larger value is read as this,
+/// rather than overflow the clock it is added to.
+const LONGEST_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// A token's life as LINE gives it (an `expires_in`, or the time left until an ID token's
+/// `exp`), at most [`LONGEST_LIFETIME`].
+pub(crate) fn lifetime(given: Duration) -> Duration {
+    given.min(LONGEST_LIFETIME)
+}
+
+/// The latest Unix time read from LINE: 9999-12-31T23:59:59Z, which every platform's clock holds.
+const LATEST_UNIX_SECONDS: u64 = 253_402_300_799;
+
+/// A Unix time from LINE in seconds (an ID token's `exp`), at most the end of year 9999.
+pub(crate) fn unix_time(seconds: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(seconds.min(LATEST_UNIX_SECONDS))
 }
 
 /// `POST /oauth2/v2.1/token`'s answer, both grants (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).

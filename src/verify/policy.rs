@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::cache::Grant;
 use crate::config::LineAuthConfig;
-use crate::line_api::AccessTokenInfo;
+use crate::line_api::{wire, AccessTokenInfo};
 use crate::rejection::{InvalidReason, LineAuthError};
 
 /// A layer's requirements, in the compact form a cache entry's [`Grant`] is checked against.
@@ -89,15 +89,16 @@ impl Policy {
             .filter(|&secs| secs > 0)
             .ok_or(LineAuthError::InvalidToken(InvalidReason::Expired))?;
         self.check_grant(grant)?;
-        Ok((grant, Duration::from_secs(expires_in)))
+        Ok((grant, wire::lifetime(Duration::from_secs(expires_in))))
     }
 }
 
-/// How long until `time`; an expired token if it has passed.
+/// How long until `time` (at most [`wire::lifetime`]'s bound); an expired token if it has passed.
 pub(crate) fn time_left(time: SystemTime) -> Result<Duration, LineAuthError> {
     time.duration_since(SystemTime::now())
         .ok()
         .filter(|left| !left.is_zero())
+        .map(wire::lifetime)
         .ok_or(LineAuthError::InvalidToken(InvalidReason::Expired))
 }
 
@@ -215,5 +216,23 @@ mod tests {
             time_left(SystemTime::now() - Duration::from_secs(1)),
             Err(LineAuthError::InvalidToken(InvalidReason::Expired))
         ));
+    }
+
+    /// What LINE gives as a token's life is added to the clock: a life longer than any token's is
+    /// read as a century, which every clock can take.
+    #[test]
+    fn a_life_past_any_clock_is_read_as_a_century() {
+        let century = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+        let far = wire::unix_time(u64::MAX);
+        assert_eq!(time_left(far).unwrap(), century);
+        let policy = policy(&[]);
+        let (_, life) = policy
+            .check_verification(&verification("111", "profile", i64::MAX))
+            .unwrap();
+        assert_eq!(life, century);
+        let (_, life) = policy
+            .check_verification(&verification("111", "profile", 60))
+            .unwrap();
+        assert_eq!(life, Duration::from_secs(60), "a real one is left as it is");
     }
 }

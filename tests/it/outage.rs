@@ -163,6 +163,22 @@ async fn request_through_broken_line(
     (reply, calls.get())
 }
 
+/// An `expires_in` too large to add to any clock (LINE's tokens live 30 days) is read as a long
+/// life, not a panic: the request is let through, as for any valid token. One body answers both
+/// the verify call and the profile call.
+#[tokio::test]
+async fn an_expires_in_past_any_clock_is_read_as_a_long_life_not_a_panic() {
+    let (reply, handler_runs) = request_through_broken_line(
+        StatusCode::OK,
+        &[],
+        r#"{"scope":"profile","client_id":"1234567890","expires_in":9223372036854775807,
+            "userId":"U00000000000000000000000000000001","displayName":"Brown"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(handler_runs, 1);
+}
+
 /// RFC 9110 §10.2.3: `Retry-After` is seconds or an HTTP-date. LINE documents neither, so both are
 /// read: a date is turned into the wait until it, in whole seconds rounded up, and passed on.
 #[tokio::test]
