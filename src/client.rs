@@ -30,6 +30,11 @@ impl LineClient {
         }
     }
 
+    /// The longest one try at LINE may take.
+    pub(crate) fn attempt_timeout(&self) -> std::time::Duration {
+        self.retry.attempt_timeout
+    }
+
     /// `GET /oauth2/v2.1/verify?access_token=…`, retried; see [`judge_verify`].
     pub(crate) async fn verify(
         &self,

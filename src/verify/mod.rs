@@ -39,7 +39,7 @@ use flight::{FlightId, Flights, Joined, Permits};
 pub(crate) use flight::{PendingVerdict, Verdict};
 use policy::{time_left, Policy};
 use revocation::Revocations;
-use source::Verified;
+use source::{Budget, Verified};
 
 /// How long an access token lives at most (<https://developers.line.biz/en/reference/line-login/#issue-access-token>: 30 days): a signed-out token whose
 /// expiry is not known here is refused for that long.
@@ -510,13 +510,16 @@ impl Verifier {
                 None => self.counters.record(Event::SharedMiss),
             }
         }
+        // A fair try at LINE: half an attempt, and no more than a quarter of the budget, which
+        // the fleet (at most half of it) always leaves.
+        let fair_try = (self.client.attempt_timeout() / 2).min(self.upstream_timeout / 4);
         let verified = source::ask_line(
             &self.client,
             &self.policy,
             &self.permits,
             token,
             known,
-            deadline,
+            Budget { deadline, fair_try },
             || self.flights.is_wanted(flight),
         )
         .await;

@@ -1,7 +1,7 @@
 //! Where a fresh verdict comes from: LINE's access-token check (verify, then profile), or the
 //! local check of an ID token. Both end in a [`Verified`] token held to the layer's [`Policy`].
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::cache::Grant;
 use crate::client::LineClient;
@@ -26,11 +26,21 @@ pub(crate) struct Verified {
     pub(crate) fresh_until: Instant,
 }
 
+/// The time a verification has to reach LINE's verdict.
+pub(crate) struct Budget {
+    /// When the answer is due.
+    pub(crate) deadline: Instant,
+    /// The least time left for LINE, once a turn comes, that gives it a fair try: running out of
+    /// time with less is this layer's doing, not LINE's.
+    pub(crate) fair_try: Duration,
+}
+
 /// Asks LINE about an access token: verify, check, then fetch the profile (or, for a token
 /// without `profile`, the userinfo) (<https://developers.line.biz/en/docs/line-login/secure-login-process/>), all before
-/// `deadline`, after waiting for a turn among the verifications asking LINE at once.
+/// the budget's deadline, after waiting for a turn among the verifications asking LINE at once.
 ///
-/// Waiting too long for a turn is [`UpstreamError::Busy`], not a failure of LINE's; a
+/// Waiting too long for a turn is [`UpstreamError::Busy`], not a failure of LINE's, and so is
+/// running out of time after a wait that left LINE less than a fair try; a
 /// verification nobody waits for any more when its turn comes ends there
 /// ([`UpstreamError::Abandoned`]) without calling LINE.
 pub(crate) async fn ask_line(
@@ -39,9 +49,10 @@ pub(crate) async fn ask_line(
     permits: &Permits,
     token: &AccessToken,
     known: bool,
-    deadline: Instant,
+    budget: Budget,
     still_wanted: impl Fn() -> bool,
 ) -> Result<Verified, LineAuthError> {
+    let Budget { deadline, fair_try } = budget;
     let _permit = tokio::time::timeout_at(deadline.into(), permits.acquire(known))
         .await
         .map_err(|_| LineAuthError::Unavailable(UpstreamError::Busy))?
@@ -49,6 +60,10 @@ pub(crate) async fn ask_line(
     if !still_wanted() {
         return Err(LineAuthError::Unavailable(UpstreamError::Abandoned));
     }
+    // LINE is held to the time it was given: left with less than a fair try by the wait for a
+    // turn, a verification that then runs out of time ran out in this layer's queue, and
+    // stale-if-error must not stand in for it.
+    let short_changed = deadline.saturating_duration_since(clock::now()) < fair_try;
     let exchange = async {
         // `expires_in` counts from the verify call, so the expiry is taken from its start.
         let verified_at = clock::now();
@@ -75,9 +90,16 @@ pub(crate) async fn ask_line(
             fresh_until: verified_at + expires_in,
         })
     };
-    tokio::time::timeout_at(deadline.into(), exchange)
-        .await
-        .map_err(|_| LineAuthError::Unavailable(UpstreamError::Timeout))?
+    let verified = match tokio::time::timeout_at(deadline.into(), exchange).await {
+        Ok(verified) => verified,
+        Err(_) => Err(LineAuthError::Unavailable(UpstreamError::Timeout)),
+    };
+    match verified {
+        Err(LineAuthError::Unavailable(UpstreamError::Timeout)) if short_changed => {
+            Err(LineAuthError::Unavailable(UpstreamError::Busy))
+        }
+        verified => verified,
+    }
 }
 
 /// Checks an ID token locally (its signature, issuer, audience and times), then the policy.

@@ -296,6 +296,52 @@ async fn stale_if_error_keeps_verified_users_in_while_line_is_down() {
     );
 }
 
+/// Stale-if-error stands in for LINE, not for this layer's own queue: a re-check that waited for
+/// its turn until too little of its budget was left to give LINE a fair try gets 503, even though
+/// LINE then runs out the clock.
+#[tokio::test]
+async fn stale_if_error_does_not_stand_in_when_the_queue_left_line_no_time() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .cache_max_ttl(Duration::from_millis(200))
+        .stale_if_error(Duration::from_secs(60))
+        .upstream_timeout(Duration::from_secs(2))
+        .upstream_attempt_timeout(Duration::from_secs(2))
+        .max_concurrent_verifications(1);
+    let (base, _) = app(config).await;
+    let verified = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &verified).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Each of the next two verify calls takes 1.7 s: LINE is slow, but answers within a budget
+    // of its own (2 s).
+    line.emulator.inject_times(
+        Endpoint::Verify,
+        Fault::Latency(Duration::from_millis(1700)),
+        2,
+    );
+
+    // A first-time token takes the only turn for 1.7 s; the stale token's re-check waits for it,
+    // then has about a third of a second of its budget left, under a fair try (0.5 s).
+    let first_time = tokio::spawn({
+        let (base, token) = (base.clone(), line.token());
+        async move { get_bearer(&base, "/api/me", &token).await.status }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let reply = get_bearer(&base, "/api/me", &verified).await;
+
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "served stale: {}",
+        reply.body
+    );
+    first_time.await.unwrap();
+}
+
 #[tokio::test]
 async fn without_stale_if_error_a_stale_token_gets_503_while_line_is_down() {
     let line = Line::start().await;
