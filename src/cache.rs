@@ -233,6 +233,11 @@ impl VerifiedCache {
         self.entries.peek(key).map(|entry| entry.grant.channel)
     }
 
+    /// The user of a cached token, fresh or not: a token verified here before.
+    pub(crate) fn user_of(&self, key: &CacheKey) -> Option<LineUser> {
+        self.entries.peek(key).map(|entry| entry.user)
+    }
+
     /// When a cached token expires, fresh or not (for how long a sign-out must stand).
     pub(crate) fn token_expiry(&self, key: &CacheKey) -> Option<Instant> {
         self.entries

@@ -5,7 +5,10 @@
 //! in the air; its verdict is then handed to its waiters but not kept. The verdict is kept under
 //! the same lock that a forget takes, so there is no window between the check and the insert.
 //! A request that arrives after such a forget does not join the flight: it starts one of its own,
-//! so a forgotten token is verified with LINE again at its next request, as a cached one is.
+//! so a forgotten token is verified with LINE again at its next request, as a cached one is. The
+//! older flight is set aside, lands for the waiters it has, and keeps nothing: the newer one
+//! fills the caches. So a token has one flight that requests join, and for a moment after a
+//! forget, an older one besides.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -35,11 +38,12 @@ pub(crate) struct Flights {
 struct State {
     /// The flights new requests join, one per token.
     flights: HashMap<TokenDigest, Flight, DigestHashBuilder>,
-    /// Flights forgotten (or perhaps forgotten: their user's is known only when they land) while
-    /// in the air, and then replaced by a newer flight of the same token. Each still lands for
-    /// the waiters it has; none joins it. Few, and short-lived: a forget while a verification of
-    /// the same token is waiting for LINE, then another request for that token.
-    superseded: Vec<(TokenDigest, Flight)>,
+    /// Flights forgotten (or perhaps forgotten: a first-time token's user is known only when it
+    /// lands) while in the air, then replaced by a newer flight of the same token. Each still
+    /// lands for the waiters it has, and keeps nothing; none joins it. Few, and short-lived: a
+    /// forget while a verification of the same token is waiting for LINE, then another request
+    /// for that token. They count towards the bound.
+    superseded: Vec<Flight>,
     /// Users forgotten since the oldest flight started, and when.
     forgotten_users: Vec<(Box<str>, Instant)>,
     /// The serial number the next flight gets.
@@ -50,6 +54,8 @@ struct Flight {
     serial: u64,
     waiters: Waiters,
     started: Instant,
+    /// The user of a token verified here before (its re-check), known before LINE answers.
+    user: Option<LineUser>,
     /// The token was forgotten (or everything was) after the flight started.
     forgotten: bool,
 }
@@ -69,9 +75,17 @@ impl FlightId {
 }
 
 impl State {
-    /// Whether a user was forgotten since `started`: maybe the user of a flight that began then.
-    fn a_user_forgotten_since(&self, started: Instant) -> bool {
-        self.forgotten_users.iter().any(|(_, at)| *at >= started)
+    /// Whether `user` (any user, when it is not known) was forgotten since `started`.
+    fn user_forgotten_since(&self, user: Option<&str>, started: Instant) -> bool {
+        self.forgotten_users
+            .iter()
+            .any(|(forgotten, at)| *at >= started && user.is_none_or(|user| **forgotten == *user))
+    }
+
+    /// Whether requests arriving now may wait on `flight`: not if it was forgotten since it began.
+    fn joinable(&self, flight: &Flight) -> bool {
+        let user = flight.user.as_ref().map(LineUser::user_id);
+        !flight.forgotten && !self.user_forgotten_since(user, flight.started)
     }
 
     fn flight_mut(&mut self, id: FlightId) -> Option<&mut Flight> {
@@ -80,24 +94,27 @@ impl State {
             _ => self
                 .superseded
                 .iter_mut()
-                .find(|(_, flight)| flight.serial == id.serial)
-                .map(|(_, flight)| flight),
+                .find(|flight| flight.serial == id.serial),
         }
     }
 
-    fn remove(&mut self, id: FlightId) -> Option<Flight> {
+    /// Takes `id` out, and says whether it had been set aside for a newer flight.
+    fn remove(&mut self, id: FlightId) -> Option<(Flight, bool)> {
         if self
             .flights
             .get(&id.digest)
             .is_some_and(|flight| flight.serial == id.serial)
         {
-            return self.flights.remove(&id.digest);
+            return self
+                .flights
+                .remove(&id.digest)
+                .map(|flight| (flight, false));
         }
         let at = self
             .superseded
             .iter()
-            .position(|(_, flight)| flight.serial == id.serial)?;
-        Some(self.superseded.swap_remove(at).1)
+            .position(|flight| flight.serial == id.serial)?;
+        Some((self.superseded.swap_remove(at), true))
     }
 
     fn in_the_air(&self) -> usize {
@@ -127,14 +144,15 @@ impl Flights {
 
     /// Joins the flight of `digest`, or starts one unless `settled` (looked at under the lock,
     /// since a flight fills the caches before it leaves) already has the verdict. A `known`
-    /// token (a re-check) may start one past the bound: junk cannot lock it out. A flight
-    /// forgotten since it started (its token, everything, or any user, since its own is not known
-    /// yet) is not joined: its answer predates the forget.
+    /// token (a re-check, with the user it was verified as) may start one past the bound: junk
+    /// cannot lock it out. A flight forgotten since it started (its token, everything, or its
+    /// user; any user, for a first-time token whose user is not known yet) is not joined: its
+    /// answer predates the forget.
     pub(crate) fn join(
         &self,
         digest: TokenDigest,
         now: Instant,
-        known: bool,
+        known: Option<LineUser>,
         settled: impl FnOnce() -> Option<Verdict>,
     ) -> Joined {
         let (sender, receiver) = oneshot::channel();
@@ -143,7 +161,7 @@ impl Flights {
         let joinable = state
             .flights
             .get(&digest)
-            .map(|flight| !flight.forgotten && !state.a_user_forgotten_since(flight.started));
+            .map(|flight| state.joinable(flight));
         match joinable {
             Some(true) => {
                 if let Some(flight) = state.flights.get_mut(&digest) {
@@ -153,7 +171,7 @@ impl Flights {
             }
             Some(false) => {
                 if let Some(flight) = state.flights.remove(&digest) {
-                    state.superseded.push((digest, flight));
+                    state.superseded.push(flight);
                 }
             }
             None => {}
@@ -164,7 +182,7 @@ impl Flights {
             let _ = sender.send(verdict);
             return Joined::Settled(pending);
         }
-        if state.in_the_air() >= self.max_pending && !known {
+        if state.in_the_air() >= self.max_pending && known.is_none() {
             return Joined::Full;
         }
         let serial = state.next_serial;
@@ -175,6 +193,7 @@ impl Flights {
                 serial,
                 waiters: vec![sender],
                 started: now,
+                user: known,
                 forgotten: false,
             },
         );
@@ -189,13 +208,10 @@ impl Flights {
             .is_some_and(|flight| flight.waiters.iter().any(|waiter| !waiter.is_closed()))
     }
 
-    /// The flights of `digest`, if any, will not keep their verdicts.
+    /// The flight of `digest`, if any, will not keep its verdict.
     pub(crate) fn forget(&self, digest: &TokenDigest) {
-        let mut state = self.lock();
-        if let Some(flight) = state.flights.get_mut(digest) {
-            flight.forgotten = true;
-        }
-        for (_, flight) in state.superseded.iter_mut().filter(|(of, _)| of == digest) {
+        // A flight set aside keeps nothing already.
+        if let Some(flight) = self.lock().flights.get_mut(digest) {
             flight.forgotten = true;
         }
     }
@@ -203,7 +219,7 @@ impl Flights {
     /// Flights under way now will not keep a verdict for `user_id`.
     pub(crate) fn forget_user(&self, user_id: &str) {
         let mut state = self.lock();
-        if state.in_the_air() > 0 {
+        if !state.flights.is_empty() {
             // Read under the lock, so it orders with every flight's start.
             let now = crate::clock::now();
             state.forgotten_users.push((user_id.into(), now));
@@ -212,23 +228,15 @@ impl Flights {
 
     /// Flights under way now will not keep their verdicts.
     pub(crate) fn forget_all(&self) {
-        let mut state = self.lock();
-        let State {
-            flights,
-            superseded,
-            ..
-        } = &mut *state;
-        for flight in flights
-            .values_mut()
-            .chain(superseded.iter_mut().map(|(_, flight)| flight))
-        {
+        for flight in self.lock().flights.values_mut() {
             flight.forgotten = true;
         }
     }
 
     /// Ends `flight`. `keep` runs under the lock, unless the token, its user (`user`, when the
-    /// verdict names one) or everything was forgotten since the flight started. Returns the
-    /// waiters and whether `keep` ran.
+    /// verdict names one) or everything was forgotten since the flight started, or the flight was
+    /// set aside for a newer one (which keeps its own verdict). Returns the waiters and whether
+    /// `keep` ran.
     pub(crate) fn land(
         &self,
         flight: FlightId,
@@ -236,7 +244,7 @@ impl Flights {
         keep: impl FnOnce(),
     ) -> (Waiters, bool) {
         let mut state = self.lock();
-        let Some(flight) = state.remove(flight) else {
+        let Some((flight, superseded)) = state.remove(flight) else {
             return (Waiters::new(), false);
         };
         let user_forgotten = user.is_some_and(|user| {
@@ -245,17 +253,12 @@ impl Flights {
                 .iter()
                 .any(|(forgotten, at)| **forgotten == *user && *at >= flight.started)
         });
-        let kept = !flight.forgotten && !user_forgotten;
+        let kept = !flight.forgotten && !user_forgotten && !superseded;
         if kept {
             keep();
         }
-        let oldest = state
-            .flights
-            .values()
-            .chain(state.superseded.iter().map(|(_, flight)| flight))
-            .map(|flight| flight.started)
-            .min();
-        match oldest {
+        // Only the flights requests join need the forgotten users: one set aside keeps nothing.
+        match state.flights.values().map(|flight| flight.started).min() {
             None => state.forgotten_users.clear(),
             Some(oldest) => state.forgotten_users.retain(|(_, at)| *at >= oldest),
         }
@@ -265,8 +268,8 @@ impl Flights {
     /// Ends `flight` with no verdict; dropping the waiters wakes them with
     /// [`UpstreamError::Abandoned`].
     pub(crate) fn abandon(&self, flight: FlightId) {
-        let flight = self.lock().remove(flight);
-        drop(flight);
+        let ended = self.lock().remove(flight);
+        drop(ended);
     }
 
     #[cfg(test)]
@@ -350,7 +353,7 @@ mod tests {
     }
 
     fn started(flights: &Flights, digest: TokenDigest, now: Instant) -> (PendingVerdict, FlightId) {
-        match flights.join(digest, now, false, || None) {
+        match flights.join(digest, now, None, || None) {
             Joined::Started(pending, flight) => (pending, flight),
             _ => panic!("expected to start a flight"),
         }
@@ -362,7 +365,7 @@ mod tests {
         let (t0, digest) = (clock::now(), TokenDigest::of("t"));
         let (_leader, flight) = started(&flights, digest, t0);
         assert!(matches!(
-            flights.join(digest, t0, false, || panic!(
+            flights.join(digest, t0, None, || panic!(
                 "not looked at while a flight is under way"
             )),
             Joined::Waiting(_)
@@ -370,7 +373,7 @@ mod tests {
         let (waiters, kept) = flights.land(flight, None, || {});
         assert_eq!((waiters.len(), kept), (2, true));
         assert!(matches!(
-            flights.join(digest, t0, false, || Some(Ok(user("U1")))),
+            flights.join(digest, t0, None, || Some(Ok(user("U1")))),
             Joined::Settled(_)
         ));
         assert_eq!(flights.len(), 0);
@@ -382,12 +385,12 @@ mod tests {
         let t0 = clock::now();
         let _first = started(&flights, TokenDigest::of("a"), t0);
         assert!(matches!(
-            flights.join(TokenDigest::of("b"), t0, false, || None),
+            flights.join(TokenDigest::of("b"), t0, None, || None),
             Joined::Full
         ));
         assert!(
             matches!(
-                flights.join(TokenDigest::of("c"), t0, true, || None),
+                flights.join(TokenDigest::of("c"), t0, Some(user("U3")), || None),
                 Joined::Started(..)
             ),
             "a re-check of a known token is not locked out"
@@ -458,7 +461,8 @@ mod tests {
     }
 
     /// After a forget, its token's next request starts a flight of its own: the flight in the air
-    /// began before the forget. Each flight then lands, is wanted and is abandoned on its own.
+    /// began before the forget. The older one lands for its own waiter and keeps nothing; the
+    /// newer one keeps its verdict. Each lands, is wanted and is abandoned on its own.
     #[test]
     fn a_request_after_a_forget_starts_a_flight_of_its_own() {
         type Forget = fn(&Flights, &TokenDigest);
@@ -473,45 +477,76 @@ mod tests {
             let (_before, old) = started(&flights, digest, clock::now());
             forget(&flights, &digest);
             let later = clock::now() + Duration::from_millis(1);
-            let (_after, new) = match flights.join(digest, later, false, || None) {
+            let (_after, new) = match flights.join(digest, later, None, || None) {
                 Joined::Started(pending, flight) => (pending, flight),
                 _ => panic!("after forgetting {what}, a request joined the older flight"),
             };
             assert_ne!(old, new);
-            let Joined::Waiting(_next) = flights.join(digest, later, false, || None) else {
+            let Joined::Waiting(_next) = flights.join(digest, later, None, || None) else {
                 panic!("the newer flight is joined ({what})");
             };
             assert_eq!(flights.len(), 2);
 
             assert!(flights.is_wanted(old) && flights.is_wanted(new), "{what}");
-            let (waiters, kept) = flights.land(old, Some("U1"), || {});
-            assert_eq!(waiters.len(), 1, "the older flight's own waiter ({what})");
-            // Only a forget of another user leaves the older flight's verdict worth keeping.
-            assert_eq!(kept, what == "a user", "{what}");
             let (waiters, kept) = flights.land(new, Some("U1"), || {});
             assert_eq!((waiters.len(), kept), (2, true), "{what}");
+            // Landing after the newer one, the older one must not overwrite its verdict.
+            let (waiters, kept) = flights.land(old, Some("U1"), || panic!("set aside ({what})"));
+            assert_eq!((waiters.len(), kept), (1, false), "{what}");
             assert_eq!(flights.len(), 0);
         }
     }
 
+    /// A re-check's user is known before LINE answers: forgetting another user leaves its flight
+    /// joinable (no second call to LINE), forgetting its own does not.
     #[test]
-    fn a_forget_reaches_a_flight_already_replaced_by_a_newer_one() {
+    fn a_re_check_is_set_aside_only_when_its_own_user_is_forgotten() {
+        let flights = Flights::new(10);
+        let (t0, digest) = (clock::now(), TokenDigest::of("t"));
+        let (_first, old) = match flights.join(digest, t0, Some(user("U1")), || None) {
+            Joined::Started(pending, flight) => (pending, flight),
+            _ => panic!("expected to start a flight"),
+        };
+        flights.forget_user("U2");
+        let later = clock::now() + Duration::from_millis(1);
+        assert!(matches!(
+            flights.join(digest, later, Some(user("U1")), || None),
+            Joined::Waiting(_)
+        ));
+        flights.forget_user("U1");
+        let Joined::Started(_third, new) = flights.join(digest, later, Some(user("U1")), || None)
+        else {
+            panic!("a request after its user was forgotten joined the older flight");
+        };
+        assert_ne!(old, new);
+    }
+
+    #[test]
+    fn flights_set_aside_count_towards_the_bound() {
+        let flights = Flights::new(2);
+        let (t0, digest) = (clock::now(), TokenDigest::of("t"));
+        let (_old, _) = started(&flights, digest, t0);
+        flights.forget(&digest);
+        let (_new, _) = started(&flights, digest, clock::now() + Duration::from_millis(1));
+        assert!(matches!(
+            flights.join(TokenDigest::of("u"), t0, None, || None),
+            Joined::Full
+        ));
+    }
+
+    #[test]
+    fn abandoning_a_flight_set_aside_ends_no_other() {
         let flights = Flights::new(10);
         let digest = TokenDigest::of("t");
         let (_before, old) = started(&flights, digest, clock::now());
-        flights.forget_user("U9");
+        flights.forget_all();
         let (_after, new) = started(&flights, digest, clock::now() + Duration::from_millis(1));
-
-        flights.forget(&digest);
-
-        assert!(!flights.land(old, Some("U1"), || panic!("forgotten")).1);
-        assert!(!flights.land(new, Some("U1"), || panic!("forgotten")).1);
-        let (_again, newest) = started(&flights, digest, clock::now() + Duration::from_millis(2));
         flights.abandon(old);
-        assert!(
-            flights.is_wanted(newest),
-            "abandoning an ended flight ends no other"
-        );
+        assert!(!flights.is_wanted(old));
+        assert!(flights.is_wanted(new));
+        assert_eq!(flights.len(), 1);
+        flights.abandon(new);
+        assert_eq!(flights.len(), 0);
     }
 
     #[tokio::test]

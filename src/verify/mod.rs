@@ -1,8 +1,9 @@
 //! The verdict on one token: cache → single flight → LINE (or the ID-token check) → verdict.
 //!
 //! - [`policy`]: the channel, scope and expiry checks, applied to every verdict, fresh or cached.
-//! - [`flight`]: one verification per token, bounded, aware of callers who left, and of forgets
-//!   that happen while it is in the air.
+//! - [`flight`]: one verification per token that requests join, bounded, aware of callers who
+//!   left, and of forgets that happen while it is in the air (a request after one starts a newer
+//!   verification).
 //! - [`source`]: LINE's access-token check and the local ID-token check.
 //! - [`revocation`]: tokens signed out here, refused until they expire.
 //!
@@ -424,8 +425,10 @@ impl Verifier {
             return self.refuse(LineAuthError::Unavailable(UpstreamError::Abandoned));
         };
         let now = clock::now();
-        // A re-check of a token verified before is not queued behind first-time tokens.
-        let known = self.cache.channel_of(&token_ids.key).is_some();
+        // A re-check of a token verified before is not queued behind first-time tokens; its user
+        // is known, so only a forget of that user keeps later requests off its flight.
+        let verified_as = self.cache.user_of(&token_ids.key);
+        let known = verified_as.is_some();
         // A verdict settled here (a flight landed since the lookup in `decide_named`) came from
         // the caches after all, and is counted so.
         let settled = || {
@@ -437,7 +440,7 @@ impl Verifier {
             // Signed out: never joins a flight that began before the sign-out.
             return self.refuse(LineAuthError::InvalidToken(InvalidReason::Revoked));
         }
-        let (pending, flight) = match self.flights.join(digest, now, known, settled) {
+        let (pending, flight) = match self.flights.join(digest, now, verified_as, settled) {
             Joined::Waiting(pending) => {
                 tracing::trace!(token = %digest.short_hex(), "joining a verification under way");
                 self.counters.record(Event::Coalesced);
@@ -510,8 +513,7 @@ impl Verifier {
                 None => self.counters.record(Event::SharedMiss),
             }
         }
-        // A fair try at LINE: half an attempt, and no more than a quarter of the budget, which
-        // the fleet (at most half of it) always leaves.
+        // A fair try at LINE: half an attempt, and no more than a quarter of the budget.
         let fair_try = (self.client.attempt_timeout() / 2).min(self.upstream_timeout / 4);
         let verified = source::ask_line(
             &self.client,

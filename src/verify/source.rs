@@ -40,7 +40,7 @@ pub(crate) struct Budget {
 /// the budget's deadline, after waiting for a turn among the verifications asking LINE at once.
 ///
 /// Waiting too long for a turn is [`UpstreamError::Busy`], not a failure of LINE's, and so is
-/// running out of time after a wait that left LINE less than a fair try; a
+/// running out of time after a wait for a turn that left LINE less than a fair try; a
 /// verification nobody waits for any more when its turn comes ends there
 /// ([`UpstreamError::Abandoned`]) without calling LINE.
 pub(crate) async fn ask_line(
@@ -53,6 +53,7 @@ pub(crate) async fn ask_line(
     still_wanted: impl Fn() -> bool,
 ) -> Result<Verified, LineAuthError> {
     let Budget { deadline, fair_try } = budget;
+    let fair_before_the_wait = deadline.saturating_duration_since(clock::now()) >= fair_try;
     let _permit = tokio::time::timeout_at(deadline.into(), permits.acquire(known))
         .await
         .map_err(|_| LineAuthError::Unavailable(UpstreamError::Busy))?
@@ -62,8 +63,9 @@ pub(crate) async fn ask_line(
     }
     // LINE is held to the time it was given: left with less than a fair try by the wait for a
     // turn, a verification that then runs out of time ran out in this layer's queue, and
-    // stale-if-error must not stand in for it.
-    let short_changed = deadline.saturating_duration_since(clock::now()) < fair_try;
+    // stale-if-error must not stand in for it. (Time the fleet took before is not the queue's.)
+    let short_changed =
+        fair_before_the_wait && deadline.saturating_duration_since(clock::now()) < fair_try;
     let exchange = async {
         // `expires_in` counts from the verify call, so the expiry is taken from its start.
         let verified_at = clock::now();

@@ -330,7 +330,8 @@ async fn stale_if_error_does_not_stand_in_when_the_queue_left_line_no_time() {
         let (base, token) = (base.clone(), line.token());
         async move { get_bearer(&base, "/api/me", &token).await.status }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Its verify call has reached LINE: it holds the turn.
+    line.wait_for_verify_calls(2).await;
     let reply = get_bearer(&base, "/api/me", &verified).await;
 
     assert_eq!(

@@ -97,6 +97,17 @@ impl Line {
         let calls = self.emulator.calls();
         (calls.verify, calls.profile)
     }
+
+    /// Waits until LINE has received `count` verify calls (counted as they arrive, before any
+    /// injected latency), so a test can act while a verification is waiting for LINE.
+    pub async fn wait_for_verify_calls(&self, count: u64) {
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while self.calls().0 < count {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        });
+        waited.await.expect("LINE never received the verify call");
+    }
 }
 
 /// A response as a client sees it.
