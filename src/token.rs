@@ -14,8 +14,8 @@ use crate::rejection::{LineAuthError, MalformedReason};
 /// length is undocumented, so this leaves generous room while refusing abuse.
 pub const MAX_TOKEN_LEN: usize = 2048;
 
-/// Where the request stands on bearer credentials.
-#[derive(Debug, PartialEq, Eq)]
+/// Where the request stands on bearer credentials. Its `Debug` does not show the token.
+#[derive(PartialEq, Eq)]
 pub(crate) enum Credentials<T> {
     /// No `Authorization` header at all.
     Absent,
@@ -23,6 +23,16 @@ pub(crate) enum Credentials<T> {
     OtherScheme,
     /// A bearer token: checked whole as `&str`, or within its length only as `&[u8]`.
     Bearer(T),
+}
+
+impl<T> fmt::Debug for Credentials<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Absent => f.write_str("Absent"),
+            Credentials::OtherScheme => f.write_str("OtherScheme"),
+            Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
 }
 
 /// Reads the bearer token from `Authorization`, per RFC 6750 §2.1:
@@ -369,6 +379,13 @@ mod tests {
 
     fn parse(value: &str) -> Result<Credentials<&str>, LineAuthError> {
         parse_bearer(value.as_bytes())
+    }
+
+    #[test]
+    fn credentials_debug_does_not_show_the_token() {
+        let shown = format!("{:?}", parse("Bearer s3cr3t.t0ken").unwrap());
+        assert_eq!(shown, "Bearer(<redacted>)");
+        assert_eq!(format!("{:?}", parse("Basic abc").unwrap()), "OtherScheme");
     }
 
     fn malformed(value: &str) -> MalformedReason {

@@ -69,8 +69,8 @@ pub(crate) enum KeyChoice {
     Hs256,
 }
 
-/// A compact JWS, split and decoded, its signature not yet checked.
-#[derive(Debug)]
+/// A compact JWS, split and decoded, its signature not yet checked. Its `Debug` shows the key
+/// choice and lengths only: the rest is the ID token itself.
 pub(crate) struct Jws<'a> {
     key: KeyChoice,
     /// `header.payload` as sent: what the signature covers.
@@ -99,6 +99,17 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, JwsError> {
     URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| JwsError::NotCompact)
+}
+
+impl std::fmt::Debug for Jws<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jws")
+            .field("key", &self.key)
+            .field("signing_input_bytes", &self.signing_input.len())
+            .field("payload_bytes", &self.payload.len())
+            .field("signature_bytes", &self.signature.len())
+            .finish()
+    }
 }
 
 impl<'a> Jws<'a> {
@@ -252,6 +263,16 @@ mod tests {
 
     fn verifying_key() -> VerifyingKey {
         *signing_key().verifying_key()
+    }
+
+    #[test]
+    fn debug_shows_no_part_of_the_token() {
+        let token = es256_token(r#"{"typ":"JWT","alg":"ES256","kid":"k1"}"#);
+        let shown = format!("{:?}", Jws::parse(&token).unwrap());
+        for part in token.split('.') {
+            assert!(!shown.contains(&part[..12]), "{shown}");
+        }
+        assert!(!shown.contains("U1"), "{shown}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! the URL: the verify URL carries the token); the wire types ([`wire`]) and the reading of
 //! LINE's error bodies. Errors never carry a URL.
 
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
@@ -28,8 +29,9 @@ pub(crate) const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 /// Most bytes read from the key set, which may list a few keys of any kind.
 const MAX_KEY_SET_BYTES: usize = 64 * 1024;
 
-/// A call to one of LINE's endpoints, with what it sends.
-#[derive(Debug, Clone, Copy)]
+/// A call to one of LINE's endpoints, with what it sends. Its `Debug` names the endpoint only:
+/// what it sends is tokens, codes and secrets.
+#[derive(Clone, Copy)]
 pub(crate) enum Call<'a> {
     /// `GET /oauth2/v2.1/verify?access_token=…` (<https://developers.line.biz/en/reference/line-login/#verify-access-token>).
     Verify { access_token: &'a str },
@@ -47,6 +49,14 @@ pub(crate) enum Call<'a> {
     VerifyIdToken { form: &'a [(&'a str, &'a str)] },
     /// `GET /oauth2/v2.1/certs`, the ID-token keys (§3.8).
     KeySet,
+}
+
+impl fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("endpoint", &self.name())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Call<'_> {
@@ -135,13 +145,23 @@ fn is_try_later(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
-/// One answer from LINE, read in full (within the call's bound).
-#[derive(Debug)]
+/// One answer from LINE, read in full (within the call's bound). Its `Debug` gives the body's
+/// length only: a token endpoint's body holds access, refresh and ID tokens.
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     /// LINE's `Retry-After`, read on "try later" answers only.
     pub(crate) retry_after: Option<Duration>,
     pub(crate) body: Vec<u8>,
+}
+
+impl fmt::Debug for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("retry_after", &self.retry_after)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl Answer {
@@ -407,6 +427,42 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_token_code_or_secret_sent_or_received() {
+        let secret = "s3cr3t-t0ken-value";
+        let form = [("refresh_token", secret), ("client_secret", secret)];
+        let calls = [
+            Call::Verify {
+                access_token: secret,
+            },
+            Call::Profile {
+                access_token: secret,
+            },
+            Call::Token { form: &form },
+            Call::Revoke { form: &form },
+        ];
+        for call in calls {
+            let shown = format!("{call:?}");
+            assert!(
+                !shown.contains(secret) && shown.contains(call.name()),
+                "{shown}"
+            );
+        }
+        let answer = Answer::new(
+            StatusCode::OK,
+            format!(r#"{{"access_token":"{secret}"}}"#).as_bytes(),
+        );
+        let shown = format!("{answer:?}");
+        // Nor as the bytes a derived `Debug` would list.
+        let as_bytes = format!("{:?}", secret.as_bytes());
+        let as_bytes = as_bytes.trim_matches(|c| c == '[' || c == ']');
+        assert!(
+            !shown.contains(secret) && !shown.contains(as_bytes),
+            "{shown}"
+        );
+        assert!(shown.contains("200"), "{shown}");
+    }
 
     fn retry_after_of(value: &str, now: SystemTime) -> Option<Duration> {
         let mut headers = HeaderMap::new();
