@@ -27,7 +27,7 @@ const JWS_HEADER: &str = "eyJhbGciOiJIUzI1NiJ9";
 ///     .picture_url("https://profile.line-scdn.net/abcdefghijklmn");
 /// # let _ = request;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct IssueToken {
     channel_id: String,
@@ -39,6 +39,23 @@ pub struct IssueToken {
     status_message: Option<String>,
     friend: bool,
     value: Option<String>,
+}
+
+/// Shows no token value set with [`IssueToken::token_value`]: a test's failure output is logged.
+impl std::fmt::Debug for IssueToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssueToken")
+            .field("channel_id", &self.channel_id)
+            .field("scopes", &self.scopes)
+            .field("lifetime", &self.lifetime)
+            .field("user_id", &self.user_id)
+            .field("display_name", &self.display_name)
+            .field("picture_url", &self.picture_url)
+            .field("status_message", &self.status_message)
+            .field("friend", &self.friend)
+            .field("value", &self.value.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl IssueToken {
@@ -134,14 +151,27 @@ struct TokenRecord {
     profile: EmulatedProfile,
 }
 
-/// What a client sent to `POST /oauth2/v2.1/revoke` for a token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a client sent to `POST /oauth2/v2.1/revoke` for a token. Its `Debug` does not show the
+/// secret (a failed `assert_eq!` prints it into CI logs).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Revocation {
     /// The `client_id` sent.
     pub client_id: String,
     /// The `client_secret` sent, if any.
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Revocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocation")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// Why LINE refuses a token.
@@ -271,5 +301,28 @@ impl TokenStore {
             expires_in: remaining.as_secs(),
             profile: record.profile.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_neither_a_set_token_nor_a_client_secret() {
+        let shown = format!("{:?}", IssueToken::new("1").token_value("s3cr3t-token"));
+        assert!(
+            !shown.contains("s3cr3t") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        let revocation = Revocation {
+            client_id: "1".into(),
+            client_secret: Some("s3cr3t-secret".into()),
+        };
+        let shown = format!("{revocation:?}");
+        assert!(
+            !shown.contains("s3cr3t") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 }
