@@ -296,6 +296,30 @@ async fn stale_if_error_keeps_verified_users_in_while_line_is_down() {
     );
 }
 
+/// A LINE that does not answer within the budget, given a fair try, is LINE failing:
+/// stale-if-error stands in.
+#[tokio::test]
+async fn stale_if_error_stands_in_when_line_does_not_answer_in_time() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .cache_max_ttl(Duration::from_millis(200))
+        .stale_if_error(Duration::from_secs(60))
+        .upstream_timeout(Duration::from_millis(500));
+    let (base, _) = app(config).await;
+    let verified = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &verified).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    line.emulator.inject(Endpoint::Verify, Fault::Hang);
+
+    let reply = get_bearer(&base, "/api/me", &verified).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
 /// Stale-if-error stands in for LINE, not for this layer's own queue: a re-check that waited for
 /// its turn until too little of its budget was left to give LINE a fair try gets 503, even though
 /// LINE then runs out the clock.
