@@ -513,8 +513,7 @@ impl Verifier {
                 None => self.counters.record(Event::SharedMiss),
             }
         }
-        // A fair try at LINE: half an attempt, and no more than a quarter of the budget.
-        let fair_try = (self.client.attempt_timeout() / 2).min(self.upstream_timeout / 4);
+        let fair_try = Budget::fair_try(self.client.attempt_timeout(), self.upstream_timeout);
         let verified = source::ask_line(
             &self.client,
             &self.policy,

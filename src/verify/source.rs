@@ -35,6 +35,13 @@ pub(crate) struct Budget {
     pub(crate) fair_try: Duration,
 }
 
+impl Budget {
+    /// A fair try at LINE: half an attempt, and no more than a quarter of the whole budget.
+    pub(crate) fn fair_try(attempt_timeout: Duration, upstream_timeout: Duration) -> Duration {
+        (attempt_timeout / 2).min(upstream_timeout / 4)
+    }
+}
+
 /// Asks LINE about an access token: verify, check, then fetch the profile (or, for a token
 /// without `profile`, the userinfo) (<https://developers.line.biz/en/docs/line-login/secure-login-process/>), all before
 /// the budget's deadline, after waiting for a turn among the verifications asking LINE at once.
@@ -122,4 +129,23 @@ pub(crate) async fn check_id_token(
         token_expires,
         fresh_until: token_expires,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fair_try_is_half_an_attempt_at_most_a_quarter_of_the_budget() {
+        let secs = Duration::from_secs;
+        assert_eq!(
+            Budget::fair_try(secs(1), secs(3)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            Budget::fair_try(secs(3), secs(3)),
+            Duration::from_millis(750)
+        );
+        assert_eq!(Budget::fair_try(secs(2), secs(8)), secs(1));
+    }
 }
