@@ -14,6 +14,17 @@ async fn app(config: LineAuthConfigBuilder) -> (String, HandlerCalls) {
     (base, calls)
 }
 
+/// The app, and a token it has verified (and cached) once.
+async fn app_with_a_verified_token(line: &Line, config: LineAuthConfigBuilder) -> (String, String) {
+    let (base, _) = app(config).await;
+    let verified = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &verified).await.status,
+        StatusCode::OK
+    );
+    (base, verified)
+}
+
 #[tokio::test]
 async fn transient_5xx_is_retried_within_the_deadline() {
     let line = Line::start().await;
@@ -306,12 +317,7 @@ async fn stale_if_error_stands_in_when_line_does_not_answer_in_time() {
         .cache_max_ttl(Duration::from_millis(200))
         .stale_if_error(Duration::from_secs(60))
         .upstream_timeout(Duration::from_millis(500));
-    let (base, _) = app(config).await;
-    let verified = line.token();
-    assert_eq!(
-        get_bearer(&base, "/api/me", &verified).await.status,
-        StatusCode::OK
-    );
+    let (base, verified) = app_with_a_verified_token(&line, config).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     line.emulator.inject(Endpoint::Verify, Fault::Hang);
 
@@ -333,12 +339,7 @@ async fn stale_if_error_does_not_stand_in_when_the_queue_left_line_no_time() {
         .upstream_timeout(Duration::from_secs(2))
         .upstream_attempt_timeout(Duration::from_secs(2))
         .max_concurrent_verifications(1);
-    let (base, _) = app(config).await;
-    let verified = line.token();
-    assert_eq!(
-        get_bearer(&base, "/api/me", &verified).await.status,
-        StatusCode::OK
-    );
+    let (base, verified) = app_with_a_verified_token(&line, config).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Each of the next two verify calls takes 1.7 s: LINE is slow, but answers within a budget
     // of its own (2 s).
@@ -374,12 +375,7 @@ async fn without_stale_if_error_a_stale_token_gets_503_while_line_is_down() {
         .config()
         .cache_max_ttl(Duration::from_millis(200))
         .upstream_timeout(Duration::from_millis(500));
-    let (base, _) = app(config).await;
-    let verified = line.token();
-    assert_eq!(
-        get_bearer(&base, "/api/me", &verified).await.status,
-        StatusCode::OK
-    );
+    let (base, verified) = app_with_a_verified_token(&line, config).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     line.emulator.stop().await;
@@ -398,12 +394,7 @@ async fn stale_if_error_never_outlives_the_grace() {
         .cache_max_ttl(Duration::from_millis(100))
         .stale_if_error(Duration::from_millis(400))
         .upstream_timeout(Duration::from_millis(300));
-    let (base, _) = app(config).await;
-    let verified = line.token();
-    assert_eq!(
-        get_bearer(&base, "/api/me", &verified).await.status,
-        StatusCode::OK
-    );
+    let (base, verified) = app_with_a_verified_token(&line, config).await;
     line.emulator.stop().await;
 
     tokio::time::sleep(Duration::from_millis(600)).await;
