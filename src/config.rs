@@ -450,7 +450,8 @@ impl LineAuthConfigBuilder {
         self
     }
 
-    /// Most verifications of distinct tokens pending at once, asking LINE or waiting their turn
+    /// Most verifications pending at once, asking LINE or waiting their turn (one per token,
+    /// besides older ones a forget set aside until they land)
     /// (default 16 × [`max_concurrent_verifications`](Self::max_concurrent_verifications)).
     /// Past it a new token is refused at once with 503 and `Retry-After: 1`, rather than queued
     /// behind a flood it cannot get through within the upstream timeout.

@@ -7,8 +7,8 @@
 //! A request that arrives after such a forget does not join the flight: it starts one of its own,
 //! so a forgotten token is verified with LINE again at its next request, as a cached one is. The
 //! older flight is set aside, lands for the waiters it has, and keeps nothing: the newer one
-//! fills the caches. So a token has one flight that requests join, and for a moment after a
-//! forget, an older one besides.
+//! fills the caches. So a token has one flight that requests join, and after a forget, older ones
+//! besides until they land (one per forget followed by a request, all within the bound).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -162,19 +162,11 @@ impl Flights {
             .flights
             .get(&digest)
             .map(|flight| state.joinable(flight));
-        match joinable {
-            Some(true) => {
-                if let Some(flight) = state.flights.get_mut(&digest) {
-                    flight.waiters.push(sender);
-                }
-                return Joined::Waiting(pending);
+        if joinable == Some(true) {
+            if let Some(flight) = state.flights.get_mut(&digest) {
+                flight.waiters.push(sender);
             }
-            Some(false) => {
-                if let Some(flight) = state.flights.remove(&digest) {
-                    state.superseded.push(flight);
-                }
-            }
-            None => {}
+            return Joined::Waiting(pending);
         }
         // The start is read under the lock, so it orders with every forget of a user.
         let now = now.max(crate::clock::now());
@@ -184,6 +176,11 @@ impl Flights {
         }
         if state.in_the_air() >= self.max_pending && known.is_none() {
             return Joined::Full;
+        }
+        // Only now, with a newer flight sure to start, is the older one set aside: a request
+        // settled or refused leaves it to keep its verdict, as it would have.
+        if let Some(older) = state.flights.remove(&digest) {
+            state.superseded.push(older);
         }
         let serial = state.next_serial;
         state.next_serial += 1;
@@ -462,7 +459,7 @@ mod tests {
 
     /// After a forget, its token's next request starts a flight of its own: the flight in the air
     /// began before the forget. The older one lands for its own waiter and keeps nothing; the
-    /// newer one keeps its verdict. Each lands, is wanted and is abandoned on its own.
+    /// newer one keeps its verdict. Each is wanted and lands on its own.
     #[test]
     fn a_request_after_a_forget_starts_a_flight_of_its_own() {
         type Forget = fn(&Flights, &TokenDigest);
@@ -519,6 +516,23 @@ mod tests {
             panic!("a request after its user was forgotten joined the older flight");
         };
         assert_ne!(old, new);
+    }
+
+    /// A request refused for the bound starts nothing, so it sets nothing aside: the flight in
+    /// the air, whose user was not the one forgotten, still keeps its verdict.
+    #[test]
+    fn a_request_refused_for_the_bound_sets_no_flight_aside() {
+        let flights = Flights::new(1);
+        let (t0, digest) = (clock::now(), TokenDigest::of("t"));
+        let (_first, flight) = started(&flights, digest, t0);
+        flights.forget_user("U9");
+        let later = clock::now() + Duration::from_millis(1);
+        assert!(matches!(
+            flights.join(digest, later, None, || None),
+            Joined::Full
+        ));
+        let mut kept = false;
+        assert!(flights.land(flight, Some("U1"), || kept = true).1 && kept);
     }
 
     #[test]

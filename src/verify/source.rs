@@ -133,7 +133,53 @@ pub(crate) async fn check_id_token(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration as StdDuration;
+
     use super::*;
+    use crate::config::LineAuthConfig;
+
+    /// A budget short of a fair try before any wait for a turn (the fleet took the time) is not
+    /// the queue's doing: running out of time is LINE's timeout, for which stale-if-error may
+    /// stand in, not `Busy`.
+    #[tokio::test]
+    async fn time_short_before_the_wait_for_a_turn_is_not_the_queues() {
+        // A LINE that accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let config = LineAuthConfig::builder()
+            .channel_id("1")
+            .api_base(base)
+            .build()
+            .unwrap();
+        let budget = Budget {
+            deadline: clock::now() + StdDuration::from_millis(100),
+            fair_try: StdDuration::from_millis(500),
+        };
+        let verdict = ask_line(
+            &LineClient::new(&config),
+            &Policy::new(&config),
+            &Permits::new(1),
+            &AccessToken::new("t"),
+            true,
+            budget,
+            || true,
+        )
+        .await;
+        assert!(
+            matches!(
+                verdict,
+                Err(LineAuthError::Unavailable(UpstreamError::Timeout))
+            ),
+            "{:?}",
+            verdict.err()
+        );
+    }
 
     #[test]
     fn a_fair_try_is_half_an_attempt_at_most_a_quarter_of_the_budget() {

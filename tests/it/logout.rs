@@ -226,9 +226,9 @@ async fn clear_forgets_verified_and_refused_tokens() {
     assert_eq!(line.calls(), (4, 2));
 }
 
-/// A request for a token whose verification takes 700 ms at LINE (under the 1 s attempt timeout,
-/// so it is answered, not tried again), and the token forgotten while that verification is in the
-/// air: LINE, the app's base URL, the token and the request's status to come.
+/// A request for a token whose verification takes 400 ms at LINE (well under the 1 s attempt
+/// timeout, so it is answered, not tried again), and the token forgotten while that verification
+/// is in the air: LINE, the app's base URL, the token and the request's status to come.
 async fn forgotten_while_in_flight() -> (Line, String, String, JoinHandle<StatusCode>) {
     let line = Line::start().await;
     let layer = LineAuthLayer::new(line.config().build().unwrap());
@@ -237,7 +237,7 @@ async fn forgotten_while_in_flight() -> (Line, String, String, JoinHandle<Status
     let token = line.token();
     line.emulator.inject_times(
         Endpoint::Verify,
-        Fault::Latency(Duration::from_millis(700)),
+        Fault::Latency(Duration::from_millis(400)),
         1,
     );
     let in_flight = request(&base, &token);
