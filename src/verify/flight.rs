@@ -244,12 +244,8 @@ impl Flights {
         let Some((flight, superseded)) = state.remove(flight) else {
             return (Waiters::new(), false);
         };
-        let user_forgotten = user.is_some_and(|user| {
-            state
-                .forgotten_users
-                .iter()
-                .any(|(forgotten, at)| **forgotten == *user && *at >= flight.started)
-        });
+        let user_forgotten =
+            user.is_some_and(|user| state.user_forgotten_since(Some(user), flight.started));
         let kept = !flight.forgotten && !user_forgotten && !superseded;
         if kept {
             keep();
