@@ -78,12 +78,11 @@ enum Anonymous {
 /// `http_body_util::Full<Bytes>` qualify.
 #[derive(Clone)]
 pub struct LineAuthLayer {
-    /// Kept to build the verifier anew when [`id_tokens`](Self::id_tokens) changes what it takes.
-    config: Arc<LineAuthConfig>,
     /// What every service this layer wraps shares, built here once: axum applies a layer given
     /// to `Router::layer` or `route_layer` to a router not yet given its state (`oneshot` in
     /// tests, a router called directly) for every request, so [`layer`](Layer::layer) must be
-    /// no more than a reference count.
+    /// no more than a reference count. One: axum also clones the layer itself for each such
+    /// request, and every `Arc` in it is an atomic increment and decrement.
     state: Arc<LayerState>,
 }
 
@@ -117,8 +116,8 @@ impl LineAuthLayer {
     pub fn new(config: LineAuthConfig) -> Self {
         let verifier = Arc::new(Verifier::new(&config, Credential::AccessToken));
         Self {
-            config: Arc::new(config),
             state: Arc::new(LayerState {
+                config: Arc::new(config),
                 verifier,
                 anonymous: Anonymous::Reject,
                 rejection: None,
@@ -155,7 +154,7 @@ impl LineAuthLayer {
     /// # }
     /// ```
     pub fn id_tokens(mut self) -> Self {
-        let verifier = Arc::new(Verifier::new(&self.config, Credential::IdToken));
+        let verifier = Arc::new(Verifier::new(&self.state.config, Credential::IdToken));
         Arc::make_mut(&mut self.state).verifier = verifier;
         self
     }
@@ -311,6 +310,9 @@ impl<S> Layer<S> for LineAuthLayer {
 /// bump, not four. The layer's builder methods copy it on write.
 #[derive(Clone)]
 struct LayerState {
+    /// Kept to build the verifier anew when [`id_tokens`](LineAuthLayer::id_tokens) changes
+    /// what it takes.
+    config: Arc<LineAuthConfig>,
     verifier: Arc<Verifier>,
     anonymous: Anonymous,
     rejection: Option<RejectionHandler>,
