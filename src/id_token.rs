@@ -136,6 +136,14 @@ struct Refetch {
     failures_in_a_row: u32,
 }
 
+/// The time now in Unix seconds, as ID tokens' `exp` and `iat` count it.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
 /// The wait before fetching the key set again after `failures` failures in a row: from half a
 /// second, doubling, at most 8 s, well under the refetch floor that applies once keys are known.
 fn fetch_backoff(failures: u32) -> Duration {
@@ -207,13 +215,14 @@ impl IdTokenVerifier {
         let claims = match jws.key() {
             KeyChoice::Es256 { kid } => {
                 let key = self.es256_key(kid).await?;
-                self.check(jws.verify_es256(&key).map_err(refused)?)?
+                self.check(jws.verify_es256(&key).map_err(refused)?, unix_now())?
             }
             KeyChoice::Hs256 => {
                 let (channel, secret) = self.hs256.as_ref().ok_or_else(invalid)?;
                 let claims = self.check(
                     jws.verify_hs256(secret.expose().as_bytes())
                         .map_err(refused)?,
+                    unix_now(),
                 )?;
                 // A secret vouches for its own channel's tokens only.
                 if *claims.aud != **channel {
@@ -230,14 +239,11 @@ impl IdTokenVerifier {
     }
 
     /// The claims of a payload whose signature has been checked: `exp` (then `iss`, `aud`, `iat`)
-    /// as LINE's SDKs check them (<https://developers.line.biz/en/docs/line-login/verify-id-token/>), within [`ID_TOKEN_LEEWAY`].
-    fn check(&self, payload: &[u8]) -> Result<IdTokenClaims, LineAuthError> {
+    /// as LINE's SDKs check them (<https://developers.line.biz/en/docs/line-login/verify-id-token/>), within [`ID_TOKEN_LEEWAY`] of `now`
+    /// (Unix seconds).
+    fn check(&self, payload: &[u8], now: u64) -> Result<IdTokenClaims, LineAuthError> {
         let rejected = || LineAuthError::InvalidToken(InvalidReason::Rejected);
         let claims: IdTokenClaims = serde_json::from_slice(payload).map_err(|_| rejected())?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs();
         if claims.exp.saturating_add(ID_TOKEN_LEEWAY.as_secs()) < now {
             return Err(LineAuthError::InvalidToken(InvalidReason::Expired));
         }
@@ -252,7 +258,7 @@ impl IdTokenVerifier {
         {
             return Err(LineAuthError::ForeignChannel);
         }
-        if claims.iat > now + ID_TOKEN_LEEWAY.as_secs() {
+        if claims.iat > now.saturating_add(ID_TOKEN_LEEWAY.as_secs()) {
             return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
         }
         Ok(claims)
@@ -397,6 +403,67 @@ mod tests {
             "a key for another algorithm"
         );
         assert_eq!(entry(r#","use":"enc""#), None, "an encryption key");
+    }
+
+    /// A payload of LINE's shape for channel `1234567890`, with these `exp` and `iat`.
+    fn claims(exp: u64, iat: u64) -> Vec<u8> {
+        format!(
+            r#"{{"iss":"{ISSUER}","sub":"U1234567890abcdef1234567890abcdef","aud":"1234567890","exp":{exp},"iat":{iat}}}"#
+        )
+        .into_bytes()
+    }
+
+    fn verifier() -> IdTokenVerifier {
+        let config = LineAuthConfig::builder()
+            .channel_id("1234567890")
+            .api_base("http://127.0.0.1:9")
+            .build()
+            .unwrap();
+        IdTokenVerifier::new(&config)
+    }
+
+    #[test]
+    fn exp_and_iat_are_allowed_the_leeway_to_the_second_and_not_one_more() {
+        let (verifier, now, leeway) = (verifier(), 1_800_000_000, ID_TOKEN_LEEWAY.as_secs());
+        let check = |exp, iat| match verifier.check(&claims(exp, iat), now) {
+            Ok(_) => "accepted",
+            Err(LineAuthError::InvalidToken(InvalidReason::Expired)) => "expired",
+            Err(LineAuthError::InvalidToken(InvalidReason::Rejected)) => "rejected",
+            Err(other) => panic!("unexpected refusal: {other:?}"),
+        };
+
+        assert_eq!(check(now - leeway, now - 3600), "accepted");
+        assert_eq!(check(now - leeway - 1, now - 3600), "expired");
+        assert_eq!(check(now + 3600, now + leeway), "accepted");
+        assert_eq!(
+            check(now + 3600, now + leeway + 1),
+            "rejected",
+            "issued in the future"
+        );
+        assert_eq!(
+            check(u64::MAX, now),
+            "accepted",
+            "no overflow adding the leeway"
+        );
+        assert_eq!(check(u64::MAX, u64::MAX), "rejected");
+    }
+
+    #[test]
+    fn debug_names_the_channels_and_the_key_set_but_not_the_secret() {
+        let config = LineAuthConfig::builder()
+            .channel_id("1234567890")
+            .channel_secret("s3cr3t-channel-secret")
+            .hs256_id_tokens("1234567890")
+            .api_base("http://127.0.0.1:9")
+            .build()
+            .unwrap();
+        let shown = format!("{:?}", IdTokenVerifier::new(&config));
+        assert!(shown.contains("1234567890"), "{shown}");
+        assert!(
+            shown.contains("http://127.0.0.1:9/oauth2/v2.1/certs"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 
     #[test]

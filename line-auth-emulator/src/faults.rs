@@ -21,6 +21,8 @@ pub enum Endpoint {
     Profile,
     /// `POST /oauth2/v2.1/revoke`.
     Revoke,
+    /// `GET /oauth2/v2.1/certs`: the key set ES256 ID tokens are checked against.
+    Certs,
 }
 
 /// A way for an endpoint to misbehave.

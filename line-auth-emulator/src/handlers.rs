@@ -50,7 +50,7 @@ async fn with_request_id(mut response: Response) -> Response {
 }
 
 /// The injected fault's response, if a fault is planned and it is not just a delay.
-async fn injected_fault(shared: &Shared, endpoint: Endpoint) -> Option<Response> {
+pub(super) async fn injected_fault(shared: &Shared, endpoint: Endpoint) -> Option<Response> {
     shared.faults.next(endpoint)?.respond().await
 }
 

@@ -20,7 +20,8 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::handlers::{bearer_profile, message_error, oauth_error};
+use super::faults::Endpoint;
+use super::handlers::{bearer_profile, injected_fault, message_error, oauth_error};
 use super::tokens::{scope_value, IssueToken};
 use super::Shared;
 
@@ -685,9 +686,10 @@ fn id_token(content: &IdTokenContent<'_>, signer: &IdTokenSigner) -> (String, Id
 
 /// `GET /oauth2/v2.1/certs`: the keys ES256 ID tokens are signed with (<https://developers.line.biz/en/docs/line-login/verify-id-token/>).
 pub(super) async fn certs(State(shared): State<Arc<Shared>>) -> Response {
-    shared
-        .certs_calls
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared.certs_calls.fetch_add(1, Ordering::Relaxed);
+    if let Some(faulty) = injected_fault(&shared, Endpoint::Certs).await {
+        return faulty;
+    }
     Json(shared.login.jwks()).into_response()
 }
 

@@ -273,6 +273,10 @@ mod tests {
             assert!(!shown.contains(&part[..12]), "{shown}");
         }
         assert!(!shown.contains("U1"), "{shown}");
+        assert!(
+            shown.starts_with("Jws") && shown.contains("k1") && shown.contains("payload_bytes"),
+            "the key choice and the lengths are shown: {shown}"
+        );
     }
 
     #[test]
@@ -492,7 +496,17 @@ mod tests {
         };
         assert_eq!(low_s_form(&low), None, "already the low form");
         assert_eq!(low_s_form(&high).as_deref(), Some(low.as_str()));
-        for other in ["", "a.b", "a.b.c", "not a token", &format!("{input}.AAAA")] {
+        let (_, high_signature) = high.rsplit_once('.').unwrap();
+        // A high-s signature after anything but `header.payload` is no compact JWS.
+        let four_segments = format!("{input}.extra.{high_signature}");
+        for other in [
+            "",
+            "a.b",
+            "a.b.c",
+            "not a token",
+            &format!("{input}.AAAA"),
+            &four_segments,
+        ] {
             assert_eq!(low_s_form(other), None, "{other}");
         }
     }
@@ -521,6 +535,34 @@ mod tests {
             "a".repeat(MAX_ID_TOKEN_LEN)
         ));
         assert_eq!(Jws::parse(&token).unwrap_err(), JwsError::TooLong);
+    }
+
+    #[test]
+    fn a_token_of_exactly_the_size_bound_is_read() {
+        // Unpadded base64 never has a length of 4k + 1, so one of two header lengths fits.
+        let sized = (0..2 * MAX_ID_TOKEN_LEN)
+            .flat_map(|pad| {
+                [r#"{"alg":"HS256"}"#, r#"{"alg":"HS256","typ":"JWT"}"#].map(|header| {
+                    let input = format!("{}.{}", b64(header), b64("a".repeat(pad)));
+                    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
+                    mac.update(input.as_bytes());
+                    format!("{input}.{}", b64(mac.finalize().into_bytes()))
+                })
+            })
+            .find(|token| token.len() == MAX_ID_TOKEN_LEN)
+            .unwrap();
+        assert!(Jws::parse(&sized).is_ok());
+        assert_eq!(
+            Jws::parse(&format!("{sized}=")).unwrap_err(),
+            JwsError::TooLong
+        );
+        // LINE's are around a kilobyte, and grow with their claims: one of 3 KiB is read too.
+        let large = hs256_token(&format!(
+            r#"{{"alg":"HS256","pad":"{}"}}"#,
+            "a".repeat(2400)
+        ));
+        assert!(large.len() > 3 * 1024);
+        assert!(Jws::parse(&large).is_ok());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use line_auth::id_token::IdTokenVerifier;
 use line_auth::rejection::InvalidReason;
 use line_auth::{LineAuthConfig, LineAuthConfigBuilder, LineAuthError, LineAuthLayer};
-use line_auth_emulator::{IdTokenAlgorithm, IssueIdToken};
+use line_auth_emulator::{Endpoint, Fault, IdTokenAlgorithm, IssueIdToken};
 
 use crate::support::*;
 
@@ -230,6 +230,69 @@ async fn unknown_kids_cannot_make_the_layer_hammer_the_key_endpoint() {
     // The keys were fetched less than the floor ago: the new kid is refused, not fetched for.
     assert!(verifier.verify(&rotated, None).await.is_err());
     assert_eq!(line.emulator.calls().certs, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_key_set_fetch_is_not_repeated_within_its_backoff_and_is_after_it() {
+    let line = Line::start().await;
+    let (base, _) = app(line.config().upstream_timeout(Duration::from_millis(300))).await;
+    let id_token = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("Brown"));
+    line.emulator.inject_times(Endpoint::Certs, Fault::Hang, 1);
+
+    // Four tokens (the layer would coalesce one token's requests) wait on one fetch, which
+    // times out: one failure, however many waited.
+    let waiting: Vec<_> = (0..4)
+        .map(|i| {
+            let base = base.clone();
+            let id_token = line
+                .emulator
+                .issue_id_token(IssueIdToken::new(CHANNEL, format!("U{i:032x}")).name("Brown"));
+            tokio::spawn(async move { get_bearer(&base, "/api/me", &id_token).await.status })
+        })
+        .collect();
+    for request in waiting {
+        assert_eq!(request.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(line.emulator.calls().certs, 1, "one fetch for the four");
+    // Within the first failure's backoff (half a second) LINE is not asked again.
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        line.emulator.calls().certs,
+        1,
+        "not fetched within the backoff"
+    );
+
+    // Past it (and not past a backoff counted once per waiter), the key set is fetched again.
+    // That fetch fails too: the backoff doubles, to a second.
+    line.emulator.inject_times(
+        Endpoint::Certs,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+        1,
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        line.emulator.calls().certs,
+        2,
+        "fetched again past the backoff"
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        line.emulator.calls().certs,
+        2,
+        "the second backoff is a second"
+    );
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(line.emulator.calls().certs, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
