@@ -239,8 +239,8 @@ impl IdTokenVerifier {
     }
 
     /// The claims of a payload whose signature has been checked: `exp` (then `iss`, `aud`, `iat`)
-    /// as LINE's SDKs check them (<https://developers.line.biz/en/docs/line-login/verify-id-token/>), within [`ID_TOKEN_LEEWAY`] of `now`
-    /// (Unix seconds).
+    /// as LINE's SDKs check them (<https://developers.line.biz/en/docs/line-login/verify-id-token/>),
+    /// within [`ID_TOKEN_LEEWAY`] of `now` (Unix seconds).
     fn check(&self, payload: &[u8], now: u64) -> Result<IdTokenClaims, LineAuthError> {
         let rejected = || LineAuthError::InvalidToken(InvalidReason::Rejected);
         let claims: IdTokenClaims = serde_json::from_slice(payload).map_err(|_| rejected())?;
@@ -407,10 +407,14 @@ mod tests {
 
     /// A payload of LINE's shape for channel `1234567890`, with these `exp` and `iat`.
     fn claims(exp: u64, iat: u64) -> Vec<u8> {
-        format!(
-            r#"{{"iss":"{ISSUER}","sub":"U1234567890abcdef1234567890abcdef","aud":"1234567890","exp":{exp},"iat":{iat}}}"#
-        )
-        .into_bytes()
+        serde_json::to_vec(&serde_json::json!({
+            "iss": ISSUER,
+            "sub": "U1234567890abcdef1234567890abcdef",
+            "aud": "1234567890",
+            "exp": exp,
+            "iat": iat,
+        }))
+        .unwrap()
     }
 
     fn verifier() -> IdTokenVerifier {

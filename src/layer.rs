@@ -81,8 +81,8 @@ pub struct LineAuthLayer {
     /// What every service this layer wraps shares, built here once: axum applies a layer given
     /// to `Router::layer` or `route_layer` to a router not yet given its state (`oneshot` in
     /// tests, a router called directly) for every request, so [`layer`](Layer::layer) must be
-    /// no more than a reference count. One: axum also clones the layer itself for each such
-    /// request, and every `Arc` in it is an atomic increment and decrement.
+    /// no more than a reference count. Only one `Arc`: axum also clones the layer itself for
+    /// each such request, and every `Arc` in it is an atomic increment and decrement.
     state: Arc<LayerState>,
 }
 

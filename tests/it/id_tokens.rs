@@ -235,7 +235,8 @@ async fn unknown_kids_cannot_make_the_layer_hammer_the_key_endpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_key_set_fetch_is_not_repeated_within_its_backoff_and_is_after_it() {
     let line = Line::start().await;
-    let (base, _) = app(line.config().upstream_timeout(Duration::from_millis(300))).await;
+    // The fetch that hangs times out after a second; each backoff counts from its failure.
+    let (base, _) = app(line.config().upstream_timeout(Duration::from_secs(1))).await;
     let id_token = line
         .emulator
         .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("Brown"));
@@ -280,7 +281,8 @@ async fn a_failed_key_set_fetch_is_not_repeated_within_its_backoff_and_is_after_
         2,
         "fetched again past the backoff"
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Past the first backoff (half a second), within the second (a second).
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let reply = get_bearer(&base, "/api/me", &id_token).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
