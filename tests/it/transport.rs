@@ -1,7 +1,7 @@
 //! How the layer and `LineLoginClient` treat LINE's transport-level answers: redirects are never
 //! followed (a token never reaches another host), `Retry-After` (its cap, its date form, its
 //! default), a revoke LINE answers with 400, which calls are tried again after a 5xx, and
-//! LINE's `x-line-request-id` in the logs.
+//! LINE's `x-line-request-id` in the logs, and the key set's own bound on its size.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -720,4 +720,57 @@ async fn the_layer_tries_verify_and_profile_again_after_a_5xx() {
         (3, 2),
         "verify failed twice, profile once, each then asked again"
     );
+}
+
+#[tokio::test]
+async fn a_key_set_past_the_bound_for_other_answers_is_read_and_one_past_its_own_is_not() {
+    // A key set may list keys of any kind, so it may be larger than LINE's other answers (16 KiB
+    // is their bound): one of ~40 KiB is read whole, one of ~100 KiB not at all.
+    let emulator = Line::start().await;
+    let id_token = emulator.emulator.issue_id_token(
+        IssueIdToken::new(CHANNEL, "U4af4980629aabbccddeeff0011223344").name("Brown"),
+    );
+    let published: serde_json::Value = serde_json::from_str(
+        &reqwest::get(format!("{}{CERTS}", emulator.emulator.base_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let key_set_of = |bytes: usize| {
+        // RSA keys first, as LINE's SDK fixtures list them; ES256 verification skips them.
+        let filler =
+            serde_json::json!({"kty": "RSA", "kid": "rsa", "e": "AQAB", "n": "x".repeat(342)});
+        let mut keys = vec![filler; bytes / 400];
+        keys.extend(published["keys"].as_array().unwrap().iter().cloned());
+        serde_json::to_string(&serde_json::json!({ "keys": keys })).unwrap()
+    };
+    for (bytes, expected) in [
+        (40 * 1024, StatusCode::OK),
+        (100 * 1024, StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let key_set = key_set_of(bytes);
+        assert!(key_set.len() > bytes * 9 / 10, "{}", key_set.len());
+        let line = Host::start(move |_| {
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from(key_set.clone()))
+                .unwrap()
+        })
+        .await;
+        let config = LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(&line.base)
+            .build()
+            .unwrap();
+        let calls = HandlerCalls::default();
+        let base = serve(routes(&calls).layer(LineAuthLayer::new(config).id_tokens())).await;
+
+        let reply = get_bearer(&base, "/api/me", &id_token).await;
+
+        assert_eq!(reply.status, expected, "{bytes} bytes: {}", reply.body);
+        assert_asked(&line, CERTS);
+    }
 }
