@@ -774,3 +774,44 @@ async fn a_key_set_past_the_bound_for_other_answers_is_read_and_one_past_its_own
         assert_asked(&line, CERTS);
     }
 }
+
+#[tokio::test]
+async fn an_answer_of_exactly_the_size_bound_is_read_and_one_byte_more_is_not() {
+    // LINE's answers are read up to 16 KiB, whether their length is announced or not.
+    const BOUND: usize = 16 * 1024;
+    for streamed in [false, true] {
+        for (bytes, expected) in [
+            (BOUND, StatusCode::OK),
+            (BOUND + 1, StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            // JSON ignores the spaces that pad it to the size.
+            let answer = format!("{ANY_LINE_ANSWER:<bytes$}");
+            let line = Host::start(move |_| {
+                let body = if streamed {
+                    // Two chunks and no `Content-Length`: the bound holds on what arrives.
+                    let (first, second) = answer.split_at(answer.len() / 2);
+                    let chunks = [first.to_owned(), second.to_owned()]
+                        .map(|chunk| Ok::<_, std::io::Error>(axum::body::Bytes::from(chunk)));
+                    Body::from_stream(futures_util::stream::iter(chunks))
+                } else {
+                    Body::from(answer.clone())
+                };
+                Response::builder()
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .unwrap()
+            })
+            .await;
+            let calls = HandlerCalls::default();
+            let base = serve(routes(&calls).layer(layer_for(&line))).await;
+
+            let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
+
+            assert_eq!(
+                reply.status, expected,
+                "{bytes} bytes, streamed: {streamed}: {}",
+                reply.body
+            );
+        }
+    }
+}
