@@ -218,13 +218,8 @@ async fn a_key_set_answer_redirecting_to_another_host_is_not_followed() {
     ));
     let elsewhere = elsewhere().await;
     let line = line_redirecting(StatusCode::FOUND, &[CERTS], &elsewhere).await;
-    let config = LineAuthConfig::builder()
-        .channel_id(CHANNEL)
-        .api_base(&line.base)
-        .build()
-        .unwrap();
     let calls = HandlerCalls::default();
-    let base = serve(routes(&calls).layer(LineAuthLayer::new(config).id_tokens())).await;
+    let base = serve(routes(&calls).layer(layer_for(&line).id_tokens())).await;
 
     let reply = get_bearer(&base, "/api/me", &id_token).await;
 
@@ -760,13 +755,8 @@ async fn a_key_set_past_the_bound_for_other_answers_is_read_and_one_past_its_own
                 .unwrap()
         })
         .await;
-        let config = LineAuthConfig::builder()
-            .channel_id(CHANNEL)
-            .api_base(&line.base)
-            .build()
-            .unwrap();
-        let calls = HandlerCalls::default();
-        let base = serve(routes(&calls).layer(LineAuthLayer::new(config).id_tokens())).await;
+        let base =
+            serve(routes(&HandlerCalls::default()).layer(layer_for(&line).id_tokens())).await;
 
         let reply = get_bearer(&base, "/api/me", &id_token).await;
 
