@@ -544,7 +544,8 @@ mod tests {
         let (header, pad) = [r#"{"alg":"HS256"}"#, r#"{"alg":"HS256" }"#]
             .into_iter()
             .find_map(|header| {
-                let payload = MAX_ID_TOKEN_LEN - b64(header).len() - ".".len() * 2 - 43;
+                let signature = b64([0; HS256_SIGNATURE_LEN]).len();
+                let payload = MAX_ID_TOKEN_LEN - b64(header).len() - signature - 2;
                 (0..payload)
                     .find(|&pad| base64::encoded_len(pad, false) == Some(payload))
                     .map(|pad| (header, pad))

@@ -80,9 +80,14 @@ impl Host {
 const ANY_LINE_ANSWER: &str = r#"{"client_id":"1234567890","expires_in":2592000,"scope":"profile openid","userId":"U00000000000000000000000000000000","displayName":"Thief","access_token":"eyJhbGciOiJIUzI1NiJ9.c3RvbGVu.c2ln","refresh_token":"stolen-refresh","token_type":"Bearer","sub":"U00000000000000000000000000000000","friendFlag":true}"#;
 
 fn any_line_answer() -> Response {
+    json_answer(Body::from(ANY_LINE_ANSWER))
+}
+
+/// A 200 answer with a JSON `body`.
+fn json_answer(body: Body) -> Response {
     Response::builder()
         .header("content-type", "application/json")
-        .body(Body::from(ANY_LINE_ANSWER))
+        .body(body)
         .unwrap()
 }
 
@@ -748,13 +753,7 @@ async fn a_key_set_past_the_bound_for_other_answers_is_read_and_one_past_its_own
     ] {
         let key_set = key_set_of(bytes);
         assert!(key_set.len() > bytes * 9 / 10, "{}", key_set.len());
-        let line = Host::start(move |_| {
-            Response::builder()
-                .header("content-type", "application/json")
-                .body(Body::from(key_set.clone()))
-                .unwrap()
-        })
-        .await;
+        let line = Host::start(move |_| json_answer(Body::from(key_set.clone()))).await;
         let base =
             serve(routes(&HandlerCalls::default()).layer(layer_for(&line).id_tokens())).await;
 
@@ -786,14 +785,10 @@ async fn an_answer_of_exactly_the_size_bound_is_read_and_one_byte_more_is_not() 
                 } else {
                     Body::from(answer.clone())
                 };
-                Response::builder()
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .unwrap()
+                json_answer(body)
             })
             .await;
-            let calls = HandlerCalls::default();
-            let base = serve(routes(&calls).layer(layer_for(&line))).await;
+            let base = serve(routes(&HandlerCalls::default()).layer(layer_for(&line))).await;
 
             let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
 
