@@ -372,6 +372,96 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for LineUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_test::{assert_ser_tokens, Token};
+
+    fn user(profile: Option<(&str, &str, &str)>) -> LineUser {
+        LineUser(Arc::new(UserData {
+            user_id: "U1".into(),
+            display_name: profile.map(|(name, _, _)| name.into()),
+            picture_url: profile.map(|(_, url, _)| url.into()),
+            status_message: profile.map(|(_, _, message)| message.into()),
+            channel_id: "1234567890".into(),
+            scopes: "profile openid".into(),
+            expires_at: 1_800_000_000,
+        }))
+    }
+
+    /// Serialized call by call: LINE's field names, absent fields skipped, and the field count
+    /// announced up front matching the fields written (a serializer that writes a map's length
+    /// first relies on it).
+    #[test]
+    fn a_user_serializes_lines_field_names_and_announces_its_field_count() {
+        let tail = [
+            Token::Str("channelId"),
+            Token::Str("1234567890"),
+            Token::Str("scopes"),
+            Token::Seq { len: None },
+            Token::Str("profile"),
+            Token::Str("openid"),
+            Token::SeqEnd,
+            Token::Str("expiresAt"),
+            Token::U64(1_800_000_000),
+            Token::StructEnd,
+        ];
+        let full = [
+            Token::Struct {
+                name: "LineUser",
+                len: 7,
+            },
+            Token::Str("userId"),
+            Token::Str("U1"),
+            Token::Str("displayName"),
+            Token::Str("Brown"),
+            Token::Str("pictureUrl"),
+            Token::Str("https://profile.line-scdn.net/p"),
+            Token::Str("statusMessage"),
+            Token::Str("Hello"),
+        ];
+        let bare = [
+            Token::Struct {
+                name: "LineUser",
+                len: 4,
+            },
+            Token::Str("userId"),
+            Token::Str("U1"),
+        ];
+        assert_ser_tokens(
+            &user(Some(("Brown", "https://profile.line-scdn.net/p", "Hello"))),
+            &[&full[..], &tail].concat(),
+        );
+        assert_ser_tokens(&user(None), &[&bare[..], &tail].concat());
+    }
+
+    #[test]
+    fn debug_shows_who_the_user_is() {
+        let debug = format!("{:?}", user(Some(("Brown", "https://p", "Hello"))));
+        for part in [
+            "LineUser",
+            r#"user_id: "U1""#,
+            r#"display_name: Some("Brown")"#,
+            r#"channel_id: "1234567890""#,
+            r#"scopes: ["profile", "openid"]"#,
+            "expires_at: SystemTime",
+        ] {
+            assert!(debug.contains(part), "{part} in {debug}");
+        }
+    }
+
+    /// The test kit's user lives, by default, as long as a LINE access token: 30 days.
+    #[cfg(feature = "testing")]
+    #[test]
+    fn a_built_user_expires_in_30_days_by_default() {
+        let before = SystemTime::now();
+        let user = LineUser::builder("U1", "1234567890").build();
+        let thirty_days = Duration::from_secs(30 * 86_400);
+        // Held in whole seconds, so up to a second either side of `before`'s 30 days.
+        let lifetime = user.expires_at().duration_since(before).unwrap();
+        let second = Duration::from_secs(1);
+        assert!(
+            lifetime > thirty_days - second && lifetime < thirty_days + second,
+            "{lifetime:?}"
+        );
+    }
 
     /// A signed ID token's `exp` is the user's expiry; one too large for the clock is read as the
     /// latest time it can hold, not a panic.

@@ -126,3 +126,82 @@ async fn a_mini_app_users_request_to_the_example_server_returns_their_user_id() 
     assert_eq!(reply.json()["userId"], USER);
     assert_eq!(line.calls().userinfo, 1);
 }
+
+/// A LINE whose verify vouches for an `openid`-only token of [`CHANNEL`] and whose userinfo
+/// answers `status` with `body`.
+async fn line_answering_userinfo(status: StatusCode, body: &'static str) -> String {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    let verified = format!(r#"{{"scope":"openid","client_id":"{CHANNEL}","expires_in":2591659}}"#);
+    let router = axum::Router::new()
+        .route(
+            "/oauth2/v2.1/verify",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
+        )
+        .route(
+            "/oauth2/v2.1/userinfo",
+            get(move || async move { (status, [(CONTENT_TYPE, "application/json")], body) }),
+        );
+    serve(router).await
+}
+
+/// Userinfo's errors are undocumented (fact sheet §3.6): a 401, or a 400 with an OAuth error body,
+/// is the token going bad between the two calls (401 `invalid_token`); a 400 in any other shape
+/// is LINE out of spec (503), not the caller's fault.
+#[tokio::test]
+async fn userinfo_refusing_the_token_is_401_and_a_400_without_an_oauth_error_is_503() {
+    let cases: [(StatusCode, &str, StatusCode); 5] = [
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid_token","error_description":"The access token expired"}"#,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"message":"Authentication failed"}"#,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid_request","error_description":"access token expired"}"#,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"message":"Bad Request"}"#,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            "<html>Bad Request</html>",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    ];
+    for (status, body, expected) in cases {
+        let line = line_answering_userinfo(status, body).await;
+        let config = line_auth::LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(&line)
+            .required_scopes(["openid"])
+            .build()
+            .unwrap();
+        let calls = HandlerCalls::default();
+        let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
+
+        let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.bWluaS1hcHA.c2ln").await;
+
+        assert_eq!(
+            reply.status, expected,
+            "userinfo {status} {body}: {}",
+            reply.body
+        );
+        if expected == StatusCode::UNAUTHORIZED {
+            let challenge = reply.challenge().unwrap();
+            assert!(
+                challenge.contains(r#"error="invalid_token""#),
+                "{challenge}"
+            );
+        }
+        assert_eq!(calls.get(), 0);
+    }
+}

@@ -188,3 +188,69 @@ async fn profile_without_picture_or_status_is_accepted() {
     assert!(user.get("pictureUrl").is_none(), "{user}");
     assert_eq!(user["statusMessage"], "Hello, LINE!");
 }
+
+/// What a handler reads from `LineUser`'s accessors is what LINE's verify and profile said:
+/// each profile field, present or absent, and the token's channel, scopes and expiry.
+#[tokio::test]
+async fn a_handler_reads_lines_answers_through_the_line_users_accessors() {
+    use axum::routing::get;
+    use line_auth::LineUser;
+
+    let line = Line::start().await;
+    let accessors = |user: LineUser| async move {
+        let expires_in = user
+            .expires_at()
+            .duration_since(std::time::SystemTime::now())
+            .map_or(0, |left| left.as_secs());
+        format!(
+            "{}|{:?}|{:?}|{:?}|{}|{:?}|{}|{}|{}",
+            user.user_id(),
+            user.display_name(),
+            user.picture_url(),
+            user.status_message(),
+            user.channel_id(),
+            user.scopes().collect::<Vec<_>>(),
+            user.has_scope("openid"),
+            user.has_scope("email"),
+            // The emulator's tokens live LINE's 30 days.
+            (30 * 86_400 - 60..=30 * 86_400).contains(&expires_in),
+        )
+    };
+    let app = axum::Router::new()
+        .route("/accessors", get(accessors))
+        .layer(LineAuthLayer::new(line.config().build().unwrap()));
+    let base = serve(app).await;
+    let full = line.issue(
+        IssueToken::new(CHANNEL)
+            .scopes(["profile", "openid"])
+            .user_id("U4af4980629aabbccddeeff0011223344")
+            .display_name("Brown")
+            .picture_url("https://profile.line-scdn.net/abcdefghijklmn")
+            .status_message("Hello, LINE!"),
+    );
+    let bare = line.issue(
+        IssueToken::new(CHANNEL)
+            .scopes(["profile"])
+            .user_id("U0123456789abcdef0123456789abcdef")
+            .display_name("Cony"),
+    );
+
+    let full = get_bearer(&base, "/accessors", &full).await;
+    let bare = get_bearer(&base, "/accessors", &bare).await;
+
+    assert_eq!(
+        full.body,
+        format!(
+            "U4af4980629aabbccddeeff0011223344|Some(\"Brown\")|\
+             Some(\"https://profile.line-scdn.net/abcdefghijklmn\")|Some(\"Hello, LINE!\")|\
+             {CHANNEL}|[\"profile\", \"openid\"]|true|false|true"
+        )
+    );
+    assert_eq!(
+        bare.body,
+        format!(
+            "U0123456789abcdef0123456789abcdef|Some(\"Cony\")|None|None|{CHANNEL}|[\"profile\"]|\
+             false|false|true"
+        )
+    );
+}
