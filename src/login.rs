@@ -602,6 +602,29 @@ mod tests {
             !shown.contains("s3cr3t") && !shown.contains("t0ken"),
             "{shown}"
         );
+        // What is not secret is shown: where the client calls, and for which channel.
+        assert!(
+            shown.contains("LineLoginClient")
+                && shown.contains(r#"channel_id: "1""#)
+                && shown.contains("https://api.line.me/"),
+            "{shown}"
+        );
+    }
+
+    /// A channel ID is LINE's: all digits, never empty (a LIFF ID or a name is a mistake).
+    #[test]
+    fn the_client_is_built_only_for_a_channel_id_of_digits() {
+        for wrong in ["", "1234567890-AbCdEfGh", "line"] {
+            assert!(
+                matches!(
+                    LineLoginClient::builder(wrong).build(),
+                    Err(ConfigError::InvalidChannelId(id)) if id == wrong
+                ),
+                "{wrong:?}"
+            );
+        }
+        let client = LineLoginClient::builder("1234567890").build().unwrap();
+        assert_eq!(client.channel_id(), "1234567890");
     }
 
     #[test]
@@ -618,5 +641,22 @@ mod tests {
         assert!(!tokens.needs_refresh(Duration::from_secs(60)));
         assert!(tokens.needs_refresh(Duration::from_secs(601)));
         assert!(!tokens.refresh_expired());
+        let past_90_days = TokenSet {
+            refresh_expires_at: now - Duration::from_secs(1),
+            ..tokens
+        };
+        assert!(past_90_days.refresh_expired());
+    }
+
+    /// The challenge is sent in the authorization URL anyway; the verifier is the secret half.
+    #[test]
+    fn pkce_debug_shows_the_challenge_and_never_the_verifier() {
+        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mJ92K1qWkqH2qtMPL3bxKYA6Ga4xkM").unwrap();
+        let shown = format!("{pkce:?}");
+        assert!(
+            shown.contains("Pkce") && shown.contains("6bmPnqCSuqZuCNCqtX8e7_3rGfJBF_VbpbtV6vJsap8"),
+            "{shown}"
+        );
+        assert!(!shown.contains("dBjftJeZ4CVP"), "{shown}");
     }
 }

@@ -691,3 +691,21 @@ async fn refused_tokens_surface_as_typed_errors() {
         Err(LineLoginError::Unavailable(_))
     ));
 }
+
+/// A timeout too large to add to the clock means no timeout, not a call that has run out of
+/// time before it starts.
+#[tokio::test]
+async fn a_client_with_a_timeout_past_any_clock_still_calls_line() {
+    let line = line_with_user().await;
+    let base = line.emulator.base_url();
+    let client = LineLoginClient::builder(CHANNEL)
+        .api_base(&base)
+        .timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    let token = line.issue(IssueToken::new(CHANNEL).display_name("Brown"));
+
+    let verified = client.verify_access_token(&token).await.unwrap();
+
+    assert_eq!(verified.client_id, CHANNEL);
+}
