@@ -282,6 +282,11 @@ impl IdTokenVerifier {
             match &refetch.in_flight {
                 Some(fetch) => fetch.clone(),
                 None => {
+                    // A fetch may have landed since the look-up above: its keys are stored
+                    // before it stops being the one in flight, so they are seen here.
+                    if let Some(key) = self.cached_key(kid) {
+                        return Ok(key);
+                    }
                     let now = clock::now();
                     if let Some((error, retry_at)) = &refetch.failed {
                         if now < *retry_at {
@@ -316,25 +321,28 @@ impl IdTokenVerifier {
                 .as_ref()
                 .is_some_and(|in_flight| in_flight.ptr_eq(&fetch));
             if ours {
+                match &fetched {
+                    Ok(keys) => {
+                        // Stored while the fetch is still the one in flight, so a verification
+                        // that then finds none in flight finds these keys (see above).
+                        *self.keys.write().unwrap_or_else(PoisonError::into_inner) =
+                            Arc::clone(keys);
+                        refetch.failed = None;
+                        refetch.failures_in_a_row = 0;
+                    }
+                    Err(error) => {
+                        refetch.failures_in_a_row += 1;
+                        let retry_at = clock::now() + fetch_backoff(refetch.failures_in_a_row);
+                        refetch.failed = Some((error.clone(), retry_at));
+                    }
+                }
                 refetch.in_flight = None;
             }
-            match &fetched {
-                _ if !ours => {}
-                Ok(_) => {
-                    refetch.failed = None;
-                    refetch.failures_in_a_row = 0;
-                }
-                Err(error) => {
-                    refetch.failures_in_a_row += 1;
-                    let retry_at = clock::now() + fetch_backoff(refetch.failures_in_a_row);
-                    refetch.failed = Some((error.clone(), retry_at));
-                }
-            }
         }
-        let keys = fetched?;
-        let key = keys.get(kid).cloned();
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
-        key.ok_or(LineAuthError::InvalidToken(InvalidReason::Rejected))
+        fetched?
+            .get(kid)
+            .cloned()
+            .ok_or(LineAuthError::InvalidToken(InvalidReason::Rejected))
     }
 }
 

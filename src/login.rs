@@ -548,6 +548,11 @@ fn token_set(
 mod tests {
     use super::*;
 
+    /// A PKCE verifier, and its challenge computed independently:
+    /// base64url(hashlib.sha256(verifier)), unpadded.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K1qWkqH2qtMPL3bxKYA6Ga4xkM";
+    const CHALLENGE: &str = "6bmPnqCSuqZuCNCqtX8e7_3rGfJBF_VbpbtV6vJsap8";
+
     /// LINE's access tokens live 30 days; an `expires_in` too large to add to the clock is read
     /// as a long life rather than panicking in the caller's handler.
     #[test]
@@ -564,12 +569,8 @@ mod tests {
 
     #[test]
     fn pkce_challenge_is_base64url_of_the_verifiers_sha256() {
-        // Expected value computed independently: base64url(hashlib.sha256(verifier)), unpadded.
-        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mJ92K1qWkqH2qtMPL3bxKYA6Ga4xkM").unwrap();
-        assert_eq!(
-            pkce.challenge(),
-            "6bmPnqCSuqZuCNCqtX8e7_3rGfJBF_VbpbtV6vJsap8"
-        );
+        let pkce = Pkce::from_verifier(VERIFIER).unwrap();
+        assert_eq!(pkce.challenge(), CHALLENGE);
         assert!(Pkce::from_verifier("too-short").is_none());
         assert!(Pkce::from_verifier("a".repeat(43) + " ").is_none());
     }
@@ -577,7 +578,7 @@ mod tests {
     #[test]
     fn authorize_url_carries_every_parameter_with_scopes_space_encoded() {
         let client = LineLoginClient::builder("1234567890").build().unwrap();
-        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mJ92K1qWkqH2qtMPL3bxKYA6Ga4xkM").unwrap();
+        let pkce = Pkce::from_verifier(VERIFIER).unwrap();
         let url = client.authorize_url(
             &AuthorizeRequest::new(
                 "https://app.example/callback",
@@ -587,7 +588,7 @@ mod tests {
             .nonce("n0nce")
             .pkce(&pkce),
         );
-        assert!(url.as_str().starts_with("https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1234567890&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback&state=st4te&scope=profile%20openid&nonce=n0nce&code_challenge=6bmPnqCSuqZuCNCqtX8e7_3rGfJBF_VbpbtV6vJsap8&code_challenge_method=S256"), "{url}");
+        assert!(url.as_str().starts_with(&format!("https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1234567890&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback&state=st4te&scope=profile%20openid&nonce=n0nce&code_challenge={CHALLENGE}&code_challenge_method=S256")), "{url}");
     }
 
     #[test]
@@ -641,22 +642,22 @@ mod tests {
         assert!(!tokens.needs_refresh(Duration::from_secs(60)));
         assert!(tokens.needs_refresh(Duration::from_secs(601)));
         assert!(!tokens.refresh_expired());
-        let past_90_days = TokenSet {
+        let refresh_token_expired = TokenSet {
             refresh_expires_at: now - Duration::from_secs(1),
             ..tokens
         };
-        assert!(past_90_days.refresh_expired());
+        assert!(refresh_token_expired.refresh_expired());
     }
 
     /// The challenge is sent in the authorization URL anyway; the verifier is the secret half.
     #[test]
     fn pkce_debug_shows_the_challenge_and_never_the_verifier() {
-        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mJ92K1qWkqH2qtMPL3bxKYA6Ga4xkM").unwrap();
+        let pkce = Pkce::from_verifier(VERIFIER).unwrap();
         let shown = format!("{pkce:?}");
         assert!(
-            shown.contains("Pkce") && shown.contains("6bmPnqCSuqZuCNCqtX8e7_3rGfJBF_VbpbtV6vJsap8"),
+            shown.contains("Pkce") && shown.contains(CHALLENGE),
             "{shown}"
         );
-        assert!(!shown.contains("dBjftJeZ4CVP"), "{shown}");
+        assert!(!shown.contains(VERIFIER), "{shown}");
     }
 }

@@ -441,25 +441,30 @@ mod tests {
             r#"display_name: Some("Brown")"#,
             r#"channel_id: "1234567890""#,
             r#"scopes: ["profile", "openid"]"#,
-            "expires_at: SystemTime",
         ] {
             assert!(debug.contains(part), "{part} in {debug}");
         }
+        let expires_at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert!(
+            debug.contains(&format!("expires_at: {expires_at:?}")),
+            "{debug}"
+        );
     }
 
     /// The test kit's user lives, by default, as long as a LINE access token: 30 days.
     #[cfg(feature = "testing")]
     #[test]
     fn a_built_user_expires_in_30_days_by_default() {
+        let thirty_days = Duration::from_secs(30 * 86_400);
         let before = SystemTime::now();
         let user = LineUser::builder("U1", "1234567890").build();
-        let thirty_days = Duration::from_secs(30 * 86_400);
-        // Held in whole seconds, so up to a second either side of `before`'s 30 days.
-        let lifetime = user.expires_at().duration_since(before).unwrap();
-        let second = Duration::from_secs(1);
+        let after = SystemTime::now();
+        // Held in whole seconds, so up to a second short of 30 days from the build.
+        let expires_at = user.expires_at();
         assert!(
-            lifetime > thirty_days - second && lifetime < thirty_days + second,
-            "{lifetime:?}"
+            expires_at > before + thirty_days - Duration::from_secs(1)
+                && expires_at <= after + thirty_days,
+            "{expires_at:?}"
         );
     }
 

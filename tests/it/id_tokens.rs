@@ -446,3 +446,41 @@ fn base64_url(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
+
+/// A verification that finds the key set lacking its `kid` just as another one's fetch of the
+/// set lands must use the fetched set, not refuse the token because the set was "fetched too
+/// recently" to fetch again. The window is narrow, so many rounds of concurrent first
+/// verifications, each on a verifier with no keys yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_racing_a_landing_key_fetch_uses_the_fetched_keys() {
+    let line = Line::start().await;
+    let config = line.config().build().unwrap();
+    let tokens: Vec<String> = (0..8)
+        .map(|i| {
+            line.emulator
+                .issue_id_token(IssueIdToken::new(CHANNEL, format!("U{i:032x}")).name("B"))
+        })
+        .collect();
+    for round in 0..200 {
+        let verifier = std::sync::Arc::new(IdTokenVerifier::new(&config));
+        let verifications: Vec<_> = tokens
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, token)| {
+                let verifier = std::sync::Arc::clone(&verifier);
+                tokio::spawn(async move {
+                    // Staggered, so some arrive while the fetch is landing.
+                    for _ in 0..i * 20 {
+                        tokio::task::yield_now().await;
+                    }
+                    verifier.verify(&token, None).await.map(|_| ())
+                })
+            })
+            .collect();
+        for (i, verification) in verifications.into_iter().enumerate() {
+            let outcome = verification.await.unwrap();
+            assert!(outcome.is_ok(), "round {round}, token {i}: {outcome:?}");
+        }
+    }
+}

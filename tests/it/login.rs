@@ -696,14 +696,13 @@ async fn refused_tokens_surface_as_typed_errors() {
 /// time before it starts.
 #[tokio::test]
 async fn a_client_with_a_timeout_past_any_clock_still_calls_line() {
-    let line = line_with_user().await;
-    let base = line.emulator.base_url();
+    let line = Line::start().await;
     let client = LineLoginClient::builder(CHANNEL)
-        .api_base(&base)
+        .api_base(line.emulator.base_url())
         .timeout(Duration::MAX)
         .build()
         .unwrap();
-    let token = line.issue(IssueToken::new(CHANNEL).display_name("Brown"));
+    let token = line.token();
 
     let verified = client.verify_access_token(&token).await.unwrap();
 

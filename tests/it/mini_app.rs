@@ -145,9 +145,9 @@ async fn line_answering_userinfo(status: StatusCode, body: &'static str) -> Stri
     serve(router).await
 }
 
-/// Userinfo's errors are undocumented (fact sheet §3.6): a 401, or a 400 with an OAuth error body,
-/// is the token going bad between the two calls (401 `invalid_token`); a 400 in any other shape
-/// is LINE out of spec (503), not the caller's fault.
+/// Userinfo's errors are undocumented (fact sheet §3.6), so the bodies here are guessed shapes:
+/// a 401, or a 400 with an OAuth error body, is the token going bad between the two calls (401
+/// `invalid_token`); a 400 in any other shape is LINE out of spec (503), not the caller's fault.
 #[tokio::test]
 async fn userinfo_refusing_the_token_is_401_and_a_400_without_an_oauth_error_is_503() {
     let cases: [(StatusCode, &str, StatusCode); 5] = [
