@@ -1411,3 +1411,23 @@ async fn where_redis_refuses_scripts_a_miss_reads_and_claims_in_two_calls() {
         "a refused script is not a Redis failure"
     );
 }
+
+/// A token signed out before this layer ever saw it has no known expiry: its sign-out record
+/// stands for as long as any LINE access token lives, 30 days.
+#[tokio::test]
+async fn a_token_signed_out_unseen_is_refused_fleet_wide_for_lines_30_days() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 1).await;
+    let token = line.token();
+
+    replicas[0].auth.logout(&token).await.unwrap();
+
+    let mut connection = inspect(&redis).await;
+    let ttl_ms: i64 = connection.pttl(shared_key("s", &token)).await.unwrap();
+    let thirty_days_ms = 30 * 24 * 60 * 60 * 1000;
+    assert!(
+        (thirty_days_ms - 60_000..=thirty_days_ms).contains(&ttl_ms),
+        "the sign-out record lasts {ttl_ms} ms"
+    );
+}

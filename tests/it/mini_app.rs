@@ -82,7 +82,8 @@ async fn by_default_profile_is_required_and_an_openid_only_token_gets_403() {
 }
 
 #[tokio::test]
-async fn the_verification_span_says_which_endpoint_named_the_user() {
+async fn the_verification_span_says_where_the_verdict_came_from_and_which_endpoint_named_the_user()
+{
     let capture = Capture::install();
     let line = Line::start().await;
     let layer = LineAuthLayer::new(line.config().required_scopes(["openid"]).build().unwrap());
@@ -96,14 +97,17 @@ async fn the_verification_span_says_which_endpoint_named_the_user() {
     );
 
     let records = capture.records();
-    assert!(
-        records
-            .iter()
-            .any(|record| record.text.contains("line_auth.verify")
-                && record.text.contains("user_endpoint=userinfo")),
-        "{:#?}",
-        records.iter().map(|r| &r.text).collect::<Vec<_>>()
-    );
+    // Each field is recorded on the span as it becomes known, one record apiece.
+    for field in ["source=line", "user_endpoint=userinfo"] {
+        assert!(
+            records
+                .iter()
+                .any(|record| record.text.contains("line_auth.verify")
+                    && record.text.contains(field)),
+            "{field}: {:#?}",
+            records.iter().map(|r| &r.text).collect::<Vec<_>>()
+        );
+    }
 }
 
 #[tokio::test]
