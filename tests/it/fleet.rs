@@ -185,6 +185,13 @@ async fn a_token_verified_by_one_replica_is_served_by_the_others_without_line() 
     for later in &stats[1..] {
         assert_eq!((later.shared_hits, later.verified), (1, 1));
     }
+    // Each replica keeps what Redis told it, until the token's own expiry: a second request is
+    // its own cache's hit, not another read of Redis.
+    for replica in &replicas[1..] {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+        let stats = replica.auth.stats();
+        assert_eq!((stats.shared_hits, stats.cache_hits), (1, 1));
+    }
 }
 
 #[tokio::test]
