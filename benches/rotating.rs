@@ -282,6 +282,26 @@ fn main() {
             "tower_http_static_bearer",
             batch(tower_http_bearer(router(), &token), bearer.clone(), 200),
         ),
+        // What `route_layer` costs any layer, per request: one that does nothing, and
+        // tower-http's static compare, so the layer's own share of its figure can be read off.
+        (
+            "noop_layer_via_route_layer",
+            batch(
+                router().route_layer(tower::util::MapRequestLayer::new(
+                    |request: axum::extract::Request| request,
+                )),
+                bearer.clone(),
+                200,
+            ),
+        ),
+        (
+            "tower_http_via_route_layer",
+            batch(
+                router().route_layer(tower_http_bearer_layer(&token)),
+                bearer.clone(),
+                200,
+            ),
+        ),
         (
             "naive_from_fn_sha256_dashmap",
             batch(naive_from_fn(router(), &tokens), bearer.clone(), 200),

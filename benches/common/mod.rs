@@ -84,18 +84,25 @@ pub fn request_to(path: &str, authorization: Option<&str>) -> Request {
 
 /// tower-http's `ValidateRequestHeaderLayer` with a custom check against one static token: what a
 /// user writes for a shared secret. It authenticates nobody in particular.
+pub fn tower_http_bearer(router: Router, token: &str) -> Router {
+    router.layer(tower_http_bearer_layer(token))
+}
+
+/// [`tower_http_bearer`]'s layer alone, for `route_layer`.
 // tower-http's ValidateRequest dictates the `Result<(), Response>` shape.
 #[allow(clippy::result_large_err)]
-pub fn tower_http_bearer(router: Router, token: &str) -> Router {
+pub fn tower_http_bearer_layer(
+    token: &str,
+) -> ValidateRequestHeaderLayer<
+    impl Fn(&mut Request) -> Result<(), Response<Body>> + Clone + Send + Sync + 'static,
+> {
     let expected = format!("Bearer {token}");
-    router.layer(ValidateRequestHeaderLayer::custom(
-        move |request: &mut Request| -> Result<(), Response<Body>> {
-            match request.headers().get(AUTHORIZATION) {
-                Some(value) if value.as_bytes() == expected.as_bytes() => Ok(()),
-                _ => Err(StatusCode::UNAUTHORIZED.into_response()),
-            }
-        },
-    ))
+    ValidateRequestHeaderLayer::custom(move |request: &mut Request| -> Result<(), Response<Body>> {
+        match request.headers().get(AUTHORIZATION) {
+            Some(value) if value.as_bytes() == expected.as_bytes() => Ok(()),
+            _ => Err(StatusCode::UNAUTHORIZED.into_response()),
+        }
+    })
 }
 
 /// What a user writes by hand with `from_fn`: parse the header, SHA-256 it, look it up in a
