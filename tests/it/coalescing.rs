@@ -234,6 +234,53 @@ async fn waiters_on_a_hanging_line_all_get_503_in_time() {
     );
 }
 
+/// A verification dropped before LINE answers, with the runtime it ran on (a test's runtime
+/// ending, a server shutting down), must not leave its flight behind: a later request for the
+/// token, on another runtime, asks LINE afresh instead of waiting for a verdict that cannot come.
+#[test]
+fn a_verification_dropped_with_its_runtime_leaves_no_flight_behind() {
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+    // LINE outlives both runtimes of the app.
+    let line_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let line = line_runtime.block_on(Line::start());
+    let config = line
+        .config()
+        // Far beyond the test's patience: only the flight's end can free the later request.
+        .upstream_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let app = routes(&HandlerCalls::default()).layer(LineAuthLayer::new(config));
+    let token = line.token();
+    line.emulator.inject(Endpoint::Verify, Fault::Hang);
+
+    let first = runtime();
+    first.block_on(async {
+        let request = tokio::spawn(call(app.clone(), token.clone()));
+        line.wait_for_verify_calls(1).await;
+        assert!(!request.is_finished(), "the verification waits on LINE");
+    });
+    // Drops the request and its verification task, neither finished.
+    drop(first);
+    line.emulator.clear_faults();
+
+    let status = runtime().block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), call(app.clone(), token.clone()))
+            .await
+            .expect("the later request does not wait on the dropped verification")
+    });
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(line.calls().0, 2, "LINE asked afresh");
+}
+
 async fn futures_join_all<T: Send + 'static>(
     handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
 ) -> Vec<T> {
