@@ -34,7 +34,7 @@ impl Replica {
     /// A replica with a Redis timeout that a loaded test machine's stalls stay under (the
     /// default, 50 ms, does not: a timeout turns Redis off for a second, and with it the fleet's
     /// one verification per token). Tests of the timeout itself set their own.
-    async fn start(line: &Line, redis_url: &str) -> Self {
+    pub(crate) async fn start(line: &Line, redis_url: &str) -> Self {
         Self::with_redis_timeout(line, redis_url, STALL_TOLERANT_REDIS_TIMEOUT).await
     }
 

@@ -23,6 +23,9 @@ mod id_tokens;
 mod logging;
 mod login;
 mod logout;
+// The `metrics` feature's counters and histogram.
+#[cfg(feature = "metrics")]
+mod metric_export;
 mod mini_app;
 mod modes;
 mod outage;
