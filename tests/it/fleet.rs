@@ -1076,6 +1076,40 @@ async fn signed_out_while_line_cannot_revoke(line: &Line, replica: &Replica) -> 
     token
 }
 
+/// A sign-out heard from the fleet stands at the replica that hears it for as long as the one
+/// made where it happened: a request there already waiting on LINE for the token is refused when
+/// LINE's (stale) "valid" arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_on_line_at_one_replica_is_refused_when_another_signs_its_token_out() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let token = line.token();
+    // LINE answers slowly, and fails to revoke: its answer will still say "valid".
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(500)));
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    let waiting = {
+        let (base, token) = (replicas[1].base.clone(), token.clone());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
+    };
+    line.wait_for_verify_calls(1).await;
+
+    let logout = {
+        let (auth, token) = (replicas[0].auth.clone(), token.clone());
+        tokio::spawn(async move { auth.logout(&token).await })
+    };
+    wait_for_invalidations(&replicas[1], 1).await;
+    assert!(!waiting.is_finished(), "LINE has not answered yet");
+
+    assert_eq!(waiting.await.unwrap(), StatusCode::UNAUTHORIZED);
+    assert!(logout.await.unwrap().is_err(), "LINE did not revoke it");
+    assert_eq!(line.calls().0, 1);
+}
+
 #[tokio::test]
 async fn a_sign_out_outlives_a_forget_and_a_clear_and_reaches_a_replica_that_never_heard_it() {
     let redis = RedisServer::start();
