@@ -234,6 +234,64 @@ async fn waiters_on_a_hanging_line_all_get_503_in_time() {
     );
 }
 
+/// A request that misses the cache just before a verification lands, and reaches the flights
+/// just after, takes the landed verdict instead of starting a verification of its own: one
+/// verification per token, however requests interleave with the landing. Two threads send
+/// requests back to back through each landing, each dropped as soon as it has joined or
+/// decided, so that some fall between the two steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_racing_a_landing_verification_take_its_verdict_and_start_none() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    // Each landing is caught in the gap now and then (a few percent of landings on a loaded
+    // 2-core machine, with the check the test pins removed): enough tokens that some are.
+    const TOKENS: u64 = 120;
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let app = routes(&HandlerCalls::default()).layer(layer);
+    // Long enough for the racing threads to be under way when each verification lands.
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(10)));
+    for started in 1..=TOKENS {
+        let token = line.token();
+        // The one request that waits, so the verification is wanted; it starts it here.
+        let waiting = tokio::spawn(call(app.clone(), token.clone()));
+        line.wait_for_verify_calls(started).await;
+        let landed = Arc::new(AtomicBool::new(false));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let (app, token, landed) = (app.clone(), token.clone(), Arc::clone(&landed));
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    let mut after_landing = 0;
+                    while after_landing < 100 {
+                        if landed.load(Ordering::SeqCst) {
+                            after_landing += 1;
+                        }
+                        // Polled once, then dropped: a miss joins or starts, a hit decides.
+                        let request = call(app.clone(), token.clone());
+                        runtime.block_on(async {
+                            let _ = tokio::time::timeout(Duration::ZERO, request).await;
+                        });
+                    }
+                })
+            })
+            .collect();
+        assert_eq!(waiting.await.unwrap(), StatusCode::OK);
+        landed.store(true, Ordering::SeqCst);
+        for racer in racers {
+            racer.join().unwrap();
+        }
+    }
+    assert_eq!(auth.stats().misses, TOKENS, "{:?}", auth.stats());
+    assert_eq!(line.calls(), (TOKENS, TOKENS));
+}
+
 /// A verification dropped before LINE answers, with the runtime it ran on (a test's runtime
 /// ending, a server shutting down), must not leave its flight behind: a later request for the
 /// token, on another runtime, asks LINE afresh instead of waiting for a verdict that cannot come.
