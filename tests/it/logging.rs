@@ -97,6 +97,40 @@ async fn with_connection_verbose_tokens_show_only_in_reqwest_wire_records() {
     exercised.assert_texts_carry_none(&secrets);
 }
 
+/// The verification span's `elapsed_ms` is the time LINE took, in milliseconds.
+#[tokio::test(flavor = "current_thread")]
+async fn the_verification_span_gives_the_time_with_line_in_milliseconds() {
+    const LATENCY: Duration = Duration::from_millis(40);
+    let capture = Capture::install();
+    let line = Line::start().await;
+    let base = serve(
+        routes(&HandlerCalls::default()).layer(LineAuthLayer::new(line.config().build().unwrap())),
+    )
+    .await;
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(LATENCY));
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &line.token()).await.status,
+        StatusCode::OK
+    );
+
+    let elapsed_ms: Vec<f64> = capture
+        .records()
+        .iter()
+        .filter(|record| record.text.starts_with("line_auth.verify"))
+        .filter_map(|record| record.text.split(" elapsed_ms=").nth(1))
+        .map(|value| value.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(elapsed_ms.len(), 1, "recorded once");
+    // At least LINE's latency; well under a second (in seconds it would read 0.04, in
+    // microseconds 40,000).
+    assert!(
+        (LATENCY.as_millis() as f64..1_000.0).contains(&elapsed_ms[0]),
+        "{elapsed_ms:?}"
+    );
+}
+
 fn assert_saw_every_kind_of_event(records: &[LogRecord]) {
     let saw = |text: &str| records.iter().any(|r| r.text.contains(text));
     for (event, what) in [
