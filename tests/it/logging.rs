@@ -145,11 +145,12 @@ fn assert_saw_every_kind_of_event(records: &[LogRecord]) {
     ] {
         assert!(saw(event), "the capture saw {what} ({event:?})");
     }
-    // A warning about LINE names the cause, with its causes: here LINE's 5xx.
+    // The outage's warning names its cause: here LINE's 5xx.
     assert!(
         records
             .iter()
             .any(|r| r.text.contains("LINE could not verify the token")
+                && r.text.contains("outcome=unavailable")
                 && r.text.contains("error=LINE answered HTTP 5")),
         "the outage's warning says what LINE did"
     );
