@@ -121,3 +121,18 @@ impl LineAuthHandle {
         self.verifier.logout(token).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{LineAuthConfig, LineAuthLayer};
+
+    #[test]
+    fn its_debug_names_the_type_and_shows_nothing_else() {
+        let config = LineAuthConfig::builder()
+            .channel_id("1234567890")
+            .build()
+            .unwrap();
+        let handle = LineAuthLayer::new(config).handle();
+        assert_eq!(format!("{handle:?}"), "LineAuthHandle { .. }");
+    }
+}

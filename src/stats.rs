@@ -288,6 +288,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn threads_count_on_shards_of_their_own() {
+        let of_a_new_thread = || std::thread::spawn(shard).join().unwrap();
+        // Round-robin: consecutive threads differ (another test's threads taking exactly a
+        // multiple of SHARDS in between is the only way they could not).
+        assert_ne!(of_a_new_thread(), of_a_new_thread());
+    }
+
+    #[test]
     fn counts_from_many_threads_add_up() {
         let counters = Counters::default();
         std::thread::scope(|scope| {
