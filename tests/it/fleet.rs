@@ -1465,6 +1465,27 @@ async fn where_redis_refuses_scripts_a_miss_reads_and_claims_in_two_calls() {
     );
 }
 
+/// A token signed out a minute before its expiry: its sign-out record stands for at least the
+/// cache's maximum TTL (five minutes by default), as `logout` promises, not only until the expiry.
+#[tokio::test]
+async fn a_token_signed_out_near_its_expiry_is_refused_fleet_wide_for_at_least_the_cache_ttl() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 1).await;
+    let token = line.issue(IssueToken::new(CHANNEL).lifetime(Duration::from_secs(60)));
+    assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+
+    replicas[0].auth.logout(&token).await.unwrap();
+
+    let mut connection = inspect(&redis).await;
+    let ttl_ms: i64 = connection.pttl(shared_key("s", &token)).await.unwrap();
+    let five_minutes_ms = 5 * 60 * 1000;
+    assert!(
+        (five_minutes_ms - 60_000..=five_minutes_ms).contains(&ttl_ms),
+        "the sign-out record lasts {ttl_ms} ms"
+    );
+}
+
 /// A token signed out before this layer ever saw it has no known expiry: its sign-out record
 /// stands for as long as any LINE access token lives, 30 days.
 #[tokio::test]
