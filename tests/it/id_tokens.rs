@@ -23,7 +23,10 @@ async fn app(config: LineAuthConfigBuilder) -> (String, HandlerCalls) {
 #[tokio::test]
 async fn a_liff_es256_id_token_is_accepted_without_asking_line() {
     let line = Line::start().await;
-    let (base, calls) = app(line.config()).await;
+    let calls = HandlerCalls::default();
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).id_tokens();
+    let auth = layer.handle();
+    let base = serve(routes(&calls).layer(layer)).await;
     let id_token = line.emulator.issue_id_token(
         IssueIdToken::new(CHANNEL, BROWN)
             .name("Brown")
@@ -42,8 +45,13 @@ async fn a_liff_es256_id_token_is_accepted_without_asking_line() {
     assert_eq!(user["scopes"], serde_json::json!(["openid", "profile"]));
     assert_eq!(
         get_bearer(&base, "/api/me", &id_token).await.status,
-        StatusCode::OK,
-        "then cached"
+        StatusCode::OK
+    );
+    let stats = auth.stats();
+    assert_eq!(
+        (stats.misses, stats.cache_hits),
+        (1, 1),
+        "then cached, until the token's expiry"
     );
     assert_eq!(
         (line.calls(), calls.get()),
