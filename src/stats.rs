@@ -1,7 +1,9 @@
 //! [`Stats`]: what the layer has been doing, as cheap counters and a snapshot.
 //!
 //! Counters are sharded per thread (cache-line padded), so counting a cache hit on one core
-//! does not bounce a cache line with the other cores; a snapshot sums the shards.
+//! does not bounce a cache line with the other cores; a snapshot sums the shards. A thread owns
+//! its shard while it lives (up to [`OWNED`] threads at once), so it counts without a locked
+//! instruction; threads beyond those share a few shards and count there with atomic adds.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -9,39 +11,100 @@ use crossbeam_utils::CachePadded;
 
 use crate::rejection::LineAuthError;
 
-const SHARDS: usize = 16;
+/// Shards a thread can own outright: one bit each in an [`Owners`].
+const OWNED: usize = 64;
 
-/// A counter whose increments from different threads land on different cache lines.
-struct Counter([CachePadded<AtomicU64>; SHARDS]);
+/// Shards for threads beyond [`OWNED`], shared round-robin.
+const SHARED: usize = 8;
 
-impl Default for Counter {
+const SHARDS: usize = OWNED + SHARED;
+
+/// Events, then refusal reasons: what a shard counts, each at its index.
+const EVENT_COUNT: usize = 13;
+const REASON_COUNT: usize = 8;
+const COUNTED: usize = EVENT_COUNT + REASON_COUNT;
+
+/// One shard: everything counted, side by side, so a thread counting touches its own lines only.
+struct Shard([AtomicU64; COUNTED]);
+
+impl Default for Shard {
     fn default() -> Self {
-        Self(std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))))
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
     }
 }
 
-impl Counter {
-    #[inline]
-    fn add(&self, n: u64) {
-        self.0[shard()].fetch_add(n, Ordering::Relaxed);
+/// Where the current thread counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// A shard only this thread writes: it counts with a plain load and store. An atomic add
+    /// would be a locked instruction on x86, which waits for the thread's pending stores to
+    /// drain: measurable on a cache hit, whose request was just moved about in memory.
+    Owned(usize),
+    /// One of the [`SHARED`] shards, counted with atomic adds.
+    Shared(usize),
+}
+
+/// Which owned shards are taken. A thread claims the lowest free one when it first counts and
+/// frees it when it exits, so the shards go round however many threads come and go.
+struct Owners {
+    taken: AtomicU64,
+    next_shared: AtomicUsize,
+}
+
+impl Owners {
+    const fn new() -> Self {
+        Self {
+            taken: AtomicU64::new(0),
+            next_shared: AtomicUsize::new(0),
+        }
     }
 
-    fn get(&self) -> u64 {
-        self.0
-            .iter()
-            .map(|shard| shard.load(Ordering::Relaxed))
-            .sum()
+    fn claim(&self) -> Slot {
+        let mut taken = self.taken.load(Ordering::Relaxed);
+        while taken != u64::MAX {
+            let free = (!taken).trailing_zeros();
+            // Acquire: pairs with the previous owner's release, so this thread's first load
+            // of each count sees that owner's last store.
+            match self.taken.compare_exchange_weak(
+                taken,
+                taken | 1 << free,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Slot::Owned(free as usize),
+                Err(now) => taken = now,
+            }
+        }
+        Slot::Shared(self.next_shared.fetch_add(1, Ordering::Relaxed) % SHARED)
+    }
+
+    fn release(&self, slot: Slot) {
+        if let Slot::Owned(i) = slot {
+            self.taken.fetch_and(!(1 << i), Ordering::Release);
+        }
     }
 }
 
-/// This thread's shard, assigned round-robin on first use.
+static OWNERS: Owners = Owners::new();
+
+/// A thread's claim on its slot, given back when the thread exits.
+struct Claim(Slot);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        OWNERS.release(self.0);
+    }
+}
+
+/// This thread's slot, claimed on first use.
 #[inline]
-fn shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
+fn slot() -> Slot {
     thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        static CLAIM: Claim = Claim(OWNERS.claim());
     }
-    SHARD.with(|shard| *shard)
+    // Counting while the thread's locals are being destroyed (its claim already given back):
+    // a shared shard.
+    CLAIM.try_with(|claim| claim.0).unwrap_or(Slot::Shared(0))
 }
 
 /// Why requests were refused, by count.
@@ -106,33 +169,22 @@ pub struct Stats {
 }
 
 /// The live counters behind [`Stats`].
-#[derive(Default)]
 pub(crate) struct Counters {
     /// `metrics` handles, registered once when the layer is built, so counting allocates and
     /// looks up nothing per request. Install the recorder before building the layer.
     #[cfg(feature = "metrics")]
     exported: Exported,
-    cache_hits: Counter,
-    negative_hits: Counter,
-    misses: Counter,
-    coalesced: Counter,
-    verified: Counter,
-    refused: Counter,
-    unavailable: Counter,
-    served_stale: Counter,
-    shared_hits: Counter,
-    shared_misses: Counter,
-    shared_errors: Counter,
-    invalidations_published: Counter,
-    invalidations_received: Counter,
-    missing_token: Counter,
-    unsupported_scheme: Counter,
-    malformed: Counter,
-    invalid_token: Counter,
-    foreign_channel: Counter,
-    insufficient_scope: Counter,
-    rejected_unavailable: Counter,
-    rejected_cross_site: Counter,
+    shards: Box<[CachePadded<Shard>]>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            exported: Exported::default(),
+            shards: (0..SHARDS).map(|_| CachePadded::default()).collect(),
+        }
+    }
 }
 
 #[cfg(feature = "metrics")]
@@ -142,7 +194,7 @@ struct Exported {
 }
 
 #[cfg(feature = "metrics")]
-const EVENTS: [&str; 13] = [
+const EVENTS: [&str; EVENT_COUNT] = [
     "cache_hit",
     "negative_hit",
     "miss",
@@ -159,7 +211,7 @@ const EVENTS: [&str; 13] = [
 ];
 
 #[cfg(feature = "metrics")]
-const REASONS: [&str; 8] = [
+const REASONS: [&str; REASON_COUNT] = [
     "missing_token",
     "unsupported_scheme",
     "malformed",
@@ -205,71 +257,109 @@ pub(crate) enum Event {
     InvalidationReceived,
 }
 
+const _: () = assert!(Event::InvalidationReceived as usize + 1 == EVENT_COUNT);
+const _: () = assert!(Reason::CrossSite as usize + 1 == REASON_COUNT);
+
+/// Why a request was refused, for counting (in `REASONS` order).
+#[derive(Debug, Clone, Copy)]
+enum Reason {
+    MissingToken,
+    UnsupportedScheme,
+    Malformed,
+    InvalidToken,
+    ForeignChannel,
+    InsufficientScope,
+    Unavailable,
+    CrossSite,
+}
+
+impl Reason {
+    fn of(error: &LineAuthError) -> Self {
+        match error {
+            LineAuthError::MissingToken => Self::MissingToken,
+            LineAuthError::UnsupportedScheme => Self::UnsupportedScheme,
+            LineAuthError::Malformed(_) => Self::Malformed,
+            LineAuthError::InvalidToken(_) => Self::InvalidToken,
+            LineAuthError::ForeignChannel => Self::ForeignChannel,
+            LineAuthError::InsufficientScope { .. } => Self::InsufficientScope,
+            LineAuthError::Unavailable(_) => Self::Unavailable,
+            LineAuthError::CrossSiteRequest => Self::CrossSite,
+        }
+    }
+}
+
 impl Counters {
+    /// Adds `n` to what index `counted` holds ([`Event`]s first, then refusal reasons).
+    #[inline]
+    fn add(&self, counted: usize, n: u64) {
+        self.add_at(slot(), counted, n);
+    }
+
+    #[inline]
+    fn add_at(&self, slot: Slot, counted: usize, n: u64) {
+        match slot {
+            Slot::Owned(i) => {
+                // Only this thread writes here, so no update is lost between load and store.
+                let count = &self.shards[i].0[counted];
+                count.store(
+                    count.load(Ordering::Relaxed).wrapping_add(n),
+                    Ordering::Relaxed,
+                );
+            }
+            Slot::Shared(i) => {
+                self.shards[OWNED + i].0[counted].fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn total(&self, counted: usize) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| shard.0[counted].load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+
     #[inline]
     pub(crate) fn record(&self, event: Event) {
-        let counter = match event {
-            Event::CacheHit => &self.cache_hits,
-            Event::NegativeHit => &self.negative_hits,
-            Event::Miss => &self.misses,
-            Event::Coalesced => &self.coalesced,
-            Event::Verified => &self.verified,
-            Event::Refused => &self.refused,
-            Event::Unavailable => &self.unavailable,
-            Event::ServedStale => &self.served_stale,
-            Event::SharedHit => &self.shared_hits,
-            Event::SharedMiss => &self.shared_misses,
-            Event::SharedError => &self.shared_errors,
-            Event::InvalidationPublished => &self.invalidations_published,
-            Event::InvalidationReceived => &self.invalidations_received,
-        };
-        counter.add(1);
+        self.add(event as usize, 1);
         #[cfg(feature = "metrics")]
         self.exported.events[event as usize].increment(1);
     }
 
     /// Counts `n` requests refused with `error`.
     pub(crate) fn reject(&self, error: &LineAuthError, n: u64) {
-        // The index follows REASONS.
-        let (counter, _index) = match error {
-            LineAuthError::MissingToken => (&self.missing_token, 0),
-            LineAuthError::UnsupportedScheme => (&self.unsupported_scheme, 1),
-            LineAuthError::Malformed(_) => (&self.malformed, 2),
-            LineAuthError::InvalidToken(_) => (&self.invalid_token, 3),
-            LineAuthError::ForeignChannel => (&self.foreign_channel, 4),
-            LineAuthError::InsufficientScope { .. } => (&self.insufficient_scope, 5),
-            LineAuthError::Unavailable(_) => (&self.rejected_unavailable, 6),
-            LineAuthError::CrossSiteRequest => (&self.rejected_cross_site, 7),
-        };
-        counter.add(n);
+        let reason = Reason::of(error);
+        self.add(EVENT_COUNT + reason as usize, n);
         #[cfg(feature = "metrics")]
-        self.exported.rejections[_index].increment(n);
+        self.exported.rejections[reason as usize].increment(n);
     }
 
     pub(crate) fn snapshot(&self, verified_entries: u64, refused_entries: u64) -> Stats {
+        let event = |event: Event| self.total(event as usize);
+        let reason = |reason: Reason| self.total(EVENT_COUNT + reason as usize);
         Stats {
-            cache_hits: self.cache_hits.get(),
-            negative_hits: self.negative_hits.get(),
-            misses: self.misses.get(),
-            coalesced: self.coalesced.get(),
-            verified: self.verified.get(),
-            refused: self.refused.get(),
-            unavailable: self.unavailable.get(),
-            served_stale: self.served_stale.get(),
-            shared_hits: self.shared_hits.get(),
-            shared_misses: self.shared_misses.get(),
-            shared_errors: self.shared_errors.get(),
-            invalidations_published: self.invalidations_published.get(),
-            invalidations_received: self.invalidations_received.get(),
+            cache_hits: event(Event::CacheHit),
+            negative_hits: event(Event::NegativeHit),
+            misses: event(Event::Miss),
+            coalesced: event(Event::Coalesced),
+            verified: event(Event::Verified),
+            refused: event(Event::Refused),
+            unavailable: event(Event::Unavailable),
+            served_stale: event(Event::ServedStale),
+            shared_hits: event(Event::SharedHit),
+            shared_misses: event(Event::SharedMiss),
+            shared_errors: event(Event::SharedError),
+            invalidations_published: event(Event::InvalidationPublished),
+            invalidations_received: event(Event::InvalidationReceived),
             rejections: Rejections {
-                missing_token: self.missing_token.get(),
-                unsupported_scheme: self.unsupported_scheme.get(),
-                malformed: self.malformed.get(),
-                invalid_token: self.invalid_token.get(),
-                foreign_channel: self.foreign_channel.get(),
-                insufficient_scope: self.insufficient_scope.get(),
-                unavailable: self.rejected_unavailable.get(),
-                cross_site: self.rejected_cross_site.get(),
+                missing_token: reason(Reason::MissingToken),
+                unsupported_scheme: reason(Reason::UnsupportedScheme),
+                malformed: reason(Reason::Malformed),
+                invalid_token: reason(Reason::InvalidToken),
+                foreign_channel: reason(Reason::ForeignChannel),
+                insufficient_scope: reason(Reason::InsufficientScope),
+                unavailable: reason(Reason::Unavailable),
+                cross_site: reason(Reason::CrossSite),
             },
             verified_entries,
             refused_entries,
@@ -288,11 +378,109 @@ mod tests {
     use super::*;
 
     #[test]
-    fn threads_count_on_shards_of_their_own() {
-        let of_a_new_thread = || std::thread::spawn(shard).join().unwrap();
-        // Round-robin: consecutive threads differ (another test's threads taking exactly a
-        // multiple of SHARDS in between is the only way they could not).
-        assert_ne!(of_a_new_thread(), of_a_new_thread());
+    fn threads_own_the_lowest_free_shard_until_they_give_it_back() {
+        let owners = Owners::new();
+        let slots: Vec<Slot> = (0..3).map(|_| owners.claim()).collect();
+        assert_eq!(slots, [Slot::Owned(0), Slot::Owned(1), Slot::Owned(2)]);
+        owners.release(Slot::Owned(1));
+        assert_eq!(owners.claim(), Slot::Owned(1));
+        assert_eq!(owners.claim(), Slot::Owned(3));
+    }
+
+    #[test]
+    fn threads_beyond_the_owned_shards_share_the_rest() {
+        let owners = Owners::new();
+        for i in 0..OWNED {
+            assert_eq!(owners.claim(), Slot::Owned(i));
+        }
+        let shared: Vec<Slot> = (0..SHARED + 1).map(|_| owners.claim()).collect();
+        assert_eq!(shared[0], Slot::Shared(0));
+        assert_eq!(shared[SHARED - 1], Slot::Shared(SHARED - 1));
+        assert_eq!(shared[SHARED], Slot::Shared(0));
+        owners.release(Slot::Shared(0));
+        owners.release(Slot::Owned(5));
+        assert_eq!(owners.claim(), Slot::Owned(5));
+    }
+
+    #[test]
+    fn threads_alive_at_once_never_own_one_shard() {
+        let barrier = std::sync::Barrier::new(8);
+        let owned: Vec<usize> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let slot = slot();
+                        // Everyone has claimed before anyone exits and gives a shard back.
+                        barrier.wait();
+                        slot
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .filter_map(|thread| match thread.join().unwrap() {
+                    Slot::Owned(i) => Some(i),
+                    Slot::Shared(_) => None,
+                })
+                .collect()
+        });
+        let distinct: std::collections::HashSet<_> = owned.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            owned.len(),
+            "two live threads own one shard"
+        );
+    }
+
+    #[test]
+    fn a_threads_counts_outlive_it() {
+        let counters = Counters::default();
+        for n in 1..=5 {
+            // Each thread likely takes over the shard the one before gave back.
+            std::thread::scope(|scope| {
+                scope.spawn(|| counters.reject(&LineAuthError::MissingToken, n));
+            });
+        }
+        assert_eq!(counters.snapshot(0, 0).rejections.missing_token, 15);
+    }
+
+    #[test]
+    fn threads_sharing_a_shard_lose_no_count() {
+        const ROUNDS: u64 = 1_000_000;
+        let counters = Counters::default();
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    barrier.wait();
+                    for _ in 0..ROUNDS {
+                        counters.add_at(Slot::Shared(0), Event::Miss as usize, 1);
+                    }
+                });
+            }
+        });
+        assert_eq!(counters.snapshot(0, 0).misses, 2 * ROUNDS);
+    }
+
+    #[test]
+    fn counts_add_up_with_more_threads_than_owned_shards() {
+        const ROUNDS: u64 = 1000;
+        let counters = Counters::default();
+        let threads = OWNED + 2 * SHARED;
+        let barrier = std::sync::Barrier::new(threads);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    // All alive at once: some count on shared shards, several to a shard.
+                    barrier.wait();
+                    for _ in 0..ROUNDS {
+                        counters.record(Event::Miss);
+                    }
+                    barrier.wait();
+                });
+            }
+        });
+        assert_eq!(counters.snapshot(0, 0).misses, threads as u64 * ROUNDS);
     }
 
     #[test]
