@@ -1282,12 +1282,13 @@ impl Link {
                     .ignore();
             }
             Invalidation::Revoked(digest, lasting) => {
-                // A key of its own, which no forget or clear deletes.
+                // A key of its own, which no forget or clear deletes. `logout` made `lasting` at
+                // least the cache's maximum TTL.
                 pipe.cmd("SET")
                     .arg(self.key("s", digest))
                     .arg(refusal_code(InvalidReason::Revoked))
                     .arg("PX")
-                    .arg(millis_of((*lasting).max(self.max_ttl)))
+                    .arg(millis_of(*lasting))
                     .ignore()
                     .cmd("DEL")
                     .arg(self.key("v", digest))
