@@ -377,6 +377,16 @@ pub(crate) fn record_upstream_latency(outcome: &'static str, seconds: f64) {
 mod tests {
     use super::*;
 
+    /// Held by the tests that fill the process's owned shards or need them free, so that they do
+    /// not run at once under `cargo test` (nextest runs each test in a process of its own).
+    static GLOBAL_SHARDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn global_shards() -> std::sync::MutexGuard<'static, ()> {
+        GLOBAL_SHARDS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     #[test]
     fn threads_own_the_lowest_free_shard_until_they_give_it_back() {
         let owners = Owners::new();
@@ -403,7 +413,35 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_gives_its_shard_back_when_it_exits() {
+        let _global = global_shards();
+        // More threads than there are owned shards, one after another: each finds one free.
+        for _ in 0..2 * OWNED {
+            let slot = std::thread::spawn(slot).join().unwrap();
+            assert!(matches!(slot, Slot::Owned(_)), "{slot:?}");
+        }
+    }
+
+    #[test]
+    fn each_slot_counts_on_its_own_shard() {
+        let counters = Counters::default();
+        let slots = (0..OWNED)
+            .map(Slot::Owned)
+            .chain((0..SHARED).map(Slot::Shared));
+        for (shard, slot) in slots.enumerate() {
+            counters.add_at(slot, Event::Verified as usize, 1);
+            assert_eq!(
+                counters.shards[shard].0[Event::Verified as usize].load(Ordering::Relaxed),
+                1,
+                "{slot:?}"
+            );
+        }
+        assert_eq!(counters.snapshot(0, 0).verified, SHARDS as u64);
+    }
+
+    #[test]
     fn threads_alive_at_once_never_own_one_shard() {
+        let _global = global_shards();
         let barrier = std::sync::Barrier::new(8);
         let owned: Vec<usize> = std::thread::scope(|scope| {
             let threads: Vec<_> = (0..8)
@@ -465,6 +503,7 @@ mod tests {
     #[test]
     fn counts_add_up_with_more_threads_than_owned_shards() {
         const ROUNDS: u64 = 1000;
+        let _global = global_shards();
         let counters = Counters::default();
         let threads = OWNED + 2 * SHARED;
         let barrier = std::sync::Barrier::new(threads);
