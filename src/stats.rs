@@ -17,11 +17,14 @@ const OWNED: usize = 64;
 /// Shards for threads beyond [`OWNED`], shared round-robin.
 const SHARED: usize = 8;
 
+/// Shards in all: the owned ones first, then the shared ones.
 const SHARDS: usize = OWNED + SHARED;
 
-/// Events, then refusal reasons: what a shard counts, each at its index.
+/// How many [`Event`]s are counted: a shard holds their counts first, at `event as usize`.
 const EVENT_COUNT: usize = 13;
+/// How many refusal reasons are counted, after the events.
 const REASON_COUNT: usize = 8;
+/// Counts in a shard.
 const COUNTED: usize = EVENT_COUNT + REASON_COUNT;
 
 /// One shard: everything counted, side by side, so a thread counting touches its own lines only.
@@ -45,7 +48,13 @@ enum Slot {
 }
 
 /// Which owned shards are taken. A thread claims the lowest free one when it first counts and
-/// frees it when it exits, so the shards go round however many threads come and go.
+/// frees it when its thread-locals are destroyed, normally as it exits, so the shards go round
+/// however many threads come and go. A thread whose thread-locals are never destroyed keeps its
+/// shard: if all 64 were kept so, every thread would count on the shared ones, correctly but
+/// with atomic adds.
+///
+/// Every write to `taken` is a read-modify-write, so each claim reads from the release sequence
+/// of the last release of its bit: a plain store to it would break the hand-over.
 struct Owners {
     taken: AtomicU64,
     next_shared: AtomicUsize,
@@ -102,8 +111,8 @@ fn slot() -> Slot {
     thread_local! {
         static CLAIM: Claim = Claim(OWNERS.claim());
     }
-    // Counting while the thread's locals are being destroyed (its claim already given back):
-    // a shared shard.
+    // Counting while the thread's locals are being destroyed, the claim perhaps already given
+    // back: a shared shard.
     CLAIM.try_with(|claim| claim.0).unwrap_or(Slot::Shared(0))
 }
 
@@ -289,33 +298,33 @@ impl Reason {
 }
 
 impl Counters {
-    /// Adds `n` to what index `counted` holds ([`Event`]s first, then refusal reasons).
+    /// Adds `n` to the count at `index` ([`Event`]s first, then refusal reasons).
     #[inline]
-    fn add(&self, counted: usize, n: u64) {
-        self.add_at(slot(), counted, n);
+    fn add(&self, index: usize, n: u64) {
+        self.add_at(slot(), index, n);
     }
 
     #[inline]
-    fn add_at(&self, slot: Slot, counted: usize, n: u64) {
+    fn add_at(&self, slot: Slot, index: usize, n: u64) {
         match slot {
             Slot::Owned(i) => {
                 // Only this thread writes here, so no update is lost between load and store.
-                let count = &self.shards[i].0[counted];
+                let count = &self.shards[i].0[index];
                 count.store(
                     count.load(Ordering::Relaxed).wrapping_add(n),
                     Ordering::Relaxed,
                 );
             }
             Slot::Shared(i) => {
-                self.shards[OWNED + i].0[counted].fetch_add(n, Ordering::Relaxed);
+                self.shards[OWNED + i].0[index].fetch_add(n, Ordering::Relaxed);
             }
         }
     }
 
-    fn total(&self, counted: usize) -> u64 {
+    fn total(&self, index: usize) -> u64 {
         self.shards
             .iter()
-            .map(|shard| shard.0[counted].load(Ordering::Relaxed))
+            .map(|shard| shard.0[index].load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
     }
 
@@ -442,44 +451,65 @@ mod tests {
     #[test]
     fn threads_alive_at_once_never_own_one_shard() {
         let _global = global_shards();
-        let barrier = std::sync::Barrier::new(8);
-        let owned: Vec<usize> = std::thread::scope(|scope| {
-            let threads: Vec<_> = (0..8)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let slot = slot();
-                        // Everyone has claimed before anyone exits and gives a shard back.
-                        barrier.wait();
-                        slot
+        for _ in 0..10 {
+            let barrier = std::sync::Barrier::new(8);
+            // Explicit joins: a scope's own join returns before a thread's locals are destroyed,
+            // that is before it gives its shard back.
+            let slots: Vec<Slot> = std::thread::scope(|scope| {
+                let threads: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            // All claim at once, and hold on until everyone has.
+                            barrier.wait();
+                            let slot = slot();
+                            barrier.wait();
+                            slot
+                        })
                     })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .filter_map(|thread| match thread.join().unwrap() {
-                    Slot::Owned(i) => Some(i),
+                    .collect();
+                threads.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            let owned: Vec<usize> = slots
+                .iter()
+                .filter_map(|slot| match slot {
+                    Slot::Owned(i) => Some(*i),
                     Slot::Shared(_) => None,
                 })
-                .collect()
-        });
-        let distinct: std::collections::HashSet<_> = owned.iter().collect();
-        assert_eq!(
-            distinct.len(),
-            owned.len(),
-            "two live threads own one shard"
-        );
+                .collect();
+            let distinct: std::collections::HashSet<_> = owned.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                owned.len(),
+                "two live threads own one shard"
+            );
+        }
     }
 
     #[test]
-    fn a_threads_counts_outlive_it() {
+    fn a_shard_handed_over_keeps_its_counts() {
+        let _global = global_shards();
         let counters = Counters::default();
-        for n in 1..=5 {
-            // Each thread likely takes over the shard the one before gave back.
-            std::thread::scope(|scope| {
-                scope.spawn(|| counters.reject(&LineAuthError::MissingToken, n));
+        let mut handed_over = 0;
+        let mut previous = None;
+        for n in 1..=20 {
+            let counters = &counters;
+            let slot = std::thread::scope(|scope| {
+                let thread = scope.spawn(move || {
+                    counters.reject(&LineAuthError::MissingToken, n);
+                    slot()
+                });
+                // Joined: the thread's locals, its claim among them, are gone.
+                thread.join().unwrap()
             });
+            handed_over += usize::from(previous == Some(slot));
+            previous = Some(slot);
         }
-        assert_eq!(counters.snapshot(0, 0).rejections.missing_token, 15);
+        // The lowest free shard: the one just given back, unless another test's thread took it.
+        assert!(handed_over >= 10, "{handed_over} hand-overs in 20 threads");
+        assert_eq!(
+            counters.snapshot(0, 0).rejections.missing_token,
+            (1..=20).sum::<u64>()
+        );
     }
 
     #[test]
@@ -507,18 +537,23 @@ mod tests {
         let counters = Counters::default();
         let threads = OWNED + 2 * SHARED;
         let barrier = std::sync::Barrier::new(threads);
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    // All alive at once: some count on shared shards, several to a shard.
-                    barrier.wait();
-                    for _ in 0..ROUNDS {
-                        counters.record(Event::Miss);
-                    }
-                    barrier.wait();
-                });
-            }
+        let slots: Vec<Slot> = std::thread::scope(|scope| {
+            let running: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        for _ in 0..ROUNDS {
+                            counters.record(Event::Miss);
+                        }
+                        // All alive at once: some counted on shared shards, several to a shard.
+                        barrier.wait();
+                        slot()
+                    })
+                })
+                .collect();
+            running.into_iter().map(|t| t.join().unwrap()).collect()
         });
+        assert!(slots.iter().any(|slot| matches!(slot, Slot::Shared(_))));
         assert_eq!(counters.snapshot(0, 0).misses, threads as u64 * ROUNDS);
     }
 

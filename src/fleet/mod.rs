@@ -32,7 +32,8 @@ pub(crate) use shared_cache::{RedisSettings, SigningKeys};
 pub(crate) enum Invalidation {
     /// One token, to be verified again.
     Token(TokenDigest),
-    /// One token signed out: refused fleet-wide from now on, for this long.
+    /// One token signed out: refused fleet-wide from now on, for this long, which `logout` (its
+    /// only source) makes at least the cache's maximum TTL.
     Revoked(TokenDigest, Duration),
     /// Every token of one user.
     User(Box<str>),

@@ -597,7 +597,7 @@ pub(crate) struct Link {
     scripts_refused: AtomicBool,
     /// How long a shared refusal stands.
     refused_ttl: Duration,
-    /// How long a logout's refusal stands at least, and the user sets live: the maximum TTL.
+    /// How long the user sets live: the maximum TTL.
     max_ttl: Duration,
     /// How long a forget's mark stands: longer than any verification it must catch.
     tombstone_ttl: Duration,
