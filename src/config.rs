@@ -1106,6 +1106,41 @@ mod tests {
             LineAuthConfig::builder().channel_secret("s3cr3t-value")
         );
         assert!(!shown.contains("s3cr3t"), "{shown}");
+        // Shown as set, its value hidden.
+        assert!(shown.contains("Some(Secret(<redacted>))"), "{shown}");
+    }
+
+    #[test]
+    fn durations_up_to_a_century_are_accepted_and_none_longer() {
+        let century = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+        let with_ttl = |ttl| {
+            LineAuthConfig::builder()
+                .channel_id("1")
+                .cache_max_ttl(ttl)
+                .build()
+        };
+        assert!(with_ttl(century).is_ok());
+        assert_eq!(
+            with_ttl(century + Duration::from_secs(1)).unwrap_err(),
+            ConfigError::TooLong("cache_max_ttl")
+        );
+    }
+
+    /// Without the `redis` feature, either way of asking for the shared cache is refused.
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn a_redis_url_of_either_kind_is_refused_without_the_feature() {
+        for variable in ["REDIS_URL", "REDIS_CLUSTER_URLS"] {
+            assert_eq!(
+                from_vars(&[
+                    ("LINE_CHANNEL_ID", "1"),
+                    (variable, "redis://127.0.0.1:6379")
+                ])
+                .unwrap_err(),
+                ConfigError::RedisNotBuilt,
+                "{variable}"
+            );
+        }
     }
 
     #[cfg(feature = "redis")]
