@@ -1382,4 +1382,69 @@ mod tests {
             ConfigError::Zero("cache_max_entries")
         );
     }
+
+    #[test]
+    fn a_channel_id_is_one_to_32_digits() {
+        let with_id = |id: &str| LineAuthConfig::builder().channel_id(id).build();
+        assert!(with_id("1").is_ok());
+        assert!(with_id(&"9".repeat(32)).is_ok());
+        for bad in [String::new(), "9".repeat(33)] {
+            assert_eq!(
+                with_id(&bad).unwrap_err(),
+                ConfigError::InvalidChannelId(bad.clone())
+            );
+        }
+    }
+
+    /// RFC 6750 §3: a scope is one or more of `%x21 / %x23-5B / %x5D-7E`.
+    #[test]
+    fn a_required_scope_is_made_of_rfc_6750_scope_characters() {
+        let with_scope = |scope: &str| {
+            LineAuthConfig::builder()
+                .channel_id("1")
+                .required_scopes([scope])
+                .build()
+        };
+        for good in ["!", "#", "[", "]", "~", "chat_message.write", "A-Z:0"] {
+            assert!(with_scope(good).is_ok(), "{good}");
+        }
+        for bad in ["", " ", "\"", "\\", "\u{7f}", "é"] {
+            assert_eq!(
+                with_scope(bad).unwrap_err(),
+                ConfigError::InvalidScope(bad.to_owned()),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn at_most_32_required_scopes_and_1024_channels() {
+        let scopes = |n: usize| {
+            LineAuthConfig::builder()
+                .channel_id("1")
+                .required_scopes((0..n).map(|i| format!("s{i}")))
+                .build()
+        };
+        assert!(scopes(32).is_ok());
+        assert_eq!(
+            scopes(33).unwrap_err(),
+            ConfigError::TooMany {
+                what: "required scopes",
+                max: 32
+            }
+        );
+        let channels = |n: u32| {
+            LineAuthConfig::builder()
+                .channel_ids((1..=n).map(|id| id.to_string()))
+                .build()
+        };
+        assert!(channels(1024).is_ok());
+        assert_eq!(
+            channels(1025).unwrap_err(),
+            ConfigError::TooMany {
+                what: "channel IDs",
+                max: 1024
+            }
+        );
+    }
 }
