@@ -1283,6 +1283,7 @@ mod tests {
                 .unwrap_err(),
             ConfigError::ShortRedisSigningKey
         );
+        assert!(redis().redis_signing_key("x".repeat(32)).build().is_ok());
         assert_eq!(
             redis()
                 .redis_signing_key(SIGNING_KEY)
@@ -1356,7 +1357,13 @@ mod tests {
             LineAuthConfig::builder().channel_id("abc").build(),
             Err(ConfigError::InvalidChannelId(_))
         ));
-        for bad in ["ftp://x", "not a url", "http://x/?q=1", "mailto:a@b"] {
+        for bad in [
+            "ftp://x",
+            "not a url",
+            "http://x/?q=1",
+            "http://x/#top",
+            "mailto:a@b",
+        ] {
             assert!(
                 matches!(
                     base().api_base(bad).build(),
