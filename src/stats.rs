@@ -96,7 +96,7 @@ impl Owners {
 
 static OWNERS: Owners = Owners::new();
 
-/// A thread's claim on its slot, given back when the thread exits.
+/// A thread's claim on its slot, given back when the thread's locals are destroyed.
 struct Claim(Slot);
 
 impl Drop for Claim {
