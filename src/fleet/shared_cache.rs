@@ -491,19 +491,28 @@ fn read_verdict(
 /// written with another key (a replica not yet rotated, another fleet sharing the prefix), or by
 /// someone who can write to Redis and tried to make this replica accept a token.
 fn unsigned_entry() {
-    static LAST_WARNED: AtomicU64 = AtomicU64::new(0);
-    let now = clock::millis(clock::now());
-    let last = LAST_WARNED.load(Ordering::Relaxed);
-    if now >= last.saturating_add(1000)
-        && LAST_WARNED
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
+    static LAST_WARNED: AtomicU64 = AtomicU64::new(NEVER);
+    if once_a_second(&LAST_WARNED, clock::millis(clock::now())) {
         tracing::warn!(
             "shared cache: ignoring an entry without this fleet's signature (another signing \
              key, or written by someone else); asking LINE instead"
         );
     }
+}
+
+/// [`once_a_second`]'s mark for "nothing said yet".
+const NEVER: u64 = u64::MAX;
+
+/// Whether something may be said at `now` (in [`clock::millis`]), the last time being `last`
+/// (or [`NEVER`]): at most once a second, by one caller of those racing for it.
+fn once_a_second(last: &AtomicU64, now: u64) -> bool {
+    let previous = last.load(Ordering::Relaxed);
+    // The clock's base is the process's start, so a first warning may come within its first
+    // second: "never" is a value of its own, not 0.
+    (previous == NEVER || now >= previous.saturating_add(1000))
+        && last
+            .compare_exchange(previous, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// The addresses of the masters in a `CLUSTER NODES` listing that serve slots and are not known
@@ -1723,6 +1732,20 @@ async fn run_courier(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warning_is_said_at_most_once_a_second_the_first_at_once() {
+        let last = AtomicU64::new(NEVER);
+        assert!(
+            once_a_second(&last, 0),
+            "the first, in the clock's first second"
+        );
+        assert!(!once_a_second(&last, 999));
+        assert!(once_a_second(&last, 1000));
+        assert!(!once_a_second(&last, 1000), "once at one instant");
+        assert!(!once_a_second(&last, 1999));
+        assert!(once_a_second(&last, 5000));
+    }
 
     #[test]
     fn invalidation_messages_round_trip() {

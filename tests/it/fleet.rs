@@ -1244,6 +1244,45 @@ async fn a_verdict_written_to_redis_without_the_fleets_signature_is_refused() {
     assert_eq!(line.calls().0, 2, "LINE was asked about each");
 }
 
+/// Someone who can write to Redis tried to make a replica accept a token: the operator hears of
+/// it (at most once a second, so a flood of forgeries is one line a second).
+#[tokio::test]
+async fn a_forged_verdict_is_reported_in_the_log() {
+    let capture = crate::logging::Capture::install();
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 1).await;
+    let mut connection = inspect(&redis).await;
+    let warned = || {
+        capture
+            .records()
+            .iter()
+            .filter(|record| record.text.contains("without this fleet's signature"))
+            .count()
+    };
+
+    // Another test of this process may have had the once-a-second warning just before: forge
+    // until it is due again.
+    let started = Instant::now();
+    for forgery in 0.. {
+        let token = format!("a-token-LINE-never-issued-{forgery}");
+        let _: () = connection
+            .set_ex(shared_key("v", &token), forged_verdict(), 60)
+            .await
+            .unwrap();
+        assert_eq!(replicas[0].me(&token).await, StatusCode::UNAUTHORIZED);
+        if warned() > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no warning of a forged verdict"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(warned(), 1);
+}
+
 #[tokio::test]
 async fn a_genuine_verdict_copied_onto_another_tokens_key_is_refused() {
     let redis = RedisServer::start();
