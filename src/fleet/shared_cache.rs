@@ -85,6 +85,13 @@ pub(crate) enum Claimed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RedisTime(u64);
 
+impl RedisTime {
+    /// From the two numbers Redis's `TIME` answers: seconds and microseconds.
+    fn of_time(secs: u64, micros: u64) -> Self {
+        Self(secs * 1000 + micros / 1000)
+    }
+}
+
 /// Where the fleet counts what its Redis calls did: the layer's counters on a request's path,
 /// the notice channel from a background task.
 pub(crate) trait Tally: Sync {
@@ -872,7 +879,7 @@ impl Link {
                         0 => Claim::Theirs,
                         _ => Claim::NotTried,
                     };
-                    return (verdict, Some(RedisTime(secs * 1000 + micros / 1000)), claim);
+                    return (verdict, Some(RedisTime::of_time(secs, micros)), claim);
                 }
                 Ok(Err(error)) if refuses_scripts(&error) => {
                     // Redis answered, and refused: no scripts here. Read as two calls from now on.
@@ -910,7 +917,7 @@ impl Link {
                     refused,
                     signed_out,
                 ),
-                Some(RedisTime(secs * 1000 + micros / 1000)),
+                Some(RedisTime::of_time(secs, micros)),
                 Claim::NotTried,
             ),
             None => (None, None, Claim::NotTried),
@@ -922,7 +929,7 @@ impl Link {
         let command = redis::cmd("TIME");
         let time = command.query_async::<(u64, u64)>(connection);
         let (secs, micros) = self.run(counters, "read Redis's clock", time).await?;
-        Some(RedisTime(secs * 1000 + micros / 1000))
+        Some(RedisTime::of_time(secs, micros))
     }
 
     /// Marks `key` forgotten at `at`, for verdicts shared late to find.
