@@ -514,7 +514,7 @@ const NEVER: u64 = u64::MAX;
 /// (or [`NEVER`]): at most once a second, by one caller of those racing for it.
 fn once_a_second(last: &AtomicU64, now: u64) -> bool {
     let previous = last.load(Ordering::Relaxed);
-    // The clock's base is the process's start, so a first warning may come within its first
+    // The clock counts from its first reading, so a first warning may come within its first
     // second: "never" is a value of its own, not 0.
     (previous == NEVER || now >= previous.saturating_add(1000))
         && last
@@ -1739,6 +1739,30 @@ async fn run_courier(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_time_is_read_in_milliseconds() {
+        assert_eq!(
+            RedisTime::of_time(1_700_000_000, 123_456),
+            RedisTime(1_700_000_000_123)
+        );
+        assert!(RedisTime::of_time(5, 999_999) < RedisTime::of_time(6, 0));
+    }
+
+    #[test]
+    fn a_time_less_than_a_millisecond_ahead_is_not_ahead() {
+        // Redis refuses `PX 0`: a verdict fresh for less than a millisecond is not shared.
+        assert_eq!(
+            millis_until(SystemTime::now() + Duration::from_micros(500)),
+            None
+        );
+        let ten_seconds = millis_until(SystemTime::now() + Duration::from_secs(10)).unwrap();
+        assert!((9_000..=10_000).contains(&ten_seconds), "{ten_seconds}");
+        assert_eq!(
+            millis_until(SystemTime::now() - Duration::from_secs(1)),
+            None
+        );
+    }
 
     #[test]
     fn a_warning_is_said_at_most_once_a_second_the_first_at_once() {
