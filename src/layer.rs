@@ -544,7 +544,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::convert::Infallible;
     use std::task::Waker;
 
@@ -558,9 +558,10 @@ mod tests {
         LineAuthLayer::new(config)
     }
 
-    /// An inner service that is never ready.
+    /// An inner service that is never ready, as one at its concurrency limit (also for
+    /// `require`'s tests).
     #[derive(Clone, Debug)]
-    struct NeverReady;
+    pub(crate) struct NeverReady;
 
     impl Service<Request<()>> for NeverReady {
         type Response = Response<Bytes>;

@@ -166,30 +166,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::convert::Infallible;
-    use std::future::Ready;
+    use crate::layer::tests::NeverReady;
     use std::task::Waker;
-
-    /// A service that is never ready, as one at its concurrency limit.
-    struct Busy;
-
-    impl Service<Request<()>> for Busy {
-        type Response = Response<Bytes>;
-        type Error = Infallible;
-        type Future = Ready<Result<Response<Bytes>, Infallible>>;
-
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-            Poll::Pending
-        }
-
-        fn call(&mut self, _: Request<()>) -> Self::Future {
-            unreachable!("never ready, never called")
-        }
-    }
 
     #[test]
     fn it_is_ready_only_when_the_service_it_wraps_is() {
-        let mut service = RequireScopesLayer::new(["openid"]).layer(Busy);
+        let mut service = RequireScopesLayer::new(["openid"]).layer(NeverReady);
         let mut context = Context::from_waker(Waker::noop());
         assert!(service.poll_ready(&mut context).is_pending());
     }
