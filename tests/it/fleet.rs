@@ -290,6 +290,44 @@ async fn a_replica_waiting_on_another_asks_line_itself_when_that_one_gets_nowher
     assert_eq!(line.calls(), (1, 1));
 }
 
+/// A replica that gets no verdict from LINE lets go of its claim at once: replicas waiting on it
+/// then ask LINE themselves rather than wait out the claim.
+#[tokio::test]
+async fn a_replica_that_gets_no_verdict_from_line_lets_go_of_its_claim() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    // The claim is held for the upstream timeout: long, so only letting go ends it in time.
+    let replica = Replica::with_config(
+        line.config()
+            .redis_url(redis.url())
+            .redis_signing_key(FLEET_KEY)
+            .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT)
+            .upstream_timeout(Duration::from_secs(30))
+            .upstream_max_attempts(1),
+    )
+    .await;
+    wait_for_subscribers(&redis, 1).await;
+    let token = line.token();
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+
+    assert_eq!(replica.me(&token).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        line.calls().0,
+        1,
+        "the replica asked LINE: it held the claim"
+    );
+    let mut connection = inspect(&redis).await;
+    let claim = shared_key("l", &token);
+    let deadline = Instant::now() + PUSH_DEADLINE;
+    while connection.exists::<_, bool>(&claim).await.unwrap() {
+        assert!(Instant::now() < deadline, "the claim was kept");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_shared_entry_is_keyed_by_hash_and_never_outlives_the_token() {
     let redis = RedisServer::start();
@@ -422,6 +460,11 @@ async fn logout_through_one_replica_is_honoured_by_the_others_once_its_invalidat
         "refused on the refusal the logout left in Redis, LINE not asked again"
     );
     assert_eq!(line.emulator.calls().revoke, 1);
+
+    // Published once: the courier, which wakes every second, does not send it again.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(replicas[1].auth.stats().invalidations_published, 1);
+    assert_eq!(replicas[0].auth.stats().invalidations_received, 1);
 }
 
 #[tokio::test]
@@ -472,6 +515,14 @@ async fn forget_and_forget_user_reach_every_replica() {
         .auth
         .forget_user("U00000000000000000000000000000077");
     wait_for_invalidations(&replicas[0], 2).await;
+    // The mark that takes back this user's verdicts shared late: under the fleet's prefix, named
+    // for the user, as every replica reads it.
+    let mut connection = inspect(&redis).await;
+    let mark_ttl: i64 = connection
+        .pttl("line-auth:xu:U00000000000000000000000000000077")
+        .await
+        .unwrap();
+    assert!(mark_ttl > 0, "no mark of the forgotten user: {mark_ttl}");
     assert_eq!(replicas[0].me(&other).await, StatusCode::OK);
     assert_eq!(
         line.calls().0,
@@ -610,6 +661,88 @@ async fn redis_down_at_start_is_no_obstacle_and_is_used_once_it_is_up() {
     redis.restart();
     wait_for_subscribers(&redis, 2).await;
     wait_until_shared(&line, &first, &second).await;
+}
+
+/// A replica that cannot reach Redis at start tries it once per pause (a second), not on
+/// every request, and says so once.
+#[tokio::test]
+async fn a_replica_that_cannot_reach_redis_tries_it_once_a_pause_and_says_so_once() {
+    let capture = crate::logging::Capture::install();
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    redis.kill();
+    let line = Line::start().await;
+    let replica = Replica::start(&line, &url).await;
+    let warnings = || {
+        capture
+            .records()
+            .iter()
+            .filter(|record| record.text.contains("going on without Redis"))
+            .count()
+    };
+
+    // A new token is checked against the fleet's sign-outs first, and a replica that never
+    // reached Redis tries to connect for that: it fails, and Redis is left alone for a second.
+    let first_started = Instant::now();
+    assert_eq!(replica.me(&line.token()).await, StatusCode::OK);
+    assert_eq!(replica.auth.stats().shared_errors, 1);
+    assert_eq!(warnings(), 1, "no warning that Redis could not be reached");
+
+    let second_started = Instant::now();
+    assert_eq!(replica.me(&line.token()).await, StatusCode::OK);
+    // (Within the second, unless this machine stalled.)
+    if second_started - first_started < Duration::from_millis(800) {
+        assert_eq!(
+            replica.auth.stats().shared_errors,
+            1,
+            "Redis was tried again within its pause"
+        );
+        assert_eq!(warnings(), 1);
+    }
+}
+
+/// A Redis address where something accepts connections and closes them at once: a Redis that
+/// cannot be used. Counts the connections.
+async fn closing_listener() -> (String, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "redis://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((connection, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(connection);
+        }
+    });
+    (url, accepted)
+}
+
+/// While Redis cannot be used, a replica tries to subscribe again and again, waiting twice as
+/// long each time (50 ms, 100 ms, … up to a few seconds): it does not hammer Redis, and it
+/// warns once, not at every attempt.
+#[tokio::test]
+async fn a_replica_that_cannot_subscribe_backs_off_and_warns_once() {
+    let capture = crate::logging::Capture::install();
+    let (url, accepted) = closing_listener().await;
+    let line = Line::start().await;
+    let _replica = Replica::start(&line, &url).await;
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Attempts at about 0, 0.05, 0.15, 0.35, 0.75, 1.55 and 3.15 s, a few connections each.
+    let connections = accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=40).contains(&connections),
+        "{connections} connections in 3 s"
+    );
+    let warnings = capture
+        .records()
+        .iter()
+        .filter(|record| record.text.contains("cannot subscribe to invalidations"))
+        .count();
+    assert_eq!(warnings, 1);
 }
 
 /// Fills Redis's memory budget: from now on it refuses writes ("OOM command not allowed") and
@@ -954,6 +1087,20 @@ async fn a_replica_whose_subscription_went_silent_notices_and_drops_what_it_may_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(behind_relay.me(&token).await, StatusCode::UNAUTHORIZED);
+
+    // The command connection, as silent as the subscription, was dropped with it: a verdict the
+    // other replica shares is read from Redis at the first try, not asked of LINE again.
+    let mut connection = inspect(&redis).await;
+    let shared = line.token();
+    assert_eq!(direct.me(&shared).await, StatusCode::OK);
+    assert!(wait_until_in_redis(&mut connection, &shared).await);
+    let verifies = line.calls().0;
+    assert_eq!(behind_relay.me(&shared).await, StatusCode::OK);
+    assert_eq!(
+        line.calls().0,
+        verifies,
+        "read from Redis, not asked of LINE"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
