@@ -672,6 +672,34 @@ async fn redis_down_at_start_is_no_obstacle_and_is_used_once_it_is_up() {
     wait_until_shared(&line, &first, &second).await;
 }
 
+/// Each replica checks its subscription with keepalives on a channel of its own, under the
+/// fleet's prefix: N replicas cost N messages a second, and another fleet on the same Redis
+/// hears none of them.
+#[tokio::test]
+async fn each_replica_keeps_its_subscription_alive_on_a_channel_of_its_own() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let _replicas = fleet(&line, &redis, 2).await;
+    let mut connection = inspect(&redis).await;
+    let deadline = Instant::now() + PUSH_DEADLINE;
+    loop {
+        let channels: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg("line-auth:keepalive:*")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if channels.len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "keepalive channels: {channels:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A replica that cannot reach Redis at start tries it once per pause (a second), not on
 /// every request, and says so once.
 #[tokio::test]
