@@ -103,7 +103,11 @@ impl LineClient {
         if wire::revoked(answer.status, &answer.body) {
             return Ok(());
         }
-        let cause = match wire::revoke_refusal(&answer.body) {
+        // A 429 or 5xx comes in the OAuth shape too (fact sheet §1): LINE is unavailable, and its
+        // `Retry-After` stands. Only another client error names a refusal of the call itself.
+        let refused_the_call =
+            answer.status.is_client_error() && answer.status != StatusCode::TOO_MANY_REQUESTS;
+        let cause = match wire::revoke_refusal(&answer.body).filter(|_| refused_the_call) {
             Some(error) => UpstreamError::RevokeRefused {
                 error: error.into(),
             },

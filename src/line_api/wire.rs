@@ -206,10 +206,12 @@ impl LineError {
 
 /// Whether LINE's answer to `POST /oauth2/v2.1/revoke` means the token is no longer live (fact
 /// sheet §3.4): a 2xx revoked it. A 400 says it was already invalid (LINE's iOS SDK reads it so)
-/// when it names no error, or an error about the token; an error about the call itself
-/// (`invalid_client`: the secret missing or wrong; `invalid_request`: a parameter LINE did not
-/// take) means LINE refused the caller and the token is still live. LINE documents no body for
-/// either, so only a named error that is not about the token counts against it.
+/// when it names no error, an error about the token, or a bare `invalid_request` (the SDK's own
+/// test answers exactly that, and expects the revoke reported done). An error about the call
+/// itself (`invalid_client`: the secret missing or wrong; `invalid_request` describing a
+/// parameter LINE did not take) means LINE refused the caller and the token is still live. LINE
+/// documents no body for either, so only a named error that is not about the token counts
+/// against it.
 pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
     if status.is_success() {
         return true;
@@ -218,9 +220,10 @@ pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
         return false;
     }
     match LineError::read(body) {
-        Some(LineError::OAuth { error, description }) => {
-            error != "invalid_client" && names_an_invalid_token(&error, description.as_deref())
-        }
+        Some(LineError::OAuth { error, description }) => match description.as_deref() {
+            None if error == "invalid_request" => true,
+            description => error != "invalid_client" && names_an_invalid_token(&error, description),
+        },
         // No OAuth error named: nothing says the call itself was refused.
         _ => true,
     }
@@ -312,8 +315,9 @@ mod tests {
         for (status, body, revoked_it) in [
             (200, "", true),
             (204, "", true),
+            // What LINE's iOS SDK test answers for a token already invalid, and reads as done.
+            (400, r#"{"error":"invalid_request"}"#, true),
             // An error about the call, not the token (issue 14): LINE refused the caller.
-            (400, r#"{"error":"invalid_request"}"#, false),
             (
                 400,
                 r#"{"error":"invalid_request","error_description":"client_id is required"}"#,
@@ -329,6 +333,7 @@ mod tests {
             (400, r#"{"message":"invalid token"}"#, true),
             (400, "<html>", true),
             (400, r#"{"error":"invalid_client"}"#, false),
+            (400, r#"{"error":"unauthorized_client"}"#, false),
             (401, r#"{"error":"invalid_request"}"#, false),
             (500, r#"{"message":"Internal server error"}"#, false),
             (302, "", false),

@@ -540,6 +540,101 @@ async fn line_login_client_revoke_refused_as_invalid_client_is_an_error() {
     );
 }
 
+/// A LINE answering every revoke `status` with `body` (and `Retry-After: 7` on a 429 or 5xx).
+async fn line_answering_revoke(status: StatusCode, body: &'static str) -> Host {
+    Host::start(move |request| {
+        if request.path() != REVOKE {
+            return any_line_answer();
+        }
+        let mut answer = Response::builder()
+            .status(status)
+            .header("content-type", "application/json");
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            answer = answer.header("retry-after", "7");
+        }
+        answer.body(Body::from(body)).unwrap()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_revoke_answered_400_invalid_request_alone_counts_as_already_invalid() {
+    // What LINE's iOS SDK reads as "the token itself is invalid" (fact sheet §3.4): its test
+    // stub answers exactly this, and the SDK reports the revoke done.
+    let line =
+        line_answering_revoke(StatusCode::BAD_REQUEST, r#"{"error":"invalid_request"}"#).await;
+    let auth = layer_for(&line).handle();
+    let client = LineLoginClient::builder(CHANNEL)
+        .api_base(&line.base)
+        .build()
+        .unwrap();
+
+    let logout = auth.logout(TOKEN_VALUE).await;
+    let access = client.revoke_access_token(TOKEN_VALUE).await;
+
+    assert!(logout.is_ok(), "{logout:?}");
+    assert!(access.is_ok(), "{access:?}");
+    assert_eq!(asked_times(&line, REVOKE), 2);
+}
+
+#[tokio::test]
+async fn a_revoke_refused_for_a_reason_not_about_the_token_is_an_error() {
+    let line = line_answering_revoke(
+        StatusCode::BAD_REQUEST,
+        r#"{"error":"invalid_request","error_description":"client_id is required"}"#,
+    )
+    .await;
+    let auth = layer_for(&line).handle();
+
+    let result = auth.logout(TOKEN_VALUE).await;
+
+    assert!(
+        matches!(
+            &result,
+            Err(LineAuthError::Unavailable(line_auth::rejection::UpstreamError::RevokeRefused { error }))
+                if &**error == "invalid_request"
+        ),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_with_lines_retry_after() {
+    // `/oauth2/v2.1/*` errors come in the OAuth shape (fact sheet §1), a 429's and a 5xx's too:
+    // that shape alone must not make them "LINE refused the call" (which blames the secret and
+    // drops LINE's `Retry-After`).
+    for (status, body) in [
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            r#"{"error":"too_many_requests","error_description":"rate limit exceeded"}"#,
+        ),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"error":"server_error","error_description":"internal error"}"#,
+        ),
+    ] {
+        let line = line_answering_revoke(status, body).await;
+        let auth = layer_for(&line).handle();
+
+        let refused = auth.logout(TOKEN_VALUE).await.unwrap_err();
+
+        assert!(
+            matches!(
+                &refused,
+                LineAuthError::Unavailable(line_auth::rejection::UpstreamError::Status {
+                    status: answered,
+                    retry_after: Some(wait),
+                    ..
+                }) if *answered == status && *wait == Duration::from_secs(7)
+            ),
+            "{status}: {refused:?}"
+        );
+        let response = refused.to_response::<Body>();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "7", "{status}");
+    }
+}
+
 /// The `x-line-request-id` the stand-in LINE below sends: LINE's documented example (fact sheet §1).
 const LINE_REQUEST_ID: &str = "8d48c8577e739b9c";
 
