@@ -68,6 +68,10 @@ macro_rules! description {
     (Unavailable) => {
         "LINE could not verify the token"
     };
+    (RevokeRefused) => {
+        "LINE refused to revoke the token (a channel whose app type is Web app only needs its \
+         channel secret); it stays refused here"
+    };
     (CrossSiteRequest) => {
         "a cookie-authenticated request that changes state must come from this site"
     };
@@ -348,6 +352,11 @@ impl LineAuthError {
             Self::ForeignChannel => answer!("invalid_token", description!(ForeignChannel)),
             Self::InsufficientScope { .. } => {
                 answer!("insufficient_scope", description!(InsufficientScope))
+            }
+            // A logout's revoke that LINE refused: no verification failed, and waiting will not
+            // help while the secret is missing, so say what will.
+            Self::Unavailable(UpstreamError::RevokeRefused { .. }) => {
+                answer!(None, "temporarily_unavailable", description!(RevokeRefused))
             }
             Self::Unavailable(_) => answer!(
                 None,

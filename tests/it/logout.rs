@@ -365,3 +365,32 @@ async fn logout_on_a_web_app_only_channel_with_its_secret_revokes_at_line() {
         "revoked at LINE"
     );
 }
+
+#[tokio::test]
+async fn a_logout_line_refused_answers_the_caller_with_the_likely_cause() {
+    let line = Line::start().await;
+    line.emulator
+        .set_channel_type(CHANNEL, line_auth_emulator::ChannelType::WebAppOnly);
+    let base = serve(app(LineAuthLayer::new(line.config().build().unwrap()))).await;
+    let token = line.token();
+
+    let answer = http()
+        .post(format!("{base}/api/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    let said = body["error_description"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("revoke") && said.contains("channel secret"),
+        "a refused revoke is not LINE failing to verify: {body}"
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the token stays refused here"
+    );
+}
