@@ -375,6 +375,13 @@ async fn fetch_keys(transport: Transport, timeout: Duration) -> Result<Arc<Keys>
         .into_iter()
         .filter_map(KeyEntry::into_es256_key)
         .collect();
+    // A set with nothing to verify with leaves no usable key known: LINE unavailable (issue 12),
+    // fetched again after the failure's backoff, and the keys held before are kept.
+    if keys.is_empty() {
+        return Err(unavailable(UpstreamError::InvalidBody(
+            "the key set holds no P-256 signing key",
+        )));
+    }
     tracing::debug!(keys = keys.len(), "fetched LINE's ID-token keys");
     Ok(Arc::new(keys))
 }

@@ -895,3 +895,39 @@ async fn an_answer_of_exactly_the_size_bound_is_read_and_one_byte_more_is_not() 
         }
     }
 }
+
+#[tokio::test]
+async fn a_key_set_with_no_usable_key_is_line_unavailable_and_fetched_again_after_its_backoff() {
+    // Issue 12: while no usable key is known, 503 with Retry-After, never 401; and the next
+    // fetch comes after the failure's backoff (half a second), not the 60 s refetch floor.
+    let emulator = Line::start().await;
+    let id_token = emulator.emulator.issue_id_token(
+        IssueIdToken::new(CHANNEL, "U4af4980629aabbccddeeff0011223344").name("Brown"),
+    );
+    for key_set in [
+        r#"{"keys":[]}"#,
+        r#"{"keys":[{"kty":"RSA","kid":"rsa","e":"AQAB","n":"xyz"}]}"#,
+    ] {
+        let line = Host::start(move |_| json_answer(Body::from(key_set))).await;
+        let base =
+            serve(routes(&HandlerCalls::default()).layer(layer_for(&line).id_tokens())).await;
+
+        let reply = get_bearer(&base, "/api/me", &id_token).await;
+
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{key_set}: {}",
+            reply.body
+        );
+        assert!(!retry_after(&reply).is_empty(), "{key_set}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let again = get_bearer(&base, "/api/me", &id_token).await;
+        assert_eq!(again.status, StatusCode::SERVICE_UNAVAILABLE, "{key_set}");
+        assert_eq!(
+            asked_times(&line, CERTS),
+            2,
+            "{key_set}: fetched again past the backoff"
+        );
+    }
+}
