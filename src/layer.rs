@@ -408,7 +408,10 @@ where
             }
             Ok(Credentials::Absent) => self.refuse(LineAuthError::MissingToken),
             Ok(Credentials::OtherScheme) => self.refuse(LineAuthError::UnsupportedScheme),
-            Err(malformed) => self.refuse(malformed),
+            Err(malformed) => {
+                no_store = state.sources.names_a_query_token(request.uri());
+                self.refuse(malformed)
+            }
         };
         if let Some(credential) = credential {
             request.extensions_mut().insert(credential);

@@ -168,6 +168,20 @@ impl TokenSources {
         }))
     }
 
+    /// Whether `uri` names a query parameter this layer reads a token from, well formed or not:
+    /// a refusal of a malformed one is kept out of caches as the token's own answer is.
+    pub(crate) fn names_a_query_token(&self, uri: &Uri) -> bool {
+        let Some(query) = uri.query() else {
+            return false;
+        };
+        self.0.list.iter().any(|source| match source {
+            TokenSource::QueryParameter(name) => {
+                form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == name.as_str())
+            }
+            _ => false,
+        })
+    }
+
     /// Whether only `Authorization` is read, where [`crate::bearer_token`] finds the same token.
     pub(crate) fn is_authorization_only(&self) -> bool {
         self.0.authorization_only

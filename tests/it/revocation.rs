@@ -476,6 +476,19 @@ async fn a_response_to_a_request_authenticated_by_a_query_parameter_is_not_store
     let (status, cache_control) = get(format!("{base}/api/me?access_token={token}x"), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(cache_control.unwrap(), "no-store", "refusals too");
+    for malformed in [
+        "access_token=a&access_token=b",
+        "access_token=",
+        "access_token=a%00b",
+    ] {
+        let (status, cache_control) = get(format!("{base}/api/me?{malformed}"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{malformed}");
+        assert_eq!(
+            cache_control.as_ref().map(|value| value.to_str().unwrap()),
+            Some("no-store"),
+            "a malformed token in the URL too: {malformed}"
+        );
+    }
 
     let (status, cache_control) = get(format!("{base}/api/me"), Some(token)).await;
     assert_eq!(status, StatusCode::OK);
