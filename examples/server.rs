@@ -178,39 +178,13 @@ async fn run() -> Result<(), Box<dyn Error>> {
         let emulator = Arc::new(LineEmulator::start().await?);
         let token = emulator.issue(demo_user());
         tracing::info!(line_api = %emulator.base_url(), "LINE_CHANNEL_ID is unset: using the LINE emulator");
-        let config = LineAuthConfig::builder()
-            .channel_id(DEMO_CHANNEL_ID)
-            .api_base(emulator.base_url());
-        let set = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
-        };
-        #[cfg(feature = "redis")]
-        let config = {
-            let mut config = config;
-            if let Some(url) = set("REDIS_URL") {
-                config = config.redis_url(url.trim());
-            }
-            if let Some(urls) = set("REDIS_CLUSTER_URLS") {
-                config = config.redis_cluster_urls(
-                    urls.split(',')
-                        .map(str::trim)
-                        .filter(|url| !url.is_empty())
-                        .map(str::to_owned),
-                );
-            }
-            if let Some(key) = set("LINE_REDIS_SIGNING_KEY") {
-                config = config.redis_signing_key(key);
-            }
-            config
-        };
-        // As `LineAuthConfig::from_env` does: a Redis asked for and not built is an error.
-        #[cfg(not(feature = "redis"))]
-        if set("REDIS_URL").is_some() || set("REDIS_CLUSTER_URLS").is_some() {
-            return Err(line_auth::ConfigError::RedisNotBuilt.into());
-        }
-        let config = config.build()?;
+        // The demo's own channel and LINE; every other setting as `from_env` reads it.
+        let api_base = emulator.base_url();
+        let config = LineAuthConfig::from_lookup(|name| match name {
+            "LINE_CHANNEL_ID" => Some(DEMO_CHANNEL_ID.to_owned()),
+            "LINE_API_BASE" => Some(api_base.clone()),
+            _ => std::env::var(name).ok(),
+        })?;
         demo = Some((emulator, token));
         config
     };

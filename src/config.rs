@@ -180,11 +180,22 @@ impl LineAuthConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// [`from_env`](Self::from_env) over any variable source, so it is testable without touching
-    /// the process environment.
-    pub(crate) fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    /// [`from_env`](Self::from_env) over any variable source: the same names, defaults and
+    /// errors, read from a secrets store, a file, or the environment with some values set in
+    /// code.
+    ///
+    /// ```
+    /// use line_auth::LineAuthConfig;
+    ///
+    /// // The channel fixed in code, every other setting from the environment.
+    /// let config = LineAuthConfig::from_lookup(|name| match name {
+    ///     "LINE_CHANNEL_ID" => Some("1234567890".to_owned()),
+    ///     _ => std::env::var(name).ok(),
+    /// })?;
+    /// assert_eq!(config.channel_ids(), ["1234567890"]);
+    /// # Ok::<(), line_auth::ConfigError>(())
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut builder = Self::builder();
         if let Some(ids) = lookup("LINE_CHANNEL_ID") {
             builder =
