@@ -246,16 +246,15 @@ impl VerifiedCache {
     }
 
     /// Drops a token whose key and digest are both known (it was in hand).
-    pub(crate) fn remove(&self, token: &TokenIds) {
+    /// Removes `token`'s entry; whether there was one.
+    pub(crate) fn remove(&self, token: &TokenIds) -> bool {
         match &self.index {
             Some(index) => {
                 let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
                 index.remove(&token.digest);
-                self.entries.remove(&token.key);
+                self.entries.remove(&token.key)
             }
-            None => {
-                self.entries.remove(&token.key);
-            }
+            None => self.entries.remove(&token.key),
         }
     }
 

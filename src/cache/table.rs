@@ -151,11 +151,14 @@ impl<V: Clone> Table<V> {
         });
     }
 
-    pub(crate) fn remove(&self, key: &CacheKey) {
+    /// Removes `key`'s entry; whether there was one.
+    pub(crate) fn remove(&self, key: &CacheKey) -> bool {
         let mut shard = self.write(key);
-        if let Some(i) = shard.find(key) {
+        let found = shard.find(key);
+        if let Some(i) = found {
             shard.remove_at(i);
         }
+        found.is_some()
     }
 
     /// Keeps only the entries `keep` approves of (which may be asked more than once of one).

@@ -208,7 +208,9 @@ impl Verifier {
         let digest = token.digest();
         self.flights.forget(&digest);
         match token {
-            Named::InHand(token) => self.cache.remove(&token),
+            Named::InHand(token) => {
+                self.cache.remove(&token);
+            }
             // The cache's digest index finds the entry (kept whenever there is a fleet).
             Named::ByDigest(digest) => self.cache.remove_digest(&digest),
         }
@@ -769,7 +771,13 @@ impl VerificationTask {
             Err(refused) => {
                 verifier.counters.record(Event::Refused);
                 // A refusal ends any trust in the token at once, stale-if-error included.
-                verifier.cache.remove(&token_ids);
+                let held = verifier.cache.remove(&token_ids);
+                // Held here, it may be held by other replicas too (kept for their stale-if-error
+                // past the shared refusal's short life): they are told to drop it. A token none
+                // held, junk included, costs the fleet nothing.
+                if held && origin == Origin::Line {
+                    verifier.fleet.tell_later(Invalidation::Token(digest));
+                }
                 // A local refusal costs no call to LINE, and an unknown key may be known soon:
                 // only LINE's refusals are remembered.
                 let remember = origin != Origin::Local;

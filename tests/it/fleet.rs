@@ -1747,3 +1747,43 @@ async fn a_token_signed_out_unseen_is_refused_fleet_wide_for_lines_30_days() {
         "the sign-out record lasts {ttl_ms} ms"
     );
 }
+
+#[tokio::test]
+async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
+    // Issue 12's first scenario across two replicas: stale-if-error 120 s, max TTL 1 s,
+    // negative TTL 1 s. A refusal ends any trust in the token at once, on every replica that
+    // held it, not only on the one LINE answered.
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let config = || {
+        fleet_config(&line, &redis.url())
+            .stale_if_error(Duration::from_secs(120))
+            .cache_max_ttl(Duration::from_secs(1))
+            .negative_cache_ttl(Duration::from_secs(1))
+    };
+    let a = Replica::with_config(config()).await;
+    let b = Replica::with_config(config()).await;
+    wait_for_subscribers(&redis, 2).await;
+    let token = line.token();
+    assert_eq!(a.me(&token).await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(b.me(&token).await, StatusCode::OK, "B holds it too");
+
+    line.emulator.revoke(&token);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        a.me(&token).await,
+        StatusCode::UNAUTHORIZED,
+        "LINE refuses it at A"
+    );
+    // The refusal ages out everywhere, then LINE fails.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
+    );
+
+    let at_b = b.me(&token).await;
+
+    assert_ne!(at_b, StatusCode::OK, "B served a token LINE refused");
+}
