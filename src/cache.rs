@@ -245,8 +245,7 @@ impl VerifiedCache {
             .map(|entry| clock::from_millis(entry.token_expires))
     }
 
-    /// Drops a token whose key and digest are both known (it was in hand).
-    /// Removes `token`'s entry; whether there was one.
+    /// Drops a token whose key and digest are both known (it was in hand); whether it was held.
     pub(crate) fn remove(&self, token: &TokenIds) -> bool {
         match &self.index {
             Some(index) => {
