@@ -32,6 +32,9 @@ pub(crate) use shared_cache::{RedisSettings, SigningKeys};
 pub(crate) enum Invalidation {
     /// One token, to be verified again.
     Token(TokenDigest),
+    /// One token LINE refused: every replica drops its verdict (kept for stale-if-error
+    /// included), and the refusal, shared and remembered, stands.
+    Refused(TokenDigest),
     /// One token signed out: refused fleet-wide from now on, for this long, which `logout` (its
     /// only source) makes at least the cache's maximum TTL.
     Revoked(TokenDigest, Duration),

@@ -376,6 +376,7 @@ impl Invalidation {
     fn message(&self) -> String {
         match self {
             Self::Token(digest) => format!("t:{}", digest.hex()),
+            Self::Refused(digest) => format!("n:{}", digest.hex()),
             Self::Revoked(digest, lasting) => {
                 format!("r:{}:{}", digest.hex(), lasting.as_millis())
             }
@@ -392,6 +393,9 @@ impl Invalidation {
         }
         if let Some(hex) = message.strip_prefix("t:") {
             return TokenDigest::from_hex(hex).map(Self::Token);
+        }
+        if let Some(hex) = message.strip_prefix("n:") {
+            return TokenDigest::from_hex(hex).map(Self::Refused);
         }
         if let Some((hex, millis)) = message
             .strip_prefix("r:")
@@ -1297,6 +1301,14 @@ impl Link {
                     .arg(self.key("r", digest))
                     .ignore();
             }
+            Invalidation::Refused(digest) => {
+                // The verdict goes; the shared refusal (`r`) stays for the other replicas.
+                let Some(now) = self.time(&mut connection, counters).await else {
+                    return false;
+                };
+                self.mark_forgotten(&mut pipe, self.key("x", digest), now);
+                pipe.cmd("DEL").arg(self.key("v", digest)).ignore();
+            }
             Invalidation::Revoked(digest, lasting) => {
                 // A key of its own, which no forget or clear deletes. `logout` made `lasting` at
                 // least the cache's maximum TTL.
@@ -1783,6 +1795,7 @@ mod tests {
         let digest = TokenDigest::of("token");
         for invalidation in [
             Invalidation::Token(digest),
+            Invalidation::Refused(digest),
             Invalidation::Revoked(digest, Duration::from_millis(86_400_000)),
             Invalidation::User("U4af4980629".into()),
             Invalidation::All,

@@ -255,6 +255,11 @@ impl Verifier {
         self.counters.record(Event::InvalidationReceived);
         match invalidation {
             Invalidation::Token(digest) => self.forget_locally(Named::ByDigest(*digest)),
+            Invalidation::Refused(digest) => {
+                // As a forget, but the refusal, remembered here or about to be, stays.
+                self.flights.forget(digest);
+                self.cache.remove_digest(digest);
+            }
             Invalidation::Revoked(digest, lasting) => {
                 // No token outlives LINE's 30 days, whatever a message says.
                 let lasting = (*lasting).min(ACCESS_TOKEN_LIFETIME);
@@ -772,11 +777,16 @@ impl VerificationTask {
                 verifier.counters.record(Event::Refused);
                 // A refusal ends any trust in the token at once, stale-if-error included.
                 let held = verifier.cache.remove(&token_ids);
-                // Held here, it may be held by other replicas too (kept for their stale-if-error
-                // past the shared refusal's short life): they are told to drop it. A token none
-                // held, junk included, costs the fleet nothing.
-                if held && origin == Origin::Line {
-                    verifier.fleet.tell_later(Invalidation::Token(digest));
+                // Other replicas may hold it (kept for their stale-if-error past the shared
+                // refusal's short life): they are told to drop it, when it was held here or is
+                // one LINE once took (revoked, expired). Junk (not JWS, rejected) that no
+                // replica held costs the fleet nothing.
+                let once_valid = matches!(
+                    refused,
+                    LineAuthError::InvalidToken(InvalidReason::Revoked | InvalidReason::Expired)
+                );
+                if origin == Origin::Line && (held || once_valid) {
+                    verifier.fleet.tell_later(Invalidation::Refused(digest));
                 }
                 // A local refusal costs no call to LINE, and an unknown key may be known soon:
                 // only LINE's refusals are remembered.

@@ -1750,9 +1750,9 @@ async fn a_token_signed_out_unseen_is_refused_fleet_wide_for_lines_30_days() {
 
 #[tokio::test]
 async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
-    // Issue 12's first scenario across two replicas: stale-if-error 120 s, max TTL 1 s,
-    // negative TTL 1 s. A refusal ends any trust in the token at once, on every replica that
-    // held it, not only on the one LINE answered.
+    // Issue 12's first scenario across replicas: stale-if-error 120 s, max TTL 1 s, negative TTL
+    // 1 s. A refusal ends any trust in the token at once on every replica that held it, even
+    // when LINE's answer reaches one that never did; and the refusal itself stays shared.
     let redis = RedisServer::start();
     let line = Line::start().await;
     let config = || {
@@ -1763,7 +1763,8 @@ async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
     };
     let a = Replica::with_config(config()).await;
     let b = Replica::with_config(config()).await;
-    wait_for_subscribers(&redis, 2).await;
+    let c = Replica::with_config(config()).await;
+    wait_for_subscribers(&redis, 3).await;
     let token = line.token();
     assert_eq!(a.me(&token).await, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1772,9 +1773,18 @@ async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
     line.emulator.revoke(&token);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        a.me(&token).await,
+        c.me(&token).await,
         StatusCode::UNAUTHORIZED,
-        "LINE refuses it at A"
+        "LINE refuses it at C, which never held it"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let verifies = line.calls().0;
+    assert_eq!(b.me(&token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(c.me(&token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        line.calls().0,
+        verifies,
+        "B takes the shared refusal and C its own, not LINE's time"
     );
     // The refusal ages out everywhere, then LINE fails.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -1783,7 +1793,11 @@ async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
         Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
     );
 
-    let at_b = b.me(&token).await;
-
-    assert_ne!(at_b, StatusCode::OK, "B served a token LINE refused");
+    for (name, replica) in [("A", &a), ("B", &b)] {
+        assert_ne!(
+            replica.me(&token).await,
+            StatusCode::OK,
+            "{name} served a token LINE refused"
+        );
+    }
 }
