@@ -13,11 +13,14 @@
 //!
 //! With no `LINE_CHANNEL_ID` it starts the LINE emulator in-process, issues a demo token and prints
 //! a `curl` line that works. With `LINE_CHANNEL_ID` set it verifies real tokens with LINE
-//! (`LINE_API_BASE` to point elsewhere; see `LineAuthConfig::from_env` for every variable).
+//! (`LINE_API_BASE` to point elsewhere).
 //!
-//! Environment: `LINE_CHANNEL_ID`, `LINE_API_BASE`, `REDIS_URL` (or `REDIS_CLUSTER_URLS`, a Redis
-//! Cluster's node URLs, comma-separated) with `LINE_REDIS_SIGNING_KEY` (replicas share verified
-//! tokens and logouts through that Redis; in demo mode too; needs `--features redis`), `LISTEN_ADDR` (default `127.0.0.1:3000`), `RUST_LOG` (default `info`).
+//! Environment: every variable of `LineAuthConfig::from_env`, in demo mode too, where only
+//! `LINE_CHANNEL_ID` and `LINE_API_BASE` are the demo's own. Among them `REDIS_URL` (or
+//! `REDIS_CLUSTER_URLS`, a Redis Cluster's node URLs, comma-separated) with
+//! `LINE_REDIS_SIGNING_KEY`: replicas share verified tokens and logouts through that Redis (needs
+//! `--features redis`). Besides: `LISTEN_ADDR` (default `127.0.0.1:3000`), `RUST_LOG` (default
+//! `info`).
 
 use std::error::Error;
 use std::io::{IsTerminal, Write};

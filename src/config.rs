@@ -187,12 +187,17 @@ impl LineAuthConfig {
     /// ```
     /// use line_auth::LineAuthConfig;
     ///
-    /// // The channel fixed in code, every other setting from the environment.
-    /// let config = LineAuthConfig::from_lookup(|name| match name {
-    ///     "LINE_CHANNEL_ID" => Some("1234567890".to_owned()),
-    ///     _ => std::env::var(name).ok(),
+    /// // Settings from anywhere: here a fixed list (a secrets store, a file, or the environment
+    /// // with some values fixed in code would do as well).
+    /// let settings = [("LINE_CHANNEL_ID", "1234567890"), ("LINE_CACHE_MAX_TTL_SECS", "60")];
+    /// let config = LineAuthConfig::from_lookup(|name| {
+    ///     settings
+    ///         .iter()
+    ///         .find(|(key, _)| *key == name)
+    ///         .map(|(_, value)| value.to_string())
     /// })?;
     /// assert_eq!(config.channel_ids(), ["1234567890"]);
+    /// assert_eq!(config.cache_max_ttl(), std::time::Duration::from_secs(60));
     /// # Ok::<(), line_auth::ConfigError>(())
     /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

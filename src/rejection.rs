@@ -394,6 +394,8 @@ impl LineAuthError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
+            // LINE answered and refused the call: a wait would not change its answer.
+            Self::Unavailable(UpstreamError::RevokeRefused { .. }) => {}
             Self::Unavailable(upstream) => {
                 let retry_after = upstream.retry_after().as_secs().max(1);
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));

@@ -382,6 +382,11 @@ async fn a_logout_line_refused_answers_the_caller_with_the_likely_cause() {
         .unwrap();
 
     assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        answer.headers().get("retry-after"),
+        None,
+        "waiting will not change LINE's answer"
+    );
     let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
     let said = body["error_description"].as_str().unwrap_or_default();
     assert!(

@@ -198,14 +198,13 @@ fn example_command(name: &str, env: &[(&str, &str)]) -> Command {
         "build it first: cargo build --all-features --example {name}"
     );
     let mut command = Command::new(binary);
-    for variable in [
-        "LINE_CHANNEL_ID",
-        "LINE_API_BASE",
-        "REDIS_URL",
-        "REDIS_CLUSTER_URLS",
-        "LINE_REDIS_SIGNING_KEY",
-    ] {
-        command.env_remove(variable);
+    // Every setting the example reads (`LineAuthConfig::from_env`'s, in demo mode too) comes
+    // from the test alone, not from the shell that runs it.
+    for (variable, _) in std::env::vars_os() {
+        let name = variable.to_string_lossy();
+        if name.starts_with("LINE_") || name.starts_with("REDIS_") {
+            command.env_remove(&variable);
+        }
     }
     command
         .env("LISTEN_ADDR", "127.0.0.1:0")
@@ -241,16 +240,33 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
 /// Runs example `name` with `env` (over an environment cleared of the line-auth variables) until
 /// it exits, as a misconfigured one should at once; its exit status and what it printed on stderr.
 pub fn run_failing_example(name: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
-    let mut command = example_command(name, env);
-    let output = command
+    let mut child = example_command(name, env)
         .env("RUST_LOG", "off")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut stderr = child.stderr.take().unwrap();
+    let said = std::thread::spawn(move || {
+        let mut said = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+        said
+    });
+    // One that starts serving instead would otherwise hang the suite.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("example {name} was expected to exit at once, and was still running after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (status, said.join().unwrap())
 }
 
 /// The emulator, the default app behind a default layer, that layer's handle, and one token the
