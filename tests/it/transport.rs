@@ -931,3 +931,65 @@ async fn a_key_set_with_no_usable_key_is_line_unavailable_and_fetched_again_afte
         );
     }
 }
+
+#[tokio::test]
+async fn a_key_set_with_no_usable_key_leaves_the_keys_held_before_in_use() {
+    let emulator = Line::start().await;
+    let issue = |user: &str| {
+        emulator
+            .emulator
+            .issue_id_token(IssueIdToken::new(CHANNEL, user).name("Brown"))
+    };
+    let (first, second_same_kid) = (
+        issue("U00000000000000000000000000000001"),
+        issue("U00000000000000000000000000000002"),
+    );
+    let published = reqwest::get(format!("{}{CERTS}", emulator.emulator.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    emulator.emulator.rotate_signing_key();
+    let new_kid = issue("U00000000000000000000000000000003");
+    // The first fetch finds the key; every later one a set with nothing usable.
+    let fetched = Arc::new(AtomicUsize::new(0));
+    let line = Host::start(move |_| {
+        if fetched.fetch_add(1, Ordering::Relaxed) == 0 {
+            json_answer(Body::from(published.clone()))
+        } else {
+            json_answer(Body::from(r#"{"keys":[]}"#))
+        }
+    })
+    .await;
+    let layer = LineAuthLayer::new(
+        LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(&line.base)
+            .jwks_refetch_floor(Duration::ZERO)
+            .build()
+            .unwrap(),
+    )
+    .id_tokens();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+
+    assert_eq!(
+        get_bearer(&base, "/api/me", &first).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &new_kid).await.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "an unknown kid, and a refetch that finds no usable key"
+    );
+    assert_eq!(asked_times(&line, CERTS), 2);
+
+    let reply = get_bearer(&base, "/api/me", &second_same_kid).await;
+
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "the key held before still verifies: {}",
+        reply.body
+    );
+}
