@@ -490,6 +490,12 @@ async fn a_response_to_a_request_authenticated_by_a_query_parameter_is_not_store
         );
     }
 
+    let (status, cache_control) = get(format!("{base}/api/me?page=2"), Some("a,b".into())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        cache_control, None,
+        "a malformed header token names nothing in the URL"
+    );
     let (status, cache_control) = get(format!("{base}/api/me"), Some(token)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
