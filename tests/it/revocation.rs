@@ -490,11 +490,18 @@ async fn a_response_to_a_request_authenticated_by_a_query_parameter_is_not_store
         );
     }
 
-    let (status, cache_control) = get(format!("{base}/api/me?page=2"), Some("a,b".into())).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let twice = http()
+        .get(format!("{base}/api/me?page=2"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        cache_control, None,
-        "a malformed header token names nothing in the URL"
+        twice.headers().get("cache-control"),
+        None,
+        "a refusal of header tokens names nothing in the URL"
     );
     let (status, cache_control) = get(format!("{base}/api/me"), Some(token)).await;
     assert_eq!(status, StatusCode::OK);
