@@ -1765,10 +1765,16 @@ async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
     let b = Replica::with_config(config()).await;
     let c = Replica::with_config(config()).await;
     wait_for_subscribers(&redis, 3).await;
+    // Junk LINE refuses, held nowhere: nothing to tell the fleet.
+    assert_eq!(
+        c.me("eyJhbGciOiJIUzI1NiJ9.am5r.am5r").await,
+        StatusCode::UNAUTHORIZED
+    );
     let token = line.token();
     assert_eq!(a.me(&token).await, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(b.me(&token).await, StatusCode::OK, "B holds it too");
+    assert_eq!(c.auth.stats().invalidations_published, 0, "junk is free");
 
     line.emulator.revoke(&token);
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -1777,7 +1783,9 @@ async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
         StatusCode::UNAUTHORIZED,
         "LINE refuses it at C, which never held it"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // C tells the others, before any of them is asked for the token again.
+    wait_for_invalidations(&b, 1).await;
+    assert_eq!(c.auth.stats().invalidations_published, 1);
     let verifies = line.calls().0;
     assert_eq!(b.me(&token).await, StatusCode::UNAUTHORIZED);
     assert_eq!(c.me(&token).await, StatusCode::UNAUTHORIZED);
