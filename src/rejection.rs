@@ -6,7 +6,7 @@
 //! | [`Malformed`](LineAuthError::Malformed) | 400 | `… error="invalid_request"` |
 //! | [`InvalidToken`](LineAuthError::InvalidToken), [`ForeignChannel`](LineAuthError::ForeignChannel) | 401 | `… error="invalid_token"` |
 //! | [`InsufficientScope`](LineAuthError::InsufficientScope) | 403 | `… error="insufficient_scope", scope="…"` |
-//! | [`Unavailable`](LineAuthError::Unavailable) | 503 | none; `Retry-After` instead |
+//! | [`Unavailable`](LineAuthError::Unavailable) | 503 | none; `Retry-After` instead (none when LINE refused a logout's revoke: waiting would not change its answer) |
 //!
 //! Every response also carries a JSON body `{"error": …, "error_description": …}`. No text here ever
 //! contains the token: descriptions are fixed strings chosen by this crate.

@@ -73,6 +73,10 @@
 //! share and the forget reaches Redis second removes the verdict, so a verification under way
 //! cannot undo a forget.
 //!
+//! A replica that hears LINE refuse a token it held, or one LINE names revoked, publishes that
+//! refusal too (with a forget's mark): every replica drops its verdict, stale ones included,
+//! while the refusal, shared and remembered, stands.
+//!
 //! Every replica publishes a keepalive on a channel of its own (`<prefix>keepalive:…`) each
 //! second and expects to hear it, so a Redis ACL must allow `PUBLISH` and `SUBSCRIBE` on
 //! `<prefix>*` channels. A subscription silent for 3 s (a half-open connection) is made anew. On

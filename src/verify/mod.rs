@@ -777,17 +777,6 @@ impl VerificationTask {
                 verifier.counters.record(Event::Refused);
                 // A refusal ends any trust in the token at once, stale-if-error included.
                 let held = verifier.cache.remove(&token_ids);
-                // Other replicas may hold it (kept for their stale-if-error past the shared
-                // refusal's short life): they are told to drop it, when it was held here or is
-                // one LINE once took (revoked, expired). Junk (not JWS, rejected) that no
-                // replica held costs the fleet nothing.
-                let once_valid = matches!(
-                    refused,
-                    LineAuthError::InvalidToken(InvalidReason::Revoked | InvalidReason::Expired)
-                );
-                if origin == Origin::Line && (held || once_valid) {
-                    verifier.fleet.tell_later(Invalidation::Refused(digest));
-                }
                 // A local refusal costs no call to LINE, and an unknown key may be known soon:
                 // only LINE's refusals are remembered.
                 let remember = origin != Origin::Local;
@@ -796,6 +785,21 @@ impl VerificationTask {
                         verifier.refused.insert(digest, &refused, clock::now());
                     }
                 });
+                // Other replicas may hold it (kept for their stale-if-error past the shared
+                // refusal's short life): they are told to drop it, when it was held here or LINE
+                // names it revoked. Junk (not JWS, rejected) and expired tokens (no replica
+                // serves one past its expiry) that no replica held cost the fleet nothing. Told
+                // after landing, so this replica's own message finds the refusal kept.
+                let revoked =
+                    matches!(refused, LineAuthError::InvalidToken(InvalidReason::Revoked));
+                let tell_fleet = match origin {
+                    Origin::Line => held || revoked,
+                    Origin::Shared => held,
+                    Origin::Local => false,
+                };
+                if tell_fleet {
+                    verifier.fleet.tell_later(Invalidation::Refused(digest));
+                }
                 if let (Origin::Line, LineAuthError::InvalidToken(reason), true) =
                     (origin, &refused, kept)
                 {
