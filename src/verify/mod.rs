@@ -256,7 +256,8 @@ impl Verifier {
         match invalidation {
             Invalidation::Token(digest) => self.forget_locally(Named::ByDigest(*digest)),
             Invalidation::Refused(digest) => {
-                // As a forget, but the refusal, remembered here or about to be, stays.
+                // As a forget, but a refusal already remembered here stays. (A verification
+                // of it under way here keeps nothing, a refusal included: it asks again.)
                 self.flights.forget(digest);
                 self.cache.remove_digest(digest);
             }
