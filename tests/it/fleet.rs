@@ -570,6 +570,18 @@ pub(crate) async fn wait_for_invalidations(replica: &Replica, n: u64) {
     }
 }
 
+/// Waits until `replica` has published `n` invalidations (counted once Redis took them).
+async fn wait_for_published(replica: &Replica, n: u64) {
+    let deadline = Instant::now() + PUSH_DEADLINE;
+    while replica.auth.stats().invalidations_published < n {
+        assert!(
+            Instant::now() < deadline,
+            "invalidation {n} not published within {PUSH_DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up() {
     let mut redis = RedisServer::start();
@@ -623,14 +635,7 @@ async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up(
     )
     .await;
     // Sent from the outbox once: the courier, which wakes every second, does not send it again.
-    let deadline = Instant::now() + PUSH_DEADLINE;
-    while replicas[1].auth.stats().invalidations_published == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the outage's logout was never published"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_published(&replicas[1], 1).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(replicas[1].auth.stats().invalidations_published, 1);
 
@@ -977,11 +982,7 @@ async fn clear_never_reaches_past_its_own_prefix_even_one_without_a_delimiter() 
     assert_eq!(replica.me(&token).await, StatusCode::OK);
 
     replica.auth.clear();
-    let deadline = Instant::now() + PUSH_DEADLINE;
-    while replica.auth.stats().invalidations_published < 1 {
-        assert!(Instant::now() < deadline, "clear was not published");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_published(&replica, 1).await;
 
     let kept: Option<String> = connection.get("app2:v:kept").await.unwrap();
     assert_eq!(kept.as_deref(), Some("another fleet's"));
@@ -1786,11 +1787,7 @@ async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
     );
     // C tells the others, before any of them is asked for the token again.
     wait_for_invalidations(&b, 1).await;
-    let deadline = Instant::now() + PUSH_DEADLINE;
-    while c.auth.stats().invalidations_published == 0 {
-        assert!(Instant::now() < deadline, "C's publication never counted");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_published(&c, 1).await;
     assert_eq!(c.auth.stats().invalidations_published, 1);
     let verifies = line.calls().0;
     assert_eq!(b.me(&token).await, StatusCode::UNAUTHORIZED);
