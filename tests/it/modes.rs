@@ -464,3 +464,95 @@ async fn opt_in_token_sources_are_read_and_verified_like_the_header() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// RFC 6750 §3.1: a request that "uses more than one method for including an access token" is
+/// `invalid_request` (400), and a malformed token is refused in whichever source holds it, the
+/// later ones included. Neither reaches LINE or the handler.
+#[tokio::test]
+async fn a_token_in_two_sources_or_a_malformed_one_in_a_later_source_is_refused_400() {
+    use line_auth::TokenSource;
+    let line = Line::start().await;
+    let calls = HandlerCalls::default();
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).token_sources([
+        TokenSource::AuthorizationHeader,
+        TokenSource::Cookie("line_token".into()),
+        TokenSource::Header(axum::http::HeaderName::from_static("x-line-token")),
+        TokenSource::QueryParameter("access_token".into()),
+    ]);
+    let base = serve(routes(&calls).layer(layer)).await;
+    let token = line.token();
+    let with_query = |query: &str| format!("{base}/api/me?{query}");
+
+    let answers = [
+        (
+            "header and query",
+            http()
+                .get(with_query(&format!("access_token={token}")))
+                .bearer_auth(&token),
+            "more than one place",
+        ),
+        (
+            "header and cookie",
+            http()
+                .get(format!("{base}/api/me"))
+                .bearer_auth(&token)
+                .header("cookie", format!("line_token={token}")),
+            "more than one place",
+        ),
+        (
+            "cookie and custom header",
+            http()
+                .get(format!("{base}/api/me"))
+                .header("cookie", format!("line_token={token}"))
+                .header("x-line-token", &token),
+            "more than one place",
+        ),
+        (
+            "a good header, a malformed query token",
+            http()
+                .get(with_query("access_token=a%20b"))
+                .bearer_auth(&token),
+            "b64token",
+        ),
+        (
+            "two query parameters",
+            http().get(with_query(&format!(
+                "access_token={token}&access_token={token}"
+            ))),
+            "more than one token query parameter",
+        ),
+        (
+            "two custom headers",
+            http()
+                .get(format!("{base}/api/me"))
+                .header("x-line-token", &token)
+                .header("x-line-token", &token),
+            "more than one token header",
+        ),
+    ];
+    for (case, request, description) in answers {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains("error=\"invalid_request\""),
+            "{case}: {challenge}"
+        );
+        assert!(challenge.contains(description), "{case}: {challenge}");
+        assert!(
+            !challenge.contains("Authorization header"),
+            "{case}: the text names the wrong place: {challenge}"
+        );
+    }
+    assert_eq!(line.calls(), (0, 0), "no refusal asked LINE");
+    assert_eq!(calls.get(), 0, "no refused request reached the handler");
+
+    // One source at a time still works.
+    let by_header = http()
+        .get(format!("{base}/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_header.status(), StatusCode::OK);
+}
