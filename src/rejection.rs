@@ -47,6 +47,15 @@ macro_rules! description {
     (MultipleCookies) => {
         "the request has more than one token cookie"
     };
+    (MultipleTokenHeaders) => {
+        "the request has more than one token header"
+    };
+    (MultipleQueryParameters) => {
+        "the request has more than one token query parameter"
+    };
+    (MultipleMethods) => {
+        "the request carries a token in more than one place"
+    };
     (Expired) => {
         "the access token expired"
     };
@@ -128,12 +137,22 @@ pub enum MalformedReason {
     /// Longer than [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN).
     #[error("{}", description!(TooLong))]
     TooLong,
-    /// More than one `Authorization` header (or token header, or query parameter).
+    /// More than one `Authorization` header.
     #[error("{}", description!(MultipleHeaders))]
     MultipleHeaders,
     /// More than one cookie of the token's name.
     #[error("{}", description!(MultipleCookies))]
     MultipleCookies,
+    /// More than one header of the token's name (a [`TokenSource::Header`](crate::TokenSource::Header)).
+    #[error("{}", description!(MultipleTokenHeaders))]
+    MultipleTokenHeaders,
+    /// More than one query parameter of the token's name.
+    #[error("{}", description!(MultipleQueryParameters))]
+    MultipleQueryParameters,
+    /// A token in more than one of the configured sources (RFC 6750 §3.1: "uses more than one
+    /// method for including an access token").
+    #[error("{}", description!(MultipleMethods))]
+    MultipleMethods,
 }
 
 /// Why a token is not valid.
@@ -336,6 +355,15 @@ impl LineAuthError {
             }
             Self::Malformed(MalformedReason::MultipleCookies) => {
                 answer!("invalid_request", description!(MultipleCookies))
+            }
+            Self::Malformed(MalformedReason::MultipleTokenHeaders) => {
+                answer!("invalid_request", description!(MultipleTokenHeaders))
+            }
+            Self::Malformed(MalformedReason::MultipleQueryParameters) => {
+                answer!("invalid_request", description!(MultipleQueryParameters))
+            }
+            Self::Malformed(MalformedReason::MultipleMethods) => {
+                answer!("invalid_request", description!(MultipleMethods))
             }
             Self::InvalidToken(InvalidReason::Expired) => {
                 answer!("invalid_token", description!(Expired))

@@ -16,9 +16,10 @@ use crate::token::{
 use crate::user::LineUser;
 
 /// A place a request can carry its LINE token. Configure with
-/// [`LineAuthLayer::token_sources`](crate::LineAuthLayer::token_sources); sources are tried in
-/// order and the first that holds a token wins. A malformed token in any source is refused
-/// (400), never skipped.
+/// [`LineAuthLayer::token_sources`](crate::LineAuthLayer::token_sources). A request carries its
+/// token in one of them: a token in two (RFC 6750 §3.1, "more than one method") is refused
+/// (400), as is a malformed token in any, never skipped. Another `Authorization` scheme (say
+/// `Basic`) is not a token, and leaves the others to be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenSource {
@@ -187,8 +188,8 @@ impl TokenSources {
         self.0.authorization_only
     }
 
-    /// The request's credentials: the first source holding a token, or what the absence of one
-    /// means (another `Authorization` scheme is told apart from none at all).
+    /// The request's credentials: the token of the one source holding one, or what the absence
+    /// of one means (another `Authorization` scheme is told apart from none at all).
     pub(crate) fn credentials<'r, B>(
         &self,
         request: &'r Request<B>,
@@ -203,6 +204,9 @@ impl TokenSources {
         uri: &'r Uri,
     ) -> Result<Credentials<Found<'r>>, LineAuthError> {
         let mut other_scheme = false;
+        let mut first: Option<Found<'r>> = None;
+        // Every source is read, so that a malformed token is refused wherever it is, and a token
+        // in a second place is too: RFC 6750 §3.1's "more than one method" is `invalid_request`.
         for source in self.0.list.iter() {
             let found = match source {
                 TokenSource::AuthorizationHeader => match unchecked_bearer_credentials(headers)? {
@@ -218,7 +222,9 @@ impl TokenSources {
                     match (values.next(), values.next()) {
                         (None, _) => None,
                         (Some(_), Some(_)) => {
-                            return Err(LineAuthError::Malformed(MalformedReason::MultipleHeaders))
+                            return Err(LineAuthError::Malformed(
+                                MalformedReason::MultipleTokenHeaders,
+                            ))
                         }
                         (Some(value), None) => Some((
                             Cow::Borrowed(check_length(value.as_bytes().trim_ascii())?),
@@ -235,8 +241,14 @@ impl TokenSources {
                 }
             };
             if let Some((token, place)) = found {
-                return Ok(Credentials::Bearer(Found { token, place }));
+                if first.is_some() {
+                    return Err(LineAuthError::Malformed(MalformedReason::MultipleMethods));
+                }
+                first = Some(Found { token, place });
             }
+        }
+        if let Some(found) = first {
+            return Ok(Credentials::Bearer(found));
         }
         Ok(if other_scheme {
             Credentials::OtherScheme
@@ -324,7 +336,9 @@ fn query_parameter<'r>(uri: &'r Uri, name: &str) -> Result<Option<Cow<'r, str>>,
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(LineAuthError::Malformed(MalformedReason::MultipleHeaders));
+        return Err(LineAuthError::Malformed(
+            MalformedReason::MultipleQueryParameters,
+        ));
     }
     validate_token(value.as_bytes())?;
     Ok(Some(value))
@@ -349,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn sources_are_tried_in_order() {
+    fn each_source_is_read_and_a_token_in_two_is_refused() {
         let request = Request::get("/?access_token=from-query")
             .header("cookie", "theme=dark; line_token=\"from-cookie\"")
             .header("x-line-token", "from-header")
@@ -361,18 +375,28 @@ mod tests {
             TokenSource::Header(HeaderName::from_static("x-line-token")),
             TokenSource::QueryParameter("access_token".into()),
         ];
-        assert_eq!(
-            token_of(&sources(&all), &request).unwrap().as_deref(),
-            Some("from-cookie")
-        );
-        assert_eq!(
-            token_of(&sources(&all[2..]), &request).unwrap().as_deref(),
-            Some("from-header")
-        );
-        assert_eq!(
-            token_of(&sources(&all[3..]), &request).unwrap().as_deref(),
-            Some("from-query")
-        );
+        for (source, token) in all[1..]
+            .iter()
+            .zip(["from-cookie", "from-header", "from-query"])
+        {
+            assert_eq!(
+                token_of(&sources(std::slice::from_ref(source)), &request)
+                    .unwrap()
+                    .as_deref(),
+                Some(token)
+            );
+        }
+        // Any two of them, in either order: RFC 6750 §3.1's "more than one method".
+        for (a, b) in [(1, 2), (2, 1), (1, 3), (3, 2)] {
+            assert!(matches!(
+                token_of(&sources(&[all[a].clone(), all[b].clone()]), &request),
+                Err(LineAuthError::Malformed(MalformedReason::MultipleMethods))
+            ));
+        }
+        assert!(matches!(
+            token_of(&sources(&all), &request),
+            Err(LineAuthError::Malformed(MalformedReason::MultipleMethods))
+        ));
         assert_eq!(token_of(&TokenSources::default(), &request).unwrap(), None);
     }
 
@@ -398,25 +422,44 @@ mod tests {
             .unwrap();
         assert!(matches!(
             token_of(&sources(&query), &twice),
-            Err(LineAuthError::Malformed(_))
+            Err(LineAuthError::Malformed(
+                MalformedReason::MultipleQueryParameters
+            ))
         ));
     }
 
     #[test]
     fn a_malformed_token_in_any_source_is_refused_not_skipped() {
-        let list = [
-            TokenSource::Cookie("line_token".into()),
-            TokenSource::AuthorizationHeader,
-        ];
         let request = Request::get("/")
             .header("cookie", "line_token=bad token")
             .header("authorization", "Bearer good")
             .body(())
             .unwrap();
-        assert!(matches!(
-            token_of(&sources(&list), &request),
-            Err(LineAuthError::Malformed(_))
-        ));
+        let cookie = TokenSource::Cookie("line_token".into());
+        let header = TokenSource::AuthorizationHeader;
+        for list in [[cookie.clone(), header.clone()], [header, cookie]] {
+            assert!(matches!(
+                token_of(&sources(&list), &request),
+                Err(LineAuthError::Malformed(MalformedReason::InvalidCharacters))
+            ));
+        }
+    }
+
+    #[test]
+    fn another_authorization_scheme_leaves_a_token_elsewhere_to_be_read() {
+        let list = [
+            TokenSource::AuthorizationHeader,
+            TokenSource::Cookie("t".into()),
+        ];
+        let request = Request::get("/")
+            .header("authorization", "Basic abc")
+            .header("cookie", "t=from-cookie")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            token_of(&sources(&list), &request).unwrap().as_deref(),
+            Some("from-cookie")
+        );
     }
 
     #[test]
