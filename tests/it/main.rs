@@ -1,8 +1,8 @@
 //! Integration tests over real HTTP on loopback, against the LINE emulator.
 //!
-//! `cargo test` runs them all but the test kit's (feature `testing`) and the shared cache's
-//! (feature `redis`, which also needs `redis-server` installed); `cargo test --all-features` runs
-//! everything.
+//! `cargo test` runs them all but the test kit's (feature `testing`), the shared cache's
+//! (feature `redis`, which also needs `redis-server` installed) and the `metrics` feature's;
+//! `cargo test --all-features` runs everything.
 
 mod cache;
 #[cfg(feature = "redis")]
