@@ -490,3 +490,40 @@ async fn verifications_asking_line_at_once_are_bounded() {
     );
     assert_eq!(line.calls(), (6, 6));
 }
+
+/// Stale-if-error stands in for LINE failing, not for LINE answering about the token: a 4xx
+/// LINE does not document for verify (here a 400 or 404 without its OAuth error body) may be a
+/// refusal in another shape, so the token once verified is not served from the stale entry. A
+/// 429 is LINE being busy, and still is.
+#[tokio::test]
+async fn stale_if_error_does_not_stand_in_for_an_undocumented_client_error() {
+    for (status, stale_allowed) in [
+        (StatusCode::BAD_REQUEST, false),
+        (StatusCode::NOT_FOUND, false),
+        (StatusCode::TOO_MANY_REQUESTS, true),
+    ] {
+        let line = Line::start().await;
+        let config = line
+            .config()
+            .cache_max_ttl(Duration::from_millis(200))
+            .stale_if_error(Duration::from_secs(60))
+            .upstream_timeout(Duration::from_millis(500));
+        let (base, verified) = app_with_a_verified_token(&line, config).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        line.emulator
+            .inject(Endpoint::Verify, Fault::Status(status));
+
+        let reply = get_bearer(&base, "/api/me", &verified).await;
+
+        if stale_allowed {
+            assert_eq!(reply.status, StatusCode::OK, "{status}: {}", reply.body);
+        } else {
+            assert_eq!(
+                reply.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{status}: {}",
+                reply.body
+            );
+        }
+    }
+}
