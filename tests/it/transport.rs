@@ -993,3 +993,40 @@ async fn a_key_set_with_no_usable_key_leaves_the_keys_held_before_in_use() {
         reply.body
     );
 }
+
+/// A 429 or 5xx whose body is a page too large to read (a proxy's or a CDN's HTML error page)
+/// still says what its status says: LINE's `Retry-After` is passed on, and a 5xx is tried again.
+#[tokio::test]
+async fn an_error_answer_too_large_to_read_keeps_its_status_and_retry_after() {
+    let page: &'static str = format!("<html>{}</html>", "x".repeat(64 * 1024)).leak();
+    for (status, wait, asked) in [
+        (StatusCode::TOO_MANY_REQUESTS, "42", 1),
+        (StatusCode::SERVICE_UNAVAILABLE, "1", 2),
+    ] {
+        let line = Host::start(move |_| {
+            Response::builder()
+                .status(status)
+                .header("retry-after", wait)
+                .header("content-type", "text/html")
+                .body(Body::from(page))
+                .unwrap()
+        })
+        .await;
+        let layer = LineAuthLayer::new(
+            LineAuthConfig::builder()
+                .channel_id(CHANNEL)
+                .api_base(&line.base)
+                .upstream_timeout(Duration::from_secs(3))
+                .upstream_max_attempts(2)
+                .build()
+                .unwrap(),
+        );
+        let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+
+        let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
+
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{status}");
+        assert_eq!(retry_after(&reply), wait, "{status}");
+        assert_eq!(line.received().len(), asked, "{status}: LINE asked");
+    }
+}
