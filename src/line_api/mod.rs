@@ -315,7 +315,14 @@ impl Transport {
         let retry_after = is_try_later(status)
             .then(|| retry_after(response.headers()))
             .flatten();
-        let body = read_limited(response, call.max_body()).await?;
+        let body = match read_limited(response, call.max_body()).await {
+            // An error page too large to read (a proxy's or a CDN's HTML) still says what its
+            // status says, and its `Retry-After` stands: kept, without the body.
+            Err(Attempt::Final(UpstreamError::InvalidBody(_))) if !status.is_success() => {
+                Vec::new()
+            }
+            read => read?,
+        };
         Ok(Answer {
             status,
             retry_after,
