@@ -143,7 +143,9 @@ pub(crate) fn judge_verify(answer: &Answer) -> Result<AccessTokenInfo, LineAuthE
                 );
                 Err(LineAuthError::InvalidToken(reason))
             }
-            _ => Err(unexpected_json()),
+            // Out of spec, and not a verdict; its status kept, so stale-if-error knows it for a
+            // client error and does not stand in.
+            _ => Err(LineAuthError::Unavailable(answer.unavailable())),
         },
         _ => Err(LineAuthError::Unavailable(answer.unavailable())),
     }

@@ -593,7 +593,7 @@ impl AnswerCase {
             (400, BodyCase::OAuthError { description, .. }) => {
                 Verdict::Invalid(description.reason())
             }
-            (200 | 400, _) => Verdict::UnavailableBody,
+            (200, _) => Verdict::UnavailableBody,
             _ => Verdict::UnavailableStatus(self.status),
         }
     }

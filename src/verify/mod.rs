@@ -662,9 +662,17 @@ impl std::fmt::Display for ErrorChain<'_> {
 }
 
 /// Whether LINE itself failed (so a stale verdict may stand in), rather than this layer's own
-/// queue or a verification nobody waited for.
+/// queue or a verification nobody waited for. A client error LINE does not document (a 400
+/// without its OAuth body, a 404) is an answer about this request, maybe a refusal in another
+/// shape: no stand-in for that. A 429 is LINE being busy.
 fn line_failed(cause: &UpstreamError) -> bool {
-    !matches!(cause, UpstreamError::Busy | UpstreamError::Abandoned)
+    match cause {
+        UpstreamError::Busy | UpstreamError::Abandoned => false,
+        UpstreamError::Status { status, .. } => {
+            !status.is_client_error() || *status == http::StatusCode::TOO_MANY_REQUESTS
+        }
+        _ => true,
+    }
 }
 
 /// The one verification of a token, run as its own task.
