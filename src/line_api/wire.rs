@@ -329,6 +329,18 @@ mod tests {
                 r#"{"error":"invalid_request","error_description":"The access token expired"}"#,
                 true,
             ),
+            // Verify's text for a token that is no LINE token, and the channel-token revoke's
+            // (fact sheet §3.1): nothing to revoke, so nothing left live.
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"The access token not JWS"}"#,
+                true,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"The access token malformed"}"#,
+                true,
+            ),
             (400, "", true),
             (400, r#"{"message":"invalid token"}"#, true),
             (400, "<html>", true),
