@@ -41,6 +41,16 @@ pub enum Fault {
         /// The wait LINE asks for.
         retry_after: Duration,
     },
+    /// Answers this status with this JSON text (`Content-Type: application/json`): one of
+    /// LINE's answers in another wording than the emulator's (say verify's pre-2026
+    /// `{"error":"invalid_request","error_description":"access token expired"}`), or in a shape
+    /// a client should still read.
+    Json {
+        /// The status.
+        status: StatusCode,
+        /// The body, sent as given.
+        body: String,
+    },
     /// Answers 200 with an HTML page instead of JSON, as a proxy error page would.
     NotJson,
     /// Answers 200 with a JSON body of about this many bytes, far beyond any real answer.
@@ -73,6 +83,9 @@ impl Fault {
                     HeaderValue::from(retry_after.as_secs()),
                 );
                 Some(response)
+            }
+            Fault::Json { status, body } => {
+                Some((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
             }
             Fault::NotJson => Some(
                 (

@@ -238,7 +238,10 @@ impl LineEmulator {
         self.shared.tokens.expire(token)
     }
 
-    /// Revokes `token`, as `POST /oauth2/v2.1/revoke` or the user unlinking the app would.
+    /// Revokes the access token `token`, as `POST /oauth2/v2.1/revoke` with it would: verify
+    /// and profile then refuse it. Its refresh token and the user's other tokens are untouched
+    /// (LINE documents neither way for a revoke; unlinking the app, which ends them all, is not
+    /// emulated).
     pub fn revoke(&self, token: &str) -> bool {
         self.shared.tokens.revoke(token)
     }

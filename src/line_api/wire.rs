@@ -237,9 +237,16 @@ fn names_an_invalid_token(error: &str, description: Option<&str>) -> bool {
     description.is_some_and(|description| {
         let description = description.to_ascii_lowercase();
         description.contains("token")
-            && ["invalid", "expired", "revoked", "not found", "not jws", "malformed"]
-                .iter()
-                .any(|word| description.contains(word))
+            && [
+                "invalid",
+                "expired",
+                "revoked",
+                "not found",
+                "not jws",
+                "malformed",
+            ]
+            .iter()
+            .any(|word| description.contains(word))
     })
 }
 

@@ -1751,10 +1751,28 @@ async fn a_token_signed_out_unseen_is_refused_fleet_wide_for_lines_30_days() {
 
 #[tokio::test]
 async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
-    // Issue 12's first scenario across replicas: stale-if-error 120 s, max TTL 1 s, negative TTL
-    // 2 s (1 s in the issue; 2 here, so a stalled machine does not let the refusal age out
-    // before it is checked). A refusal ends any trust in the token at once on every replica that
-    // held it, even when LINE's answer reaches one that never did; the refusal itself stays.
+    a_token_refused_at_one_replica_is_not_served_stale_by_another(None).await;
+}
+
+/// The same, with LINE refusing the token in words this crate does not recognise, and in the
+/// pre-2026 wording, which said "expired" of every refusal: the fact sheet says to go by the
+/// error and the status, not the text (§3.1).
+#[tokio::test]
+async fn a_token_line_refused_in_other_words_at_one_replica_is_not_served_stale_by_another() {
+    for description in [
+        "access token expired",
+        "The access token is no longer valid",
+    ] {
+        a_token_refused_at_one_replica_is_not_served_stale_by_another(Some(description)).await;
+    }
+}
+
+/// Issue 12's first scenario across replicas: stale-if-error 120 s, max TTL 1 s, negative TTL
+/// 2 s (1 s in the issue; 2 here, so a stalled machine does not let the refusal age out before
+/// it is checked). A refusal ends any trust in the token at once on every replica that held it,
+/// even when LINE's answer reaches one that never did; the refusal itself stays. With
+/// `description`, LINE refuses the token once with that text, otherwise as revoked.
+async fn a_token_refused_at_one_replica_is_not_served_stale_by_another(description: Option<&str>) {
     let redis = RedisServer::start();
     let line = Line::start().await;
     let config = || {
@@ -1778,12 +1796,28 @@ async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
     assert_eq!(b.me(&token).await, StatusCode::OK, "B holds it too");
     assert_eq!(c.auth.stats().invalidations_published, 0, "junk is free");
 
-    line.emulator.revoke(&token);
+    match description {
+        None => {
+            line.emulator.revoke(&token);
+        }
+        Some(description) => line.emulator.inject_times(
+            Endpoint::Verify,
+            Fault::Json {
+                status: StatusCode::BAD_REQUEST,
+                body: serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": description,
+                })
+                .to_string(),
+            },
+            1,
+        ),
+    }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         c.me(&token).await,
         StatusCode::UNAUTHORIZED,
-        "LINE refuses it at C, which never held it"
+        "LINE refuses it at C, which never held it ({description:?})"
     );
     // C tells the others, before any of them is asked for the token again.
     wait_for_invalidations(&b, 1).await;
