@@ -795,14 +795,19 @@ impl VerificationTask {
                     }
                 });
                 // Other replicas may hold it (kept for their stale-if-error past the shared
-                // refusal's short life): they are told to drop it, when it was held here or LINE
-                // names it revoked. Junk (not JWS, rejected) and expired tokens (no replica
-                // serves one past its expiry) that no replica held cost the fleet nothing. Told
-                // after landing, so this replica's own message finds the refusal kept.
-                let revoked =
-                    matches!(refused, LineAuthError::InvalidToken(InvalidReason::Revoked));
+                // refusal's short life): they are told to drop it whenever LINE calls it
+                // invalid, unless LINE says it is no LINE token at all (junk no replica could
+                // hold). Not by its description alone: LINE's texts changed in 2026 (before,
+                // "access token expired" for every refusal), and the fact sheet says to go by
+                // the error and the status. A foreign channel or a missing scope is this
+                // replica's own judgement. Told after landing, so this replica's own message
+                // finds the refusal kept.
+                let invalid_at_line = matches!(
+                    refused,
+                    LineAuthError::InvalidToken(reason) if reason != InvalidReason::NotJws
+                );
                 let tell_fleet = match origin {
-                    Origin::Line => held || revoked,
+                    Origin::Line => held || invalid_at_line,
                     Origin::Shared => held,
                     Origin::Local => false,
                 };
