@@ -874,5 +874,56 @@ mod tests {
         assert!(line_failed(&UpstreamError::InvalidBody("junk")));
         assert!(!line_failed(&UpstreamError::Busy), "this layer's own queue");
         assert!(!line_failed(&UpstreamError::Abandoned), "nobody waited");
+        let status = |status: u16| UpstreamError::Status {
+            status: http::StatusCode::from_u16(status).unwrap(),
+            retry_after: None,
+        };
+        assert!(line_failed(&status(503)));
+        assert!(line_failed(&status(429)), "LINE busy");
+        assert!(!line_failed(&status(400)), "an answer about the request");
+        assert!(!line_failed(&status(404)));
+    }
+
+    /// The log lines `build` writes at `warn` and above.
+    fn warnings_of(build: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, build);
+        let bytes = lines.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn requiring_email_of_access_tokens_is_warned_of_and_of_id_tokens_is_not() {
+        // LINE never lists `email` in an access token's scope (fact sheet §3.1): every access
+        // token would be refused 403, so the configuration is called out when the layer is built.
+        let config = LineAuthConfig::builder()
+            .channel_id("1234567890")
+            .required_scopes(["profile", "email"])
+            .build()
+            .unwrap();
+        let warned = warnings_of(|| drop(Verifier::new(&config, Credential::AccessToken)));
+        assert!(warned.contains("email"), "{warned}");
+        let warned = warnings_of(|| drop(Verifier::new(&config, Credential::IdToken)));
+        assert_eq!(warned, "");
+        let plain = LineAuthConfig::builder().channel_id("1").build().unwrap();
+        let warned = warnings_of(|| drop(Verifier::new(&plain, Credential::AccessToken)));
+        assert_eq!(warned, "");
     }
 }
