@@ -427,6 +427,10 @@ impl LineAuthConfigBuilder {
 
     /// Scopes every token must carry (default `profile`, which the profile call needs). Replaces
     /// the default; an empty list requires nothing beyond what the profile call needs.
+    ///
+    /// `email` can be required of ID tokens only ([`id_tokens`](crate::LineAuthLayer::id_tokens)):
+    /// LINE never lists it in an access token's scope, even when it was granted, so a layer
+    /// verifying access tokens would refuse every one (it warns when built).
     pub fn required_scopes<I>(mut self, scopes: I) -> Self
     where
         I: IntoIterator,

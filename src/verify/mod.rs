@@ -125,6 +125,15 @@ pub(crate) enum Credential {
 
 impl Verifier {
     pub(crate) fn new(config: &LineAuthConfig, credential: Credential) -> Self {
+        if credential == Credential::AccessToken
+            && config.required_scopes.iter().any(|scope| &**scope == "email")
+        {
+            tracing::warn!(
+                "`email` is a required scope, but LINE never lists it in an access token's \
+                 scope: every access token will be refused 403. Require it of ID tokens \
+                 (`LineAuthLayer::id_tokens`) instead"
+            );
+        }
         let fleet = Fleet::new(config);
         Self {
             policy: Policy::new(config),
