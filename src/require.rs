@@ -169,6 +169,25 @@ mod tests {
     use crate::layer::tests::NeverReady;
     use std::task::Waker;
 
+    /// A scope goes into the challenge's quoted `scope` attribute: one that is not an RFC 6750
+    /// scope-token (a quote, a backslash, a space, a control character, nothing) would break it,
+    /// or leave the 403 without its `WWW-Authenticate`. Caught where the layer is built, as
+    /// tower-http's bearer layer catches a token that is no header value.
+    #[test]
+    fn a_scope_that_is_no_scope_token_is_refused_when_the_layer_is_built() {
+        for bad in ["", "a\"b", "a\\b", "two words", "tab\there", "nul\0"] {
+            let built = std::panic::catch_unwind(|| RequireScopesLayer::new([bad]));
+            let message = built.expect_err(bad);
+            let message = message
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| message.downcast_ref::<&str>().copied())
+                .unwrap_or_default();
+            assert!(message.contains("scope-token"), "{bad:?}: {message}");
+        }
+        let _ = RequireScopesLayer::new(["openid", "chat_message.write", "a!#[]~"]);
+    }
+
     #[test]
     fn it_is_ready_only_when_the_service_it_wraps_is() {
         let mut service = RequireScopesLayer::new(["openid"]).layer(NeverReady);
