@@ -687,12 +687,7 @@ impl LineAuthConfigBuilder {
             .required_scopes
             .unwrap_or_else(|| vec![DEFAULT_REQUIRED_SCOPE.to_owned()]);
         for scope in &required_scopes {
-            // RFC 6750 §3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-            let valid = !scope.is_empty()
-                && scope
-                    .bytes()
-                    .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-            if !valid {
+            if !is_scope_token(scope) {
                 return Err(ConfigError::InvalidScope(scope.clone()));
             }
         }
@@ -851,6 +846,15 @@ impl LineAuthConfigBuilder {
             redis,
         })
     }
+}
+
+/// Whether `scope` is an RFC 6750 §3 scope-token, `1*( %x21 / %x23-5B / %x5D-7E )`: safe inside
+/// the challenge's quoted `scope` attribute and in a header value.
+pub(crate) fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 pub(crate) fn parse_api_base(value: &str) -> Result<Url, ConfigError> {

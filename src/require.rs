@@ -49,6 +49,11 @@ pub struct RequireScopesLayer {
 
 impl RequireScopesLayer {
     /// Requires every one of `scopes`.
+    ///
+    /// # Panics
+    ///
+    /// If a scope is not an RFC 6750 scope-token (empty, or with a space, a quote, a backslash
+    /// or a control character): it could not be named in the refusal's challenge.
     pub fn new<I>(scopes: I) -> Self
     where
         I: IntoIterator,
@@ -56,7 +61,14 @@ impl RequireScopesLayer {
     {
         let scopes: Arc<[Box<str>]> = scopes
             .into_iter()
-            .map(|scope| scope.into().into_boxed_str())
+            .map(|scope| {
+                let scope = scope.into();
+                assert!(
+                    crate::config::is_scope_token(&scope),
+                    "RequireScopesLayer::new: {scope:?} is not an RFC 6750 scope-token"
+                );
+                scope.into_boxed_str()
+            })
             .collect();
         let scope_list = scopes.join(" ").into();
         Self { scopes, scope_list }
