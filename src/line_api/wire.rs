@@ -263,6 +263,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn id_token_claims_read_a_null_optional_claim_as_absent() {
+        let claims: IdTokenClaims = serde_json::from_str(
+            r#"{"iss":"https://access.line.me","sub":"U1","aud":"1","exp":2,"iat":1,
+                "nonce":null,"amr":null,"name":null,"picture":null,"email":null}"#,
+        )
+        .unwrap();
+        assert!(claims.amr.is_empty() && claims.nonce.is_none() && claims.name.is_none());
+        let claims: IdTokenClaims = serde_json::from_str(
+            r#"{"iss":"https://access.line.me","sub":"U1","aud":"1","exp":2,"iat":1,"amr":["pwd"]}"#,
+        )
+        .unwrap();
+        assert_eq!(claims.amr, ["pwd"]);
+    }
+
+    #[test]
     fn verification_ignores_unknown_fields_and_tolerates_missing_scope() {
         let parsed: AccessTokenInfo =
             serde_json::from_str(r#"{"client_id":"1","expires_in":5,"new_field":[1]}"#).unwrap();
