@@ -128,7 +128,7 @@ pub struct IdTokenClaims {
     #[serde(default)]
     pub nonce: Option<String>,
     /// Authentication methods, when LINE includes them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub amr: Vec<String>,
     /// Display name, with the `profile` scope.
     #[serde(default)]
@@ -139,6 +139,14 @@ pub struct IdTokenClaims {
     /// Email, with the `email` scope.
     #[serde(default)]
     pub email: Option<String>,
+}
+
+/// A list LINE may send as `null`: read as empty, as when it leaves the claim out (the fact sheet
+/// documents it as optional, not its `null`).
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// `/oauth2/v2.1/userinfo`'s answer (<https://developers.line.biz/en/reference/line-login/#userinfo>).
