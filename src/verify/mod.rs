@@ -126,7 +126,10 @@ pub(crate) enum Credential {
 impl Verifier {
     pub(crate) fn new(config: &LineAuthConfig, credential: Credential) -> Self {
         if credential == Credential::AccessToken
-            && config.required_scopes.iter().any(|scope| &**scope == "email")
+            && config
+                .required_scopes
+                .iter()
+                .any(|scope| &**scope == "email")
         {
             tracing::warn!(
                 "`email` is a required scope, but LINE never lists it in an access token's \

@@ -280,6 +280,10 @@ async fn the_code_exchange_surfaces_each_line_answer_as_its_typed_error() {
             "{body}: {answer:?}"
         );
     }
+    // The token type is case-insensitive (RFC 6749 §5.1, §7.1).
+    let lowercase = r#"{"access_token":"a","expires_in":2592000,"refresh_token":"r","scope":"profile","token_type":"bearer"}"#;
+    let answer = exchange(client_of_broken_line(StatusCode::OK, JSON, lowercase).await).await;
+    assert!(answer.is_ok(), "{answer:?}");
 }
 
 #[tokio::test]
