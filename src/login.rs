@@ -521,8 +521,9 @@ fn token_set(
     previous_refresh_token: Option<Token>,
     previous_id_token: Option<Token>,
 ) -> Result<TokenSet, LineLoginError> {
-    // LINE's Android SDK rejects anything but Bearer (fact sheet §3.3).
-    if answer.token_type != "Bearer" {
+    // LINE's Android SDK rejects anything but Bearer (fact sheet §3.3); the type is
+    // case-insensitive (RFC 6749 §5.1).
+    if !answer.token_type.eq_ignore_ascii_case("Bearer") {
         return Err(LineLoginError::InvalidResponse("token_type is not Bearer"));
     }
     let Some(refresh_token) = answer.refresh_token.or(previous_refresh_token) else {
