@@ -556,3 +556,71 @@ async fn a_token_in_two_sources_or_a_malformed_one_in_a_later_source_is_refused_
         .unwrap();
     assert_eq!(by_header.status(), StatusCode::OK);
 }
+
+/// RFC 9111 §3.5 keeps shared caches from storing a response to a request with `Authorization`;
+/// nothing keeps them from storing one authenticated by a cookie or a custom header. Such a
+/// response is personal, so it says `Cache-Control: private`, unless the handler said otherwise.
+#[tokio::test]
+async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
+    use line_auth::TokenSource;
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).token_sources([
+        TokenSource::AuthorizationHeader,
+        TokenSource::Cookie("line_token".into()),
+        TokenSource::Header(axum::http::HeaderName::from_static("x-line-token")),
+    ]);
+    let app = routes(&HandlerCalls::default())
+        .route(
+            "/api/cached",
+            get(|_: LineUser| async { ([("cache-control", "no-cache")], "ok") }),
+        )
+        .layer(layer);
+    let base = serve(app).await;
+    let token = line.token();
+    let cache_control = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("cache-control")
+            .map(|value| value.to_str().unwrap().to_owned())
+    };
+
+    let by_cookie = http()
+        .get(format!("{base}/api/me"))
+        .header("cookie", format!("line_token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), StatusCode::OK);
+    assert_eq!(cache_control(&by_cookie).as_deref(), Some("private"));
+
+    let by_header = http()
+        .get(format!("{base}/api/me"))
+        .header("x-line-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_header.status(), StatusCode::OK);
+    assert_eq!(cache_control(&by_header).as_deref(), Some("private"));
+
+    let by_authorization = http()
+        .get(format!("{base}/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_authorization.status(), StatusCode::OK);
+    assert_eq!(
+        cache_control(&by_authorization),
+        None,
+        "RFC 9111 §3.5 covers it"
+    );
+
+    let handler_said = http()
+        .get(format!("{base}/api/cached"))
+        .header("cookie", format!("line_token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handler_said.status(), StatusCode::OK);
+    assert_eq!(cache_control(&handler_said).as_deref(), Some("no-cache"));
+}
