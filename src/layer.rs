@@ -376,11 +376,10 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let state = &*self.state;
         let mut credential = None;
-        let mut no_store = false;
+        let mut caching = Caching::Untouched;
         let decision = match state.sources.credentials(&request) {
             Ok(Credentials::Bearer(found)) => {
-                // A token in the URL must not be stored with the response it authenticated.
-                no_store = found.place == Place::Query;
+                caching = Caching::for_token_in(found.place);
                 if found.place == Place::Cookie
                     && !state
                         .sources
@@ -410,7 +409,9 @@ where
             Ok(Credentials::Absent) => self.refuse(LineAuthError::MissingToken),
             Ok(Credentials::OtherScheme) => self.refuse(LineAuthError::UnsupportedScheme),
             Err(malformed) => {
-                no_store = state.sources.names_a_query_token(request.uri());
+                if state.sources.names_a_query_token(request.uri()) {
+                    caching = Caching::NoStore;
+                }
                 self.refuse(malformed)
             }
         };
@@ -440,7 +441,50 @@ where
                 }
             }
         };
-        ResponseFuture { state, no_store }
+        ResponseFuture { state, caching }
+    }
+}
+
+/// What the layer says of caching the response, by where the request carried its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caching {
+    /// `Authorization` (RFC 9111 §3.5 keeps shared caches from storing the answer), or none.
+    Untouched,
+    /// A cookie or a custom header: nothing in HTTP keeps a shared cache from storing a
+    /// personal answer, so it says `private`, unless the handler said otherwise.
+    Private,
+    /// The URL's query: the token must not be stored with the response it authenticated, nor
+    /// with its refusal, whatever the handler said.
+    NoStore,
+}
+
+impl Caching {
+    fn for_token_in(place: Place) -> Self {
+        match place {
+            Place::Authorization => Self::Untouched,
+            Place::Header | Place::Cookie => Self::Private,
+            Place::Query => Self::NoStore,
+        }
+    }
+
+    /// Marks `response`: the handler's (`from_handler`) or the layer's own refusal.
+    fn apply<B>(self, response: &mut Response<B>, from_handler: bool) {
+        match self {
+            Self::Untouched => {}
+            Self::Private => {
+                if from_handler {
+                    response
+                        .headers_mut()
+                        .entry(CACHE_CONTROL)
+                        .or_insert(HeaderValue::from_static("private"));
+                }
+            }
+            Self::NoStore => {
+                response
+                    .headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+        }
     }
 }
 
@@ -452,8 +496,7 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqBody>,
-        // With `true`, the response carries `Cache-Control: no-store`.
-        no_store: bool,
+        caching: Caching,
     }
 }
 
@@ -486,7 +529,7 @@ where
     fn called(future: S::Future) -> Self {
         Self {
             state: State::Called { future },
-            no_store: false,
+            caching: Caching::Untouched,
         }
     }
 }
@@ -526,20 +569,12 @@ where
                 }
                 StateProj::Called { future } => {
                     let mut response = ready!(future.poll(cx))?;
-                    if *this.no_store {
-                        response
-                            .headers_mut()
-                            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    }
+                    this.caching.apply(&mut response, true);
                     return Poll::Ready(Ok(response));
                 }
                 StateProj::Rejected { response } => {
                     let mut response = response.take().expect("future polled after completion");
-                    if *this.no_store {
-                        response
-                            .headers_mut()
-                            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    }
+                    this.caching.apply(&mut response, false);
                     return Poll::Ready(Ok(response));
                 }
             }

@@ -31,9 +31,13 @@ pub enum TokenSource {
     /// request forgery: a state-changing request (POST, PUT, PATCH, DELETE…) authenticated by the
     /// cookie is accepted only from this site (`Sec-Fetch-Site: same-origin` or `none`) or an
     /// origin given to [`trusted_origins`](crate::LineAuthLayer::trusted_origins); any other
-    /// gets 403. Use `SameSite` cookies as well. Two cookies of this name are refused (400).
+    /// gets 403. Use `SameSite` cookies as well. Two cookies of this name are refused (400). A
+    /// response the cookie authenticated says `Cache-Control: private` unless the handler said
+    /// otherwise.
     Cookie(String),
-    /// A header of this name holding the bare token (no `Bearer `). Opt-in.
+    /// A header of this name holding the bare token (no `Bearer `). Opt-in. As for a cookie, a
+    /// response it authenticated says `Cache-Control: private` unless the handler said otherwise:
+    /// unlike `Authorization` (RFC 9111 §3.5), nothing keeps it out of a shared cache.
     Header(HeaderName),
     /// A URI query parameter of this name (RFC 6750 §2.3). **Risky**: URLs end up in access
     /// logs, proxies, browser history and `Referer` headers, so the token leaks with them. Only
@@ -132,7 +136,11 @@ impl Default for TokenSources {
 /// Where a request's token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Place {
-    /// `Authorization` or another header: sent only by code that means to.
+    /// `Authorization`: sent only by code that means to, and a response to it is kept out of
+    /// shared caches by HTTP itself (RFC 9111 §3.5).
+    Authorization,
+    /// A header of the application's own: sent only by code that means to, but nothing keeps a
+    /// response to it out of a shared cache.
     Header,
     /// A cookie: the browser sends it along with any request to this site, cross-site ones too.
     Cookie,
@@ -210,7 +218,9 @@ impl TokenSources {
         for source in self.0.list.iter() {
             let found = match source {
                 TokenSource::AuthorizationHeader => match unchecked_bearer_credentials(headers)? {
-                    Credentials::Bearer(token) => Some((Cow::Borrowed(token), Place::Header)),
+                    Credentials::Bearer(token) => {
+                        Some((Cow::Borrowed(token), Place::Authorization))
+                    }
                     Credentials::OtherScheme => {
                         other_scheme = true;
                         None
