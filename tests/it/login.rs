@@ -234,20 +234,33 @@ async fn the_code_exchange_surfaces_each_line_answer_as_its_typed_error() {
     );
     assert_oauth_error(bad_client, "invalid_client", "invalid client_secret");
 
-    // LINE's REST-style body keeps its status and message.
-    match exchange(
-        client_of_broken_line(
+    // LINE failing is LINE unavailable, with the status it gave, whatever body came with it.
+    for (status, body) in [
+        (
             StatusCode::INTERNAL_SERVER_ERROR,
-            JSON,
             r#"{"message":"Internal server error"}"#,
-        )
-        .await,
+        ),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            r#"{"error":"too_many_requests","error_description":"slow down"}"#,
+        ),
+    ] {
+        match exchange(client_of_broken_line(status, JSON, body).await).await {
+            Err(LineLoginError::Unavailable(UpstreamError::Status { status: got, .. })) => {
+                assert_eq!(got, status)
+            }
+            other => panic!("{status}: expected unavailable, got {other:?}"),
+        }
+    }
+    // A client error keeps LINE's REST-style body: its status and message.
+    match exchange(
+        client_of_broken_line(StatusCode::FORBIDDEN, JSON, r#"{"message":"Not allowed"}"#).await,
     )
     .await
     {
         Err(LineLoginError::Message { status, message }) => assert_eq!(
             (status, message.as_str()),
-            (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+            (StatusCode::FORBIDDEN, "Not allowed")
         ),
         other => panic!("expected the message shape, got {other:?}"),
     }

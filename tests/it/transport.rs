@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use line_auth::login::{AuthorizeRequest, LineLoginClient, LineLoginError, Pkce, TokenSet};
+use line_auth::rejection::UpstreamError;
 use line_auth::{LineAuthConfig, LineAuthError, LineAuthLayer};
 use line_auth_emulator::{Endpoint, Fault, IssueIdToken};
 
@@ -708,6 +709,7 @@ async fn line_unavailable() -> Host {
         Response::builder()
             .status(StatusCode::SERVICE_UNAVAILABLE)
             .header("content-type", "application/json")
+            .header("retry-after", "9")
             .body(Body::from(r#"{"message":"Service unavailable"}"#))
             .unwrap()
     })
@@ -755,13 +757,16 @@ async fn line_login_client_grants_and_revokes_are_not_tried_again_after_a_5xx() 
     ];
 
     for (call, error) in outcomes {
+        // LINE unavailable, whatever body came with it, and when to try again (fact sheet §1:
+        // a 429 or 5xx is "LINE unavailable", with LINE's `Retry-After`).
         assert!(
             matches!(
                 &error,
-                Some(LineLoginError::Message { status, .. })
+                Some(LineLoginError::Unavailable(UpstreamError::Status { status, retry_after }))
                     if *status == StatusCode::SERVICE_UNAVAILABLE
+                        && *retry_after == Some(Duration::from_secs(9))
             ),
-            "{call}: LINE's 503 comes back as it is, got {error:?}"
+            "{call}: LINE's 503 is LINE unavailable, got {error:?}"
         );
     }
     assert_eq!(
