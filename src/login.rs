@@ -66,7 +66,8 @@ pub enum LineLoginError {
         /// `message`.
         message: String,
     },
-    /// LINE could not be reached, timed out, or answered a status with no error body.
+    /// LINE could not be reached, timed out, answered 429 or 5xx (with its `Retry-After`, in
+    /// [`UpstreamError::Status`]), or answered another status with no error body.
     #[error("LINE could not be reached: {0}")]
     Unavailable(#[source] UpstreamError),
     /// LINE's answer was not the documented JSON.
@@ -496,8 +497,12 @@ impl LineLoginClient {
 }
 
 /// LINE's refusal as a typed error: its error body in either shape, or, with none, LINE
-/// unavailable with the status it gave.
+/// unavailable with the status it gave. A 429 or 5xx is LINE unavailable whatever its body, so
+/// that its `Retry-After` reaches the caller (fact sheet §1).
 fn refusal(answer: &Answer) -> LineLoginError {
+    if answer.status.is_server_error() || answer.status == StatusCode::TOO_MANY_REQUESTS {
+        return LineLoginError::Unavailable(answer.unavailable());
+    }
     match answer.line_error() {
         Some(LineError::OAuth { error, description }) => LineLoginError::OAuth {
             status: answer.status,
