@@ -23,6 +23,11 @@ pub enum Endpoint {
     Revoke,
     /// `GET /oauth2/v2.1/certs`: the key set ES256 ID tokens are checked against.
     Certs,
+    /// `GET` or `POST /oauth2/v2.1/userinfo`: the user of a token granted `openid` without
+    /// `profile`.
+    UserInfo,
+    /// `POST /oauth2/v2.1/token`: the code exchange and the refresh.
+    Token,
 }
 
 /// A way for an endpoint to misbehave.

@@ -404,6 +404,9 @@ pub(super) async fn token(
     State(shared): State<Arc<Shared>>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    if let Some(faulty) = injected_fault(&shared, Endpoint::Token).await {
+        return faulty;
+    }
     let param = |name: &str| form.get(name).filter(|value| !value.is_empty());
     let Some(client_id) = param("client_id") else {
         return oauth_error("invalid_request", "client_id is required");
@@ -834,6 +837,9 @@ pub(super) async fn verify_id_token(
 /// only with `profile`.
 pub(super) async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     shared.userinfo_calls.fetch_add(1, Ordering::Relaxed);
+    if let Some(faulty) = injected_fault(&shared, Endpoint::UserInfo).await {
+        return faulty;
+    }
     let (profile, scopes) = match bearer_profile(&shared, &headers, "openid") {
         Ok(found) => found,
         Err((status, message)) => return message_error(status, &message),

@@ -725,3 +725,37 @@ async fn a_client_with_a_timeout_past_any_clock_still_calls_line() {
 
     assert_eq!(verified.client_id, CHANNEL);
 }
+
+/// The token endpoint rate-limiting a refresh is LINE unavailable with its wait, not a refusal
+/// of the refresh token: the user need not sign in again, and the refresh works once LINE does.
+#[tokio::test]
+async fn a_rate_limited_refresh_is_unavailable_with_its_wait_and_works_after() {
+    use line_auth_emulator::{Endpoint, Fault};
+    let line = line_with_user().await;
+    let client = client(&line);
+    let tokens = sign_in(&line, &["profile"], "n").await;
+    line.emulator.inject_times(
+        Endpoint::Token,
+        Fault::RateLimited {
+            retry_after: std::time::Duration::from_secs(30),
+        },
+        1,
+    );
+
+    match client.refresh(&tokens).await {
+        Err(error @ LineLoginError::Unavailable(UpstreamError::Status { .. })) => {
+            assert!(!error.is_invalid_grant());
+            let LineLoginError::Unavailable(UpstreamError::Status {
+                status,
+                retry_after,
+            }) = error
+            else {
+                unreachable!()
+            };
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(retry_after, Some(std::time::Duration::from_secs(30)));
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    assert!(client.refresh(&tokens).await.is_ok());
+}

@@ -209,3 +209,40 @@ async fn userinfo_refusing_the_token_is_401_and_a_400_without_an_oauth_error_is_
         assert_eq!(calls.get(), 0);
     }
 }
+
+/// LINE failing on userinfo is LINE unavailable for an `openid`-only token: 503 with LINE's
+/// `Retry-After` or the layer's own, never 401 and never the handler; a 5xx is asked again.
+#[tokio::test]
+async fn userinfo_failing_is_503_and_a_5xx_is_asked_again() {
+    use line_auth_emulator::{Endpoint, Fault};
+    let cases = [
+        (Fault::Status(StatusCode::SERVICE_UNAVAILABLE), "5", 2),
+        (
+            Fault::RateLimited {
+                retry_after: std::time::Duration::from_secs(7),
+            },
+            "7",
+            1,
+        ),
+        (Fault::Hang, "5", 1),
+    ];
+    for (fault, retry_after, asked) in cases {
+        let line = Line::start().await;
+        let token = mini_app_token(&line);
+        line.emulator.inject(Endpoint::UserInfo, fault.clone());
+        let config = line
+            .config()
+            .required_scopes(["openid"])
+            .upstream_max_attempts(2)
+            .upstream_timeout(std::time::Duration::from_millis(800));
+        let calls = HandlerCalls::default();
+        let base = serve(routes(&calls).layer(LineAuthLayer::new(config.build().unwrap()))).await;
+
+        let reply = get_bearer(&base, "/api/me", &token).await;
+
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{fault:?}");
+        assert_eq!(reply.headers["retry-after"], retry_after, "{fault:?}");
+        assert_eq!(line.emulator.calls().userinfo, asked, "{fault:?}");
+        assert_eq!(calls.get(), 0, "{fault:?}");
+    }
+}
