@@ -16,10 +16,12 @@ use crate::token::{
 use crate::user::LineUser;
 
 /// A place a request can carry its LINE token. Configure with
-/// [`LineAuthLayer::token_sources`](crate::LineAuthLayer::token_sources). A request carries its
-/// token in one of them: a token in two (RFC 6750 §3.1, "more than one method") is refused
-/// (400), as is a malformed token in any, never skipped. Another `Authorization` scheme (say
-/// `Basic`) is not a token, and leaves the others to be read.
+/// [`LineAuthLayer::token_sources`](crate::LineAuthLayer::token_sources). Sources are tried in
+/// order and the first that holds a token wins; a malformed token there is refused (400), never
+/// skipped for a later source. A token in both `Authorization` and the query parameter, RFC
+/// 6750's two methods here, is refused (400 `invalid_request`, §3.1: "more than one method"),
+/// whichever comes first. Another `Authorization` scheme (say `Basic`) is not a token, and
+/// leaves the others to be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenSource {
@@ -191,13 +193,32 @@ impl TokenSources {
         })
     }
 
+    /// Whether a token found in `place` comes with one by RFC 6750's other method this layer
+    /// reads: a query token beside an `Authorization` bearer token, or the reverse, which
+    /// RFC 6750 §3.1 calls `invalid_request` ("uses more than one method"). A cookie or a custom
+    /// header is no such method: there the first source in the list wins, so that a cookie left
+    /// behind (or planted by a sibling subdomain) cannot block a request sent with a header.
+    fn names_the_other_method(&self, place: Place, headers: &HeaderMap, uri: &Uri) -> bool {
+        match place {
+            Place::Authorization => self.names_a_query_token(uri),
+            Place::Query => {
+                self.0.list.contains(&TokenSource::AuthorizationHeader)
+                    && !matches!(
+                        unchecked_bearer_credentials(headers),
+                        Ok(Credentials::Absent | Credentials::OtherScheme)
+                    )
+            }
+            Place::Header | Place::Cookie => false,
+        }
+    }
+
     /// Whether only `Authorization` is read, where [`crate::bearer_token`] finds the same token.
     pub(crate) fn is_authorization_only(&self) -> bool {
         self.0.authorization_only
     }
 
-    /// The request's credentials: the token of the one source holding one, or what the absence
-    /// of one means (another `Authorization` scheme is told apart from none at all).
+    /// The request's credentials: the first source holding a token, or what the absence of one
+    /// means (another `Authorization` scheme is told apart from none at all).
     pub(crate) fn credentials<'r, B>(
         &self,
         request: &'r Request<B>,
@@ -212,9 +233,6 @@ impl TokenSources {
         uri: &'r Uri,
     ) -> Result<Credentials<Found<'r>>, LineAuthError> {
         let mut other_scheme = false;
-        let mut first: Option<Found<'r>> = None;
-        // Every source is read, so that a malformed token is refused wherever it is, and a token
-        // in a second place is too: RFC 6750 §3.1's "more than one method" is `invalid_request`.
         for source in self.0.list.iter() {
             let found = match source {
                 TokenSource::AuthorizationHeader => match unchecked_bearer_credentials(headers)? {
@@ -251,14 +269,11 @@ impl TokenSources {
                 }
             };
             if let Some((token, place)) = found {
-                if first.is_some() {
+                if self.names_the_other_method(place, headers, uri) {
                     return Err(LineAuthError::Malformed(MalformedReason::MultipleMethods));
                 }
-                first = Some(Found { token, place });
+                return Ok(Credentials::Bearer(Found { token, place }));
             }
-        }
-        if let Some(found) = first {
-            return Ok(Credentials::Bearer(found));
         }
         Ok(if other_scheme {
             Credentials::OtherScheme
@@ -373,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn each_source_is_read_and_a_token_in_two_is_refused() {
+    fn sources_are_tried_in_order_but_a_header_token_with_a_query_token_is_refused() {
         let request = Request::get("/?access_token=from-query")
             .header("cookie", "theme=dark; line_token=\"from-cookie\"")
             .header("x-line-token", "from-header")
@@ -385,29 +400,50 @@ mod tests {
             TokenSource::Header(HeaderName::from_static("x-line-token")),
             TokenSource::QueryParameter("access_token".into()),
         ];
-        for (source, token) in all[1..]
-            .iter()
-            .zip(["from-cookie", "from-header", "from-query"])
-        {
-            assert_eq!(
-                token_of(&sources(std::slice::from_ref(source)), &request)
-                    .unwrap()
-                    .as_deref(),
-                Some(token)
-            );
-        }
-        // Any two of them, in either order: RFC 6750 §3.1's "more than one method".
-        for (a, b) in [(1, 2), (2, 1), (1, 3), (3, 2)] {
+        assert_eq!(
+            token_of(&sources(&all), &request).unwrap().as_deref(),
+            Some("from-cookie")
+        );
+        assert_eq!(
+            token_of(&sources(&all[2..]), &request).unwrap().as_deref(),
+            Some("from-header")
+        );
+        assert_eq!(
+            token_of(&sources(&all[3..]), &request).unwrap().as_deref(),
+            Some("from-query")
+        );
+        assert_eq!(token_of(&TokenSources::default(), &request).unwrap(), None);
+
+        // RFC 6750's two methods at once, in either order of the list.
+        let with_header = Request::get("/?access_token=from-query")
+            .header("authorization", "Bearer from-authorization")
+            .body(())
+            .unwrap();
+        let (header, query) = (all[0].clone(), all[3].clone());
+        for list in [[header.clone(), query.clone()], [query, header]] {
             assert!(matches!(
-                token_of(&sources(&[all[a].clone(), all[b].clone()]), &request),
+                token_of(&sources(&list), &with_header),
                 Err(LineAuthError::Malformed(MalformedReason::MultipleMethods))
             ));
         }
-        assert!(matches!(
-            token_of(&sources(&all), &request),
-            Err(LineAuthError::Malformed(MalformedReason::MultipleMethods))
-        ));
-        assert_eq!(token_of(&TokenSources::default(), &request).unwrap(), None);
+        // Only when both are read: the query alone configured takes its token.
+        assert_eq!(
+            token_of(&sources(&all[3..]), &with_header)
+                .unwrap()
+                .as_deref(),
+            Some("from-query")
+        );
+        // Another scheme beside the query is no second method.
+        let basic = Request::get("/?access_token=from-query")
+            .header("authorization", "Basic abc")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            token_of(&sources(&[all[3].clone(), all[0].clone()]), &basic)
+                .unwrap()
+                .as_deref(),
+            Some("from-query")
+        );
     }
 
     #[test]
@@ -439,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn a_malformed_token_in_any_source_is_refused_not_skipped() {
+    fn a_malformed_token_where_one_is_first_found_is_refused_not_skipped() {
         let request = Request::get("/")
             .header("cookie", "line_token=bad token")
             .header("authorization", "Bearer good")
@@ -447,12 +483,18 @@ mod tests {
             .unwrap();
         let cookie = TokenSource::Cookie("line_token".into());
         let header = TokenSource::AuthorizationHeader;
-        for list in [[cookie.clone(), header.clone()], [header, cookie]] {
-            assert!(matches!(
-                token_of(&sources(&list), &request),
-                Err(LineAuthError::Malformed(MalformedReason::InvalidCharacters))
-            ));
-        }
+        assert!(matches!(
+            token_of(&sources(&[cookie.clone(), header.clone()]), &request),
+            Err(LineAuthError::Malformed(MalformedReason::InvalidCharacters))
+        ));
+        // A cookie left behind, or planted by a sibling subdomain, does not block a request
+        // sent with a header listed before it.
+        assert_eq!(
+            token_of(&sources(&[header, cookie]), &request)
+                .unwrap()
+                .as_deref(),
+            Some("good")
+        );
     }
 
     #[test]
