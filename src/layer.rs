@@ -187,10 +187,10 @@ impl LineAuthLayer {
         self
     }
 
-    /// Where to look for the token (default: `Authorization: Bearer` only). Opt into a cookie or
-    /// a custom header for pages whose backend hands the token over that way; a query parameter
-    /// only knowing that URLs leak into logs (see [`TokenSource`]). A request with a token in two
-    /// of them is refused (400).
+    /// Where to look for the token, in order (default: `Authorization: Bearer` only). Opt into a
+    /// cookie or a custom header for pages whose backend hands the token over that way; a query
+    /// parameter only knowing that URLs leak into logs (see [`TokenSource`]). A request with a
+    /// token in both `Authorization` and the query is refused (400).
     ///
     /// ```
     /// use line_auth::{LineAuthConfig, LineAuthLayer, TokenSource};

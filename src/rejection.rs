@@ -54,7 +54,7 @@ macro_rules! description {
         "the request has more than one token query parameter"
     };
     (MultipleMethods) => {
-        "the request carries a token in more than one place"
+        "the request carries a token in more than one place (header and query)"
     };
     (Expired) => {
         "the access token expired"
@@ -124,7 +124,7 @@ pub enum LineAuthError {
     CrossSiteRequest,
 }
 
-/// What is wrong with a malformed `Authorization` header.
+/// What is wrong with the request's token, or the way it carries one: LINE was not asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MalformedReason {
@@ -149,8 +149,8 @@ pub enum MalformedReason {
     /// More than one query parameter of the token's name.
     #[error("{}", description!(MultipleQueryParameters))]
     MultipleQueryParameters,
-    /// A token in more than one of the configured sources (RFC 6750 §3.1: "uses more than one
-    /// method for including an access token").
+    /// A token in both `Authorization` and the query parameter (RFC 6750 §3.1: "uses more than
+    /// one method for including an access token").
     #[error("{}", description!(MultipleMethods))]
     MultipleMethods,
 }
