@@ -182,7 +182,7 @@ impl InvalidReason {
             Self::Expired
         } else if description.contains("revoked") {
             Self::Revoked
-        } else if description.contains("jws") {
+        } else if description.contains("jws") || description.contains("malformed") {
             Self::NotJws
         } else {
             Self::Rejected
@@ -522,6 +522,8 @@ mod tests {
             ("access token expired", Expired),
             ("The access token revoked", Revoked),
             ("The access token not JWS", NotJws),
+            // The channel-token revoke's text for the same (fact sheet §3.1).
+            ("The access token malformed", NotJws),
             ("something new", Rejected),
         ] {
             assert_eq!(

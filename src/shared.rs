@@ -73,8 +73,8 @@
 //! share and the forget reaches Redis second removes the verdict, so a verification under way
 //! cannot undo a forget.
 //!
-//! A replica that hears LINE call a token invalid (unless LINE calls it no LINE token at all and
-//! the replica did not hold it) publishes that refusal too (with a forget's mark): every replica drops its verdict, stale ones included,
+//! A replica that hears LINE refuse a token it held, or one LINE calls revoked or refuses in words
+//! not recognised here, publishes that refusal too (with a forget's mark): every replica drops its verdict, stale ones included,
 //! while the refusal, shared and remembered, stands.
 //!
 //! Every replica publishes a keepalive on a channel of its own (`<prefix>keepalive:…`) each

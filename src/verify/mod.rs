@@ -807,19 +807,21 @@ impl VerificationTask {
                     }
                 });
                 // Other replicas may hold it (kept for their stale-if-error past the shared
-                // refusal's short life): they are told to drop it whenever LINE calls it
-                // invalid, unless LINE says it is no LINE token at all (junk no replica could
-                // hold). Not by its description alone: LINE's texts changed in 2026 (before,
-                // "access token expired" for every refusal), and the fact sheet says to go by
-                // the error and the status. A foreign channel or a missing scope is this
+                // refusal's short life): they are told to drop it when it was held here, or when
+                // LINE calls it revoked or refuses it in words not recognised here (LINE's texts
+                // changed in 2026; an unknown one is read as possibly a revocation). Junk (not
+                // JWS) and expired tokens (no replica serves one past its expiry) that this
+                // replica did not hold cost the fleet nothing: they are the common refusals, and
+                // while Redis is away every message waits in an outbox whose overflow makes
+                // every replica forget everything. A foreign channel or a missing scope is this
                 // replica's own judgement. Told after landing, so this replica's own message
                 // finds the refusal kept.
-                let invalid_at_line = matches!(
+                let maybe_revoked = matches!(
                     refused,
-                    LineAuthError::InvalidToken(reason) if reason != InvalidReason::NotJws
+                    LineAuthError::InvalidToken(InvalidReason::Revoked | InvalidReason::Rejected)
                 );
                 let tell_fleet = match origin {
-                    Origin::Line => held || invalid_at_line,
+                    Origin::Line => held || maybe_revoked,
                     Origin::Shared => held,
                     Origin::Local => false,
                 };
