@@ -430,7 +430,7 @@ impl LineAuthConfigBuilder {
     ///
     /// `email` can be required of ID tokens only ([`id_tokens`](crate::LineAuthLayer::id_tokens)):
     /// LINE never lists it in an access token's scope, even when it was granted, so a layer
-    /// verifying access tokens would refuse every one (it warns when built).
+    /// verifying access tokens would refuse every one (it warns when it first wraps a service).
     pub fn required_scopes<I>(mut self, scopes: I) -> Self
     where
         I: IntoIterator,

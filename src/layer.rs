@@ -299,6 +299,7 @@ impl<S> Layer<S> for LineAuthLayer {
         // With a shared cache, the fleet is heard from the moment the layer wraps a service
         // (normally inside the runtime), not only from the first verification.
         self.state.verifier.start_sharing();
+        self.state.verifier.warn_of_unmeetable_scopes();
         LineAuth {
             inner,
             state: Arc::clone(&self.state),

@@ -91,6 +91,9 @@ pub(crate) struct Verifier {
     /// The other replicas, through Redis; nothing without it.
     fleet: Fleet,
     pub(crate) counters: Counters,
+    /// An access-token verifier required to find `email`, which LINE never lists in an access
+    /// token's scope: warned of once, when a layer first wraps a service.
+    warn_of_email: std::sync::atomic::AtomicBool,
 }
 
 /// Where a verdict came from, which decides whether the fleet is told of it.
@@ -125,18 +128,6 @@ pub(crate) enum Credential {
 
 impl Verifier {
     pub(crate) fn new(config: &LineAuthConfig, credential: Credential) -> Self {
-        if credential == Credential::AccessToken
-            && config
-                .required_scopes
-                .iter()
-                .any(|scope| &**scope == "email")
-        {
-            tracing::warn!(
-                "`email` is a required scope, but LINE never lists it in an access token's \
-                 scope: every access token will be refused 403. Require it of ID tokens \
-                 (`LineAuthLayer::id_tokens`) instead"
-            );
-        }
         let fleet = Fleet::new(config);
         Self {
             policy: Policy::new(config),
@@ -162,12 +153,33 @@ impl Verifier {
             id_tokens: (credential == Credential::IdToken).then(|| IdTokenVerifier::new(config)),
             fleet,
             counters: Counters::default(),
+            warn_of_email: std::sync::atomic::AtomicBool::new(
+                credential == Credential::AccessToken
+                    && config
+                        .required_scopes
+                        .iter()
+                        .any(|scope| &**scope == "email"),
+            ),
         }
     }
 
     /// Starts listening for the fleet's notices, if there is a fleet and a runtime. They are
     /// applied by a task of their own, which holds no more than a weak reference: the layer's
     /// last clone going away ends the fleet's tasks, then this one.
+    /// Warns, once, of a configuration no token can meet. Called where a layer wraps a service:
+    /// `LineAuthLayer::new` builds an access-token verifier that `id_tokens` may then replace.
+    pub(crate) fn warn_of_unmeetable_scopes(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // A load first: under `route_layer` this runs for every request.
+        if self.warn_of_email.load(Relaxed) && self.warn_of_email.swap(false, Relaxed) {
+            tracing::warn!(
+                "`email` is a required scope, but LINE never lists it in an access token's \
+                 scope: every access token will be refused 403. Require it of ID tokens \
+                 (`LineAuthLayer::id_tokens`) instead"
+            );
+        }
+    }
+
     pub(crate) fn start_sharing(self: &Arc<Self>) {
         if !self.fleet.is_shared() {
             return;
@@ -924,20 +936,27 @@ mod tests {
     }
 
     #[test]
-    fn requiring_email_of_access_tokens_is_warned_of_and_of_id_tokens_is_not() {
+    fn requiring_email_of_access_tokens_is_warned_of_once_and_of_id_tokens_not() {
+        use crate::LineAuthLayer;
+        use tower_layer::Layer;
         // LINE never lists `email` in an access token's scope (fact sheet §3.1): every access
-        // token would be refused 403, so the configuration is called out when the layer is built.
+        // token would be refused 403, so the configuration is called out when the layer wraps a
+        // service (`new` builds an access-token verifier that `id_tokens` then replaces).
         let config = LineAuthConfig::builder()
             .channel_id("1234567890")
             .required_scopes(["profile", "email"])
             .build()
             .unwrap();
-        let warned = warnings_of(|| drop(Verifier::new(&config, Credential::AccessToken)));
+        let access = LineAuthLayer::new(config.clone());
+        let warned = warnings_of(|| drop(access.layer(())));
         assert!(warned.contains("email"), "{warned}");
-        let warned = warnings_of(|| drop(Verifier::new(&config, Credential::IdToken)));
-        assert_eq!(warned, "");
+        assert_eq!(warnings_of(|| drop(access.layer(()))), "", "once");
+        let id_tokens = LineAuthLayer::new(config).id_tokens();
+        assert_eq!(warnings_of(|| drop(id_tokens.layer(()))), "");
         let plain = LineAuthConfig::builder().channel_id("1").build().unwrap();
-        let warned = warnings_of(|| drop(Verifier::new(&plain, Credential::AccessToken)));
-        assert_eq!(warned, "");
+        assert_eq!(
+            warnings_of(|| drop(LineAuthLayer::new(plain).layer(()))),
+            ""
+        );
     }
 }
