@@ -1035,3 +1035,44 @@ async fn an_error_answer_too_large_to_read_keeps_its_status_and_retry_after() {
         assert_eq!(line.received().len(), asked, "{status}: LINE asked");
     }
 }
+
+/// A client error too large to read is not read as what its status would say with a body: a
+/// profile 401 behind a proxy's huge page is LINE unavailable (503), not the token refused, and
+/// a revoke's 400 is not "already invalid" (the logout is not reported done).
+#[tokio::test]
+async fn a_client_error_too_large_to_read_is_unavailable_not_a_verdict() {
+    let page: &'static str = format!("<html>{}</html>", "x".repeat(64 * 1024)).leak();
+    let line = Host::start(move |request| {
+        if request.path() == VERIFY {
+            return any_line_answer();
+        }
+        let status = if request.path() == REVOKE {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        Response::builder()
+            .status(status)
+            .header("content-type", "text/html")
+            .body(Body::from(page))
+            .unwrap()
+    })
+    .await;
+    let layer = layer_for(&line);
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+
+    let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+
+    let logout = auth.logout(TOKEN_VALUE).await;
+    assert!(
+        matches!(&logout, Err(LineAuthError::Unavailable(_))),
+        "{logout:?}"
+    );
+}
