@@ -316,9 +316,10 @@ impl Transport {
             .then(|| retry_after(response.headers()))
             .flatten();
         let body = match read_limited(response, call.max_body()).await {
-            // An error page too large to read (a proxy's or a CDN's HTML) still says what its
-            // status says, and its `Retry-After` stands: kept, without the body.
-            Err(Attempt::Final(UpstreamError::InvalidBody(_))) if !status.is_success() => {
+            // A "try later" too large to read (a proxy's or a CDN's HTML page) still says so,
+            // and its `Retry-After` stands: kept, without the body. Any other status means
+            // nothing here without its body, so that stays an unreadable answer.
+            Err(Attempt::Final(UpstreamError::InvalidBody(_))) if is_try_later(status) => {
                 Vec::new()
             }
             read => read?,
