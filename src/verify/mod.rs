@@ -906,6 +906,10 @@ mod tests {
         };
         assert!(line_failed(&status(503)));
         assert!(line_failed(&status(429)), "LINE busy");
+        // Failures on the way to LINE, not answers about the token.
+        for on_the_way in [407, 408, 421, 425] {
+            assert!(line_failed(&status(on_the_way)), "{on_the_way}");
+        }
         assert!(!line_failed(&status(400)), "an answer about the request");
         assert!(!line_failed(&status(404)));
     }
