@@ -688,12 +688,13 @@ impl std::fmt::Display for ErrorChain<'_> {
 /// Whether LINE itself failed (so a stale verdict may stand in), rather than this layer's own
 /// queue or a verification nobody waited for. A client error LINE does not document (a 400
 /// without its OAuth body, a 404) is an answer about this request, maybe a refusal in another
-/// shape: no stand-in for that. A 429 is LINE being busy.
+/// shape: no stand-in for that. A 429 is LINE being busy; a 407, 408, 421 or 425 a failure on
+/// the way to LINE (a proxy, a connection, too early a retry), not an answer about the token.
 fn line_failed(cause: &UpstreamError) -> bool {
     match cause {
         UpstreamError::Busy | UpstreamError::Abandoned => false,
         UpstreamError::Status { status, .. } => {
-            !status.is_client_error() || *status == http::StatusCode::TOO_MANY_REQUESTS
+            !status.is_client_error() || matches!(status.as_u16(), 407 | 408 | 421 | 425 | 429)
         }
         _ => true,
     }
