@@ -561,7 +561,9 @@ async fn a_header_token_with_a_query_token_is_refused_400_and_otherwise_the_firs
 
 /// RFC 9111 §3.5 keeps shared caches from storing a response to a request with `Authorization`;
 /// nothing keeps them from storing one authenticated by a cookie or a custom header. Such a
-/// response is personal, so it says `Cache-Control: private`, unless the handler said otherwise.
+/// response is personal, so it says `Cache-Control: private`, unless the handler said who may
+/// store it (`public`, `private`, `no-store`, `s-maxage`); a handler's `max-age` alone gets
+/// `private` added.
 #[tokio::test]
 async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
     use line_auth::TokenSource;
@@ -573,8 +575,12 @@ async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
     ]);
     let app = routes(&HandlerCalls::default())
         .route(
-            "/api/cached",
-            get(|_: LineUser| async { ([("cache-control", "no-cache")], "ok") }),
+            "/api/public",
+            get(|_: LineUser| async { ([("cache-control", "public, max-age=60")], "ok") }),
+        )
+        .route(
+            "/api/fresh",
+            get(|_: LineUser| async { ([("cache-control", "max-age=60")], "ok") }),
         )
         .layer(layer);
     let base = serve(app).await;
@@ -617,12 +623,21 @@ async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
         "RFC 9111 §3.5 covers it"
     );
 
-    let handler_said = http()
-        .get(format!("{base}/api/cached"))
-        .header("cookie", format!("line_token={token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(handler_said.status(), StatusCode::OK);
-    assert_eq!(cache_control(&handler_said).as_deref(), Some("no-cache"));
+    for (path, expected) in [
+        ("/api/public", "public, max-age=60"),
+        ("/api/fresh", "max-age=60, private"),
+    ] {
+        let handler_said = http()
+            .get(format!("{base}{path}"))
+            .header("cookie", format!("line_token={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(handler_said.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            cache_control(&handler_said).as_deref(),
+            Some(expected),
+            "{path}"
+        );
+    }
 }
