@@ -452,7 +452,7 @@ enum Caching {
     /// `Authorization` (RFC 9111 §3.5 keeps shared caches from storing the answer), or none.
     Untouched,
     /// A cookie or a custom header: nothing in HTTP keeps a shared cache from storing a
-    /// personal answer, so it says `private`, unless the handler said otherwise.
+    /// personal answer, so it says `private`, unless the handler said who may store it.
     Private,
     /// The URL's query: the token must not be stored with the response it authenticated, nor
     /// with its refusal, whatever the handler said.
@@ -472,14 +472,24 @@ impl Caching {
     fn apply<B>(self, response: &mut Response<B>, from_handler: bool) {
         match self {
             Self::Untouched => {}
-            Self::Private => {
-                if from_handler {
-                    response
-                        .headers_mut()
-                        .entry(CACHE_CONTROL)
-                        .or_insert(HeaderValue::from_static("private"));
-                }
+            Self::Private if from_handler => {
+                let headers = response.headers_mut();
+                let private = match headers.get(CACHE_CONTROL) {
+                    None => HeaderValue::from_static("private"),
+                    Some(set) if says_who_may_store(set) => return,
+                    // The handler's freshness stands; who may store it is added.
+                    Some(set) => {
+                        let mut value = set.as_bytes().to_vec();
+                        value.extend_from_slice(b", private");
+                        match HeaderValue::from_bytes(&value) {
+                            Ok(value) => value,
+                            Err(_) => return,
+                        }
+                    }
+                };
+                headers.insert(CACHE_CONTROL, private);
             }
+            Self::Private => {}
             Self::NoStore => {
                 response
                     .headers_mut()
@@ -487,6 +497,18 @@ impl Caching {
             }
         }
     }
+}
+
+/// Whether a `Cache-Control` value says who may store the response: `public`, `private`,
+/// `no-store` or `s-maxage` (RFC 9111 §5.2.2), any case, alone or with arguments.
+fn says_who_may_store(value: &HeaderValue) -> bool {
+    value.as_bytes().split(|&b| b == b',').any(|directive| {
+        let name = directive.split(|&b| b == b'=').next().unwrap_or_default();
+        let name = name.trim_ascii();
+        [&b"public"[..], b"private", b"no-store", b"s-maxage"]
+            .iter()
+            .any(|known| name.eq_ignore_ascii_case(known))
+    })
 }
 
 pin_project! {

@@ -34,12 +34,13 @@ pub enum TokenSource {
     /// cookie is accepted only from this site (`Sec-Fetch-Site: same-origin` or `none`) or an
     /// origin given to [`trusted_origins`](crate::LineAuthLayer::trusted_origins); any other
     /// gets 403. Use `SameSite` cookies as well. Two cookies of this name are refused (400). A
-    /// response the cookie authenticated says `Cache-Control: private` unless the handler said
-    /// otherwise.
+    /// response the cookie authenticated says `Cache-Control: private` unless the handler's own
+    /// says who may store it (`public`, `private`, `no-store`, `s-maxage`).
     Cookie(String),
     /// A header of this name holding the bare token (no `Bearer `). Opt-in. As for a cookie, a
-    /// response it authenticated says `Cache-Control: private` unless the handler said otherwise:
-    /// unlike `Authorization` (RFC 9111 §3.5), nothing keeps it out of a shared cache.
+    /// response it authenticated says `Cache-Control: private` unless the handler's own says who
+    /// may store it: unlike `Authorization` (RFC 9111 §3.5), nothing keeps it out of a shared
+    /// cache.
     Header(HeaderName),
     /// A URI query parameter of this name (RFC 6750 §2.3). **Risky**: URLs end up in access
     /// logs, proxies, browser history and `Referer` headers, so the token leaks with them. Only
