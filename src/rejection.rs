@@ -514,6 +514,19 @@ mod tests {
         }
     }
 
+    /// The fuzzers' and the properties' table of LINE's texts agrees with the classifier: they
+    /// judge the client by it, and a stale entry would fail them only on the input reaching it.
+    #[test]
+    fn the_fuzzers_table_of_line_descriptions_reads_as_the_classifier_does() {
+        for (description, reason) in crate::fuzzing::LINE_DESCRIPTIONS {
+            assert_eq!(
+                InvalidReason::from_line_description(description),
+                reason,
+                "{description}"
+            );
+        }
+    }
+
     #[test]
     fn line_descriptions_old_and_new_are_classified() {
         use InvalidReason::*;
