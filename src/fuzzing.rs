@@ -383,7 +383,7 @@ pub(crate) const LINE_DESCRIPTIONS: [(&str, InvalidReason); 6] = [
     ("access token expired", InvalidReason::Expired),
     ("The access token revoked", InvalidReason::Revoked),
     ("The access token not JWS", InvalidReason::NotJws),
-    ("The access token malformed", InvalidReason::Rejected),
+    ("The access token malformed", InvalidReason::NotJws),
     ("invalid token", InvalidReason::Rejected),
 ];
 
