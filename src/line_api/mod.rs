@@ -316,11 +316,19 @@ impl Transport {
             .then(|| retry_after(response.headers()))
             .flatten();
         let body = match read_limited(response, call.max_body()).await {
-            // A "try later" too large to read (a proxy's or a CDN's HTML page) still says so,
-            // and its `Retry-After` stands: kept, without the body. Any other status means
-            // nothing here without its body, so that stays an unreadable answer.
+            // An error answer too large to read (a proxy's or a CDN's HTML page) is no verdict,
+            // but its status still says what kind of failure it is. A "try later" is kept as
+            // LINE's answer without its body (its `Retry-After` stands, a 5xx is tried again);
+            // any other status is LINE unavailable with that status, so that no judge reads an
+            // empty body as a refusal and stale-if-error knows a client error for one.
             Err(Attempt::Final(UpstreamError::InvalidBody(_))) if is_try_later(status) => {
                 Vec::new()
+            }
+            Err(Attempt::Final(UpstreamError::InvalidBody(_))) if !status.is_success() => {
+                return Err(Attempt::Final(UpstreamError::Status {
+                    status,
+                    retry_after: None,
+                }));
             }
             read => read?,
         };
