@@ -582,14 +582,30 @@ async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
             "/api/fresh",
             get(|_: LineUser| async { ([("cache-control", "max-age=60")], "ok") }),
         )
+        .route(
+            "/api/two-lines",
+            get(|_: LineUser| async {
+                (
+                    axum::response::AppendHeaders([
+                        ("cache-control", "max-age=60"),
+                        ("cache-control", "no-store"),
+                    ]),
+                    "ok",
+                )
+            }),
+        )
         .layer(layer);
     let base = serve(app).await;
     let token = line.token();
+    // Every `Cache-Control` line, as one list.
     let cache_control = |response: &reqwest::Response| {
-        response
+        let lines: Vec<&str> = response
             .headers()
-            .get("cache-control")
-            .map(|value| value.to_str().unwrap().to_owned())
+            .get_all("cache-control")
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(", "))
     };
 
     let by_cookie = http()
@@ -626,6 +642,7 @@ async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
     for (path, expected) in [
         ("/api/public", "public, max-age=60"),
         ("/api/fresh", "max-age=60, private"),
+        ("/api/two-lines", "max-age=60, no-store"),
     ] {
         let handler_said = http()
             .get(format!("{base}{path}"))
