@@ -474,20 +474,15 @@ impl Caching {
             Self::Untouched => {}
             Self::Private if from_handler => {
                 let headers = response.headers_mut();
-                let private = match headers.get(CACHE_CONTROL) {
-                    None => HeaderValue::from_static("private"),
-                    Some(set) if says_who_may_store(set) => return,
-                    // The handler's freshness stands; who may store it is added.
-                    Some(set) => {
-                        let mut value = set.as_bytes().to_vec();
-                        value.extend_from_slice(b", private");
-                        match HeaderValue::from_bytes(&value) {
-                            Ok(value) => value,
-                            Err(_) => return,
-                        }
-                    }
-                };
-                headers.insert(CACHE_CONTROL, private);
+                // Every line of it: a list split over several is one list (RFC 9110 §5.3).
+                if !headers
+                    .get_all(CACHE_CONTROL)
+                    .iter()
+                    .any(says_who_may_store)
+                {
+                    // The handler's own directives stand; who may store it is added.
+                    headers.append(CACHE_CONTROL, HeaderValue::from_static("private"));
+                }
             }
             Self::Private => {}
             Self::NoStore => {
