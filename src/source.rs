@@ -427,6 +427,19 @@ mod tests {
                 Err(LineAuthError::Malformed(MalformedReason::MultipleMethods))
             ));
         }
+        // Whichever source holds the first token: a cookie listed first does not hide them.
+        let with_cookie = Request::get("/?access_token=from-query")
+            .header("authorization", "Bearer from-authorization")
+            .header("cookie", "line_token=from-cookie")
+            .body(())
+            .unwrap();
+        assert!(matches!(
+            token_of(
+                &sources(&[all[1].clone(), all[0].clone(), all[3].clone()]),
+                &with_cookie
+            ),
+            Err(LineAuthError::Malformed(MalformedReason::MultipleMethods))
+        ));
         // Only when both are read: the query alone configured takes its token.
         assert_eq!(
             token_of(&sources(&all[3..]), &with_header)
