@@ -18,10 +18,10 @@ use crate::user::LineUser;
 /// A place a request can carry its LINE token. Configure with
 /// [`LineAuthLayer::token_sources`](crate::LineAuthLayer::token_sources). Sources are tried in
 /// order and the first that holds a token wins; a malformed token there is refused (400), never
-/// skipped for a later source. A token in both `Authorization` and the query parameter, RFC
-/// 6750's two methods here, is refused (400 `invalid_request`, §3.1: "more than one method"),
-/// whichever comes first. Another `Authorization` scheme (say `Basic`) is not a token, and
-/// leaves the others to be read.
+/// skipped for a later source. A bearer token in both `Authorization` and the query parameter,
+/// RFC 6750's two methods here, is refused (400 `invalid_request`, §3.1: "more than one
+/// method"), whichever source holds the first token. Another `Authorization` scheme (say
+/// `Basic`) is not a token, and leaves the others to be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenSource {
@@ -194,23 +194,21 @@ impl TokenSources {
         })
     }
 
-    /// Whether a token found in `place` comes with one by RFC 6750's other method this layer
-    /// reads: a query token beside an `Authorization` bearer token, or the reverse, which
-    /// RFC 6750 §3.1 calls `invalid_request` ("uses more than one method"). A cookie or a custom
-    /// header is no such method: there the first source in the list wins, so that a cookie left
-    /// behind (or planted by a sibling subdomain) cannot block a request sent with a header.
-    fn names_the_other_method(&self, place: Place, headers: &HeaderMap, uri: &Uri) -> bool {
-        match place {
-            Place::Authorization => self.names_a_query_token(uri),
-            Place::Query => {
-                self.0.list.contains(&TokenSource::AuthorizationHeader)
-                    && !matches!(
-                        unchecked_bearer_credentials(headers),
-                        Ok(Credentials::Absent | Credentials::OtherScheme)
-                    )
-            }
-            Place::Header | Place::Cookie => false,
-        }
+    /// Whether the request carries a token by both of RFC 6750's methods this layer reads, a
+    /// bearer token in `Authorization` and one in the query parameter: `invalid_request` by
+    /// §3.1 ("uses more than one method"), whichever source holds the first token. A cookie or a
+    /// custom header is no such method: beside one of those the first source in the list wins,
+    /// so that a cookie left behind (or planted by a sibling subdomain) cannot block a request
+    /// sent with a header listed before it.
+    fn carries_both_methods(&self, headers: &HeaderMap, uri: &Uri) -> bool {
+        // Nothing to look at on the default, `Authorization` alone: the hit's path.
+        !self.0.authorization_only
+            && self.names_a_query_token(uri)
+            && self.0.list.contains(&TokenSource::AuthorizationHeader)
+            && matches!(
+                unchecked_bearer_credentials(headers),
+                Ok(Credentials::Bearer(_))
+            )
     }
 
     /// Whether only `Authorization` is read, where [`crate::bearer_token`] finds the same token.
@@ -270,7 +268,7 @@ impl TokenSources {
                 }
             };
             if let Some((token, place)) = found {
-                if self.names_the_other_method(place, headers, uri) {
+                if self.carries_both_methods(headers, uri) {
                     return Err(LineAuthError::Malformed(MalformedReason::MultipleMethods));
                 }
                 return Ok(Credentials::Bearer(Found { token, place }));
