@@ -15,7 +15,9 @@ use crate::rejection::LineAuthError;
 use crate::user::LineUser;
 
 /// Requires scopes beyond the auth layer's. A request without a verified user gets 401, one
-/// whose token lacks a scope 403 `insufficient_scope`.
+/// whose token lacks a scope 403 `insufficient_scope`. Behind a layer verifying access tokens,
+/// `email` is never found: LINE does not list it in an access token's scope (require it of ID
+/// tokens).
 ///
 /// The auth layer checks what every route needs; a route that needs more (say `openid`, where
 /// the others need only `profile`) adds this layer inside it. It reads the verified

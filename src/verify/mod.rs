@@ -163,9 +163,6 @@ impl Verifier {
         }
     }
 
-    /// Starts listening for the fleet's notices, if there is a fleet and a runtime. They are
-    /// applied by a task of their own, which holds no more than a weak reference: the layer's
-    /// last clone going away ends the fleet's tasks, then this one.
     /// Warns, once, of a configuration no token can meet. Called where a layer wraps a service:
     /// `LineAuthLayer::new` builds an access-token verifier that `id_tokens` may then replace.
     pub(crate) fn warn_of_unmeetable_scopes(&self) {
@@ -180,6 +177,9 @@ impl Verifier {
         }
     }
 
+    /// Starts listening for the fleet's notices, if there is a fleet and a runtime. They are
+    /// applied by a task of their own, which holds no more than a weak reference: the layer's
+    /// last clone going away ends the fleet's tasks, then this one.
     pub(crate) fn start_sharing(self: &Arc<Self>) {
         if !self.fleet.is_shared() {
             return;
