@@ -617,6 +617,16 @@ async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
     assert_eq!(by_cookie.status(), StatusCode::OK);
     assert_eq!(cache_control(&by_cookie).as_deref(), Some("private"));
 
+    // Its refusal too: nothing personal, but nothing for a shared cache either.
+    let refused = http()
+        .get(format!("{base}/api/me"))
+        .header("cookie", "line_token=eyJhbGciOiJIUzI1NiJ9.am5r.am5r")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(cache_control(&refused).as_deref(), Some("private"));
+
     let by_header = http()
         .get(format!("{base}/api/me"))
         .header("x-line-token", &token)
