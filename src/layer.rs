@@ -452,7 +452,8 @@ enum Caching {
     /// `Authorization` (RFC 9111 §3.5 keeps shared caches from storing the answer), or none.
     Untouched,
     /// A cookie or a custom header: nothing in HTTP keeps a shared cache from storing a
-    /// personal answer, so it says `private`, unless the handler said who may store it.
+    /// personal answer, so it says `private` (a refusal too), unless the handler said who may
+    /// store it.
     Private,
     /// The URL's query: the token must not be stored with the response it authenticated, nor
     /// with its refusal, whatever the handler said.
@@ -468,11 +469,11 @@ impl Caching {
         }
     }
 
-    /// Marks `response`: the handler's (`from_handler`) or the layer's own refusal.
-    fn apply<B>(self, response: &mut Response<B>, from_handler: bool) {
+    /// Marks `response`, the handler's or the layer's own refusal.
+    fn apply<B>(self, response: &mut Response<B>) {
         match self {
             Self::Untouched => {}
-            Self::Private if from_handler => {
+            Self::Private => {
                 let headers = response.headers_mut();
                 // Every line of it: a list split over several is one list (RFC 9110 §5.3).
                 if !headers
@@ -484,7 +485,6 @@ impl Caching {
                     headers.append(CACHE_CONTROL, HeaderValue::from_static("private"));
                 }
             }
-            Self::Private => {}
             Self::NoStore => {
                 response
                     .headers_mut()
@@ -587,12 +587,12 @@ where
                 }
                 StateProj::Called { future } => {
                     let mut response = ready!(future.poll(cx))?;
-                    this.caching.apply(&mut response, true);
+                    this.caching.apply(&mut response);
                     return Poll::Ready(Ok(response));
                 }
                 StateProj::Rejected { response } => {
                     let mut response = response.take().expect("future polled after completion");
-                    this.caching.apply(&mut response, false);
+                    this.caching.apply(&mut response);
                     return Poll::Ready(Ok(response));
                 }
             }
