@@ -353,6 +353,17 @@ mod tests {
                 r#"{"error":"invalid_request","error_description":"client_id is required"}"#,
                 false,
             ),
+            // A word about validity is about the token only when the token is what it names.
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"invalid client_id"}"#,
+                false,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"token_type_hint is not supported"}"#,
+                false,
+            ),
             (400, r#"{"error":"invalid_token"}"#, true),
             (
                 400,
