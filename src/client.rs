@@ -5,7 +5,9 @@ use http::StatusCode;
 
 use crate::clock::Instant;
 use crate::config::LineAuthConfig;
-use crate::line_api::{wire, AccessTokenInfo, Answer, Call, Retries, RetryPolicy, Transport};
+use crate::line_api::{
+    is_try_later, wire, AccessTokenInfo, Answer, Call, Retries, RetryPolicy, Transport,
+};
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::token::AccessToken;
 
@@ -105,8 +107,7 @@ impl LineClient {
         }
         // A 429 or 5xx comes in the OAuth shape too (fact sheet §1): LINE is unavailable, and its
         // `Retry-After` stands. Only another client error names a refusal of the call itself.
-        let refused_the_call =
-            answer.status.is_client_error() && answer.status != StatusCode::TOO_MANY_REQUESTS;
+        let refused_the_call = answer.status.is_client_error() && !is_try_later(answer.status);
         let cause = match wire::revoke_refusal(&answer.body).filter(|_| refused_the_call) {
             Some(error) => UpstreamError::RevokeRefused {
                 error: error.into(),

@@ -33,7 +33,7 @@ use reqwest::Url;
 use crate::clock;
 use crate::config::{ConfigError, Secret, DEFAULT_API_BASE, DEFAULT_UPSTREAM_TIMEOUT};
 use crate::line_api::wire::{self, Friendship, LineError, TokenAnswer};
-use crate::line_api::{default_http_client, Answer, Call, Retries, Transport};
+use crate::line_api::{default_http_client, is_try_later, Answer, Call, Retries, Transport};
 use crate::rejection::UpstreamError;
 
 pub use crate::line_api::wire::{AccessTokenInfo, IdTokenClaims, Profile, Token, UserInfo};
@@ -500,7 +500,7 @@ impl LineLoginClient {
 /// unavailable with the status it gave. A 429 or 5xx is LINE unavailable whatever its body, so
 /// that its `Retry-After` reaches the caller (fact sheet §1).
 fn refusal(answer: &Answer) -> LineLoginError {
-    if answer.status.is_server_error() || answer.status == StatusCode::TOO_MANY_REQUESTS {
+    if is_try_later(answer.status) {
         return LineLoginError::Unavailable(answer.unavailable());
     }
     match answer.line_error() {

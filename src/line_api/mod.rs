@@ -141,7 +141,7 @@ impl Retries {
 /// Whether LINE said "try again later" (<https://developers.line.biz/en/reference/line-login/>): 5xx, or 429, its rate limit. Where a
 /// `Retry-After` is read. A 5xx is tried again within the request; a 429 never is (see
 /// [`Transport::call`]).
-fn is_try_later(status: StatusCode) -> bool {
+pub(crate) fn is_try_later(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
