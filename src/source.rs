@@ -201,14 +201,15 @@ impl TokenSources {
     /// so that a cookie left behind (or planted by a sibling subdomain) cannot block a request
     /// sent with a header listed before it.
     fn carries_both_methods(&self, headers: &HeaderMap, uri: &Uri) -> bool {
-        // Nothing to look at on the default, `Authorization` alone: the hit's path.
+        // Nothing to look at on the default, `Authorization` alone: the hit's path. The header
+        // before the query, which is decoded (and may allocate) only with a bearer token beside.
         !self.0.authorization_only
-            && self.names_a_query_token(uri)
             && self.0.list.contains(&TokenSource::AuthorizationHeader)
             && matches!(
                 unchecked_bearer_credentials(headers),
                 Ok(Credentials::Bearer(_))
             )
+            && self.names_a_query_token(uri)
     }
 
     /// Whether only `Authorization` is read, where [`crate::bearer_token`] finds the same token.
