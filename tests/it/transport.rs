@@ -999,11 +999,16 @@ async fn a_key_set_with_no_usable_key_leaves_the_keys_held_before_in_use() {
     );
 }
 
+/// An HTML error page (a proxy's, a CDN's) far beyond what any call reads from LINE.
+fn huge_error_page() -> &'static str {
+    format!("<html>{}</html>", "x".repeat(64 * 1024)).leak()
+}
+
 /// A 429 or 5xx whose body is a page too large to read (a proxy's or a CDN's HTML error page)
 /// still says what its status says: LINE's `Retry-After` is passed on, and a 5xx is tried again.
 #[tokio::test]
 async fn an_error_answer_too_large_to_read_keeps_its_status_and_retry_after() {
-    let page: &'static str = format!("<html>{}</html>", "x".repeat(64 * 1024)).leak();
+    let page = huge_error_page();
     for (status, wait, asked) in [
         (StatusCode::TOO_MANY_REQUESTS, "42", 1),
         (StatusCode::SERVICE_UNAVAILABLE, "1", 2),
@@ -1041,7 +1046,7 @@ async fn an_error_answer_too_large_to_read_keeps_its_status_and_retry_after() {
 /// a revoke's 400 is not "already invalid" (the logout is not reported done).
 #[tokio::test]
 async fn a_client_error_too_large_to_read_is_unavailable_not_a_verdict() {
-    let page: &'static str = format!("<html>{}</html>", "x".repeat(64 * 1024)).leak();
+    let page = huge_error_page();
     let line = Host::start(move |request| {
         if request.path() == VERIFY {
             return any_line_answer();
