@@ -383,6 +383,62 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
     assert!(!ok.headers.contains_key("x-custom"));
 }
 
+/// A custom rejection answers refusals made inside the layer too: a route's
+/// `RequireScopesLayer`, and the `LineUser` extractor of an optional layer's anonymous request.
+/// One format for clients, wherever the refusal was decided.
+#[tokio::test]
+async fn custom_rejections_answer_refusals_made_inside_the_layer() {
+    use line_auth::RequireScopesLayer;
+    let line = Line::start().await;
+    let custom = |error: &line_auth::LineAuthError| {
+        let body = serde_json::json!({"code": error.status().as_u16(), "why": error.to_string()});
+        let mut response = Response::new(bytes::Bytes::from(body.to_string()));
+        *response.status_mut() = error.status();
+        response
+            .headers_mut()
+            .insert("x-custom", "yes".parse().unwrap());
+        response
+    };
+    let app = |layer: LineAuthLayer| {
+        Router::new()
+            .route(
+                "/api/me",
+                get(|user: LineUser| async move { user.user_id().to_owned() })
+                    .route_layer(RequireScopesLayer::new(["openid"])),
+            )
+            .route(
+                "/api/extractor",
+                get(|user: LineUser| async move { user.user_id().to_owned() }),
+            )
+            .layer(layer)
+    };
+    let config = || line.config().build().unwrap();
+    let required = serve(app(LineAuthLayer::new(config()).with_rejection(custom))).await;
+    let optional = serve(app(LineAuthLayer::new(config())
+        .optional()
+        .with_rejection(custom)))
+    .await;
+
+    let (status, why) = custom_answer(&required, Some(&line.token()), "route's scope").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(why.contains("lacks a required scope"), "{why}");
+
+    let reply = get_anonymous(&optional, "/api/extractor").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.headers.get("x-custom").map(|v| v.to_str().unwrap()),
+        Some("yes"),
+        "the extractor's refusal: {}",
+        reply.body
+    );
+
+    let with_openid =
+        line.issue(line_auth_emulator::IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
+    let ok = get_bearer(&required, "/api/me", &with_openid).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(!ok.headers.contains_key("x-custom"));
+}
+
 #[tokio::test]
 async fn a_route_can_require_more_scopes_than_the_layer() {
     use line_auth::RequireScopesLayer;
