@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::LineAuthConfig;
-use crate::rejection::LineAuthError;
+use crate::rejection::{LineAuthError, RefusedInside};
 use crate::source::{Place, TokenSource, TokenSources, VerifiedToken};
 use crate::token::{validate_token, Credentials};
 use crate::verify::{Credential, Decision, PendingVerdict, Verifier};
@@ -161,7 +161,10 @@ impl LineAuthLayer {
 
     /// Answers refused requests with your own response instead of the RFC 6750 default (which
     /// [`LineAuthError::to_response`] builds, should you want to start from it). The handler
-    /// sees why the request was refused; it runs for every refusal, including 503s.
+    /// sees why the request was refused; it runs for every refusal, including 503s, and for
+    /// those decided inside the layer: a route's [`RequireScopesLayer`](crate::RequireScopesLayer),
+    /// the [`LineUser`](crate::LineUser) and [`VerifiedToken`] extractors, and a handler
+    /// returning a [`LineAuthError`].
     ///
     /// ```
     /// use bytes::Bytes;
@@ -172,7 +175,8 @@ impl LineAuthLayer {
     /// let config = LineAuthConfig::builder().channel_id("1234567890").build()?;
     /// let layer = LineAuthLayer::new(config).with_rejection(|error| {
     ///     let mut response: Response<Bytes> = error.to_response();
-    ///     *response.body_mut() = Bytes::from(format!("{{\"message\":\"{error}\"}}"));
+    ///     let body = serde_json::json!({ "message": error.to_string() });
+    ///     *response.body_mut() = Bytes::from(body.to_string());
     ///     response
     /// });
     /// # let _ = layer;
@@ -405,7 +409,10 @@ where
             Ok(Credentials::Absent | Credentials::OtherScheme)
                 if state.anonymous == Anonymous::PassThrough =>
             {
-                return ResponseFuture::called(self.inner.call(request));
+                return ResponseFuture::called(
+                    self.inner.call(request),
+                    self.state.rejection.clone(),
+                );
             }
             Ok(Credentials::Absent) => self.refuse(LineAuthError::MissingToken),
             Ok(Credentials::OtherScheme) => self.refuse(LineAuthError::UnsupportedScheme),
@@ -438,11 +445,14 @@ where
                     verdict,
                     request: Some(request),
                     service: mem::replace(&mut self.inner, clone),
-                    rejection: self.state.rejection.clone(),
                 }
             }
         };
-        ResponseFuture { state, caching }
+        ResponseFuture {
+            state,
+            caching,
+            rejection: self.state.rejection.clone(),
+        }
     }
 }
 
@@ -515,6 +525,8 @@ pin_project! {
         #[pin]
         state: State<S, ReqBody>,
         caching: Caching,
+        // Also answers refusals made inside (`RequireScopesLayer`, the extractors).
+        rejection: Option<RejectionHandler>,
     }
 }
 
@@ -528,7 +540,6 @@ pin_project! {
             verdict: PendingVerdict,
             request: Option<Request<ReqBody>>,
             service: S,
-            rejection: Option<RejectionHandler>,
         },
         Called {
             #[pin]
@@ -544,10 +555,11 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    fn called(future: S::Future) -> Self {
+    fn called(future: S::Future, rejection: Option<RejectionHandler>) -> Self {
         Self {
             state: State::Called { future },
             caching: Caching::Untouched,
+            rejection,
         }
     }
 }
@@ -567,7 +579,6 @@ where
                     verdict,
                     request,
                     service,
-                    rejection,
                 } => {
                     let verdict = ready!(Pin::new(verdict).poll(cx));
                     let mut request = request.take().expect("future polled after completion");
@@ -578,7 +589,7 @@ where
                             this.state.set(State::Called { future });
                         }
                         Err(error) => {
-                            let response = refusal(&error, rejection.as_ref());
+                            let response = refusal(&error, this.rejection.as_ref());
                             this.state.set(State::Rejected {
                                 response: Some(response),
                             });
@@ -587,6 +598,11 @@ where
                 }
                 StateProj::Called { future } => {
                     let mut response = ready!(future.poll(cx))?;
+                    if let Some(handler) = this.rejection.as_ref() {
+                        if let Some(RefusedInside(error)) = response.extensions_mut().remove() {
+                            response = refusal(&error, Some(handler));
+                        }
+                    }
                     this.caching.apply(&mut response);
                     return Poll::Ready(Ok(response));
                 }

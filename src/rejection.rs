@@ -24,7 +24,8 @@ pub const REALM: &str = "line";
 
 /// The description of every refusal: the one table that both `Display` and the response
 /// (`error_description` in the body and the challenge) are written from. Texts hold no quotes or
-/// backslashes, so they are valid inside both JSON strings and quoted-strings.
+/// backslashes, so they are valid inside both JSON strings and quoted-strings. (`Display` adds
+/// the required scopes in quotes to `InsufficientScope`'s: escape it to put it in JSON.)
 macro_rules! description {
     (MissingToken) => {
         "a LINE access token is required"
@@ -444,9 +445,24 @@ impl LineAuthError {
     }
 }
 
+/// Marks a refusal made inside the layer (by [`RequireScopesLayer`](crate::RequireScopesLayer),
+/// an extractor, or a handler returning the error), so that the layer around it can answer with
+/// its custom rejection instead: one format for clients wherever the refusal was decided.
+#[derive(Clone)]
+pub(crate) struct RefusedInside(pub(crate) LineAuthError);
+
+impl LineAuthError {
+    /// The default response, marked for the layer's custom rejection (see [`RefusedInside`]).
+    pub(crate) fn into_marked_response<B: From<Bytes>>(self) -> Response<B> {
+        let mut response = self.to_response();
+        response.extensions_mut().insert(RefusedInside(self));
+        response
+    }
+}
+
 impl IntoResponse for LineAuthError {
     fn into_response(self) -> AxumResponse {
-        self.to_response()
+        self.into_marked_response()
     }
 }
 

@@ -127,7 +127,7 @@ where
         match refusal {
             Some(error) => RequireScopesFuture {
                 state: Outcome::Refused {
-                    response: Some(error.to_response()),
+                    response: Some(error.into_marked_response()),
                 },
             },
             None => RequireScopesFuture {
