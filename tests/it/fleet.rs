@@ -88,16 +88,22 @@ async fn wait_for_subscribers(redis: &RedisServer, n: usize) {
     wait_for_subscribers_on(redis, "line-auth:invalidate", n).await;
 }
 
-async fn wait_for_subscribers_on(redis: &RedisServer, channel: &str, n: usize) {
+/// How many connections listen on `channel` now.
+async fn subscribers_on(redis: &RedisServer, channel: &str) -> usize {
     let mut connection = inspect(redis).await;
+    let (_, subscribers): (String, usize) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    subscribers
+}
+
+async fn wait_for_subscribers_on(redis: &RedisServer, channel: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, subscribers): (String, usize) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(channel)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
+        let subscribers = subscribers_on(redis, channel).await;
         if subscribers >= n {
             return;
         }
@@ -1031,7 +1037,22 @@ impl Relay {
         Self::start_with(redis_port, Duration::ZERO, latency).await
     }
 
+    /// A relay that holds a client's `SUBSCRIBE` for `hold` and passes everything else on at
+    /// once: a replica's subscription coming up late while its commands already go through.
+    async fn start_holding_subscriptions(redis_port: u16, hold: Duration) -> Self {
+        Self::start_with_hold(redis_port, Duration::ZERO, Duration::ZERO, hold).await
+    }
+
     async fn start_with(redis_port: u16, delay: Duration, latency: Duration) -> Self {
+        Self::start_with_hold(redis_port, delay, latency, Duration::ZERO).await
+    }
+
+    async fn start_with_hold(
+        redis_port: u16,
+        delay: Duration,
+        latency: Duration,
+        subscribe_hold: Duration,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut_before = Arc::new(AtomicU64::new(0));
@@ -1048,12 +1069,16 @@ impl Relay {
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
                 let pumps = [
-                    (client_read, server_write, latency),
-                    (server_read, client_write, Duration::ZERO),
+                    (client_read, server_write, latency, subscribe_hold),
+                    (server_read, client_write, Duration::ZERO, Duration::ZERO),
                 ];
-                for (from, to, latency) in pumps {
+                for (from, to, latency, subscribe_hold) in pumps {
                     let cut = Arc::clone(&cut);
-                    tokio::spawn(pump(from, to, born, cut, latency));
+                    let delays = Delays {
+                        latency,
+                        subscribe_hold,
+                    };
+                    tokio::spawn(pump(from, to, born, cut, delays));
                 }
             }
         });
@@ -1075,14 +1100,26 @@ impl Relay {
     }
 }
 
-/// Passes what `from` sends on to `to`, each chunk `latency` after it arrived.
+/// How long a relay holds what it passes on.
+struct Delays {
+    /// Every chunk, after it arrived.
+    latency: Duration,
+    /// The first chunk naming `SUBSCRIBE`, and so all after it, once more.
+    subscribe_hold: Duration,
+}
+
+/// Passes what `from` sends on to `to`, each chunk as long after it arrived as `delays` say.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     born: u64,
     cut_before: Arc<AtomicU64>,
-    latency: Duration,
+    delays: Delays,
 ) {
+    let Delays {
+        latency,
+        mut subscribe_hold,
+    } = delays;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Read apart from writing, so that a chunk waiting out its latency holds up no other.
     let (chunks, mut arrived) = tokio::sync::mpsc::unbounded_channel();
@@ -1097,6 +1134,13 @@ async fn pump(
     let mut silent = false;
     while let Some((at, chunk)) = arrived.recv().await {
         tokio::time::sleep_until((at + latency).into()).await;
+        if !subscribe_hold.is_zero()
+            && chunk
+                .windows(9)
+                .any(|w| w.eq_ignore_ascii_case(b"subscribe"))
+        {
+            tokio::time::sleep(std::mem::take(&mut subscribe_hold)).await;
+        }
         // Once cut, a connection stays cut; connections made later are not.
         silent = silent || born < cut_before.load(Ordering::SeqCst);
         if !silent && to.write_all(&chunk).await.is_err() {
@@ -1267,6 +1311,41 @@ async fn signed_out_while_line_cannot_revoke(line: &Line, replica: &Replica) -> 
     assert!(replica.auth.logout(&token).await.is_err());
     line.emulator.clear_faults();
     token
+}
+
+/// A replica's commands may reach Redis before its subscription does (its `SUBSCRIBE` held
+/// here): a token it verifies meanwhile may be signed out elsewhere, unheard. Its first
+/// subscription then drops what it verified before, as any later one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_first_subscription_comes_up_late_drops_what_it_may_have_missed() {
+    // Under the 1 s a subscription attempt may take (a failed attempt would drop everything
+    // anyway), and well over the verification and the sign-out below.
+    const SUBSCRIPTION_HELD: Duration = Duration::from_millis(600);
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let signing_out = Replica::start(&line, &redis.url()).await;
+    wait_for_subscribers(&redis, 1).await;
+    let late_listener = Relay::start_holding_subscriptions(redis.port(), SUBSCRIPTION_HELD).await;
+    let newcomer = Replica::start(&line, &late_listener.url()).await;
+    let token = line.token();
+
+    assert_eq!(newcomer.me(&token).await, StatusCode::OK);
+    signing_out.auth.logout(&token).await.unwrap();
+    assert_eq!(
+        subscribers_on(&redis, "line-auth:invalidate").await,
+        1,
+        "the newcomer's subscription was still held when the token was signed out"
+    );
+
+    wait_for_subscribers(&redis, 2).await;
+    let started = Instant::now();
+    while newcomer.me(&token).await == StatusCode::OK {
+        assert!(
+            started.elapsed() < PUSH_DEADLINE,
+            "the first subscription kept a token signed out before it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A sign-out heard from the fleet reaches a request already waiting on LINE at the replica that
