@@ -1589,7 +1589,10 @@ impl Subscriber {
     async fn run(mut self) {
         // Invalidations published while this replica was not listening are lost: after a failed
         // attempt or a lost subscription, what they might have covered is dropped on subscribing.
+        // So on the first subscription too: the replica's commands may reach Redis before it, and
+        // a token verified in between may have been signed out unheard.
         let mut may_have_missed = false;
+        let mut first = true;
         let mut delay = Duration::from_millis(50);
         let mut warned = false;
         loop {
@@ -1601,13 +1604,19 @@ impl Subscriber {
                             "shared cache: subscribed to invalidations after a time without; \
                              forgetting in-process verdicts, which some may have covered"
                         );
-                        if self.notices.send(Notice::MayHaveMissed).await.is_err() {
-                            return;
-                        }
                     } else {
-                        tracing::debug!("shared cache: subscribed to invalidations");
+                        tracing::debug!(
+                            "shared cache: subscribed to invalidations; forgetting in-process \
+                             verdicts from before"
+                        );
+                    }
+                    if (may_have_missed || first)
+                        && self.notices.send(Notice::MayHaveMissed).await.is_err()
+                    {
+                        return;
                     }
                     may_have_missed = true;
+                    first = false;
                     delay = Duration::from_millis(50);
                     warned = false;
                     let std::ops::ControlFlow::Continue(ended) = self.listen(pubsub).await else {
