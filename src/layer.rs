@@ -256,8 +256,9 @@ impl LineAuthLayer {
     /// Test kit (feature `testing`): accepts `token` as `user` without asking LINE, until the
     /// user's [`expires_at`](crate::LineUser::expires_at), in the spirit of Spring's
     /// `opaqueToken()`. The layer's channel and scope checks still apply, and the entry lives in
-    /// the verified-token cache like any other (its capacity applies). For handler tests
-    /// without HTTP; never enable `testing` in production builds.
+    /// the verified-token cache like any other (its capacity applies; `forget` and `clear` drop
+    /// it, and so does a shared cache's subscription, which drops what it may have missed). For
+    /// handler tests without HTTP and without Redis; never enable `testing` in production builds.
     ///
     /// # Panics
     ///
