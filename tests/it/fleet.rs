@@ -1268,6 +1268,61 @@ async fn a_verdict_shared_after_a_forget_it_predates_is_taken_back() {
     assert_eq!(line.calls().0, 2, "the other replica asked LINE itself");
 }
 
+/// The same race, where the replica cannot read the forget marks after sharing (here Redis
+/// refuses it `MGET`): it cannot tell that no forget came in between, so the verdict is taken
+/// back once Redis answers again, not left for the other replicas until its TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verdict_shared_when_the_forget_marks_cannot_be_read_is_taken_back() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let mut connection = inspect(&redis).await;
+    let _: () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER", "no-mget", "on", ">secret", "~*", "&*", "+@all", "-mget",
+        ])
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let without_mget = format!("redis://no-mget:secret@127.0.0.1:{}/", redis.port());
+    let sharing = Replica::start(&line, &without_mget).await;
+    let other = Replica::start(&line, &redis.url()).await;
+    wait_for_subscribers(&redis, 2).await;
+    let token = line.token();
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(500)));
+    let verifying = {
+        let (base, token) = (sharing.base.clone(), token.clone());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
+    };
+    line.wait_for_verify_calls(1).await;
+    // A forget lands in Redis now, as another replica's would before its message arrives.
+    let (secs, micros): (u64, u64) = redis::cmd("TIME")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let _: () = connection
+        .pset_ex(shared_key("x", &token), secs * 1000 + micros / 1000, 30_000)
+        .await
+        .unwrap();
+    assert_eq!(verifying.await.unwrap(), StatusCode::OK);
+    line.emulator.clear_faults();
+
+    let deadline = Instant::now() + PUSH_DEADLINE;
+    loop {
+        let left: Option<String> = connection.get(shared_key("v", &token)).await.unwrap();
+        if left.is_none() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a verdict whose forget marks went unread stayed shared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(other.me(&token).await, StatusCode::OK);
+    assert_eq!(line.calls().0, 2, "the other replica asked LINE itself");
+}
+
 #[tokio::test]
 async fn a_verification_begun_after_a_forget_is_shared_as_usual() {
     let redis = RedisServer::start();
