@@ -1129,6 +1129,10 @@ impl Link {
             .await
             .is_none()
         {
+            // Either write may have landed without the other (a verdict missing from its user's
+            // set escapes `forget_user`), and the check below was not made: taken back once Redis
+            // answers, as a forget would.
+            self.invalidate_later(Invalidation::Token(*digest));
             return;
         }
         // Written, then checked: a forget that lands in between deletes the verdict itself.
@@ -1140,6 +1144,8 @@ impl Link {
         let mut connection = connection;
         let read = marks.query_async::<Vec<Option<u64>>>(&mut connection);
         let Some(forgotten_at) = self.run(counters, "share a verdict", read).await else {
+            // No telling whether a forget came in between: fail closed.
+            self.invalidate_later(Invalidation::Token(*digest));
             return;
         };
         // In a cluster the marks and `since` come from the clocks of different nodes: a forget
@@ -1154,8 +1160,12 @@ impl Link {
             // Forgotten since this replica started verifying: take the verdict back.
             let mut take_back = redis::pipe();
             take_back.cmd("DEL").arg(self.key("v", digest)).ignore();
-            self.write(&take_back, counters, "take back a forgotten verdict")
-                .await;
+            if !self
+                .write(&take_back, counters, "take back a forgotten verdict")
+                .await
+            {
+                self.invalidate_later(Invalidation::Token(*digest));
+            }
         }
     }
 
