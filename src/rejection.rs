@@ -495,6 +495,29 @@ mod tests {
         assert!(challenge(&error).ends_with(r#"error="insufficient_scope", error_description="the access token lacks a required scope", scope="profile openid""#));
     }
 
+    /// `InsufficientScope` can be built outside the crate, with any text: one that is no list
+    /// of scope-tokens must neither add attributes to the challenge nor lose the challenge.
+    #[test]
+    fn insufficient_scope_names_only_scope_tokens() {
+        for required in [
+            r#"x", error="invalid_token"#,
+            "a\\b",
+            "tab\there",
+            "nul\0",
+            "",
+            "two  spaces",
+        ] {
+            let error = LineAuthError::InsufficientScope {
+                required: required.into(),
+            };
+            assert_eq!(
+                challenge(&error),
+                r#"Bearer realm="line", error="insufficient_scope", error_description="the access token lacks a required scope""#,
+                "{required:?}"
+            );
+        }
+    }
+
     #[test]
     fn unavailable_uses_line_retry_after() {
         let error = LineAuthError::Unavailable(UpstreamError::Status {
