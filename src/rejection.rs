@@ -113,7 +113,8 @@ pub enum LineAuthError {
     /// The token lacks a scope this service requires.
     #[error("{} (requires \"{required}\")", description!(InsufficientScope))]
     InsufficientScope {
-        /// The required scopes, space-separated, as sent in the challenge's `scope` attribute.
+        /// The required scopes, space-separated, as sent in the challenge's `scope` attribute
+        /// (left out of it unless each is an RFC 6750 scope-token).
         required: Arc<str>,
     },
     /// LINE could not be reached or answered out of spec; the request is refused, not judged.
@@ -430,11 +431,18 @@ impl LineAuthError {
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
             }
             Self::InsufficientScope { required } => {
-                // Scopes are validated at configuration to be visible ASCII without quotes.
-                let challenge = format!(r#"{}, scope="{required}""#, answer.challenge);
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    headers.insert(WWW_AUTHENTICATE, value);
-                }
+                // The crate's own scopes are checked when configured; an error built elsewhere
+                // may hold anything, and only scope-tokens may be named in the quoted attribute.
+                let value = if required.split(' ').all(crate::config::is_scope_token) {
+                    HeaderValue::from_str(&format!(r#"{}, scope="{required}""#, answer.challenge))
+                        .ok()
+                } else {
+                    None
+                };
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    value.unwrap_or_else(|| HeaderValue::from_static(answer.challenge)),
+                );
             }
             _ if !answer.challenge.is_empty() => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(answer.challenge));
