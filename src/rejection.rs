@@ -7,6 +7,7 @@
 //! | [`InvalidToken`](LineAuthError::InvalidToken), [`ForeignChannel`](LineAuthError::ForeignChannel) | 401 | `… error="invalid_token"` |
 //! | [`InsufficientScope`](LineAuthError::InsufficientScope) | 403 | `… error="insufficient_scope", scope="…"` |
 //! | [`Unavailable`](LineAuthError::Unavailable) | 503 | none; `Retry-After` instead (none when LINE refused a logout's revoke: waiting would not change its answer) |
+//! | [`CrossSiteRequest`](LineAuthError::CrossSiteRequest) | 403 | none (`error` is `cross_site_request`: no bearer token is at fault) |
 //!
 //! Every response also carries a JSON body `{"error": …, "error_description": …}`. No text here ever
 //! contains the token: descriptions are fixed strings chosen by this crate.
@@ -95,7 +96,9 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum LineAuthError {
-    /// The request carries no `Authorization` header.
+    /// The request carries no token: no `Authorization` header, or nothing in any configured
+    /// source. Also what the extractors and [`RequireScopesLayer`](crate::RequireScopesLayer)
+    /// answer where the layer let no verified user through.
     #[error("{}", description!(MissingToken))]
     MissingToken,
     /// The `Authorization` header uses a scheme other than `Bearer`.

@@ -55,8 +55,31 @@ impl RequireScopesLayer {
     /// # Panics
     ///
     /// If a scope is not an RFC 6750 scope-token (empty, or with a space, a quote, a backslash
-    /// or a control character): it could not be named in the refusal's challenge.
+    /// or a control character): it could not be named in the refusal's challenge. Scopes read
+    /// from configuration go through [`try_new`](Self::try_new) instead.
     pub fn new<I>(scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        match Self::try_new(scopes) {
+            Ok(layer) => layer,
+            Err(error) => panic!("RequireScopesLayer::new: {error}, not an RFC 6750 scope-token"),
+        }
+    }
+
+    /// Requires every one of `scopes`, or says which is not an RFC 6750 scope-token.
+    ///
+    /// ```
+    /// use line_auth::{ConfigError, RequireScopesLayer};
+    ///
+    /// assert!(RequireScopesLayer::try_new(["openid"]).is_ok());
+    /// assert_eq!(
+    ///     RequireScopesLayer::try_new(["open id"]).unwrap_err(),
+    ///     ConfigError::InvalidScope("open id".into())
+    /// );
+    /// ```
+    pub fn try_new<I>(scopes: I) -> Result<Self, crate::ConfigError>
     where
         I: IntoIterator,
         I::Item: Into<String>,
@@ -65,15 +88,15 @@ impl RequireScopesLayer {
             .into_iter()
             .map(|scope| {
                 let scope = scope.into();
-                assert!(
-                    crate::config::is_scope_token(&scope),
-                    "RequireScopesLayer::new: {scope:?} is not an RFC 6750 scope-token"
-                );
-                scope.into_boxed_str()
+                if crate::config::is_scope_token(&scope) {
+                    Ok(scope.into_boxed_str())
+                } else {
+                    Err(crate::ConfigError::InvalidScope(scope))
+                }
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let scope_list = scopes.join(" ").into();
-        Self { scopes, scope_list }
+        Ok(Self { scopes, scope_list })
     }
 }
 

@@ -155,7 +155,8 @@ impl LineUser {
         &self.0.channel_id
     }
 
-    /// The scopes granted to the token. LINE never lists `email` here.
+    /// The scopes granted to the token. For an access token, as LINE lists them (never
+    /// `email`); for an ID token, inferred from its claims (`email` when it has one).
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.0.scopes.split(' ').filter(|scope| !scope.is_empty())
     }
