@@ -91,6 +91,7 @@ pub struct LineAuthConfig {
     /// The channel whose HS256 ID tokens are accepted, checked with `channel_secret`.
     pub(crate) hs256_channel: Option<Box<str>>,
     pub(crate) jwks_refetch_floor: Duration,
+    pub(crate) jwks_max_age: Duration,
     pub(crate) http_client: reqwest::Client,
     #[cfg(feature = "redis")]
     pub(crate) redis: Option<crate::fleet::RedisSettings>,
@@ -373,6 +374,7 @@ pub struct LineAuthConfigBuilder {
     channel_secret: Option<Secret>,
     hs256_channel: Option<String>,
     jwks_refetch_floor: Option<Duration>,
+    jwks_max_age: Option<Duration>,
     http_client: Option<reqwest::Client>,
     #[cfg(feature = "redis")]
     redis_url: Option<Secret>,
@@ -555,6 +557,16 @@ impl LineAuthConfigBuilder {
         self
     }
 
+    /// ID tokens ([`LineAuthLayer::id_tokens`](crate::LineAuthLayer::id_tokens)): how long LINE's
+    /// signing keys are used before they are fetched again (default 24 hours), so that a key
+    /// LINE stops publishing stops verifying tokens. The fetch obeys
+    /// [`jwks_refetch_floor`](Self::jwks_refetch_floor); while it fails, the keys held are
+    /// kept, so an outage of LINE's key endpoint does not refuse tokens signed with them.
+    pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
+        self.jwks_max_age = Some(max_age);
+        self
+    }
+
     /// Uses your own `reqwest::Client` (proxy, TLS roots, connection pool). The layer still bounds
     /// every call with its upstream timeout. The default client follows no redirects, so a token
     /// is never sent to another host; give yours the same policy.
@@ -656,6 +668,7 @@ impl LineAuthConfigBuilder {
             ("negative_cache_ttl", self.negative_cache_ttl),
             ("stale_if_error", self.stale_if_error),
             ("jwks_refetch_floor", self.jwks_refetch_floor),
+            ("jwks_max_age", self.jwks_max_age),
             #[cfg(feature = "redis")]
             ("redis_timeout", self.redis_timeout),
             #[cfg(feature = "redis")]
@@ -841,6 +854,7 @@ impl LineAuthConfigBuilder {
             jwks_refetch_floor: self
                 .jwks_refetch_floor
                 .unwrap_or(crate::id_token::JWKS_REFETCH_FLOOR),
+            jwks_max_age: self.jwks_max_age.unwrap_or(crate::id_token::JWKS_MAX_AGE),
             http_client,
             #[cfg(feature = "redis")]
             redis,

@@ -50,6 +50,9 @@ pub const ID_TOKEN_LEEWAY: Duration = Duration::from_secs(60);
 /// cannot make the layer hammer `/oauth2/v2.1/certs`
 /// ([`jwks_refetch_floor`](crate::LineAuthConfigBuilder::jwks_refetch_floor)).
 pub const JWKS_REFETCH_FLOOR: Duration = Duration::from_secs(60);
+/// Default time LINE's key set is used before it is fetched again, so that a key LINE stops
+/// publishing stops verifying ([`jwks_max_age`](crate::LineAuthConfigBuilder::jwks_max_age)).
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A verified ID token: its claims, and the user they describe.
 #[derive(Debug, Clone)]

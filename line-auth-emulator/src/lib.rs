@@ -307,6 +307,13 @@ impl LineEmulator {
         self.shared.login.rotate_signing_key()
     }
 
+    /// Stops publishing the ES256 key `kid` at `/oauth2/v2.1/certs` (and signing with it), as
+    /// LINE would retire a key; whether it was published. Tokens it signed no longer verify
+    /// against the published keys.
+    pub fn retire_signing_key(&self, kid: &str) -> bool {
+        self.shared.login.retire_signing_key(kid)
+    }
+
     /// Makes a refresh token expired, as if its 90 days had run out.
     pub fn expire_refresh_token(&self, refresh_token: &str) -> bool {
         self.shared.login.expire_refresh_token(refresh_token)

@@ -217,6 +217,14 @@ impl LoginState {
         kid
     }
 
+    /// Stops publishing the key `kid` and signing with it; whether it was published.
+    pub(crate) fn retire_signing_key(&self, kid: &str) -> bool {
+        let mut login = self.lock();
+        let before = login.signing_keys.len();
+        login.signing_keys.retain(|(published, _)| published != kid);
+        login.signing_keys.len() < before
+    }
+
     /// The JWK set of every signing key (<https://developers.line.biz/en/docs/line-login/verify-id-token/>).
     pub(crate) fn jwks(&self) -> Value {
         let mut login = self.lock();

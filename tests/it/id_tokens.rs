@@ -220,6 +220,49 @@ async fn an_unknown_kid_refetches_the_keys_once_then_rotation_works() {
     );
 }
 
+/// A key LINE stops publishing stops verifying once the keys held are older than
+/// `jwks_max_age`: the key set is fetched again then, not only for an unknown `kid`.
+#[tokio::test]
+async fn a_key_line_retires_stops_verifying_once_the_keys_held_are_older_than_their_max_age() {
+    const MAX_AGE: Duration = Duration::from_millis(300);
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .jwks_refetch_floor(Duration::from_millis(50))
+        .jwks_max_age(MAX_AGE)
+        .build()
+        .unwrap();
+    let verifier = IdTokenVerifier::new(&config);
+    let retired = line.emulator.rotate_signing_key();
+    let issue = || {
+        line.emulator
+            .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"))
+    };
+    let (first, second) = (issue(), issue());
+    assert!(verifier.verify(&first, None).await.is_ok(), "first fetch");
+
+    line.emulator.rotate_signing_key();
+    assert!(line.emulator.retire_signing_key(&retired));
+    assert!(
+        verifier.verify(&second, None).await.is_ok(),
+        "the keys held are younger than their max age"
+    );
+    assert_eq!(line.emulator.calls().certs, 1);
+
+    tokio::time::sleep(MAX_AGE + Duration::from_millis(100)).await;
+    assert!(
+        verifier.verify(&second, None).await.is_err(),
+        "a retired key kept verifying"
+    );
+    assert_eq!(
+        line.emulator.calls().certs,
+        2,
+        "one fetch for the aged keys"
+    );
+    assert!(verifier.verify(&issue(), None).await.is_ok(), "the new key");
+    assert_eq!(line.emulator.calls().certs, 2);
+}
+
 #[tokio::test]
 async fn unknown_kids_cannot_make_the_layer_hammer_the_key_endpoint() {
     let line = Line::start().await;
