@@ -2,9 +2,12 @@
 //!
 //! - **ES256** (native apps, the LINE SDK, LIFF's `liff.getIDToken()`): the signature is checked
 //!   against the key from `GET /oauth2/v2.1/certs` whose `kid` matches the token's. Keys are
-//!   cached; an unknown `kid` triggers one refetch, at most once per
+//!   cached; an unknown `kid`, or keys held longer than
+//!   [`jwks_max_age`](crate::LineAuthConfigBuilder::jwks_max_age) (default [`JWKS_MAX_AGE`]),
+//!   triggers one refetch, at most once per
 //!   [`jwks_refetch_floor`](crate::LineAuthConfigBuilder::jwks_refetch_floor) (default
-//!   [`JWKS_REFETCH_FLOOR`]).
+//!   [`JWKS_REFETCH_FLOOR`]). A key LINE no longer publishes then stops verifying; while the
+//!   key set cannot be fetched, the keys held are still used.
 //! - **HS256** (web login): the signature is checked with the channel secret. LINE's discovery
 //!   document lists only ES256, so HS256 is an explicit opt-in
 //!   ([`hs256_id_tokens`](crate::LineAuthConfigBuilder::hs256_id_tokens)), for the one channel
@@ -119,8 +122,9 @@ pub struct IdTokenVerifier {
     transport: Transport,
     timeout: Duration,
     refetch_floor: Duration,
-    /// A snapshot, read without waiting: a fetch swaps in a new map.
-    keys: RwLock<Arc<Keys>>,
+    max_age: Duration,
+    /// A snapshot, read without waiting: a fetch swaps in a new one.
+    keys: RwLock<HeldKeys>,
     /// The last fetch's start and the fetch under way, if any. Locked only to look or to start
     /// one, never across the fetch: every verification with an unknown `kid` awaits the same
     /// shared fetch, and nothing else waits at all.
@@ -128,6 +132,13 @@ pub struct IdTokenVerifier {
 }
 
 type KeyFetch = Shared<BoxFuture<'static, Result<Arc<Keys>, LineAuthError>>>;
+
+/// The keys held, and when they were fetched (never: none held yet).
+#[derive(Default, Clone)]
+struct HeldKeys {
+    keys: Arc<Keys>,
+    fetched_at: Option<Instant>,
+}
 
 #[derive(Default)]
 struct Refetch {
@@ -174,7 +185,8 @@ impl IdTokenVerifier {
             transport: Transport::new(config.http_client.clone(), config.api_base.clone()),
             timeout: config.upstream_timeout,
             refetch_floor: config.jwks_refetch_floor,
-            keys: RwLock::new(Arc::default()),
+            max_age: config.jwks_max_age,
+            keys: RwLock::default(),
             refetch: Mutex::default(),
         }
     }
@@ -267,50 +279,56 @@ impl IdTokenVerifier {
         Ok(claims)
     }
 
-    fn cached_key(&self, kid: &str) -> Option<VerifyingKey> {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(kid)
-            .cloned()
+    /// The key held for `kid`, if any, and whether the keys held are still young enough to be
+    /// used without fetching them again.
+    fn cached_key(&self, kid: &str, now: Instant) -> (Option<VerifyingKey>, bool) {
+        let held = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let young = held.fetched_at.is_some_and(|at| now < at + self.max_age);
+        (held.keys.get(kid).cloned(), young)
     }
 
-    /// The ES256 key for `kid`, refetching LINE's key set once if it is unknown.
+    /// The ES256 key for `kid`: the one held, unless it is unknown or the keys held are older
+    /// than `max_age`; then LINE's key set is fetched again (once, shared, at most once per
+    /// floor). While that cannot be done, a key held is still used: only a key set LINE actually
+    /// published without it retires a key.
     async fn es256_key(&self, kid: &str) -> Result<VerifyingKey, LineAuthError> {
-        if let Some(key) = self.cached_key(kid) {
+        if let (Some(key), true) = self.cached_key(kid, clock::now()) {
             return Ok(key);
         }
-        let fetch = {
+        let (fetch, held) = {
             let mut refetch = self.refetch.lock().unwrap_or_else(PoisonError::into_inner);
             match &refetch.in_flight {
-                Some(fetch) => fetch.clone(),
+                Some(fetch) => (fetch.clone(), self.cached_key(kid, clock::now()).0),
                 None => {
+                    let now = clock::now();
                     // A fetch may have landed since the look-up above: its keys are stored
                     // before it stops being the one in flight, so they are seen here.
-                    if let Some(key) = self.cached_key(kid) {
-                        return Ok(key);
+                    let (held, young) = self.cached_key(kid, now);
+                    if let (Some(key), true) = (&held, young) {
+                        return Ok(*key);
                     }
-                    let now = clock::now();
                     if let Some((error, retry_at)) = &refetch.failed {
                         if now < *retry_at {
-                            return Err(error.clone());
+                            return held.ok_or_else(|| error.clone());
                         }
                     } else if refetch
                         .last_started
                         .is_some_and(|at| now < at + self.refetch_floor)
                     {
-                        tracing::debug!(
-                            kid,
-                            "unknown kid; the keys were fetched too recently to fetch again"
-                        );
-                        return Err(LineAuthError::InvalidToken(InvalidReason::Rejected));
+                        if held.is_none() {
+                            tracing::debug!(
+                                kid,
+                                "unknown kid; the keys were fetched too recently to fetch again"
+                            );
+                        }
+                        return held.ok_or(LineAuthError::InvalidToken(InvalidReason::Rejected));
                     }
                     refetch.last_started = Some(now);
                     let fetch = fetch_keys(self.transport.clone(), self.timeout)
                         .boxed()
                         .shared();
                     refetch.in_flight = Some(fetch.clone());
-                    fetch
+                    (fetch, held)
                 }
             }
         };
@@ -327,9 +345,12 @@ impl IdTokenVerifier {
                 match &fetched {
                     Ok(keys) => {
                         // Stored while the fetch is still the one in flight, so a verification
-                        // that then finds none in flight finds these keys (see above).
-                        *self.keys.write().unwrap_or_else(PoisonError::into_inner) =
-                            Arc::clone(keys);
+                        // that then finds none in flight finds these keys (see above). Aged
+                        // from the fetch's start: a key retired while it ran is not kept longer.
+                        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = HeldKeys {
+                            keys: Arc::clone(keys),
+                            fetched_at: refetch.last_started,
+                        };
                         refetch.failed = None;
                         refetch.failures_in_a_row = 0;
                     }
@@ -342,10 +363,13 @@ impl IdTokenVerifier {
                 refetch.in_flight = None;
             }
         }
-        fetched?
-            .get(kid)
-            .cloned()
-            .ok_or(LineAuthError::InvalidToken(InvalidReason::Rejected))
+        match fetched {
+            Ok(keys) => keys
+                .get(kid)
+                .cloned()
+                .ok_or(LineAuthError::InvalidToken(InvalidReason::Rejected)),
+            Err(error) => held.ok_or(error),
+        }
     }
 }
 

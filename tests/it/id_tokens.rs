@@ -263,6 +263,39 @@ async fn a_key_line_retires_stops_verifying_once_the_keys_held_are_older_than_th
     assert_eq!(line.emulator.calls().certs, 2);
 }
 
+/// Aged keys whose fetch fails are still used: an outage of LINE's key endpoint does not refuse
+/// tokens signed with a key held, and they are fetched again once it is back.
+#[tokio::test]
+async fn aged_keys_are_used_while_the_key_set_cannot_be_fetched() {
+    const MAX_AGE: Duration = Duration::from_millis(200);
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .jwks_refetch_floor(Duration::from_millis(50))
+        .jwks_max_age(MAX_AGE)
+        .build()
+        .unwrap();
+    let verifier = IdTokenVerifier::new(&config);
+    let issue = || {
+        line.emulator
+            .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"))
+    };
+    assert!(verifier.verify(&issue(), None).await.is_ok(), "first fetch");
+
+    line.emulator.inject(
+        Endpoint::Certs,
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
+    );
+    tokio::time::sleep(MAX_AGE + Duration::from_millis(100)).await;
+    let verified = verifier.verify(&issue(), None).await;
+    assert!(verified.is_ok(), "{:?}", verified.err());
+    assert_eq!(
+        line.emulator.calls().certs,
+        2,
+        "the aged keys were asked for"
+    );
+}
+
 #[tokio::test]
 async fn unknown_kids_cannot_make_the_layer_hammer_the_key_endpoint() {
     let line = Line::start().await;
