@@ -1599,34 +1599,32 @@ impl Subscriber {
     async fn run(mut self) {
         // Invalidations published while this replica was not listening are lost: after a failed
         // attempt or a lost subscription, what they might have covered is dropped on subscribing.
-        // So on the first subscription too: the replica's commands may reach Redis before it, and
-        // a token verified in between may have been signed out unheard.
+        // The first subscription drops what was verified before it (the replica's commands may
+        // reach Redis first, and a token verified in between may have been signed out unheard).
         let mut may_have_missed = false;
-        let mut first = true;
         let mut delay = Duration::from_millis(50);
         let mut warned = false;
         loop {
             match self.subscribe().await {
                 Ok(pubsub) => {
                     self.link.resume();
-                    if may_have_missed {
+                    let notice = if may_have_missed {
                         tracing::warn!(
                             "shared cache: subscribed to invalidations after a time without; \
                              forgetting in-process verdicts, which some may have covered"
                         );
+                        Notice::MayHaveMissed
                     } else {
                         tracing::debug!(
                             "shared cache: subscribed to invalidations; forgetting in-process \
-                             verdicts from before"
+                             verdicts from before it"
                         );
-                    }
-                    if (may_have_missed || first)
-                        && self.notices.send(Notice::MayHaveMissed).await.is_err()
-                    {
+                        Notice::FirstSubscribed
+                    };
+                    if self.notices.send(notice).await.is_err() {
                         return;
                     }
                     may_have_missed = true;
-                    first = false;
                     delay = Duration::from_millis(50);
                     warned = false;
                     let std::ops::ControlFlow::Continue(ended) = self.listen(pubsub).await else {

@@ -270,6 +270,10 @@ impl Verifier {
         match notice {
             Notice::Invalidated(invalidation) => self.apply_invalidation(&invalidation),
             Notice::MayHaveMissed => self.clear_locally(),
+            Notice::FirstSubscribed => {
+                self.cache.clear();
+                self.refused.clear();
+            }
             Notice::Counted(event) => self.counters.record(event),
         }
     }
