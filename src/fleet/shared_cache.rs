@@ -611,6 +611,12 @@ pub(crate) struct Link {
     /// Wakes the courier.
     outbox_filled: Notify,
     started: AtomicBool,
+    /// Whether the subscription has been up once. Until then a read waits for it (within the
+    /// Redis timeout), so that no sign-out published after the read goes unheard.
+    subscribed: watch::Sender<bool>,
+    /// A read went on before the first subscription was up: that subscription then drops what
+    /// was verified before it.
+    read_unsubscribed: AtomicBool,
     /// The read-and-claim script, and whether this Redis refused scripts (ACL, a managed service
     /// that disables them): then the read and the claim are two calls.
     read_and_claim: redis::Script,
@@ -639,6 +645,8 @@ impl SharedCache {
             outbox: Mutex::new(VecDeque::new()),
             outbox_filled: Notify::new(),
             started: AtomicBool::new(false),
+            subscribed: watch::channel(false).0,
+            read_unsubscribed: AtomicBool::new(false),
             read_and_claim: redis::Script::new(READ_AND_CLAIM),
             scripts_refused: AtomicBool::new(false),
             refused_ttl,
@@ -786,8 +794,38 @@ impl Link {
     /// The connection for a read that may find a sign-out: as [`connection`](Self::connection),
     /// but a replica that has not reached Redis yet (it has just started) waits for it, within
     /// the Redis timeout, rather than go to LINE without the fleet's sign-outs. If it cannot,
-    /// Redis is left alone for a second, as after any failure.
+    /// Redis is left alone for a second, as after any failure. It waits for its first
+    /// subscription the same way: a sign-out published between this read and that subscription
+    /// would go unheard.
     async fn connection_for_reading(&self, counters: &dyn Tally) -> Option<Connection> {
+        let connection = self.connected_for_reading(counters).await?;
+        self.await_first_subscription().await;
+        Some(connection)
+    }
+
+    /// Waits for the first subscription, within the Redis timeout, once: a read that goes on
+    /// without it is remembered, and the subscription drops what was verified meanwhile.
+    async fn await_first_subscription(&self) {
+        if *self.subscribed.borrow() || self.read_unsubscribed.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut subscribed = self.subscribed.subscribe();
+        let waited = tokio::time::timeout(self.settings.timeout, subscribed.wait_for(|up| *up));
+        if !matches!(waited.await, Ok(Ok(_))) {
+            // Stored before the read, and the subscriber marks itself up before looking: if it
+            // misses this, the subscription was up before the read.
+            self.read_unsubscribed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the first subscription must drop what was verified before it (see
+    /// [`await_first_subscription`](Self::await_first_subscription)); marks the subscription up.
+    fn first_subscribed(&self) -> bool {
+        let first = !self.subscribed.send_replace(true);
+        first && self.read_unsubscribed.load(Ordering::SeqCst)
+    }
+
+    async fn connected_for_reading(&self, counters: &dyn Tally) -> Option<Connection> {
         if let Some(connection) = self.connection() {
             return Some(connection);
         }
@@ -1599,8 +1637,8 @@ impl Subscriber {
     async fn run(mut self) {
         // Invalidations published while this replica was not listening are lost: after a failed
         // attempt or a lost subscription, what they might have covered is dropped on subscribing.
-        // The first subscription drops what was verified before it (the replica's commands may
-        // reach Redis first, and a token verified in between may have been signed out unheard).
+        // So is what a replica just started verified before its first subscription, where a
+        // read could not wait for it.
         let mut may_have_missed = false;
         let mut delay = Duration::from_millis(50);
         let mut warned = false;
@@ -1608,21 +1646,27 @@ impl Subscriber {
             match self.subscribe().await {
                 Ok(pubsub) => {
                     self.link.resume();
+                    let read_unsubscribed = self.link.first_subscribed();
                     let notice = if may_have_missed {
                         tracing::warn!(
                             "shared cache: subscribed to invalidations after a time without; \
                              forgetting in-process verdicts, which some may have covered"
                         );
-                        Notice::MayHaveMissed
-                    } else {
+                        Some(Notice::MayHaveMissed)
+                    } else if read_unsubscribed {
                         tracing::debug!(
-                            "shared cache: subscribed to invalidations; forgetting in-process \
-                             verdicts from before it"
+                            "shared cache: subscribed to invalidations after reading without; \
+                             forgetting in-process verdicts from before"
                         );
-                        Notice::FirstSubscribed
+                        Some(Notice::FirstSubscribed)
+                    } else {
+                        tracing::debug!("shared cache: subscribed to invalidations");
+                        None
                     };
-                    if self.notices.send(notice).await.is_err() {
-                        return;
+                    if let Some(notice) = notice {
+                        if self.notices.send(notice).await.is_err() {
+                            return;
+                        }
                     }
                     may_have_missed = true;
                     delay = Duration::from_millis(50);
@@ -1844,10 +1888,14 @@ mod tests {
     }
 
     fn unreachable_fleet() -> SharedCache {
+        unreachable_fleet_with_timeout(Duration::from_millis(5))
+    }
+
+    fn unreachable_fleet_with_timeout(timeout: Duration) -> SharedCache {
         let settings = RedisSettings::new(
             "redis://127.0.0.1:1/",
             "t:".into(),
-            Duration::from_millis(5),
+            timeout,
             keys(KEY, None, Duration::ZERO),
         )
         .unwrap();
@@ -1857,6 +1905,40 @@ mod tests {
             Duration::from_secs(1),
             Duration::from_secs(3),
         )
+    }
+
+    /// A read that could not wait for the first subscription makes that subscription, and only
+    /// it, drop what was verified before it.
+    #[tokio::test]
+    async fn a_read_that_could_not_wait_for_the_first_subscription_makes_it_drop_verdicts() {
+        let shared = unreachable_fleet();
+        shared.await_first_subscription().await;
+        assert!(shared.first_subscribed(), "a read went on without it");
+        assert!(!shared.first_subscribed(), "only the first subscription");
+    }
+
+    /// A read waits for the first subscription; it then has nothing to drop, and later reads
+    /// wait no more.
+    #[tokio::test]
+    async fn a_read_waits_for_the_first_subscription_which_then_drops_nothing() {
+        let shared = Arc::new(unreachable_fleet_with_timeout(Duration::from_secs(60)));
+        let reading = {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move { shared.await_first_subscription().await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!reading.is_finished(), "the read waits");
+        assert!(!shared.first_subscribed(), "no read went on without it");
+        tokio::time::timeout(Duration::from_secs(5), reading)
+            .await
+            .expect("the subscription ends the wait")
+            .unwrap();
+        tokio::time::timeout(
+            Duration::from_millis(500),
+            shared.await_first_subscription(),
+        )
+        .await
+        .expect("no wait once subscribed");
     }
 
     fn outbox(shared: &SharedCache) -> Vec<Invalidation> {
