@@ -334,6 +334,15 @@ pub struct LineAuth<S> {
 }
 
 impl<S> LineAuth<S> {
+    /// The state for the response future to find the custom rejection in, if there is one: a
+    /// thin pointer, so the future grows by 8 bytes, and no reference count without a handler.
+    fn rejecting(&self) -> Option<Arc<LayerState>> {
+        self.state
+            .rejection
+            .is_some()
+            .then(|| Arc::clone(&self.state))
+    }
+
     /// Refuses on the request's credentials alone, counting why.
     fn refuse(&self, error: LineAuthError) -> Decision {
         self.state.verifier.counters.reject(&error, 1);
@@ -410,10 +419,7 @@ where
             Ok(Credentials::Absent | Credentials::OtherScheme)
                 if state.anonymous == Anonymous::PassThrough =>
             {
-                return ResponseFuture::called(
-                    self.inner.call(request),
-                    self.state.rejection.clone(),
-                );
+                return ResponseFuture::called(self.inner.call(request), self.rejecting());
             }
             Ok(Credentials::Absent) => self.refuse(LineAuthError::MissingToken),
             Ok(Credentials::OtherScheme) => self.refuse(LineAuthError::UnsupportedScheme),
@@ -452,7 +458,7 @@ where
         ResponseFuture {
             state,
             caching,
-            rejection: self.state.rejection.clone(),
+            rejecting: self.rejecting(),
         }
     }
 }
@@ -526,8 +532,9 @@ pin_project! {
         #[pin]
         state: State<S, ReqBody>,
         caching: Caching,
-        // Also answers refusals made inside (`RequireScopesLayer`, the extractors).
-        rejection: Option<RejectionHandler>,
+        // The layer's state where it has a custom rejection, which also answers refusals made
+        // inside (`RequireScopesLayer`, the extractors).
+        rejecting: Option<Arc<LayerState>>,
     }
 }
 
@@ -556,11 +563,11 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    fn called(future: S::Future, rejection: Option<RejectionHandler>) -> Self {
+    fn called(future: S::Future, rejecting: Option<Arc<LayerState>>) -> Self {
         Self {
             state: State::Called { future },
             caching: Caching::Untouched,
-            rejection,
+            rejecting,
         }
     }
 }
@@ -574,6 +581,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let handler = this
+            .rejecting
+            .as_ref()
+            .and_then(|state| state.rejection.as_ref());
         loop {
             match this.state.as_mut().project() {
                 StateProj::Verifying {
@@ -590,7 +601,7 @@ where
                             this.state.set(State::Called { future });
                         }
                         Err(error) => {
-                            let response = refusal(&error, this.rejection.as_ref());
+                            let response = refusal(&error, handler);
                             this.state.set(State::Rejected {
                                 response: Some(response),
                             });
@@ -599,7 +610,7 @@ where
                 }
                 StateProj::Called { future } => {
                     let mut response = ready!(future.poll(cx))?;
-                    if let Some(handler) = this.rejection.as_ref() {
+                    if let Some(handler) = handler {
                         if let Some(RefusedInside(error)) = response.extensions_mut().remove() {
                             response = refusal(&error, Some(handler));
                         }
