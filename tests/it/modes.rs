@@ -410,6 +410,31 @@ async fn custom_rejections_answer_refusals_made_inside_the_layer() {
                 "/api/extractor",
                 get(|user: LineUser| async move { user.user_id().to_owned() }),
             )
+            .route(
+                "/api/token",
+                get(|_: line_auth::VerifiedToken| async { "token" }),
+            )
+            .route(
+                "/api/handler-refuses",
+                get(|| async {
+                    // A handler's own refusal, with a header of its own (a session cookie
+                    // cleared): the header stays with the custom answer.
+                    (
+                        [("set-cookie", "session=; Max-Age=0")],
+                        line_auth::LineAuthError::ForeignChannel,
+                    )
+                }),
+            )
+            .route(
+                "/api/handler-answers-404",
+                get(|| async {
+                    // The handler chose another status: its answer, not a refusal to replace.
+                    (
+                        StatusCode::NOT_FOUND,
+                        line_auth::LineAuthError::MissingToken,
+                    )
+                }),
+            )
             .layer(layer)
     };
     let config = || line.config().build().unwrap();
@@ -423,14 +448,34 @@ async fn custom_rejections_answer_refusals_made_inside_the_layer() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(why.contains("lacks a required scope"), "{why}");
 
-    let reply = get_anonymous(&optional, "/api/extractor").await;
+    for extractor in ["/api/extractor", "/api/token"] {
+        let reply = get_anonymous(&optional, extractor).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{extractor}");
+        assert_eq!(
+            reply.headers.get("x-custom").map(|v| v.to_str().unwrap()),
+            Some("yes"),
+            "{extractor}'s refusal: {}",
+            reply.body
+        );
+    }
+
+    let reply = get_bearer(&required, "/api/handler-refuses", &line.token()).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         reply.headers.get("x-custom").map(|v| v.to_str().unwrap()),
         Some("yes"),
-        "the extractor's refusal: {}",
+        "the handler's refusal: {}",
         reply.body
     );
+    assert_eq!(
+        reply.headers.get("set-cookie").map(|v| v.to_str().unwrap()),
+        Some("session=; Max-Age=0"),
+        "the handler's own header"
+    );
+
+    let reply = get_bearer(&required, "/api/handler-answers-404", &line.token()).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(!reply.headers.contains_key("x-custom"));
 
     let with_openid =
         line.issue(line_auth_emulator::IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
