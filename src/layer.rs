@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL};
+use http::header::{
+    HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -100,6 +102,33 @@ fn refusal<B: From<Bytes>>(
     }
 }
 
+/// The refusal `response` is, if it is one made inside the layer (`RequireScopesLayer`, an
+/// extractor, a handler returning the error) with the error's own status: a handler that set
+/// another status answered for itself.
+fn take_inner_refusal<B>(response: &mut Response<B>) -> Option<LineAuthError> {
+    let RefusedInside(error) = response.extensions_mut().remove()?;
+    (response.status() == error.status()).then_some(error)
+}
+
+/// The custom answer to a refusal made inside, with the headers set on its way out (CORS, a
+/// cleared cookie) that the custom answer does not set itself, but for those that described the
+/// default answer.
+fn answer_again<B: From<Bytes>>(
+    inner: &Response<B>,
+    error: &LineAuthError,
+    handler: &RejectionHandler,
+) -> Response<B> {
+    let mut answer: Response<B> = refusal(error, Some(handler));
+    let own: Vec<HeaderName> = answer.headers().keys().cloned().collect();
+    for (name, value) in inner.headers() {
+        let described_the_default = [WWW_AUTHENTICATE, CONTENT_TYPE, CONTENT_LENGTH].contains(name);
+        if !described_the_default && !own.contains(name) {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    answer
+}
+
 impl std::fmt::Debug for LineAuthLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LineAuthLayer")
@@ -164,7 +193,10 @@ impl LineAuthLayer {
     /// sees why the request was refused; it runs for every refusal, including 503s, and for
     /// those decided inside the layer: a route's [`RequireScopesLayer`](crate::RequireScopesLayer),
     /// the [`LineUser`](crate::LineUser) and [`VerifiedToken`] extractors, and a handler
-    /// returning a [`LineAuthError`].
+    /// returning a [`LineAuthError`] (with the error's own status: one that sets another keeps
+    /// its answer). Such a refusal's headers (CORS, a cleared cookie) are kept where your
+    /// response does not set them, but for `WWW-Authenticate`, `Content-Type` and
+    /// `Content-Length`.
     ///
     /// ```
     /// use bytes::Bytes;
@@ -611,8 +643,8 @@ where
                 StateProj::Called { future } => {
                     let mut response = ready!(future.poll(cx))?;
                     if let Some(handler) = handler {
-                        if let Some(RefusedInside(error)) = response.extensions_mut().remove() {
-                            response = refusal(&error, Some(handler));
+                        if let Some(error) = take_inner_refusal(&mut response) {
+                            response = answer_again(&response, &error, handler);
                         }
                     }
                     this.caching.apply(&mut response);
