@@ -1404,6 +1404,42 @@ async fn a_replica_just_started_verifies_only_once_it_hears_sign_outs() {
     }
 }
 
+/// A replica just started whose Redis answers later than its timeout (each connection held
+/// here) verifies without Redis; its first subscription, coming up after, drops what it
+/// verified, which a sign-out it could not hear may have covered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_verified_before_reaching_redis_drops_it_on_its_first_subscription() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let signing_out = Replica::start(&line, &redis.url()).await;
+    wait_for_subscribers(&redis, 1).await;
+    // Each connection held 300 ms, one after the other: the command connection, then the
+    // subscription, both well within the 1 s a connection may take, but past the newcomer's
+    // Redis timeout.
+    let slow = Relay::start_slow(redis.port(), Duration::from_millis(300)).await;
+    let newcomer =
+        Replica::with_redis_timeout(&line, &slow.url(), Duration::from_millis(100)).await;
+    let token = line.token();
+
+    assert_eq!(newcomer.me(&token).await, StatusCode::OK);
+    signing_out.auth.logout(&token).await.unwrap();
+    assert_eq!(
+        subscribers_on(&redis, "line-auth:invalidate").await,
+        1,
+        "the newcomer's subscription was up when the token was signed out"
+    );
+
+    wait_for_subscribers(&redis, 2).await;
+    let started = Instant::now();
+    while newcomer.me(&token).await == StatusCode::OK {
+        assert!(
+            started.elapsed() < PUSH_DEADLINE,
+            "the first subscription kept a token verified before it and signed out unheard"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A sign-out heard from the fleet reaches a request already waiting on LINE at the replica that
 /// hears it: LINE's (stale) "valid", arriving after the notice, does not let it through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
