@@ -60,14 +60,10 @@ pub(crate) enum SharedVerdict {
 pub(crate) enum Notice {
     /// A replica (this one included) published an invalidation.
     Invalidated(Invalidation),
-    /// The subscription was down for a while: an invalidation may have been missed, so nothing
-    /// verified before can be trusted without asking again.
+    /// The subscription was down for a while, or first came up after a verification went on
+    /// without it: an invalidation may have been missed, so nothing verified before, or under
+    /// way, can be trusted without asking again.
     MayHaveMissed,
-    /// The first subscription is up: the replica's commands may have reached Redis before it,
-    /// so what it verified before may have been signed out unheard. Verifications under way go
-    /// on and are shared: a sign-out outranks a shared verdict wherever one is read, and a
-    /// replica just started that shared nothing would cost LINE a call per replica.
-    FirstSubscribed,
     /// Something the fleet's background tasks did, for the layer's counters.
     Counted(Event),
 }

@@ -798,7 +798,11 @@ impl Link {
     /// subscription the same way: a sign-out published between this read and that subscription
     /// would go unheard.
     async fn connection_for_reading(&self, counters: &dyn Tally) -> Option<Connection> {
-        let connection = self.connected_for_reading(counters).await?;
+        let Some(connection) = self.connected_for_reading(counters).await else {
+            // Verified without Redis, nothing heard yet either.
+            self.note_read_unsubscribed();
+            return None;
+        };
         self.await_first_subscription().await;
         Some(connection)
     }
@@ -812,8 +816,15 @@ impl Link {
         let mut subscribed = self.subscribed.subscribe();
         let waited = tokio::time::timeout(self.settings.timeout, subscribed.wait_for(|up| *up));
         if !matches!(waited.await, Ok(Ok(_))) {
-            // Stored before the read, and the subscriber marks itself up before looking: if it
-            // misses this, the subscription was up before the read.
+            self.note_read_unsubscribed();
+        }
+    }
+
+    /// Remembers, before the first subscription, that a verification goes on without it.
+    /// Stored before the verification reads or asks anything, and the subscriber marks itself
+    /// up before looking: if it misses this, the subscription was up before the read.
+    fn note_read_unsubscribed(&self) {
+        if !*self.subscribed.borrow() {
             self.read_unsubscribed.store(true, Ordering::SeqCst);
         }
     }
@@ -1655,10 +1666,10 @@ impl Subscriber {
                         Some(Notice::MayHaveMissed)
                     } else if read_unsubscribed {
                         tracing::debug!(
-                            "shared cache: subscribed to invalidations after reading without; \
+                            "shared cache: subscribed to invalidations after verifying without; \
                              forgetting in-process verdicts from before"
                         );
-                        Some(Notice::FirstSubscribed)
+                        Some(Notice::MayHaveMissed)
                     } else {
                         tracing::debug!("shared cache: subscribed to invalidations");
                         None

@@ -270,10 +270,6 @@ impl Verifier {
         match notice {
             Notice::Invalidated(invalidation) => self.apply_invalidation(&invalidation),
             Notice::MayHaveMissed => self.clear_locally(),
-            Notice::FirstSubscribed => {
-                self.cache.clear();
-                self.refused.clear();
-            }
             Notice::Counted(event) => self.counters.record(event),
         }
     }

@@ -1440,6 +1440,53 @@ async fn a_replica_that_verified_before_reaching_redis_drops_it_on_its_first_sub
     }
 }
 
+/// The same, with the verification still waiting on LINE when the first subscription comes up:
+/// LINE's answer ("valid": it failed to revoke) is handed to the request that waited, and not
+/// kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_under_way_at_a_replicas_first_subscription_is_not_kept() {
+    const LINE_LATENCY: Duration = Duration::from_millis(1500);
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let signing_out = Replica::start(&line, &redis.url()).await;
+    wait_for_subscribers(&redis, 1).await;
+    let slow = Relay::start_slow(redis.port(), Duration::from_millis(300)).await;
+    let newcomer = Replica::with_config(
+        fleet_config(&line, &slow.url())
+            .redis_timeout(Duration::from_millis(100))
+            .upstream_attempt_timeout(LINE_LATENCY * 3)
+            .upstream_timeout(LINE_LATENCY * 3),
+    )
+    .await;
+    let token = line.token();
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(LINE_LATENCY));
+    let waiting = {
+        let (base, token) = (newcomer.base.clone(), token.clone());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
+    };
+    line.wait_for_verify_calls(1).await;
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    assert!(signing_out.auth.logout(&token).await.is_err());
+    assert_eq!(
+        subscribers_on(&redis, "line-auth:invalidate").await,
+        1,
+        "the newcomer's subscription was up when the token was signed out"
+    );
+    wait_for_subscribers(&redis, 2).await;
+    assert!(!waiting.is_finished(), "LINE has not answered yet");
+    assert_eq!(waiting.await.unwrap(), StatusCode::OK);
+    line.emulator.clear_faults();
+
+    // Past the second the newcomer leaves Redis alone after its timeout: then it reads the
+    // sign-out there, unless it kept LINE's answer.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(newcomer.me(&token).await, StatusCode::UNAUTHORIZED);
+}
+
 /// A sign-out heard from the fleet reaches a request already waiting on LINE at the replica that
 /// hears it: LINE's (stale) "valid", arriving after the notice, does not let it through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
