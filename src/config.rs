@@ -720,6 +720,10 @@ impl LineAuthConfigBuilder {
         if upstream_timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("upstream_timeout"));
         }
+        // Zero would make every verification past the refetch floor wait for LINE's keys.
+        if self.jwks_max_age.is_some_and(|max_age| max_age.is_zero()) {
+            return Err(ConfigError::ZeroDuration("jwks_max_age"));
+        }
         let attempt_timeout = self
             .upstream_attempt_timeout
             .unwrap_or(DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT)
@@ -1418,6 +1422,10 @@ mod tests {
             base().required_scopes(["a\"b"]).build(),
             Err(ConfigError::InvalidScope(_))
         ));
+        assert_eq!(
+            base().jwks_max_age(Duration::ZERO).build().unwrap_err(),
+            ConfigError::ZeroDuration("jwks_max_age")
+        );
         assert_eq!(
             base().upstream_timeout(Duration::ZERO).build().unwrap_err(),
             ConfigError::ZeroDuration("upstream_timeout")

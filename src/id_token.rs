@@ -289,8 +289,9 @@ impl IdTokenVerifier {
 
     /// The ES256 key for `kid`: the one held, unless it is unknown or the keys held are older
     /// than `max_age`; then LINE's key set is fetched again (once, shared, at most once per
-    /// floor). While that cannot be done, a key held is still used: only a key set LINE actually
-    /// published without it retires a key.
+    /// floor), and only the verifications that need it wait for it: the one that started it, and
+    /// those with a `kid` not held. While that cannot be done, a key held is still used: only a
+    /// key set LINE actually published without it retires a key.
     async fn es256_key(&self, kid: &str) -> Result<VerifyingKey, LineAuthError> {
         if let (Some(key), true) = self.cached_key(kid, clock::now()) {
             return Ok(key);
@@ -298,7 +299,11 @@ impl IdTokenVerifier {
         let (fetch, held) = {
             let mut refetch = self.refetch.lock().unwrap_or_else(PoisonError::into_inner);
             match &refetch.in_flight {
-                Some(fetch) => (fetch.clone(), self.cached_key(kid, clock::now()).0),
+                // Only the verification that started the fetch waits for aged keys.
+                Some(fetch) => match self.cached_key(kid, clock::now()).0 {
+                    Some(held) => return Ok(held),
+                    None => (fetch.clone(), None),
+                },
                 None => {
                     let now = clock::now();
                     // A fetch may have landed since the look-up above: its keys are stored

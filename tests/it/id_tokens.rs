@@ -224,7 +224,8 @@ async fn an_unknown_kid_refetches_the_keys_once_then_rotation_works() {
 /// `jwks_max_age`: the key set is fetched again then, not only for an unknown `kid`.
 #[tokio::test]
 async fn a_key_line_retires_stops_verifying_once_the_keys_held_are_older_than_their_max_age() {
-    const MAX_AGE: Duration = Duration::from_millis(300);
+    // Long enough for the first steps below on a loaded machine.
+    const MAX_AGE: Duration = Duration::from_millis(1500);
     let line = Line::start().await;
     let config = line
         .config()
@@ -267,7 +268,7 @@ async fn a_key_line_retires_stops_verifying_once_the_keys_held_are_older_than_th
 /// tokens signed with a key held, and they are fetched again once it is back.
 #[tokio::test]
 async fn aged_keys_are_used_while_the_key_set_cannot_be_fetched() {
-    const MAX_AGE: Duration = Duration::from_millis(200);
+    const MAX_AGE: Duration = Duration::from_millis(500);
     let line = Line::start().await;
     let config = line
         .config()
@@ -294,6 +295,61 @@ async fn aged_keys_are_used_while_the_key_set_cannot_be_fetched() {
         2,
         "the aged keys were asked for"
     );
+
+    // Back, past the half-second backoff after the failure: fetched again.
+    line.emulator.clear_faults();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(verifier.verify(&issue(), None).await.is_ok());
+    assert_eq!(
+        line.emulator.calls().certs,
+        3,
+        "fetched again once LINE is back"
+    );
+}
+
+/// Only the verification that starts the fetch of aged keys waits for it: the others go on with
+/// the key held.
+#[tokio::test]
+async fn only_the_verification_that_fetches_aged_keys_waits_for_them() {
+    const MAX_AGE: Duration = Duration::from_millis(500);
+    const SLOW_KEYS: Duration = Duration::from_secs(3);
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .jwks_refetch_floor(Duration::from_millis(50))
+        .jwks_max_age(MAX_AGE)
+        .upstream_timeout(SLOW_KEYS * 2)
+        .upstream_attempt_timeout(SLOW_KEYS * 2)
+        .build()
+        .unwrap();
+    let verifier = std::sync::Arc::new(IdTokenVerifier::new(&config));
+    let issue = || {
+        line.emulator
+            .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"))
+    };
+    assert!(verifier.verify(&issue(), None).await.is_ok(), "first fetch");
+    tokio::time::sleep(MAX_AGE + Duration::from_millis(100)).await;
+
+    line.emulator
+        .inject(Endpoint::Certs, Fault::Latency(SLOW_KEYS));
+    let fetching = {
+        let (verifier, token) = (std::sync::Arc::clone(&verifier), issue());
+        tokio::spawn(async move { verifier.verify(&token, None).await.is_ok() })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while line.emulator.calls().certs < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fetch of the aged keys"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other = tokio::time::timeout(SLOW_KEYS / 2, verifier.verify(&issue(), None)).await;
+    assert!(
+        other.expect("waited for the fetch under way").is_ok(),
+        "the key held"
+    );
+    assert!(fetching.await.unwrap());
 }
 
 #[tokio::test]
