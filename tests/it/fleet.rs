@@ -1306,6 +1306,11 @@ async fn a_verdict_shared_when_the_forget_marks_cannot_be_read_is_taken_back() {
         .unwrap();
     assert_eq!(verifying.await.unwrap(), StatusCode::OK);
     line.emulator.clear_faults();
+    // Shared first (the failed read leaves Redis alone for a second before the take-back).
+    assert!(
+        wait_until_in_redis(&mut connection, &token).await,
+        "the verdict was shared"
+    );
 
     let deadline = Instant::now() + PUSH_DEADLINE;
     loop {
@@ -1375,9 +1380,9 @@ async fn signed_out_while_line_cannot_revoke(line: &Line, replica: &Replica) -> 
 /// `await_first_subscription`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_just_started_verifies_only_once_it_hears_sign_outs() {
-    // Under the 1 s a subscription attempt may take and the replica's Redis timeout (a failed
-    // attempt would drop everything anyway).
-    const SUBSCRIPTION_HELD: Duration = Duration::from_millis(600);
+    // Well under the 1 s a subscription attempt may take and the replica's Redis timeout (a
+    // failed attempt would drop everything anyway), and well over a verification.
+    const SUBSCRIPTION_HELD: Duration = Duration::from_millis(400);
     let redis = RedisServer::start();
     let line = Line::start().await;
     let signing_out = Replica::start(&line, &redis.url()).await;
