@@ -352,6 +352,69 @@ async fn only_the_verification_that_fetches_aged_keys_waits_for_them() {
     assert!(fetching.await.unwrap());
 }
 
+/// The verification that started the fetch of aged keys may be dropped (its client gone) with
+/// the fetch under way: it is finished by a later verification once it has had its time, not
+/// left hanging while the others go on with a key LINE retired.
+#[tokio::test]
+async fn a_fetch_of_aged_keys_whose_caller_left_is_finished_by_a_later_verification() {
+    const MAX_AGE: Duration = Duration::from_millis(500);
+    const LINE_TIMEOUT: Duration = Duration::from_secs(1);
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .jwks_refetch_floor(Duration::from_millis(50))
+        .jwks_max_age(MAX_AGE)
+        .upstream_timeout(LINE_TIMEOUT)
+        .upstream_attempt_timeout(LINE_TIMEOUT)
+        .build()
+        .unwrap();
+    let verifier = std::sync::Arc::new(IdTokenVerifier::new(&config));
+    let retired = line.emulator.rotate_signing_key();
+    let signed_by_retired: Vec<String> = (0..100)
+        .map(|_| {
+            line.emulator
+                .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"))
+        })
+        .collect();
+    assert!(verifier.verify(&signed_by_retired[0], None).await.is_ok());
+    line.emulator.rotate_signing_key();
+    assert!(line.emulator.retire_signing_key(&retired));
+    tokio::time::sleep(MAX_AGE + Duration::from_millis(100)).await;
+
+    line.emulator
+        .inject(Endpoint::Certs, Fault::Latency(LINE_TIMEOUT * 3));
+    let left = {
+        let (verifier, token) = (
+            std::sync::Arc::clone(&verifier),
+            signed_by_retired[1].clone(),
+        );
+        tokio::spawn(async move { verifier.verify(&token, None).await.is_ok() })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while line.emulator.calls().certs < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fetch of the aged keys"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    left.abort();
+    line.emulator.clear_faults();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    for token in &signed_by_retired[2..] {
+        if verifier.verify(token, None).await.is_err() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned fetch was never finished: a retired key kept verifying"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("a retired key kept verifying");
+}
+
 #[tokio::test]
 async fn unknown_kids_cannot_make_the_layer_hammer_the_key_endpoint() {
     let line = Line::start().await;
