@@ -299,11 +299,20 @@ impl IdTokenVerifier {
         let (fetch, held) = {
             let mut refetch = self.refetch.lock().unwrap_or_else(PoisonError::into_inner);
             match &refetch.in_flight {
-                // Only the verification that started the fetch waits for aged keys.
-                Some(fetch) => match self.cached_key(kid, clock::now()).0 {
-                    Some(held) => return Ok(held),
-                    None => (fetch.clone(), None),
-                },
+                Some(fetch) => {
+                    // Only the verification that started the fetch waits for aged keys, while
+                    // the fetch has its time: after that, its caller may have left without
+                    // finishing it (a fetch runs only while awaited), so this one does.
+                    let now = clock::now();
+                    let held = self.cached_key(kid, now).0;
+                    let driven = refetch
+                        .last_started
+                        .is_some_and(|at| now < at + self.timeout);
+                    match held {
+                        Some(held) if driven => return Ok(held),
+                        held => (fetch.clone(), held),
+                    }
+                }
                 None => {
                     let now = clock::now();
                     // A fetch may have landed since the look-up above: its keys are stored
