@@ -418,9 +418,15 @@ async fn custom_rejections_answer_refusals_made_inside_the_layer() {
                 "/api/handler-refuses",
                 get(|| async {
                     // A handler's own refusal, with a header of its own (a session cookie
-                    // cleared): the header stays with the custom answer.
+                    // cleared): the header stays with the custom answer. Those describing the
+                    // default answer's body (as a compression layer inside would set) do not.
                     (
-                        [("set-cookie", "session=; Max-Age=0")],
+                        [
+                            ("set-cookie", "session=; Max-Age=0"),
+                            ("content-encoding", "gzip"),
+                            ("etag", "\"default\""),
+                            ("retry-after", "7"),
+                        ],
                         line_auth::LineAuthError::ForeignChannel,
                     )
                 }),
@@ -472,6 +478,12 @@ async fn custom_rejections_answer_refusals_made_inside_the_layer() {
         Some("session=; Max-Age=0"),
         "the handler's own header"
     );
+    for describing_the_default in ["content-encoding", "etag", "retry-after"] {
+        assert!(
+            !reply.headers.contains_key(describing_the_default),
+            "{describing_the_default} kept"
+        );
+    }
 
     let reply = get_bearer(&required, "/api/handler-answers-404", &line.token()).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
