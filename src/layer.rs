@@ -8,7 +8,8 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::header::{
-    HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+    HeaderName, HeaderValue, ACCEPT_RANGES, CACHE_CONTROL, ETAG, LAST_MODIFIED, RETRY_AFTER,
+    TRANSFER_ENCODING, WWW_AUTHENTICATE,
 };
 use http::{Request, Response};
 use pin_project_lite::pin_project;
@@ -112,7 +113,7 @@ fn take_inner_refusal<B>(response: &mut Response<B>) -> Option<LineAuthError> {
 
 /// The custom answer to a refusal made inside, with the headers set on its way out (CORS, a
 /// cleared cookie) that the custom answer does not set itself, but for those that described the
-/// default answer.
+/// default answer: its body (a compression layer inside encodes it), its challenge and its wait.
 fn answer_again<B: From<Bytes>>(
     inner: &Response<B>,
     error: &LineAuthError,
@@ -121,12 +122,25 @@ fn answer_again<B: From<Bytes>>(
     let mut answer: Response<B> = refusal(error, Some(handler));
     let own: Vec<HeaderName> = answer.headers().keys().cloned().collect();
     for (name, value) in inner.headers() {
-        let described_the_default = [WWW_AUTHENTICATE, CONTENT_TYPE, CONTENT_LENGTH].contains(name);
-        if !described_the_default && !own.contains(name) {
+        if !described_the_default(name) && !own.contains(name) {
             answer.headers_mut().append(name.clone(), value.clone());
         }
     }
     answer
+}
+
+/// Whether a header of a refusal made inside described that answer, not the exchange.
+fn described_the_default(name: &HeaderName) -> bool {
+    name.as_str().starts_with("content-")
+        || [
+            ETAG,
+            LAST_MODIFIED,
+            ACCEPT_RANGES,
+            TRANSFER_ENCODING,
+            RETRY_AFTER,
+            WWW_AUTHENTICATE,
+        ]
+        .contains(name)
 }
 
 impl std::fmt::Debug for LineAuthLayer {
@@ -195,8 +209,9 @@ impl LineAuthLayer {
     /// the [`LineUser`](crate::LineUser) and [`VerifiedToken`] extractors, and a handler
     /// returning a [`LineAuthError`] (with the error's own status: one that sets another keeps
     /// its answer). Such a refusal's headers (CORS, a cleared cookie) are kept where your
-    /// response does not set them, but for `WWW-Authenticate`, `Content-Type` and
-    /// `Content-Length`.
+    /// response does not set them, but for those that described the default answer
+    /// (`Content-*`, `ETag`, `Last-Modified`, `Accept-Ranges`, `Transfer-Encoding`,
+    /// `Retry-After`, `WWW-Authenticate`).
     ///
     /// ```
     /// use bytes::Bytes;
