@@ -614,8 +614,9 @@ pub(crate) struct Link {
     /// Whether the subscription has been up once. Until then a read waits for it (within the
     /// Redis timeout), so that no sign-out published after the read goes unheard.
     subscribed: watch::Sender<bool>,
-    /// A read went on before the first subscription was up: that subscription then drops what
-    /// was verified before it.
+    /// A verification went on before the first subscription was up (the wait for it ran out,
+    /// or Redis could not be reached): that subscription then drops what was verified before
+    /// it and what is under way.
     read_unsubscribed: AtomicBool,
     /// The read-and-claim script, and whether this Redis refused scripts (ACL, a managed service
     /// that disables them): then the read and the claim are two calls.
@@ -1648,8 +1649,8 @@ impl Subscriber {
     async fn run(mut self) {
         // Invalidations published while this replica was not listening are lost: after a failed
         // attempt or a lost subscription, what they might have covered is dropped on subscribing.
-        // So is what a replica just started verified before its first subscription, where a
-        // read could not wait for it.
+        // So is what a replica just started verified, or is verifying, where a verification went
+        // on before its first subscription.
         let mut may_have_missed = false;
         let mut delay = Duration::from_millis(50);
         let mut warned = false;
@@ -1926,6 +1927,28 @@ mod tests {
         shared.await_first_subscription().await;
         assert!(shared.first_subscribed(), "a read went on without it");
         assert!(!shared.first_subscribed(), "only the first subscription");
+    }
+
+    /// A verification that goes on without Redis before the first subscription (Redis could not
+    /// be reached) makes that subscription drop what was verified; one after it, while Redis is
+    /// left alone after a failure, does not (later subscriptions drop only after a time without).
+    #[tokio::test]
+    async fn going_on_without_redis_counts_only_before_the_first_subscription() {
+        let counters = Counters::default();
+        let shared = unreachable_fleet();
+        assert!(shared.connection_for_reading(&counters).await.is_none());
+        assert!(
+            shared.first_subscribed(),
+            "verified without Redis before it"
+        );
+
+        let shared = unreachable_fleet();
+        assert!(!shared.first_subscribed(), "nothing before it");
+        assert!(shared.connection_for_reading(&counters).await.is_none());
+        assert!(
+            !shared.read_unsubscribed.load(Ordering::SeqCst),
+            "after the first subscription"
+        );
     }
 
     /// A read waits for the first subscription; it then has nothing to drop, and later reads
