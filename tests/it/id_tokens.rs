@@ -244,6 +244,8 @@ async fn a_key_line_retires_stops_verifying_once_the_keys_held_are_older_than_th
 
     line.emulator.rotate_signing_key();
     assert!(line.emulator.retire_signing_key(&retired));
+    // Past the refetch floor, within the max age: no fetch yet.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         verifier.verify(&second, None).await.is_ok(),
         "the keys held are younger than their max age"
