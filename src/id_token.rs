@@ -127,7 +127,8 @@ pub struct IdTokenVerifier {
     keys: RwLock<HeldKeys>,
     /// The last fetch's start and the fetch under way, if any. Locked only to look or to start
     /// one, never across the fetch: every verification with an unknown `kid` awaits the same
-    /// shared fetch, and nothing else waits at all.
+    /// shared fetch; one whose key is held only when it starts a fetch of aged keys, or
+    /// finishes one whose caller left.
     refetch: Mutex<Refetch>,
 }
 
