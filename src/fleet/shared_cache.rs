@@ -1929,6 +1929,17 @@ mod tests {
         assert!(!shared.first_subscribed(), "only the first subscription");
     }
 
+    /// Once a read went on without the first subscription, the reads after it do not wait
+    /// again: one timeout per replica, not one per request until Redis answers.
+    #[tokio::test]
+    async fn after_one_read_went_on_without_the_first_subscription_none_waits_for_it() {
+        let shared = unreachable_fleet_with_timeout(Duration::from_secs(60));
+        shared.note_read_unsubscribed();
+        tokio::time::timeout(Duration::from_secs(5), shared.await_first_subscription())
+            .await
+            .expect("waited again");
+    }
+
     /// A verification that goes on without Redis before the first subscription (Redis could not
     /// be reached) makes that subscription drop what was verified; one after it, while Redis is
     /// left alone after a failure, does not (later subscriptions drop only after a time without).

@@ -1264,6 +1264,11 @@ async fn a_verdict_shared_after_a_forget_it_predates_is_taken_back() {
         left, None,
         "the verdict that predates the forget was taken back"
     );
+    assert_eq!(
+        replicas[0].auth.stats().invalidations_published,
+        0,
+        "taken back at once: nothing left for the outbox"
+    );
     assert_eq!(replicas[1].me(&token).await, StatusCode::OK);
     assert_eq!(line.calls().0, 2, "the other replica asked LINE itself");
 }
