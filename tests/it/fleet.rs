@@ -1010,6 +1010,16 @@ fn an_empty_redis_key_prefix_is_a_configuration_error() {
     );
 }
 
+/// Asks `replica` about `token` until it refuses it; `kept` says what went wrong if it never
+/// does within [`PUSH_DEADLINE`].
+async fn until_refused(replica: &Replica, token: &str, kept: &str) {
+    let started = Instant::now();
+    while replica.me(token).await == StatusCode::OK {
+        assert!(started.elapsed() < PUSH_DEADLINE, "{kept}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A TCP relay in front of Redis whose open connections can be cut silently: from then on they
 /// swallow whatever is sent either way while both ends still think they are connected (a
 /// half-open connection, as a dropped NAT entry leaves). New connections are relayed as before.
@@ -1210,14 +1220,12 @@ async fn a_replica_first_subscribing_after_starting_without_redis_drops_what_it_
     redis.restart();
     wait_for_subscribers(&redis, 1).await;
 
-    let started = Instant::now();
-    while late.me(&token).await == StatusCode::OK {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the first subscription kept what it may have missed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_refused(
+        &late,
+        &token,
+        "the first subscription kept what it may have missed",
+    )
+    .await;
 }
 
 /// The race: replica A is verifying a token when it is forgotten elsewhere, and A's share
@@ -1404,14 +1412,12 @@ async fn a_replica_just_started_verifies_only_once_it_hears_sign_outs() {
     );
     signing_out.auth.logout(&token).await.unwrap();
 
-    let started = Instant::now();
-    while newcomer.me(&token).await == StatusCode::OK {
-        assert!(
-            started.elapsed() < PUSH_DEADLINE,
-            "a token signed out after its verification stayed trusted"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_refused(
+        &newcomer,
+        &token,
+        "a token signed out after its verification stayed trusted",
+    )
+    .await;
 }
 
 /// A replica just started whose Redis answers later than its timeout (each connection held
@@ -1440,14 +1446,12 @@ async fn a_replica_that_verified_before_reaching_redis_drops_it_on_its_first_sub
     );
 
     wait_for_subscribers(&redis, 2).await;
-    let started = Instant::now();
-    while newcomer.me(&token).await == StatusCode::OK {
-        assert!(
-            started.elapsed() < PUSH_DEADLINE,
-            "the first subscription kept a token verified before it and signed out unheard"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_refused(
+        &newcomer,
+        &token,
+        "the first subscription kept a token verified before it and signed out unheard",
+    )
+    .await;
 }
 
 /// The same, with the verification still waiting on LINE when the first subscription comes up:

@@ -220,6 +220,49 @@ async fn an_unknown_kid_refetches_the_keys_once_then_rotation_works() {
     );
 }
 
+/// A verifier whose keys age after `max_age` and may be fetched again every 50 ms, each fetch
+/// given `line_timeout` (the default where `None`).
+fn aging_keys(line: &Line, max_age: Duration, line_timeout: Option<Duration>) -> IdTokenVerifier {
+    let mut config = line
+        .config()
+        .jwks_refetch_floor(Duration::from_millis(50))
+        .jwks_max_age(max_age);
+    if let Some(timeout) = line_timeout {
+        config = config
+            .upstream_timeout(timeout)
+            .upstream_attempt_timeout(timeout);
+    }
+    IdTokenVerifier::new(&config.build().unwrap())
+}
+
+/// Verifies `token` in a task of its own, once the keys it needs have aged, and returns when
+/// that verification has started the second fetch of LINE's keys.
+async fn start_fetching_aged_keys(
+    line: &Line,
+    verifier: &std::sync::Arc<IdTokenVerifier>,
+    token: String,
+) -> tokio::task::JoinHandle<bool> {
+    let verifying = {
+        let verifier = std::sync::Arc::clone(verifier);
+        tokio::spawn(async move { verifier.verify(&token, None).await.is_ok() })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while line.emulator.calls().certs < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fetch of the aged keys"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    verifying
+}
+
+/// An ES256 ID token for Brown, signed with the emulator's current key.
+fn brown_id_token(line: &Line) -> String {
+    line.emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"))
+}
+
 /// A key LINE stops publishing stops verifying once the keys held are older than
 /// `jwks_max_age`: the key set is fetched again then, not only for an unknown `kid`.
 #[tokio::test]
@@ -227,18 +270,9 @@ async fn a_key_line_retires_stops_verifying_once_the_keys_held_are_older_than_th
     // Long enough for the first steps below on a loaded machine.
     const MAX_AGE: Duration = Duration::from_millis(1500);
     let line = Line::start().await;
-    let config = line
-        .config()
-        .jwks_refetch_floor(Duration::from_millis(50))
-        .jwks_max_age(MAX_AGE)
-        .build()
-        .unwrap();
-    let verifier = IdTokenVerifier::new(&config);
+    let verifier = aging_keys(&line, MAX_AGE, None);
     let retired = line.emulator.rotate_signing_key();
-    let issue = || {
-        line.emulator
-            .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"))
-    };
+    let issue = || brown_id_token(&line);
     let (first, second) = (issue(), issue());
     assert!(verifier.verify(&first, None).await.is_ok(), "first fetch");
 
@@ -272,17 +306,8 @@ async fn a_key_line_retires_stops_verifying_once_the_keys_held_are_older_than_th
 async fn aged_keys_are_used_while_the_key_set_cannot_be_fetched() {
     const MAX_AGE: Duration = Duration::from_millis(500);
     let line = Line::start().await;
-    let config = line
-        .config()
-        .jwks_refetch_floor(Duration::from_millis(50))
-        .jwks_max_age(MAX_AGE)
-        .build()
-        .unwrap();
-    let verifier = IdTokenVerifier::new(&config);
-    let issue = || {
-        line.emulator
-            .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"))
-    };
+    let verifier = aging_keys(&line, MAX_AGE, None);
+    let issue = || brown_id_token(&line);
     assert!(verifier.verify(&issue(), None).await.is_ok(), "first fetch");
 
     line.emulator.inject(
@@ -316,36 +341,14 @@ async fn only_the_verification_that_fetches_aged_keys_waits_for_them() {
     const MAX_AGE: Duration = Duration::from_millis(500);
     const SLOW_KEYS: Duration = Duration::from_secs(3);
     let line = Line::start().await;
-    let config = line
-        .config()
-        .jwks_refetch_floor(Duration::from_millis(50))
-        .jwks_max_age(MAX_AGE)
-        .upstream_timeout(SLOW_KEYS * 2)
-        .upstream_attempt_timeout(SLOW_KEYS * 2)
-        .build()
-        .unwrap();
-    let verifier = std::sync::Arc::new(IdTokenVerifier::new(&config));
-    let issue = || {
-        line.emulator
-            .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"))
-    };
+    let verifier = std::sync::Arc::new(aging_keys(&line, MAX_AGE, Some(SLOW_KEYS * 2)));
+    let issue = || brown_id_token(&line);
     assert!(verifier.verify(&issue(), None).await.is_ok(), "first fetch");
     tokio::time::sleep(MAX_AGE + Duration::from_millis(100)).await;
 
     line.emulator
         .inject(Endpoint::Certs, Fault::Latency(SLOW_KEYS));
-    let fetching = {
-        let (verifier, token) = (std::sync::Arc::clone(&verifier), issue());
-        tokio::spawn(async move { verifier.verify(&token, None).await.is_ok() })
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while line.emulator.calls().certs < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no fetch of the aged keys"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let fetching = start_fetching_aged_keys(&line, &verifier, issue()).await;
     let other = tokio::time::timeout(SLOW_KEYS / 2, verifier.verify(&issue(), None)).await;
     assert!(
         other.expect("waited for the fetch under way").is_ok(),
@@ -362,22 +365,9 @@ async fn a_fetch_of_aged_keys_whose_caller_left_is_finished_by_a_later_verificat
     const MAX_AGE: Duration = Duration::from_millis(500);
     const LINE_TIMEOUT: Duration = Duration::from_secs(1);
     let line = Line::start().await;
-    let config = line
-        .config()
-        .jwks_refetch_floor(Duration::from_millis(50))
-        .jwks_max_age(MAX_AGE)
-        .upstream_timeout(LINE_TIMEOUT)
-        .upstream_attempt_timeout(LINE_TIMEOUT)
-        .build()
-        .unwrap();
-    let verifier = std::sync::Arc::new(IdTokenVerifier::new(&config));
+    let verifier = std::sync::Arc::new(aging_keys(&line, MAX_AGE, Some(LINE_TIMEOUT)));
     let retired = line.emulator.rotate_signing_key();
-    let signed_by_retired: Vec<String> = (0..100)
-        .map(|_| {
-            line.emulator
-                .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("B"))
-        })
-        .collect();
+    let signed_by_retired: Vec<String> = (0..100).map(|_| brown_id_token(&line)).collect();
     assert!(verifier.verify(&signed_by_retired[0], None).await.is_ok());
     line.emulator.rotate_signing_key();
     assert!(line.emulator.retire_signing_key(&retired));
@@ -385,21 +375,7 @@ async fn a_fetch_of_aged_keys_whose_caller_left_is_finished_by_a_later_verificat
 
     line.emulator
         .inject(Endpoint::Certs, Fault::Latency(LINE_TIMEOUT * 3));
-    let left = {
-        let (verifier, token) = (
-            std::sync::Arc::clone(&verifier),
-            signed_by_retired[1].clone(),
-        );
-        tokio::spawn(async move { verifier.verify(&token, None).await.is_ok() })
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while line.emulator.calls().certs < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no fetch of the aged keys"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let left = start_fetching_aged_keys(&line, &verifier, signed_by_retired[1].clone()).await;
     left.abort();
     line.emulator.clear_faults();
 

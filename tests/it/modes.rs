@@ -318,18 +318,21 @@ async fn custom_answer(base: &str, token: Option<&str>, refusal: &str) -> (Statu
     (reply.status, body["why"].as_str().unwrap().to_owned())
 }
 
+/// The custom rejection of these tests: JSON of its own, marked `x-custom: yes`.
+fn custom_refusal(error: &line_auth::LineAuthError) -> Response<bytes::Bytes> {
+    let body = serde_json::json!({"code": error.status().as_u16(), "why": error.to_string()});
+    let mut response = Response::new(bytes::Bytes::from(body.to_string()));
+    *response.status_mut() = error.status();
+    response
+        .headers_mut()
+        .insert("x-custom", "yes".parse().unwrap());
+    response
+}
+
 #[tokio::test]
 async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
     let line = Line::start().await;
-    let layer = LineAuthLayer::new(line.config().build().unwrap()).with_rejection(|error| {
-        let body = serde_json::json!({"code": error.status().as_u16(), "why": error.to_string()});
-        let mut response = Response::new(bytes::Bytes::from(body.to_string()));
-        *response.status_mut() = error.status();
-        response
-            .headers_mut()
-            .insert("x-custom", "yes".parse().unwrap());
-        response
-    });
+    let layer = LineAuthLayer::new(line.config().build().unwrap()).with_rejection(custom_refusal);
     let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
     let revoked = line.token();
     line.emulator.revoke(&revoked);
@@ -390,15 +393,6 @@ async fn custom_rejections_answer_every_refusal_immediate_or_after_line() {
 async fn custom_rejections_answer_refusals_made_inside_the_layer() {
     use line_auth::RequireScopesLayer;
     let line = Line::start().await;
-    let custom = |error: &line_auth::LineAuthError| {
-        let body = serde_json::json!({"code": error.status().as_u16(), "why": error.to_string()});
-        let mut response = Response::new(bytes::Bytes::from(body.to_string()));
-        *response.status_mut() = error.status();
-        response
-            .headers_mut()
-            .insert("x-custom", "yes".parse().unwrap());
-        response
-    };
     let app = |layer: LineAuthLayer| {
         Router::new()
             .route(
@@ -444,10 +438,13 @@ async fn custom_rejections_answer_refusals_made_inside_the_layer() {
             .layer(layer)
     };
     let config = || line.config().build().unwrap();
-    let required = serve(app(LineAuthLayer::new(config()).with_rejection(custom))).await;
+    let required = serve(app(
+        LineAuthLayer::new(config()).with_rejection(custom_refusal)
+    ))
+    .await;
     let optional = serve(app(LineAuthLayer::new(config())
         .optional()
-        .with_rejection(custom)))
+        .with_rejection(custom_refusal)))
     .await;
 
     let (status, why) = custom_answer(&required, Some(&line.token()), "route's scope").await;
