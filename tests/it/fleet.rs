@@ -1126,11 +1126,11 @@ async fn pump(
     cut_before: Arc<AtomicU64>,
     delays: Delays,
 ) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Delays {
         latency,
         mut subscribe_hold,
     } = delays;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Read apart from writing, so that a chunk waiting out its latency holds up no other.
     let (chunks, mut arrived) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
