@@ -135,7 +135,7 @@ pub struct IdTokenVerifier {
 type KeyFetch = Shared<BoxFuture<'static, Result<Arc<Keys>, LineAuthError>>>;
 
 /// The keys held, and when they were fetched (never: none held yet).
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct HeldKeys {
     keys: Arc<Keys>,
     fetched_at: Option<Instant>,
