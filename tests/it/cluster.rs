@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use line_auth_emulator::IssueToken;
 
-use crate::fleet::{time_until, wait_for_invalidations, Replica};
+use crate::fleet::{time_until, wait_for_invalidations, Replica, STALL_TOLERANT_REDIS_TIMEOUT};
 use crate::logout::post_bearer;
 use crate::redis_cluster::RedisCluster;
 use crate::redis_server::{shared_key, FLEET_KEY};
@@ -16,12 +16,13 @@ use crate::support::*;
 /// How long a logout may take to reach the other replica: the issue asks for a second.
 const LOGOUT_DEADLINE: Duration = Duration::from_secs(1);
 
-/// A replica sharing `cluster`.
+/// A replica sharing `cluster`, tolerant of a loaded machine's stalls.
 async fn replica_on(line: &Line, cluster: &RedisCluster) -> Replica {
     Replica::with_config(
         line.config()
             .redis_cluster_urls(cluster.urls())
-            .redis_signing_key(FLEET_KEY),
+            .redis_signing_key(FLEET_KEY)
+            .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT),
     )
     .await
 }
@@ -337,11 +338,13 @@ async fn two_example_servers_share_a_redis_cluster_through_redis_cluster_urls() 
     let line = Line::start().await;
     let base_url = line.emulator.base_url();
     let urls = cluster.env_value();
+    let redis_timeout_ms = STALL_TOLERANT_REDIS_TIMEOUT.as_millis().to_string();
     let env = [
         ("LINE_CHANNEL_ID", CHANNEL),
         ("LINE_API_BASE", base_url.as_str()),
         ("REDIS_CLUSTER_URLS", urls.as_str()),
         ("LINE_REDIS_SIGNING_KEY", FLEET_KEY),
+        ("LINE_REDIS_TIMEOUT_MS", redis_timeout_ms.as_str()),
     ];
     let (_first, first) = start_example("server", &env);
     let (_second, second) = start_example("server", &env);

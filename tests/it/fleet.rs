@@ -20,7 +20,9 @@ use crate::redis_server::{shared_key, RedisServer, FLEET_KEY};
 /// milliseconds; the margin is for a loaded machine.
 const PUSH_DEADLINE: Duration = Duration::from_secs(5);
 
-/// The Redis timeout of replicas in tests not about timeouts.
+/// The Redis timeout of replicas and example servers in tests not about timeouts. The default
+/// (50 ms) is below what a loaded machine stalls for, and each timeout turns Redis off for a
+/// second: the LINE calls that follow would fail the tests that count them.
 pub(crate) const STALL_TOLERANT_REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One replica: the example's routes behind a layer sharing a Redis (a server here, a cluster in
@@ -208,10 +210,7 @@ async fn a_shared_verdict_is_held_to_each_replicas_own_channels_and_scopes_witho
     let line = Line::start().await;
     let lenient = Replica::start(&line, &redis.url()).await;
     let strict = Replica::with_config(
-        line.config()
-            .redis_url(redis.url())
-            .redis_signing_key(FLEET_KEY)
-            .required_scopes(["profile", "openid"]),
+        fleet_config(&line, &redis.url()).required_scopes(["profile", "openid"]),
     )
     .await;
     let other_service = Replica::with_config(
@@ -219,7 +218,8 @@ async fn a_shared_verdict_is_held_to_each_replicas_own_channels_and_scopes_witho
             .channel_id(OTHER_CHANNEL)
             .api_base(line.emulator.base_url())
             .redis_url(redis.url())
-            .redis_signing_key(FLEET_KEY),
+            .redis_signing_key(FLEET_KEY)
+            .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT),
     )
     .await;
     wait_for_subscribers(&redis, 3).await;
@@ -388,10 +388,7 @@ async fn the_shared_entry_is_keyed_by_hash_and_never_outlives_the_token() {
 async fn the_maximum_ttl_bounds_the_shared_entry() {
     let redis = RedisServer::start();
     let line = Line::start().await;
-    let config = line
-        .config()
-        .redis_url(redis.url())
-        .redis_signing_key(FLEET_KEY)
+    let config = fleet_config(&line, &redis.url())
         .cache_max_ttl(Duration::from_secs(7))
         .build()
         .unwrap();
@@ -932,11 +929,13 @@ async fn two_example_servers_share_one_redis_through_redis_url() {
     let redis = RedisServer::start();
     let line = Line::start().await;
     let base_url = line.emulator.base_url();
+    let redis_timeout_ms = STALL_TOLERANT_REDIS_TIMEOUT.as_millis().to_string();
     let env = [
         ("LINE_CHANNEL_ID", CHANNEL),
         ("LINE_API_BASE", base_url.as_str()),
         ("REDIS_URL", &redis.url()),
         ("LINE_REDIS_SIGNING_KEY", FLEET_KEY),
+        ("LINE_REDIS_TIMEOUT_MS", redis_timeout_ms.as_str()),
     ];
     let (_first, first) = start_example("server", &env);
     let (_second, second) = start_example("server", &env);
@@ -969,13 +968,8 @@ async fn two_example_servers_share_one_redis_through_redis_url() {
 async fn clear_never_reaches_past_its_own_prefix_even_one_without_a_delimiter() {
     let redis = RedisServer::start();
     let line = Line::start().await;
-    let replica = Replica::with_config(
-        line.config()
-            .redis_url(redis.url())
-            .redis_signing_key(FLEET_KEY)
-            .redis_key_prefix("app"),
-    )
-    .await;
+    let replica =
+        Replica::with_config(fleet_config(&line, &redis.url()).redis_key_prefix("app")).await;
     // The prefix is read as `app:`.
     wait_for_subscribers_on(&redis, "app:invalidate", 1).await;
     let mut connection = inspect(&redis).await;
@@ -1568,14 +1562,8 @@ async fn an_id_token_signed_out_on_one_replica_is_refused_by_one_that_never_hear
     let redis = RedisServer::start();
     let line = Line::start().await;
     let id_replica = |line: &Line| {
-        let layer = LineAuthLayer::new(
-            line.config()
-                .redis_url(redis.url())
-                .redis_signing_key(FLEET_KEY)
-                .build()
-                .unwrap(),
-        )
-        .id_tokens();
+        let layer =
+            LineAuthLayer::new(fleet_config(line, &redis.url()).build().unwrap()).id_tokens();
         let auth = layer.handle();
         async move {
             Replica {
@@ -1604,13 +1592,7 @@ async fn an_id_token_signed_out_on_one_replica_is_refused_by_one_that_never_hear
 async fn a_dropped_layer_leaves_the_fleet() {
     let redis = RedisServer::start();
     let line = Line::start().await;
-    let layer = LineAuthLayer::new(
-        line.config()
-            .redis_url(redis.url())
-            .redis_signing_key(FLEET_KEY)
-            .build()
-            .unwrap(),
-    );
+    let layer = LineAuthLayer::new(fleet_config(&line, &redis.url()).build().unwrap());
     let auth = layer.handle();
     wait_for_subscribers(&redis, 1).await;
 
@@ -1761,13 +1743,15 @@ async fn during_a_key_rotation_entries_signed_with_the_previous_key_are_accepted
         line.config()
             .redis_url(redis.url())
             .redis_signing_key(NEW_KEY)
+            .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT)
             .redis_previous_signing_key(FLEET_KEY),
     )
     .await;
     let rotated = Replica::with_config(
         line.config()
             .redis_url(redis.url())
-            .redis_signing_key(NEW_KEY),
+            .redis_signing_key(NEW_KEY)
+            .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT),
     )
     .await;
     wait_for_subscribers(&redis, 3).await;
