@@ -3,7 +3,7 @@
 //! timing, one burst with LINE slowed so all 1,000 overlap asserts that 999 joined the first
 //! one's verification; the timed bursts run at the emulator's speed, and print how many joined.
 //!
-//! `cargo bench --bench miss`.
+//! `cargo bench --features testing --bench miss`.
 
 mod common;
 

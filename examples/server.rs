@@ -4,7 +4,7 @@
 //! CORS is open to any origin for the demo (a LIFF page on another origin calls it). `GET /stats`
 //! shows the layer's counters and `handler_runs`, how many requests the layer let through to a
 //! protected handler (keep it private in production). `GET /liff/` serves the LIFF page of
-//! `examples/liff/`: it gets the user's token from LIFF (or, in demo mode, from a stand-in backed
+//! `examples/liff/` (`/liff` redirects there): it gets the user's token from LIFF (or, in demo mode, from a stand-in backed
 //! by the emulator), calls `/api/me` and shows the profile or the error.
 //!
 //! ```text
@@ -30,9 +30,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::{FromRef, Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use line_auth::{
@@ -127,11 +127,11 @@ fn liff_page() -> Router<AppState> {
     let file = |content_type: &'static str, body: &'static str| {
         get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) })
     };
+    let page = || file("text/html; charset=utf-8", include_str!("liff/index.html"));
     Router::new()
-        .route(
-            "/liff/",
-            file("text/html; charset=utf-8", include_str!("liff/index.html")),
-        )
+        .route("/liff", get(to_the_liff_page))
+        .route("/liff/", page())
+        .route("/liff/index.html", page())
         .route(
             "/liff/app.js",
             file("text/javascript", include_str!("liff/app.js")),
@@ -140,6 +140,15 @@ fn liff_page() -> Router<AppState> {
             "/liff/liff-stub.js",
             file("text/javascript", include_str!("liff/liff-stub.js")),
         )
+}
+
+/// `/liff`, as a LIFF endpoint URL may be registered: the page's scripts are relative to
+/// `/liff/`, so the browser is sent there, with LIFF's query parameters (`liff.state`).
+async fn to_the_liff_page(uri: Uri) -> Redirect {
+    match uri.query() {
+        Some(query) => Redirect::permanent(&format!("/liff/?{query}")),
+        None => Redirect::permanent("/liff/"),
+    }
 }
 
 async fn health() -> &'static str {

@@ -78,3 +78,43 @@ fn the_demo_refuses_a_bad_setting_as_a_configured_server_does() {
         r#"error: LINE_CACHE_MAX_TTL_SECS must be a whole number, got "soon""#
     );
 }
+
+#[tokio::test]
+async fn the_liff_page_is_found_at_liff_with_or_without_its_slash_and_as_index_html() {
+    let (_server, base) = start_example("server", &[]);
+    let page = |path: &str| {
+        let url = format!("{base}{path}");
+        async move {
+            let response = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .tls_certs_only([])
+                .build()
+                .unwrap()
+                .get(url)
+                .send()
+                .await
+                .unwrap();
+            let location = response
+                .headers()
+                .get("location")
+                .map(|value| value.to_str().unwrap().to_owned());
+            (response.status(), location, response.text().await.unwrap())
+        }
+    };
+    let (status, _, index) = page("/liff/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(index.contains("app.js"), "{index}");
+
+    assert_eq!(
+        page("/liff/index.html").await,
+        (StatusCode::OK, None, index)
+    );
+    // A LIFF endpoint URL registered without the slash; LIFF's own parameters are kept, and the
+    // page's relative script paths resolve under `/liff/`.
+    let (status, location, _) = page("/liff?liff.state=%2Forders").await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(location.as_deref(), Some("/liff/?liff.state=%2Forders"));
+    let (status, location, _) = page("/liff").await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(location.as_deref(), Some("/liff/"));
+}
