@@ -186,16 +186,15 @@ pin_project! {
 impl<F, B, E> Future for RequireScopesFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: From<Bytes>,
 {
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             OutcomeProj::Called { future } => future.poll(cx),
-            OutcomeProj::Refused { response } => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(|| LineAuthError::MissingToken.to_response()))),
+            OutcomeProj::Refused { response } => {
+                Poll::Ready(Ok(response.take().expect("future polled after completion")))
+            }
         }
     }
 }
@@ -223,6 +222,24 @@ mod tests {
             assert!(message.contains("scope-token"), "{bad:?}: {message}");
         }
         let _ = RequireScopesLayer::new(["openid", "chat_message.write", "a!#[]~"]);
+    }
+
+    /// As tower-http's futures: a second poll is the caller's bug, not a request to answer.
+    #[test]
+    #[should_panic(expected = "future polled after completion")]
+    fn a_refusal_polled_after_completion_panics_rather_than_invent_an_answer() {
+        use axum_core::body::Body;
+        let inner = tower::service_fn(|_: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+        });
+        let mut service = RequireScopesLayer::new(["openid"]).layer(inner);
+        let mut future = std::pin::pin!(service.call(Request::new(Body::empty())));
+        let mut context = Context::from_waker(Waker::noop());
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(Ok(response)) => assert_eq!(response.status(), 401),
+            _ => panic!("a request without a LineUser is refused at once"),
+        }
+        let _ = future.as_mut().poll(&mut context);
     }
 
     #[test]
