@@ -121,7 +121,7 @@ pub enum LineAuthError {
         required: Arc<str>,
     },
     /// LINE could not be reached or answered out of spec; the request is refused, not judged.
-    #[error("{description}: {0}", description = description!(Unavailable))]
+    #[error("{description}: {0}", description = unavailable_description(.0))]
     Unavailable(#[source] UpstreamError),
     /// A state-changing request (POST, PUT, PATCH, DELETE) authenticated by a cookie came from
     /// another site: refused as a possible cross-site request forgery.
@@ -226,13 +226,21 @@ pub enum UpstreamError {
     /// live at LINE (and stays refused here). `invalid_client` almost always means the channel
     /// secret: channels whose app type is Web app only require it at revoke.
     #[error(
-        "LINE refused to revoke the token ({error}); a channel whose app type is Web app only \
-         requires its channel secret at revoke: set LINE_CHANNEL_SECRET (channel_secret())"
+        "LINE answered {error} to the revoke; set LINE_CHANNEL_SECRET (channel_secret()) if the \
+         channel's app type is Web app only"
     )]
     RevokeRefused {
         /// The OAuth error LINE named (`invalid_client`, `invalid_request`, …).
         error: Box<str>,
     },
+}
+
+/// What the response to an [`LineAuthError::Unavailable`] says, which its text begins with.
+fn unavailable_description(error: &UpstreamError) -> &'static str {
+    match error {
+        UpstreamError::RevokeRefused { .. } => description!(RevokeRefused),
+        _ => description!(Unavailable),
+    }
 }
 
 impl UpstreamError {
@@ -562,6 +570,43 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    /// One table of descriptions feeds both: an error's text begins with what its response
+    /// says, then adds what only a log should carry (LINE's own words, the remedy).
+    #[test]
+    fn each_errors_text_begins_with_its_responses_description() {
+        let errors = [
+            LineAuthError::MissingToken,
+            LineAuthError::UnsupportedScheme,
+            LineAuthError::Malformed(MalformedReason::TooLong),
+            LineAuthError::InvalidToken(InvalidReason::Revoked),
+            LineAuthError::ForeignChannel,
+            LineAuthError::InsufficientScope {
+                required: "profile".into(),
+            },
+            LineAuthError::Unavailable(UpstreamError::Timeout),
+            LineAuthError::Unavailable(UpstreamError::RevokeRefused {
+                error: "invalid_client".into(),
+            }),
+            LineAuthError::CrossSiteRequest,
+        ];
+        for error in errors {
+            let response: Response<Bytes> = error.to_response();
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            let description = body["error_description"].as_str().unwrap();
+            let said = error.to_string();
+            let shared = description.trim_end_matches("; retry later");
+            assert!(said.starts_with(shared), "{said:?} / {description:?}");
+        }
+        let refused = LineAuthError::Unavailable(UpstreamError::RevokeRefused {
+            error: "invalid_client".into(),
+        })
+        .to_string();
+        assert!(
+            refused.contains("invalid_client") && refused.contains("LINE_CHANNEL_SECRET"),
+            "{refused}"
+        );
     }
 
     /// LINE's texts, old and new (the 2026 ones, the older lowercase one, the channel-token
