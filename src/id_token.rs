@@ -3,10 +3,10 @@
 //! - **ES256** (native apps, the LINE SDK, LIFF's `liff.getIDToken()`): the signature is checked
 //!   against the key from `GET /oauth2/v2.1/certs` whose `kid` matches the token's. Keys are
 //!   cached; an unknown `kid`, or keys held longer than
-//!   [`jwks_max_age`](crate::LineAuthConfigBuilder::jwks_max_age) (default [`JWKS_MAX_AGE`]),
+//!   [`jwks_max_age`](crate::LineAuthConfigBuilder::jwks_max_age) (default 24 h),
 //!   triggers one refetch, at most once per
 //!   [`jwks_refetch_floor`](crate::LineAuthConfigBuilder::jwks_refetch_floor) (default
-//!   [`JWKS_REFETCH_FLOOR`]). A key LINE no longer publishes then stops verifying; while the
+//!   60 s). A key LINE no longer publishes then stops verifying; while the
 //!   key set cannot be fetched, the keys held are still used.
 //! - **HS256** (web login): the signature is checked with the channel secret. LINE's discovery
 //!   document lists only ES256, so HS256 is an explicit opt-in
@@ -52,10 +52,10 @@ pub const ID_TOKEN_LEEWAY: Duration = Duration::from_secs(60);
 /// Default least time between two fetches of LINE's key set, so tokens with made-up `kid`s
 /// cannot make the layer hammer `/oauth2/v2.1/certs`
 /// ([`jwks_refetch_floor`](crate::LineAuthConfigBuilder::jwks_refetch_floor)).
-pub const JWKS_REFETCH_FLOOR: Duration = Duration::from_secs(60);
+pub(crate) const JWKS_REFETCH_FLOOR: Duration = Duration::from_secs(60);
 /// Default time LINE's key set is used before it is fetched again, so that a key LINE stops
 /// publishing stops verifying ([`jwks_max_age`](crate::LineAuthConfigBuilder::jwks_max_age)).
-pub const JWKS_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const JWKS_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A verified ID token: its claims, and the user they describe.
 #[derive(Debug, Clone)]

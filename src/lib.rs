@@ -32,7 +32,9 @@
 //!    re-checks the channel, the scopes and the token's expiry, and goes straight on.
 //! 3. **Miss**: LINE's secure login procedure, once per token however many requests carry it:
 //!    `GET /oauth2/v2.1/verify`, then `client_id` must be a configured channel, `expires_in`
-//!    positive and the required scopes granted, then `GET /v2/profile` for the user ID.
+//!    positive and the required scopes granted, then `GET /v2/profile` for the user ID
+//!    (`GET /oauth2/v2.1/userinfo` for a token with `openid` but not `profile`, as LINE MINI
+//!    Apps' are).
 //! 4. **LINE unreachable** (timeout, connection error, 5xx, 429, an answer out of spec): 503 with
 //!    `Retry-After`. The request is refused, and the token is not remembered as bad.
 //! 5. **Success**: the [`LineUser`] is inserted as a request extension and the inner service runs.
