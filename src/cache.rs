@@ -111,7 +111,7 @@ impl VerifiedCache {
     #[inline]
     pub(crate) fn get(&self, key: &CacheKey, now: Instant) -> Cached {
         match self.entries.get(key) {
-            Some(entry) => self.judge(key, entry, clock::millis(now)),
+            Some(entry) => Self::judge(entry, clock::millis(now)),
             None => Cached::Unknown,
         }
     }
@@ -127,21 +127,22 @@ impl VerifiedCache {
         if clock::coarse_millis().saturating_add(clock::COARSE_MARGIN_MILLIS) < entry.fresh_until {
             return Cached::Fresh(entry.user, entry.grant);
         }
-        self.judge(key, entry, clock::millis(clock::now()))
+        Self::judge(entry, clock::millis(clock::now()))
     }
 
-    /// What `entry`, stored under `key`, says at `now` (in [`clock::millis`]).
+    /// What `entry` says at `now` (in [`clock::millis`]).
     #[inline]
-    fn judge(&self, key: &CacheKey, entry: CachedToken, now: u64) -> Cached {
+    fn judge(entry: CachedToken, now: u64) -> Cached {
         if now < entry.fresh_until {
             Cached::Fresh(entry.user, entry.grant)
         } else if now >= entry.token_expires {
             // An expired token never becomes valid again: keep answering locally until evicted.
             Cached::Expired
         } else {
-            if !self.within_grace(&entry, now) {
-                self.entries.remove(key);
-            }
+            // Stale: LINE is asked again, and its answer replaces or removes the entry (or the
+            // bound evicts it). Until then the entry says the token was verified here before,
+            // so its re-check is not queued behind first-time tokens, and it can be served
+            // under stale-if-error.
             Cached::Unknown
         }
     }
@@ -439,7 +440,11 @@ mod tests {
             cache.get(&digest.key, t0 + 5 * SECOND),
             Cached::Unknown
         ));
-        assert_eq!(cache.len(), 0, "a stale entry is dropped");
+        // Kept until LINE's answer replaces it: the token is known, for its re-check's turn.
+        assert!(
+            cache.user_of(&digest.key).is_some(),
+            "a stale entry is kept"
+        );
     }
 
     #[test]

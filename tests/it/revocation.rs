@@ -113,6 +113,48 @@ async fn a_full_queue_refuses_new_tokens_fast_but_neither_locks_out_nor_stands_i
     assert_eq!(hog.await.unwrap(), StatusCode::OK);
 }
 
+/// Issue 12: re-checks of tokens already known are not queued behind first-time tokens, with
+/// the defaults too (no stale-if-error, which keeps a stale entry for its own reasons).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recheck_of_a_known_token_passes_a_full_queue_without_stale_if_error() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .cache_max_ttl(Duration::from_millis(300))
+        .max_pending_verifications(1)
+        .build()
+        .unwrap();
+    let base = serve(routes(&HandlerCalls::default()).layer(LineAuthLayer::new(config))).await;
+    let known = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &known).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await; // stale now
+
+    // A first-time token's verification fills the one pending place.
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
+    let hog = {
+        let (base, other) = (base.clone(), line.token());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &other).await.status })
+    };
+    assert!(
+        eventually(Duration::from_secs(2), || line.emulator.calls().verify == 2).await,
+        "the other token reached LINE"
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &line.token()).await.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the queue is full for first-time tokens"
+    );
+
+    let reply = get_bearer(&base, "/api/me", &known).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(line.emulator.calls().verify, 3, "the re-check asked LINE");
+    assert_eq!(hog.await.unwrap(), StatusCode::OK);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_takes_effect_even_if_the_caller_hangs_up() {
     let line = Line::start().await;
