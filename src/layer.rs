@@ -257,14 +257,14 @@ impl LineAuthLayer {
     /// # }
     /// ```
     pub fn token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
-        Arc::make_mut(&mut self.state).sources = TokenSources::new(sources);
+        let state = Arc::make_mut(&mut self.state);
+        state.sources = state.sources.reading(sources);
         self
     }
 
     /// Origins (`scheme://host[:port]`, as browsers send them in `Origin`) trusted to send
     /// state-changing requests (POST, PUT, PATCH, DELETE) authenticated by a
-    /// [`TokenSource::Cookie`], besides this site itself. Call after
-    /// [`token_sources`](Self::token_sources).
+    /// [`TokenSource::Cookie`], besides this site itself.
     ///
     /// This is the layer's CSRF defence for cookies: such a request is accepted only when the
     /// browser says it comes from this site (`Sec-Fetch-Site: same-origin`, or `none` for one the
@@ -688,6 +688,27 @@ pub(crate) mod tests {
             .build()
             .unwrap();
         LineAuthLayer::new(config)
+    }
+
+    /// The builder's order does not matter: choosing the sources keeps the trusted origins.
+    #[test]
+    fn trusted_origins_set_before_the_token_sources_are_kept() {
+        let layer = layer()
+            .trusted_origins(["https://app.example.com"])
+            .token_sources([crate::TokenSource::Cookie("line_token".into())]);
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "sec-fetch-site",
+            http::HeaderValue::from_static("cross-site"),
+        );
+        headers.insert(
+            "origin",
+            http::HeaderValue::from_static("https://app.example.com"),
+        );
+        assert!(layer
+            .state
+            .sources
+            .allows_cookie_request(&http::Method::POST, &headers));
     }
 
     /// An inner service that is never ready, as one at its concurrency limit (also for

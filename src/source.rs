@@ -162,11 +162,23 @@ pub(crate) struct Found<'r> {
 
 impl TokenSources {
     pub(crate) fn new(sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        Self::of(sources, Box::default())
+    }
+
+    /// Other sources, still trusting the origins trusted here.
+    pub(crate) fn reading(&self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        Self::of(sources, self.0.trusted_origins.clone())
+    }
+
+    fn of(
+        sources: impl IntoIterator<Item = TokenSource>,
+        trusted_origins: Box<[Box<str>]>,
+    ) -> Self {
         let list: Box<[TokenSource]> = sources.into_iter().collect();
         Self(Arc::new(Sources {
             authorization_only: *list == [TokenSource::AuthorizationHeader],
             list,
-            trusted_origins: Box::default(),
+            trusted_origins,
         }))
     }
 
