@@ -754,11 +754,7 @@ impl Link {
     /// The connection for `PUBLISH` (see [`publisher`](Self::publisher)), paused or not.
     fn publisher_despite_a_pause(&self) -> Option<Connection> {
         if !self.settings.is_cluster() {
-            return self
-                .connection
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
+            return self.connection_despite_a_pause();
         }
         self.publisher
             .read()
@@ -781,15 +777,20 @@ impl Link {
             .clone()
     }
 
+    /// The command connection, paused or not (none before Redis was first reached).
+    fn connection_despite_a_pause(&self) -> Option<Connection> {
+        self.connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The connection, unless Redis failed within the last second or was never reached.
     fn connection(&self) -> Option<Connection> {
         if clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed) {
             return None;
         }
-        self.connection
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.connection_despite_a_pause()
     }
 
     /// The connection for a read that may find a sign-out: as [`connection`](Self::connection),
@@ -1114,7 +1115,18 @@ impl Link {
         let Some(mut connection) = self.connection() else {
             return false;
         };
-        self.run(counters, what, pipe.query_async::<()>(&mut connection))
+        self.write_on(&mut connection, pipe, counters, what).await
+    }
+
+    /// [`write`](Self::write) on `connection`, which the caller chose.
+    async fn write_on(
+        &self,
+        connection: &mut Connection,
+        pipe: &redis::Pipeline,
+        counters: &dyn Tally,
+        what: &'static str,
+    ) -> bool {
+        self.run(counters, what, pipe.query_async::<()>(connection))
             .await
             .is_some()
     }
@@ -1336,15 +1348,22 @@ impl Link {
 
     /// Deletes what the fleet shares about the invalidated tokens and tells every replica.
     async fn publish(&self, invalidation: &Invalidation, counters: &dyn Tally) -> bool {
-        // A sign-out in a cluster: the message first, on the subscription's node, even while
-        // Redis use is paused (a failure on one master pauses every slot). A replica that hears
-        // it refuses the token on its own, whatever Redis holds, so the message need not wait
-        // for the record, which follows for the replicas that did not hear it (and, should it
-        // fail, is retried from the outbox with the message again).
-        let announced = self.settings.is_cluster()
-            && matches!(invalidation, Invalidation::Revoked(..))
+        // A sign-out: the message first (in a cluster, on the subscription's node), even while
+        // Redis use is paused: one timeout, or a failure on one master of a cluster, pauses
+        // it for a second, and the outbox would hold the sign-out that long. A replica that
+        // hears it refuses the token on its own, whatever Redis holds, so the message need not
+        // wait for the record, which follows for the replicas that did not hear it (and, should
+        // it fail, is retried from the outbox with the message again).
+        let announced = matches!(invalidation, Invalidation::Revoked(..))
             && self.announce(invalidation, counters, true).await;
-        let Some(mut connection) = self.connection() else {
+        // The one server just took the message: the record follows on the same connection,
+        // pause or not, rather than from the outbox with the message a second time.
+        let connection = if announced && !self.settings.is_cluster() {
+            self.connection_despite_a_pause()
+        } else {
+            self.connection()
+        };
+        let Some(mut connection) = connection else {
             return false;
         };
         // The deletes, in one slot (a token's keys) or as one command that a cluster splits by
@@ -1442,7 +1461,11 @@ impl Link {
                 }
             }
         }
-        if !pipe.is_empty() && !self.write(&pipe, counters, "delete shared entries").await {
+        if !pipe.is_empty()
+            && !self
+                .write_on(&mut connection, &pipe, counters, "delete shared entries")
+                .await
+        {
             return false;
         }
         announced || self.announce(invalidation, counters, false).await

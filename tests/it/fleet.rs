@@ -468,6 +468,50 @@ async fn logout_through_one_replica_is_honoured_by_the_others_once_its_invalidat
     assert_eq!(line.emulator.calls().revoke, 1);
 }
 
+/// Issue 7: a logout reaches the other replicas within a second, also when it comes just after
+/// a Redis hiccup at the replica logging out, which then leaves Redis alone for a second: the
+/// sign-out is announced despite that pause (as in a cluster), not left to the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_just_after_a_redis_hiccup_is_announced_at_once() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let listening = Replica::start(&line, &redis.url()).await;
+    let hiccuping =
+        Replica::with_redis_timeout(&line, &redis.url(), Duration::from_millis(100)).await;
+    wait_for_subscribers(&redis, 2).await;
+    let token = line.token();
+    for replica in [&listening, &hiccuping] {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+
+    // Redis stalls for 300 ms: the replica's read of a new token times out, and it leaves Redis
+    // alone for a second.
+    let mut connection = inspect(&redis).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(300)
+        .arg("ALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(hiccuping.me(&line.token()).await, StatusCode::OK);
+    assert_eq!(hiccuping.auth.stats().shared_errors, 1);
+    tokio::time::sleep(Duration::from_millis(400)).await; // Redis answers again
+
+    assert_eq!(
+        post_bearer(&hiccuping.base, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+    // Well within the second: the outbox would wait for the pause to end, 0.6 s from here.
+    time_until(
+        &listening.base,
+        &token,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_millis(400),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_logout_refusal_outranks_a_verdict_shared_late() {
     let redis = RedisServer::start();
