@@ -1348,17 +1348,20 @@ impl Link {
 
     /// Deletes what the fleet shares about the invalidated tokens and tells every replica.
     async fn publish(&self, invalidation: &Invalidation, counters: &dyn Tally) -> bool {
-        // A sign-out: the message first (in a cluster, on the subscription's node), even while
-        // Redis use is paused: one timeout, or a failure on one master of a cluster, pauses
-        // it for a second, and the outbox would hold the sign-out that long. A replica that
-        // hears it refuses the token on its own, whatever Redis holds, so the message need not
-        // wait for the record, which follows for the replicas that did not hear it (and, should
-        // it fail, is retried from the outbox with the message again).
-        let announced = matches!(invalidation, Invalidation::Revoked(..))
+        // A sign-out goes even while Redis use is paused: one timeout, or a failure on one master
+        // of a cluster, pauses it for a second, and the outbox would hold the sign-out that long.
+        let signing_out = matches!(invalidation, Invalidation::Revoked(..));
+        // In a cluster, the message first, on the subscription's node (the record's master may
+        // be the one that failed). A replica that hears it refuses the token on its own, whatever
+        // Redis holds, so the message need not wait for the record, which follows for the
+        // replicas that did not hear it (and, should it fail, is retried from the outbox with the
+        // message again). One server takes the record first, as every invalidation: a replica
+        // subscribing between the two then reads the record.
+        let announced = signing_out
+            && self.settings.is_cluster()
             && self.announce(invalidation, counters, true).await;
-        // The one server just took the message: the record follows on the same connection,
-        // pause or not, rather than from the outbox with the message a second time.
-        let connection = if announced && !self.settings.is_cluster() {
+        let despite_a_pause = signing_out && !self.settings.is_cluster();
+        let connection = if despite_a_pause {
             self.connection_despite_a_pause()
         } else {
             self.connection()
@@ -1468,7 +1471,7 @@ impl Link {
         {
             return false;
         }
-        announced || self.announce(invalidation, counters, false).await
+        announced || self.announce(invalidation, counters, despite_a_pause).await
     }
 
     /// Publishes the invalidation's message; `despite_a_pause`: even while Redis use is paused.

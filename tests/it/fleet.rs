@@ -495,7 +495,8 @@ async fn a_logout_just_after_a_redis_hiccup_is_announced_at_once() {
         .await
         .unwrap();
     assert_eq!(hiccuping.me(&line.token()).await, StatusCode::OK);
-    assert_eq!(hiccuping.auth.stats().shared_errors, 1);
+    // (Its keepalive may have timed out in the stall too.)
+    assert!(hiccuping.auth.stats().shared_errors >= 1);
     tokio::time::sleep(Duration::from_millis(400)).await; // Redis answers again
 
     assert_eq!(
