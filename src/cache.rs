@@ -71,8 +71,7 @@ pub(crate) enum Cached {
 ///   ([`VerifiedCache::remove_digest`], [`VerifiedCache::remove`]), or when pruning finds its
 ///   key gone from the store, which no insertion can race (they hold the lock).
 ///
-/// Removals from the store alone (eviction, a stale entry dropped on a lookup, a user's
-/// sign-out) leave a digest behind whose key is gone: harmless, since a digest and a key are
+/// Removals from the store alone (eviction, a user's sign-out) leave a digest behind whose key is gone: harmless, since a digest and a key are
 /// both functions of the token, so the pair stays true; removing it later removes nothing, or
 /// the same token's newer entry, as it should. Such leftovers are pruned when the index reaches
 /// twice the store's size (plus some slack), so it stays within about twice the store, and the
@@ -557,7 +556,7 @@ mod tests {
     }
 
     #[test]
-    fn without_stale_if_error_a_stale_entry_is_dropped() {
+    fn without_stale_if_error_a_stale_entry_is_never_served_stale() {
         let cache = VerifiedCache::new(10, 5 * SECOND, None, false);
         let digest = TokenIds::of("t");
         let t0 = clock::now();

@@ -476,7 +476,8 @@ impl LineAuthConfigBuilder {
     /// besides older ones a forget set aside until they land)
     /// (default 16 × [`max_concurrent_verifications`](Self::max_concurrent_verifications)).
     /// Past it a new token is refused at once with 503 and `Retry-After: 1`, rather than queued
-    /// behind a flood it cannot get through within the upstream timeout.
+    /// behind a flood it cannot get through within the upstream timeout. Re-checks of tokens
+    /// verified here before may go on up to twice the limit, so such a flood cannot lock them out.
     pub fn max_pending_verifications(mut self, limit: usize) -> Self {
         self.max_pending_verifications = Some(limit);
         self

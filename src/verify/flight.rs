@@ -144,8 +144,8 @@ impl Flights {
 
     /// Joins the flight of `digest`, or starts one unless `settled` (looked at under the lock,
     /// since a flight fills the caches before it leaves) already has the verdict. A `known`
-    /// token (a re-check, with the user it was verified as) may start one past the bound: junk
-    /// cannot lock it out. A flight forgotten since it started (its token, everything, or its
+    /// token (a re-check, with the user it was verified as) may start one past the bound, up to
+    /// twice it: junk cannot lock it out. A flight forgotten since it started (its token, everything, or its
     /// user; any user, for a first-time token whose user is not known yet) is not joined: its
     /// answer predates the forget.
     pub(crate) fn join(
@@ -174,7 +174,13 @@ impl Flights {
             let _ = sender.send(verdict);
             return Joined::Settled(pending);
         }
-        if state.in_the_air() >= self.max_pending && known.is_none() {
+        // First-time tokens up to the bound; re-checks as many again, so junk cannot lock them
+        // out and they cannot grow without one either.
+        let bound = match known {
+            None => self.max_pending,
+            Some(_) => self.max_pending.saturating_mul(2),
+        };
+        if state.in_the_air() >= bound {
             return Joined::Full;
         }
         // Only now, with a newer flight sure to start, is the older one set aside: a request
@@ -388,6 +394,28 @@ mod tests {
             ),
             "a re-check of a known token is not locked out"
         );
+    }
+
+    /// Re-checks are bounded too: as many again as first-time tokens, so that junk cannot lock
+    /// them out and a LINE outage with every user returning cannot grow them without bound.
+    #[test]
+    fn re_checks_of_known_tokens_have_a_bound_of_their_own() {
+        let flights = Flights::new(2);
+        let t0 = clock::now();
+        let _junk = [
+            started(&flights, TokenDigest::of("a"), t0),
+            started(&flights, TokenDigest::of("b"), t0),
+        ];
+        for known in ["c", "d"] {
+            assert!(matches!(
+                flights.join(TokenDigest::of(known), t0, Some(user("U3")), || None),
+                Joined::Started(..)
+            ));
+        }
+        assert!(matches!(
+            flights.join(TokenDigest::of("e"), t0, Some(user("U3")), || None),
+            Joined::Full
+        ));
     }
 
     #[test]
