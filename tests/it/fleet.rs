@@ -513,6 +513,42 @@ async fn a_logout_just_after_a_redis_hiccup_is_announced_at_once() {
     .await;
 }
 
+/// One server: a sign-out's record is in Redis before its message goes out, so that a replica
+/// subscribing between the two, too late to hear the message, reads the record. The replica
+/// signing out is far from Redis: its two commands land a round trip apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_outs_record_is_in_redis_before_its_message_goes_out() {
+    use futures_util::StreamExt;
+    const LATENCY: Duration = Duration::from_millis(300);
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let far = Relay::start_far(redis.port(), LATENCY).await;
+    let signing_out = Replica::with_redis_timeout(&line, &far.url(), Duration::from_secs(3)).await;
+    wait_for_subscribers(&redis, 1).await;
+    let token = line.token();
+    let mut listening = redis::Client::open(redis.url())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    listening.subscribe("line-auth:invalidate").await.unwrap();
+    let mut connection = inspect(&redis).await;
+
+    let logout = {
+        let (auth, token) = (signing_out.auth.clone(), token.clone());
+        tokio::spawn(async move { auth.logout(&token).await })
+    };
+    let message = tokio::time::timeout(PUSH_DEADLINE, listening.on_message().next())
+        .await
+        .expect("the sign-out was announced")
+        .unwrap();
+    assert!(message.get_payload::<String>().unwrap().starts_with("r:"));
+
+    let recorded: bool = connection.exists(shared_key("s", &token)).await.unwrap();
+    assert!(recorded, "the message went out before the record");
+    logout.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn a_logout_refusal_outranks_a_verdict_shared_late() {
     let redis = RedisServer::start();
