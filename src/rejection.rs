@@ -549,34 +549,9 @@ mod tests {
         assert!(!response.headers().contains_key(WWW_AUTHENTICATE));
     }
 
-    #[test]
-    fn every_body_is_json_with_error_and_description() {
-        let errors = [
-            LineAuthError::MissingToken,
-            LineAuthError::UnsupportedScheme,
-            LineAuthError::Malformed(MalformedReason::TooLong),
-            LineAuthError::InvalidToken(InvalidReason::Revoked),
-            LineAuthError::ForeignChannel,
-            LineAuthError::InsufficientScope {
-                required: "profile".into(),
-            },
-            LineAuthError::Unavailable(UpstreamError::Timeout),
-        ];
-        for error in errors {
-            let response: Response<Bytes> = error.to_response();
-            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
-            assert!(
-                body["error"].is_string() && body["error_description"].is_string(),
-                "{body}"
-            );
-        }
-    }
-
-    /// One table of descriptions feeds both: an error's text begins with what its response
-    /// says, then adds what only a log should carry (LINE's own words, the remedy).
-    #[test]
-    fn each_errors_text_begins_with_its_responses_description() {
-        let errors = [
+    /// A refusal of each kind.
+    fn one_of_each() -> [LineAuthError; 9] {
+        [
             LineAuthError::MissingToken,
             LineAuthError::UnsupportedScheme,
             LineAuthError::Malformed(MalformedReason::TooLong),
@@ -590,8 +565,26 @@ mod tests {
                 error: "invalid_client".into(),
             }),
             LineAuthError::CrossSiteRequest,
-        ];
-        for error in errors {
+        ]
+    }
+
+    #[test]
+    fn every_body_is_json_with_error_and_description() {
+        for error in one_of_each() {
+            let response: Response<Bytes> = error.to_response();
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert!(
+                body["error"].is_string() && body["error_description"].is_string(),
+                "{body}"
+            );
+        }
+    }
+
+    /// One table of descriptions feeds both: an error's text begins with what its response
+    /// says, then adds what only a log should carry (LINE's own words, the remedy).
+    #[test]
+    fn each_errors_text_begins_with_its_responses_description() {
+        for error in one_of_each() {
             let response: Response<Bytes> = error.to_response();
             let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
             let description = body["error_description"].as_str().unwrap();

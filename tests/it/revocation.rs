@@ -82,16 +82,7 @@ async fn a_full_queue_refuses_new_tokens_fast_but_neither_locks_out_nor_stands_i
     line.emulator.revoke(&known);
 
     // Another token's verification fills the one pending place.
-    line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
-    let hog = {
-        let (base, other) = (base.clone(), line.token());
-        tokio::spawn(async move { get_bearer(&base, "/api/me", &other).await.status })
-    };
-    assert!(
-        eventually(Duration::from_secs(2), || line.emulator.calls().verify == 2).await,
-        "the other token reached LINE"
-    );
+    let hog = fill_the_one_pending_place(&line, &base).await;
 
     // A new token: refused at once, LINE not asked.
     let reply = get_bearer(&base, "/api/me", &line.token()).await;
@@ -111,6 +102,26 @@ async fn a_full_queue_refuses_new_tokens_fast_but_neither_locks_out_nor_stands_i
     assert_eq!(line.emulator.calls().verify, 3);
     assert_eq!(auth.stats().served_stale, 0);
     assert_eq!(hog.await.unwrap(), StatusCode::OK);
+}
+
+/// A first-time token's verification, slowed by LINE to 600 ms, taking the one pending place of
+/// a layer with `max_pending_verifications(1)` whose one earlier verify call was the known
+/// token's; its status, once LINE answers.
+async fn fill_the_one_pending_place(
+    line: &Line,
+    base: &str,
+) -> tokio::task::JoinHandle<StatusCode> {
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
+    let hog = {
+        let (base, other) = (base.to_owned(), line.token());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &other).await.status })
+    };
+    assert!(
+        eventually(Duration::from_secs(2), || line.emulator.calls().verify == 2).await,
+        "the other token reached LINE"
+    );
+    hog
 }
 
 /// Issue 12: re-checks of tokens already known are not queued behind first-time tokens, with
@@ -133,16 +144,7 @@ async fn a_recheck_of_a_known_token_passes_a_full_queue_without_stale_if_error()
     tokio::time::sleep(Duration::from_millis(400)).await; // stale now
 
     // A first-time token's verification fills the one pending place.
-    line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
-    let hog = {
-        let (base, other) = (base.clone(), line.token());
-        tokio::spawn(async move { get_bearer(&base, "/api/me", &other).await.status })
-    };
-    assert!(
-        eventually(Duration::from_secs(2), || line.emulator.calls().verify == 2).await,
-        "the other token reached LINE"
-    );
+    let hog = fill_the_one_pending_place(&line, &base).await;
     assert_eq!(
         get_bearer(&base, "/api/me", &line.token()).await.status,
         StatusCode::SERVICE_UNAVAILABLE,
