@@ -4,8 +4,9 @@
 //! CORS is open to any origin for the demo (a LIFF page on another origin calls it). `GET /stats`
 //! shows the layer's counters and `handler_runs`, how many requests the layer let through to a
 //! protected handler (keep it private in production). `GET /liff/` serves the LIFF page of
-//! `examples/liff/` (`/liff` redirects there): it gets the user's token from LIFF (or, in demo mode, from a stand-in backed
-//! by the emulator), calls `/api/me` and shows the profile or the error.
+//! `examples/liff/` (`/liff` redirects there): it gets the user's token from LIFF (or, in demo
+//! mode, from a stand-in backed by the emulator), calls `/api/me` and shows the profile or the
+//! error.
 //!
 //! ```text
 //! cargo run --example server

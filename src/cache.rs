@@ -71,8 +71,8 @@ pub(crate) enum Cached {
 ///   ([`VerifiedCache::remove_digest`], [`VerifiedCache::remove`]), or when pruning finds its
 ///   key gone from the store, which no insertion can race (they hold the lock).
 ///
-/// Removals from the store alone (eviction, a user's sign-out) leave a digest behind whose key is gone: harmless, since a digest and a key are
-/// both functions of the token, so the pair stays true; removing it later removes nothing, or
+/// Removals from the store alone (eviction, a user's sign-out) leave a digest behind whose key
+/// is gone: harmless, since a digest and a key are both functions of the token, so the pair stays true; removing it later removes nothing, or
 /// the same token's newer entry, as it should. Such leftovers are pruned when the index reaches
 /// twice the store's size (plus some slack), so it stays within about twice the store, and the
 /// scan is paid once per that many insertions, on the miss path.

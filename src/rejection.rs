@@ -235,7 +235,7 @@ pub enum UpstreamError {
     },
 }
 
-/// What the response to an [`LineAuthError::Unavailable`] says, which its text begins with.
+/// What the response to a [`LineAuthError::Unavailable`] says, which its text begins with.
 fn unavailable_description(error: &UpstreamError) -> &'static str {
     match error {
         UpstreamError::RevokeRefused { .. } => description!(RevokeRefused),

@@ -145,9 +145,9 @@ impl Flights {
     /// Joins the flight of `digest`, or starts one unless `settled` (looked at under the lock,
     /// since a flight fills the caches before it leaves) already has the verdict. A `known`
     /// token (a re-check, with the user it was verified as) may start one past the bound, up to
-    /// twice it: junk cannot lock it out. A flight forgotten since it started (its token, everything, or its
-    /// user; any user, for a first-time token whose user is not known yet) is not joined: its
-    /// answer predates the forget.
+    /// twice it: junk cannot lock it out. A flight forgotten since it started (its token,
+    /// everything, or its user; any user, for a first-time token whose user is not known yet) is
+    /// not joined: its answer predates the forget.
     pub(crate) fn join(
         &self,
         digest: TokenDigest,
