@@ -1296,7 +1296,7 @@ impl Link {
         invalidation: Invalidation,
         counters: &dyn Tally,
     ) -> bool {
-        if self.publish(&invalidation, counters).await {
+        if self.publish(&invalidation, counters, Attempt::First).await {
             return true;
         }
         self.invalidate_later(invalidation);
@@ -1347,10 +1347,18 @@ impl Link {
     }
 
     /// Deletes what the fleet shares about the invalidated tokens and tells every replica.
-    async fn publish(&self, invalidation: &Invalidation, counters: &dyn Tally) -> bool {
-        // A sign-out goes even while Redis use is paused: one timeout, or a failure on one master
-        // of a cluster, pauses it for a second, and the outbox would hold the sign-out that long.
-        let signing_out = matches!(invalidation, Invalidation::Revoked(..));
+    async fn publish(
+        &self,
+        invalidation: &Invalidation,
+        counters: &dyn Tally,
+        attempt: Attempt,
+    ) -> bool {
+        // A sign-out's first attempt goes even while Redis use is paused: one timeout, or a
+        // failure on one master of a cluster, pauses it for a second, and the outbox would hold
+        // the sign-out that long. The courier's retries wait the pause out, so a hung Redis costs
+        // one timeout per sign-out, not one after another.
+        let signing_out =
+            attempt == Attempt::First && matches!(invalidation, Invalidation::Revoked(..));
         // In a cluster, the message first, on the subscription's node (the record's master may
         // be the one that failed). A replica that hears it refuses the token on its own, whatever
         // Redis holds, so the message need not wait for the record, which follows for the
@@ -1821,6 +1829,15 @@ impl Subscriber {
     }
 }
 
+/// Which attempt at publishing an invalidation this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// The caller's own, at once.
+    First,
+    /// The courier's, from the outbox.
+    Retry,
+}
+
 /// Connects the command connection, then publishes what waits in the outbox: at once, and
 /// again every second while Redis is away.
 async fn run_courier(
@@ -1834,7 +1851,7 @@ async fn run_courier(
             let Some(invalidation) = link.take_from_outbox() else {
                 break;
             };
-            if !link.publish(&invalidation, &notices).await {
+            if !link.publish(&invalidation, &notices, Attempt::Retry).await {
                 link.put_back(invalidation);
                 break;
             }
