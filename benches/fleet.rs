@@ -5,10 +5,10 @@
 //! one token costs a fleet of N replicas, its first requests sent one replica after another and
 //! to all replicas at once.
 //!
-//! `cargo bench --features testing,redis --bench fleet -- --batches 20 --requests 200 --repeats 3 --replicas 8`, and with
-//! `--cluster` the same against a 3-master Redis Cluster (`REDIS_CLUSTER_URLS`); smoke mode
-//! (`cargo test --features testing,redis --benches`) runs one tiny round on one server. Needs `redis-server` (`apt-get
-//! install redis-server`).
+//! `cargo bench --features testing,redis --bench fleet -- --batches 20 --requests 200 --repeats 3
+//! --replicas 8`, and with `--cluster` the same against a 3-master Redis Cluster
+//! (`REDIS_CLUSTER_URLS`); smoke mode (`cargo test --features testing,redis --benches`) runs one
+//! tiny round on one server. Needs `redis-server` (`apt-get install redis-server`).
 
 mod common;
 

@@ -1,10 +1,10 @@
 //! Memory: bytes per verified entry at 100k and 1M entries (allocation counting), and resident
 //! memory under a flood of distinct junk tokens that LINE (the emulator) refuses.
 //!
-//! `cargo bench --features testing --bench memory` (1M junk tokens, about a minute); in smoke mode
-//! (`cargo test --features testing --benches`) small sizes: 5,000 junk tokens through a refused store bounded to
-//! 1,000. Both assert that the refused store fills up to its bound and no further, and that the
-//! layer's heap stops growing once it is full.
+//! `cargo bench --features testing --bench memory` (1M junk tokens, about a minute); in smoke
+//! mode (`cargo test --features testing --benches`) small sizes: 5,000 junk tokens through a
+//! refused store bounded to 1,000. Both assert that the refused store fills up to its bound and
+//! no further, and that the layer's heap stops growing once it is full.
 
 mod common;
 

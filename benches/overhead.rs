@@ -1,8 +1,8 @@
 //! Per-request cost of `LineAuthLayer` on a cached token, against a bare router and the
 //! middlewares a user would otherwise write; and the cost of refusing without calling LINE.
 //!
-//! `cargo bench --features testing --bench overhead`. Overheads are differences against `bare` in the same run;
-//! see BENCHMARKS.md.
+//! `cargo bench --features testing --bench overhead`. Overheads are differences against `bare`
+//! in the same run; see BENCHMARKS.md.
 
 mod common;
 

@@ -4,8 +4,8 @@
 //! variant's ratio to its baseline is printed twice: of the two medians ("ratio"), and the median
 //! of each round's own ratio ("paired"), which a drift between rounds barely moves.
 //!
-//! `cargo bench --all-features --bench rotating -- --batches 40 --requests 20000 --repeats 3`; smoke mode
-//! (`cargo test --all-features --benches`) runs one tiny round.
+//! `cargo bench --all-features --bench rotating -- --batches 40 --requests 20000 --repeats 3`;
+//! smoke mode (`cargo test --all-features --benches`) runs one tiny round.
 
 mod common;
 

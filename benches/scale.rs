@@ -1,7 +1,8 @@
 //! Hit cost as the cache grows (1k, 100k, 1M tokens, requests spread over the set), and both
 //! cores hitting one cache at once.
 //!
-//! `cargo bench --features testing --bench scale`; in smoke mode (`cargo test --features testing --benches`) only 1k tokens.
+//! `cargo bench --features testing --bench scale`; in smoke mode (`cargo test --features testing
+//! --benches`) only 1k tokens.
 
 mod common;
 

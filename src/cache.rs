@@ -72,10 +72,11 @@ pub(crate) enum Cached {
 ///   key gone from the store, which no insertion can race (they hold the lock).
 ///
 /// Removals from the store alone (eviction, a user's sign-out) leave a digest behind whose key
-/// is gone: harmless, since a digest and a key are both functions of the token, so the pair stays true; removing it later removes nothing, or
-/// the same token's newer entry, as it should. Such leftovers are pruned when the index reaches
-/// twice the store's size (plus some slack), so it stays within about twice the store, and the
-/// scan is paid once per that many insertions, on the miss path.
+/// is gone: harmless, since a digest and a key are both functions of the token, so the pair
+/// stays true; removing it later removes nothing, or the same token's newer entry, as it should.
+/// Such leftovers are pruned when the index reaches twice the store's size (plus some slack), so
+/// it stays within about twice the store, and the scan is paid once per that many insertions, on
+/// the miss path.
 type DigestIndex = Mutex<HashMap<TokenDigest, CacheKey, DigestHashBuilder>>;
 
 /// Leftover digests tolerated beyond twice the store's size before the index is pruned.
