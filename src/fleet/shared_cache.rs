@@ -1472,11 +1472,17 @@ impl Link {
                 }
             }
         }
-        if !pipe.is_empty()
-            && !self
+        let recorded = pipe.is_empty()
+            || self
                 .write_on(&mut connection, &pipe, counters, "delete shared entries")
-                .await
-        {
+                .await;
+        if !recorded {
+            // One server refusing the record (full under `noeviction`, read-only) may still take
+            // the message: a sign-out's first attempt sends it anyway, and the outbox retries
+            // the record, and the message with it, once Redis takes writes.
+            if despite_a_pause {
+                self.announce(invalidation, counters, true).await;
+            }
             return false;
         }
         announced || self.announce(invalidation, counters, despite_a_pause).await

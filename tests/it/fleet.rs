@@ -921,6 +921,33 @@ async fn a_full_redis_refusing_writes_never_fails_a_request() {
     }
 }
 
+/// One server refusing writes (full under `noeviction`, as README advises for sign-outs): a
+/// logout's record cannot be written, but its message, which Redis still takes, reaches the
+/// other replicas at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_a_full_redis_still_reaches_the_other_replicas() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let token = line.token();
+    for replica in &replicas {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+    refuse_writes(&redis).await;
+
+    assert_eq!(
+        post_bearer(&replicas[1].base, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+    time_until(
+        &replicas[0].base,
+        &token,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(1),
+    )
+    .await;
+}
+
 /// Redis refusing every write ("OOM command not allowed") pauses the replica's use of it a
 /// second at a time, over and over; its subscription is fine all along, and the keepalive that
 /// shows it (a `PUBLISH`, which Redis still takes) must go on, or after three seconds the
