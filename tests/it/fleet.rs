@@ -150,6 +150,21 @@ async fn wait_until_shared(line: &Line, first: &Replica, second: &Replica) {
     }
 }
 
+/// Logs `token` out at the server at `signing_out` (`POST /api/logout`), then polls until the
+/// one at `other` refuses it; `limit` as for [`time_until`].
+pub(crate) async fn log_out_then_refused(
+    signing_out: &str,
+    other: &str,
+    token: &str,
+    limit: Duration,
+) -> Duration {
+    assert_eq!(
+        post_bearer(signing_out, "/api/logout", token).await,
+        StatusCode::NO_CONTENT
+    );
+    time_until(other, token, StatusCode::UNAUTHORIZED, limit).await
+}
+
 /// Polls until the server at `base` (a replica, an example server) answers `status` to
 /// `GET /api/me` with `token`; how long that took, if within `limit`.
 pub(crate) async fn time_until(
@@ -502,15 +517,11 @@ async fn a_logout_just_after_a_redis_hiccup_is_announced_at_once() {
         .await
         .unwrap();
 
-    assert_eq!(
-        post_bearer(&hiccuping.base, "/api/logout", &token).await,
-        StatusCode::NO_CONTENT
-    );
     // Well within the second: the outbox would wait for the pause to end, about 0.9 s from here.
-    time_until(
+    log_out_then_refused(
+        &hiccuping.base,
         &listening.base,
         &token,
-        StatusCode::UNAUTHORIZED,
         Duration::from_millis(400),
     )
     .await;
@@ -734,17 +745,7 @@ async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up(
     for replica in &replicas {
         assert_eq!(replica.me(&token).await, StatusCode::OK);
     }
-    assert_eq!(
-        post_bearer(&replicas[0].base, "/api/logout", &token).await,
-        StatusCode::NO_CONTENT
-    );
-    time_until(
-        &replicas[1].base,
-        &token,
-        StatusCode::UNAUTHORIZED,
-        PUSH_DEADLINE,
-    )
-    .await;
+    log_out_then_refused(&replicas[0].base, &replicas[1].base, &token, PUSH_DEADLINE).await;
 }
 
 #[tokio::test]
@@ -935,14 +936,10 @@ async fn a_logout_on_a_full_redis_still_reaches_the_other_replicas() {
     }
     refuse_writes(&redis).await;
 
-    assert_eq!(
-        post_bearer(&replicas[1].base, "/api/logout", &token).await,
-        StatusCode::NO_CONTENT
-    );
-    time_until(
+    log_out_then_refused(
+        &replicas[1].base,
         &replicas[0].base,
         &token,
-        StatusCode::UNAUTHORIZED,
         Duration::from_secs(1),
     )
     .await;
@@ -1068,11 +1065,7 @@ async fn two_example_servers_share_one_redis_through_redis_url() {
         "the second server asked Redis, not LINE"
     );
 
-    assert_eq!(
-        post_bearer(&second, "/api/logout", &token).await,
-        StatusCode::NO_CONTENT
-    );
-    time_until(&first, &token, StatusCode::UNAUTHORIZED, PUSH_DEADLINE).await;
+    log_out_then_refused(&second, &first, &token, PUSH_DEADLINE).await;
 }
 
 #[tokio::test]
