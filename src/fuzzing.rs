@@ -598,8 +598,9 @@ impl AnswerCase {
         }
     }
 
-    /// Fact sheet §3.2: 200 with the documented JSON is the profile; 401 the token went bad
-    /// (whatever the body); 403 the `profile` scope is missing; anything else is unavailable.
+    /// Fact sheet §3.2: 200 with the documented JSON is the profile (a user ID, never empty);
+    /// 401 the token went bad (whatever the body); 403 the `profile` scope is missing; anything
+    /// else is unavailable.
     pub(crate) fn expected_profile(&self) -> Verdict {
         match (self.status.as_u16(), &self.body) {
             (
@@ -611,7 +612,7 @@ impl AnswerCase {
                     status_message,
                     ..
                 },
-            ) => Verdict::Profile {
+            ) if !user_id.is_empty() => Verdict::Profile {
                 user_id: user_id.clone(),
                 display_name: display_name.clone(),
                 picture_url: picture_url.clone(),

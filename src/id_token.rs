@@ -509,6 +509,65 @@ mod tests {
         assert_eq!(check(u64::MAX, u64::MAX), "rejected");
     }
 
+    /// An ID token naming no one (`"sub": ""`) is refused, as one without `sub` is: never a
+    /// `LineUser` whose empty ID every such caller would share.
+    #[test]
+    fn a_token_with_an_empty_or_no_subject_is_refused() {
+        let (verifier, now) = (verifier(), 1_800_000_000);
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&claims(now + 60, now)).unwrap();
+        assert!(verifier
+            .check(&payload.to_string().into_bytes(), now)
+            .is_ok());
+        payload["sub"] = "".into();
+        let refused = verifier.check(&payload.to_string().into_bytes(), now);
+        assert!(
+            matches!(
+                refused,
+                Err(LineAuthError::InvalidToken(InvalidReason::Rejected))
+            ),
+            "{refused:?}"
+        );
+        payload.as_object_mut().unwrap().remove("sub");
+        assert!(verifier
+            .check(&payload.to_string().into_bytes(), now)
+            .is_err());
+    }
+
+    /// RFC 7519 §2 lets a NumericDate be fractional: `exp` and `iat` are read in whole seconds,
+    /// the fraction dropped, and the leeway holds to the second as for whole ones.
+    #[test]
+    fn fractional_exp_and_iat_are_read_in_whole_seconds() {
+        let (verifier, now, leeway) = (verifier(), 1_800_000_000, ID_TOKEN_LEEWAY.as_secs());
+        let check = |exp: f64, iat: f64| {
+            let payload = serde_json::json!({
+                "iss": ISSUER,
+                "sub": "U1234567890abcdef1234567890abcdef",
+                "aud": "1234567890",
+                "exp": exp,
+                "iat": iat,
+            });
+            verifier
+                .check(&payload.to_string().into_bytes(), now)
+                .map(|claims| (claims.exp, claims.iat))
+        };
+        let (now_f, leeway_f) = (now as f64, leeway as f64);
+
+        assert_eq!(
+            check(now_f + 3600.5, now_f - 0.25).unwrap(),
+            (now + 3600, now - 1)
+        );
+        assert!(
+            check(now_f - leeway_f - 0.5, now_f - 3600.0).is_err(),
+            "expired"
+        );
+        assert!(
+            check(now_f + 3600.0, now_f + leeway_f + 1.5).is_err(),
+            "issued ahead"
+        );
+        assert!(check(-1.5, now_f).is_err(), "a negative exp is long past");
+    }
+
     #[test]
     fn debug_names_the_channels_and_the_key_set_but_not_the_secret() {
         let config = LineAuthConfig::builder()

@@ -5,7 +5,8 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
-use serde::Deserialize;
+use serde::de::{Error as _, Unexpected};
+use serde::{Deserialize, Deserializer};
 
 /// A token LINE issued; its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -50,10 +51,48 @@ pub(crate) fn unix_time(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(seconds.min(LATEST_UNIX_SECONDS))
 }
 
+/// A number of seconds as LINE's SDKs read one: LINE sends whole seconds, but its iOS SDK reads
+/// `expires_in` as a `TimeInterval` (a double), and RFC 7519 §2 lets a JWT's NumericDate be
+/// fractional. A fraction is dropped (toward zero, so no life is read longer than given), and a
+/// value past `i64` saturates, as an integer past it does.
+fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    Ok(match (number.as_i64(), number.as_u64(), number.as_f64()) {
+        (Some(whole), _, _) => whole,
+        (None, Some(_), _) => i64::MAX,
+        // `as` truncates toward zero and saturates.
+        (None, None, fractional) => fractional.unwrap_or_default() as i64,
+    })
+}
+
+/// [`seconds`] where a negative value is out of spec: a lifetime, or a Unix time.
+fn unsigned_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    match (number.as_u64(), number.as_f64()) {
+        (Some(whole), _) => Ok(whole),
+        (None, Some(fractional)) if fractional >= 0.0 => Ok(fractional as u64),
+        (None, fractional) => Err(D::Error::invalid_value(
+            Unexpected::Float(fractional.unwrap_or_default()),
+            &"a number of seconds, not negative",
+        )),
+    }
+}
+
+/// A user ID, which LINE never sends empty. An empty one is read as an answer out of spec, as one
+/// without the field is, never as a user that every such answer would share.
+fn user_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let id = String::deserialize(deserializer)?;
+    if id.is_empty() {
+        return Err(D::Error::invalid_value(Unexpected::Str(""), &"a user ID"));
+    }
+    Ok(id)
+}
+
 /// `POST /oauth2/v2.1/token`'s answer, both grants (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 #[derive(Deserialize)]
 pub(crate) struct TokenAnswer {
     pub(crate) access_token: Token,
+    #[serde(deserialize_with = "unsigned_seconds")]
     pub(crate) expires_in: u64,
     /// Optional on a refresh: LINE's reference says the same one comes back, LINE's Android SDK
     /// reads it as "a new one only if the current one must be replaced" and keeps the old one
@@ -77,7 +116,8 @@ pub struct AccessTokenInfo {
     pub scope: Option<String>,
     /// The channel the token was issued for: a JSON string of digits, never a number.
     pub client_id: String,
-    /// Seconds left at the time of the call.
+    /// Seconds left at the time of the call (a fractional answer is read in whole seconds).
+    #[serde(deserialize_with = "seconds")]
     pub expires_in: i64,
 }
 
@@ -97,7 +137,8 @@ impl AccessTokenInfo {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Profile {
-    /// The user ID.
+    /// The user ID, never empty.
+    #[serde(deserialize_with = "user_id")]
     pub user_id: String,
     /// The display name.
     pub display_name: String,
@@ -116,13 +157,16 @@ pub struct Profile {
 pub struct IdTokenClaims {
     /// Always `https://access.line.me`.
     pub iss: String,
-    /// The user ID.
+    /// The user ID, never empty.
+    #[serde(deserialize_with = "user_id")]
     pub sub: String,
     /// The channel ID.
     pub aud: String,
-    /// Expiry, Unix seconds.
+    /// Expiry, Unix seconds (a fractional one is read in whole seconds).
+    #[serde(deserialize_with = "unsigned_seconds")]
     pub exp: u64,
-    /// Issue time, Unix seconds.
+    /// Issue time, Unix seconds (a fractional one is read in whole seconds).
+    #[serde(deserialize_with = "unsigned_seconds")]
     pub iat: u64,
     /// The nonce of the authorization request, if one was sent.
     #[serde(default)]
@@ -153,7 +197,8 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct UserInfo {
-    /// The user ID.
+    /// The user ID, never empty.
+    #[serde(deserialize_with = "user_id")]
     pub sub: String,
     /// Display name, with the `profile` scope.
     #[serde(default)]
@@ -294,6 +339,52 @@ mod tests {
             serde_json::from_str(r#"{"scope":"profile  openid","client_id":"1","expires_in":5}"#)
                 .unwrap();
         assert_eq!(parsed.scopes().collect::<Vec<_>>(), ["profile", "openid"]);
+    }
+
+    /// LINE's iOS SDK reads `expires_in` as a `TimeInterval` (a double): a fractional one is read
+    /// in whole seconds, its fraction dropped; one past the type's range saturates, as an integer
+    /// past it does not overflow. A negative lifetime is no token's.
+    #[test]
+    fn a_fractional_expires_in_is_read_in_whole_seconds() {
+        let verified = |expires_in: &str| {
+            serde_json::from_str::<AccessTokenInfo>(&format!(
+                r#"{{"client_id":"1","expires_in":{expires_in}}}"#
+            ))
+            .map(|info| info.expires_in)
+            .ok()
+        };
+        assert_eq!(verified("3600.75"), Some(3600));
+        assert_eq!(verified("-0.5"), Some(0));
+        assert_eq!(verified("-7"), Some(-7));
+        assert_eq!(verified("1e30"), Some(i64::MAX));
+        assert_eq!(verified("18446744073709551615"), Some(i64::MAX));
+        assert_eq!(
+            verified(r#""3600""#),
+            None,
+            "a string is not a number of seconds"
+        );
+
+        let issued = |expires_in: &str| {
+            serde_json::from_str::<TokenAnswer>(&format!(
+                r#"{{"access_token":"a","expires_in":{expires_in},"token_type":"Bearer"}}"#
+            ))
+            .map(|answer| answer.expires_in)
+            .ok()
+        };
+        assert_eq!(issued("2592000.9"), Some(2_592_000));
+        assert_eq!(issued("1e30"), Some(u64::MAX));
+        assert_eq!(issued("-1"), None);
+        assert_eq!(issued("-0.5"), None);
+    }
+
+    /// A user ID LINE sends empty is no user's: the answer is out of spec, as without the field.
+    #[test]
+    fn an_empty_user_id_is_no_user() {
+        let profile = |body: &str| serde_json::from_str::<Profile>(body).ok();
+        assert!(profile(r#"{"userId":"U1","displayName":"Brown"}"#).is_some());
+        assert!(profile(r#"{"userId":"","displayName":"Brown"}"#).is_none());
+        assert!(serde_json::from_str::<UserInfo>(r#"{"sub":"U1"}"#).is_ok());
+        assert!(serde_json::from_str::<UserInfo>(r#"{"sub":""}"#).is_err());
     }
 
     #[test]

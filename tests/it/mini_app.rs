@@ -210,6 +210,33 @@ async fn userinfo_refusing_the_token_is_401_and_a_400_without_an_oauth_error_is_
     }
 }
 
+/// A userinfo answer naming no one (`"sub": ""`) is LINE out of spec, as one without `sub` is:
+/// 503, never a `LineUser` whose empty ID every such caller would share.
+#[tokio::test]
+async fn userinfo_with_an_empty_sub_is_503_and_never_reaches_the_handler() {
+    for body in [r#"{"sub":""}"#, r#"{"name":"Brown"}"#] {
+        let line = line_answering_userinfo(StatusCode::OK, body).await;
+        let config = line_auth::LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(&line)
+            .required_scopes(["openid"])
+            .build()
+            .unwrap();
+        let calls = HandlerCalls::default();
+        let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
+
+        let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.bWluaS1hcHA.c2ln").await;
+
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{body}: {}",
+            reply.body
+        );
+        assert_eq!(calls.get(), 0, "{body}");
+    }
+}
+
 /// LINE failing on userinfo is LINE unavailable for an `openid`-only token: 503 with LINE's
 /// `Retry-After` or the layer's own, never 401 and never the handler; a 5xx is asked again.
 #[tokio::test]

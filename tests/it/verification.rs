@@ -254,3 +254,62 @@ async fn a_handler_reads_lines_answers_through_the_line_users_accessors() {
         )
     );
 }
+
+/// The fact sheet gives `expires_in` as whole seconds, but LINE's iOS SDK reads it as a
+/// `TimeInterval` (a double), so a fractional one from LINE, or from a stand-in that computes it
+/// from a clock, is a grant: its fraction of a second is dropped, never rounded up.
+#[tokio::test]
+async fn a_fractional_expires_in_is_a_grant_read_in_whole_seconds() {
+    use line_auth_emulator::{Endpoint, Fault};
+    let line = Line::start().await;
+    let (base, calls) = app_with(line.config()).await;
+    let token = line.token();
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Json {
+            status: StatusCode::OK,
+            body: format!(r#"{{"scope":"profile","client_id":"{CHANNEL}","expires_in":3600.75}}"#),
+        },
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+
+    let reply = get_bearer(&base, "/api/me", &token).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let expires_at = reply.json()["expiresAt"].as_u64().unwrap();
+    assert!(
+        (now + 3599..=now + 3601).contains(&expires_at),
+        "{expires_at} for {now} + 3600.75"
+    );
+    assert_eq!(calls.get(), 1);
+}
+
+/// A profile naming no one (`"userId": ""`) is LINE out of spec, as one without `userId` is:
+/// 503, never a `LineUser` whose empty ID every such caller would share.
+#[tokio::test]
+async fn a_profile_with_an_empty_user_id_is_503_and_never_reaches_the_handler() {
+    use line_auth_emulator::{Endpoint, Fault};
+    let line = Line::start().await;
+    let (base, calls) = app_with(line.config()).await;
+    let token = line.token();
+    line.emulator.inject(
+        Endpoint::Profile,
+        Fault::Json {
+            status: StatusCode::OK,
+            body: r#"{"userId":"","displayName":"Brown"}"#.to_owned(),
+        },
+    );
+
+    let reply = get_bearer(&base, "/api/me", &token).await;
+
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(calls.get(), 0);
+}
