@@ -428,7 +428,8 @@ impl LineAuthConfigBuilder {
     }
 
     /// Scopes every token must carry (default `profile`, which the profile call needs). Replaces
-    /// the default; an empty list requires nothing beyond what the profile call needs.
+    /// the default; an empty list requires only what naming the user takes: `profile` (the
+    /// profile call) or `openid` (userinfo, for a LINE MINI App's `openid`-only token).
     ///
     /// `email` can be required of ID tokens only ([`id_tokens`](crate::LineAuthLayer::id_tokens)):
     /// LINE never lists it in an access token's scope, even when it was granted, so a layer

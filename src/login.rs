@@ -425,8 +425,9 @@ impl LineLoginClient {
         }
     }
 
-    /// `GET /oauth2/v2.1/verify`: the token's channel, scopes and remaining lifetime. Check the
-    /// channel yourself (or use [`LineAuthLayer`](crate::LineAuthLayer), which does).
+    /// `GET /oauth2/v2.1/verify`: the token's channel, scopes and remaining lifetime. Check
+    /// both yourself, as LINE's secure login process says: `client_id` is your channel and
+    /// `expires_in` is above zero (or use [`LineAuthLayer`](crate::LineAuthLayer), which does).
     pub async fn verify_access_token(
         &self,
         access_token: &str,
@@ -571,6 +572,39 @@ mod tests {
         let now = SystemTime::now();
         let tokens = token_set(answer, now, now, None, None).unwrap();
         assert!(tokens.access_expires_at > now + Duration::from_secs(365 * 24 * 60 * 60));
+    }
+
+    /// An empty token is none: a refresh answering `"refresh_token": ""` keeps the one held, as
+    /// one leaving it out does (an empty one sent back would only earn `invalid_grant`), and an
+    /// answer whose access token is empty is out of spec.
+    #[test]
+    fn an_empty_token_in_a_token_answer_is_no_token() {
+        let answer = |body: &str| serde_json::from_str::<TokenAnswer>(body);
+        let now = SystemTime::now();
+        let refreshed = answer(
+            r#"{"access_token":"a","expires_in":5,"refresh_token":"","id_token":"",
+                "token_type":"Bearer"}"#,
+        )
+        .unwrap();
+        let held = |token: &str| Some(Token::from(token.to_owned()));
+        let tokens = token_set(refreshed, now, now, held("held-r"), held("held-id")).unwrap();
+        assert_eq!(tokens.refresh_token.secret(), "held-r");
+        assert_eq!(
+            tokens
+                .id_token
+                .map(|token| token.secret().to_owned())
+                .as_deref(),
+            Some("held-id")
+        );
+
+        let first = answer(
+            r#"{"access_token":"a","expires_in":5,"refresh_token":"","token_type":"Bearer"}"#,
+        );
+        assert!(token_set(first.unwrap(), now, now, None, None).is_err());
+        assert!(answer(
+            r#"{"access_token":"","expires_in":5,"refresh_token":"r","token_type":"Bearer"}"#
+        )
+        .is_err());
     }
 
     #[test]

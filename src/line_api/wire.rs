@@ -81,25 +81,47 @@ fn unsigned_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D
 /// A user ID, which LINE never sends empty. An empty one is read as an answer out of spec, as one
 /// without the field is, never as a user that every such answer would share.
 fn user_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let id = String::deserialize(deserializer)?;
-    if id.is_empty() {
-        return Err(D::Error::invalid_value(Unexpected::Str(""), &"a user ID"));
+    non_empty(deserializer, "a user ID")
+}
+
+/// A token from the token endpoint, which LINE never sends empty: an empty one is an answer out
+/// of spec, not a token to hand out.
+fn token<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Token, D::Error> {
+    Ok(Token(non_empty(deserializer, "a token")?))
+}
+
+/// An optional token: an empty one (or `null`) is none, as the field's absence, so a refresh
+/// keeps the one held rather than replace it with nothing.
+fn optional_token<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Token>, D::Error> {
+    let token = Option::<String>::deserialize(deserializer)?;
+    Ok(token.filter(|token| !token.is_empty()).map(Token))
+}
+
+/// A string LINE never sends empty; an empty one is refused as `expected`.
+fn non_empty<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    expected: &str,
+) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() {
+        return Err(D::Error::invalid_value(Unexpected::Str(""), &expected));
     }
-    Ok(id)
+    Ok(text)
 }
 
 /// `POST /oauth2/v2.1/token`'s answer, both grants (<https://developers.line.biz/en/reference/line-login/#issue-access-token>).
 #[derive(Deserialize)]
 pub(crate) struct TokenAnswer {
+    #[serde(deserialize_with = "token")]
     pub(crate) access_token: Token,
     #[serde(deserialize_with = "unsigned_seconds")]
     pub(crate) expires_in: u64,
     /// Optional on a refresh: LINE's reference says the same one comes back, LINE's Android SDK
     /// reads it as "a new one only if the current one must be replaced" and keeps the old one
     /// otherwise, as [`token_set`](crate::login) does.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_token")]
     pub(crate) refresh_token: Option<Token>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_token")]
     pub(crate) id_token: Option<Token>,
     #[serde(default)]
     pub(crate) scope: Option<String>,
