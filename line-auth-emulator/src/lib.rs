@@ -66,9 +66,12 @@
 //!
 //! With channel consent simplification, a LINE MINI App's user consents to `openid` alone at
 //! first use, so the app's access token has no `profile`: the user ID comes from userinfo.
-//! Issue such a token with `scopes(["openid"])`:
+//! Issue such a token with `scopes(["openid"])`, and with LIFF's 12-hour life (a token's default
+//! is LINE Login's 30 days):
 //!
 //! ```
+//! use std::time::Duration;
+//!
 //! use line_auth_emulator::{IssueToken, LineEmulator};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -77,7 +80,8 @@
 //! let token = line.issue(
 //!     IssueToken::new("1234567890")
 //!         .scopes(["openid"])
-//!         .user_id("U4af4980629aabbccddeeff0011223344"),
+//!         .user_id("U4af4980629aabbccddeeff0011223344")
+//!         .lifetime(Duration::from_secs(12 * 60 * 60)),
 //! );
 //!
 //! let http = reqwest::Client::new();

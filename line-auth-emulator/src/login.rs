@@ -466,8 +466,14 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
         return oauth_error("invalid_grant", "redirect_uri does not match");
     }
     if let Some(challenge) = &record.code_challenge {
+        // 43 to 128 unreserved characters (RFC 7636 §4.1, LINE's PKCE page): LINE refuses any
+        // other verifier, even one that hashes to the challenge.
         let verified = form.get("code_verifier").is_some_and(|verifier| {
-            URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == *challenge
+            (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == *challenge
         });
         if !verified {
             return oauth_error("invalid_grant", "invalid code_verifier");

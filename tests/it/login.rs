@@ -343,6 +343,62 @@ async fn the_emulator_holds_a_code_to_one_use_its_redirect_uri_and_its_verifier(
     );
 }
 
+/// PKCE's verifier is 43 to 128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1; fact sheet
+/// §3.3): LINE refuses any other, even one whose SHA-256 matches the challenge, and so does the
+/// emulator, so a client that makes bad verifiers fails here as it would at LINE.
+#[tokio::test]
+async fn the_emulator_refuses_a_verifier_outside_pkces_format_even_when_it_matches() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+
+    async fn exchange(line: &Line, verifier: &str) -> (StatusCode, String) {
+        let mut url =
+            client(line).authorize_url(&AuthorizeRequest::new(REDIRECT, "s", &["profile"]));
+        url.query_pairs_mut()
+            .append_pair(
+                "code_challenge",
+                &URL_SAFE_NO_PAD.encode(Sha256::digest(verifier)),
+            )
+            .append_pair("code_challenge_method", "S256");
+        let query = authorize(url).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", param(&query, "code").unwrap()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", CHANNEL),
+            ("client_secret", SECRET),
+            ("code_verifier", verifier),
+        ];
+        let answer = http()
+            .post(format!("{}/oauth2/v2.1/token", line.emulator.base_url()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (answer.status(), answer.text().await.unwrap())
+    }
+    let line = line_with_user().await;
+
+    let (status, body) = exchange(&line, &"a".repeat(43)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = exchange(&line, &("A-._~9".repeat(21) + "xy")).await;
+    assert_eq!(status, StatusCode::OK, "128 characters: {body}");
+    for verifier in [
+        "a".repeat(42),
+        "a".repeat(129),
+        "a".repeat(42) + "+",
+        "a".repeat(42) + " ",
+    ] {
+        let (status, body) = exchange(&line, &verifier).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{verifier:?}: {body}");
+        assert!(
+            body.contains(r#""error":"invalid_grant""#),
+            "{verifier:?}: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_wrong_channel_secret_is_invalid_client() {
     let line = line_with_user().await;
