@@ -164,6 +164,11 @@ impl Flights {
             .map(|flight| state.joinable(flight));
         if joinable == Some(true) {
             if let Some(flight) = state.flights.get_mut(&digest) {
+                // Callers who hung up are let go before the list would grow, so a flight holds
+                // about as many waiters as still wait (at most twice), at O(1) a join.
+                if flight.waiters.len() == flight.waiters.capacity() {
+                    flight.waiters.retain(|waiter| !waiter.is_closed());
+                }
                 flight.waiters.push(sender);
             }
             return Joined::Waiting(pending);
@@ -204,11 +209,19 @@ impl Flights {
     }
 
     /// Whether anyone still waits for the verdict of `flight`: a flight whose callers all hung
-    /// up is not worth a call to LINE.
-    pub(crate) fn is_wanted(&self, flight: FlightId) -> bool {
-        self.lock()
+    /// up is not worth a call to LINE, and ends here, under the same lock, so that a request
+    /// arriving after starts a flight of its own rather than join one that will not ask LINE.
+    pub(crate) fn wanted_or_end(&self, flight: FlightId) -> bool {
+        let mut state = self.lock();
+        let wanted = state
             .flight_mut(flight)
-            .is_some_and(|flight| flight.waiters.iter().any(|waiter| !waiter.is_closed()))
+            .is_some_and(|flight| flight.waiters.iter().any(|waiter| !waiter.is_closed()));
+        if !wanted {
+            let ended = state.remove(flight);
+            drop(state);
+            drop(ended);
+        }
+        wanted
     }
 
     /// The flight of `digest`, if any, will not keep its verdict.
@@ -462,11 +475,48 @@ mod tests {
         let flights = Flights::new(10);
         let (t0, digest) = (clock::now(), TokenDigest::of("t"));
         let (leader, flight) = started(&flights, digest, t0);
-        assert!(flights.is_wanted(flight));
+        assert!(flights.wanted_or_end(flight));
         drop(leader);
-        assert!(!flights.is_wanted(flight));
+        assert!(!flights.wanted_or_end(flight));
         flights.abandon(flight);
-        assert!(!flights.is_wanted(flight), "nor one that has ended");
+        assert!(!flights.wanted_or_end(flight), "nor one that has ended");
+    }
+
+    /// Found unwanted, a flight ends then and there: a request arriving after starts a flight
+    /// of its own and is answered, rather than joining one that will not ask LINE.
+    #[test]
+    fn a_request_after_a_flight_was_found_unwanted_starts_its_own() {
+        let flights = Flights::new(10);
+        let (t0, digest) = (clock::now(), TokenDigest::of("t"));
+        let (leader, flight) = started(&flights, digest, t0);
+        drop(leader);
+        assert!(!flights.wanted_or_end(flight));
+
+        let (_late, _its_own) = started(&flights, digest, clock::now());
+        assert_eq!(flights.len(), 1, "the unwanted flight ended");
+    }
+
+    /// Callers who hang up while a flight is under way do not pile up in it: a flight holds
+    /// about as many waiters as are still waiting, however many came and left.
+    #[test]
+    fn waiters_who_left_do_not_pile_up_in_a_flight() {
+        let flights = Flights::new(10);
+        let (t0, digest) = (clock::now(), TokenDigest::of("t"));
+        let (_leader, _flight) = started(&flights, digest, t0);
+        let mut staying = Vec::new();
+        for request in 0..10_000 {
+            match flights.join(digest, t0, None, || None) {
+                Joined::Waiting(pending) if request % 1_000 == 0 => staying.push(pending),
+                Joined::Waiting(left) => drop(left),
+                _ => panic!("expected to join the flight"),
+            }
+        }
+        let held = flights.lock().flights[&digest].waiters.len();
+        assert!(
+            held <= 64,
+            "{held} waiters held for {} waiting",
+            staying.len() + 1
+        );
     }
 
     #[tokio::test]
@@ -508,7 +558,10 @@ mod tests {
             };
             assert_eq!(flights.len(), 2);
 
-            assert!(flights.is_wanted(old) && flights.is_wanted(new), "{what}");
+            assert!(
+                flights.wanted_or_end(old) && flights.wanted_or_end(new),
+                "{what}"
+            );
             let (waiters, kept) = flights.land(new, Some("U1"), || {});
             assert_eq!((waiters.len(), kept), (2, true), "{what}");
             // Landing after the newer one, the older one must not overwrite its verdict.
@@ -580,8 +633,8 @@ mod tests {
         flights.forget_all();
         let (_after, new) = started(&flights, digest, clock::now() + Duration::from_millis(1));
         flights.abandon(old);
-        assert!(!flights.is_wanted(old));
-        assert!(flights.is_wanted(new));
+        assert!(!flights.wanted_or_end(old));
+        assert!(flights.wanted_or_end(new));
         assert_eq!(flights.len(), 1);
         flights.abandon(new);
         assert_eq!(flights.len(), 0);

@@ -553,7 +553,7 @@ impl Verifier {
             token,
             known,
             Budget { deadline, fair_try },
-            || self.flights.is_wanted(flight),
+            || self.flights.wanted_or_end(flight),
         )
         .await;
         (verified, Origin::Line, since)
