@@ -79,6 +79,13 @@ enum Anonymous {
 /// The layer wraps any `tower::Service<http::Request<B>>` whose response is `http::Response<R>`
 /// with `R: From<bytes::Bytes>`, so it can write its own JSON error bodies. axum's `Body` and
 /// `http_body_util::Full<Bytes>` qualify.
+///
+/// # Readiness
+///
+/// As in tower-http's `AsyncRequireAuthorization`, a request whose token is being verified keeps
+/// the inner service it was made ready for until LINE answers (up to `upstream_timeout`). Put a
+/// concurrency limit (`tower::limit::ConcurrencyLimitLayer`, a `Buffer`) outside this layer,
+/// not inside it: inside, slow verifications would hold its slots and hold up cached tokens too.
 #[derive(Clone)]
 pub struct LineAuthLayer {
     /// What every service this layer wraps shares, built here once: axum applies a layer given
