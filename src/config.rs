@@ -961,7 +961,7 @@ pub enum ConfigError {
         /// Its value.
         value: String,
     },
-    /// More than this crate supports, e.g. over 64 required scopes.
+    /// More than this crate supports, e.g. over 32 required scopes.
     #[error("too many {what}: at most {max}")]
     TooMany {
         /// What there are too many of.
@@ -1033,6 +1033,19 @@ mod tests {
         assert_eq!(config.required_scopes(), ["profile"]);
         assert_eq!(config.cache_max_ttl(), Duration::from_secs(300));
         assert_eq!(config.upstream_timeout(), DEFAULT_UPSTREAM_TIMEOUT);
+        // The rest of README's configuration table, default by default.
+        assert_eq!(config.upstream_timeout(), Duration::from_millis(3000));
+        assert_eq!(config.retry.attempt_timeout, Duration::from_millis(1000));
+        assert_eq!(config.retry.max_attempts, 3);
+        assert_eq!(config.max_concurrent_verifications, 64);
+        assert_eq!(config.max_pending_verifications, 16 * 64);
+        assert_eq!(config.cache_max_entries, 65_536);
+        assert_eq!(config.negative_cache_ttl, Duration::from_secs(30));
+        assert_eq!(config.negative_cache_max_entries, 65_536);
+        assert_eq!(config.stale_if_error, None);
+        assert!(config.channel_secret.is_none());
+        assert_eq!(config.jwks_refetch_floor, Duration::from_secs(60));
+        assert_eq!(config.jwks_max_age, Duration::from_secs(24 * 60 * 60));
     }
 
     /// Every variable [`LineAuthConfig::from_env`]'s table documents, and a value for each that

@@ -2,7 +2,9 @@
 
 use axum::http::StatusCode;
 
-use crate::support::{get_bearer, http, run_failing_example, start_example};
+use crate::support::{
+    get_anonymous, get_bearer, http, run_failing_example, start_demo, start_example,
+};
 
 #[test]
 fn a_misconfigured_example_server_prints_the_error_as_a_sentence_and_exits_with_1() {
@@ -117,4 +119,52 @@ async fn the_liff_page_is_found_at_liff_with_or_without_its_slash_and_as_index_h
     let (status, location, _) = page("/liff").await;
     assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
     assert_eq!(location.as_deref(), Some("/liff/"));
+}
+
+/// README's first command, `cargo run --example server` with no configuration, prints a `curl`
+/// line that works as printed against the demo's own emulator; and the demo's other routes do
+/// what its docs say: `/health` is public, `/api/ping` answers the verified caller only,
+/// `/stats` counts the protected handlers' runs, and CORS is open to any origin.
+#[tokio::test]
+async fn the_demo_prints_a_curl_line_that_works_as_printed() {
+    let (_server, base, curl) = start_demo();
+    // curl -H 'Authorization: Bearer <token>' http://<address>/api/me
+    let (header, url) = curl
+        .strip_prefix("curl -H '")
+        .and_then(|rest| rest.split_once("' "))
+        .unwrap_or_else(|| panic!("not a curl line with one header and a URL: {curl}"));
+    let (name, value) = header.split_once(": ").unwrap();
+    assert_eq!(url, format!("{base}/api/me"), "{curl}");
+    let token = value.strip_prefix("Bearer ").unwrap();
+
+    let reply = http().get(url).header(name, value).send().await.unwrap();
+
+    assert_eq!(reply.status(), StatusCode::OK);
+    let user: serde_json::Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
+    assert_eq!(
+        user["userId"], "U4af4980629aabbccddeeff0011223344",
+        "{user}"
+    );
+    assert_eq!(user["displayName"], "Brown", "{user}");
+
+    assert_eq!(get_anonymous(&base, "/health").await.status, StatusCode::OK);
+    assert_eq!(
+        get_anonymous(&base, "/api/ping").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let pong = get_bearer(&base, "/api/ping", token).await;
+    assert_eq!((pong.status, pong.body.as_str()), (StatusCode::OK, "pong"));
+    let stats = get_anonymous(&base, "/stats").await.json();
+    assert_eq!(stats["handler_runs"], 2, "{stats}");
+
+    let preflight = http()
+        .request(reqwest::Method::OPTIONS, format!("{base}/api/me"))
+        .header("origin", "https://liff.line.me")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
 }

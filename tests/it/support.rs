@@ -237,6 +237,34 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
     (example, base)
 }
 
+/// Starts the example server in demo mode (no `LINE_CHANNEL_ID`: the embedded emulator), as
+/// README's first command does, and returns its base URL with the `curl` line it printed.
+pub fn start_demo() -> (Example, String, String) {
+    let mut child = example_command("server", &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let example = Example(child);
+    let mut base = None;
+    let curl = loop {
+        let line = lines.next().expect("the demo printed a curl line").unwrap();
+        if let Some(address) = line.strip_prefix("listening on ") {
+            base = Some(address.to_owned());
+        }
+        if line.starts_with("curl ") {
+            break line;
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (
+        example,
+        base.expect("the address before the curl line"),
+        curl,
+    )
+}
+
 /// Runs example `name` with `env` (over an environment cleared of the line-auth variables) until
 /// it exits, as a misconfigured one should at once; its exit status and what it printed on stderr.
 pub fn run_failing_example(name: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
