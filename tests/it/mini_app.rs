@@ -149,6 +149,22 @@ async fn line_answering_userinfo(status: StatusCode, body: &'static str) -> Stri
     serve(router).await
 }
 
+/// The token every request to a [`line_answering_userinfo`] carries (that LINE vouches for any).
+const MINI_APP_TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.bWluaS1hcHA.c2ln";
+
+/// The test app behind a layer requiring `openid`, pointed at the LINE at `line`.
+async fn app_requiring_openid_of(line: &str) -> (String, HandlerCalls) {
+    let config = line_auth::LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .api_base(line)
+        .required_scopes(["openid"])
+        .build()
+        .unwrap();
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
+    (base, calls)
+}
+
 /// Userinfo's errors are undocumented (fact sheet §3.6), so the bodies here are guessed shapes:
 /// a 401, or a 400 with an OAuth error body, is the token going bad between the two calls (401
 /// `invalid_token`); a 400 in any other shape is LINE out of spec (503), not the caller's fault.
@@ -182,17 +198,10 @@ async fn userinfo_refusing_the_token_is_401_and_a_400_without_an_oauth_error_is_
         ),
     ];
     for (status, body, expected) in cases {
-        let line = line_answering_userinfo(status, body).await;
-        let config = line_auth::LineAuthConfig::builder()
-            .channel_id(CHANNEL)
-            .api_base(&line)
-            .required_scopes(["openid"])
-            .build()
-            .unwrap();
-        let calls = HandlerCalls::default();
-        let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
+        let (base, calls) =
+            app_requiring_openid_of(&line_answering_userinfo(status, body).await).await;
 
-        let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.bWluaS1hcHA.c2ln").await;
+        let reply = get_bearer(&base, "/api/me", MINI_APP_TOKEN).await;
 
         assert_eq!(
             reply.status, expected,
@@ -216,16 +225,9 @@ async fn userinfo_refusing_the_token_is_401_and_a_400_without_an_oauth_error_is_
 async fn userinfo_with_an_empty_sub_is_503_and_never_reaches_the_handler() {
     for body in [r#"{"sub":""}"#, r#"{"name":"Brown"}"#] {
         let line = line_answering_userinfo(StatusCode::OK, body).await;
-        let config = line_auth::LineAuthConfig::builder()
-            .channel_id(CHANNEL)
-            .api_base(&line)
-            .required_scopes(["openid"])
-            .build()
-            .unwrap();
-        let calls = HandlerCalls::default();
-        let base = serve(routes(&calls).layer(LineAuthLayer::new(config))).await;
+        let (base, calls) = app_requiring_openid_of(&line).await;
 
-        let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.bWluaS1hcHA.c2ln").await;
+        let reply = get_bearer(&base, "/api/me", MINI_APP_TOKEN).await;
 
         assert_eq!(
             reply.status,

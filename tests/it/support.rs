@@ -216,31 +216,24 @@ fn example_command(name: &str, env: &[(&str, &str)]) -> Command {
 /// Starts example `name` (see [`example_command`]) and returns its base URL once it prints
 /// `listening on …`.
 pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Example, String) {
-    let mut command = example_command(name, env);
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let example = Example(child);
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the example printed its address")
-            .unwrap();
-        if let Some(base) = line.strip_prefix("listening on ") {
-            break base.to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let (example, base, _) = start_example_reading(name, env, "listening on ");
     (example, base)
 }
 
 /// Starts the example server in demo mode (no `LINE_CHANNEL_ID`: the embedded emulator), as
 /// README's first command does, and returns its base URL with the `curl` line it printed.
 pub fn start_demo() -> (Example, String, String) {
-    let mut child = example_command("server", &[])
+    start_example_reading("server", &[], "curl ")
+}
+
+/// Starts example `name` and reads what it prints up to the first line starting with `last`:
+/// returns the example, its base URL (from `listening on …`) and that line.
+fn start_example_reading(
+    name: &str,
+    env: &[(&str, &str)],
+    last: &str,
+) -> (Example, String, String) {
+    let mut child = example_command(name, env)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -248,21 +241,21 @@ pub fn start_demo() -> (Example, String, String) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let example = Example(child);
     let mut base = None;
-    let curl = loop {
-        let line = lines.next().expect("the demo printed a curl line").unwrap();
+    let found = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("example {name} printed no line starting {last:?}"))
+            .unwrap();
         if let Some(address) = line.strip_prefix("listening on ") {
             base = Some(address.to_owned());
         }
-        if line.starts_with("curl ") {
+        if line.starts_with(last) {
             break line;
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
-    (
-        example,
-        base.expect("the address before the curl line"),
-        curl,
-    )
+    let base = base.unwrap_or_else(|| panic!("example {name} printed no address"));
+    (example, base, found)
 }
 
 /// Runs example `name` with `env` (over an environment cleared of the line-auth variables) until
