@@ -1046,6 +1046,7 @@ mod tests {
         assert!(config.channel_secret.is_none());
         assert_eq!(config.jwks_refetch_floor, Duration::from_secs(60));
         assert_eq!(config.jwks_max_age, Duration::from_secs(24 * 60 * 60));
+        assert_eq!(config.hs256_channel, None);
     }
 
     /// Every variable [`LineAuthConfig::from_env`]'s table documents, and a value for each that

@@ -565,7 +565,7 @@ mod tests {
             check(now_f + 3600.0, now_f + leeway_f + 1.5).is_err(),
             "issued ahead"
         );
-        assert!(check(-1.5, now_f).is_err(), "a negative exp is long past");
+        assert!(check(-1.5, now_f).is_err(), "a negative exp is out of spec");
     }
 
     #[test]

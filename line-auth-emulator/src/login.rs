@@ -466,8 +466,9 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
         return oauth_error("invalid_grant", "redirect_uri does not match");
     }
     if let Some(challenge) = &record.code_challenge {
-        // 43 to 128 unreserved characters (RFC 7636 §4.1, LINE's PKCE page): LINE refuses any
-        // other verifier, even one that hashes to the challenge.
+        // 43 to 128 unreserved characters, the format LINE's PKCE page and RFC 7636 §4.1 give.
+        // LINE's answer to another is undocumented; `invalid_grant` is RFC 7636 §4.6's, even
+        // for one that hashes to the challenge.
         let verified = form.get("code_verifier").is_some_and(|verifier| {
             (43..=128).contains(&verifier.len())
                 && verifier

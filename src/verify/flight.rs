@@ -117,6 +117,15 @@ impl State {
         Some((self.superseded.swap_remove(at), true))
     }
 
+    /// Once a flight ends: only the flights requests join need the forgotten users (one set
+    /// aside keeps nothing), and only those forgotten since the oldest of them began.
+    fn prune_forgotten_users(&mut self) {
+        match self.flights.values().map(|flight| flight.started).min() {
+            None => self.forgotten_users.clear(),
+            Some(oldest) => self.forgotten_users.retain(|(_, at)| *at >= oldest),
+        }
+    }
+
     fn in_the_air(&self) -> usize {
         self.flights.len() + self.superseded.len()
     }
@@ -164,10 +173,15 @@ impl Flights {
             .map(|flight| state.joinable(flight));
         if joinable == Some(true) {
             if let Some(flight) = state.flights.get_mut(&digest) {
-                // Callers who hung up are let go before the list would grow, so a flight holds
-                // about as many waiters as still wait (at most twice), at O(1) a join.
+                // Callers who hung up are let go before the list would grow: a flight holds a few
+                // times the most callers that waited on it at once, not every one that came and
+                // left. Where most still wait, the list doubles, so each sweep is paid for by as
+                // many joins as it read (O(1) a join, amortised).
                 if flight.waiters.len() == flight.waiters.capacity() {
                     flight.waiters.retain(|waiter| !waiter.is_closed());
+                    if flight.waiters.len() > flight.waiters.capacity() / 2 {
+                        flight.waiters.reserve(flight.waiters.capacity());
+                    }
                 }
                 flight.waiters.push(sender);
             }
@@ -218,6 +232,7 @@ impl Flights {
             .is_some_and(|flight| flight.waiters.iter().any(|waiter| !waiter.is_closed()));
         if !wanted {
             let ended = state.remove(flight);
+            state.prune_forgotten_users();
             drop(state);
             drop(ended);
         }
@@ -269,18 +284,17 @@ impl Flights {
         if kept {
             keep();
         }
-        // Only the flights requests join need the forgotten users: one set aside keeps nothing.
-        match state.flights.values().map(|flight| flight.started).min() {
-            None => state.forgotten_users.clear(),
-            Some(oldest) => state.forgotten_users.retain(|(_, at)| *at >= oldest),
-        }
+        state.prune_forgotten_users();
         (flight.waiters, kept)
     }
 
     /// Ends `flight` with no verdict; dropping the waiters wakes them with
     /// [`UpstreamError::Abandoned`].
     pub(crate) fn abandon(&self, flight: FlightId) {
-        let ended = self.lock().remove(flight);
+        let mut state = self.lock();
+        let ended = state.remove(flight);
+        state.prune_forgotten_users();
+        drop(state);
         drop(ended);
     }
 
@@ -494,6 +508,28 @@ mod tests {
 
         let (_late, _its_own) = started(&flights, digest, clock::now());
         assert_eq!(flights.len(), 1, "the unwanted flight ended");
+    }
+
+    /// A flight found unwanted, or abandoned, ends as one that lands does: the users forgotten
+    /// while it was under way are no longer kept for it.
+    #[test]
+    fn every_way_a_flight_ends_lets_the_forgotten_users_go() {
+        for end in ["unwanted", "abandoned", "landed"] {
+            let flights = Flights::new(10);
+            let (t0, digest) = (clock::now(), TokenDigest::of("t"));
+            let (leader, flight) = started(&flights, digest, t0);
+            flights.forget_user("U1");
+            assert_eq!(flights.lock().forgotten_users.len(), 1);
+            match end {
+                "unwanted" => {
+                    drop(leader);
+                    assert!(!flights.wanted_or_end(flight));
+                }
+                "abandoned" => flights.abandon(flight),
+                _ => drop(flights.land(flight, None, || {})),
+            }
+            assert!(flights.lock().forgotten_users.is_empty(), "{end}");
+        }
     }
 
     /// Callers who hang up while a flight is under way do not pile up in it: a flight holds

@@ -855,7 +855,9 @@ impl VerificationTask {
         span.record("waiters", waiters.len());
         tracing::debug!("verification finished");
         if let Err(error) = &verdict {
-            verifier.counters.reject(error, waiters.len() as u64);
+            // Callers who hung up were answered nothing: only those still waiting count.
+            let answered = waiters.iter().filter(|waiter| !waiter.is_closed()).count();
+            verifier.counters.reject(error, answered as u64);
         }
         for waiter in waiters {
             // A waiter whose caller hung up has dropped its receiver; nothing to do for it.

@@ -208,6 +208,40 @@ async fn the_others_complete_when_the_request_that_started_verification_hangs_up
     assert_eq!(calls.get(), 20);
 }
 
+/// A refusal counts once per request it answers: callers who hung up while LINE was asked were
+/// answered nothing, and `Stats` does not count them among the refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_who_hung_up_are_not_counted_among_the_refusals() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let app = routes(&HandlerCalls::default()).layer(layer);
+    let never_issued = "eyJhbGciOiJIUzI1NiJ9.bm90LWlzc3VlZA.c2ln".to_owned();
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(400)));
+
+    let mut staying: Vec<_> = (0..6)
+        .map(|_| tokio::spawn(call(app.clone(), never_issued.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for leaving in staying.split_off(4) {
+        leaving.abort();
+    }
+    let mut statuses = Vec::new();
+    for request in staying {
+        statuses.push(tokio::time::timeout(Duration::from_secs(5), request).await);
+    }
+
+    assert!(
+        statuses
+            .iter()
+            .all(|status| matches!(status, Ok(Ok(StatusCode::UNAUTHORIZED)))),
+        "{statuses:?}"
+    );
+    assert_eq!(line.calls().0, 1, "one verification for all six");
+    assert_eq!(auth.stats().rejections.invalid_token, 4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiters_on_a_hanging_line_all_get_503_in_time() {
     let line = Line::start().await;

@@ -344,8 +344,9 @@ async fn the_emulator_holds_a_code_to_one_use_its_redirect_uri_and_its_verifier(
 }
 
 /// PKCE's verifier is 43 to 128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1; fact sheet
-/// §3.3): LINE refuses any other, even one whose SHA-256 matches the challenge, and so does the
-/// emulator, so a client that makes bad verifiers fails here as it would at LINE.
+/// §3.3). The emulator refuses any other with `invalid_grant` (RFC 7636 §4.6; LINE's own answer
+/// is undocumented), even one whose SHA-256 matches the challenge, so a client that makes bad
+/// verifiers fails here rather than first at LINE.
 #[tokio::test]
 async fn the_emulator_refuses_a_verifier_outside_pkces_format_even_when_it_matches() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
