@@ -77,8 +77,8 @@ enum Anonymous {
 /// # Response bodies
 ///
 /// The layer wraps any `tower::Service<http::Request<B>>` that is `Clone` and whose response is
-/// `http::Response<R>` with `R: From<bytes::Bytes>`, so it can write its own JSON error bodies. axum's `Body` and
-/// `http_body_util::Full<Bytes>` qualify.
+/// `http::Response<R>` with `R: From<bytes::Bytes>`, so it can write its own JSON error bodies.
+/// axum's `Body` and `http_body_util::Full<Bytes>` qualify.
 ///
 /// # Readiness
 ///

@@ -532,8 +532,8 @@ mod tests {
         }
     }
 
-    /// Callers who hang up while a flight is under way do not pile up in it: a flight holds
-    /// about as many waiters as are still waiting, however many came and left.
+    /// Callers who hang up while a flight is under way do not pile up in it: a flight holds a
+    /// few times as many waiters as wait at once, however many came and left.
     #[test]
     fn waiters_who_left_do_not_pile_up_in_a_flight() {
         let flights = Flights::new(10);
