@@ -117,6 +117,14 @@ impl State {
         Some((self.superseded.swap_remove(at), true))
     }
 
+    /// Ends `id` with no verdict to keep, as [`remove`](Self::remove), then lets go of the
+    /// forgotten users no flight needs any more.
+    fn end(&mut self, id: FlightId) -> Option<(Flight, bool)> {
+        let ended = self.remove(id);
+        self.prune_forgotten_users();
+        ended
+    }
+
     /// Once a flight ends: only the flights requests join need the forgotten users (one set
     /// aside keeps nothing), and only those forgotten since the oldest of them began.
     fn prune_forgotten_users(&mut self) {
@@ -231,8 +239,7 @@ impl Flights {
             .flight_mut(flight)
             .is_some_and(|flight| flight.waiters.iter().any(|waiter| !waiter.is_closed()));
         if !wanted {
-            let ended = state.remove(flight);
-            state.prune_forgotten_users();
+            let ended = state.end(flight);
             drop(state);
             drop(ended);
         }
@@ -291,10 +298,7 @@ impl Flights {
     /// Ends `flight` with no verdict; dropping the waiters wakes them with
     /// [`UpstreamError::Abandoned`].
     pub(crate) fn abandon(&self, flight: FlightId) {
-        let mut state = self.lock();
-        let ended = state.remove(flight);
-        state.prune_forgotten_users();
-        drop(state);
+        let ended = self.lock().end(flight);
         drop(ended);
     }
 
