@@ -91,6 +91,7 @@ mod handle;
 pub mod id_token;
 mod layer;
 mod line_api;
+mod log_throttle;
 pub mod login;
 pub mod rejection;
 mod require;

@@ -20,6 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::config::{ConfigError, Secret};
+use crate::log_throttle::LogThrottle;
 use crate::rejection::InvalidReason;
 use crate::stats::{Counters, Event};
 use crate::token::TokenDigest;
@@ -502,28 +503,14 @@ fn read_verdict(
 /// written with another key (a replica not yet rotated, another fleet sharing the prefix), or by
 /// someone who can write to Redis and tried to make this replica accept a token.
 fn unsigned_entry() {
-    static LAST_WARNED: AtomicU64 = AtomicU64::new(NEVER);
-    if once_a_second(&LAST_WARNED, clock::millis(clock::now())) {
+    static UNSIGNED: LogThrottle = LogThrottle::new();
+    if let Some(left_out) = UNSIGNED.admit() {
         tracing::warn!(
+            left_out,
             "shared cache: ignoring an entry without this fleet's signature (another signing \
              key, or written by someone else); asking LINE instead"
         );
     }
-}
-
-/// [`once_a_second`]'s mark for "nothing said yet".
-const NEVER: u64 = u64::MAX;
-
-/// Whether something may be said at `now` (in [`clock::millis`]), the last time being `last`
-/// (or [`NEVER`]): at most once a second, by one caller of those racing for it.
-fn once_a_second(last: &AtomicU64, now: u64) -> bool {
-    let previous = last.load(Ordering::Relaxed);
-    // The clock counts from its first reading, so a first warning may come within its first
-    // second: "never" is a value of its own, not 0.
-    (previous == NEVER || now >= previous.saturating_add(1000))
-        && last
-            .compare_exchange(previous, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
 }
 
 /// The addresses of the masters in a `CLUSTER NODES` listing that serve slots and are not known
@@ -1896,20 +1883,6 @@ mod tests {
             millis_until(SystemTime::now() - Duration::from_secs(1)),
             None
         );
-    }
-
-    #[test]
-    fn a_warning_is_said_at_most_once_a_second_the_first_at_once() {
-        let last = AtomicU64::new(NEVER);
-        assert!(
-            once_a_second(&last, 0),
-            "the first, in the clock's first second"
-        );
-        assert!(!once_a_second(&last, 999));
-        assert!(once_a_second(&last, 1000));
-        assert!(!once_a_second(&last, 1000), "once at one instant");
-        assert!(!once_a_second(&last, 1999));
-        assert!(once_a_second(&last, 5000));
     }
 
     #[test]

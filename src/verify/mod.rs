@@ -31,6 +31,7 @@ use crate::clock::{self, Instant};
 use crate::config::{LineAuthConfig, Secret};
 use crate::fleet::{Asked, Claim, Fleet, Invalidation, Learnt, Notice, SharedVerdict, Since};
 use crate::id_token::IdTokenVerifier;
+use crate::log_throttle::LogThrottle;
 use crate::rejection::{InvalidReason, LineAuthError, UpstreamError};
 use crate::stats::{Counters, Event, Stats};
 use crate::token::{check_charset, AccessToken, CacheKey, TokenDigest, TokenIds};
@@ -94,6 +95,15 @@ pub(crate) struct Verifier {
     /// An access-token verifier required to find `email`, which LINE never lists in an access
     /// token's scope: warned of once, when a layer first wraps a service.
     warn_of_email: std::sync::atomic::AtomicBool,
+    /// The warnings a run of requests can repeat, each said at most once a second.
+    warnings: Warnings,
+}
+
+/// The throttles of the warnings an outage or a flood of new tokens would repeat per request.
+struct Warnings {
+    full: LogThrottle,
+    unavailable: LogThrottle,
+    stale: LogThrottle,
 }
 
 /// Where a verdict came from, which decides whether the fleet is told of it.
@@ -160,6 +170,11 @@ impl Verifier {
                         .iter()
                         .any(|scope| &**scope == "email"),
             ),
+            warnings: Warnings {
+                full: LogThrottle::new(),
+                unavailable: LogThrottle::new(),
+                stale: LogThrottle::new(),
+            },
         }
     }
 
@@ -480,7 +495,12 @@ impl Verifier {
             }
             Joined::Settled(pending) => return Decision::Pending(pending),
             Joined::Full => {
-                tracing::warn!("too many verifications pending; refusing a new one");
+                if let Some(left_out) = self.warnings.full.admit() {
+                    tracing::warn!(
+                        left_out,
+                        "too many verifications pending; refusing a new one"
+                    );
+                }
                 return self.refuse(LineAuthError::Unavailable(UpstreamError::Busy));
             }
             Joined::Started(pending, flight) => (pending, flight),
@@ -775,11 +795,14 @@ impl VerificationTask {
                 match stale {
                     Some((user, grant)) => {
                         verifier.counters.record(Event::ServedStale);
-                        tracing::warn!(
-                            outcome = "stale",
-                            error = %ErrorChain(&cause),
-                            "LINE could not verify the token; accepting it as verified before"
-                        );
+                        if let Some(left_out) = verifier.warnings.stale.admit() {
+                            tracing::warn!(
+                                outcome = "stale",
+                                error = %ErrorChain(&cause),
+                                left_out,
+                                "LINE could not verify the token; accepting it as verified before"
+                            );
+                        }
                         let verdict = verifier.policy.check_grant(grant).map(|()| user);
                         ("stale", verdict, waiters)
                     }
@@ -794,11 +817,14 @@ impl VerificationTask {
                         ("refused", Err(expired), waiters)
                     }
                     None => {
-                        tracing::warn!(
-                            outcome = "unavailable",
-                            error = %ErrorChain(&cause),
-                            "LINE could not verify the token"
-                        );
+                        if let Some(left_out) = verifier.warnings.unavailable.admit() {
+                            tracing::warn!(
+                                outcome = "unavailable",
+                                error = %ErrorChain(&cause),
+                                left_out,
+                                "LINE could not verify the token"
+                            );
+                        }
                         (
                             "unavailable",
                             Err(LineAuthError::Unavailable(cause)),

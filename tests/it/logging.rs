@@ -131,6 +131,54 @@ async fn the_verification_span_gives_the_time_with_line_in_milliseconds() {
     );
 }
 
+/// A run of requests LINE cannot verify, or that a full queue refuses, logs one warning a second
+/// of each kind, not one a request: an outage or a flood of new tokens would otherwise cost a log
+/// line per request. The first of each is logged at once.
+#[tokio::test(flavor = "current_thread")]
+async fn an_outage_or_a_full_queue_warns_once_a_second_not_once_a_request() {
+    const OUTAGE: &str = "LINE could not verify the token";
+    const FULL: &str = "too many verifications pending";
+    let capture = Capture::install();
+    let line = Line::start().await;
+    let config = line.config().max_pending_verifications(1).build().unwrap();
+    let base = serve(routes(&HandlerCalls::default()).layer(LineAuthLayer::new(config))).await;
+
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    for _ in 0..5 {
+        let reply = get_bearer(&base, "/api/me", &line.token()).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    // One slow verification takes the one pending place; new tokens are refused meanwhile.
+    line.emulator.clear_faults();
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
+    let asked = line.emulator.calls().verify;
+    let hog = {
+        let (base, token) = (base.clone(), line.token());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
+    };
+    assert!(
+        eventually(Duration::from_secs(2), || line.emulator.calls().verify
+            > asked)
+        .await,
+        "the slow verification reached LINE"
+    );
+    for _ in 0..5 {
+        let reply = get_bearer(&base, "/api/me", &line.token()).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(hog.await.unwrap(), StatusCode::OK);
+
+    let records = capture.records();
+    let count = |text: &str| records.iter().filter(|r| r.text.contains(text)).count();
+    assert_eq!(count(OUTAGE), 1, "one outage warning for five requests");
+    assert_eq!(count(FULL), 1, "one full-queue warning for five refusals");
+}
+
 fn assert_saw_every_kind_of_event(records: &[LogRecord]) {
     let saw = |text: &str| records.iter().any(|r| r.text.contains(text));
     for (event, what) in [

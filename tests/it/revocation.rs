@@ -10,18 +10,6 @@ use line_auth_emulator::{Endpoint, Fault, IssueIdToken, IssueToken};
 use crate::logout::app;
 use crate::support::*;
 
-/// Polls `condition` every 20 ms until it holds or `limit` passes; whether it held.
-async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    condition()
-}
-
 #[tokio::test]
 async fn stale_if_error_never_serves_a_token_line_refused() {
     let line = Line::start().await;

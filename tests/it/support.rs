@@ -318,3 +318,18 @@ impl Verified {
         }
     }
 }
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes; whether it held.
+pub(crate) async fn eventually(
+    limit: std::time::Duration,
+    mut condition: impl FnMut() -> bool,
+) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    condition()
+}
