@@ -104,7 +104,10 @@ pub struct TokenSet {
 impl TokenSet {
     /// Whether the access token expires within `margin`, and so should be refreshed now.
     pub fn needs_refresh(&self, margin: Duration) -> bool {
-        SystemTime::now() + margin >= self.access_expires_at
+        // A margin past any clock means now.
+        SystemTime::now()
+            .checked_add(margin)
+            .is_none_or(|then| then >= self.access_expires_at)
     }
 
     /// Whether the refresh token has expired: the user must sign in again.
@@ -364,18 +367,14 @@ impl LineLoginClient {
         );
         form.extend(pkce.map(|pkce| ("code_verifier", pkce.verifier())));
         let answer: TokenAnswer = self.json(Call::Token { form: &form }).await?;
-        token_set(
-            answer,
-            issued_at,
-            issued_at + REFRESH_TOKEN_LIFETIME,
-            None,
-            None,
-        )
+        token_set(answer, issued_at, issued_at + REFRESH_TOKEN_LIFETIME, None)
     }
 
     /// Refreshes the access token (`grant_type=refresh_token`). LINE returns the same refresh
     /// token, whose 90-day limit from the first issue stands, or none (then the one sent is kept,
-    /// as LINE's Android SDK does), and no new ID token, so the previous one is kept. An expired refresh token is [`LineLoginError::is_invalid_grant`].
+    /// as LINE's Android SDK does), and no new ID token, so the previous one is kept; an answer
+    /// without `scope` keeps the scopes granted before (RFC 6749 §6). An expired refresh token is
+    /// [`LineLoginError::is_invalid_grant`].
     pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, LineLoginError> {
         let issued_at = SystemTime::now();
         let mut form = vec![
@@ -389,13 +388,7 @@ impl LineLoginClient {
                 .map(|s| ("client_secret", s.expose())),
         );
         let answer: TokenAnswer = self.json(Call::Token { form: &form }).await?;
-        token_set(
-            answer,
-            issued_at,
-            tokens.refresh_expires_at,
-            Some(tokens.refresh_token.clone()),
-            tokens.id_token.clone(),
-        )
+        token_set(answer, issued_at, tokens.refresh_expires_at, Some(tokens))
     }
 
     /// Revokes an access token (`POST /oauth2/v2.1/revoke`). Unknown or already invalid tokens
@@ -519,35 +512,42 @@ fn refusal(answer: &Answer) -> LineLoginError {
 }
 
 /// The tokens of a token-endpoint answer. On a refresh, what LINE leaves out (the refresh token,
-/// the ID token) is the one sent or held before.
+/// the ID token, the scopes) is what `held` holds.
 fn token_set(
     answer: TokenAnswer,
     issued_at: SystemTime,
     refresh_expires_at: SystemTime,
-    previous_refresh_token: Option<Token>,
-    previous_id_token: Option<Token>,
+    held: Option<&TokenSet>,
 ) -> Result<TokenSet, LineLoginError> {
     // LINE's Android SDK rejects anything but Bearer (fact sheet §3.3); the type is
     // case-insensitive (RFC 6749 §5.1).
     if !answer.token_type.eq_ignore_ascii_case("Bearer") {
         return Err(LineLoginError::InvalidResponse("token_type is not Bearer"));
     }
-    let Some(refresh_token) = answer.refresh_token.or(previous_refresh_token) else {
+    let Some(refresh_token) = answer
+        .refresh_token
+        .or_else(|| held.map(|held| held.refresh_token.clone()))
+    else {
         return Err(LineLoginError::InvalidResponse("no refresh_token"));
+    };
+    let scopes = match answer.scope {
+        Some(scope) => scope
+            .split(' ')
+            .filter(|scope| !scope.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        // RFC 6749 §5.1: left out when it is what was requested; a refresh asks for the grant.
+        None => held.map(|held| held.scopes.clone()).unwrap_or_default(),
     };
     Ok(TokenSet {
         access_token: answer.access_token,
         access_expires_at: issued_at + wire::lifetime(Duration::from_secs(answer.expires_in)),
         refresh_token,
         refresh_expires_at,
-        id_token: answer.id_token.or(previous_id_token),
-        scopes: answer
-            .scope
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|scope| !scope.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        id_token: answer
+            .id_token
+            .or_else(|| held.and_then(|held| held.id_token.clone())),
+        scopes,
     })
 }
 
@@ -570,8 +570,22 @@ mod tests {
         ))
         .unwrap();
         let now = SystemTime::now();
-        let tokens = token_set(answer, now, now, None, None).unwrap();
+        let tokens = token_set(answer, now, now, None).unwrap();
         assert!(tokens.access_expires_at > now + Duration::from_secs(365 * 24 * 60 * 60));
+    }
+
+    /// A margin past any clock means "refresh now", not a panic in the caller's handler.
+    #[test]
+    fn a_margin_past_any_clock_needs_a_refresh() {
+        let answer: TokenAnswer = serde_json::from_str(
+            r#"{"access_token":"a","expires_in":3600,"refresh_token":"r","token_type":"Bearer"}"#,
+        )
+        .unwrap();
+        let now = SystemTime::now();
+        let tokens = token_set(answer, now, now, None).unwrap();
+        assert!(!tokens.needs_refresh(Duration::from_secs(60)));
+        assert!(tokens.needs_refresh(Duration::from_secs(3600)));
+        assert!(tokens.needs_refresh(Duration::MAX));
     }
 
     /// An empty token is none: a refresh answering `"refresh_token": ""` keeps the one held, as
@@ -586,8 +600,18 @@ mod tests {
                 "token_type":"Bearer"}"#,
         )
         .unwrap();
-        let held = |token: &str| Some(Token::from(token.to_owned()));
-        let tokens = token_set(refreshed, now, now, held("held-r"), held("held-id")).unwrap();
+        let held = token_set(
+            answer(
+                r#"{"access_token":"h","expires_in":5,"refresh_token":"held-r",
+                    "id_token":"held-id","token_type":"Bearer"}"#,
+            )
+            .unwrap(),
+            now,
+            now,
+            None,
+        )
+        .unwrap();
+        let tokens = token_set(refreshed, now, now, Some(&held)).unwrap();
         assert_eq!(tokens.refresh_token.secret(), "held-r");
         assert_eq!(
             tokens
@@ -600,7 +624,7 @@ mod tests {
         let first = answer(
             r#"{"access_token":"a","expires_in":5,"refresh_token":"","token_type":"Bearer"}"#,
         );
-        assert!(token_set(first.unwrap(), now, now, None, None).is_err());
+        assert!(token_set(first.unwrap(), now, now, None).is_err());
         assert!(answer(
             r#"{"access_token":"","expires_in":5,"refresh_token":"r","token_type":"Bearer"}"#
         )

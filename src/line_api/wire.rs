@@ -311,7 +311,12 @@ fn names_an_invalid_token(error: &str, description: Option<&str>) -> bool {
     }
     description.is_some_and(|description| {
         let description = description.to_ascii_lowercase();
-        description.contains("token")
+        // The token, as a word or as the parameter carrying it; not `token_type_hint`, which
+        // is the call's.
+        let names_the_token = description
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|word| matches!(word, "token" | "access_token" | "refresh_token"));
+        names_the_token
             && [
                 "invalid",
                 "expired",
@@ -476,6 +481,17 @@ mod tests {
                 400,
                 r#"{"error":"invalid_request","error_description":"token_type_hint is not supported"}"#,
                 false,
+            ),
+            // The parameter named, not the token: the call was refused, the token stays live.
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"Invalid token_type_hint"}"#,
+                false,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"invalid refresh_token"}"#,
+                true,
             ),
             (400, r#"{"error":"invalid_token"}"#, true),
             (

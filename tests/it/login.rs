@@ -189,6 +189,34 @@ async fn a_refresh_answer_without_a_refresh_token_keeps_the_one_sent() {
     ));
 }
 
+/// A refresh answer without `scope` grants what was granted before (RFC 6749 §5.1 and §6: an
+/// omitted scope is the one requested, and a refresh requests the original grant).
+#[tokio::test]
+async fn a_refresh_answer_without_a_scope_keeps_the_scopes_granted() {
+    let signed_in = client_of_broken_line(
+        StatusCode::OK,
+        JSON,
+        r#"{"access_token":"old-access","expires_in":2592000,"refresh_token":"the-refresh-token","token_type":"Bearer","scope":"profile openid"}"#,
+    )
+    .await;
+    let pkce = Pkce::from_verifier(VERIFIER).unwrap();
+    let tokens = signed_in
+        .exchange_code("code", REDIRECT, Some(&pkce))
+        .await
+        .unwrap();
+    let client = client_of_broken_line(
+        StatusCode::OK,
+        JSON,
+        r#"{"access_token":"new-access","expires_in":2592000,"token_type":"Bearer"}"#,
+    )
+    .await;
+
+    let refreshed = client.refresh(&tokens).await.unwrap();
+
+    assert_eq!(refreshed.access_token.secret(), "new-access");
+    assert_eq!(refreshed.scopes, ["profile", "openid"]);
+}
+
 #[tokio::test]
 async fn the_code_exchange_surfaces_each_line_answer_as_its_typed_error() {
     let pkce = Pkce::from_verifier(VERIFIER).unwrap();
