@@ -12,14 +12,17 @@
 //! channel's callback URL. Env: `LISTEN_ADDR` (default `127.0.0.1:3001`), `PUBLIC_URL`,
 //! `LINE_API_BASE`, `RUST_LOG`.
 //!
-//! Sessions live in memory and are keyed by a random cookie; a real app keeps them in its own
-//! store and sets `Secure` on the cookie.
+//! Sessions live in memory and are keyed by a random cookie, `Secure` when `PUBLIC_URL` is
+//! `https://`; a real app keeps them in its own store. Signing in starts a new session (a cookie
+//! set before it is not the signed-in one), and at most 1,000 sign-ins may be under way at once,
+//! each for at most 10 minutes (the life of LINE's authorization code).
 
 use std::collections::HashMap;
 use std::error::Error;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -31,20 +34,46 @@ use line_auth_emulator::{EmulatedUser, LineEmulator};
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::net::TcpListener;
 
-/// What the app remembers of one browser.
-#[derive(Default)]
+/// How many sign-ins may be under way at once: each `/login` holds one until its callback.
+const MAX_PENDING_SIGN_INS: usize = 1_000;
+
+/// How long a sign-in may stay under way: LINE's authorization code lives 10 minutes.
+const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// A sign-in between /login and /callback.
+struct PendingSignIn {
+    /// The CSRF `state`.
+    state: String,
+    /// The ID token's `nonce`.
+    nonce: String,
+    pkce: Pkce,
+    started: Instant,
+}
+
+/// What the app remembers of a signed-in browser.
 struct Session {
-    /// Between /login and /callback: the CSRF state, the ID-token nonce and the PKCE pair.
-    pending: Option<(String, String, Pkce)>,
-    tokens: Option<TokenSet>,
-    profile: Option<Profile>,
+    tokens: TokenSet,
+    profile: Profile,
 }
 
 #[derive(Clone)]
 struct App {
     line: LineLoginClient,
     redirect_uri: String,
+    /// Whether cookies are `Secure`: the app is served over HTTPS.
+    secure_cookies: bool,
+    /// By the cookie `/login` set.
+    pending: Arc<Mutex<HashMap<String, PendingSignIn>>>,
+    /// By the cookie the callback set.
     sessions: Arc<Mutex<HashMap<String, Session>>>,
+}
+
+impl App {
+    /// The `Set-Cookie` value for session `id`.
+    fn cookie(&self, id: &str) -> String {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        format!("session={id}; HttpOnly; SameSite=Lax; Path=/{secure}")
+    }
 }
 
 fn random(len: usize) -> String {
@@ -83,7 +112,7 @@ async fn home(State(app): State<App>, headers: HeaderMap) -> Html<String> {
     let sessions = app.sessions.lock().unwrap();
     let signed_in = session_id(&headers)
         .and_then(|id| sessions.get(&id))
-        .and_then(|session| Some((session.profile.as_ref()?, session.tokens.as_ref()?)));
+        .map(|session| (&session.profile, &session.tokens));
     match signed_in {
         Some((profile, tokens)) => page(&format!(
             "<h1>Hello, {name}</h1><p>User ID <code>{id}</code></p>{picture}\
@@ -112,12 +141,26 @@ async fn login(State(app): State<App>) -> Response {
             .nonce(&nonce)
             .pkce(&pkce),
     );
-    let session = Session {
-        pending: Some((state, nonce, pkce)),
-        ..Session::default()
-    };
-    app.sessions.lock().unwrap().insert(id.clone(), session);
-    let cookie = format!("session={id}; HttpOnly; SameSite=Lax; Path=/");
+    {
+        let mut pending = app.pending.lock().unwrap();
+        pending.retain(|_, sign_in| sign_in.started.elapsed() < SIGN_IN_TIMEOUT);
+        if pending.len() >= MAX_PENDING_SIGN_INS {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "60")],
+                page("Too many sign-ins under way: try again in a minute."),
+            )
+                .into_response();
+        }
+        let sign_in = PendingSignIn {
+            state,
+            nonce,
+            pkce,
+            started: Instant::now(),
+        };
+        pending.insert(id.clone(), sign_in);
+    }
+    let cookie = app.cookie(&id);
     ([(header::SET_COOKIE, cookie)], Redirect::to(url.as_str())).into_response()
 }
 
@@ -130,15 +173,20 @@ async fn callback(
     let Some(id) = session_id(&headers) else {
         return fail("no session: start at /login");
     };
-    let pending = app
-        .sessions
-        .lock()
-        .unwrap()
-        .get_mut(&id)
-        .and_then(|s| s.pending.take());
-    let Some((state, nonce, pkce)) = pending else {
+    // Taken, not read: a sign-in's state, nonce and PKCE verifier serve one callback.
+    let pending = app.pending.lock().unwrap().remove(&id);
+    let Some(PendingSignIn {
+        state,
+        nonce,
+        pkce,
+        started,
+    }) = pending
+    else {
         return fail("no sign-in under way: start at /login");
     };
+    if started.elapsed() >= SIGN_IN_TIMEOUT {
+        return fail("the sign-in took too long: start again at /login");
+    }
     if query.get("state") != Some(&state) {
         return fail("the state does not match: possible CSRF");
     }
@@ -170,23 +218,27 @@ async fn callback(
         Ok(profile) => profile,
         Err(error) => return fail(&format!("profile failed: {error}")),
     };
-    if let Some(session) = app.sessions.lock().unwrap().get_mut(&id) {
-        session.tokens = Some(tokens);
-        session.profile = Some(profile);
-    }
-    Redirect::to("/").into_response()
+    // A new session ID at sign-in (OWASP session management): a cookie someone planted before
+    // the sign-in does not become the signed-in session.
+    let signed_in = random(32);
+    app.sessions
+        .lock()
+        .unwrap()
+        .insert(signed_in.clone(), Session { tokens, profile });
+    let cookie = app.cookie(&signed_in);
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
 async fn refresh(State(app): State<App>, headers: HeaderMap) -> Response {
     let tokens = session_id(&headers)
-        .and_then(|id| Some((app.sessions.lock().unwrap().get(&id)?.tokens.clone()?, id)));
+        .and_then(|id| Some((app.sessions.lock().unwrap().get(&id)?.tokens.clone(), id)));
     let Some((tokens, id)) = tokens else {
         return Redirect::to("/").into_response();
     };
     match app.line.refresh(&tokens).await {
         Ok(refreshed) => {
             if let Some(session) = app.sessions.lock().unwrap().get_mut(&id) {
-                session.tokens = Some(refreshed);
+                session.tokens = refreshed;
             }
             Redirect::to("/").into_response()
         }
@@ -205,7 +257,7 @@ async fn refresh(State(app): State<App>, headers: HeaderMap) -> Response {
 
 async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
     let session = session_id(&headers).and_then(|id| app.sessions.lock().unwrap().remove(&id));
-    if let Some(tokens) = session.and_then(|session| session.tokens) {
+    if let Some(Session { tokens, .. }) = session {
         // Revoking the refresh token revokes the access tokens issued from it too.
         if let Err(error) = app
             .line
@@ -215,7 +267,7 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
             tracing::warn!(%error, "could not revoke at LINE");
         }
     }
-    let expired = "session=; Max-Age=0; Path=/";
+    let expired = format!("{}; Max-Age=0", app.cookie(""));
     ([(header::SET_COOKIE, expired)], Redirect::to("/")).into_response()
 }
 
@@ -280,6 +332,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let app = App {
         line,
         redirect_uri: format!("{public_url}/callback"),
+        secure_cookies: public_url.starts_with("https://"),
+        pending: Arc::default(),
         sessions: Arc::default(),
     };
     let router = Router::new()

@@ -21,13 +21,43 @@ fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
+/// The `session=…` pair a response's `Set-Cookie` sets.
+fn session_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
 /// `GET /login`: the session cookie it sets, and the redirect to LINE's authorization page.
 async fn begin_login(browser: &reqwest::Client, base: &str) -> (String, String) {
     let login = browser.get(format!("{base}/login")).send().await.unwrap();
     assert!(login.status().is_redirection());
-    let set_cookie = login.headers()["set-cookie"].to_str().unwrap();
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    (cookie, location(&login))
+    (session_cookie(&login), location(&login))
+}
+
+/// Signs in through LINE's authorization page from `/login`'s cookie; the callback's answer.
+async fn sign_in(browser: &reqwest::Client, base: &str) -> (String, reqwest::Response) {
+    let (cookie, authorize_url) = begin_login(browser, base).await;
+    let authorize = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(authorize.status(), StatusCode::FOUND);
+    let callback = browser
+        .get(location(&authorize))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(callback.status().is_redirection());
+    (cookie, callback)
+}
+
+/// The home page as the browser holding `cookie` sees it.
+async fn home_page(browser: &reqwest::Client, base: &str, cookie: &str) -> String {
+    let page = browser
+        .get(format!("{base}/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    page.text().await.unwrap()
 }
 
 #[tokio::test]
@@ -50,6 +80,7 @@ async fn log_in_see_the_profile_refresh_and_log_out() {
         "{}",
         callback.text().await.unwrap()
     );
+    let cookie = session_cookie(&callback);
 
     let home = |cookie: String| {
         let (browser, base) = (browser.clone(), base.clone());
@@ -114,4 +145,78 @@ async fn a_callback_with_the_wrong_state_is_refused() {
         .await
         .unwrap()
         .contains("state does not match"));
+}
+
+/// Signing in renews the session (OWASP: a new session ID at sign-in): a cookie planted before
+/// the sign-in, say by an attacker who started `/login` and passed the browser its cookie, does
+/// not become the signed-in session.
+#[tokio::test]
+async fn signing_in_renews_the_session_cookie() {
+    let (_example, base) = start();
+    let browser = browser();
+
+    let (before, callback) = sign_in(&browser, &base).await;
+
+    let after = session_cookie(&callback);
+    assert_ne!(after, before);
+    assert!(home_page(&browser, &base, &after)
+        .await
+        .contains("Hello, Brown"));
+    assert!(
+        home_page(&browser, &base, &before)
+            .await
+            .contains("Log in with LINE"),
+        "the cookie from /login is not signed in"
+    );
+}
+
+/// The session cookie is `Secure` when the app is served over HTTPS (`PUBLIC_URL`), and not on
+/// plain-HTTP loopback, where a browser would not send it back.
+#[tokio::test]
+async fn the_session_cookie_is_secure_behind_an_https_public_url() {
+    let browser = browser();
+    let set_cookie = |base: String| {
+        let browser = browser.clone();
+        async move {
+            let login = browser.get(format!("{base}/login")).send().await.unwrap();
+            login.headers()["set-cookie"].to_str().unwrap().to_owned()
+        }
+    };
+    let (_plain, base) = start();
+    assert!(!set_cookie(base).await.contains("Secure"));
+
+    let (_behind_tls, base) = start_example("web_login", &[("PUBLIC_URL", "https://app.example")]);
+    let cookie = set_cookie(base).await;
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+}
+
+/// Sign-ins begun and never finished are bounded: with 1,000 under way, `/login` answers 503
+/// instead of growing the app's memory without end; one under way still finishes.
+#[tokio::test]
+async fn sign_ins_under_way_are_bounded() {
+    let (_example, base) = start();
+    let browser = browser();
+    let (first_cookie, first_authorize_url) = begin_login(&browser, &base).await;
+    for _ in 1..1_000 {
+        let login = browser.get(format!("{base}/login")).send().await.unwrap();
+        assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    }
+
+    let login = browser.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(login.headers().get("set-cookie").is_none());
+
+    let authorize = browser.get(first_authorize_url).send().await.unwrap();
+    let callback = browser
+        .get(location(&authorize))
+        .header("cookie", &first_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(callback.status().is_redirection());
+    let signed_in = session_cookie(&callback);
+    assert!(home_page(&browser, &base, &signed_in)
+        .await
+        .contains("Hello, Brown"));
 }
