@@ -83,6 +83,10 @@ macro_rules! description {
         "LINE refused to revoke the token (a channel whose app type is Web app only needs its \
          channel secret); it stays refused here"
     };
+    (RevokeFailed) => {
+        "LINE could not be told of the logout: the revoke failed or did not reach LINE; the token \
+         stays refused here"
+    };
     (CrossSiteRequest) => {
         "a cookie-authenticated request that changes state must come from this site"
     };
@@ -233,12 +237,17 @@ pub enum UpstreamError {
         /// The OAuth error LINE named (`invalid_client`, `invalid_request`, …).
         error: Box<str>,
     },
+    /// A revoke (on logout) that LINE failed or that did not reach it, for this cause: the token
+    /// may still be live at LINE (and stays refused here); a later logout may reach LINE.
+    #[error(transparent)]
+    RevokeFailed(Box<UpstreamError>),
 }
 
 /// What the response to a [`LineAuthError::Unavailable`] says, which its text begins with.
 fn unavailable_description(error: &UpstreamError) -> &'static str {
     match error {
         UpstreamError::RevokeRefused { .. } => description!(RevokeRefused),
+        UpstreamError::RevokeFailed(_) => description!(RevokeFailed),
         _ => description!(Unavailable),
     }
 }
@@ -261,6 +270,7 @@ impl UpstreamError {
             } => *wait,
             // The queue drains within an upstream timeout (3 s by default).
             Self::Busy => Duration::from_secs(1),
+            Self::RevokeFailed(cause) => cause.retry_after(),
             _ => DEFAULT_RETRY_AFTER,
         }
     }
@@ -399,6 +409,11 @@ impl LineAuthError {
             Self::Unavailable(UpstreamError::RevokeRefused { .. }) => {
                 answer!(None, "temporarily_unavailable", description!(RevokeRefused))
             }
+            Self::Unavailable(UpstreamError::RevokeFailed(_)) => answer!(
+                None,
+                "temporarily_unavailable",
+                concat!(description!(RevokeFailed), "; retry later")
+            ),
             Self::Unavailable(_) => answer!(
                 None,
                 "temporarily_unavailable",
@@ -550,7 +565,7 @@ mod tests {
     }
 
     /// A refusal of each kind.
-    fn one_of_each() -> [LineAuthError; 9] {
+    fn one_of_each() -> [LineAuthError; 10] {
         [
             LineAuthError::MissingToken,
             LineAuthError::UnsupportedScheme,
@@ -564,6 +579,12 @@ mod tests {
             LineAuthError::Unavailable(UpstreamError::RevokeRefused {
                 error: "invalid_client".into(),
             }),
+            LineAuthError::Unavailable(UpstreamError::RevokeFailed(Box::new(
+                UpstreamError::Status {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    retry_after: Some(Duration::from_secs(42)),
+                },
+            ))),
             LineAuthError::CrossSiteRequest,
         ]
     }
@@ -600,6 +621,13 @@ mod tests {
             refused.contains("invalid_client") && refused.contains("LINE_CHANNEL_SECRET"),
             "{refused}"
         );
+        // A revoke LINE failed names its cause, and asks for LINE's wait.
+        let failed = &one_of_each()[8];
+        assert!(failed
+            .to_string()
+            .ends_with(": LINE answered HTTP 429 Too Many Requests"));
+        let response: Response<Bytes> = failed.to_response();
+        assert_eq!(response.headers()[RETRY_AFTER], "42");
     }
 
     /// LINE's texts, old and new (the 2026 ones, the older lowercase one, the channel-token

@@ -659,7 +659,19 @@ impl SignOut {
         if verifier.id_tokens.is_some() {
             return Ok(());
         }
-        let revoked = self.revoke_at_line(verifier).await;
+        let revoked = self
+            .revoke_at_line(verifier)
+            .await
+            .map_err(|error| match error {
+                // Said as the revoke's failure: no verification failed, and LINE was not told.
+                LineAuthError::Unavailable(cause @ UpstreamError::RevokeRefused { .. }) => {
+                    LineAuthError::Unavailable(cause)
+                }
+                LineAuthError::Unavailable(cause) => {
+                    LineAuthError::Unavailable(UpstreamError::RevokeFailed(Box::new(cause)))
+                }
+                error => error,
+            });
         if let Err(error) = &revoked {
             tracing::warn!(
                 error = %error,

@@ -151,6 +151,49 @@ async fn logout_while_line_is_down_says_so_and_the_token_stays_refused_here() {
     assert_eq!(line.calls(), (1, 1));
 }
 
+/// A logout whose revoke LINE failed (5xx) or never answered says that LINE was not told, not
+/// that a verification failed, with a `Retry-After`: a later logout may reach LINE.
+#[tokio::test]
+async fn a_logout_line_could_not_take_says_the_revoke_did_not_reach_line() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .upstream_timeout(Duration::from_millis(300))
+        .upstream_max_attempts(1)
+        .build()
+        .unwrap();
+    let base = serve(app(LineAuthLayer::new(config))).await;
+    for fault in [
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+        Fault::Hang,
+    ] {
+        let token = line.token();
+        line.emulator.inject(Endpoint::Revoke, fault);
+
+        let answer = http()
+            .post(format!("{base}/api/logout"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(answer.headers().get("retry-after").is_some());
+        let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+        let said = body["error_description"].as_str().unwrap_or_default();
+        assert!(
+            said.contains("revoke") && !said.contains("verify"),
+            "a revoke LINE could not take is not a failed verification: {body}"
+        );
+        line.emulator.clear_faults();
+        assert_eq!(
+            get_bearer(&base, "/api/me", &token).await.status,
+            StatusCode::UNAUTHORIZED,
+            "the token stays refused here"
+        );
+    }
+}
+
 #[tokio::test]
 async fn forget_makes_the_next_request_ask_line() {
     let Verified {
