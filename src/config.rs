@@ -159,7 +159,7 @@ impl LineAuthConfig {
     /// |---|---|---|
     /// | `LINE_CHANNEL_ID` | accepted LINE Login channel IDs, comma-separated | required |
     /// | `LINE_API_BASE` | LINE API base URL | `https://api.line.me` |
-    /// | `LINE_REQUIRED_SCOPES` | required scopes, space- or comma-separated | `profile` |
+    /// | `LINE_REQUIRED_SCOPES` | required scopes, space- or comma-separated (blank: the default) | `profile` |
     /// | `LINE_UPSTREAM_TIMEOUT_MS` | longest a request waits on LINE, retries included | `3000` |
     /// | `LINE_UPSTREAM_ATTEMPT_TIMEOUT_MS` | longest one try of a LINE call may take | `1000` |
     /// | `LINE_UPSTREAM_MAX_ATTEMPTS` | tries of one LINE call, the first included | `3` |
@@ -216,12 +216,16 @@ impl LineAuthConfig {
             builder = builder.api_base(base.trim());
         }
         if let Some(scopes) = lookup("LINE_REQUIRED_SCOPES") {
-            builder = builder.required_scopes(
-                scopes
-                    .split([',', ' '])
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty()),
-            );
+            let scopes: Vec<&str> = scopes
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            // Blank is unset, as for every variable: the default stands, not "no scope at all",
+            // which only `required_scopes([])` in code asks for.
+            if !scopes.is_empty() {
+                builder = builder.required_scopes(scopes);
+            }
         }
         let number = |name: &'static str| -> Result<Option<u64>, ConfigError> {
             lookup(name)
@@ -1021,6 +1025,26 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         LineAuthConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    /// A blank `LINE_REQUIRED_SCOPES` is unset, as every other blank variable is: the default
+    /// `profile` stands, rather than no requirement at all. Fewer scopes are asked for by name.
+    #[test]
+    fn blank_required_scopes_in_the_environment_keep_the_default() {
+        for blank in ["", "  ", " , "] {
+            let config = from_vars(&[
+                ("LINE_CHANNEL_ID", "1440057261"),
+                ("LINE_REQUIRED_SCOPES", blank),
+            ])
+            .unwrap();
+            assert_eq!(config.required_scopes(), ["profile"], "{blank:?}");
+        }
+        let openid = from_vars(&[
+            ("LINE_CHANNEL_ID", "1440057261"),
+            ("LINE_REQUIRED_SCOPES", "openid"),
+        ])
+        .unwrap();
+        assert_eq!(openid.required_scopes(), ["openid"]);
     }
 
     #[test]

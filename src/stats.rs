@@ -142,9 +142,10 @@ pub struct Rejections {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Requests answered from the verified cache.
+    /// Requests let through from the verified cache.
     pub cache_hits: u64,
-    /// Requests answered from the refused cache (a token LINE refused before).
+    /// Requests refused from the caches, without asking LINE: a token LINE refused before (the
+    /// refused-token cache), or a verified one known to have expired.
     pub negative_hits: u64,
     /// Requests that started a verification.
     pub misses: u64,
