@@ -619,14 +619,18 @@ async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_with_lines_retr
 
         let refused = auth.logout(TOKEN_VALUE).await.unwrap_err();
 
+        // A logout's: the revoke failed, for LINE's answer.
+        let LineAuthError::Unavailable(UpstreamError::RevokeFailed(cause)) = &refused else {
+            panic!("{status}: {refused:?}");
+        };
         assert!(
             matches!(
-                &refused,
-                LineAuthError::Unavailable(line_auth::rejection::UpstreamError::Status {
+                &**cause,
+                UpstreamError::Status {
                     status: answered,
                     retry_after: Some(wait),
                     ..
-                }) if *answered == status && *wait == Duration::from_secs(7)
+                } if *answered == status && *wait == Duration::from_secs(7)
             ),
             "{status}: {refused:?}"
         );
