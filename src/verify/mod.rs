@@ -449,6 +449,25 @@ impl Verifier {
         }
     }
 
+    /// The stale verdict that stands in for one LINE could not give (stale-if-error), if any:
+    /// only where LINE failed, and only for a flight still wanted when it landed (`kept`) and a
+    /// token not signed out by now. A forget, a sign-out or the fleet's refusal marks the flight
+    /// before the cache entry goes, so either check closes the window between the two.
+    fn stand_in(
+        &self,
+        token_ids: &TokenIds,
+        kept: bool,
+        cause: &UpstreamError,
+        now: Instant,
+    ) -> Option<(LineUser, crate::cache::Grant)> {
+        (self.stale_if_error
+            && kept
+            && line_failed(cause)
+            && !self.revocations.is_revoked(&token_ids.digest, now))
+        .then(|| self.cache.stale(&token_ids.key, now))
+        .flatten()
+    }
+
     /// The verdict the caches hold: verified (re-checked), expired, or refused before.
     fn cached_verdict(&self, token: &TokenIds) -> Option<Verdict> {
         let now = clock::now();
@@ -800,11 +819,8 @@ impl VerificationTask {
             }
             Err(LineAuthError::Unavailable(cause)) => {
                 verifier.counters.record(Event::Unavailable);
-                let (waiters, _) = verifier.flights.land(flight, None, || {});
-                let stale = (verifier.stale_if_error && line_failed(&cause))
-                    .then(|| verifier.cache.stale(&token_ids.key, clock::now()))
-                    .flatten();
-                match stale {
+                let (waiters, kept) = verifier.flights.land(flight, None, || {});
+                match verifier.stand_in(&token_ids, kept, &cause, clock::now()) {
                     Some((user, grant)) => {
                         verifier.counters.record(Event::ServedStale);
                         if let Some(left_out) = verifier.warnings.stale.admit() {
@@ -953,6 +969,60 @@ mod tests {
         }
         assert!(!line_failed(&status(400)), "an answer about the request");
         assert!(!line_failed(&status(404)));
+    }
+
+    /// Issue 12: a stale verdict never stands in for a token signed out, forgotten or refused
+    /// by the fleet while LINE was being asked, even in the instant between the flight being
+    /// marked (or the sign-out recorded) and the cache entry going.
+    #[test]
+    fn a_stale_verdict_stands_in_only_for_a_kept_flight_of_a_token_not_signed_out() {
+        use crate::line_api::{AccessTokenInfo, Profile};
+        let config = LineAuthConfig::builder()
+            .channel_id("1")
+            .stale_if_error(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let verifier = Verifier::new(&config, Credential::AccessToken);
+        let verification = AccessTokenInfo {
+            scope: Some("profile".into()),
+            client_id: "1".into(),
+            expires_in: 3600,
+        };
+        let profile = Profile {
+            user_id: "U0".into(),
+            display_name: "Brown".into(),
+            picture_url: None,
+            status_message: None,
+        };
+        let user = LineUser::new(profile, &verification, std::time::SystemTime::now());
+        let grant = verifier.policy.grant_of("1", |scope| scope == "profile");
+        let token = TokenIds::of("stale-token");
+        let t0 = clock::now();
+        let second = Duration::from_secs(1);
+        verifier
+            .cache
+            .insert_until_fresh(token, user, grant, t0, t0 + 3600 * second, t0 + second);
+        let later = t0 + 2 * second;
+        let failed = UpstreamError::Timeout;
+
+        assert!(verifier.stand_in(&token, true, &failed, later).is_some());
+        assert!(
+            verifier
+                .stand_in(&token, true, &UpstreamError::Busy, later)
+                .is_none(),
+            "this layer's own queue is not LINE failing"
+        );
+        assert!(
+            verifier.stand_in(&token, false, &failed, later).is_none(),
+            "a flight forgotten while in the air"
+        );
+        verifier
+            .revocations
+            .revoke(token.digest, t0 + 3600 * second, t0);
+        assert!(
+            verifier.stand_in(&token, true, &failed, later).is_none(),
+            "signed out, the flight not marked yet"
+        );
     }
 
     /// The log lines `build` writes at `warn` and above.
