@@ -368,9 +368,17 @@ impl RefusedCache {
         if clock::millis(now) < refused.until {
             Some(refused.error)
         } else {
-            self.entries.remove(digest);
+            self.remove_expired(digest, now);
             None
         }
+    }
+
+    /// Removes `digest`'s refusal if it has expired by `now`: checked under the shard's lock, so
+    /// a newer refusal put there since it was read (another request's, a sign-out's) stays.
+    fn remove_expired(&self, digest: &TokenDigest, now: Instant) {
+        let now = clock::millis(now);
+        self.entries
+            .remove_if(digest, |refused| now >= refused.until);
     }
 
     pub(crate) fn remove(&self, digest: &TokenDigest) {
@@ -591,6 +599,30 @@ mod tests {
         ));
         assert!(refused.get(&bad, t0 + 30 * SECOND).is_none());
         assert!(refused.get(&down, t0).is_none());
+    }
+
+    /// A request that read an expired refusal removes that one only: a newer refusal of the same
+    /// token, put there meanwhile (by another request's verification, or a sign-out), stays.
+    #[test]
+    fn removing_an_expired_refusal_keeps_a_newer_one() {
+        use crate::rejection::InvalidReason;
+        let refused = RefusedCache::new(10, 30 * SECOND);
+        let bad = TokenDigest::of("bad");
+        let t0 = clock::now();
+        let revoked = LineAuthError::InvalidToken(InvalidReason::Revoked);
+        refused.insert(bad, &revoked, t0);
+        let read_at = t0 + 31 * SECOND;
+        // The first request read it expired; another refused the token again meanwhile.
+        refused.insert(bad, &revoked, t0 + 30 * SECOND);
+
+        refused.remove_expired(&bad, read_at);
+
+        assert!(
+            refused.get(&bad, read_at).is_some(),
+            "the newer refusal stays"
+        );
+        refused.remove_expired(&bad, t0 + 60 * SECOND);
+        assert_eq!(refused.len(), 0, "an expired one goes");
     }
 
     #[test]
