@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use line_auth::{LineAuthError, LineAuthHandle, LineAuthLayer, LineUser, VerifiedToken};
@@ -26,6 +26,19 @@ pub(crate) fn app(layer: LineAuthLayer) -> Router {
         .route("/api/logout", post(logout))
         .route_layer(layer.clone())
         .with_state(layer.handle())
+}
+
+/// `POST /api/logout` with `token`: LINE's answer to the caller, its body read as JSON.
+async fn logout_answer(base: &str, token: &str) -> (StatusCode, HeaderMap, serde_json::Value) {
+    let answer = http()
+        .post(format!("{base}/api/logout"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (answer.status(), answer.headers().clone());
+    let body = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    (status, headers, body)
 }
 
 pub(crate) async fn post_bearer(base: &str, path: &str, token: &str) -> StatusCode {
@@ -170,16 +183,10 @@ async fn a_logout_line_could_not_take_says_the_revoke_did_not_reach_line() {
         let token = line.token();
         line.emulator.inject(Endpoint::Revoke, fault);
 
-        let answer = http()
-            .post(format!("{base}/api/logout"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let (status, headers, body) = logout_answer(&base, &token).await;
 
-        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(answer.headers().get("retry-after").is_some());
-        let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(headers.get("retry-after").is_some());
         let said = body["error_description"].as_str().unwrap_or_default();
         assert!(
             said.contains("revoke") && !said.contains("verify"),
@@ -417,20 +424,14 @@ async fn a_logout_line_refused_answers_the_caller_with_the_likely_cause() {
     let base = serve(app(LineAuthLayer::new(line.config().build().unwrap()))).await;
     let token = line.token();
 
-    let answer = http()
-        .post(format!("{base}/api/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let (status, headers, body) = logout_answer(&base, &token).await;
 
-    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
-        answer.headers().get("retry-after"),
+        headers.get("retry-after"),
         None,
         "waiting will not change LINE's answer"
     );
-    let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
     let said = body["error_description"].as_str().unwrap_or_default();
     assert!(
         said.contains("revoke") && said.contains("channel secret"),

@@ -34,18 +34,29 @@ async fn begin_login(browser: &reqwest::Client, base: &str) -> (String, String) 
     (session_cookie(&login), location(&login))
 }
 
-/// Signs in through LINE's authorization page from `/login`'s cookie; the callback's answer.
-async fn sign_in(browser: &reqwest::Client, base: &str) -> (String, reqwest::Response) {
-    let (cookie, authorize_url) = begin_login(browser, base).await;
+/// Finishes the sign-in `/login` began (its cookie and authorization URL) on LINE's page, which
+/// consents at once; the callback's answer, a redirect.
+async fn finish_sign_in(
+    browser: &reqwest::Client,
+    cookie: &str,
+    authorize_url: String,
+) -> reqwest::Response {
     let authorize = browser.get(authorize_url).send().await.unwrap();
     assert_eq!(authorize.status(), StatusCode::FOUND);
     let callback = browser
         .get(location(&authorize))
-        .header("cookie", &cookie)
+        .header("cookie", cookie)
         .send()
         .await
         .unwrap();
-    assert!(callback.status().is_redirection());
+    assert!(callback.status().is_redirection(), "{}", callback.status());
+    callback
+}
+
+/// Signs in from `/login`: its cookie, and the callback's answer.
+async fn sign_in(browser: &reqwest::Client, base: &str) -> (String, reqwest::Response) {
+    let (cookie, authorize_url) = begin_login(browser, base).await;
+    let callback = finish_sign_in(browser, &cookie, authorize_url).await;
     (cookie, callback)
 }
 
@@ -66,35 +77,10 @@ async fn log_in_see_the_profile_refresh_and_log_out() {
     let browser = browser();
 
     // Log in: a session cookie, then LINE's authorization page, which consents at once.
-    let (cookie, authorize_url) = begin_login(&browser, &base).await;
-    let authorize = browser.get(authorize_url).send().await.unwrap();
-    assert_eq!(authorize.status(), StatusCode::FOUND);
-    let callback = browser
-        .get(location(&authorize))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        callback.status().is_redirection(),
-        "{}",
-        callback.text().await.unwrap()
-    );
+    let (_, callback) = sign_in(&browser, &base).await;
     let cookie = session_cookie(&callback);
 
-    let home = |cookie: String| {
-        let (browser, base) = (browser.clone(), base.clone());
-        async move {
-            let page = browser
-                .get(format!("{base}/"))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap();
-            page.text().await.unwrap()
-        }
-    };
-    let page = home(cookie.clone()).await;
+    let page = home_page(&browser, &base, &cookie).await;
     assert!(page.contains("Hello, Brown"), "{page}");
     assert!(page.contains("U4af4980629aabbccddeeff0011223344"), "{page}");
 
@@ -106,7 +92,9 @@ async fn log_in_see_the_profile_refresh_and_log_out() {
         .unwrap();
     assert_eq!(location(&refresh), "/");
     assert!(
-        home(cookie.clone()).await.contains("Hello, Brown"),
+        home_page(&browser, &base, &cookie)
+            .await
+            .contains("Hello, Brown"),
         "still signed in after refresh"
     );
 
@@ -121,7 +109,9 @@ async fn log_in_see_the_profile_refresh_and_log_out() {
         .unwrap()
         .contains("Max-Age=0"));
     assert!(
-        home(cookie).await.contains("Log in with LINE"),
+        home_page(&browser, &base, &cookie)
+            .await
+            .contains("Log in with LINE"),
         "the session is gone"
     );
 }
@@ -207,14 +197,7 @@ async fn sign_ins_under_way_are_bounded() {
     assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(login.headers().get("set-cookie").is_none());
 
-    let authorize = browser.get(first_authorize_url).send().await.unwrap();
-    let callback = browser
-        .get(location(&authorize))
-        .header("cookie", &first_cookie)
-        .send()
-        .await
-        .unwrap();
-    assert!(callback.status().is_redirection());
+    let callback = finish_sign_in(&browser, &first_cookie, first_authorize_url).await;
     let signed_in = session_cookie(&callback);
     assert!(home_page(&browser, &base, &signed_in)
         .await
