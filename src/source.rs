@@ -217,9 +217,11 @@ impl TokenSources {
         // before the query, which is decoded (and may allocate) only with a bearer token beside.
         !self.0.authorization_only
             && self.0.list.contains(&TokenSource::AuthorizationHeader)
-            && matches!(
+            // A broken bearer attempt (no token, two headers, too long) is one too: the
+            // request is ambiguous whichever source the list names first.
+            && !matches!(
                 unchecked_bearer_credentials(headers),
-                Ok(Credentials::Bearer(_))
+                Ok(Credentials::Absent | Credentials::OtherScheme)
             )
             && self.names_a_query_token(uri)
     }
@@ -397,6 +399,36 @@ mod tests {
             Credentials::Bearer(found) => Some(validate_token(&found.token)?.to_owned()),
             _ => None,
         })
+    }
+
+    /// A broken bearer attempt in `Authorization` (no token, two headers, too long) beside a
+    /// query token is refused as with the header listed first: the order of the list does not
+    /// decide whether an ambiguous request gets through (RFC 6750 §3.1, `invalid_request`).
+    #[test]
+    fn a_broken_authorization_header_beside_a_query_token_is_refused_whatever_the_order() {
+        let query_first = sources(&[
+            TokenSource::QueryParameter("access_token".into()),
+            TokenSource::AuthorizationHeader,
+        ]);
+        let too_long = format!("Bearer {}", "a".repeat(4096));
+        for headers in [
+            vec!["Bearer"],
+            vec!["Bearer a", "Bearer b"],
+            vec![too_long.as_str()],
+        ] {
+            let mut request = Request::get("/?access_token=from-query");
+            for value in &headers {
+                request = request.header("authorization", *value);
+            }
+            let request = request.body(()).unwrap();
+            assert!(
+                matches!(
+                    token_of(&query_first, &request),
+                    Err(LineAuthError::Malformed(_))
+                ),
+                "{headers:?}"
+            );
+        }
     }
 
     #[test]
