@@ -449,10 +449,33 @@ impl Verifier {
         }
     }
 
+    /// Lands a flight LINE gave no verdict for: its waiters, and the stale verdict that stands
+    /// in (stale-if-error), if any.
+    fn land_without_verdict(
+        &self,
+        flight: FlightId,
+        token_ids: &TokenIds,
+        cause: &UpstreamError,
+    ) -> (flight::Waiters, Option<(LineUser, crate::cache::Grant)>) {
+        // The user of the entry that may stand in: a forget of that user records it before the
+        // entry goes, and landing with the user is what reads that record.
+        let candidate = self
+            .stale_if_error
+            .then(|| self.cache.stale(&token_ids.key, clock::now()))
+            .flatten();
+        let (waiters, kept) = self.flights.land(
+            flight,
+            candidate.as_ref().map(|(user, _)| user.user_id()),
+            || {},
+        );
+        (waiters, self.stand_in(token_ids, kept, cause, clock::now()))
+    }
+
     /// The stale verdict that stands in for one LINE could not give (stale-if-error), if any:
     /// only where LINE failed, and only for a flight still wanted when it landed (`kept`) and a
-    /// token not signed out by now. A forget, a sign-out or the fleet's refusal marks the flight
-    /// before the cache entry goes, so either check closes the window between the two.
+    /// token not signed out by now. A forget (of the token, its user or everything), a sign-out
+    /// or the fleet's refusal marks the flight, or records the user, before the cache entry goes,
+    /// so either check closes the window between the two.
     fn stand_in(
         &self,
         token_ids: &TokenIds,
@@ -819,8 +842,8 @@ impl VerificationTask {
             }
             Err(LineAuthError::Unavailable(cause)) => {
                 verifier.counters.record(Event::Unavailable);
-                let (waiters, kept) = verifier.flights.land(flight, None, || {});
-                match verifier.stand_in(&token_ids, kept, &cause, clock::now()) {
+                let (waiters, stale) = verifier.land_without_verdict(flight, &token_ids, &cause);
+                match stale {
                     Some((user, grant)) => {
                         verifier.counters.record(Event::ServedStale);
                         if let Some(left_out) = verifier.warnings.stale.admit() {
@@ -974,8 +997,9 @@ mod tests {
     /// Issue 12: a stale verdict never stands in for a token signed out, forgotten or refused
     /// by the fleet while LINE was being asked, even in the instant between the flight being
     /// marked (or the sign-out recorded) and the cache entry going.
-    #[test]
-    fn a_stale_verdict_stands_in_only_for_a_kept_flight_of_a_token_not_signed_out() {
+    /// A verifier with stale-if-error holding user `U0`'s token, stale but in its grace at the
+    /// instant returned.
+    fn verifier_holding_a_stale_token() -> (Verifier, TokenIds, Instant) {
         use crate::line_api::{AccessTokenInfo, Profile};
         let config = LineAuthConfig::builder()
             .channel_id("1")
@@ -1002,7 +1026,13 @@ mod tests {
         verifier
             .cache
             .insert_until_fresh(token, user, grant, t0, t0 + 3600 * second, t0 + second);
-        let later = t0 + 2 * second;
+        (verifier, token, t0 + 2 * second)
+    }
+
+    #[test]
+    fn a_stale_verdict_stands_in_only_for_a_kept_flight_of_a_token_not_signed_out() {
+        let (verifier, token, later) = verifier_holding_a_stale_token();
+        let (t0, second) = (clock::now(), Duration::from_secs(1));
         let failed = UpstreamError::Timeout;
 
         assert!(verifier.stand_in(&token, true, &failed, later).is_some());
@@ -1023,6 +1053,28 @@ mod tests {
             verifier.stand_in(&token, true, &failed, later).is_none(),
             "signed out, the flight not marked yet"
         );
+    }
+
+    /// A forget of the user while LINE was being asked keeps the stale entry from standing in,
+    /// even before the forget has emptied the cache (it records the user first).
+    #[test]
+    fn a_stale_verdict_never_stands_in_for_a_user_forgotten_during_the_flight() {
+        let (verifier, token, later) = verifier_holding_a_stale_token();
+        let Joined::Started(_pending, flight) =
+            verifier
+                .flights
+                .join(token.digest, clock::now(), None, || None)
+        else {
+            panic!("a flight starts");
+        };
+        verifier.flights.forget_user("U0");
+
+        let (_, stale) = verifier.land_without_verdict(flight, &token, &UpstreamError::Timeout);
+
+        assert!(stale.is_none());
+        assert!(verifier
+            .stand_in(&token, true, &UpstreamError::Timeout, later)
+            .is_some());
     }
 
     /// The log lines `build` writes at `warn` and above.
