@@ -140,7 +140,13 @@ async fn an_outage_or_a_full_queue_warns_once_a_second_not_once_a_request() {
     const FULL: &str = "too many verifications pending";
     let capture = Capture::install();
     let line = Line::start().await;
-    let config = line.config().max_pending_verifications(1).build().unwrap();
+    // One try per call: the five requests take well under the second the throttle spans.
+    let config = line
+        .config()
+        .max_pending_verifications(1)
+        .upstream_max_attempts(1)
+        .build()
+        .unwrap();
     let base = serve(routes(&HandlerCalls::default()).layer(LineAuthLayer::new(config))).await;
 
     line.emulator.inject(
@@ -176,6 +182,12 @@ async fn an_outage_or_a_full_queue_warns_once_a_second_not_once_a_request() {
     let records = capture.records();
     let count = |text: &str| records.iter().filter(|r| r.text.contains(text)).count();
     assert_eq!(count(OUTAGE), 1, "one outage warning for five requests");
+    assert!(
+        records
+            .iter()
+            .any(|r| r.text.contains(OUTAGE) && r.text.contains("left_out=0")),
+        "the first says none was left out"
+    );
     assert_eq!(count(FULL), 1, "one full-queue warning for five refusals");
 }
 
@@ -193,6 +205,15 @@ fn assert_saw_every_kind_of_event(records: &[LogRecord]) {
     ] {
         assert!(saw(event), "the capture saw {what} ({event:?})");
     }
+    // Every fault's warning was said (each on a layer of its own), so its text was checked.
+    let outages = records
+        .iter()
+        .filter(|r| r.text.contains("outcome=unavailable"))
+        .count();
+    assert!(
+        outages >= 2 * every_fault().len(),
+        "{outages} outage warnings"
+    );
     // The outage's warning names its cause: here LINE's 5xx.
     assert!(
         records
@@ -237,7 +258,7 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
     seen.debug(&config);
     let config = config.build().unwrap();
     seen.debug(&config);
-    let layer = LineAuthLayer::new(config).token_sources([
+    let layer = LineAuthLayer::new(config.clone()).token_sources([
         TokenSource::AuthorizationHeader,
         TokenSource::Cookie(COOKIE.into()),
         TokenSource::QueryParameter(QUERY.into()),
@@ -280,9 +301,14 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
 
     for endpoint in [Endpoint::Verify, Endpoint::Profile] {
         for fault in every_fault() {
+            // A layer of its own for each fault: one layer warns of an outage once a second, and
+            // every fault's warning, its cause in full, is to be seen.
+            let fault_base =
+                serve(routes(&HandlerCalls::default()).layer(LineAuthLayer::new(config.clone())))
+                    .await;
             line.emulator.inject(endpoint, fault.clone());
             let token = seen.secret(line.token());
-            let reply = get_bearer(&base, "/api/me", &token).await;
+            let reply = get_bearer(&fault_base, "/api/me", &token).await;
             assert_eq!(
                 reply.status,
                 StatusCode::SERVICE_UNAVAILABLE,
