@@ -221,7 +221,8 @@ impl LineAuthConfig {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .collect();
-            // Blank is unset, as for every variable: the default stands, not "no scope at all",
+            // Blank is unset, as for the secret and the Redis URLs: the default stands, not "no
+            // scope at all",
             // which only `required_scopes([])` in code asks for.
             if !scopes.is_empty() {
                 builder = builder.required_scopes(scopes);
@@ -1027,7 +1028,7 @@ mod tests {
         LineAuthConfig::from_lookup(|name| vars.get(name).cloned())
     }
 
-    /// A blank `LINE_REQUIRED_SCOPES` is unset, as every other blank variable is: the default
+    /// A blank `LINE_REQUIRED_SCOPES` is unset, as a blank secret or Redis URL is: the default
     /// `profile` stands, rather than no requirement at all. Fewer scopes are asked for by name.
     #[test]
     fn blank_required_scopes_in_the_environment_keep_the_default() {

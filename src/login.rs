@@ -530,13 +530,14 @@ fn token_set(
     else {
         return Err(LineLoginError::InvalidResponse("no refresh_token"));
     };
-    let scopes = match answer.scope {
+    let scopes = match answer.scope.filter(|scope| !scope.trim().is_empty()) {
         Some(scope) => scope
             .split(' ')
             .filter(|scope| !scope.is_empty())
             .map(str::to_owned)
             .collect(),
-        // RFC 6749 §5.1: left out when it is what was requested; a refresh asks for the grant.
+        // RFC 6749 §5.1: left out (or empty, as an empty token is none) when it is what was
+        // requested; a refresh asks for the grant.
         None => held.map(|held| held.scopes.clone()).unwrap_or_default(),
     };
     Ok(TokenSet {
@@ -572,6 +573,27 @@ mod tests {
         let now = SystemTime::now();
         let tokens = token_set(answer, now, now, None).unwrap();
         assert!(tokens.access_expires_at > now + Duration::from_secs(365 * 24 * 60 * 60));
+    }
+
+    /// An empty `scope` on a refresh is none, as an empty token is: the grant held stands.
+    #[test]
+    fn an_empty_scope_in_a_refresh_answer_keeps_the_grant() {
+        let answer = |body: &str| serde_json::from_str::<TokenAnswer>(body).unwrap();
+        let now = SystemTime::now();
+        let held = token_set(
+            answer(
+                r#"{"access_token":"h","expires_in":5,"refresh_token":"r","token_type":"Bearer",
+                    "scope":"profile openid"}"#,
+            ),
+            now,
+            now,
+            None,
+        )
+        .unwrap();
+        let refreshed =
+            answer(r#"{"access_token":"a","expires_in":5,"token_type":"Bearer","scope":" "}"#);
+        let tokens = token_set(refreshed, now, now, Some(&held)).unwrap();
+        assert_eq!(tokens.scopes, ["profile", "openid"]);
     }
 
     /// A margin past any clock means "refresh now", not a panic in the caller's handler.

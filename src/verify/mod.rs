@@ -347,9 +347,9 @@ impl Verifier {
         runtime.spawn(async move {
             let _ = sender.send(signed_out.run(&verifier).await);
         });
-        receiver
-            .await
-            .unwrap_or(Err(LineAuthError::Unavailable(UpstreamError::Abandoned)))
+        receiver.await.unwrap_or(Err(LineAuthError::Unavailable(
+            UpstreamError::RevokeFailed(Box::new(UpstreamError::Abandoned)),
+        )))
     }
 
     /// The form an ID-token layer names `token` by, when it is not the token as given: an ES256

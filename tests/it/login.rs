@@ -196,7 +196,8 @@ async fn a_refresh_answer_without_a_scope_keeps_the_scopes_granted() {
     let signed_in = client_of_broken_line(
         StatusCode::OK,
         JSON,
-        r#"{"access_token":"old-access","expires_in":2592000,"refresh_token":"the-refresh-token","token_type":"Bearer","scope":"profile openid"}"#,
+        r#"{"access_token":"old-access","expires_in":2592000,"refresh_token":"the-refresh-token",
+            "token_type":"Bearer","scope":"profile openid"}"#,
     )
     .await;
     let pkce = Pkce::from_verifier(VERIFIER).unwrap();

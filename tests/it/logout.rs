@@ -28,7 +28,7 @@ pub(crate) fn app(layer: LineAuthLayer) -> Router {
         .with_state(layer.handle())
 }
 
-/// `POST /api/logout` with `token`: LINE's answer to the caller, its body read as JSON.
+/// `POST /api/logout` with `token`: the app's answer, its body read as JSON.
 async fn logout_answer(base: &str, token: &str) -> (StatusCode, HeaderMap, serde_json::Value) {
     let answer = http()
         .post(format!("{base}/api/logout"))
