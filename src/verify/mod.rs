@@ -994,9 +994,6 @@ mod tests {
         assert!(!line_failed(&status(404)));
     }
 
-    /// Issue 12: a stale verdict never stands in for a token signed out, forgotten or refused
-    /// by the fleet while LINE was being asked, even in the instant between the flight being
-    /// marked (or the sign-out recorded) and the cache entry going.
     /// A verifier with stale-if-error holding user `U0`'s token, stale but in its grace at the
     /// instant returned.
     fn verifier_holding_a_stale_token() -> (Verifier, TokenIds, Instant) {
@@ -1029,6 +1026,9 @@ mod tests {
         (verifier, token, t0 + 2 * second)
     }
 
+    /// Issue 12: a stale verdict never stands in for a token signed out, forgotten or refused
+    /// by the fleet while LINE was being asked, even in the instant between the flight being
+    /// marked (or the sign-out recorded) and the cache entry going.
     #[test]
     fn a_stale_verdict_stands_in_only_for_a_kept_flight_of_a_token_not_signed_out() {
         let (verifier, token, later) = verifier_holding_a_stale_token();
