@@ -222,8 +222,7 @@ impl LineAuthConfig {
                 .filter(|s| !s.is_empty())
                 .collect();
             // Blank is unset, as for the secret and the Redis URLs: the default stands, not "no
-            // scope at all",
-            // which only `required_scopes([])` in code asks for.
+            // scope at all", which only `required_scopes([])` in code asks for.
             if !scopes.is_empty() {
                 builder = builder.required_scopes(scopes);
             }
