@@ -409,22 +409,9 @@ impl RefusedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::line_api::{AccessTokenInfo, Profile};
-    use std::time::SystemTime;
 
     fn user() -> LineUser {
-        let verification = AccessTokenInfo {
-            scope: Some("profile".into()),
-            client_id: "1".into(),
-            expires_in: 60,
-        };
-        let profile = Profile {
-            user_id: "U0".into(),
-            display_name: "Brown".into(),
-            picture_url: None,
-            status_message: None,
-        };
-        LineUser::new(profile, &verification, SystemTime::now())
+        LineUser::for_tests("U0")
     }
 
     const SECOND: Duration = Duration::from_secs(1);

@@ -13,9 +13,6 @@ use crate::token::AccessToken;
 
 use crate::line_api::wire::UserInfo;
 pub(crate) use crate::line_api::Profile;
-/// The verify answer under its former name, which `verify/flight.rs`'s tests still use.
-#[cfg(test)]
-pub(crate) type TokenVerification = crate::line_api::AccessTokenInfo;
 
 /// Calls LINE on the layer's behalf.
 #[derive(Debug, Clone)]

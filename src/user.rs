@@ -89,6 +89,24 @@ impl LineUser {
         }))
     }
 
+    /// For the crate's own tests: user `user_id` (display name `Brown`) of channel `1`, with the
+    /// `profile` scope.
+    #[cfg(test)]
+    pub(crate) fn for_tests(user_id: &str) -> Self {
+        let verification = crate::line_api::AccessTokenInfo {
+            scope: Some("profile".into()),
+            client_id: "1".into(),
+            expires_in: 60,
+        };
+        let profile = crate::line_api::Profile {
+            user_id: user_id.into(),
+            display_name: "Brown".into(),
+            picture_url: None,
+            status_message: None,
+        };
+        Self::new(profile, &verification, SystemTime::now())
+    }
+
     /// The user of a token without the `profile` scope, from `GET /oauth2/v2.1/userinfo`: `sub`,
     /// and `name` and `picture` where LINE gives them.
     pub(crate) fn from_userinfo(

@@ -368,18 +368,7 @@ mod tests {
     use crate::clock;
 
     fn user(user_id: &str) -> LineUser {
-        let verification = crate::client::TokenVerification {
-            scope: Some("profile".into()),
-            client_id: "1".into(),
-            expires_in: 60,
-        };
-        let profile = crate::client::Profile {
-            user_id: user_id.into(),
-            display_name: "Brown".into(),
-            picture_url: None,
-            status_message: None,
-        };
-        LineUser::new(profile, &verification, std::time::SystemTime::now())
+        LineUser::for_tests(user_id)
     }
 
     fn started(flights: &Flights, digest: TokenDigest, now: Instant) -> (PendingVerdict, FlightId) {

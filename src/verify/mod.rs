@@ -997,25 +997,13 @@ mod tests {
     /// A verifier with stale-if-error holding user `U0`'s token, stale but in its grace at the
     /// instant returned.
     fn verifier_holding_a_stale_token() -> (Verifier, TokenIds, Instant) {
-        use crate::line_api::{AccessTokenInfo, Profile};
         let config = LineAuthConfig::builder()
             .channel_id("1")
             .stale_if_error(Duration::from_secs(60))
             .build()
             .unwrap();
         let verifier = Verifier::new(&config, Credential::AccessToken);
-        let verification = AccessTokenInfo {
-            scope: Some("profile".into()),
-            client_id: "1".into(),
-            expires_in: 3600,
-        };
-        let profile = Profile {
-            user_id: "U0".into(),
-            display_name: "Brown".into(),
-            picture_url: None,
-            status_message: None,
-        };
-        let user = LineUser::new(profile, &verification, std::time::SystemTime::now());
+        let user = LineUser::for_tests("U0");
         let grant = verifier.policy.grant_of("1", |scope| scope == "profile");
         let token = TokenIds::of("stale-token");
         let t0 = clock::now();
