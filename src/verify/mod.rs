@@ -347,9 +347,11 @@ impl Verifier {
         runtime.spawn(async move {
             let _ = sender.send(signed_out.run(&verifier).await);
         });
-        receiver.await.unwrap_or(Err(LineAuthError::Unavailable(
-            UpstreamError::RevokeFailed(Box::new(UpstreamError::Abandoned)),
-        )))
+        receiver
+            .await
+            .unwrap_or(Err(revoke_failed(LineAuthError::Unavailable(
+                UpstreamError::Abandoned,
+            ))))
     }
 
     /// The form an ID-token layer names `token` by, when it is not the token as given: an ES256
@@ -701,19 +703,7 @@ impl SignOut {
         if verifier.id_tokens.is_some() {
             return Ok(());
         }
-        let revoked = self
-            .revoke_at_line(verifier)
-            .await
-            .map_err(|error| match error {
-                // Said as the revoke's failure: no verification failed, and LINE was not told.
-                LineAuthError::Unavailable(cause @ UpstreamError::RevokeRefused { .. }) => {
-                    LineAuthError::Unavailable(cause)
-                }
-                LineAuthError::Unavailable(cause) => {
-                    LineAuthError::Unavailable(UpstreamError::RevokeFailed(Box::new(cause)))
-                }
-                error => error,
-            });
+        let revoked = self.revoke_at_line(verifier).await.map_err(revoke_failed);
         if let Err(error) = &revoked {
             tracing::warn!(
                 error = %error,
@@ -741,6 +731,20 @@ impl SignOut {
             .client
             .revoke(&self.token, &channel_id, secret, deadline)
             .await
+    }
+}
+
+/// A sign-out's error, said as the revoke's failure where LINE could not be told: no verification
+/// failed. LINE's refusal of the call (`RevokeRefused`) and the other refusals stay as they are.
+fn revoke_failed(error: LineAuthError) -> LineAuthError {
+    match error {
+        LineAuthError::Unavailable(cause @ UpstreamError::RevokeRefused { .. }) => {
+            LineAuthError::Unavailable(cause)
+        }
+        LineAuthError::Unavailable(cause) => {
+            LineAuthError::Unavailable(UpstreamError::RevokeFailed(Box::new(cause)))
+        }
+        error => error,
     }
 }
 
