@@ -155,6 +155,16 @@ async fn client_of_broken_line(
         .unwrap()
 }
 
+/// The tokens of a code exchange LINE answers with `answer`.
+async fn signed_in_with(answer: &'static str) -> TokenSet {
+    let pkce = Pkce::from_verifier(VERIFIER).unwrap();
+    client_of_broken_line(StatusCode::OK, JSON, answer)
+        .await
+        .exchange_code("code", REDIRECT, Some(&pkce))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_refresh_answer_without_a_refresh_token_keeps_the_one_sent() {
     // LINE's Android SDK: a new refresh token only when the current one must be replaced.
@@ -164,17 +174,11 @@ async fn a_refresh_answer_without_a_refresh_token_keeps_the_one_sent() {
         r#"{"access_token":"new-access","expires_in":2592000,"token_type":"Bearer","scope":"profile"}"#,
     )
     .await;
-    let signed_in = client_of_broken_line(
-        StatusCode::OK,
-        JSON,
+    let tokens = signed_in_with(
         r#"{"access_token":"old-access","expires_in":2592000,"refresh_token":"the-refresh-token","token_type":"Bearer","scope":"profile"}"#,
     )
     .await;
     let pkce = Pkce::from_verifier(VERIFIER).unwrap();
-    let tokens = signed_in
-        .exchange_code("code", REDIRECT, Some(&pkce))
-        .await
-        .unwrap();
 
     let refreshed = client.refresh(&tokens).await.unwrap();
 
@@ -193,18 +197,11 @@ async fn a_refresh_answer_without_a_refresh_token_keeps_the_one_sent() {
 /// omitted scope is the one requested, and a refresh requests the original grant).
 #[tokio::test]
 async fn a_refresh_answer_without_a_scope_keeps_the_scopes_granted() {
-    let signed_in = client_of_broken_line(
-        StatusCode::OK,
-        JSON,
+    let tokens = signed_in_with(
         r#"{"access_token":"old-access","expires_in":2592000,"refresh_token":"the-refresh-token",
             "token_type":"Bearer","scope":"profile openid"}"#,
     )
     .await;
-    let pkce = Pkce::from_verifier(VERIFIER).unwrap();
-    let tokens = signed_in
-        .exchange_code("code", REDIRECT, Some(&pkce))
-        .await
-        .unwrap();
     let client = client_of_broken_line(
         StatusCode::OK,
         JSON,
