@@ -350,17 +350,26 @@ type RefusedStore = Cache<
 
 impl RefusedCache {
     pub(crate) fn new(max_entries: usize, ttl: Duration) -> Self {
-        Self {
-            entries: Cache::with(
+        let store = |bound: u64| {
+            Cache::with(
                 // Preallocate modestly; the table grows up to the bound as tokens arrive.
                 max_entries.min(PREALLOCATED_ENTRIES),
-                max_entries as u64,
+                bound,
                 UnitWeighter,
                 DigestHashBuilder::default(),
                 DefaultLifecycle::default(),
-            ),
-            ttl,
+            )
+        };
+        let bound = max_entries as u64;
+        let mut entries = store(bound);
+        // `quick_cache` gives each shard its share rounded up, so the shards together may hold
+        // up to one entry per shard more than asked. Rounding the bound down to a multiple of the
+        // shard count (set by the preallocation, not the bound) keeps it a bound.
+        if entries.capacity() > bound {
+            let shards = entries.num_shards() as u64;
+            entries = store((bound / shards * shards).max(1));
         }
+        Self { entries, ttl }
     }
 
     pub(crate) fn get(&self, digest: &TokenDigest, now: Instant) -> Option<LineAuthError> {
@@ -631,6 +640,26 @@ mod tests {
             matches!(verified.get(&good.key, t0), Cached::Fresh(..)),
             "junk does not evict good entries"
         );
+    }
+
+    /// The bound is exact however it divides among the store's shards: `quick_cache` rounds each
+    /// shard's share up, which alone would let 1,001 grow to 1,008.
+    #[test]
+    fn refused_store_holds_no_more_than_its_bound() {
+        let t0 = clock::now();
+        for bound in [33, 65, 1_001, 4_099] {
+            let refused = RefusedCache::new(bound, 30 * SECOND);
+            for i in 0..bound * 4 {
+                refused.insert(
+                    TokenDigest::of(&format!("junk{i}")),
+                    &LineAuthError::ForeignChannel,
+                    t0,
+                );
+            }
+            let held = refused.len();
+            assert!(held <= bound, "bound {bound}: {held} entries");
+            assert!(held > bound * 9 / 10, "bound {bound}: only {held} entries");
+        }
     }
 
     /// Heap bytes per entry of each store, measured by counting allocations: the figures behind
