@@ -19,7 +19,6 @@
       document.head.appendChild(script);
     });
     await window.liff.init({ liffId });
-    if (!window.liff.isLoggedIn()) window.liff.login();
     return window.liff;
   }
 
@@ -48,9 +47,18 @@
 
   try {
     const liff = await liffClient();
+    if (!liff.isLoggedIn()) {
+      // Outside LINE's browser: LIFF sends the user to LINE Login and back. There is no token
+      // until then, so no API is called (it would only carry `Bearer null`).
+      $("status").textContent = "Signing in with LINE…";
+      liff.login();
+      return;
+    }
     const token = liff.getAccessToken();
     $("logout").addEventListener("click", async () => {
       await fetch("/api/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+      // LIFF forgets the token too, so a reload signs in afresh instead of reusing it.
+      liff.logout();
       // The same token again: the API now refuses it, and the page shows why.
       await loadProfile(token);
     });

@@ -18,5 +18,12 @@
     getAccessToken() {
       return sessionStorage.getItem(KEY);
     },
+    login() {
+      // `init` always gets a token in demo mode, so the page never asks.
+      throw new Error("no demo token: is the server in demo mode?");
+    },
+    logout() {
+      sessionStorage.removeItem(KEY);
+    },
   };
 })();

@@ -90,3 +90,56 @@ test("without a token the API refuses, and the page says so", async () => {
   assert.equal(await page.locator("#status").textContent(), "Not signed in");
   assert.equal(await page.locator("#profile").isHidden(), true);
 });
+
+// LINE's SDK, faked: the page under a LIFF ID loads it from LINE's CDN, which the test answers.
+// `loggedIn` picks what `isLoggedIn()` says; `token` is what `getAccessToken()` hands over. The
+// fake records `login()` and `logout()` calls where the test can read them.
+async function withFakeLiffSdk(page, { loggedIn, token }) {
+  await page.route("https://static.line-scdn.net/liff/edge/2/sdk.js", (route) =>
+    route.fulfill({
+      contentType: "text/javascript",
+      body: `window.liffCalls = [];
+        window.liff = {
+          init: async () => {},
+          isLoggedIn: () => ${JSON.stringify(loggedIn)},
+          login: () => { window.liffCalls.push("login"); },
+          logout: () => { window.liffCalls.push("logout"); },
+          getAccessToken: () => ${loggedIn ? JSON.stringify(token) : "null"},
+        };`,
+    }),
+  );
+}
+
+test("outside LINE, not yet logged in, the page sends the user to LINE Login and calls no API", async () => {
+  const page = await browser.newPage();
+  await withFakeLiffSdk(page, { loggedIn: false });
+  const apiCalls = [];
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname.startsWith("/api/")) {
+      apiCalls.push(`${request.method()} ${request.url()} ${request.headers().authorization}`);
+    }
+  });
+
+  await page.goto(`${base}/liff/?liffId=1234567890-AbcdEfgh`);
+
+  await page.waitForFunction(() => window.liffCalls?.includes("login"), null, { timeout: 15000 });
+  // What a redirect would have cut short, given a moment to happen if it is going to.
+  await page.waitForTimeout(500);
+  assert.deepEqual(apiCalls, []);
+  assert.equal(await page.locator("#status").textContent(), "Signing in with LINE…");
+  assert.equal(await page.locator("#error").isHidden(), true);
+});
+
+test("logging out tells LIFF too, so the page does not keep the revoked token", async () => {
+  const page = await browser.newPage();
+  const token = (await (await fetch(`${base}/liff/demo-token`)).text()).trim();
+  await withFakeLiffSdk(page, { loggedIn: true, token });
+
+  await page.goto(`${base}/liff/?liffId=1234567890-AbcdEfgh`);
+  await page.locator("#name").waitFor({ state: "visible", timeout: 15000 });
+  await page.locator("#logout").click();
+  await page.locator("#error").waitFor({ state: "visible", timeout: 15000 });
+
+  assert.deepEqual(await page.evaluate(() => window.liffCalls), ["logout"]);
+  assert.match(await page.locator("#error").textContent(), /^401: .*revoked/);
+});
