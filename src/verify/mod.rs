@@ -861,6 +861,11 @@ impl VerificationTask {
                         let verdict = verifier.policy.check_grant(grant).map(|()| user);
                         ("stale", verdict, waiters)
                     }
+                    // Signed out while LINE was being asked: known without LINE, as below.
+                    None if verifier.revocations.is_revoked(&digest, clock::now()) => {
+                        let revoked = LineAuthError::InvalidToken(InvalidReason::Revoked);
+                        ("refused", Err(revoked), waiters)
+                    }
                     // The token expired while LINE was being asked: known without LINE, and
                     // "retry later" would only earn a 401.
                     None if matches!(

@@ -683,3 +683,33 @@ async fn a_request_waiting_on_a_verification_when_its_token_is_signed_out_is_ref
     assert_eq!(waiting.await.unwrap(), StatusCode::UNAUTHORIZED);
     assert_eq!(calls.get(), 0, "no handler ran for the signed-out token");
 }
+
+/// As above, with LINE failing to answer that verification: the token is signed out, which is
+/// known here without LINE, so its waiters hear 401, not "retry later".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_on_line_when_its_token_is_signed_out_is_refused_even_if_line_fails() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .upstream_timeout(Duration::from_millis(800))
+        .build()
+        .unwrap();
+    let layer = LineAuthLayer::new(config);
+    let auth = layer.handle();
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer)).await;
+    let token = line.token();
+    line.emulator.inject(Endpoint::Verify, Fault::Hang);
+    let waiting = {
+        let (base, token) = (base.clone(), token.clone());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await })
+    };
+    assert!(eventually(Duration::from_secs(2), || line.emulator.calls().verify >= 1).await);
+
+    auth.logout(&token).await.unwrap();
+
+    let answer = waiting.await.unwrap();
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{:?}", answer.body);
+    assert!(answer.body.contains("revoked"), "{:?}", answer.body);
+    assert_eq!(calls.get(), 0, "no handler ran for the signed-out token");
+}
