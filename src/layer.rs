@@ -566,14 +566,38 @@ impl Caching {
 }
 
 /// Whether a `Cache-Control` value says who may store the response: `public`, `private`,
-/// `no-store` or `s-maxage` (RFC 9111 §5.2.2), any case, alone or with arguments.
+/// `no-store` or `s-maxage` (RFC 9111 §5.2.2), any case, alone or with arguments; but not a
+/// `private` naming fields, which leaves the body storable by shared caches (§5.2.2.7).
 fn says_who_may_store(value: &HeaderValue) -> bool {
-    value.as_bytes().split(|&b| b == b',').any(|directive| {
-        let name = directive.split(|&b| b == b'=').next().unwrap_or_default();
+    directives(value.as_bytes()).any(|directive| {
+        let (name, argument) = match directive.iter().position(|&b| b == b'=') {
+            Some(at) => (&directive[..at], Some(&directive[at + 1..])),
+            None => (directive, None),
+        };
         let name = name.trim_ascii();
-        [&b"public"[..], b"private", b"no-store", b"s-maxage"]
+        if name.eq_ignore_ascii_case(b"private") {
+            return argument.is_none();
+        }
+        [&b"public"[..], b"no-store", b"s-maxage"]
             .iter()
             .any(|known| name.eq_ignore_ascii_case(known))
+    })
+}
+
+/// The comma-separated directives of a `Cache-Control` value, commas inside a quoted argument
+/// (`private="Set-Cookie, X-Id"`) left within their directive.
+fn directives(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut quoted = false;
+    let mut escaped = false;
+    value.split(move |&b| {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => return true,
+            _ => {}
+        }
+        false
     })
 }
 
@@ -760,5 +784,29 @@ pub(crate) mod tests {
             format!("{service:?}"),
             "LineAuth { inner: NeverReady, anonymous: PassThrough, .. }"
         );
+    }
+
+    #[test]
+    fn who_may_store_is_read_from_whole_directives_quotes_and_all() {
+        let says = |value: &'static str| says_who_may_store(&HeaderValue::from_static(value));
+        for said in [
+            "public",
+            "Private",
+            "max-age=60, no-store",
+            "s-maxage=60",
+            r#"no-cache="a, b", private"#,
+        ] {
+            assert!(says(said), "{said}");
+        }
+        for unsaid in [
+            "max-age=60",
+            r#"private="Set-Cookie""#,
+            r#"private="Set-Cookie, X-Id", max-age=60"#,
+            r#"no-cache="a, public, b""#,
+            r#"no-cache="a\", public, b", max-age=1"#,
+            "publicity",
+        ] {
+            assert!(!says(unsaid), "{unsaid}");
+        }
     }
 }

@@ -672,8 +672,8 @@ async fn a_header_token_with_a_query_token_is_refused_400_and_otherwise_the_firs
 /// RFC 9111 §3.5 keeps shared caches from storing a response to a request with `Authorization`;
 /// nothing keeps them from storing one authenticated by a cookie or a custom header. Such a
 /// response is personal, so it says `Cache-Control: private`, unless the handler said who may
-/// store it (`public`, `private`, `no-store`, `s-maxage`); a handler's `max-age` alone gets
-/// `private` added.
+/// store it (`public`, `private`, `no-store`, `s-maxage`); a handler's `max-age` alone, or a
+/// `private` naming fields, gets `private` added.
 #[tokio::test]
 async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
     use line_auth::TokenSource;
@@ -691,6 +691,15 @@ async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
         .route(
             "/api/fresh",
             get(|_: LineUser| async { ([("cache-control", "max-age=60")], "ok") }),
+        )
+        .route(
+            "/api/private-cookie",
+            get(|_: LineUser| async {
+                (
+                    [("cache-control", r#"private="Set-Cookie, X-Id", max-age=60"#)],
+                    "ok",
+                )
+            }),
         )
         .route(
             "/api/two-lines",
@@ -763,6 +772,12 @@ async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
         ("/api/public", "public, max-age=60"),
         ("/api/fresh", "max-age=60, private"),
         ("/api/two-lines", "max-age=60, no-store"),
+        // A `private` naming fields keeps only those from shared caches, not the body
+        // (RFC 9111 §5.2.2.7), so it does not say who may store the response.
+        (
+            "/api/private-cookie",
+            r#"private="Set-Cookie, X-Id", max-age=60, private"#,
+        ),
     ] {
         let handler_said = http()
             .get(format!("{base}{path}"))
