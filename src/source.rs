@@ -35,7 +35,7 @@ pub enum TokenSource {
     /// origin given to [`trusted_origins`](crate::LineAuthLayer::trusted_origins); any other
     /// gets 403. Use `SameSite` cookies as well. Two cookies of this name are refused (400). A
     /// response the cookie authenticated says `Cache-Control: private` unless the handler's own
-    /// says who may store it (`public`, `private`, `no-store`, `s-maxage`).
+    /// says who may store it (`public`, an unqualified `private`, `no-store`, `s-maxage`).
     Cookie(String),
     /// A header of this name holding the bare token (no `Bearer `). Opt-in. As for a cookie, a
     /// response it authenticated says `Cache-Control: private` unless the handler's own says who
