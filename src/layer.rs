@@ -570,13 +570,13 @@ impl Caching {
 /// `private` naming fields, which leaves the body storable by shared caches (§5.2.2.7).
 fn says_who_may_store(value: &HeaderValue) -> bool {
     directives(value.as_bytes()).any(|directive| {
-        let (name, argument) = match directive.iter().position(|&b| b == b'=') {
-            Some(at) => (&directive[..at], Some(&directive[at + 1..])),
-            None => (directive, None),
+        let (name, qualified) = match directive.iter().position(|&b| b == b'=') {
+            Some(at) => (&directive[..at], true),
+            None => (directive, false),
         };
         let name = name.trim_ascii();
         if name.eq_ignore_ascii_case(b"private") {
-            return argument.is_none();
+            return !qualified;
         }
         [&b"public"[..], b"no-store", b"s-maxage"]
             .iter()
@@ -795,6 +795,8 @@ pub(crate) mod tests {
             "max-age=60, no-store",
             "s-maxage=60",
             r#"no-cache="a, b", private"#,
+            // A backslash quotes only inside a quoted string (RFC 9110 §5.6.4).
+            r"max-age=1\, public",
         ] {
             assert!(says(said), "{said}");
         }
