@@ -85,7 +85,7 @@ macro_rules! description {
     };
     (RevokeFailed) => {
         "LINE could not be told of the logout: the revoke failed or did not reach LINE; the token \
-         stays refused here"
+         stays refused here, and the revoke is retried in the background"
     };
     (CrossSiteRequest) => {
         "a cookie-authenticated request that changes state must come from this site"
@@ -238,7 +238,8 @@ pub enum UpstreamError {
         error: Box<str>,
     },
     /// A revoke (on logout) that LINE failed or that did not reach it, for this cause: the token
-    /// may still be live at LINE (and stays refused here); a later logout may reach LINE.
+    /// may still be live at LINE (and stays refused here). The layer retries the revoke in the
+    /// background, for up to an hour; the caller cannot, as the layer now refuses the token.
     #[error(transparent)]
     RevokeFailed(Box<UpstreamError>),
 }
@@ -270,8 +271,16 @@ impl UpstreamError {
             } => *wait,
             // The queue drains within an upstream timeout (3 s by default).
             Self::Busy => Duration::from_secs(1),
-            Self::RevokeFailed(cause) => cause.retry_after(),
             _ => DEFAULT_RETRY_AFTER,
+        }
+    }
+
+    /// The wait LINE named (`Retry-After`), if it named one.
+    pub(crate) fn line_asked_to_wait(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            Self::RevokeFailed(cause) => cause.line_asked_to_wait(),
+            _ => None,
         }
     }
 }
@@ -409,11 +418,10 @@ impl LineAuthError {
             Self::Unavailable(UpstreamError::RevokeRefused { .. }) => {
                 answer!(None, "temporarily_unavailable", description!(RevokeRefused))
             }
-            Self::Unavailable(UpstreamError::RevokeFailed(_)) => answer!(
-                None,
-                "temporarily_unavailable",
-                concat!(description!(RevokeFailed), "; retry later")
-            ),
+            // The layer retries it; the caller cannot, the token being refused from now on.
+            Self::Unavailable(UpstreamError::RevokeFailed(_)) => {
+                answer!(None, "temporarily_unavailable", description!(RevokeFailed))
+            }
             Self::Unavailable(_) => answer!(
                 None,
                 "temporarily_unavailable",
@@ -450,8 +458,11 @@ impl LineAuthError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
-            // LINE answered and refused the call: a wait would not change its answer.
-            Self::Unavailable(UpstreamError::RevokeRefused { .. }) => {}
+            // LINE answered and refused the call: a wait would not change its answer. A revoke
+            // LINE failed is retried by the layer, not by the caller.
+            Self::Unavailable(
+                UpstreamError::RevokeRefused { .. } | UpstreamError::RevokeFailed(_),
+            ) => {}
             Self::Unavailable(upstream) => {
                 let retry_after = upstream.retry_after().as_secs().max(1);
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
@@ -621,13 +632,17 @@ mod tests {
             refused.contains("invalid_client") && refused.contains("LINE_CHANNEL_SECRET"),
             "{refused}"
         );
-        // A revoke LINE failed names its cause, and asks for LINE's wait.
+        // A revoke LINE failed names its cause; the layer, not the caller, waits as LINE asks.
         let failed = &one_of_each()[8];
         assert!(failed
             .to_string()
             .ends_with(": LINE answered HTTP 429 Too Many Requests"));
         let response: Response<Bytes> = failed.to_response();
-        assert_eq!(response.headers()[RETRY_AFTER], "42");
+        assert_eq!(response.headers().get(RETRY_AFTER), None);
+        let LineAuthError::Unavailable(cause) = failed else {
+            unreachable!("one_of_each's ninth is a revoke LINE failed")
+        };
+        assert_eq!(cause.line_asked_to_wait(), Some(Duration::from_secs(42)));
     }
 
     /// LINE's texts, old and new (the 2026 ones, the older lowercase one, the channel-token

@@ -6,6 +6,7 @@
 //!   verification).
 //! - [`source`]: LINE's access-token check and the local ID-token check.
 //! - [`revocation`]: tokens signed out here, refused until they expire.
+//! - [`revoke_retry`]: a logout's revoke LINE failed, retried in the background.
 //!
 //! The other replicas are reached through [`Fleet`](crate::fleet::Fleet): asked before LINE,
 //! told after it, and heard through notices this module applies.
@@ -17,6 +18,7 @@
 mod flight;
 mod policy;
 mod revocation;
+mod revoke_retry;
 mod source;
 
 use std::sync::{Arc, Weak};
@@ -41,6 +43,7 @@ use flight::{FlightId, Flights, Joined, Permits};
 pub(crate) use flight::{PendingVerdict, Verdict};
 use policy::{time_left, Policy};
 use revocation::Revocations;
+use revoke_retry::{RevokeRetries, Schedule};
 use source::{Budget, Verified};
 
 /// How long an access token lives at most (<https://developers.line.biz/en/reference/line-login/#issue-access-token>: 30 days): a signed-out token whose
@@ -97,6 +100,8 @@ pub(crate) struct Verifier {
     warn_of_email: std::sync::atomic::AtomicBool,
     /// The warnings a run of requests can repeat, each said at most once a second.
     warnings: Warnings,
+    /// Logouts whose revoke LINE failed, waiting to try it again.
+    revoke_retries: RevokeRetries,
 }
 
 /// The throttles of the warnings an outage or a flood of new tokens would repeat per request.
@@ -175,6 +180,7 @@ impl Verifier {
                 unavailable: LogThrottle::new(),
                 stale: LogThrottle::new(),
             },
+            revoke_retries: RevokeRetries::default(),
         }
     }
 
@@ -697,20 +703,70 @@ struct SignOut {
 }
 
 impl SignOut {
-    async fn run(self, verifier: &Verifier) -> Result<(), LineAuthError> {
+    async fn run(self, verifier: &Arc<Verifier>) -> Result<(), LineAuthError> {
         let revoked = Invalidation::Revoked(self.digest, self.lasting);
         verifier.fleet.tell(revoked, &verifier.counters).await;
         if verifier.id_tokens.is_some() {
             return Ok(());
         }
         let revoked = self.revoke_at_line(verifier).await.map_err(revoke_failed);
-        if let Err(error) = &revoked {
-            tracing::warn!(
+        match &revoked {
+            Ok(()) => {}
+            Err(LineAuthError::Unavailable(UpstreamError::RevokeFailed(cause))) => {
+                let asked = cause.line_asked_to_wait();
+                tracing::warn!(
+                    error = %ErrorChain(cause),
+                    "could not revoke the token at LINE; it stays refused here, and the revoke \
+                     is retried"
+                );
+                self.retry_in_background(verifier, asked);
+            }
+            Err(error) => tracing::warn!(
                 error = %error,
                 "could not revoke the token at LINE; it stays refused here"
-            );
+            ),
         }
         revoked
+    }
+
+    /// Retries the revoke LINE failed, in a task of its own, as [`revoke_retry`] says.
+    fn retry_in_background(self, verifier: &Arc<Verifier>, asked: Option<Duration>) {
+        let Some(place) = verifier.revoke_retries.take_place() else {
+            tracing::warn!(
+                waiting = revoke_retry::MAX_WAITING,
+                "too many revokes are waiting for a retry; this one is not retried"
+            );
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let verifier = Arc::clone(verifier);
+        let mut schedule = Schedule::new(self.lasting);
+        runtime.spawn(async move {
+            let _place = place;
+            let mut asked = asked;
+            while let Some(wait) = schedule.wait(asked) {
+                tokio::time::sleep(wait).await;
+                match self.revoke_at_line(&verifier).await.map_err(revoke_failed) {
+                    Ok(()) => {
+                        tracing::info!("revoked the signed-out token at LINE on a retry");
+                        return;
+                    }
+                    Err(LineAuthError::Unavailable(UpstreamError::RevokeFailed(cause))) => {
+                        asked = cause.line_asked_to_wait();
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            error = %error,
+                            "LINE refused the revoke on a retry; the token stays refused here"
+                        );
+                        return;
+                    }
+                }
+            }
+            tracing::warn!("gave up revoking the signed-out token at LINE; it stays refused here");
+        });
     }
 
     /// `POST /oauth2/v2.1/revoke` (<https://developers.line.biz/en/reference/line-login/#revoke-access-token>). The token's channel comes from the cache,

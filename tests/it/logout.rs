@@ -165,7 +165,7 @@ async fn logout_while_line_is_down_says_so_and_the_token_stays_refused_here() {
 }
 
 /// A logout whose revoke LINE failed (5xx) or never answered says that LINE was not told, not
-/// that a verification failed, with a `Retry-After`: a later logout may reach LINE.
+/// that a verification failed, and no `Retry-After`: the layer retries the revoke itself.
 #[tokio::test]
 async fn a_logout_line_could_not_take_says_the_revoke_did_not_reach_line() {
     let line = Line::start().await;
@@ -186,7 +186,7 @@ async fn a_logout_line_could_not_take_says_the_revoke_did_not_reach_line() {
         let (status, headers, body) = logout_answer(&base, &token).await;
 
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(headers.get("retry-after").is_some());
+        assert!(headers.get("retry-after").is_none(), "{headers:?}");
         let said = body["error_description"].as_str().unwrap_or_default();
         assert!(
             said.contains("revoke") && !said.contains("verify"),
@@ -199,6 +199,91 @@ async fn a_logout_line_could_not_take_says_the_revoke_did_not_reach_line() {
             "the token stays refused here"
         );
     }
+}
+
+/// A revoke LINE failed is retried in the background until LINE takes it: the caller cannot
+/// retry, since from the logout on the layer refuses the token, the logout route's included.
+#[tokio::test]
+async fn a_revoke_line_failed_is_retried_in_the_background_until_line_takes_it() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .upstream_timeout(Duration::from_millis(300))
+        .upstream_max_attempts(1)
+        .build()
+        .unwrap();
+    let base = serve(app(LineAuthLayer::new(config))).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    // The logout's own try and the first retry fail; the second retry reaches LINE.
+    line.emulator.inject_times(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+        2,
+    );
+
+    let (status, headers, body) = logout_answer(&base, &token).await;
+
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        headers.get("retry-after").is_none(),
+        "nothing for the caller to retry: {headers:?}"
+    );
+    let said = body["error_description"].as_str().unwrap_or_default();
+    assert!(said.contains("retried"), "{body}");
+    assert_eq!(
+        post_bearer(&base, "/api/logout", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "a second logout with the token cannot get through the layer"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || line
+            .emulator
+            .revocation(&token)
+            .is_some())
+        .await,
+        "LINE never revoked the token"
+    );
+    assert_eq!(line.emulator.calls().revoke, 3);
+}
+
+/// A retry LINE refuses (`invalid_client`: the channel became Web app only, and this layer has
+/// no secret) ends the retries: waiting would not change LINE's answer.
+#[tokio::test]
+async fn a_revoke_retry_line_refuses_is_not_retried_again() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .upstream_timeout(Duration::from_millis(300))
+        .upstream_max_attempts(1)
+        .build()
+        .unwrap();
+    let auth_layer = LineAuthLayer::new(config);
+    let auth = auth_layer.handle();
+    let base = serve(app(auth_layer)).await;
+    let token = line.token();
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    line.emulator.inject_times(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+        1,
+    );
+
+    auth.logout(&token).await.unwrap_err();
+    line.emulator
+        .set_channel_type(CHANNEL, line_auth_emulator::ChannelType::WebAppOnly);
+
+    assert!(eventually(Duration::from_secs(5), || line.emulator.calls().revoke == 2).await);
+    // Were it retried again, the next try would come 2 s after the refused one.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(line.emulator.calls().revoke, 2);
+    assert!(line.emulator.revocation(&token).is_none());
 }
 
 #[tokio::test]

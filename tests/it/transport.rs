@@ -600,10 +600,10 @@ async fn a_revoke_refused_for_a_reason_not_about_the_token_is_an_error() {
 }
 
 #[tokio::test]
-async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_with_lines_retry_after() {
+async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_and_retried_after_lines_wait() {
     // `/oauth2/v2.1/*` errors come in the OAuth shape (fact sheet §1), a 429's and a 5xx's too:
     // that shape alone must not make them "LINE refused the call" (which blames the secret and
-    // drops LINE's `Retry-After`).
+    // drops LINE's `Retry-After`, which the layer's retry of the revoke waits for).
     for (status, body) in [
         (
             StatusCode::TOO_MANY_REQUESTS,
@@ -636,7 +636,16 @@ async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_with_lines_retr
         );
         let response = refused.to_response::<Body>();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(response.headers()["retry-after"], "7", "{status}");
+        // The layer retries the revoke, not the caller; not before LINE's 7 s, though its own
+        // first wait would be 1 s.
+        assert_eq!(response.headers().get("retry-after"), None, "{status}");
+        let revokes = || {
+            let received = line.received();
+            received.iter().filter(|r| r.path() == REVOKE).count()
+        };
+        let tried = revokes();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(revokes(), tried, "{status}: retried before LINE's wait");
     }
 }
 
