@@ -6,7 +6,7 @@
 //! | [`Malformed`](LineAuthError::Malformed) | 400 | `… error="invalid_request"` |
 //! | [`InvalidToken`](LineAuthError::InvalidToken), [`ForeignChannel`](LineAuthError::ForeignChannel) | 401 | `… error="invalid_token"` |
 //! | [`InsufficientScope`](LineAuthError::InsufficientScope) | 403 | `… error="insufficient_scope", scope="…"` |
-//! | [`Unavailable`](LineAuthError::Unavailable) | 503 | none; `Retry-After` instead (none when LINE refused a logout's revoke: waiting would not change its answer) |
+//! | [`Unavailable`](LineAuthError::Unavailable) | 503 | none; `Retry-After` instead (none for a logout's revoke: its caller cannot retry it, the token being refused from the logout on, and the layer retries it where waiting may help) |
 //! | [`CrossSiteRequest`](LineAuthError::CrossSiteRequest) | 403 | none (`error` is `cross_site_request`: no bearer token is at fault) |
 //!
 //! Every response also carries a JSON body `{"error": …, "error_description": …}`. No text here ever
@@ -85,7 +85,11 @@ macro_rules! description {
     };
     (RevokeFailed) => {
         "LINE could not be told of the logout: the revoke failed or did not reach LINE; the token \
-         stays refused here, and the revoke is retried in the background"
+         stays refused here"
+    };
+    (RevokeRetrying) => {
+        "LINE could not be told of the logout yet: the revoke failed or did not reach LINE; the \
+         token stays refused here, and the revoke is retried in the background"
     };
     (CrossSiteRequest) => {
         "a cookie-authenticated request that changes state must come from this site"
@@ -237,11 +241,16 @@ pub enum UpstreamError {
         /// The OAuth error LINE named (`invalid_client`, `invalid_request`, …).
         error: Box<str>,
     },
-    /// A revoke (on logout) that LINE failed or that did not reach it, for this cause: the token
-    /// may still be live at LINE (and stays refused here). The layer retries the revoke in the
-    /// background, for up to an hour; the caller cannot, as the layer now refuses the token.
+    /// A revoke (on logout) that did not reach LINE or that LINE failed, for this cause, and
+    /// that is not retried (the cause is not one a wait would cure, or too many revokes already
+    /// wait for a retry): the token may still be live at LINE, and stays refused here.
     #[error(transparent)]
     RevokeFailed(Box<UpstreamError>),
+    /// A revoke (on logout) that LINE failed, for this cause, and that the layer retries in the
+    /// background for up to an hour: the token stays refused here meanwhile. The caller cannot
+    /// retry it, the layer refusing the token from the logout on.
+    #[error(transparent)]
+    RevokeRetrying(Box<UpstreamError>),
 }
 
 /// What the response to a [`LineAuthError::Unavailable`] says, which its text begins with.
@@ -249,6 +258,7 @@ fn unavailable_description(error: &UpstreamError) -> &'static str {
     match error {
         UpstreamError::RevokeRefused { .. } => description!(RevokeRefused),
         UpstreamError::RevokeFailed(_) => description!(RevokeFailed),
+        UpstreamError::RevokeRetrying(_) => description!(RevokeRetrying),
         _ => description!(Unavailable),
     }
 }
@@ -279,7 +289,7 @@ impl UpstreamError {
     pub(crate) fn line_asked_to_wait(&self) -> Option<Duration> {
         match self {
             Self::Status { retry_after, .. } => *retry_after,
-            Self::RevokeFailed(cause) => cause.line_asked_to_wait(),
+            Self::RevokeFailed(cause) | Self::RevokeRetrying(cause) => cause.line_asked_to_wait(),
             _ => None,
         }
     }
@@ -418,9 +428,17 @@ impl LineAuthError {
             Self::Unavailable(UpstreamError::RevokeRefused { .. }) => {
                 answer!(None, "temporarily_unavailable", description!(RevokeRefused))
             }
-            // The layer retries it; the caller cannot, the token being refused from now on.
+            // A logout's revoke: the caller cannot retry it, the layer refusing the token from
+            // now on; the layer retries it where a wait may help.
             Self::Unavailable(UpstreamError::RevokeFailed(_)) => {
                 answer!(None, "temporarily_unavailable", description!(RevokeFailed))
+            }
+            Self::Unavailable(UpstreamError::RevokeRetrying(_)) => {
+                answer!(
+                    None,
+                    "temporarily_unavailable",
+                    description!(RevokeRetrying)
+                )
             }
             Self::Unavailable(_) => answer!(
                 None,
@@ -458,10 +476,12 @@ impl LineAuthError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
-            // LINE answered and refused the call: a wait would not change its answer. A revoke
-            // LINE failed is retried by the layer, not by the caller.
+            // A logout's revoke: LINE refused the call (a wait would not change its answer), or
+            // the caller cannot retry it (the layer refuses the token from now on).
             Self::Unavailable(
-                UpstreamError::RevokeRefused { .. } | UpstreamError::RevokeFailed(_),
+                UpstreamError::RevokeRefused { .. }
+                | UpstreamError::RevokeFailed(_)
+                | UpstreamError::RevokeRetrying(_),
             ) => {}
             Self::Unavailable(upstream) => {
                 let retry_after = upstream.retry_after().as_secs().max(1);
@@ -576,7 +596,7 @@ mod tests {
     }
 
     /// A refusal of each kind.
-    fn one_of_each() -> [LineAuthError; 10] {
+    fn one_of_each() -> [LineAuthError; 11] {
         [
             LineAuthError::MissingToken,
             LineAuthError::UnsupportedScheme,
@@ -597,6 +617,9 @@ mod tests {
                 },
             ))),
             LineAuthError::CrossSiteRequest,
+            LineAuthError::Unavailable(UpstreamError::RevokeRetrying(Box::new(
+                UpstreamError::Timeout,
+            ))),
         ]
     }
 
@@ -632,13 +655,19 @@ mod tests {
             refused.contains("invalid_client") && refused.contains("LINE_CHANNEL_SECRET"),
             "{refused}"
         );
-        // A revoke LINE failed names its cause; the layer, not the caller, waits as LINE asks.
-        let failed = &one_of_each()[8];
+        // A revoke LINE failed names its cause, retried or not. Neither asks the caller to wait:
+        // the caller cannot retry; the layer, where it retries, waits as LINE asks.
+        let [.., failed, _, retrying] = one_of_each();
         assert!(failed
             .to_string()
             .ends_with(": LINE answered HTTP 429 Too Many Requests"));
-        let response: Response<Bytes> = failed.to_response();
-        assert_eq!(response.headers().get(RETRY_AFTER), None);
+        assert!(retrying.to_string().ends_with(
+            "retried in the background: LINE did not answer within the upstream timeout"
+        ));
+        for error in [&failed, &retrying] {
+            let response: Response<Bytes> = error.to_response();
+            assert_eq!(response.headers().get(RETRY_AFTER), None, "{error}");
+        }
         let LineAuthError::Unavailable(cause) = failed else {
             unreachable!("one_of_each's ninth is a revoke LINE failed")
         };

@@ -6,7 +6,7 @@
 //!   verification).
 //! - [`source`]: LINE's access-token check and the local ID-token check.
 //! - [`revocation`]: tokens signed out here, refused until they expire.
-//! - [`revoke_retry`]: a logout's revoke LINE failed, retried in the background.
+//! - [`revoke_retry`]: a logout's revoke at LINE, retried in the background when LINE failed it.
 //!
 //! The other replicas are reached through [`Fleet`](crate::fleet::Fleet): asked before LINE,
 //! told after it, and heard through notices this module applies.
@@ -43,7 +43,7 @@ use flight::{FlightId, Flights, Joined, Permits};
 pub(crate) use flight::{PendingVerdict, Verdict};
 use policy::{time_left, Policy};
 use revocation::Revocations;
-use revoke_retry::{RevokeRetries, Schedule};
+use revoke_retry::{Revoke, RevokeRetries};
 use source::{Budget, Verified};
 
 /// How long an access token lives at most (<https://developers.line.biz/en/reference/line-login/#issue-access-token>: 30 days): a signed-out token whose
@@ -109,6 +109,8 @@ struct Warnings {
     full: LogThrottle,
     unavailable: LogThrottle,
     stale: LogThrottle,
+    /// A logout whose revoke LINE failed or refused.
+    revoke: LogThrottle,
 }
 
 /// Where a verdict came from, which decides whether the fleet is told of it.
@@ -179,6 +181,7 @@ impl Verifier {
                 full: LogThrottle::new(),
                 unavailable: LogThrottle::new(),
                 stale: LogThrottle::new(),
+                revoke: LogThrottle::new(),
             },
             revoke_retries: RevokeRetries::default(),
         }
@@ -703,90 +706,43 @@ struct SignOut {
 }
 
 impl SignOut {
-    async fn run(self, verifier: &Arc<Verifier>) -> Result<(), LineAuthError> {
+    async fn run(self, verifier: &Verifier) -> Result<(), LineAuthError> {
         let revoked = Invalidation::Revoked(self.digest, self.lasting);
         verifier.fleet.tell(revoked, &verifier.counters).await;
         if verifier.id_tokens.is_some() {
             return Ok(());
         }
-        let revoked = self.revoke_at_line(verifier).await.map_err(revoke_failed);
-        match &revoked {
-            Ok(()) => {}
-            Err(LineAuthError::Unavailable(UpstreamError::RevokeFailed(cause))) => {
+        let revoke = Revoke {
+            token: self.token,
+            channel_id: self.channel_id,
+            client: verifier.client.clone(),
+            secret: verifier.channel_secret.clone(),
+            timeout: verifier.upstream_timeout,
+        };
+        let error = match revoke.once().await {
+            Ok(()) => return Ok(()),
+            Err(LineAuthError::Unavailable(cause)) if revoke_retry::worth_retrying(&cause) => {
                 let asked = cause.line_asked_to_wait();
-                tracing::warn!(
-                    error = %ErrorChain(cause),
-                    "could not revoke the token at LINE; it stays refused here, and the revoke \
-                     is retried"
-                );
-                self.retry_in_background(verifier, asked);
+                let retried =
+                    verifier
+                        .revoke_retries
+                        .retry(revoke, asked, clock::now(), self.lasting);
+                LineAuthError::Unavailable(if retried {
+                    UpstreamError::RevokeRetrying(Box::new(cause))
+                } else {
+                    UpstreamError::RevokeFailed(Box::new(cause))
+                })
             }
-            Err(error) => tracing::warn!(
-                error = %error,
-                "could not revoke the token at LINE; it stays refused here"
-            ),
-        }
-        revoked
-    }
-
-    /// Retries the revoke LINE failed, in a task of its own, as [`revoke_retry`] says.
-    fn retry_in_background(self, verifier: &Arc<Verifier>, asked: Option<Duration>) {
-        let Some(place) = verifier.revoke_retries.take_place() else {
+            Err(error) => revoke_failed(error),
+        };
+        if let Some(left_out) = verifier.warnings.revoke.admit() {
             tracing::warn!(
-                waiting = revoke_retry::MAX_WAITING,
-                "too many revokes are waiting for a retry; this one is not retried"
+                error = %error,
+                left_out,
+                "could not revoke the token at LINE; it stays refused here"
             );
-            return;
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let verifier = Arc::clone(verifier);
-        let mut schedule = Schedule::new(self.lasting);
-        runtime.spawn(async move {
-            let _place = place;
-            let mut asked = asked;
-            while let Some(wait) = schedule.wait(asked) {
-                tokio::time::sleep(wait).await;
-                match self.revoke_at_line(&verifier).await.map_err(revoke_failed) {
-                    Ok(()) => {
-                        tracing::info!("revoked the signed-out token at LINE on a retry");
-                        return;
-                    }
-                    Err(LineAuthError::Unavailable(UpstreamError::RevokeFailed(cause))) => {
-                        asked = cause.line_asked_to_wait();
-                    }
-                    Err(error) => {
-                        tracing::warn!(
-                            error = %error,
-                            "LINE refused the revoke on a retry; the token stays refused here"
-                        );
-                        return;
-                    }
-                }
-            }
-            tracing::warn!("gave up revoking the signed-out token at LINE; it stays refused here");
-        });
-    }
-
-    /// `POST /oauth2/v2.1/revoke` (<https://developers.line.biz/en/reference/line-login/#revoke-access-token>). The token's channel comes from the cache,
-    /// the only configured channel, or LINE's verify answer; a token LINE already refuses needs
-    /// no revoking.
-    async fn revoke_at_line(&self, verifier: &Verifier) -> Result<(), LineAuthError> {
-        let deadline = clock::now() + verifier.upstream_timeout;
-        let channel_id = match &self.channel_id {
-            Some(channel_id) => channel_id.clone(),
-            None => match verifier.client.verify(&self.token, deadline).await {
-                Ok(verification) => verification.client_id,
-                Err(LineAuthError::InvalidToken(_)) => return Ok(()),
-                Err(error) => return Err(error),
-            },
-        };
-        let secret = verifier.channel_secret.as_ref().map(Secret::expose);
-        verifier
-            .client
-            .revoke(&self.token, &channel_id, secret, deadline)
-            .await
+        }
+        Err(error)
     }
 }
 

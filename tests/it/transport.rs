@@ -600,7 +600,8 @@ async fn a_revoke_refused_for_a_reason_not_about_the_token_is_an_error() {
 }
 
 #[tokio::test]
-async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_and_retried_after_lines_wait() {
+async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_and_not_retried_before_lines_wait()
+{
     // `/oauth2/v2.1/*` errors come in the OAuth shape (fact sheet §1), a 429's and a 5xx's too:
     // that shape alone must not make them "LINE refused the call" (which blames the secret and
     // drops LINE's `Retry-After`, which the layer's retry of the revoke waits for).
@@ -620,7 +621,7 @@ async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_and_retried_aft
         let refused = auth.logout(TOKEN_VALUE).await.unwrap_err();
 
         // A logout's: the revoke failed, for LINE's answer.
-        let LineAuthError::Unavailable(UpstreamError::RevokeFailed(cause)) = &refused else {
+        let LineAuthError::Unavailable(UpstreamError::RevokeRetrying(cause)) = &refused else {
             panic!("{status}: {refused:?}");
         };
         assert!(
@@ -647,6 +648,36 @@ async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_and_retried_aft
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(revokes(), tried, "{status}: retried before LINE's wait");
     }
+}
+
+/// A revoke answered with what a wait would not change (a 404: a wrong `LINE_API_BASE`, say) is
+/// not retried, and the logout says so: no "retried in the background".
+#[tokio::test]
+async fn a_revoke_answered_404_is_not_retried() {
+    let line = line_answering_revoke(StatusCode::NOT_FOUND, "{}").await;
+    let auth = layer_for(&line).handle();
+
+    let refused = auth.logout(TOKEN_VALUE).await.unwrap_err();
+
+    let LineAuthError::Unavailable(UpstreamError::RevokeFailed(cause)) = &refused else {
+        panic!("{refused:?}");
+    };
+    assert!(
+        matches!(
+            &**cause,
+            UpstreamError::Status { status, .. } if *status == StatusCode::NOT_FOUND
+        ),
+        "{refused:?}"
+    );
+    assert!(!refused.to_string().contains("retried"), "{refused}");
+    // A retry would come after about a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let revokes = line
+        .received()
+        .iter()
+        .filter(|r| r.path() == REVOKE)
+        .count();
+    assert_eq!(revokes, 1);
 }
 
 /// The `x-line-request-id` the stand-in LINE below sends: LINE's documented example (fact sheet §1).
