@@ -201,10 +201,9 @@ async fn a_logout_line_could_not_take_says_the_revoke_did_not_reach_line() {
     }
 }
 
-/// A revoke LINE failed is retried in the background until LINE takes it: the caller cannot
-/// retry, since from the logout on the layer refuses the token, the logout route's included.
-#[tokio::test]
-async fn a_revoke_line_failed_is_retried_in_the_background_until_line_takes_it() {
+/// [`app`] behind a layer asking LINE once a call (no transport retries, so each revoke the
+/// emulator counts is one try of the layer's), its handle, its address, and a token it verified.
+async fn verified_asking_line_once_a_call() -> (Line, LineAuthHandle, String, String) {
     let line = Line::start().await;
     let config = line
         .config()
@@ -212,12 +211,22 @@ async fn a_revoke_line_failed_is_retried_in_the_background_until_line_takes_it()
         .upstream_max_attempts(1)
         .build()
         .unwrap();
-    let base = serve(app(LineAuthLayer::new(config))).await;
+    let layer = LineAuthLayer::new(config);
+    let auth = layer.handle();
+    let base = serve(app(layer)).await;
     let token = line.token();
     assert_eq!(
         get_bearer(&base, "/api/me", &token).await.status,
         StatusCode::OK
     );
+    (line, auth, base, token)
+}
+
+/// A revoke LINE failed is retried in the background until LINE takes it: the caller cannot
+/// retry, since from the logout on the layer refuses the token, the logout route's included.
+#[tokio::test]
+async fn a_revoke_line_failed_is_retried_in_the_background_until_line_takes_it() {
+    let (line, _, base, token) = verified_asking_line_once_a_call().await;
     // The logout's own try and the first retry fail; the second retry reaches LINE.
     line.emulator.inject_times(
         Endpoint::Revoke,
@@ -254,21 +263,7 @@ async fn a_revoke_line_failed_is_retried_in_the_background_until_line_takes_it()
 /// no secret) ends the retries: waiting would not change LINE's answer.
 #[tokio::test]
 async fn a_revoke_retry_line_refuses_is_not_retried_again() {
-    let line = Line::start().await;
-    let config = line
-        .config()
-        .upstream_timeout(Duration::from_secs(3))
-        .upstream_max_attempts(1)
-        .build()
-        .unwrap();
-    let auth_layer = LineAuthLayer::new(config);
-    let auth = auth_layer.handle();
-    let base = serve(app(auth_layer)).await;
-    let token = line.token();
-    assert_eq!(
-        get_bearer(&base, "/api/me", &token).await.status,
-        StatusCode::OK
-    );
+    let (line, auth, _, token) = verified_asking_line_once_a_call().await;
     line.emulator.inject_times(
         Endpoint::Revoke,
         Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
@@ -280,8 +275,8 @@ async fn a_revoke_retry_line_refuses_is_not_retried_again() {
         .set_channel_type(CHANNEL, line_auth_emulator::ChannelType::WebAppOnly);
 
     assert!(eventually(Duration::from_secs(5), || line.emulator.calls().revoke == 2).await);
-    // Were it retried again, the next try would come 2 s after the refused one.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Were it retried again, the next try would come 1.5-2.5 s after the refused one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(line.emulator.calls().revoke, 2);
     assert!(line.emulator.revocation(&token).is_none());
 }
