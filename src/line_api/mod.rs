@@ -373,14 +373,18 @@ fn post_form(http: &reqwest::Client, url: Url, form: &[(&str, &str)]) -> reqwest
 /// Full jitter over an exponential step: a uniformly drawn wait in `[0, base × 2^(attempt-1)]`,
 /// so many layers retrying at once spread out instead of hitting LINE in lockstep.
 fn jittered_backoff(base: Duration, attempt: u32) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
     let ceiling = base.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+    ceiling.mul_f64(random_fraction())
+}
+
+/// A number drawn uniformly from `[0, 1)`, for jitter.
+pub(crate) fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
     // A fresh RandomState is randomly keyed: enough entropy for jitter, no RNG dependency.
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    let fraction = (random >> 11) as f64 / (1u64 << 53) as f64;
-    ceiling.mul_f64(fraction)
+    (random >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// LINE recommends logging `x-line-request-id` with every call (<https://developers.line.biz/en/reference/line-login/>): with the

@@ -174,13 +174,7 @@ impl Schedule {
 
 /// `wait` give or take a quarter, drawn uniformly.
 fn jittered(wait: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    // A fresh RandomState is randomly keyed: enough entropy for jitter, as the transport's.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    let fraction = (random >> 11) as f64 / (1u64 << 53) as f64;
-    wait.mul_f64(0.75 + fraction / 2.0)
+    wait.mul_f64(0.75 + crate::line_api::random_fraction() / 2.0)
 }
 
 #[cfg(test)]
