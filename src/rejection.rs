@@ -275,13 +275,9 @@ impl UpstreamError {
 
     fn retry_after(&self) -> Duration {
         match self {
-            Self::Status {
-                retry_after: Some(wait),
-                ..
-            } => *wait,
             // The queue drains within an upstream timeout (3 s by default).
             Self::Busy => Duration::from_secs(1),
-            _ => DEFAULT_RETRY_AFTER,
+            _ => self.line_asked_to_wait().unwrap_or(DEFAULT_RETRY_AFTER),
         }
     }
 
