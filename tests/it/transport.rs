@@ -74,6 +74,11 @@ impl Host {
     fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+
+    /// How many requests to `path` it got.
+    fn received_at(&self, path: &str) -> usize {
+        self.received().iter().filter(|r| r.path() == path).count()
+    }
 }
 
 /// One JSON body that passes for LINE's answer to every call (verify, profile, token, revoke),
@@ -640,13 +645,13 @@ async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_and_not_retried
         // The layer retries the revoke, not the caller; not before LINE's 7 s, though its own
         // first wait would be 1 s.
         assert_eq!(response.headers().get("retry-after"), None, "{status}");
-        let revokes = || {
-            let received = line.received();
-            received.iter().filter(|r| r.path() == REVOKE).count()
-        };
-        let tried = revokes();
+        let tried = line.received_at(REVOKE);
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_eq!(revokes(), tried, "{status}: retried before LINE's wait");
+        assert_eq!(
+            line.received_at(REVOKE),
+            tried,
+            "{status}: retried before LINE's wait"
+        );
     }
 }
 
@@ -672,12 +677,7 @@ async fn a_revoke_answered_404_is_not_retried() {
     assert!(!refused.to_string().contains("retried"), "{refused}");
     // A retry would come after about a second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let revokes = line
-        .received()
-        .iter()
-        .filter(|r| r.path() == REVOKE)
-        .count();
-    assert_eq!(revokes, 1);
+    assert_eq!(line.received_at(REVOKE), 1);
 }
 
 /// The `x-line-request-id` the stand-in LINE below sends: LINE's documented example (fact sheet §1).
