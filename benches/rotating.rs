@@ -295,6 +295,20 @@ fn main() {
             ),
         ),
         (
+            "noop_inserting_via_route_layer",
+            batch(
+                router().route_layer(tower::util::MapRequestLayer::new({
+                    let user = std::sync::Arc::new([0u64; 8]);
+                    move |mut request: axum::extract::Request| {
+                        request.extensions_mut().insert(user.clone());
+                        request
+                    }
+                })),
+                bearer.clone(),
+                200,
+            ),
+        ),
+        (
             "tower_http_via_route_layer",
             batch(
                 router().route_layer(tower_http_bearer_layer(&token)),
