@@ -275,7 +275,8 @@ impl LineAuthLayer {
     ///
     /// This is the layer's CSRF defence for cookies: such a request is accepted only when the
     /// browser says it comes from this site (`Sec-Fetch-Site: same-origin`, or `none` for one the
-    /// user made directly) or its `Origin` is one of these; any other gets 403
+    /// user made directly; from a browser sending no `Sec-Fetch-Site`, an `Origin` naming the
+    /// request's own `Host`) or its `Origin` is one of these; any other gets 403
     /// `cross_site_request`, before LINE is asked. Tokens in headers need no such check:
     /// browsers never add them to cross-site requests by themselves.
     pub fn trusted_origins<I>(mut self, origins: I) -> Self
@@ -477,11 +478,14 @@ where
             }
             Ok(Credentials::Absent) => self.refuse(LineAuthError::MissingToken),
             Ok(Credentials::OtherScheme) => self.refuse(LineAuthError::UnsupportedScheme),
-            Err(malformed) => {
-                if state.sources.names_a_query_token(request.uri()) {
-                    caching = Caching::NoStore;
-                }
-                self.refuse(malformed)
+            Err(refused) => {
+                // A query token in the URL is kept from caches whichever source was refused.
+                caching = if state.sources.names_a_query_token(request.uri()) {
+                    Caching::NoStore
+                } else {
+                    Caching::for_token_in(refused.place)
+                };
+                self.refuse(refused.error)
             }
         };
         if let Some(credential) = credential {

@@ -31,11 +31,13 @@ pub enum TokenSource {
     ///
     /// Cookies ride along on cross-site requests, so the layer defends against cross-site
     /// request forgery: a state-changing request (POST, PUT, PATCH, DELETE…) authenticated by the
-    /// cookie is accepted only from this site (`Sec-Fetch-Site: same-origin` or `none`) or an
-    /// origin given to [`trusted_origins`](crate::LineAuthLayer::trusted_origins); any other
-    /// gets 403. Use `SameSite` cookies as well. Two cookies of this name are refused (400). A
-    /// response the cookie authenticated says `Cache-Control: private` unless the handler's own
-    /// says who may store it (`public`, an unqualified `private`, `no-store`, `s-maxage`).
+    /// cookie is accepted only from this site (`Sec-Fetch-Site: same-origin` or `none`; from a
+    /// browser sending no `Sec-Fetch-Site`, an `Origin` of `http://` or `https://` and the
+    /// request's own `Host`) or an origin given to
+    /// [`trusted_origins`](crate::LineAuthLayer::trusted_origins); any other gets 403. Use
+    /// `SameSite` cookies as well. Two cookies of this name are refused (400). A response the
+    /// cookie authenticated, or its refusal, says `Cache-Control: private` unless the handler's
+    /// own says who may store it (`public`, an unqualified `private`, `no-store`, `s-maxage`).
     Cookie(String),
     /// A header of this name holding the bare token (no `Bearer `). Opt-in. As for a cookie, a
     /// response it authenticated says `Cache-Control: private` unless the handler's own says who
@@ -151,6 +153,31 @@ pub(crate) enum Place {
     Query,
 }
 
+/// A token refused before LINE is asked, and where the request carried it: a refusal is kept
+/// from caches as the token's own answer would be.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) error: LineAuthError,
+    pub(crate) place: Place,
+}
+
+impl From<Refused> for LineAuthError {
+    fn from(refused: Refused) -> Self {
+        refused.error
+    }
+}
+
+impl TokenSource {
+    fn place(&self) -> Place {
+        match self {
+            Self::AuthorizationHeader => Place::Authorization,
+            Self::Header(_) => Place::Header,
+            Self::Cookie(_) => Place::Cookie,
+            Self::QueryParameter(_) => Place::Query,
+        }
+    }
+}
+
 /// A token, and where the request carried it.
 pub(crate) struct Found<'r> {
     /// Within [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN). A cookie's or the query's is checked
@@ -236,7 +263,7 @@ impl TokenSources {
     pub(crate) fn credentials<'r, B>(
         &self,
         request: &'r Request<B>,
-    ) -> Result<Credentials<Found<'r>>, LineAuthError> {
+    ) -> Result<Credentials<Found<'r>>, Refused> {
         self.credentials_in(request.headers(), request.uri())
     }
 
@@ -245,48 +272,24 @@ impl TokenSources {
         &self,
         headers: &'r HeaderMap,
         uri: &'r Uri,
-    ) -> Result<Credentials<Found<'r>>, LineAuthError> {
+    ) -> Result<Credentials<Found<'r>>, Refused> {
         let mut other_scheme = false;
         for source in self.0.list.iter() {
-            let found = match source {
-                TokenSource::AuthorizationHeader => match unchecked_bearer_credentials(headers)? {
-                    Credentials::Bearer(token) => {
-                        Some((Cow::Borrowed(token), Place::Authorization))
+            let found =
+                Self::token_in(source, headers, uri, &mut other_scheme).map_err(|error| {
+                    Refused {
+                        error,
+                        place: source.place(),
                     }
-                    Credentials::OtherScheme => {
-                        other_scheme = true;
-                        None
-                    }
-                    Credentials::Absent => None,
-                },
-                TokenSource::Header(name) => {
-                    let mut values = headers.get_all(name).iter();
-                    match (values.next(), values.next()) {
-                        (None, _) => None,
-                        (Some(_), Some(_)) => {
-                            return Err(LineAuthError::Malformed(
-                                MalformedReason::MultipleTokenHeaders,
-                            ))
-                        }
-                        (Some(value), None) => Some((
-                            Cow::Borrowed(check_length(value.as_bytes().trim_ascii())?),
-                            Place::Header,
-                        )),
-                    }
-                }
-                TokenSource::Cookie(name) => cookie(headers, name)?
-                    .map(validate_token)
-                    .transpose()?
-                    .map(|token| (Cow::Borrowed(token.as_bytes()), Place::Cookie)),
-                TokenSource::QueryParameter(name) => {
-                    query_parameter(uri, name)?.map(|token| (into_bytes(token), Place::Query))
-                }
-            };
-            if let Some((token, place)) = found {
+                })?;
+            if let Some(found) = found {
                 if self.carries_both_methods(headers, uri) {
-                    return Err(LineAuthError::Malformed(MalformedReason::MultipleMethods));
+                    return Err(Refused {
+                        error: LineAuthError::Malformed(MalformedReason::MultipleMethods),
+                        place: Place::Query,
+                    });
                 }
-                return Ok(Credentials::Bearer(Found { token, place }));
+                return Ok(Credentials::Bearer(found));
             }
         }
         Ok(if other_scheme {
@@ -294,6 +297,49 @@ impl TokenSources {
         } else {
             Credentials::Absent
         })
+    }
+
+    /// What one source holds: a token, nothing (`other_scheme` set where `Authorization` holds
+    /// another scheme's credentials), or why what it holds is refused.
+    fn token_in<'r>(
+        source: &TokenSource,
+        headers: &'r HeaderMap,
+        uri: &'r Uri,
+        other_scheme: &mut bool,
+    ) -> Result<Option<Found<'r>>, LineAuthError> {
+        let found = match source {
+            TokenSource::AuthorizationHeader => match unchecked_bearer_credentials(headers)? {
+                Credentials::Bearer(token) => Some((Cow::Borrowed(token), Place::Authorization)),
+                Credentials::OtherScheme => {
+                    *other_scheme = true;
+                    None
+                }
+                Credentials::Absent => None,
+            },
+            TokenSource::Header(name) => {
+                let mut values = headers.get_all(name).iter();
+                match (values.next(), values.next()) {
+                    (None, _) => None,
+                    (Some(_), Some(_)) => {
+                        return Err(LineAuthError::Malformed(
+                            MalformedReason::MultipleTokenHeaders,
+                        ))
+                    }
+                    (Some(value), None) => Some((
+                        Cow::Borrowed(check_length(value.as_bytes().trim_ascii())?),
+                        Place::Header,
+                    )),
+                }
+            }
+            TokenSource::Cookie(name) => cookie(headers, name)?
+                .map(validate_token)
+                .transpose()?
+                .map(|token| (Cow::Borrowed(token.as_bytes()), Place::Cookie)),
+            TokenSource::QueryParameter(name) => {
+                query_parameter(uri, name)?.map(|token| (into_bytes(token), Place::Query))
+            }
+        };
+        Ok(found.map(|(token, place)| Found { token, place }))
     }
 
     /// The CSRF defence for cookies: a request that may change state (any method but GET,

@@ -746,6 +746,50 @@ async fn a_response_authenticated_by_a_cookie_or_a_custom_header_is_private() {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(cache_control(&refused).as_deref(), Some("private"));
 
+    // And a refusal of what a cookie or a custom header held malformed, read before LINE is
+    // asked; a malformed `Authorization` needs nothing (RFC 9111 §3.5).
+    let malformed = [
+        (
+            "a malformed cookie",
+            vec![("cookie", "line_token=bad!!")],
+            Some("private"),
+        ),
+        (
+            "an empty cookie",
+            vec![("cookie", "line_token=")],
+            Some("private"),
+        ),
+        (
+            "two token cookies",
+            vec![("cookie", "line_token=abc; line_token=def")],
+            Some("private"),
+        ),
+        (
+            "an empty custom header",
+            vec![("x-line-token", "")],
+            Some("private"),
+        ),
+        (
+            "two custom headers",
+            vec![("x-line-token", "abc"), ("x-line-token", "def")],
+            Some("private"),
+        ),
+        (
+            "a malformed Authorization",
+            vec![("authorization", "Bearer bad!!")],
+            None,
+        ),
+    ];
+    for (case, headers, expected) in malformed {
+        let mut request = http().get(format!("{base}/api/me"));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{case}");
+        assert_eq!(cache_control(&refused).as_deref(), expected, "{case}");
+    }
+
     let by_header = http()
         .get(format!("{base}/api/me"))
         .header("x-line-token", &token)
