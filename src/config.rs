@@ -109,6 +109,11 @@ impl Secret {
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Empty or whitespace alone: no secret at all.
+    pub(crate) fn is_blank(&self) -> bool {
+        self.0.trim().is_empty()
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -685,6 +690,9 @@ impl LineAuthConfigBuilder {
                 return Err(ConfigError::TooLong(name));
             }
         }
+        if self.channel_secret.as_ref().is_some_and(Secret::is_blank) {
+            return Err(ConfigError::BlankChannelSecret);
+        }
         if let Some(channel) = &self.hs256_channel {
             if self.channel_secret.is_none() || !self.channel_ids.contains(channel) {
                 return Err(ConfigError::Hs256WithoutChannelSecret(channel.clone()));
@@ -954,6 +962,10 @@ pub enum ConfigError {
     /// HS256 ID tokens need the channel secret and one of the configured channels.
     #[error("HS256 ID tokens for channel {0:?} need channel_secret() and that channel among channel_ids()")]
     Hs256WithoutChannelSecret(String),
+    /// The channel secret is empty or blank: HS256 ID tokens signed with it could be made by
+    /// anyone, and LINE would refuse the calls that send it.
+    #[error("the channel secret is empty")]
+    BlankChannelSecret,
     /// The Redis key prefix is empty (feature `redis`): `clear` would scan every key.
     #[error("the Redis key prefix must not be empty")]
     EmptyRedisKeyPrefix,
@@ -1190,6 +1202,38 @@ mod tests {
         assert!(!shown.contains("s3cr3t"), "{shown}");
         // Shown as set, its value hidden.
         assert!(shown.contains("Some(Secret(<redacted>))"), "{shown}");
+    }
+
+    /// An empty secret would make HS256 ID tokens anyone can sign: HMAC under an empty key.
+    #[test]
+    fn a_blank_channel_secret_is_refused() {
+        for blank in ["", "   ", "\t"] {
+            let with_secret = |secret: &str| {
+                LineAuthConfig::builder()
+                    .channel_id("1234567890")
+                    .channel_secret(secret)
+            };
+            assert!(
+                matches!(
+                    with_secret(blank).build(),
+                    Err(ConfigError::BlankChannelSecret)
+                ),
+                "{blank:?}"
+            );
+            assert!(
+                matches!(
+                    with_secret(blank).hs256_id_tokens("1234567890").build(),
+                    Err(ConfigError::BlankChannelSecret)
+                ),
+                "{blank:?} with HS256"
+            );
+        }
+        assert!(LineAuthConfig::builder()
+            .channel_id("1234567890")
+            .channel_secret("s3cr3t")
+            .hs256_id_tokens("1234567890")
+            .build()
+            .is_ok());
     }
 
     #[test]

@@ -233,6 +233,9 @@ impl LineLoginClientBuilder {
         if self.channel_id.is_empty() || !self.channel_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConfigError::InvalidChannelId(self.channel_id));
         }
+        if self.channel_secret.as_ref().is_some_and(Secret::is_blank) {
+            return Err(ConfigError::BlankChannelSecret);
+        }
         let api_base =
             crate::config::parse_api_base(self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE))?;
         let authorize = self
@@ -675,6 +678,17 @@ mod tests {
             .pkce(&pkce),
         );
         assert!(url.as_str().starts_with(&format!("https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1234567890&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback&state=st4te&scope=profile%20openid&nonce=n0nce&code_challenge={CHALLENGE}&code_challenge_method=S256")), "{url}");
+    }
+
+    #[test]
+    fn a_blank_channel_secret_is_refused() {
+        for blank in ["", "  "] {
+            let built = LineLoginClient::builder("1").channel_secret(blank).build();
+            assert!(
+                matches!(built, Err(ConfigError::BlankChannelSecret)),
+                "{blank:?}"
+            );
+        }
     }
 
     #[test]
