@@ -18,8 +18,8 @@
 //! one where the app sent one.
 //!
 //! [`LineAuthLayer::id_tokens`](crate::LineAuthLayer::id_tokens) accepts ID tokens as bearer
-//! credentials through this verifier; apps can also call [`IdTokenVerifier::verify`] directly,
-//! e.g. with the nonce of a web sign-in.
+//! credentials through this verifier, until `exp` itself (the layer gives no leeway past it);
+//! apps can also call [`IdTokenVerifier::verify`] directly, e.g. with the nonce of a web sign-in.
 
 // Signatures are checked by the strict compact-JWS reader in `jws`, on RustCrypto's `p256` and
 // `hmac`, rather than by a JOSE crate: jsonwebtoken's RustCrypto backend pulls in `rsa`

@@ -183,7 +183,11 @@ impl LineAuthLayer {
     /// (see [`id_token`](crate::id_token)). Verified tokens are cached and coalesced like access
     /// tokens; handlers get the same [`LineUser`](crate::LineUser), with scopes inferred from the
     /// claims (`openid`, plus `profile` when the token has a name): configure
-    /// `required_scopes(["openid"])` for ID tokens issued without `profile`.
+    /// `required_scopes(["openid"])` for ID tokens issued without `profile`. An ID token is
+    /// served until its `exp` and refused from then on, as an access token is: the layer does
+    /// not extend it by the [`ID_TOKEN_LEEWAY`](crate::id_token::ID_TOKEN_LEEWAY) that
+    /// [`IdTokenVerifier::verify`](crate::id_token::IdTokenVerifier::verify) allows for the
+    /// clock skew of a token just received, since a verdict it caches never outlives the token.
     ///
     /// Call it right after [`new`](Self::new): it starts the layer's caches afresh, so a
     /// [`handle`](Self::handle) or a fixed token (test kit, `with_fixed_token`) from before

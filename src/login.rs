@@ -102,6 +102,42 @@ pub struct TokenSet {
 }
 
 impl TokenSet {
+    /// The tokens of a sign-in as the application kept them (encrypted, in its database or
+    /// session store), to [`refresh`](LineLoginClient::refresh) them in another process or
+    /// after a restart. No ID token and no scopes: set [`id_token`](Self::id_token) and
+    /// [`scopes`](Self::scopes) where they were kept too (a refresh answer without `scope`
+    /// keeps those held).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use line_auth::login::TokenSet;
+    ///
+    /// let now = SystemTime::now();
+    /// let mut tokens = TokenSet::new(
+    ///     "stored-access-token".to_owned().into(),
+    ///     now + Duration::from_secs(3_600),
+    ///     "stored-refresh-token".to_owned().into(),
+    ///     now + Duration::from_secs(80 * 86_400),
+    /// );
+    /// tokens.scopes = vec!["profile".into(), "openid".into()];
+    /// assert!(!tokens.refresh_expired());
+    /// ```
+    pub fn new(
+        access_token: Token,
+        access_expires_at: SystemTime,
+        refresh_token: Token,
+        refresh_expires_at: SystemTime,
+    ) -> Self {
+        Self {
+            access_token,
+            access_expires_at,
+            refresh_token,
+            refresh_expires_at,
+            id_token: None,
+            scopes: Vec::new(),
+        }
+    }
+
     /// Whether the access token expires within `margin`, and so should be refreshed now.
     pub fn needs_refresh(&self, margin: Duration) -> bool {
         // A margin past any clock means now.

@@ -531,6 +531,48 @@ async fn refresh_keeps_the_refresh_token_its_limit_and_the_id_token() {
     );
 }
 
+/// A backend keeps a sign-in's tokens (encrypted, in its database) and refreshes them in
+/// another process, or after a restart: the token set is made again from what it stored.
+#[tokio::test]
+async fn a_sign_in_kept_as_text_is_refreshed_and_revoked_by_another_process() {
+    let line = line_with_user().await;
+    let tokens = sign_in(&line, &["profile", "openid"], "n").await;
+    let stored = (
+        tokens.access_token.secret().to_owned(),
+        tokens.access_expires_at,
+        tokens.refresh_token.secret().to_owned(),
+        tokens.refresh_expires_at,
+    );
+    drop(tokens);
+
+    let later = client(&line);
+    let (access, access_expires_at, refresh, refresh_expires_at) = stored;
+    let restored = TokenSet::new(
+        access.clone().into(),
+        access_expires_at,
+        refresh.clone().into(),
+        refresh_expires_at,
+    );
+    assert_eq!(restored.access_token.secret(), access);
+    assert!(restored.id_token.is_none() && restored.scopes.is_empty());
+    assert!(!restored.needs_refresh(Duration::from_secs(60)));
+
+    let refreshed = later.refresh(&restored).await.unwrap();
+    assert_ne!(refreshed.access_token.secret(), access);
+    assert_eq!(refreshed.refresh_token.secret(), refresh);
+    assert_eq!(refreshed.refresh_expires_at, refresh_expires_at);
+    assert_eq!(
+        later
+            .profile(refreshed.access_token.secret())
+            .await
+            .unwrap()
+            .user_id,
+        BROWN
+    );
+    later.revoke_refresh_token(&refresh).await.unwrap();
+    assert!(later.refresh(&restored).await.is_err(), "revoked");
+}
+
 #[tokio::test]
 async fn an_expired_refresh_token_means_signing_in_again() {
     let line = line_with_user().await;
