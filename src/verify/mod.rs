@@ -778,13 +778,14 @@ impl std::fmt::Display for ErrorChain<'_> {
 /// Whether LINE itself failed (so a stale verdict may stand in), rather than this layer's own
 /// queue or a verification nobody waited for. A client error LINE does not document (a 400
 /// without its OAuth body, a 404) is an answer about this request, maybe a refusal in another
-/// shape: no stand-in for that. A 429 is LINE being busy; a 407, 408, 421 or 425 a failure on
-/// the way to LINE (a proxy, a connection, too early a retry), not an answer about the token.
+/// shape, and a 3xx someone else's answer (LINE's API redirects nothing): no stand-in for
+/// those. A 5xx or a 429 is LINE failing or busy; a 407, 408, 421 or 425 a failure on the way
+/// to LINE (a proxy, a connection, too early a retry), not an answer about the token.
 fn line_failed(cause: &UpstreamError) -> bool {
     match cause {
         UpstreamError::Busy | UpstreamError::Abandoned => false,
         UpstreamError::Status { status, .. } => {
-            !status.is_client_error() || matches!(status.as_u16(), 407 | 408 | 421 | 425 | 429)
+            status.is_server_error() || matches!(status.as_u16(), 407 | 408 | 421 | 425 | 429)
         }
         _ => true,
     }
@@ -1011,8 +1012,10 @@ mod tests {
         for on_the_way in [407, 408, 421, 425] {
             assert!(line_failed(&status(on_the_way)), "{on_the_way}");
         }
+        assert!(line_failed(&status(500)));
         assert!(!line_failed(&status(400)), "an answer about the request");
         assert!(!line_failed(&status(404)));
+        assert!(!line_failed(&status(302)), "someone else's answer");
     }
 
     /// A verifier with stale-if-error holding user `U0`'s token, stale but in its grace at the

@@ -500,8 +500,9 @@ async fn verifications_asking_line_at_once_are_bounded() {
 
 /// Stale-if-error stands in for LINE failing, not for LINE answering about the token: a 4xx
 /// LINE does not document for verify (here a 400 or 404 without its OAuth error body) may be a
-/// refusal in another shape, so the token once verified is not served from the stale entry. A
-/// 429 is LINE being busy, and still is.
+/// refusal in another shape, and a 3xx (LINE's API redirects nothing) is someone else's answer,
+/// so the token once verified is not served from the stale entry. A 429 is LINE being busy, and
+/// still is.
 #[tokio::test]
 async fn stale_if_error_does_not_stand_in_for_an_undocumented_client_error() {
     // A proxy's page too large to read changes nothing: the status still says what it is.
@@ -513,6 +514,9 @@ async fn stale_if_error_does_not_stand_in_for_an_undocumented_client_error() {
         ("400", Fault::Status(StatusCode::BAD_REQUEST), false),
         ("404", Fault::Status(StatusCode::NOT_FOUND), false),
         ("404, a page too large", huge_page, false),
+        // LINE's API redirects nothing: a proxy's or a captive portal's answer, as a 404.
+        ("302", Fault::Status(StatusCode::FOUND), false),
+        ("307", Fault::Status(StatusCode::TEMPORARY_REDIRECT), false),
         ("429", Fault::Status(StatusCode::TOO_MANY_REQUESTS), true),
     ] {
         let line = Line::start().await;

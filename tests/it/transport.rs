@@ -658,26 +658,29 @@ async fn a_revoke_rate_limited_or_failing_at_line_is_unavailable_and_not_retried
 /// A revoke answered with what a wait would not change (a 404: a wrong `LINE_API_BASE`, say) is
 /// not retried, and the logout says so: no "retried in the background".
 #[tokio::test]
-async fn a_revoke_answered_404_is_not_retried() {
-    let line = line_answering_revoke(StatusCode::NOT_FOUND, "{}").await;
-    let auth = layer_for(&line).handle();
+async fn a_revoke_answered_404_or_a_redirect_is_not_retried() {
+    // LINE's API redirects nothing: a 3xx is a proxy or a wrong base talking, as a 404 is.
+    for answered in [StatusCode::NOT_FOUND, StatusCode::FOUND] {
+        let line = line_answering_revoke(answered, "{}").await;
+        let auth = layer_for(&line).handle();
 
-    let refused = auth.logout(TOKEN_VALUE).await.unwrap_err();
+        let refused = auth.logout(TOKEN_VALUE).await.unwrap_err();
 
-    let LineAuthError::Unavailable(UpstreamError::RevokeFailed(cause)) = &refused else {
-        panic!("{refused:?}");
-    };
-    assert!(
-        matches!(
-            &**cause,
-            UpstreamError::Status { status, .. } if *status == StatusCode::NOT_FOUND
-        ),
-        "{refused:?}"
-    );
-    assert!(!refused.to_string().contains("retried"), "{refused}");
-    // A retry would come after about a second.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(line.received_at(REVOKE), 1);
+        let LineAuthError::Unavailable(UpstreamError::RevokeFailed(cause)) = &refused else {
+            panic!("{answered}: {refused:?}");
+        };
+        assert!(
+            matches!(
+                &**cause,
+                UpstreamError::Status { status, .. } if *status == answered
+            ),
+            "{refused:?}"
+        );
+        assert!(!refused.to_string().contains("retried"), "{refused}");
+        // A retry would come after about a second.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(line.received_at(REVOKE), 1, "{answered}");
+    }
 }
 
 /// The `x-line-request-id` the stand-in LINE below sends: LINE's documented example (fact sheet §1).
