@@ -414,8 +414,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let is_seconds = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
+        // Digits past u64: a wait longer than any cap.
+        Err(_) if is_seconds => RETRY_AFTER_CAP,
         Err(_) => {
             let until = httpdate::parse_http_date(value).ok()?.duration_since(now);
             let wait = until.unwrap_or(Duration::ZERO);
@@ -498,6 +501,12 @@ mod tests {
         assert_eq!(retry_after_of("7", date), Some(secs(7)));
         assert_eq!(retry_after_of(" 0 ", date), Some(secs(0)));
         assert_eq!(retry_after_of("86400", date), Some(secs(3600)), "capped");
+        // delay-seconds is 1*DIGIT, unbounded (RFC 9110 §10.2.3): past u64, still capped.
+        assert_eq!(
+            retry_after_of("99999999999999999999", date),
+            Some(secs(3600))
+        );
+        assert_eq!(retry_after_of("-5", date), None);
         let http_date = "Sun, 06 Nov 1994 08:49:37 GMT";
         assert_eq!(retry_after_of(http_date, date - secs(30)), Some(secs(30)));
         assert_eq!(
