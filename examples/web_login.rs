@@ -304,7 +304,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let line = match std::env::var("LINE_CHANNEL_ID") {
         Ok(channel_id) => {
             let mut builder = LineLoginClient::builder(channel_id);
-            if let Ok(secret) = std::env::var("LINE_CHANNEL_SECRET") {
+            // Blank as unset, as `LineAuthConfig::from_env` reads it.
+            if let Some(secret) = std::env::var("LINE_CHANNEL_SECRET")
+                .ok()
+                .filter(|secret| !secret.trim().is_empty())
+            {
                 builder = builder.channel_secret(secret);
             }
             if let Ok(base) = std::env::var("LINE_API_BASE") {

@@ -542,7 +542,8 @@ impl LineAuthConfigBuilder {
     /// The channel secret, sent when revoking tokens ([`LineAuthHandle::logout`](crate::LineAuthHandle::logout)).
     /// LINE requires it for channels whose app type is web only and ignores it otherwise
     /// ([LINE's reference](https://developers.line.biz/en/reference/line-login/#revoke-access-token)).
-    /// Never shown by `Debug`.
+    /// Never shown by `Debug`. An empty or blank one fails [`build`](Self::build)
+    /// ([`ConfigError::BlankChannelSecret`]).
     pub fn channel_secret(mut self, secret: impl Into<String>) -> Self {
         self.channel_secret = Some(Secret::new(secret.into()));
         self
@@ -964,7 +965,7 @@ pub enum ConfigError {
     Hs256WithoutChannelSecret(String),
     /// The channel secret is empty or blank: HS256 ID tokens signed with it could be made by
     /// anyone, and LINE would refuse the calls that send it.
-    #[error("the channel secret is empty")]
+    #[error("the channel secret is empty or blank")]
     BlankChannelSecret,
     /// The Redis key prefix is empty (feature `redis`): `clear` would scan every key.
     #[error("the Redis key prefix must not be empty")]

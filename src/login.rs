@@ -234,7 +234,8 @@ pub struct LineLoginClientBuilder {
 
 impl LineLoginClientBuilder {
     /// The channel secret: required by LINE for the code exchange, and for refresh and revoke
-    /// on channels whose app type is web only; native-app channels do without.
+    /// on channels whose app type is web only; native-app channels do without. An empty or blank
+    /// one fails [`build`](Self::build) ([`ConfigError::BlankChannelSecret`]).
     pub fn channel_secret(mut self, secret: impl Into<String>) -> Self {
         self.channel_secret = Some(Secret::new(secret.into()));
         self

@@ -778,8 +778,8 @@ impl std::fmt::Display for ErrorChain<'_> {
 /// Whether LINE itself failed (so a stale verdict may stand in), rather than this layer's own
 /// queue or a verification nobody waited for. A client error LINE does not document (a 400
 /// without its OAuth body, a 404) is an answer about this request, maybe a refusal in another
-/// shape, and a 3xx someone else's answer (LINE's API redirects nothing): no stand-in for
-/// those. A 5xx or a 429 is LINE failing or busy; a 407, 408, 421 or 425 a failure on the way
+/// shape, and a 3xx someone else's answer (LINE's API redirects nothing), as is any status
+/// but 200 in the 2xx range: no stand-in for those. A 5xx or a 429 is LINE failing or busy; a 407, 408, 421 or 425 a failure on the way
 /// to LINE (a proxy, a connection, too early a retry), not an answer about the token.
 fn line_failed(cause: &UpstreamError) -> bool {
     match cause {
@@ -1016,6 +1016,7 @@ mod tests {
         assert!(!line_failed(&status(400)), "an answer about the request");
         assert!(!line_failed(&status(404)));
         assert!(!line_failed(&status(302)), "someone else's answer");
+        assert!(!line_failed(&status(204)), "not LINE's answer either");
     }
 
     /// A verifier with stale-if-error holding user `U0`'s token, stale but in its grace at the

@@ -504,7 +504,7 @@ async fn verifications_asking_line_at_once_are_bounded() {
 /// so the token once verified is not served from the stale entry. A 429 is LINE being busy, and
 /// still is.
 #[tokio::test]
-async fn stale_if_error_does_not_stand_in_for_an_undocumented_client_error() {
+async fn stale_if_error_does_not_stand_in_for_an_undocumented_client_error_or_a_redirect() {
     // A proxy's page too large to read changes nothing: the status still says what it is.
     let huge_page = Fault::Json {
         status: StatusCode::NOT_FOUND,
