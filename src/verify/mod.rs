@@ -779,8 +779,9 @@ impl std::fmt::Display for ErrorChain<'_> {
 /// queue or a verification nobody waited for. A client error LINE does not document (a 400
 /// without its OAuth body, a 404) is an answer about this request, maybe a refusal in another
 /// shape, and a 3xx someone else's answer (LINE's API redirects nothing), as is any status
-/// but 200 in the 2xx range: no stand-in for those. A 5xx or a 429 is LINE failing or busy; a 407, 408, 421 or 425 a failure on the way
-/// to LINE (a proxy, a connection, too early a retry), not an answer about the token.
+/// but 200 in the 2xx range: no stand-in for those. A 5xx or a 429 is LINE failing or busy; a
+/// 407, 408, 421 or 425 a failure on the way to LINE (a proxy, a connection, too early a
+/// retry), not an answer about the token.
 fn line_failed(cause: &UpstreamError) -> bool {
     match cause {
         UpstreamError::Busy | UpstreamError::Abandoned => false,
