@@ -161,12 +161,6 @@ pub(crate) struct Refused {
     pub(crate) place: Place,
 }
 
-impl From<Refused> for LineAuthError {
-    fn from(refused: Refused) -> Self {
-        refused.error
-    }
-}
-
 impl TokenSource {
     fn place(&self) -> Place {
         match self {
@@ -275,21 +269,17 @@ impl TokenSources {
     ) -> Result<Credentials<Found<'r>>, Refused> {
         let mut other_scheme = false;
         for source in self.0.list.iter() {
-            let found =
-                Self::token_in(source, headers, uri, &mut other_scheme).map_err(|error| {
-                    Refused {
-                        error,
-                        place: source.place(),
-                    }
-                })?;
-            if let Some(found) = found {
+            let place = source.place();
+            let found = Self::token_in(source, headers, uri, &mut other_scheme)
+                .map_err(|error| Refused { error, place })?;
+            if let Some(token) = found {
                 if self.carries_both_methods(headers, uri) {
                     return Err(Refused {
                         error: LineAuthError::Malformed(MalformedReason::MultipleMethods),
                         place: Place::Query,
                     });
                 }
-                return Ok(Credentials::Bearer(found));
+                return Ok(Credentials::Bearer(Found { token, place }));
             }
         }
         Ok(if other_scheme {
@@ -306,10 +296,10 @@ impl TokenSources {
         headers: &'r HeaderMap,
         uri: &'r Uri,
         other_scheme: &mut bool,
-    ) -> Result<Option<Found<'r>>, LineAuthError> {
-        let found = match source {
+    ) -> Result<Option<Cow<'r, [u8]>>, LineAuthError> {
+        Ok(match source {
             TokenSource::AuthorizationHeader => match unchecked_bearer_credentials(headers)? {
-                Credentials::Bearer(token) => Some((Cow::Borrowed(token), Place::Authorization)),
+                Credentials::Bearer(token) => Some(Cow::Borrowed(token)),
                 Credentials::OtherScheme => {
                     *other_scheme = true;
                     None
@@ -325,21 +315,17 @@ impl TokenSources {
                             MalformedReason::MultipleTokenHeaders,
                         ))
                     }
-                    (Some(value), None) => Some((
-                        Cow::Borrowed(check_length(value.as_bytes().trim_ascii())?),
-                        Place::Header,
-                    )),
+                    (Some(value), None) => {
+                        Some(Cow::Borrowed(check_length(value.as_bytes().trim_ascii())?))
+                    }
                 }
             }
             TokenSource::Cookie(name) => cookie(headers, name)?
                 .map(validate_token)
                 .transpose()?
-                .map(|token| (Cow::Borrowed(token.as_bytes()), Place::Cookie)),
-            TokenSource::QueryParameter(name) => {
-                query_parameter(uri, name)?.map(|token| (into_bytes(token), Place::Query))
-            }
-        };
-        Ok(found.map(|(token, place)| Found { token, place }))
+                .map(|token| Cow::Borrowed(token.as_bytes())),
+            TokenSource::QueryParameter(name) => query_parameter(uri, name)?.map(into_bytes),
+        })
     }
 
     /// The CSRF defence for cookies: a request that may change state (any method but GET,
@@ -441,7 +427,10 @@ mod tests {
         sources: &TokenSources,
         request: &Request<()>,
     ) -> Result<Option<String>, LineAuthError> {
-        Ok(match sources.credentials(request)? {
+        let credentials = sources
+            .credentials(request)
+            .map_err(|refused| refused.error)?;
+        Ok(match credentials {
             Credentials::Bearer(found) => Some(validate_token(&found.token)?.to_owned()),
             _ => None,
         })

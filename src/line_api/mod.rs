@@ -414,11 +414,10 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let is_seconds = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
         // Digits past u64: a wait longer than any cap.
-        Err(_) if is_seconds => RETRY_AFTER_CAP,
+        Err(_) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => RETRY_AFTER_CAP,
         Err(_) => {
             let until = httpdate::parse_http_date(value).ok()?.duration_since(now);
             let wait = until.unwrap_or(Duration::ZERO);
