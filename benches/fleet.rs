@@ -39,7 +39,12 @@ enum Shared {
 
 impl Shared {
     fn configure(&self, config: LineAuthConfigBuilder) -> LineAuthConfigBuilder {
-        let config = config.redis_signing_key(FLEET_KEY);
+        // Not the default 50 ms: a loaded machine stalls for longer, and each timeout turns Redis
+        // off for a second, so requests would go to LINE and fail the counts asserted below. A
+        // Redis that answers in time is read the same with either.
+        let config = config
+            .redis_signing_key(FLEET_KEY)
+            .redis_timeout(Duration::from_secs(1));
         match self {
             Self::Server(server) => config.redis_url(server.url()),
             Self::Cluster(cluster) => config.redis_cluster_urls(cluster.urls()),
@@ -76,6 +81,26 @@ impl Shared {
                     })
                     .count()
             }
+        }
+    }
+
+    /// Replicas subscribed to the fleet's invalidations (on every node, for a cluster).
+    fn subscribers(&self) -> usize {
+        const INVALIDATIONS: &str = "line-auth:invalidate";
+        match self {
+            Self::Server(server) => {
+                let mut connection = redis::Client::open(server.url())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
+                let (_, subscribers): (String, usize) = redis::cmd("PUBSUB")
+                    .arg("NUMSUB")
+                    .arg(INVALIDATIONS)
+                    .query(&mut connection)
+                    .unwrap();
+                subscribers
+            }
+            Self::Cluster(cluster) => cluster.subscribers(INVALIDATIONS),
         }
     }
 
@@ -334,15 +359,23 @@ fn line_calls_across_replicas(args: &Args, line: &Arc<LineEmulator>, shared: &Sh
             .collect()
     };
     rt.block_on(async {
-        // Every replica subscribed before the first request.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Every replica subscribed (so connected to Redis) before the first request.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while shared.subscribers() < args.replicas {
+            assert!(Instant::now() < deadline, "the replicas never subscribed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
 
         let token = fresh_tokens(line, 1).remove(0);
+        let verdict = [shared_key("v", &token["Bearer ".len()..])];
         let before = line.calls().verify;
         for replica in &replicas {
             assert_eq!(call(replica, request(Some(&token))).await, 200);
-            // The verdict is shared just after the first replica answers.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // The verdict is shared just after the first replica answers, by a task of its own.
+            while shared.present(&verdict) == 0 {
+                assert!(Instant::now() < deadline, "the verdict was never shared");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
         }
         let sequential = line.calls().verify - before;
 
