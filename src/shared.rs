@@ -93,6 +93,8 @@
 //! subscription reconnect by themselves. Invalidations that could not be published wait in a
 //! bounded outbox and are published when Redis is back; a replica that lost its subscription
 //! drops its in-process verified tokens when it resubscribes, since it may have missed some.
+//! A token verified while Redis could not be read is verified without the fleet's sign-outs:
+//! its sign-out is read at the first keepalive Redis answers, and refuses it from then on.
 //!
 //! # Trust
 //!

@@ -64,6 +64,10 @@ pub(crate) enum Notice {
     /// without it: an invalidation may have been missed, so nothing verified before, or under
     /// way, can be trusted without asking again.
     MayHaveMissed,
+    /// A token verified without its sign-out record read (Redis failed, or was left alone
+    /// after a failure) was signed out, as Redis now says, for this long yet: as if this
+    /// replica had heard the sign-out.
+    SignedOut(TokenDigest, Duration),
     /// Something the fleet's background tasks did, for the layer's counters.
     Counted(Event),
 }

@@ -2,8 +2,9 @@
 //! lets one replica ask LINE for the fleet, and the invalidation channel with its keepalive.
 //! What it stores and why is documented on [`crate::shared`].
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
+use std::mem;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,6 +45,13 @@ const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(3);
 /// Invalidations kept while Redis cannot be reached. Past this the forgets collapse into one
 /// "forget everything", which covers them; sign-outs are kept, each one.
 const OUTBOX_LIMIT: usize = 10_000;
+
+/// How many tokens verified without the fleet's sign-outs read are remembered one by one until
+/// Redis answers again; past that, everything verified meanwhile is dropped instead.
+const UNREAD_LIMIT: usize = 4096;
+
+/// How many of them one keepalive reads, so that a backlog costs Redis a little each second.
+const UNREAD_BATCH: usize = 256;
 /// How long a forget is remembered in Redis at least, so that a verdict shared late by a replica
 /// that started verifying before it is taken back: longer than any verification takes (the
 /// upstream timeout, 3 s by default, plus the Redis calls; see `tombstone_ttl`).
@@ -605,6 +613,10 @@ pub(crate) struct Link {
     /// or Redis could not be reached): that subscription then drops what was verified before
     /// it and what is under way.
     read_unsubscribed: AtomicBool,
+    /// Tokens verified without their sign-out records read (Redis failed, or was left alone
+    /// after a failure): the records are read once Redis answers a keepalive, so that a
+    /// sign-out this replica did not hear refuses the token then, not after the max TTL.
+    unread: Mutex<Unread>,
     /// The read-and-claim script, and whether this Redis refused scripts (ACL, a managed service
     /// that disables them): then the read and the claim are two calls.
     read_and_claim: redis::Script,
@@ -635,6 +647,7 @@ impl SharedCache {
             started: AtomicBool::new(false),
             subscribed: watch::channel(false).0,
             read_unsubscribed: AtomicBool::new(false),
+            unread: Mutex::new(Unread::default()),
             read_and_claim: redis::Script::new(READ_AND_CLAIM),
             scripts_refused: AtomicBool::new(false),
             refused_ttl,
@@ -708,17 +721,20 @@ impl Link {
     }
 
     /// Publishes a keepalive for this replica's own subscription to hear.
-    async fn keepalive(&self, channel: &str, counters: &dyn Tally) {
+    /// Publishes a keepalive; whether Redis answered.
+    async fn keepalive(&self, channel: &str, counters: &dyn Tally) -> bool {
         // Sent even while Redis use is paused: a failure elsewhere (a master down in a cluster,
         // writes refused, one slow answer after another) pauses it, the subscription may be
         // fine all along, and keepalives skipped for 3 s would take it for dead.
         let Some(mut connection) = self.publisher_despite_a_pause() else {
-            return;
+            return false;
         };
         let mut publish = redis::cmd("PUBLISH");
         publish.arg(channel).arg("keepalive");
         let published = publish.query_async::<i64>(&mut connection);
-        self.run(counters, "publish a keepalive", published).await;
+        self.run(counters, "publish a keepalive", published)
+            .await
+            .is_some()
     }
 
     /// Drops the command connection, so the next use connects anew: after a subscription went
@@ -818,6 +834,73 @@ impl Link {
         }
     }
 
+    /// Remembers that `digest` is verified without its sign-out record read. Stored before the
+    /// verification asks LINE: if the drop comes first, the verification under way keeps nothing.
+    fn note_unread(&self, digest: &TokenDigest) {
+        let mut unread = self.unread.lock().unwrap_or_else(PoisonError::into_inner);
+        if unread.digests.len() < UNREAD_LIMIT {
+            unread.digests.insert(*digest);
+        } else if !unread.digests.contains(digest) {
+            unread.overflowed = true;
+        }
+    }
+
+    /// Reads the sign-out records of tokens verified without them, now that Redis answers (at
+    /// most [`UNREAD_BATCH`] a keepalive): a notice for each signed out. Past [`UNREAD_LIMIT`]
+    /// tokens, everything verified is dropped instead. The first record that cannot be read
+    /// ends the round: it and the rest wait for the next keepalive. That does not leave Redis
+    /// alone (a master down in a cluster would then keep every request from Redis), but is
+    /// counted.
+    async fn read_unread_sign_outs(&self, counters: &dyn Tally) -> Vec<Notice> {
+        let batch: Vec<TokenDigest> = {
+            let mut unread = self.unread.lock().unwrap_or_else(PoisonError::into_inner);
+            if mem::take(&mut unread.overflowed) {
+                unread.digests.clear();
+                return vec![Notice::MayHaveMissed];
+            }
+            let batch: Vec<_> = unread.digests.iter().take(UNREAD_BATCH).copied().collect();
+            for digest in &batch {
+                unread.digests.remove(digest);
+            }
+            batch
+        };
+        let mut notices = Vec::new();
+        let mut connection = self.connection_despite_a_pause();
+        // One at a time, not a pipeline (a cluster takes one only within a slot) nor all at
+        // once: requests to a failed master pile up in the cluster connection, and delay others.
+        for (read, digest) in batch.iter().enumerate() {
+            let mut pttl = redis::cmd("PTTL");
+            pttl.arg(self.key("s", digest));
+            let ttl = match connection.as_mut() {
+                Some(connection) => {
+                    let answer = pttl.query_async::<i64>(connection);
+                    tokio::time::timeout(self.settings.timeout, answer).await
+                }
+                None => Ok(Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "not connected",
+                )))),
+            };
+            match ttl {
+                // -2: no sign-out; -1: one without an expiry, held as long as a token lives.
+                Ok(Ok(-2)) => {}
+                Ok(Ok(-1)) => notices.push(Notice::SignedOut(*digest, Duration::MAX)),
+                Ok(Ok(millis)) => {
+                    let lasting = Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+                    notices.push(Notice::SignedOut(*digest, lasting));
+                }
+                Ok(Err(_)) | Err(_) => {
+                    counters.count(Event::SharedError);
+                    for digest in &batch[read..] {
+                        self.note_unread(digest);
+                    }
+                    break;
+                }
+            }
+        }
+        notices
+    }
+
     /// Whether the first subscription must drop what was verified before it (see
     /// [`await_first_subscription`](Self::await_first_subscription)); marks the subscription up.
     fn first_subscribed(&self) -> bool {
@@ -883,6 +966,7 @@ impl Link {
         counters: &dyn Tally,
     ) -> (Option<SharedVerdict>, Option<RedisTime>, Claim) {
         let Some(mut connection) = self.connection_for_reading(counters).await else {
+            self.note_unread(digest);
             return (None, None, Claim::NotTried);
         };
         let keys = [
@@ -942,6 +1026,7 @@ impl Link {
                         })
                     };
                     self.run(counters, "read a shared verdict", failed).await;
+                    self.note_unread(digest);
                     return (None, None, Claim::NotTried);
                 }
             }
@@ -962,7 +1047,10 @@ impl Link {
                 Some(RedisTime::of_time(secs, micros)),
                 Claim::NotTried,
             ),
-            None => (None, None, Claim::NotTried),
+            None => {
+                self.note_unread(digest);
+                (None, None, Claim::NotTried)
+            }
         }
     }
 
@@ -1227,14 +1315,19 @@ impl Link {
     /// Whether `digest` was signed out on any replica (for ID tokens, checked here, not at LINE).
     pub(crate) async fn signed_out(&self, digest: &TokenDigest, counters: &dyn Tally) -> bool {
         let Some(mut connection) = self.connection_for_reading(counters).await else {
+            self.note_unread(digest);
             return false;
         };
         let mut exists = redis::cmd("EXISTS");
         exists.arg(self.key("s", digest));
         let read = exists.query_async::<bool>(&mut connection);
-        self.run(counters, "read a sign-out", read)
-            .await
-            .unwrap_or(false)
+        match self.run(counters, "read a sign-out", read).await {
+            Some(signed_out) => signed_out,
+            None => {
+                self.note_unread(digest);
+                false
+            }
+        }
     }
 
     /// Marks that a user's tokens were forgotten, for verdicts shared late.
@@ -1247,8 +1340,8 @@ impl Link {
         format!("{}xall", self.settings.key_prefix)
     }
 
-    /// Shares LINE's refusal of a token for the negative-cache TTL, unless a longer-standing
-    /// refusal (a logout's) is already there.
+    /// Shares LINE's refusal of a token for the negative-cache TTL, unless a refusal is shared
+    /// already (`NX`: it keeps its own TTL). A logout's sign-out is a key of its own (`s:`).
     pub(crate) async fn store_refused(
         &self,
         digest: &TokenDigest,
@@ -1649,6 +1742,14 @@ impl Link {
     }
 }
 
+/// Tokens verified without their sign-out records read, until Redis answers again.
+#[derive(Debug, Default)]
+struct Unread {
+    digests: HashSet<TokenDigest>,
+    /// More than [`UNREAD_LIMIT`] were.
+    overflowed: bool,
+}
+
 /// How a subscription ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ended {
@@ -1788,7 +1889,15 @@ impl Subscriber {
                         tracing::warn!("shared cache: the invalidation channel went silent");
                         return std::ops::ControlFlow::Continue(Ended::Silent);
                     }
-                    self.link.keepalive(&self.keepalive_channel, &self.notices).await;
+                    if !self.link.keepalive(&self.keepalive_channel, &self.notices).await {
+                        continue;
+                    }
+                    // Redis answers: the sign-outs not read when tokens were verified are read.
+                    for notice in self.link.read_unread_sign_outs(&self.notices).await {
+                        if self.notices.send(notice).await.is_err() {
+                            return std::ops::ControlFlow::Break(());
+                        }
+                    }
                     continue;
                 }
                 _ = self.stop.changed() => return std::ops::ControlFlow::Break(()),
@@ -1960,6 +2069,46 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), shared.await_first_subscription())
             .await
             .expect("waited again");
+    }
+
+    /// Tokens verified without their sign-outs read are remembered until Redis answers (here it
+    /// never does, so they wait); past the limit, everything verified meanwhile is dropped.
+    #[tokio::test]
+    async fn tokens_verified_without_their_sign_outs_read_wait_for_redis_to_answer() {
+        let counters = Counters::default();
+        let shared = unreachable_fleet();
+        assert!(shared.read_unread_sign_outs(&counters).await.is_empty());
+        let digest = TokenDigest::of("a-token");
+        assert!(!shared.signed_out(&digest, &counters).await);
+        let (verdict, _, _) = shared
+            .lookup(&digest, Duration::from_secs(1), &counters)
+            .await;
+        assert!(verdict.is_none());
+        let unread = |shared: &SharedCache| shared.unread.lock().unwrap().digests.clone();
+        assert_eq!(unread(&shared), HashSet::from([digest]), "once each");
+        let errors = |counters: &Counters| counters.snapshot(0, 0).shared_errors;
+        let errors_before = errors(&counters);
+        assert!(shared.read_unread_sign_outs(&counters).await.is_empty());
+        let kept = "kept for the next keepalive";
+        assert_eq!(unread(&shared), HashSet::from([digest]), "{kept}");
+        assert_eq!(errors(&counters), errors_before + 1);
+
+        // Up to the limit with the one already there, then that one again.
+        for n in 1..UNREAD_LIMIT as u32 {
+            shared.note_unread(&TokenDigest::of(&n.to_string()));
+        }
+        shared.note_unread(&digest);
+        assert!(
+            !shared.unread.lock().unwrap().overflowed,
+            "at the limit, a repeat included"
+        );
+        shared.note_unread(&TokenDigest::of("one more"));
+        let notices = shared.read_unread_sign_outs(&counters).await;
+        assert!(
+            matches!(notices[..], [Notice::MayHaveMissed]),
+            "{notices:?}"
+        );
+        assert!(unread(&shared).is_empty());
     }
 
     /// A verification that goes on without Redis before the first subscription (Redis could not

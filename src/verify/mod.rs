@@ -294,6 +294,11 @@ impl Verifier {
         match notice {
             Notice::Invalidated(invalidation) => self.apply_invalidation(&invalidation),
             Notice::MayHaveMissed => self.clear_locally(),
+            Notice::SignedOut(digest, lasting) => {
+                // No token outlives LINE's 30 days, whatever Redis holds.
+                let lasting = lasting.min(ACCESS_TOKEN_LIFETIME);
+                self.revoke_locally(Named::ByDigest(digest), clock::now() + lasting);
+            }
             Notice::Counted(event) => self.counters.record(event),
         }
     }

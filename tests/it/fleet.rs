@@ -1590,7 +1590,13 @@ async fn a_verification_under_way_at_a_replicas_first_subscription_is_not_kept()
     );
     wait_for_subscribers(&redis, 2).await;
     assert!(!waiting.is_finished(), "LINE has not answered yet");
-    assert_eq!(waiting.await.unwrap(), StatusCode::OK);
+    // LINE's answer, or a refusal if the newcomer read the sign-out meanwhile (it verified
+    // without reading it, and reads it at its first keepalive after subscribing).
+    let under_way = waiting.await.unwrap();
+    assert!(
+        matches!(under_way, StatusCode::OK | StatusCode::UNAUTHORIZED),
+        "{under_way}"
+    );
     line.emulator.clear_faults();
 
     // Past the second the newcomer leaves Redis alone after its timeout: then it reads the
@@ -1690,6 +1696,119 @@ async fn an_id_token_signed_out_on_one_replica_is_refused_by_one_that_never_hear
 
     assert_eq!(first.me(&id_token).await, StatusCode::UNAUTHORIZED);
     assert_eq!(newcomer.me(&id_token).await, StatusCode::UNAUTHORIZED);
+}
+
+/// How long after Redis answers again a replica drops what it verified without reading the
+/// fleet's sign-outs: a keepalive (one a second) finds Redis answering, with room to spare.
+const UNREAD_SIGN_OUTS_DROPPED_WITHIN: Duration = Duration::from_secs(5);
+
+/// Asks `replica` about `token` until it is refused, within `UNREAD_SIGN_OUTS_DROPPED_WITHIN`.
+async fn refused_soon(replica: &Replica, token: &str) {
+    let deadline = Instant::now() + UNREAD_SIGN_OUTS_DROPPED_WITHIN;
+    loop {
+        let status = replica.me(token).await;
+        if status == StatusCode::UNAUTHORIZED {
+            return;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            Instant::now() < deadline,
+            "a token signed out in Redis is still accepted once Redis answers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A replica that never heard a sign-out learns of it from Redis on a miss. While it leaves
+/// Redis alone after a failure, it verifies with LINE (whose revoke failed, so LINE still says
+/// valid) and cannot read the sign-out. That verdict must not outlast the pause: once Redis
+/// answers, the replica drops it, and the next request reads the sign-out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_unread_while_redis_was_left_alone_is_read_once_redis_answers() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let signing_out = Replica::start(&line, &redis.url()).await;
+    wait_for_subscribers(&redis, 1).await;
+    let token = line.token();
+    assert_eq!(signing_out.me(&token).await, StatusCode::OK);
+    // LINE cannot revoke, and keeps failing: only the fleet's record refuses the token.
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    assert!(signing_out.auth.logout(&token).await.is_err());
+    let newcomer = Replica::start(&line, &redis.url()).await;
+    wait_for_subscribers(&redis, 2).await;
+
+    // A full Redis refuses the claim of a new token (a write): the newcomer leaves Redis alone
+    // for a second. Reads and keepalives still work.
+    refuse_writes(&redis).await;
+    let other = line.token();
+    assert_eq!(newcomer.me(&other).await, StatusCode::OK);
+    assert!(newcomer.auth.stats().shared_errors >= 1);
+    // Within that second the signed-out token goes to LINE without the fleet (accepted: the
+    // replica cannot know), but is refused once Redis answers.
+    let during_the_pause = newcomer.me(&token).await;
+    assert!(matches!(
+        during_the_pause,
+        StatusCode::OK | StatusCode::UNAUTHORIZED
+    ));
+    refused_soon(&newcomer, &token).await;
+
+    // What was not signed out stays cached: reading the sign-outs asks LINE nothing.
+    let verify_calls = line.calls().0;
+    assert_eq!(newcomer.me(&other).await, StatusCode::OK);
+    assert_eq!(line.calls().0, verify_calls);
+}
+
+/// The same for an ID token, which no LINE call ever re-checks: a Redis that stalls past the
+/// newcomer's timeout makes it check the next ID token without the fleet's sign-outs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_token_signed_out_unread_while_redis_was_left_alone_is_read_once_redis_answers() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let id_replica = |line: &Line, redis_timeout: Duration| {
+        let config = fleet_config(line, &redis.url()).redis_timeout(redis_timeout);
+        let layer = LineAuthLayer::new(config.build().unwrap()).id_tokens();
+        let auth = layer.handle();
+        async move {
+            Replica {
+                base: serve(app(layer)).await,
+                auth,
+            }
+        }
+    };
+    let id_token = |user_id: &str| {
+        line.emulator
+            .issue_id_token(line_auth_emulator::IssueIdToken::new(CHANNEL, user_id).name("Brown"))
+    };
+    let first = id_replica(&line, STALL_TOLERANT_REDIS_TIMEOUT).await;
+    wait_for_subscribers(&redis, 1).await;
+    let signed_out = id_token("U1234567890abcdef1234567890abcdef");
+    assert_eq!(first.me(&signed_out).await, StatusCode::OK);
+    first.auth.logout(&signed_out).await.unwrap();
+    let newcomer = id_replica(&line, Duration::from_millis(100)).await;
+    wait_for_subscribers(&redis, 2).await;
+
+    // Redis stalls for 300 ms: the newcomer's check of another ID token times out.
+    let mut connection = inspect(&redis).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(300)
+        .arg("ALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let other = id_token("U2234567890abcdef1234567890abcdef");
+    assert_eq!(newcomer.me(&other).await, StatusCode::OK);
+    assert!(newcomer.auth.stats().shared_errors >= 1);
+    let during_the_pause = newcomer.me(&signed_out).await;
+    assert!(matches!(
+        during_the_pause,
+        StatusCode::OK | StatusCode::UNAUTHORIZED
+    ));
+
+    refused_soon(&newcomer, &signed_out).await;
 }
 
 #[tokio::test]
