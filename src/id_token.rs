@@ -259,6 +259,10 @@ impl IdTokenVerifier {
     /// within [`ID_TOKEN_LEEWAY`] of `now` (Unix seconds).
     fn check(&self, payload: &[u8], now: u64) -> Result<IdTokenClaims, LineAuthError> {
         let rejected = || LineAuthError::InvalidToken(InvalidReason::Rejected);
+        // serde reads a struct from a JSON array too; the claims are an object (RFC 7519 §7.2).
+        if !payload.trim_ascii_start().starts_with(b"{") {
+            return Err(rejected());
+        }
         let claims: IdTokenClaims = serde_json::from_slice(payload).map_err(|_| rejected())?;
         if claims.exp.saturating_add(ID_TOKEN_LEEWAY.as_secs()) < now {
             return Err(LineAuthError::InvalidToken(InvalidReason::Expired));
@@ -532,6 +536,52 @@ mod tests {
         assert!(verifier
             .check(&payload.to_string().into_bytes(), now)
             .is_err());
+    }
+
+    /// Only LINE's issuer, exactly: not another, nor one differing by a slash or a letter's case.
+    #[test]
+    fn a_token_from_another_issuer_is_refused() {
+        let (verifier, now) = (verifier(), 1_800_000_000);
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&claims(now + 60, now)).unwrap();
+        for issuer in [
+            "https://evil.example",
+            "https://access.line.me/",
+            "https://ACCESS.line.me",
+            "",
+        ] {
+            payload["iss"] = issuer.into();
+            let refused = verifier.check(&payload.to_string().into_bytes(), now);
+            assert!(
+                matches!(
+                    refused,
+                    Err(LineAuthError::InvalidToken(InvalidReason::Rejected))
+                ),
+                "{issuer:?}: {refused:?}"
+            );
+        }
+    }
+
+    /// The claims are a JSON object (RFC 7519 §7.2), not an array of their values in order,
+    /// which serde would otherwise read into the same struct.
+    #[test]
+    fn claims_as_an_array_are_refused() {
+        let (verifier, now) = (verifier(), 1_800_000_000);
+        let as_array = serde_json::json!([
+            ISSUER,
+            "U1234567890abcdef1234567890abcdef",
+            "1234567890",
+            now + 60,
+            now
+        ]);
+        let refused = verifier.check(&as_array.to_string().into_bytes(), now);
+        assert!(
+            matches!(
+                refused,
+                Err(LineAuthError::InvalidToken(InvalidReason::Rejected))
+            ),
+            "{refused:?}"
+        );
     }
 
     /// RFC 7519 §2 lets a NumericDate be fractional: `exp` and `iat` are read in whole seconds,
