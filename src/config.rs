@@ -563,7 +563,8 @@ impl LineAuthConfigBuilder {
     /// between two fetches of LINE's signing keys (default 60 s). An unknown `kid` triggers a
     /// fetch; within the floor it is refused instead, so made-up `kid`s cannot make the layer
     /// hammer LINE. After LINE rotates its key, a token with the new `kid` is refused for at most
-    /// this long.
+    /// this long. Zero turns that protection off: every unknown `kid` fetches the keys again (one
+    /// fetch at a time), which only tests should want.
     pub fn jwks_refetch_floor(mut self, floor: Duration) -> Self {
         self.jwks_refetch_floor = Some(floor);
         self

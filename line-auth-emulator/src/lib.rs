@@ -323,7 +323,9 @@ impl LineEmulator {
         self.shared.login.expire_refresh_token(refresh_token)
     }
 
-    /// Makes an ID token expired, as if its hour had run out.
+    /// Makes an ID token expired at `POST /oauth2/v2.1/verify`, as if its hour had run out. Its
+    /// `exp` claim is signed and stays as it was, so a local verification still accepts it: for
+    /// that, issue one already expired (`IssueIdToken::issued_at`).
     pub fn expire_id_token(&self, id_token: &str) -> bool {
         self.shared.login.expire_id_token(id_token)
     }
