@@ -94,7 +94,7 @@
 //! bounded outbox and are published when Redis is back; a replica that lost its subscription
 //! drops its in-process verified tokens when it resubscribes, since it may have missed some.
 //! A token verified while Redis could not be read is verified without the fleet's sign-outs:
-//! its sign-out is read at the first keepalive Redis answers, and refuses it from then on.
+//! its sign-out is read within a second of Redis being used again, and refuses it from then on.
 //!
 //! # Trust
 //!

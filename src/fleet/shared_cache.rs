@@ -47,10 +47,10 @@ const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(3);
 const OUTBOX_LIMIT: usize = 10_000;
 
 /// How many tokens verified without the fleet's sign-outs read are remembered one by one until
-/// Redis answers again; past that, everything verified meanwhile is dropped instead.
+/// they are read; past that, everything verified meanwhile is dropped instead.
 const UNREAD_LIMIT: usize = 4096;
 
-/// How many of them one keepalive reads, so that a backlog costs Redis a little each second.
+/// How many of them are read a second, so that a backlog costs Redis a little each second.
 const UNREAD_BATCH: usize = 256;
 /// How long a forget is remembered in Redis at least, so that a verdict shared late by a replica
 /// that started verifying before it is taken back: longer than any verification takes (the
@@ -614,7 +614,7 @@ pub(crate) struct Link {
     /// it and what is under way.
     read_unsubscribed: AtomicBool,
     /// Tokens verified without their sign-out records read (Redis failed, or was left alone
-    /// after a failure): the records are read once Redis answers a keepalive, so that a
+    /// after a failure): the courier reads the records once Redis is used again, so that a
     /// sign-out this replica did not hear refuses the token then, not after the max TTL.
     unread: Mutex<Unread>,
     /// The read-and-claim script, and whether this Redis refused scripts (ACL, a managed service
@@ -721,20 +721,17 @@ impl Link {
     }
 
     /// Publishes a keepalive for this replica's own subscription to hear.
-    /// Publishes a keepalive; whether Redis answered.
-    async fn keepalive(&self, channel: &str, counters: &dyn Tally) -> bool {
+    async fn keepalive(&self, channel: &str, counters: &dyn Tally) {
         // Sent even while Redis use is paused: a failure elsewhere (a master down in a cluster,
         // writes refused, one slow answer after another) pauses it, the subscription may be
         // fine all along, and keepalives skipped for 3 s would take it for dead.
         let Some(mut connection) = self.publisher_despite_a_pause() else {
-            return false;
+            return;
         };
         let mut publish = redis::cmd("PUBLISH");
         publish.arg(channel).arg("keepalive");
         let published = publish.query_async::<i64>(&mut connection);
-        self.run(counters, "publish a keepalive", published)
-            .await
-            .is_some()
+        self.run(counters, "publish a keepalive", published).await;
     }
 
     /// Drops the command connection, so the next use connects anew: after a subscription went
@@ -845,13 +842,15 @@ impl Link {
         }
     }
 
-    /// Reads the sign-out records of tokens verified without them, now that Redis answers (at
-    /// most [`UNREAD_BATCH`] a keepalive): a notice for each signed out. Past [`UNREAD_LIMIT`]
+    /// Reads the sign-out records of tokens verified without them, unless Redis is left alone
+    /// (at most [`UNREAD_BATCH`] a call): a notice for each signed out. Past [`UNREAD_LIMIT`]
     /// tokens, everything verified is dropped instead. The first record that cannot be read
-    /// ends the round: it and the rest wait for the next keepalive. That does not leave Redis
-    /// alone (a master down in a cluster would then keep every request from Redis), but is
-    /// counted.
+    /// ends the round: it and the rest wait for the next. That does not leave Redis alone (a
+    /// master down in a cluster would then keep every request from Redis), but is counted.
     async fn read_unread_sign_outs(&self, counters: &dyn Tally) -> Vec<Notice> {
+        let Some(mut connection) = self.connection() else {
+            return Vec::new();
+        };
         let batch: Vec<TokenDigest> = {
             let mut unread = self.unread.lock().unwrap_or_else(PoisonError::into_inner);
             if mem::take(&mut unread.overflowed) {
@@ -865,22 +864,13 @@ impl Link {
             batch
         };
         let mut notices = Vec::new();
-        let mut connection = self.connection_despite_a_pause();
         // One at a time, not a pipeline (a cluster takes one only within a slot) nor all at
         // once: requests to a failed master pile up in the cluster connection, and delay others.
         for (read, digest) in batch.iter().enumerate() {
             let mut pttl = redis::cmd("PTTL");
             pttl.arg(self.key("s", digest));
-            let ttl = match connection.as_mut() {
-                Some(connection) => {
-                    let answer = pttl.query_async::<i64>(connection);
-                    tokio::time::timeout(self.settings.timeout, answer).await
-                }
-                None => Ok(Err(redis::RedisError::from((
-                    redis::ErrorKind::Io,
-                    "not connected",
-                )))),
-            };
+            let answer = pttl.query_async::<i64>(&mut connection);
+            let ttl = tokio::time::timeout(self.settings.timeout, answer).await;
             match ttl {
                 // -2: no sign-out; -1: one without an expiry, held as long as a token lives.
                 Ok(Ok(-2)) => {}
@@ -1889,15 +1879,7 @@ impl Subscriber {
                         tracing::warn!("shared cache: the invalidation channel went silent");
                         return std::ops::ControlFlow::Continue(Ended::Silent);
                     }
-                    if !self.link.keepalive(&self.keepalive_channel, &self.notices).await {
-                        continue;
-                    }
-                    // Redis answers: the sign-outs not read when tokens were verified are read.
-                    for notice in self.link.read_unread_sign_outs(&self.notices).await {
-                        if self.notices.send(notice).await.is_err() {
-                            return std::ops::ControlFlow::Break(());
-                        }
-                    }
+                    self.link.keepalive(&self.keepalive_channel, &self.notices).await;
                     continue;
                 }
                 _ = self.stop.changed() => return std::ops::ControlFlow::Break(()),
@@ -1940,8 +1922,8 @@ enum Attempt {
     Retry,
 }
 
-/// Connects the command connection, then publishes what waits in the outbox: at once, and
-/// again every second while Redis is away.
+/// Connects the command connection, then publishes what waits in the outbox, and reads the
+/// sign-outs of tokens verified without them: at once, and again every second.
 async fn run_courier(
     link: Arc<Link>,
     notices: mpsc::Sender<Notice>,
@@ -1956,6 +1938,12 @@ async fn run_courier(
             if !link.publish(&invalidation, &notices, Attempt::Retry).await {
                 link.put_back(invalidation);
                 break;
+            }
+        }
+        // Here, not in the subscriber: reading them must not hold up the invalidations it hears.
+        for notice in link.read_unread_sign_outs(&notices).await {
+            if notices.send(notice).await.is_err() {
+                return;
             }
         }
         tokio::select! {
@@ -2071,13 +2059,12 @@ mod tests {
             .expect("waited again");
     }
 
-    /// Tokens verified without their sign-outs read are remembered until Redis answers (here it
-    /// never does, so they wait); past the limit, everything verified meanwhile is dropped.
+    /// Tokens verified without their sign-outs read are remembered, once each, until Redis is
+    /// used again (here it never is, so they wait); past the limit, the overflow is.
     #[tokio::test]
-    async fn tokens_verified_without_their_sign_outs_read_wait_for_redis_to_answer() {
+    async fn tokens_verified_without_their_sign_outs_read_wait_for_redis() {
         let counters = Counters::default();
         let shared = unreachable_fleet();
-        assert!(shared.read_unread_sign_outs(&counters).await.is_empty());
         let digest = TokenDigest::of("a-token");
         assert!(!shared.signed_out(&digest, &counters).await);
         let (verdict, _, _) = shared
@@ -2086,29 +2073,23 @@ mod tests {
         assert!(verdict.is_none());
         let unread = |shared: &SharedCache| shared.unread.lock().unwrap().digests.clone();
         assert_eq!(unread(&shared), HashSet::from([digest]), "once each");
-        let errors = |counters: &Counters| counters.snapshot(0, 0).shared_errors;
-        let errors_before = errors(&counters);
         assert!(shared.read_unread_sign_outs(&counters).await.is_empty());
-        let kept = "kept for the next keepalive";
-        assert_eq!(unread(&shared), HashSet::from([digest]), "{kept}");
-        assert_eq!(errors(&counters), errors_before + 1);
+        assert_eq!(
+            unread(&shared),
+            HashSet::from([digest]),
+            "kept until Redis is used"
+        );
 
         // Up to the limit with the one already there, then that one again.
         for n in 1..UNREAD_LIMIT as u32 {
             shared.note_unread(&TokenDigest::of(&n.to_string()));
         }
         shared.note_unread(&digest);
-        assert!(
-            !shared.unread.lock().unwrap().overflowed,
-            "at the limit, a repeat included"
-        );
+        let overflowed = |shared: &SharedCache| shared.unread.lock().unwrap().overflowed;
+        assert!(!overflowed(&shared), "at the limit, a repeat included");
         shared.note_unread(&TokenDigest::of("one more"));
-        let notices = shared.read_unread_sign_outs(&counters).await;
-        assert!(
-            matches!(notices[..], [Notice::MayHaveMissed]),
-            "{notices:?}"
-        );
-        assert!(unread(&shared).is_empty());
+        assert!(overflowed(&shared));
+        assert_eq!(unread(&shared).len(), UNREAD_LIMIT);
     }
 
     /// A verification that goes on without Redis before the first subscription (Redis could not
