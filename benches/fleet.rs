@@ -58,10 +58,7 @@ impl Shared {
         };
         match self {
             Self::Server(server) => {
-                let mut connection = redis::Client::open(server.url())
-                    .unwrap()
-                    .get_connection()
-                    .unwrap();
+                let mut connection = connect(server);
                 keys.iter()
                     .filter(|key| exists(&mut connection, key))
                     .count()
@@ -89,10 +86,7 @@ impl Shared {
         const INVALIDATIONS: &str = "line-auth:invalidate";
         match self {
             Self::Server(server) => {
-                let mut connection = redis::Client::open(server.url())
-                    .unwrap()
-                    .get_connection()
-                    .unwrap();
+                let mut connection = connect(server);
                 let (_, subscribers): (String, usize) = redis::cmd("PUBSUB")
                     .arg("NUMSUB")
                     .arg(INVALIDATIONS)
@@ -110,6 +104,13 @@ impl Shared {
             Self::Cluster(_) => "a 3-master Redis Cluster",
         }
     }
+}
+
+fn connect(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
 }
 
 struct Args {
