@@ -95,7 +95,8 @@ fn junk_flood(n: usize, bound: usize, in_flight_max: usize) {
         let chunk_end = (sent + step).min(n);
         let info = allocation_counter::measure(|| {
             rt.block_on(async {
-                // At most `in_flight_max` requests, reaped as they finish: the driver holds nothing.
+                // At most `in_flight_max` requests, reaped as they finish: the driver holds
+                // nothing.
                 let mut in_flight = tokio::task::JoinSet::new();
                 for i in sent..chunk_end {
                     if in_flight.len() >= in_flight_max {

@@ -94,7 +94,9 @@
 //! bounded outbox and are published when Redis is back; a replica that lost its subscription
 //! drops its in-process verified tokens when it resubscribes, since it may have missed some.
 //! A token verified while Redis could not be read is verified without the fleet's sign-outs:
-//! its sign-out is read within a second of Redis being used again, and refuses it from then on.
+//! its sign-out record is read (`PTTL`) once Redis is used again, within a second or, for a
+//! backlog, up to 256 a second, and refuses it from then on. Failures of these reads are
+//! counted, not logged. Past 4,096 such tokens, every in-process verdict is dropped instead.
 //!
 //! # Trust
 //!

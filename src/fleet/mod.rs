@@ -55,13 +55,15 @@ pub(crate) enum SharedVerdict {
     Refused(InvalidReason),
 }
 
-/// What the fleet tells the verifier, in the order it happened.
+/// What the fleet tells the verifier, in the order each of its tasks saw it (the subscriber and
+/// the courier both tell; no notice restores trust, so their order does not matter).
 #[derive(Debug)]
 pub(crate) enum Notice {
     /// A replica (this one included) published an invalidation.
     Invalidated(Invalidation),
     /// The subscription was down for a while, or first came up after a verification went on
-    /// without it: an invalidation may have been missed, so nothing verified before, or under
+    /// without it, or more tokens were verified without their sign-outs read than are
+    /// remembered: an invalidation may have been missed, so nothing verified before, or under
     /// way, can be trusted without asking again.
     MayHaveMissed,
     /// A token verified without its sign-out record read (Redis failed, or was left alone

@@ -24,7 +24,7 @@ use crate::config::{ConfigError, Secret};
 use crate::log_throttle::LogThrottle;
 use crate::rejection::InvalidReason;
 use crate::stats::{Counters, Event};
-use crate::token::TokenDigest;
+use crate::token::{DigestHashBuilder, TokenDigest};
 use crate::user::{LineUser, SerializedUser};
 
 use super::{Claim, Invalidation, Notice, SharedVerdict};
@@ -47,11 +47,13 @@ const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(3);
 const OUTBOX_LIMIT: usize = 10_000;
 
 /// How many tokens verified without the fleet's sign-outs read are remembered one by one until
-/// they are read; past that, everything verified meanwhile is dropped instead.
+/// they are read; past that, every verdict this replica holds is dropped instead.
 const UNREAD_LIMIT: usize = 4096;
 
-/// How many of them are read a second, so that a backlog costs Redis a little each second.
+/// How many of them one round of the courier reads at most, and for how long: a backlog costs
+/// Redis a little at a time, and the invalidations the courier retries wait little.
 const UNREAD_BATCH: usize = 256;
+const UNREAD_ROUND_BUDGET: Duration = Duration::from_millis(250);
 /// How long a forget is remembered in Redis at least, so that a verdict shared late by a replica
 /// that started verifying before it is taken back: longer than any verification takes (the
 /// upstream timeout, 3 s by default, plus the Redis calls; see `tombstone_ttl`).
@@ -832,46 +834,53 @@ impl Link {
     }
 
     /// Remembers that `digest` is verified without its sign-out record read. Stored before the
-    /// verification asks LINE: if the drop comes first, the verification under way keeps nothing.
+    /// verification asks LINE: if the sign-out is read first, the verification under way keeps
+    /// nothing.
     fn note_unread(&self, digest: &TokenDigest) {
-        let mut unread = self.unread.lock().unwrap_or_else(PoisonError::into_inner);
-        if unread.digests.len() < UNREAD_LIMIT {
-            unread.digests.insert(*digest);
-        } else if !unread.digests.contains(digest) {
-            unread.overflowed = true;
-        }
+        self.unread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .note(*digest);
     }
 
-    /// Reads the sign-out records of tokens verified without them, unless Redis is left alone
-    /// (at most [`UNREAD_BATCH`] a call): a notice for each signed out. Past [`UNREAD_LIMIT`]
-    /// tokens, everything verified is dropped instead. The first record that cannot be read
-    /// ends the round: it and the rest wait for the next. That does not leave Redis alone (a
-    /// master down in a cluster would then keep every request from Redis), but is counted.
+    /// Reads the sign-out records of tokens verified without them, unless Redis is left alone:
+    /// a notice for each signed out. At most [`UNREAD_BATCH`] for at most
+    /// [`UNREAD_ROUND_BUDGET`]; a record that cannot be read goes to the back, for a later
+    /// round. That does not leave Redis alone (a master down in a cluster would then keep every
+    /// request from Redis), but is counted. Past [`UNREAD_LIMIT`] tokens, every verdict held is
+    /// dropped instead.
     async fn read_unread_sign_outs(&self, counters: &dyn Tally) -> Vec<Notice> {
         let Some(mut connection) = self.connection() else {
             return Vec::new();
         };
-        let batch: Vec<TokenDigest> = {
-            let mut unread = self.unread.lock().unwrap_or_else(PoisonError::into_inner);
-            if mem::take(&mut unread.overflowed) {
-                unread.digests.clear();
-                return vec![Notice::MayHaveMissed];
-            }
-            let batch: Vec<_> = unread.digests.iter().take(UNREAD_BATCH).copied().collect();
-            for digest in &batch {
-                unread.digests.remove(digest);
-            }
-            batch
+        let taken = self
+            .unread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(UNREAD_BATCH);
+        let Some(batch) = taken else {
+            tracing::warn!(
+                "shared cache: over {UNREAD_LIMIT} tokens verified without the fleet's \
+                 sign-outs read; forgetting every in-process verdict"
+            );
+            return vec![Notice::MayHaveMissed];
         };
+        let started = clock::now();
         let mut notices = Vec::new();
+        let mut failed = false;
         // One at a time, not a pipeline (a cluster takes one only within a slot) nor all at
         // once: requests to a failed master pile up in the cluster connection, and delay others.
         for (read, digest) in batch.iter().enumerate() {
+            if clock::now() > started + UNREAD_ROUND_BUDGET {
+                for digest in &batch[read..] {
+                    self.note_unread(digest);
+                }
+                break;
+            }
             let mut pttl = redis::cmd("PTTL");
             pttl.arg(self.key("s", digest));
             let answer = pttl.query_async::<i64>(&mut connection);
-            let ttl = tokio::time::timeout(self.settings.timeout, answer).await;
-            match ttl {
+            match tokio::time::timeout(self.settings.timeout, answer).await {
                 // -2: no sign-out; -1: one without an expiry, held as long as a token lives.
                 Ok(Ok(-2)) => {}
                 Ok(Ok(-1)) => notices.push(Notice::SignedOut(*digest, Duration::MAX)),
@@ -880,13 +889,13 @@ impl Link {
                     notices.push(Notice::SignedOut(*digest, lasting));
                 }
                 Ok(Err(_)) | Err(_) => {
-                    counters.count(Event::SharedError);
-                    for digest in &batch[read..] {
-                        self.note_unread(digest);
-                    }
-                    break;
+                    failed = true;
+                    self.note_unread(digest);
                 }
             }
+        }
+        if failed {
+            counters.count(Event::SharedError);
         }
         notices
     }
@@ -1732,12 +1741,48 @@ impl Link {
     }
 }
 
-/// Tokens verified without their sign-out records read, until Redis answers again.
+/// Tokens verified without their sign-out records read, oldest first, each once.
 #[derive(Debug, Default)]
 struct Unread {
-    digests: HashSet<TokenDigest>,
+    queue: VecDeque<TokenDigest>,
+    queued: HashSet<TokenDigest, DigestHashBuilder>,
     /// More than [`UNREAD_LIMIT`] were.
     overflowed: bool,
+}
+
+impl Unread {
+    /// Adds `digest` at the back, unless it waits already; past the limit, marks the overflow.
+    fn note(&mut self, digest: TokenDigest) {
+        if self.queued.contains(&digest) {
+            return;
+        }
+        if self.queue.len() >= UNREAD_LIMIT {
+            self.overflowed = true;
+            return;
+        }
+        self.queued.insert(digest);
+        self.queue.push_back(digest);
+    }
+
+    /// The oldest `n` to read, or `None` after an overflow, which empties the queue (the
+    /// caller drops every verdict instead).
+    fn take(&mut self, n: usize) -> Option<Vec<TokenDigest>> {
+        if mem::take(&mut self.overflowed) {
+            self.clear();
+            return None;
+        }
+        let batch: Vec<_> = self.queue.drain(..n.min(self.queue.len())).collect();
+        for digest in &batch {
+            self.queued.remove(digest);
+        }
+        Some(batch)
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.queued.clear();
+        self.overflowed = false;
+    }
 }
 
 /// How a subscription ended.
@@ -1794,6 +1839,13 @@ impl Subscriber {
                         None
                     };
                     if let Some(notice) = notice {
+                        // Every verdict goes: the tokens verified without their sign-outs read
+                        // need not be read (verifications under way keep nothing either).
+                        self.link
+                            .unread
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .clear();
                         if self.notices.send(notice).await.is_err() {
                             return;
                         }
@@ -2060,7 +2112,7 @@ mod tests {
     }
 
     /// Tokens verified without their sign-outs read are remembered, once each, until Redis is
-    /// used again (here it never is, so they wait); past the limit, the overflow is.
+    /// used again (here it never is, so they wait).
     #[tokio::test]
     async fn tokens_verified_without_their_sign_outs_read_wait_for_redis() {
         let counters = Counters::default();
@@ -2071,25 +2123,37 @@ mod tests {
             .lookup(&digest, Duration::from_secs(1), &counters)
             .await;
         assert!(verdict.is_none());
-        let unread = |shared: &SharedCache| shared.unread.lock().unwrap().digests.clone();
-        assert_eq!(unread(&shared), HashSet::from([digest]), "once each");
         assert!(shared.read_unread_sign_outs(&counters).await.is_empty());
+        let unread = shared.unread.lock().unwrap().take(UNREAD_BATCH);
         assert_eq!(
-            unread(&shared),
-            HashSet::from([digest]),
-            "kept until Redis is used"
+            unread,
+            Some(vec![digest]),
+            "once each, kept until Redis is used"
         );
+    }
 
-        // Up to the limit with the one already there, then that one again.
-        for n in 1..UNREAD_LIMIT as u32 {
-            shared.note_unread(&TokenDigest::of(&n.to_string()));
+    /// Oldest first, each once, a batch at a time, a digest put back going to the back; past
+    /// the limit, the overflow, which empties the queue once taken.
+    #[test]
+    fn unread_tokens_queue_in_order_up_to_the_limit() {
+        let digest = |n: usize| TokenDigest::of(&n.to_string());
+        let mut unread = Unread::default();
+        for n in [1, 2, 3, 1] {
+            unread.note(digest(n));
         }
-        shared.note_unread(&digest);
-        let overflowed = |shared: &SharedCache| shared.unread.lock().unwrap().overflowed;
-        assert!(!overflowed(&shared), "at the limit, a repeat included");
-        shared.note_unread(&TokenDigest::of("one more"));
-        assert!(overflowed(&shared));
-        assert_eq!(unread(&shared).len(), UNREAD_LIMIT);
+        assert_eq!(unread.take(2), Some(vec![digest(1), digest(2)]));
+        unread.note(digest(1));
+        assert_eq!(unread.take(5), Some(vec![digest(3), digest(1)]));
+        assert_eq!(unread.take(5), Some(vec![]));
+
+        for n in 0..UNREAD_LIMIT {
+            unread.note(digest(n));
+        }
+        unread.note(digest(0));
+        assert!(!unread.overflowed, "at the limit, a repeat included");
+        unread.note(digest(UNREAD_LIMIT));
+        assert_eq!(unread.take(1), None, "overflowed");
+        assert_eq!(unread.take(1), Some(vec![]), "emptied");
     }
 
     /// A verification that goes on without Redis before the first subscription (Redis could not

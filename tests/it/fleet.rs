@@ -1534,13 +1534,24 @@ async fn a_replica_that_verified_before_reaching_redis_drops_it_on_its_first_sub
     let newcomer =
         Replica::with_redis_timeout(&line, &slow.url(), Duration::from_millis(100)).await;
     let token = line.token();
+    let forgotten = line.token();
 
     assert_eq!(newcomer.me(&token).await, StatusCode::OK);
+    assert_eq!(newcomer.me(&forgotten).await, StatusCode::OK);
     signing_out.auth.logout(&token).await.unwrap();
+    // A forget leaves no record a read could find (a sign-out does): only the drop at the
+    // first subscription makes the newcomer ask again.
+    let published = signing_out.auth.stats().invalidations_published;
+    signing_out.auth.forget(&forgotten);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while signing_out.auth.stats().invalidations_published == published {
+        assert!(Instant::now() < deadline, "the forget was never published");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(
         subscribers_on(&redis, "line-auth:invalidate").await,
         1,
-        "the newcomer's subscription was up when the token was signed out"
+        "the newcomer's subscription was up when the token was signed out and the other forgotten"
     );
 
     wait_for_subscribers(&redis, 2).await;
@@ -1550,6 +1561,13 @@ async fn a_replica_that_verified_before_reaching_redis_drops_it_on_its_first_sub
         "the first subscription kept a token verified before it and signed out unheard",
     )
     .await;
+    let hits = newcomer.auth.stats().cache_hits;
+    assert_eq!(newcomer.me(&forgotten).await, StatusCode::OK);
+    assert_eq!(
+        newcomer.auth.stats().cache_hits,
+        hits,
+        "the first subscription kept a token verified before it and forgotten unheard"
+    );
 }
 
 /// The same, with the verification still waiting on LINE when the first subscription comes up:
@@ -1791,11 +1809,11 @@ async fn an_id_token_signed_out_unread_while_redis_was_left_alone_is_read_once_r
     let newcomer = id_replica(&line, Duration::from_millis(100)).await;
     wait_for_subscribers(&redis, 2).await;
 
-    // Redis stalls for 300 ms: the newcomer's check of another ID token times out.
+    // Redis stalls for 1.5 s: the newcomer's check of another ID token times out (100 ms).
     let mut connection = inspect(&redis).await;
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
-        .arg(300)
+        .arg(1500)
         .arg("ALL")
         .query_async(&mut connection)
         .await
