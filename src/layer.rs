@@ -314,10 +314,12 @@ impl LineAuthLayer {
 impl LineAuthLayer {
     /// Test kit (feature `testing`): accepts `token` as `user` without asking LINE, until the
     /// user's [`expires_at`](crate::LineUser::expires_at), in the spirit of Spring's
-    /// `opaqueToken()`. The layer's channel and scope checks still apply, and the entry lives in
-    /// the verified-token cache like any other (its capacity applies; `forget` and `clear` drop
-    /// it, and so does a shared cache's subscription, which drops what it may have missed). For
-    /// handler tests without HTTP and without Redis; never enable `testing` in production builds.
+    /// `opaqueToken()`. The layer's channel and scope checks still apply. The token is never sent
+    /// to LINE: when its cache entry goes (the cache's capacity, `forget`, `clear`), its next
+    /// request finds it here again, and [`logout`](crate::LineAuthHandle::logout) signs it out
+    /// here alone (no revoke at LINE, nor a word to a shared cache), refusing it from then on.
+    /// For handler tests without HTTP and without Redis; never enable `testing` in production
+    /// builds.
     ///
     /// # Panics
     ///

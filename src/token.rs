@@ -59,10 +59,14 @@ pub(crate) fn unchecked_bearer_credentials(
     parse_unchecked_bearer(value.as_bytes())
 }
 
-/// The bearer token of a request, read as the layer reads it (RFC 6750 §2.1): `Ok(None)` when
+/// The bearer token in a request's `Authorization` header (RFC 6750 §2.1): `Ok(None)` when
 /// there is none (no `Authorization` header, or another scheme), an error when it is malformed.
 ///
-/// For handlers that need the raw token, e.g. to [`logout`](crate::LineAuthHandle::logout):
+/// It reads `Authorization` only, whatever [`token_sources`](crate::LineAuthLayer::token_sources)
+/// the layer reads. A handler that needs the token the layer verified, e.g. to
+/// [`logout`](crate::LineAuthHandle::logout), takes [`VerifiedToken`](crate::VerifiedToken):
+/// with a cookie or a custom header, this function finds nothing, and such a logout would
+/// revoke nothing.
 ///
 /// ```
 /// use http::HeaderMap;

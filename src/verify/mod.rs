@@ -7,6 +7,7 @@
 //! - [`source`]: LINE's access-token check and the local ID-token check.
 //! - [`revocation`]: tokens signed out here, refused until they expire.
 //! - [`revoke_retry`]: a logout's revoke at LINE, retried in the background when LINE failed it.
+//! - `fixed_tokens` (feature `testing`): the test kit's tokens, never sent to LINE.
 //!
 //! The other replicas are reached through [`Fleet`](crate::fleet::Fleet): asked before LINE,
 //! told after it, and heard through notices this module applies.
@@ -15,6 +16,8 @@
 //! verification task per token: it runs on its own, so a caller hanging up cannot cancel the
 //! verification the other callers wait on, and every waiter receives the same verdict.
 
+#[cfg(feature = "testing")]
+mod fixed_tokens;
 mod flight;
 mod policy;
 mod revocation;
@@ -102,6 +105,9 @@ pub(crate) struct Verifier {
     warnings: Warnings,
     /// Logouts whose revoke LINE failed, waiting to try it again.
     revoke_retries: RevokeRetries,
+    /// The test kit's fixed tokens.
+    #[cfg(feature = "testing")]
+    fixed_tokens: fixed_tokens::FixedTokens,
 }
 
 /// The throttles of the warnings an outage or a flood of new tokens would repeat per request.
@@ -184,6 +190,8 @@ impl Verifier {
                 revoke: LogThrottle::new(),
             },
             revoke_retries: RevokeRetries::default(),
+            #[cfg(feature = "testing")]
+            fixed_tokens: Default::default(),
         }
     }
 
@@ -219,15 +227,37 @@ impl Verifier {
     /// Test kit: trusts `token` as `user` until the user's expiry, without LINE.
     #[cfg(feature = "testing")]
     pub(crate) fn accept_fixed_token(&self, token: &str, user: LineUser) {
-        let remaining = user
+        let token = TokenIds::of(token);
+        self.fixed_tokens.trust(token.key, user.clone());
+        let _ = self.cache_fixed(token, user);
+    }
+
+    /// Caches a fixed token as verified until its user's expiry: the verdict on it.
+    #[cfg(feature = "testing")]
+    fn cache_fixed(&self, token: TokenIds, user: LineUser) -> Verdict {
+        let Ok(remaining) = user
             .expires_at()
             .duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO);
+        else {
+            return Err(LineAuthError::InvalidToken(InvalidReason::Expired));
+        };
         let grant = self
             .policy
             .grant_of(user.channel_id(), |scope| user.has_scope(scope));
         self.cache
-            .insert_until(TokenIds::of(token), user, grant, clock::now() + remaining);
+            .insert_until(token, user.clone(), grant, clock::now() + remaining);
+        self.policy.check_grant(grant).map(|()| user)
+    }
+
+    /// The verdict on a fixed token the cache no longer holds, if `token` is one: never LINE's.
+    #[cfg(feature = "testing")]
+    fn fixed_verdict(&self, token: TokenIds) -> Option<Verdict> {
+        use fixed_tokens::Fixed;
+        match self.fixed_tokens.get(&token.key) {
+            Fixed::No => None,
+            Fixed::Trusted(user) => Some(self.cache_fixed(token, user)),
+            Fixed::SignedOut => Some(Err(LineAuthError::InvalidToken(InvalidReason::Revoked))),
+        }
     }
 
     /// Forgets one token, here and fleet-wide: its next request asks LINE again.
@@ -346,6 +376,11 @@ impl Verifier {
             .or(self.policy.only_channel())
             .map(str::to_owned);
         self.revoke_locally(Named::InHand(ids), until);
+        #[cfg(feature = "testing")]
+        if self.fixed_tokens.sign_out(&ids.key) {
+            // The test kit's token: LINE never issued it, so it is not asked to revoke it.
+            return Ok(());
+        }
 
         let signed_out = SignOut {
             digest: ids.digest,
@@ -544,6 +579,10 @@ impl Verifier {
         if self.revocations.is_revoked(&digest, now) {
             // Signed out: never joins a flight that began before the sign-out.
             return self.refuse(LineAuthError::InvalidToken(InvalidReason::Revoked));
+        }
+        #[cfg(feature = "testing")]
+        if let Some(verdict) = self.fixed_verdict(token_ids) {
+            return self.settled(verdict);
         }
         let (pending, flight) = match self.flights.join(digest, now, verified_as, settled) {
             Joined::Waiting(pending) => {

@@ -271,6 +271,99 @@ async fn an_expired_test_kit_fixed_token_is_refused_401() {
 }
 
 #[cfg(feature = "testing")]
+fn fixed_user(display_name: &str) -> LineUser {
+    LineUser::builder("U0123456789abcdef0123456789abcdef", CHANNEL)
+        .display_name(display_name)
+        .build()
+}
+
+/// A handler test of a logout route must not need LINE: a fixed token is signed out here alone,
+/// never sent to LINE's revoke endpoint (the default `api_base` is the real LINE), and refused
+/// from then on.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn a_test_kit_fixed_token_signs_out_without_line() {
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap())
+        .with_fixed_token("fixed-token", fixed_user("Fixed"));
+    let auth = layer.handle();
+    let base = serve(greeting_routes().layer(layer)).await;
+    assert_eq!(
+        get_bearer(&base, "/greeting", "fixed-token").await.status,
+        StatusCode::OK
+    );
+
+    auth.logout("fixed-token").await.unwrap();
+
+    let reply = get_bearer(&base, "/greeting", "fixed-token").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    assert_eq!(
+        line.emulator.calls().revoke,
+        0,
+        "LINE was asked to revoke a fixed token"
+    );
+    assert_eq!(line.calls(), (0, 0));
+}
+
+/// The same with LINE unreachable: the sign-out succeeds, and stays.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn a_test_kit_fixed_token_signs_out_with_line_unreachable() {
+    let config = line_auth::LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .api_base("http://127.0.0.1:1")
+        .build()
+        .unwrap();
+    let layer = LineAuthLayer::new(config).with_fixed_token("fixed-token", fixed_user("Fixed"));
+    let auth = layer.handle();
+    let base = serve(greeting_routes().layer(layer)).await;
+
+    auth.logout("fixed-token").await.unwrap();
+    auth.forget("fixed-token");
+    auth.clear();
+
+    let reply = get_bearer(&base, "/greeting", "fixed-token").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    assert_eq!(
+        reply.json()["error_description"],
+        "the access token was revoked"
+    );
+}
+
+/// A fixed token whose cache entry went (evicted, forgotten, cleared) is the test kit's again at
+/// its next request: it is never sent to LINE's verify endpoint.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn a_test_kit_fixed_token_out_of_the_cache_is_not_sent_to_line() {
+    let line = Line::start().await;
+    let config = line.config().cache_max_entries(1).build().unwrap();
+    let layer = LineAuthLayer::new(config)
+        .with_fixed_token("first-token", fixed_user("First"))
+        .with_fixed_token("second-token", fixed_user("Second"));
+    let auth = layer.handle();
+    let base = serve(greeting_routes().layer(layer)).await;
+
+    for _ in 0..3 {
+        for (token, name) in [("first-token", "First"), ("second-token", "Second")] {
+            let reply = get_bearer(&base, "/greeting", token).await;
+            assert_eq!(
+                (reply.status, reply.body.as_str()),
+                (StatusCode::OK, format!("hello, {name}").as_str())
+            );
+        }
+    }
+    auth.forget("first-token");
+    auth.forget_user("U0123456789abcdef0123456789abcdef");
+    auth.clear();
+    let reply = get_bearer(&base, "/greeting", "first-token").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "hello, First")
+    );
+    assert_eq!(line.calls(), (0, 0), "a fixed token reached LINE");
+}
+
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn a_test_kit_fixed_token_lacking_a_required_scope_is_refused_403() {
     let line = Line::start().await;
