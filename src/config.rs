@@ -12,9 +12,10 @@ use crate::line_api::RetryPolicy;
 pub(crate) const DEFAULT_API_BASE: &str = "https://api.line.me";
 /// Default upstream timeout: a request never waits on LINE longer than this.
 pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
-/// Default bound on one try of a LINE call; a slow try is abandoned and retried within the
-/// overall upstream timeout.
-pub(crate) const DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default bound on opening a connection to LINE: a connection that does not open in time is
+/// tried again within the overall upstream timeout. Once open, a try may take what is left of
+/// that timeout, unless `upstream_attempt_timeout` says less: a slow LINE is asked once.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default number of tries of one LINE call, the first included.
 pub(crate) const DEFAULT_UPSTREAM_MAX_ATTEMPTS: u32 = 3;
 /// First backoff between tries; it doubles per try and is jittered.
@@ -459,16 +460,21 @@ impl LineAuthConfigBuilder {
         self
     }
 
-    /// How long one try of a LINE call may take before it is abandoned and, time allowing,
-    /// tried again (default 1 s; never longer than the upstream timeout).
+    /// How long one try of the layer's LINE calls may take before it is abandoned and, time
+    /// allowing, tried again (never longer than the upstream timeout). By default a try may take
+    /// what is left of the upstream timeout: a LINE that answers in time is asked once, however
+    /// slowly it answers, and only a connection not open within 1 s is tried again. A shorter
+    /// try gets an answer sooner from a connection that went silent, at the cost of asking a
+    /// slow LINE again; the last try may always use what is left.
     pub fn upstream_attempt_timeout(mut self, timeout: Duration) -> Self {
         self.upstream_attempt_timeout = Some(timeout);
         self
     }
 
     /// Tries of one LINE call, the first included (default 3). Only transient failures are
-    /// retried (connection errors, a try timing out, 5xx, 429), after a jittered backoff or
-    /// LINE's `Retry-After`, and never past the upstream timeout. `1` turns retries off.
+    /// retried (connection errors, a try cut off by `upstream_attempt_timeout`, 5xx; a 429 is
+    /// answered 503 at once), after a jittered backoff or LINE's `Retry-After`, and never past
+    /// the upstream timeout. `1` turns retries off.
     pub fn upstream_max_attempts(mut self, attempts: u32) -> Self {
         self.upstream_max_attempts = Some(attempts);
         self
@@ -742,7 +748,7 @@ impl LineAuthConfigBuilder {
         }
         let attempt_timeout = self
             .upstream_attempt_timeout
-            .unwrap_or(DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT)
+            .unwrap_or(upstream_timeout)
             .min(upstream_timeout);
         if attempt_timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("upstream_attempt_timeout"));
@@ -785,8 +791,10 @@ impl LineAuthConfigBuilder {
         let stale_if_error = self.stale_if_error.filter(|grace| !grace.is_zero());
         let http_client = match self.http_client {
             Some(client) => client,
-            None => crate::line_api::default_http_client(attempt_timeout)
-                .map_err(ConfigError::HttpClient)?,
+            None => {
+                crate::line_api::default_http_client(DEFAULT_CONNECT_TIMEOUT.min(attempt_timeout))
+                    .map_err(ConfigError::HttpClient)?
+            }
         };
         #[cfg(feature = "redis")]
         let target = match (self.redis_url, self.redis_cluster_urls) {
@@ -1073,7 +1081,7 @@ mod tests {
         assert_eq!(config.upstream_timeout(), DEFAULT_UPSTREAM_TIMEOUT);
         // The rest of README's configuration table, default by default.
         assert_eq!(config.upstream_timeout(), Duration::from_millis(3000));
-        assert_eq!(config.retry.attempt_timeout, Duration::from_millis(1000));
+        assert_eq!(config.retry.attempt_timeout, Duration::from_millis(3000));
         assert_eq!(config.retry.max_attempts, 3);
         assert_eq!(config.max_concurrent_verifications, 64);
         assert_eq!(config.max_pending_verifications, 16 * 64);

@@ -100,7 +100,9 @@ impl Call<'_> {
 pub(crate) struct RetryPolicy {
     /// Most tries of one call, the first included.
     pub(crate) max_attempts: u32,
-    /// The longest one try may take (never past the overall deadline).
+    /// The longest one try may take when another may follow it (never past the overall
+    /// deadline). Set to the upstream timeout unless configured: a LINE that answers within the
+    /// deadline is then asked once.
     pub(crate) attempt_timeout: Duration,
     /// The first backoff; each later one doubles, and each is jittered.
     pub(crate) base_backoff: Duration,
@@ -114,7 +116,7 @@ pub(crate) enum Retries {
     /// itself; and the key-set fetch, which has its own backoff across verifications.
     Never,
     /// The layer's verification (verify, profile): transient failures are tried again, each try
-    /// within the policy's attempt timeout.
+    /// but the last within the policy's attempt timeout.
     Verification(RetryPolicy),
     /// The layer's revoke on logout: tried again as verification is (revoking twice revokes
     /// once), but each try may use the whole budget, as a revoke cut off mid-call may never
@@ -130,10 +132,14 @@ impl Retries {
         }
     }
 
-    fn try_timeout(self, remaining: Duration) -> Duration {
+    /// How long try number `attempt` may take: the last may use all that is left, since
+    /// cutting it off would leave no time to use.
+    fn try_timeout(self, attempt: u32, remaining: Duration) -> Duration {
         match self {
-            Retries::Verification(policy) => remaining.min(policy.attempt_timeout),
-            Retries::Never | Retries::Revoke(_) => remaining,
+            Retries::Verification(policy) if attempt < policy.max_attempts => {
+                remaining.min(policy.attempt_timeout)
+            }
+            Retries::Verification(_) | Retries::Never | Retries::Revoke(_) => remaining,
         }
     }
 }
@@ -256,13 +262,14 @@ impl Transport {
                 return Err(UpstreamError::Timeout);
             }
             let try_once = self.try_once(call);
-            let outcome = match tokio::time::timeout(retries.try_timeout(remaining), try_once).await
-            {
-                Ok(Ok(answer)) => Ok(answer),
-                Ok(Err(Attempt::Final(error))) => return Err(error),
-                Ok(Err(Attempt::Transient(error))) => Err(error),
-                Err(_elapsed) => Err(UpstreamError::Timeout),
-            };
+            let outcome =
+                match tokio::time::timeout(retries.try_timeout(attempt, remaining), try_once).await
+                {
+                    Ok(Ok(answer)) => Ok(answer),
+                    Ok(Err(Attempt::Final(error))) => return Err(error),
+                    Ok(Err(Attempt::Transient(error))) => Err(error),
+                    Err(_elapsed) => Err(UpstreamError::Timeout),
+                };
             let failure = match &outcome {
                 // LINE's rate limit: asking again at once would only add to it. The caller gets
                 // "unavailable" with LINE's `Retry-After`, and the client waits as told.

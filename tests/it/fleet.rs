@@ -320,23 +320,27 @@ async fn a_replica_that_gets_no_verdict_from_line_lets_go_of_its_claim() {
     let redis = RedisServer::start();
     let line = Line::start().await;
     // The claim is held for the upstream timeout: long, so only letting go ends it in time.
-    // LINE answers after the one attempt gave up: no verdict.
+    // The first try is cut off while LINE is slow, the second (and last) gets a 500: no verdict.
     let replica = Replica::with_config(
         fleet_config(&line, &redis.url())
             .upstream_timeout(Duration::from_secs(30))
-            .upstream_attempt_timeout(Duration::from_millis(300))
-            .upstream_max_attempts(1),
+            .upstream_attempt_timeout(Duration::from_secs(1))
+            .upstream_max_attempts(2),
     )
     .await;
     wait_for_subscribers(&redis, 1).await;
     line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(Duration::from_secs(2)));
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_secs(5)));
     let token = line.token();
     let asking = {
         let (base, token) = (replica.base.clone(), token.clone());
         tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
     };
     line.wait_for_verify_calls(1).await;
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
     let mut connection = inspect(&redis).await;
     let claim = shared_key("l", &token);
     assert!(

@@ -160,6 +160,45 @@ async fn slow_try_is_abandoned_and_retried() {
     assert_eq!(line.calls(), (2, 1));
 }
 
+/// A LINE slower than a second but within the upstream timeout is LINE answering, not LINE
+/// down: by default a try may take what is left of the upstream timeout, so the request is
+/// served after one call, not refused after three.
+#[tokio::test]
+async fn a_line_answering_within_the_upstream_timeout_is_asked_once_and_served() {
+    let line = Line::start().await;
+    let (base, calls) = app(line.config()).await;
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Latency(Duration::from_millis(1300)),
+    );
+
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(line.calls(), (1, 1));
+    assert_eq!(calls.get(), 1);
+}
+
+/// With a shorter try set, the last try still gets what is left of the upstream timeout: cut
+/// off, it would have no other after it.
+#[tokio::test]
+async fn the_last_try_may_use_what_is_left_of_the_upstream_timeout() {
+    let line = Line::start().await;
+    let config = line
+        .config()
+        .upstream_attempt_timeout(Duration::from_millis(300))
+        .upstream_max_attempts(1)
+        .upstream_timeout(Duration::from_secs(3));
+    let (base, _) = app(config).await;
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
+
+    let reply = get_bearer(&base, "/api/me", &line.token()).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(line.calls(), (1, 1));
+}
+
 #[tokio::test]
 async fn hanging_line_gives_503_within_the_upstream_timeout() {
     let line = Line::start().await;
