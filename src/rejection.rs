@@ -6,7 +6,7 @@
 //! | [`Malformed`](LineAuthError::Malformed) | 400 | `… error="invalid_request"` |
 //! | [`InvalidToken`](LineAuthError::InvalidToken), [`ForeignChannel`](LineAuthError::ForeignChannel) | 401 | `… error="invalid_token"` |
 //! | [`InsufficientScope`](LineAuthError::InsufficientScope) | 403 | `… error="insufficient_scope", scope="…"` |
-//! | [`Unavailable`](LineAuthError::Unavailable) | 503 | none; `Retry-After` instead (none for a logout's revoke: its caller cannot retry it, the token being refused from the logout on, and the layer retries it where waiting may help) |
+//! | [`Unavailable`](LineAuthError::Unavailable) | 503 | none; `Retry-After` instead (for a logout's revoke, only the one LINE sent: the layer retries a revoke itself, waiting as LINE asked) |
 //! | [`CrossSiteRequest`](LineAuthError::CrossSiteRequest) | 403 | none (`error` is `cross_site_request`: no bearer token is at fault) |
 //!
 //! Every response also carries a JSON body `{"error": …, "error_description": …}`. No text here ever
@@ -472,13 +472,17 @@ impl LineAuthError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
-            // A logout's revoke: LINE refused the call (a wait would not change its answer), or
-            // the caller cannot retry it (the layer refuses the token from now on).
+            // A logout's revoke LINE refused: a wait would not change its answer.
+            Self::Unavailable(UpstreamError::RevokeRefused { .. }) => {}
+            // A logout's revoke LINE failed: the layer retries it itself where a wait may help,
+            // so only LINE's own `Retry-After` is passed on (issue 14: a 429's caller gets it).
             Self::Unavailable(
-                UpstreamError::RevokeRefused { .. }
-                | UpstreamError::RevokeFailed(_)
-                | UpstreamError::RevokeRetrying(_),
-            ) => {}
+                upstream @ (UpstreamError::RevokeFailed(_) | UpstreamError::RevokeRetrying(_)),
+            ) => {
+                if let Some(wait) = upstream.line_asked_to_wait() {
+                    headers.insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+                }
+            }
             Self::Unavailable(upstream) => {
                 let retry_after = upstream.retry_after().as_secs().max(1);
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
@@ -651,8 +655,8 @@ mod tests {
             refused.contains("invalid_client") && refused.contains("LINE_CHANNEL_SECRET"),
             "{refused}"
         );
-        // A revoke LINE failed names its cause, retried or not. Neither asks the caller to wait:
-        // the caller cannot retry; the layer, where it retries, waits as LINE asks.
+        // A revoke LINE failed names its cause, retried or not. Only LINE's own `Retry-After`
+        // is passed on: the layer, where it retries, waits as LINE asks.
         let [.., failed, _, retrying] = one_of_each();
         assert!(failed
             .to_string()
@@ -660,10 +664,10 @@ mod tests {
         assert!(retrying.to_string().ends_with(
             "retried in the background: LINE did not answer within the upstream timeout"
         ));
-        for error in [&failed, &retrying] {
-            let response: Response<Bytes> = error.to_response();
-            assert_eq!(response.headers().get(RETRY_AFTER), None, "{error}");
-        }
+        let response: Response<Bytes> = failed.to_response();
+        assert_eq!(response.headers()[RETRY_AFTER], "42", "{failed}");
+        let response: Response<Bytes> = retrying.to_response();
+        assert_eq!(response.headers().get(RETRY_AFTER), None, "{retrying}");
         let LineAuthError::Unavailable(cause) = failed else {
             unreachable!("one_of_each's ninth is a revoke LINE failed")
         };

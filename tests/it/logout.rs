@@ -164,8 +164,38 @@ async fn logout_while_line_is_down_says_so_and_the_token_stays_refused_here() {
     assert_eq!(line.calls(), (1, 1));
 }
 
+/// Issue 14: a 429 is not asked again within the request, and the caller gets 503 with LINE's
+/// `Retry-After`, a logout's revoke included (the layer retries it in the background, waiting as
+/// LINE asked).
+#[tokio::test]
+async fn a_logout_line_rate_limited_passes_lines_retry_after_on() {
+    let line = Line::start().await;
+    let base = serve(app(LineAuthLayer::new(line.config().build().unwrap()))).await;
+    let token = line.token();
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::RateLimited {
+            retry_after: Duration::from_secs(30),
+        },
+    );
+
+    let (status, headers, _) = logout_answer(&base, &token).await;
+
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "30");
+    assert_eq!(
+        line.emulator.calls().revoke,
+        1,
+        "not asked again within the request"
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 /// A logout whose revoke LINE failed (5xx) or never answered says that LINE was not told, not
-/// that a verification failed, and no `Retry-After`: the layer retries the revoke itself.
+/// that a verification failed, and no `Retry-After` where LINE named none: the layer retries the revoke itself.
 #[tokio::test]
 async fn a_logout_line_could_not_take_says_the_revoke_did_not_reach_line() {
     let line = Line::start().await;
