@@ -299,9 +299,17 @@ pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
             None if error == "invalid_request" => true,
             description => error != "invalid_client" && names_an_invalid_token(&error, description),
         },
-        // No OAuth error named: nothing says the call itself was refused.
-        _ => true,
+        // LINE's other error shape: a refusal only where it names the client (a missing or
+        // wrong `client_id` or `client_secret`), as `invalid_client` does.
+        Some(LineError::Message { message }) => !names_the_client(&message),
+        // No error named: nothing says the call itself was refused.
+        None => true,
     }
+}
+
+/// Whether a `{"message"}` error is about the calling client (its ID or secret), not the token.
+fn names_the_client(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("client")
 }
 
 /// Whether an OAuth error says the token, not the call, is what is wrong.
@@ -330,11 +338,15 @@ fn names_an_invalid_token(error: &str, description: Option<&str>) -> bool {
     })
 }
 
-/// The OAuth error LINE refused a revoke with, if it named one.
+/// The OAuth error LINE refused a revoke with, if it named one; a `{"message"}` refusal of the
+/// client is named by a fixed phrase, not LINE's free text.
 pub(crate) fn revoke_refusal(body: &[u8]) -> Option<String> {
     match LineError::read(body) {
         Some(LineError::OAuth { error, .. }) => Some(error),
-        _ => None,
+        Some(LineError::Message { message }) if names_the_client(&message) => {
+            Some("a refusal of the client".to_owned())
+        }
+        Some(LineError::Message { .. }) | None => None,
     }
 }
 
@@ -513,6 +525,8 @@ mod tests {
             ),
             (400, "", true),
             (400, r#"{"message":"invalid token"}"#, true),
+            (400, r#"{"message":"client_secret is required"}"#, false),
+            (400, r#"{"message":"Invalid client_id"}"#, false),
             (400, "<html>", true),
             (400, r#"{"error":"invalid_client"}"#, false),
             (400, r#"{"error":"unauthorized_client"}"#, false),

@@ -553,3 +553,34 @@ async fn a_logout_line_refused_answers_the_caller_with_the_likely_cause() {
         "the token stays refused here"
     );
 }
+
+/// Issue 14, item 4: any error other than "this token is already invalid" is not success. LINE's
+/// REST shape (`{"message"}`), naming the client secret, is a refusal as `invalid_client` is.
+#[tokio::test]
+async fn a_logout_line_refused_in_its_message_shape_is_not_reported_done() {
+    let line = Line::start().await;
+    let auth = LineAuthLayer::new(line.config().build().unwrap());
+    let handle = auth.handle();
+    let token = line.token();
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Json {
+            status: StatusCode::BAD_REQUEST,
+            body: r#"{"message":"client_secret is required"}"#.to_owned(),
+        },
+    );
+
+    let refused = handle.logout(&token).await.unwrap_err();
+
+    assert!(
+        matches!(
+            refused,
+            LineAuthError::Unavailable(line_auth::rejection::UpstreamError::RevokeRefused { .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("LINE_CHANNEL_SECRET"),
+        "{refused}"
+    );
+}
