@@ -29,7 +29,7 @@ impl LineClient {
         }
     }
 
-    /// The longest one try at LINE may take.
+    /// The longest each try at LINE but the last may take (the upstream timeout by default).
     pub(crate) fn attempt_timeout(&self) -> std::time::Duration {
         self.retry.attempt_timeout
     }

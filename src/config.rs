@@ -12,9 +12,10 @@ use crate::line_api::RetryPolicy;
 pub(crate) const DEFAULT_API_BASE: &str = "https://api.line.me";
 /// Default upstream timeout: a request never waits on LINE longer than this.
 pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
-/// Default bound on opening a connection to LINE: a connection that does not open in time is
-/// tried again within the overall upstream timeout. Once open, a try may take what is left of
-/// that timeout, unless `upstream_attempt_timeout` says less: a slow LINE is asked once.
+/// Default bound on opening a connection to LINE (the default HTTP client's): a connection that
+/// does not open in time is tried again within the overall upstream timeout. Once open, a try
+/// may take what is left of that timeout, unless `upstream_attempt_timeout` says less: a slow
+/// LINE is asked once.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default number of tries of one LINE call, the first included.
 pub(crate) const DEFAULT_UPSTREAM_MAX_ATTEMPTS: u32 = 3;
@@ -167,7 +168,7 @@ impl LineAuthConfig {
     /// | `LINE_API_BASE` | LINE API base URL | `https://api.line.me` |
     /// | `LINE_REQUIRED_SCOPES` | required scopes, space- or comma-separated (blank: the default) | `profile` |
     /// | `LINE_UPSTREAM_TIMEOUT_MS` | longest a request waits on LINE, retries included | `3000` |
-    /// | `LINE_UPSTREAM_ATTEMPT_TIMEOUT_MS` | longest one try of a LINE call may take | `1000` |
+    /// | `LINE_UPSTREAM_ATTEMPT_TIMEOUT_MS` | longest each try of a LINE call but the last may take | the upstream timeout |
     /// | `LINE_UPSTREAM_MAX_ATTEMPTS` | tries of one LINE call, the first included | `3` |
     /// | `LINE_MAX_CONCURRENT_VERIFICATIONS` | verifications asking LINE at once | `64` |
     /// | `LINE_CACHE_MAX_TTL_SECS` | longest time a verified token is trusted without LINE | `300` |
@@ -791,10 +792,13 @@ impl LineAuthConfigBuilder {
         let stale_if_error = self.stale_if_error.filter(|grace| !grace.is_zero());
         let http_client = match self.http_client {
             Some(client) => client,
-            None => {
-                crate::line_api::default_http_client(DEFAULT_CONNECT_TIMEOUT.min(attempt_timeout))
-                    .map_err(ConfigError::HttpClient)?
-            }
+            // A configured try bounds opening a connection too, as it always has; by default 1 s.
+            None => crate::line_api::default_http_client(
+                self.upstream_attempt_timeout
+                    .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+                    .min(upstream_timeout),
+            )
+            .map_err(ConfigError::HttpClient)?,
         };
         #[cfg(feature = "redis")]
         let target = match (self.redis_url, self.redis_cluster_urls) {

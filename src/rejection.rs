@@ -238,7 +238,9 @@ pub enum UpstreamError {
          channel's app type is Web app only"
     )]
     RevokeRefused {
-        /// The OAuth error LINE named (`invalid_client`, `invalid_request`, …).
+        /// The OAuth error LINE named (`invalid_client`, `invalid_request`, …), or, for LINE's
+        /// `{"message"}` shape naming the client, `a refusal of the client` (LINE's own text is
+        /// not repeated).
         error: Box<str>,
     },
     /// A revoke (on logout) that did not reach LINE or that LINE failed, for this cause, and

@@ -230,7 +230,7 @@ fn is_b64token_byte(b: u8) -> bool {
 /// are SipHash outputs under std's own secret 128-bit key, so as unpredictable as it is.
 /// SipHash comes from the `siphasher` crate (a small, dependency-free, widely used
 /// implementation with the reference test vectors) rather than hand-written rounds.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct CacheKey([u64; 2]);
 
 impl CacheKey {

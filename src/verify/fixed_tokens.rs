@@ -2,20 +2,21 @@
 //!
 //! A fixed token is cached like a verified one, so a request finds it as a hit. Its entry can
 //! still go (the cache's capacity, a forget, a clear, a shared cache's first subscription); the
-//! token's next request then finds it in this list instead of asking LINE, which may not be
+//! token's next request then finds it in this map instead of asking LINE, which may not be
 //! reachable from a handler test, or may be the real LINE. A sign-out marks it here, so it is
 //! refused from then on without LINE being asked to revoke it either.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 
 use crate::token::CacheKey;
 use crate::user::LineUser;
 
 /// The fixed tokens by cache key: a user while trusted, `None` once signed out.
 #[derive(Default)]
-pub(super) struct FixedTokens(Mutex<Vec<(CacheKey, Option<LineUser>)>>);
+pub(super) struct FixedTokens(Mutex<HashMap<CacheKey, Option<LineUser>>>);
 
-/// What the list says of a token.
+/// What the map says of a token.
 pub(super) enum Fixed {
     /// Not a fixed token: LINE decides.
     No,
@@ -28,18 +29,13 @@ pub(super) enum Fixed {
 impl FixedTokens {
     /// Trusts `key` as `user`, replacing what it said of that key before.
     pub(super) fn trust(&self, key: CacheKey, user: LineUser) {
-        let mut tokens = self.lock();
-        match tokens.iter_mut().find(|(fixed, _)| *fixed == key) {
-            Some((_, held)) => *held = Some(user),
-            None => tokens.push((key, Some(user))),
-        }
+        self.lock().insert(key, Some(user));
     }
 
     /// Marks `key` signed out, if it is a fixed token; says whether it is one.
     pub(super) fn sign_out(&self, key: &CacheKey) -> bool {
-        let mut tokens = self.lock();
-        match tokens.iter_mut().find(|(fixed, _)| fixed == key) {
-            Some((_, user)) => {
+        match self.lock().get_mut(key) {
+            Some(user) => {
                 *user = None;
                 true
             }
@@ -47,16 +43,20 @@ impl FixedTokens {
         }
     }
 
-    pub(super) fn get(&self, key: &CacheKey) -> Fixed {
-        match self.lock().iter().find(|(fixed, _)| fixed == key) {
-            Some((_, Some(user))) => Fixed::Trusted(user.clone()),
-            Some((_, None)) => Fixed::SignedOut,
+    /// What the map says of `key`, given to `decide` while the map is held: a sign-out waits
+    /// for `decide` to finish, so what `decide` caches cannot outlive a sign-out it raced with.
+    pub(super) fn decide<R>(&self, key: &CacheKey, decide: impl FnOnce(Fixed) -> R) -> R {
+        let tokens = self.lock();
+        let fixed = match tokens.get(key) {
+            Some(Some(user)) => Fixed::Trusted(user.clone()),
+            Some(None) => Fixed::SignedOut,
             None => Fixed::No,
-        }
+        };
+        decide(fixed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(CacheKey, Option<LineUser>)>> {
-        // A panic elsewhere while the list was held leaves it whole: each change is one store.
+    fn lock(&self) -> MutexGuard<'_, HashMap<CacheKey, Option<LineUser>>> {
+        // A panic elsewhere while the map was held leaves it whole: each change is one store.
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -74,25 +74,35 @@ mod tests {
             .build()
     }
 
+    fn said(tokens: &FixedTokens, key: &CacheKey) -> &'static str {
+        tokens.decide(key, |fixed| match fixed {
+            Fixed::No => "no",
+            Fixed::Trusted(_) => "trusted",
+            Fixed::SignedOut => "signed out",
+        })
+    }
+
     #[test]
     fn a_fixed_token_is_trusted_until_signed_out_and_others_are_not_fixed() {
         let tokens = FixedTokens::default();
         let (fixed, other) = (CacheKey::of(b"fixed"), CacheKey::of(b"other"));
         tokens.trust(fixed, user());
 
-        assert!(matches!(tokens.get(&fixed), Fixed::Trusted(_)));
-        assert!(matches!(tokens.get(&other), Fixed::No));
+        assert_eq!(said(&tokens, &fixed), "trusted");
+        assert_eq!(said(&tokens, &other), "no");
         assert!(!tokens.sign_out(&other), "not a fixed token");
-        assert!(matches!(tokens.get(&other), Fixed::No));
+        assert_eq!(said(&tokens, &other), "no");
 
         assert!(tokens.sign_out(&fixed));
-        assert!(matches!(tokens.get(&fixed), Fixed::SignedOut));
+        assert_eq!(said(&tokens, &fixed), "signed out");
+        // Trusted again in the map, as `with_fixed_token` says; the layer's record of the
+        // sign-out still refuses it (see `Verifier::verify_once`).
         tokens.trust(fixed, user());
-        assert!(matches!(tokens.get(&fixed), Fixed::Trusted(_)));
+        assert_eq!(said(&tokens, &fixed), "trusted");
         assert_eq!(
             tokens.lock().len(),
             1,
-            "trusting a key again replaces its place"
+            "trusting a key again replaces its entry"
         );
     }
 }
