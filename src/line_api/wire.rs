@@ -542,4 +542,20 @@ mod tests {
             );
         }
     }
+
+    /// Only an error naming the client blames the caller's credentials: a `{"message"}` that
+    /// does not (a proxy's 403, say) leaves the answer to be read as LINE unavailable.
+    #[test]
+    fn a_revoke_refusal_names_an_oauth_error_or_the_client() {
+        assert_eq!(
+            revoke_refusal(br#"{"error":"invalid_client"}"#).as_deref(),
+            Some("invalid_client")
+        );
+        assert_eq!(
+            revoke_refusal(br#"{"message":"client_secret is required"}"#).as_deref(),
+            Some("a refusal of the client")
+        );
+        assert_eq!(revoke_refusal(br#"{"message":"Forbidden"}"#), None);
+        assert_eq!(revoke_refusal(b"<html>"), None);
+    }
 }
