@@ -68,9 +68,9 @@ const CALM_PHASE: Duration = Duration::from_millis(2000);
 /// none should get 503. But on a loaded 2-core machine the emulator (in this process, beside 200
 /// workers) can miss the 400 ms attempt timeout this driver sets (on every try but the last): up
 /// to 2.3% of such requests were seen to get 503 with the machine's load average at 9 to 11,
-/// usually under 0.2%. A layer still failing after
-/// LINE recovered (or a LINE left faulty) answers 503 to at least every request that needs LINE,
-/// and a fifth of all requests carry a fresh junk token that always does: 20% or more.
+/// usually under 0.2%. A layer still failing after LINE recovered (or a LINE left faulty) answers
+/// 503 to at least every request that needs LINE, and a fifth of all requests carry a fresh junk
+/// token that always does: 20% or more.
 const MAX_CALM_503_PERCENT: u64 = 5;
 
 struct Options {

@@ -115,8 +115,8 @@ impl LineAuthHandle {
     /// dropped. The result says whether LINE revoked it: LINE answering 400 means the token is
     /// already invalid, which is success; `invalid_client` (the channel secret missing or wrong)
     /// or LINE being unreachable is an error (503 as a response, with LINE's `Retry-After` only
-    /// where LINE sent one, as with a 429), and the
-    /// token stays valid at LINE, though refused here. The caller cannot try again through the
+    /// where LINE sent one, as with a 429), and the token stays valid at LINE, though refused
+    /// here. The caller cannot try again through the
     /// layer, which refuses the token from now on, so a revoke LINE failed (a 5xx, a 429, no
     /// answer) is retried in the background
     /// ([`UpstreamError::RevokeRetrying`](crate::rejection::UpstreamError::RevokeRetrying)):
