@@ -116,9 +116,8 @@ impl LineAuthHandle {
     /// already invalid, which is success; `invalid_client` (the channel secret missing or wrong)
     /// or LINE being unreachable is an error (503 as a response, with LINE's `Retry-After` only
     /// where LINE sent one, as with a 429), and the token stays valid at LINE, though refused
-    /// here. The caller cannot try again through the
-    /// layer, which refuses the token from now on, so a revoke LINE failed (a 5xx, a 429, no
-    /// answer) is retried in the background
+    /// here. The caller cannot try again through the layer, which refuses the token from now
+    /// on, so a revoke LINE failed (a 5xx, a 429, no answer) is retried in the background
     /// ([`UpstreamError::RevokeRetrying`](crate::rejection::UpstreamError::RevokeRetrying)):
     /// waits doubling from 1 s to 5 minutes, never shorter than LINE's `Retry-After`, for up to
     /// an hour and no longer than the token is refused here, for at most 1,000 tokens at once per
