@@ -275,11 +275,17 @@ impl UpstreamError {
         }
     }
 
-    fn retry_after(&self) -> Duration {
+    /// The wait a 503 for this error tells its caller (`Retry-After`), if any.
+    fn retry_after(&self) -> Option<Duration> {
         match self {
             // The queue drains within an upstream timeout (3 s by default).
-            Self::Busy => Duration::from_secs(1),
-            _ => self.line_asked_to_wait().unwrap_or(DEFAULT_RETRY_AFTER),
+            Self::Busy => Some(Duration::from_secs(1)),
+            // A logout's revoke LINE refused: a wait would not change its answer.
+            Self::RevokeRefused { .. } => None,
+            // A logout's revoke LINE failed: the layer retries it itself where a wait may help,
+            // so only LINE's own wait is passed on (issue 14: a 429's caller gets it).
+            Self::RevokeFailed(_) | Self::RevokeRetrying(_) => self.line_asked_to_wait(),
+            _ => Some(self.line_asked_to_wait().unwrap_or(DEFAULT_RETRY_AFTER)),
         }
     }
 
@@ -474,20 +480,10 @@ impl LineAuthError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
-            // A logout's revoke LINE refused: a wait would not change its answer.
-            Self::Unavailable(UpstreamError::RevokeRefused { .. }) => {}
-            // A logout's revoke LINE failed: the layer retries it itself where a wait may help,
-            // so only LINE's own `Retry-After` is passed on (issue 14: a 429's caller gets it).
-            Self::Unavailable(
-                upstream @ (UpstreamError::RevokeFailed(_) | UpstreamError::RevokeRetrying(_)),
-            ) => {
-                if let Some(wait) = upstream.line_asked_to_wait() {
+            Self::Unavailable(upstream) => {
+                if let Some(wait) = upstream.retry_after() {
                     headers.insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
                 }
-            }
-            Self::Unavailable(upstream) => {
-                let retry_after = upstream.retry_after().as_secs().max(1);
-                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
             }
             Self::InsufficientScope { required } => {
                 // The crate's own scopes are checked when configured; an error built elsewhere
