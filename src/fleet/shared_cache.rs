@@ -837,10 +837,13 @@ impl Link {
     /// verification asks LINE: if the sign-out is read first, the verification under way keeps
     /// nothing.
     fn note_unread(&self, digest: &TokenDigest) {
-        self.unread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .note(*digest);
+        self.unread().note(*digest);
+    }
+
+    /// The tokens verified without their sign-out records read. Each change is one call on
+    /// [`Unread`], so a panic elsewhere while it was held leaves it whole.
+    fn unread(&self) -> std::sync::MutexGuard<'_, Unread> {
+        self.unread.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reads the sign-out records of tokens verified without them, unless Redis is left alone:
@@ -853,11 +856,7 @@ impl Link {
         let Some(mut connection) = self.connection() else {
             return Vec::new();
         };
-        let taken = self
-            .unread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take(UNREAD_BATCH);
+        let taken = self.unread().take(UNREAD_BATCH);
         let Some(batch) = taken else {
             tracing::warn!(
                 "shared cache: over {UNREAD_LIMIT} tokens verified without the fleet's \
@@ -1841,11 +1840,7 @@ impl Subscriber {
                     if let Some(notice) = notice {
                         // Every verdict goes: the tokens verified without their sign-outs read
                         // need not be read (verifications under way keep nothing either).
-                        self.link
-                            .unread
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .clear();
+                        self.link.unread().clear();
                         if self.notices.send(notice).await.is_err() {
                             return;
                         }
