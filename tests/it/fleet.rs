@@ -86,6 +86,21 @@ async fn inspect(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// `CLIENT PAUSE`: Redis holds the commands `mode` names (`WRITE`, `ALL`) for `pause`.
+async fn client_pause(
+    connection: &mut redis::aio::MultiplexedConnection,
+    pause: Duration,
+    mode: &str,
+) {
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg(mode)
+        .query_async(connection)
+        .await
+        .unwrap();
+}
+
 async fn wait_for_subscribers(redis: &RedisServer, n: usize) {
     wait_for_subscribers_on(redis, "line-auth:invalidate", n).await;
 }
@@ -507,13 +522,7 @@ async fn a_logout_just_after_a_redis_hiccup_is_announced_at_once() {
     // Redis holds writes (and scripts) until told otherwise: the replica's read of a new token
     // times out, and it leaves Redis alone for a second. Then Redis answers again.
     let mut connection = inspect(&redis).await;
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(60_000)
-        .arg("WRITE")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    client_pause(&mut connection, Duration::from_secs(60), "WRITE").await;
     assert_eq!(hiccuping.me(&line.token()).await, StatusCode::OK);
     assert!(hiccuping.auth.stats().shared_errors >= 1);
     let _: () = redis::cmd("CLIENT")
@@ -1015,13 +1024,7 @@ async fn a_redis_that_stops_answering_costs_a_request_one_redis_timeout() {
     }
 
     // Hung, not down: connections stay open, commands get no answer.
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(60_000)
-        .arg("ALL")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    client_pause(&mut connection, Duration::from_secs(60), "ALL").await;
     let started = Instant::now();
     assert_eq!(replica.me(&line.token()).await, StatusCode::OK);
     let hung = started.elapsed();
@@ -1801,13 +1804,7 @@ async fn an_id_token_signed_out_unread_while_redis_was_left_alone_is_read_once_r
 
     // Redis stalls for 1.5 s: the newcomer's check of another ID token times out (100 ms).
     let mut connection = inspect(&redis).await;
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(1500)
-        .arg("ALL")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    client_pause(&mut connection, Duration::from_millis(1500), "ALL").await;
     let other = id_token("U2234567890abcdef1234567890abcdef");
     assert_eq!(newcomer.me(&other).await, StatusCode::OK);
     assert!(newcomer.auth.stats().shared_errors >= 1);
