@@ -165,6 +165,26 @@ fn fetch_backoff(failures: u32) -> Duration {
     Duration::from_millis(500) * 2u32.pow(failures.saturating_sub(1).min(4))
 }
 
+/// The failure a verification meets while the key set is not fetched again (until `retry_at`):
+/// the last fetch's, telling what is left of LINE's wait where LINE named one.
+fn failed_until(error: &LineAuthError, retry_at: Instant, now: Instant) -> LineAuthError {
+    match error {
+        LineAuthError::Unavailable(UpstreamError::Status {
+            status,
+            retry_after: Some(_),
+        }) => {
+            let left = retry_at.saturating_duration_since(now);
+            // In whole seconds, rounded up: a caller waiting what it is told does not come early.
+            let left = Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0));
+            LineAuthError::Unavailable(UpstreamError::Status {
+                status: *status,
+                retry_after: Some(left),
+            })
+        }
+        error => error.clone(),
+    }
+}
+
 impl fmt::Debug for IdTokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdTokenVerifier")
@@ -328,7 +348,7 @@ impl IdTokenVerifier {
                     }
                     if let Some((error, retry_at)) = &refetch.failed {
                         if now < *retry_at {
-                            return held.ok_or_else(|| error.clone());
+                            return held.ok_or_else(|| failed_until(error, *retry_at, now));
                         }
                     } else if refetch
                         .last_started
@@ -375,7 +395,15 @@ impl IdTokenVerifier {
                     }
                     Err(error) => {
                         refetch.failures_in_a_row += 1;
-                        let retry_at = clock::now() + fetch_backoff(refetch.failures_in_a_row);
+                        // LINE's `Retry-After`, where longer: a rate-limited key set is asked
+                        // again only once LINE's wait is over (issue 14), for every ID token.
+                        let lines_wait = match error {
+                            LineAuthError::Unavailable(cause) => cause.line_asked_to_wait(),
+                            _ => None,
+                        };
+                        let wait = fetch_backoff(refetch.failures_in_a_row)
+                            .max(lines_wait.unwrap_or_default());
+                        let retry_at = clock::now() + wait;
                         refetch.failed = Some((error.clone(), retry_at));
                     }
                 }
@@ -406,11 +434,8 @@ async fn fetch_keys(transport: Transport, timeout: Duration) -> Result<Arc<Keys>
             error => unavailable(error),
         })?;
     if !answer.status.is_success() {
-        // The wait before the next fetch is the key set's own backoff, not LINE's Retry-After.
-        return Err(unavailable(UpstreamError::Status {
-            status: answer.status,
-            retry_after: None,
-        }));
+        // The next fetch waits for the key set's own backoff, or LINE's wait where longer.
+        return Err(unavailable(answer.unavailable()));
     }
     let set: KeySet = answer
         .json()

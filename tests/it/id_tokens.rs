@@ -478,6 +478,54 @@ async fn a_failed_key_set_fetch_is_not_repeated_within_its_backoff_and_is_after_
     assert_eq!(line.emulator.calls().certs, 3);
 }
 
+/// Issue 14, item 5: a 429 is not retried at once, and its caller gets LINE's `Retry-After`.
+/// The key set is one fetch for every ID token, so LINE's wait holds for all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_key_set_fetch_passes_lines_retry_after_on_and_waits_it_out() {
+    let line = Line::start().await;
+    let (base, calls) = app(line.config()).await;
+    let id_token = line
+        .emulator
+        .issue_id_token(IssueIdToken::new(CHANNEL, BROWN).name("Brown"));
+    line.emulator.inject_times(
+        Endpoint::Certs,
+        Fault::RateLimited {
+            retry_after: Duration::from_secs(3),
+        },
+        1,
+    );
+
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.headers["retry-after"], "3");
+    // Past the key set's own backoff (half a second, then a second), within LINE's wait: LINE
+    // is not asked again, and the wait told is what is left of LINE's.
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        line.emulator.calls().certs,
+        1,
+        "not fetched within LINE's wait"
+    );
+    let told: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=2).contains(&told),
+        "what is left of LINE's 3 s: {told}"
+    );
+    assert_eq!(calls.get(), 0);
+
+    // Past LINE's wait, the key set is fetched again and the token verified.
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    let reply = get_bearer(&base, "/api/me", &id_token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(line.emulator.calls().certs, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_unknown_kids_share_one_key_fetch() {
     let line = Line::start().await;
