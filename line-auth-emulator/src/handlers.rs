@@ -86,12 +86,16 @@ async fn verify_access_token(
             scopes,
             expires_in,
             ..
-        }) => Json(json!({
-            "scope": scope_value(&scopes),
-            "client_id": channel_id,
-            "expires_in": expires_in,
-        }))
-        .into_response(),
+        }) => {
+            let mut answer = json!({ "client_id": channel_id, "expires_in": expires_in });
+            // Fact sheet §3.1: `scope` is "not always included"; left out where nothing is
+            // granted (a channel access token's answer), never `""`.
+            let scope = scope_value(&scopes);
+            if !scope.is_empty() {
+                answer["scope"] = scope.into();
+            }
+            Json(answer).into_response()
+        }
         Err(refusal) => oauth_error("invalid_request", refusal.verify_description()),
     }
 }
@@ -179,7 +183,9 @@ pub(super) fn bearer_profile(
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .and_then(|value| value.split_once(' '))
+        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
         .ok_or((StatusCode::UNAUTHORIZED, UNAUTHENTICATED.to_owned()))?;
     let grant = shared.tokens.inspect(token).map_err(|refusal| {
         let message = match refusal {

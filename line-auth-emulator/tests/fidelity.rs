@@ -121,6 +121,50 @@ async fn verify_answers_scope_client_id_and_remaining_seconds() {
     );
 }
 
+/// Fact sheet §3.1: a verify answer for a token granted no scope (a channel access token of
+/// the Messaging API) leaves `scope` out ("not always included"); it never reads `""`.
+#[tokio::test]
+async fn verify_leaves_scope_out_for_a_token_with_none() {
+    let line = Line::start().await;
+    let scopeless = line.issue(IssueToken::new(CHANNEL).scopes(Vec::<String>::new()));
+    let email_only = line.issue(IssueToken::new(CHANNEL).scopes(["email"]));
+
+    for token in [scopeless, email_only] {
+        let reply = verify(&line, &token).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let body = reply.json();
+        assert!(body.get("scope").is_none(), "{body}");
+        assert_eq!(body["client_id"], CHANNEL);
+    }
+}
+
+/// RFC 9110 §11.1: the scheme is case-insensitive, so LINE reads `bearer` as `Bearer`.
+#[tokio::test]
+async fn the_bearer_scheme_is_read_in_any_case() {
+    let line = Line::start().await;
+    let token = line.token();
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = reqwest::Client::new()
+            .get(format!("{}/v2/profile", line.emulator.base_url()))
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+    }
+    let response = reqwest::Client::new()
+        .get(format!("{}/v2/profile", line.emulator.base_url()))
+        .header("authorization", format!("Basic {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "another scheme"
+    );
+}
+
 #[tokio::test]
 async fn verify_refusals_use_line_error_texts() {
     let line = Line::start().await;
