@@ -14,8 +14,11 @@ connections=${3:-32}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 cargo build --release --example server -q
+# Where cargo put it: CARGO_TARGET_DIR (or a config's build.target-dir) moves it from target/.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 out=$(mktemp)
-LISTEN_ADDR=127.0.0.1:0 RUST_LOG=warn target/release/examples/server >"$out" 2>/dev/null &
+LISTEN_ADDR=127.0.0.1:0 RUST_LOG=warn "$target_dir/release/examples/server" >"$out" 2>/dev/null &
 server=$!
 trap 'kill $server 2>/dev/null; rm -f "$out"' EXIT
 for _ in $(seq 50); do grep -q '^curl' "$out" && break; sleep 0.1; done

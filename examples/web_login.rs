@@ -10,7 +10,9 @@
 //! once as a demo user. With `LINE_CHANNEL_ID` and `LINE_CHANNEL_SECRET` set it talks to the real
 //! LINE; register `PUBLIC_URL/callback` (default `http://127.0.0.1:3001/callback`) as the
 //! channel's callback URL. Env: `LISTEN_ADDR` (default `127.0.0.1:3001`), `PUBLIC_URL`,
-//! `LINE_API_BASE`, `RUST_LOG`.
+//! `LINE_API_BASE` (a LINE of your own, such as the emulator run apart: the authorization page
+//! is then its `/oauth2/v2.1/authorize` too), `LINE_AUTHORIZE_URL` (the authorization page, where
+//! it is elsewhere), `RUST_LOG`.
 //!
 //! Sessions live in memory and are keyed by a random cookie, `Secure` when `PUBLIC_URL` is
 //! `https://`; a real app keeps them in its own store. Signing in starts a new session (a cookie
@@ -19,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::error::Error;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -301,8 +304,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
     // Kept alive for the life of the server: dropping the emulator stops it.
     let mut emulator = None;
-    let line = match std::env::var("LINE_CHANNEL_ID") {
-        Ok(channel_id) => {
+    // Blank as unset, as `LineAuthConfig::from_env` reads it.
+    let channel_id = std::env::var("LINE_CHANNEL_ID")
+        .ok()
+        .filter(|channel_id| !channel_id.trim().is_empty());
+    let line = match channel_id {
+        Some(channel_id) => {
             let mut builder = LineLoginClient::builder(channel_id);
             // Blank as unset, as `LineAuthConfig::from_env` reads it.
             if let Some(secret) = std::env::var("LINE_CHANNEL_SECRET")
@@ -312,11 +319,17 @@ async fn run() -> Result<(), Box<dyn Error>> {
                 builder = builder.channel_secret(secret);
             }
             if let Ok(base) = std::env::var("LINE_API_BASE") {
-                builder = builder.api_base(base);
+                // A stand-in serves the authorization page beside the API; LINE itself serves
+                // it from another host (the default), which `LINE_AUTHORIZE_URL` can name.
+                let authorize = format!("{}/oauth2/v2.1/authorize", base.trim_end_matches('/'));
+                builder = builder.api_base(base).authorize_endpoint(authorize);
+            }
+            if let Ok(authorize) = std::env::var("LINE_AUTHORIZE_URL") {
+                builder = builder.authorize_endpoint(authorize);
             }
             builder.build()?
         }
-        Err(_) => {
+        None => {
             let line = LineEmulator::start().await?;
             line.register_channel("1234567890", "demo-channel-secret");
             line.sign_in_as(EmulatedUser::new(
@@ -348,8 +361,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .route("/logout", post(logout))
         .with_state(app);
 
-    println!("listening on http://{addr}");
-    println!("open {public_url}/ in a browser");
+    // A closed stdout (a supervisor that read what it needed) must not take the server down,
+    // as `println!` would by panicking.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on http://{addr}");
+    let _ = writeln!(stdout, "open {public_url}/ in a browser");
+    let _ = stdout.flush();
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

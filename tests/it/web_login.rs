@@ -203,3 +203,38 @@ async fn sign_ins_under_way_are_bounded() {
         .await
         .contains("Hello, Brown"));
 }
+
+/// Configured for a LINE of the user's own (`LINE_API_BASE`: a stand-in, the emulator run
+/// apart), the whole sign-in goes there, the authorization page included; a blank
+/// `LINE_CHANNEL_ID` is unset (demo mode), as the server example reads it.
+#[tokio::test]
+async fn pointed_at_another_line_the_sign_in_goes_there_whole() {
+    let line = line_auth_emulator::LineEmulator::start().await.unwrap();
+    line.register_channel("1234567890", "its-secret");
+    line.sign_in_as(line_auth_emulator::EmulatedUser::new(
+        "U0123456789abcdef0123456789abcdef",
+        "Cony",
+    ));
+    let (_example, base) = start_example(
+        "web_login",
+        &[
+            ("LINE_CHANNEL_ID", "1234567890"),
+            ("LINE_CHANNEL_SECRET", "its-secret"),
+            ("LINE_API_BASE", &line.base_url()),
+        ],
+    );
+    let browser = browser();
+    let (cookie, authorize_url) = begin_login(&browser, &base).await;
+    assert!(
+        authorize_url.starts_with(&format!("{}/oauth2/v2.1/authorize?", line.base_url())),
+        "{authorize_url}"
+    );
+    let callback = finish_sign_in(&browser, &cookie, authorize_url).await;
+    let page = home_page(&browser, &base, &session_cookie(&callback)).await;
+    assert!(page.contains("Hello, Cony"), "{page}");
+
+    let (_blank, base) = start_example("web_login", &[("LINE_CHANNEL_ID", " ")]);
+    let (_, callback) = sign_in(&browser, &base).await;
+    let page = home_page(&browser, &base, &session_cookie(&callback)).await;
+    assert!(page.contains("Hello, Brown"), "the demo user: {page}");
+}
