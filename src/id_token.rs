@@ -462,6 +462,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_key_fetch_tells_what_is_left_of_lines_wait_rounded_up() {
+        let now = clock::now();
+        let told = |asked: Option<Duration>, left: Duration| {
+            let error = LineAuthError::Unavailable(UpstreamError::Status {
+                status: http::StatusCode::TOO_MANY_REQUESTS,
+                retry_after: asked,
+            });
+            match failed_until(&error, now + left, now) {
+                LineAuthError::Unavailable(UpstreamError::Status { retry_after, .. }) => {
+                    retry_after
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        let asked = Some(Duration::from_secs(30));
+        assert_eq!(told(asked, Duration::from_millis(1_400)), Some(secs(2)));
+        assert_eq!(told(asked, Duration::from_millis(400)), Some(secs(1)));
+        assert_eq!(told(asked, secs(2)), Some(secs(2)), "whole seconds stay");
+        assert_eq!(told(None, secs(2)), None, "no wait made up where LINE named none");
+    }
+
+    fn secs(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
     fn only_p256_signing_keys_for_es256_are_kept_from_the_key_set() {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use base64::Engine;
