@@ -314,9 +314,10 @@ impl LineAuthConfig {
         self.channel_ids.iter().map(|id| &**id).collect()
     }
 
-    /// The LINE API base URL.
+    /// The LINE API base URL, as set and without a trailing `/` (default `https://api.line.me`).
     pub fn api_base(&self) -> &str {
-        self.api_base.as_str()
+        // Held with the `/` that joining paths onto it needs; shown as users write it.
+        self.api_base.as_str().trim_end_matches('/')
     }
 
     /// The scopes every token must carry.
@@ -1079,7 +1080,7 @@ mod tests {
             .channel_id("1440057261")
             .build()
             .unwrap();
-        assert_eq!(config.api_base(), "https://api.line.me/");
+        assert_eq!(config.api_base(), "https://api.line.me");
         assert_eq!(config.required_scopes(), ["profile"]);
         assert_eq!(config.cache_max_ttl(), Duration::from_secs(300));
         assert_eq!(config.upstream_timeout(), DEFAULT_UPSTREAM_TIMEOUT);
@@ -1175,7 +1176,7 @@ mod tests {
             assert_eq!(asked, documented, "each variable is looked up once");
 
             assert_eq!(config.channel_ids(), ["1440057261", "1234567890"]);
-            assert_eq!(config.api_base(), "http://127.0.0.1:9/line/");
+            assert_eq!(config.api_base(), "http://127.0.0.1:9/line");
             assert_eq!(config.required_scopes(), ["profile", "openid", "email"]);
             assert_eq!(config.upstream_timeout(), Duration::from_millis(1500));
             assert_eq!(config.retry.attempt_timeout, Duration::from_millis(400));
