@@ -480,7 +480,11 @@ mod tests {
         assert_eq!(told(asked, Duration::from_millis(1_400)), Some(secs(2)));
         assert_eq!(told(asked, Duration::from_millis(400)), Some(secs(1)));
         assert_eq!(told(asked, secs(2)), Some(secs(2)), "whole seconds stay");
-        assert_eq!(told(None, secs(2)), None, "no wait made up where LINE named none");
+        assert_eq!(
+            told(None, secs(2)),
+            None,
+            "no wait made up where LINE named none"
+        );
     }
 
     fn secs(secs: u64) -> Duration {

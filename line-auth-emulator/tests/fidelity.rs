@@ -143,26 +143,21 @@ async fn verify_leaves_scope_out_for_a_token_with_none() {
 async fn the_bearer_scheme_is_read_in_any_case() {
     let line = Line::start().await;
     let token = line.token();
-    for scheme in ["bearer", "BEARER", "Bearer"] {
+    let expected = [
+        ("bearer", StatusCode::OK),
+        ("BEARER", StatusCode::OK),
+        ("Bearer", StatusCode::OK),
+        ("Basic", StatusCode::UNAUTHORIZED),
+    ];
+    for (scheme, status) in expected {
         let response = reqwest::Client::new()
             .get(format!("{}/v2/profile", line.emulator.base_url()))
             .header("authorization", format!("{scheme} {token}"))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+        assert_eq!(response.status(), status, "{scheme}");
     }
-    let response = reqwest::Client::new()
-        .get(format!("{}/v2/profile", line.emulator.base_url()))
-        .header("authorization", format!("Basic {token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::UNAUTHORIZED,
-        "another scheme"
-    );
 }
 
 #[tokio::test]
