@@ -1377,6 +1377,19 @@ mod tests {
             "{error}"
         );
         assert!(!error.to_string().contains("hunter2"), "{error}");
+        // A cluster has database 0 alone: another would fail on every connection instead.
+        let error = cluster()
+            .redis_cluster_urls(["redis://:hunter2@127.0.0.1:7001/2"])
+            .redis_signing_key(SIGNING_KEY)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::InvalidRedisUrl {
+                value: "redis://:redacted@127.0.0.1:7001/2".to_owned(),
+                reason: "a Redis Cluster has database 0 only".to_owned(),
+            }
+        );
     }
 
     #[cfg(feature = "redis")]

@@ -26,7 +26,8 @@
 //! a slot (a hash tag on the token hash, below); users' sets and forget marks are in slots of
 //! their own, and what spans slots is sent per slot. `clear` scans every master. Invalidations
 //! are published and heard on one node at a time (a cluster passes a `PUBLISH` to every node),
-//! the next configured node taking over when that one dies. While a master is down, its entries
+//! the next configured node taking over when that one dies, then the other masters the last
+//! node listed, so a fleet told of one node outlives it. While a master is down, its entries
 //! are out of reach and a call failing on it leaves Redis alone for a second, as when a single
 //! Redis is down; a logout is announced at once all the same (the message first, through the
 //! subscription's node; the record when it can be written). Sentinel is not supported.

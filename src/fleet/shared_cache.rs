@@ -279,7 +279,17 @@ impl RedisSettings {
         let nodes = urls
             .iter()
             .zip(&shown)
-            .map(|(url, shown)| redis::Client::open(url.as_str()).map_err(|e| invalid(shown, e)))
+            .map(|(url, shown)| {
+                let node = redis::Client::open(url.as_str()).map_err(|e| invalid(shown, e))?;
+                // Otherwise every connection would fail, on `SELECT`.
+                if node.get_connection_info().redis_settings().db() != 0 {
+                    return Err(ConfigError::InvalidRedisUrl {
+                        value: shown.clone(),
+                        reason: "a Redis Cluster has database 0 only".to_owned(),
+                    });
+                }
+                Ok(node)
+            })
             .collect::<Result<Arc<[_]>, _>>()?;
         let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
             .connection_timeout(CONNECT_TIMEOUT)
@@ -303,12 +313,54 @@ impl RedisSettings {
         matches!(self.target, Target::Cluster { .. })
     }
 
-    /// The servers the subscription may listen on, in the order they are tried.
+    /// The servers the subscription may listen on, in the order they are tried (in a cluster,
+    /// the configured nodes; the others are learned once subscribed, see
+    /// [`other_masters`](Self::other_masters)).
     fn subscription_clients(&self) -> &[redis::Client] {
         match &self.target {
             Target::Single(client) => std::slice::from_ref(client),
             Target::Cluster { nodes, .. } => nodes,
         }
+    }
+
+    /// Clients for the masters a `CLUSTER NODES` listing names beyond the configured nodes,
+    /// reached as those are (credentials, TLS): a fleet given a few nodes must outlive them.
+    fn other_masters(&self, listing: &str) -> Vec<redis::Client> {
+        let Target::Cluster { nodes, .. } = &self.target else {
+            return Vec::new();
+        };
+        let Some(template) = nodes.first().map(redis::Client::get_connection_info) else {
+            return Vec::new();
+        };
+        masters(listing)
+            .into_iter()
+            .filter_map(|master| {
+                let address = match template.addr() {
+                    redis::ConnectionAddr::Tcp(..) => {
+                        redis::ConnectionAddr::Tcp(master.ip, master.port)
+                    }
+                    // The certificate is for the name the node announces, if it does.
+                    redis::ConnectionAddr::TcpTls {
+                        insecure,
+                        tls_params,
+                        ..
+                    } => redis::ConnectionAddr::TcpTls {
+                        host: master.hostname.unwrap_or(master.ip),
+                        port: master.port,
+                        insecure: *insecure,
+                        tls_params: tls_params.clone(),
+                    },
+                    _ => return None,
+                };
+                let known = nodes
+                    .iter()
+                    .any(|node| *node.get_connection_info().addr() == address);
+                if known {
+                    return None;
+                }
+                redis::Client::open(template.clone().set_addr(address)).ok()
+            })
+            .collect()
     }
 }
 
@@ -523,9 +575,19 @@ fn unsigned_entry() {
     }
 }
 
-/// The addresses of the masters in a `CLUSTER NODES` listing that serve slots and are not known
-/// to have failed (the keys of one that has are unreachable until it is back).
-fn masters(nodes: &str) -> Vec<(String, u16)> {
+/// A master of a cluster, as a `CLUSTER NODES` listing gives it.
+#[derive(Debug, PartialEq, Eq)]
+struct Master {
+    /// The address the cluster's client knows it by (its `ip` field).
+    ip: String,
+    port: u16,
+    /// The name it announces, if any: what its TLS certificate is for.
+    hostname: Option<String>,
+}
+
+/// The masters in a `CLUSTER NODES` listing that serve slots and are not known to have failed
+/// (the keys of one that has are unreachable until it is back).
+fn masters(nodes: &str) -> Vec<Master> {
     nodes
         .lines()
         .filter_map(|line| {
@@ -539,9 +601,17 @@ fn masters(nodes: &str) -> Vec<(String, u16)> {
                 return None;
             }
             // `ip:port@cport[,hostname]`
-            let address = fields[1].split(['@', ',']).next()?;
-            let (host, port) = address.rsplit_once(':')?;
-            Some((host.to_owned(), port.parse().ok()?))
+            let (address, hostname) = match fields[1].split_once(',') {
+                Some((address, hostname)) => (address, Some(hostname).filter(|h| !h.is_empty())),
+                None => (fields[1], None),
+            };
+            let address = address.split('@').next()?;
+            let (ip, port) = address.rsplit_once(':')?;
+            Some(Master {
+                ip: ip.to_owned(),
+                port: port.parse().ok()?,
+                hostname: hostname.map(str::to_owned),
+            })
         })
         .collect()
 }
@@ -681,6 +751,7 @@ impl SharedCache {
             keepalive_channel: self.keepalive_channel(),
             stop: self.stop.subscribe(),
             node: 0,
+            others: Vec::new(),
         };
         runtime.spawn(subscriber.run());
         runtime.spawn(run_courier(
@@ -1616,8 +1687,8 @@ impl Link {
             return false;
         };
         let mut cluster = connection.clone();
-        for (host, port) in masters(&nodes) {
-            let node = SingleNodeRoutingInfo::ByAddress { host, port };
+        for Master { ip, port, .. } in masters(&nodes) {
+            let node = SingleNodeRoutingInfo::ByAddress { host: ip, port };
             if !self
                 .delete_everything_on(&mut cluster, Some(node), counters)
                 .await
@@ -1802,9 +1873,12 @@ struct Subscriber {
     channel: String,
     keepalive_channel: String,
     stop: watch::Receiver<()>,
-    /// Which of the configured servers to subscribe on next: in a cluster, after a node fails
-    /// the next one is tried.
+    /// Which server to subscribe on next: in a cluster, after a node fails the next one is
+    /// tried, the configured nodes first, then [`others`](Self::others).
     node: usize,
+    /// In a cluster, the masters beyond the configured nodes, as the node last subscribed on
+    /// listed them.
+    others: Vec<redis::Client>,
 }
 
 impl Subscriber {
@@ -1875,11 +1949,14 @@ impl Subscriber {
         }
     }
 
-    async fn subscribe(&self) -> Result<redis::aio::PubSub, String> {
+    async fn subscribe(&mut self) -> Result<redis::aio::PubSub, String> {
         // The command connection first: once subscribed, this replica is fully in the fleet.
         self.link.connect().await;
-        let clients = self.link.settings.subscription_clients();
-        let client = &clients[self.node % clients.len()];
+        let configured = self.link.settings.subscription_clients();
+        let index = self.node % (configured.len() + self.others.len());
+        let client = configured
+            .get(index)
+            .unwrap_or_else(|| &self.others[index - configured.len()]);
         let cluster = self.link.settings.is_cluster();
         let subscribing = async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -1890,10 +1967,17 @@ impl Subscriber {
                 let config = redis::AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(CONNECT_TIMEOUT))
                     .set_response_timeout(Some(self.link.settings.timeout));
-                let connection = client
+                let mut connection = client
                     .get_multiplexed_async_connection_with_config(&config)
                     .await?;
-                Some(Connection::Node(connection))
+                // The cluster as this node sees it, for when the configured nodes are gone
+                // (an ACL may forbid asking: then the configured nodes are all there is).
+                let listing = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query_async::<String>(&mut connection)
+                    .await
+                    .ok();
+                Some((Connection::Node(connection), listing))
             } else {
                 None
             };
@@ -1901,8 +1985,11 @@ impl Subscriber {
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, subscribing).await {
             Ok(Ok((pubsub, publisher))) => {
-                if publisher.is_some() {
-                    self.link.set_publisher(publisher);
+                if let Some((publisher, listing)) = publisher {
+                    self.link.set_publisher(Some(publisher));
+                    if let Some(listing) = listing {
+                        self.others = self.link.settings.other_masters(&listing);
+                    }
                 }
                 Ok(pubsub)
             }
@@ -2355,14 +2442,80 @@ mod tests {
 824fe116063bc5fc 127.0.0.1:30006@31006 master - 0 1426238316232 6 connected
 e7d1eecce10fd6bb ::1:30001@31001 myself,master - 0 0 1 connected 101-5460 [93-<-292f8b]
 ";
+        let master = |ip: &str, port, hostname: Option<&str>| Master {
+            ip: ip.to_owned(),
+            port,
+            hostname: hostname.map(str::to_owned),
+        };
         assert_eq!(
             masters(nodes),
             [
-                ("127.0.0.1".to_owned(), 30002),
-                ("127.0.0.1".to_owned(), 30003),
-                ("::1".to_owned(), 30001),
+                master("127.0.0.1", 30002, None),
+                master("127.0.0.1", 30003, Some("cache-3")),
+                master("::1", 30001, None),
             ]
         );
+    }
+
+    const THREE_MASTERS: &str = "\
+a 10.0.0.1:7000@17000,node-a.cache myself,master - 0 0 1 connected 0-5460
+b 10.0.0.2:7001@17001,node-b.cache master - 0 0 2 connected 5461-10922
+c 10.0.0.3:7002@17002,node-c.cache master - 0 0 3 connected 10923-16383
+";
+
+    fn cluster_settings(urls: &[&str]) -> RedisSettings {
+        let urls: Vec<String> = urls.iter().map(|url| (*url).to_owned()).collect();
+        let keys = keys(KEY, None, Duration::ZERO);
+        RedisSettings::cluster(&urls, "p:".into(), Duration::from_secs(1), keys).unwrap()
+    }
+
+    #[test]
+    fn a_fleet_told_of_one_node_learns_the_others_and_reaches_them_as_it_does_that_one() {
+        let settings = cluster_settings(&["redis://app:hunter2@10.0.0.1:7000"]);
+        let others = settings.other_masters(THREE_MASTERS);
+        let infos: Vec<&redis::ConnectionInfo> = others
+            .iter()
+            .map(redis::Client::get_connection_info)
+            .collect();
+        assert_eq!(
+            infos
+                .iter()
+                .map(|info| info.addr().clone())
+                .collect::<Vec<_>>(),
+            [
+                redis::ConnectionAddr::Tcp("10.0.0.2".into(), 7001),
+                redis::ConnectionAddr::Tcp("10.0.0.3".into(), 7002),
+            ]
+        );
+        for info in infos {
+            assert_eq!(
+                (
+                    info.redis_settings().username(),
+                    info.redis_settings().password()
+                ),
+                (Some("app"), Some("hunter2"))
+            );
+        }
+        // Over TLS, by the names the nodes announce: their certificates are for those.
+        let settings = cluster_settings(&["rediss://node-b.cache:7001"]);
+        let others = settings.other_masters(THREE_MASTERS);
+        let hosts: Vec<String> = others
+            .iter()
+            .map(|client| match client.get_connection_info().addr() {
+                redis::ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port}"),
+                other => panic!("not TLS: {other:?}"),
+            })
+            .collect();
+        assert_eq!(hosts, ["node-a.cache:7000", "node-c.cache:7002"]);
+        // Not one server alone.
+        let single = RedisSettings::new(
+            "redis://10.0.0.1:7000",
+            "p:".into(),
+            Duration::from_secs(1),
+            keys(KEY, None, Duration::ZERO),
+        )
+        .unwrap();
+        assert!(single.other_masters(THREE_MASTERS).is_empty());
     }
 
     #[test]

@@ -157,6 +157,69 @@ async fn a_logout_of_a_token_whose_master_is_down_still_reaches_the_other_replic
     .await;
 }
 
+/// Replicas given one node of the cluster, which the README says is enough: the rest are
+/// discovered.
+async fn fleet_told_of_node_0_only(line: &Line, cluster: &RedisCluster) -> Vec<Replica> {
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        replicas.push(
+            Replica::with_config(
+                line.config()
+                    .redis_cluster_urls([cluster.url(0)])
+                    .redis_signing_key(FLEET_KEY)
+                    .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT),
+            )
+            .await,
+        );
+    }
+    wait_for_subscribers(cluster, 2).await;
+    replicas
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn told_of_one_node_the_fleet_outlives_it_and_a_logout_still_reaches_the_other_replica() {
+    let mut cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let replicas = fleet_told_of_node_0_only(&line, &cluster).await;
+    let token = tokens_on_every_master(&line, &cluster, 1)
+        .into_iter()
+        .find(|token| cluster.node_of(&shared_key("v", token)) == 1)
+        .unwrap();
+    for replica in &replicas {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+    assert_eq!(line.calls().0, 1, "shared through node 1, discovered");
+    let fresh: Vec<String> = (0..30)
+        .map(|_| line.token())
+        .filter(|token| cluster.node_of(&shared_key("v", token)) != 0)
+        .collect();
+    let mut fresh = fresh.into_iter();
+    // The only node the replicas were told of, where both listen, dies.
+    cluster.kill(0);
+
+    log_out_then_refused(
+        &replicas[1].base,
+        &replicas[0].base,
+        &token,
+        LOGOUT_DEADLINE,
+    )
+    .await;
+    // And the fleet keeps serving, and shares verdicts again through the masters left once
+    // the cluster has noticed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let token = fresh.next().expect("tokens enough");
+        let before = line.calls().0;
+        assert_eq!(replicas[0].me(&token).await, StatusCode::OK);
+        assert_eq!(replicas[1].me(&token).await, StatusCode::OK);
+        if line.calls().0 == before + 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no sharing without node 0");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_master_elsewhere_does_not_make_the_subscription_look_dead() {
     let mut cluster = RedisCluster::start();
