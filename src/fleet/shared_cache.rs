@@ -1952,11 +1952,11 @@ impl Subscriber {
     async fn subscribe(&mut self) -> Result<redis::aio::PubSub, String> {
         // The command connection first: once subscribed, this replica is fully in the fleet.
         self.link.connect().await;
-        let configured = self.link.settings.subscription_clients();
-        let index = self.node % (configured.len() + self.others.len());
-        let client = configured
-            .get(index)
-            .unwrap_or_else(|| &self.others[index - configured.len()]);
+        let client = nth_candidate(
+            self.link.settings.subscription_clients(),
+            &self.others,
+            self.node,
+        );
         let cluster = self.link.settings.is_cluster();
         let subscribing = async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -2045,6 +2045,19 @@ impl Subscriber {
             }
         }
     }
+}
+
+/// The `n`th server to try for the subscription, round and round: the configured ones first,
+/// then the others learned.
+fn nth_candidate<'a>(
+    configured: &'a [redis::Client],
+    others: &'a [redis::Client],
+    n: usize,
+) -> &'a redis::Client {
+    let index = n % (configured.len() + others.len());
+    configured
+        .get(index)
+        .unwrap_or_else(|| &others[index - configured.len()])
 }
 
 /// Which attempt at publishing an invalidation this is.
@@ -2516,6 +2529,34 @@ c 10.0.0.3:7002@17002,node-c.cache master - 0 0 3 connected 10923-16383
         )
         .unwrap();
         assert!(single.other_masters(THREE_MASTERS).is_empty());
+    }
+
+    #[test]
+    fn the_subscription_tries_the_configured_nodes_then_the_others_round_and_round() {
+        let client = |port| redis::Client::open(format!("redis://10.0.0.1:{port}")).unwrap();
+        let configured = [client(7000), client(7001)];
+        let others = [client(7002), client(7003)];
+        let ports: Vec<String> = (0..9)
+            .map(|n| {
+                match nth_candidate(&configured, &others, n)
+                    .get_connection_info()
+                    .addr()
+                {
+                    redis::ConnectionAddr::Tcp(_, port) => port.to_string(),
+                    other => format!("{other:?}"),
+                }
+            })
+            .collect();
+        assert_eq!(
+            ports,
+            ["7000", "7001", "7002", "7003", "7000", "7001", "7002", "7003", "7000"]
+        );
+        assert_eq!(
+            nth_candidate(&configured, &[], 3)
+                .get_connection_info()
+                .addr(),
+            configured[1].get_connection_info().addr()
+        );
     }
 
     #[test]
