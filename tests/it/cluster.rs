@@ -476,3 +476,35 @@ async fn chaos_a_master_killed_restarted_and_stalled_under_load_with_logouts() {
     assert!(report.logouts > 10, "{report:#?}");
     assert_eq!(report.by_status.get(&500), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_is_honoured_before_a_stalled_subscription_node_comes_back() {
+    let cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &cluster, 2).await;
+    let token = tokens_on_every_master(&line, &cluster, 1)
+        .into_iter()
+        .find(|token| cluster.node_of(&shared_key("v", token)) == 1)
+        .unwrap();
+    for replica in &replicas {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+    // Both listen on node 0, which stops answering; the token's master is fine.
+    let pause = Duration::from_secs(8);
+    let paused = Instant::now();
+    cluster.pause(0, pause);
+
+    assert_eq!(
+        post_bearer(&replicas[1].base, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+    // The silent subscription is left for another node (3 s without a keepalive), which
+    // forgets what it may have missed: the sign-out record answers.
+    time_until(
+        &replicas[0].base,
+        &token,
+        StatusCode::UNAUTHORIZED,
+        pause.saturating_sub(paused.elapsed()),
+    )
+    .await;
+}
