@@ -332,7 +332,11 @@ impl RedisSettings {
         let Some(template) = nodes.first().map(redis::Client::get_connection_info) else {
             return Vec::new();
         };
-        masters(listing)
+        let mut masters = masters(listing);
+        // Each node lists the cluster in an order of its own: the subscription's round must
+        // not change with the node it was learned from.
+        masters.sort_by(|a, b| (&a.ip, a.port).cmp(&(&b.ip, b.port)));
+        masters
             .into_iter()
             .filter_map(|master| {
                 let address = match template.addr() {
@@ -600,12 +604,10 @@ fn masters(nodes: &str) -> Vec<Master> {
             {
                 return None;
             }
-            // `ip:port@cport[,hostname]`
-            let (address, hostname) = match fields[1].split_once(',') {
-                Some((address, hostname)) => (address, Some(hostname).filter(|h| !h.is_empty())),
-                None => (fields[1], None),
-            };
-            let address = address.split('@').next()?;
+            // `ip:port@cport[,hostname[,auxiliary_field=value]*]`
+            let mut parts = fields[1].split(',');
+            let address = parts.next()?.split('@').next()?;
+            let hostname = parts.next().filter(|hostname| !hostname.is_empty());
             let (ip, port) = address.rsplit_once(':')?;
             Some(Master {
                 ip: ip.to_owned(),
@@ -1506,17 +1508,18 @@ impl Link {
         // failure on one master of a cluster, pauses it for a second, and the outbox would hold
         // the sign-out that long. The courier's retries wait the pause out, so a hung Redis costs
         // one timeout per sign-out, not one after another.
-        let signing_out =
-            attempt == Attempt::First && matches!(invalidation, Invalidation::Revoked(..));
-        // In a cluster, the message first, on the subscription's node (the record's master may
-        // be the one that failed). A replica that hears it refuses the token on its own, whatever
-        // Redis holds, so the message need not wait for the record, which follows for the
-        // replicas that did not hear it (and, should it fail, is retried from the outbox with the
-        // message again). One server takes the record first, as every invalidation: a replica
-        // subscribing between the two then reads the record.
-        let announced = signing_out
+        let sign_out = matches!(invalidation, Invalidation::Revoked(..));
+        let signing_out = attempt == Attempt::First && sign_out;
+        // In a cluster, a sign-out's message first, on the subscription's node (the record's
+        // master may be the one that failed), on every attempt: the first may have found no
+        // subscription node, and the record may wait for its master to come back. A replica
+        // that hears it refuses the token on its own, whatever Redis holds, so the message need
+        // not wait for the record, which follows for the replicas that did not hear it. One
+        // server takes the record first, as every invalidation: a replica subscribing between
+        // the two then reads the record.
+        let announced = sign_out
             && self.settings.is_cluster()
-            && self.announce(invalidation, counters, true).await;
+            && self.announce(invalidation, counters, signing_out).await;
         let despite_a_pause = signing_out && !self.settings.is_cluster();
         let connection = if despite_a_pause {
             self.connection_despite_a_pause()
@@ -2454,6 +2457,8 @@ mod tests {
 6ec23923021cf3ff 127.0.0.1:30005@31005 master,fail - 1426238316232 0 5 disconnected 0-100
 824fe116063bc5fc 127.0.0.1:30006@31006 master - 0 1426238316232 6 connected
 e7d1eecce10fd6bb ::1:30001@31001 myself,master - 0 0 1 connected 101-5460 [93-<-292f8b]
+8a1b2c3d4e5f6a7b 10.0.0.7:7007@17007,node-7.cache,shard-id=9f3e master - 0 0 7 connected 1-2
+9a1b2c3d4e5f6a7b 10.0.0.8:7008@17008,,shard-id=1a2b master - 0 0 8 connected 3-4
 ";
         let master = |ip: &str, port, hostname: Option<&str>| Master {
             ip: ip.to_owned(),
@@ -2466,14 +2471,16 @@ e7d1eecce10fd6bb ::1:30001@31001 myself,master - 0 0 1 connected 101-5460 [93-<-
                 master("127.0.0.1", 30002, None),
                 master("127.0.0.1", 30003, Some("cache-3")),
                 master("::1", 30001, None),
+                master("10.0.0.7", 7007, Some("node-7.cache")),
+                master("10.0.0.8", 7008, None),
             ]
         );
     }
 
     const THREE_MASTERS: &str = "\
+c 10.0.0.3:7002@17002,node-c.cache master - 0 0 3 connected 10923-16383
 a 10.0.0.1:7000@17000,node-a.cache myself,master - 0 0 1 connected 0-5460
 b 10.0.0.2:7001@17001,node-b.cache master - 0 0 2 connected 5461-10922
-c 10.0.0.3:7002@17002,node-c.cache master - 0 0 3 connected 10923-16383
 ";
 
     fn cluster_settings(urls: &[&str]) -> RedisSettings {
@@ -2510,13 +2517,22 @@ c 10.0.0.3:7002@17002,node-c.cache master - 0 0 3 connected 10923-16383
             );
         }
         // Over TLS, by the names the nodes announce: their certificates are for those.
-        let settings = cluster_settings(&["rediss://node-b.cache:7001"]);
+        let settings = cluster_settings(&["rediss://app:hunter2@node-b.cache:7001/#insecure"]);
         let others = settings.other_masters(THREE_MASTERS);
         let hosts: Vec<String> = others
             .iter()
-            .map(|client| match client.get_connection_info().addr() {
-                redis::ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port}"),
-                other => panic!("not TLS: {other:?}"),
+            .map(|client| {
+                let info = client.get_connection_info();
+                assert_eq!(info.redis_settings().password(), Some("hunter2"));
+                match info.addr() {
+                    redis::ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure: true,
+                        ..
+                    } => format!("{host}:{port}"),
+                    other => panic!("not TLS as configured: {other:?}"),
+                }
             })
             .collect();
         assert_eq!(hosts, ["node-a.cache:7000", "node-c.cache:7002"]);

@@ -221,6 +221,35 @@ async fn told_of_one_node_the_fleet_outlives_it_and_a_logout_still_reaches_the_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_as_the_token_master_and_the_signing_out_replicas_node_die_still_goes_out() {
+    let mut cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let told = |first: usize| {
+        let mut urls = cluster.urls();
+        urls.swap(0, first);
+        line.config()
+            .redis_cluster_urls(urls)
+            .redis_signing_key(FLEET_KEY)
+            .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT)
+    };
+    // One listens on node 0, the other on node 1.
+    let signing_out = Replica::with_config(told(0)).await;
+    let other = Replica::with_config(told(1)).await;
+    wait_for_subscribers(&cluster, 2).await;
+    let token = tokens_on_every_master(&line, &cluster, 1)
+        .into_iter()
+        .find(|token| cluster.node_of(&shared_key("v", token)) == 0)
+        .unwrap();
+    assert_eq!(signing_out.me(&token).await, StatusCode::OK);
+    assert_eq!(other.me(&token).await, StatusCode::OK);
+    // The node the first listens on, which is also the token's master, dies; the logout's
+    // first announcement finds no subscription node, and its record no master.
+    cluster.kill(0);
+
+    log_out_then_refused(&signing_out.base, &other.base, &token, LOGOUT_DEADLINE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_master_elsewhere_does_not_make_the_subscription_look_dead() {
     let mut cluster = RedisCluster::start();
     let line = Line::start().await;
