@@ -607,7 +607,8 @@ impl LineAuthConfigBuilder {
     }
 
     /// Shares verified tokens through a Redis Cluster (feature `redis`): the URLs of some or all
-    /// of its nodes (all `redis://` or all `rediss://`; the others are discovered), instead of
+    /// of its nodes (all `redis://` or all `rediss://`; the others are discovered from one that
+    /// answers), instead of
     /// [`redis_url`](Self::redis_url), which is a configuration error alongside it. Every key of
     /// one token shares a slot; `clear` walks every master: see [`shared`](crate::shared).
     #[cfg(feature = "redis")]

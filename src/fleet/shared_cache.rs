@@ -291,15 +291,11 @@ impl RedisSettings {
                 Ok(node)
             })
             .collect::<Result<Arc<[_]>, _>>()?;
-        let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
-            .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(timeout)
-            // Each call is bounded by the Redis timeout anyway; retries only within it.
-            .retries(2)
-            .min_retry_wait(10)
-            .max_retry_wait(u64::try_from(PAUSE_AFTER_FAILURE.as_millis()).unwrap_or(1000))
-            .build()
-            .map_err(|e| invalid(&shown_url, e))?;
+        let client = cluster_client(
+            nodes.iter().map(|node| node.get_connection_info().clone()),
+            timeout,
+        )
+        .map_err(|e| invalid(&shown_url, e))?;
         Ok(Self {
             target: Target::Cluster { client, nodes },
             signing,
@@ -307,6 +303,26 @@ impl RedisSettings {
             key_prefix: key_prefix.into(),
             timeout,
         })
+    }
+
+    /// The cluster's client, started from the configured nodes and the masters `learned`
+    /// since: after its connection is dropped, it must find the cluster when the configured
+    /// nodes are gone.
+    fn cluster_client(&self, learned: &[redis::Client]) -> Option<ClusterClient> {
+        let Target::Cluster { client, nodes } = &self.target else {
+            return None;
+        };
+        if learned.is_empty() {
+            return Some(client.clone());
+        }
+        let seeds = nodes.iter().chain(learned);
+        // Built from settings already accepted once; should it fail, the configured nodes.
+        cluster_client(
+            seeds.map(|node| node.get_connection_info().clone()),
+            self.timeout,
+        )
+        .ok()
+        .or_else(|| Some(client.clone()))
     }
 
     fn is_cluster(&self) -> bool {
@@ -366,6 +382,21 @@ impl RedisSettings {
             })
             .collect()
     }
+}
+
+/// A cluster client starting from `seeds`.
+fn cluster_client(
+    seeds: impl IntoIterator<Item = redis::ConnectionInfo>,
+    timeout: Duration,
+) -> redis::RedisResult<ClusterClient> {
+    ClusterClientBuilder::new(seeds)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(timeout)
+        // Each call is bounded by the Redis timeout anyway; retries only within it.
+        .retries(2)
+        .min_retry_wait(10)
+        .max_retry_wait(u64::try_from(PAUSE_AFTER_FAILURE.as_millis()).unwrap_or(1000))
+        .build()
 }
 
 /// A connection for commands: to the one server, or to the cluster, which routes each command
@@ -671,6 +702,10 @@ pub(crate) struct Link {
     /// node passes a message on to every other, and publishing where this replica listens lets
     /// its keepalive prove that node alive. Set by the subscriber.
     publisher: RwLock<Option<Connection>>,
+    /// In a cluster, the masters beyond the configured nodes, as the node last subscribed on
+    /// listed them: for the subscription, and to find the cluster again when the configured
+    /// nodes are gone.
+    learned: RwLock<Vec<redis::Client>>,
     /// Held while connecting, so the subscriber and the courier make one connection, not two.
     connecting: tokio::sync::Mutex<()>,
     /// [`clock::millis`] before which Redis is not tried, after a failure.
@@ -714,6 +749,7 @@ impl SharedCache {
             settings,
             connection: RwLock::new(None),
             publisher: RwLock::new(None),
+            learned: RwLock::new(Vec::new()),
             connecting: tokio::sync::Mutex::new(()),
             paused_until: AtomicU64::new(0),
             outbox: Mutex::new(VecDeque::new()),
@@ -753,7 +789,6 @@ impl SharedCache {
             keepalive_channel: self.keepalive_channel(),
             stop: self.stop.subscribe(),
             node: 0,
-            others: Vec::new(),
         };
         runtime.spawn(subscriber.run());
         runtime.spawn(run_courier(
@@ -817,6 +852,18 @@ impl Link {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = None;
         self.set_publisher(None);
+    }
+
+    /// The masters learned beyond the configured nodes (see [`learned`](Self::learned)).
+    fn learned(&self) -> Vec<redis::Client> {
+        self.learned
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn learn(&self, masters: Vec<redis::Client>) {
+        *self.learned.write().unwrap_or_else(PoisonError::into_inner) = masters;
     }
 
     fn set_publisher(&self, publisher: Option<Connection>) {
@@ -1785,6 +1832,10 @@ impl Link {
                         .map(Connection::Single)
                 }
                 Target::Cluster { client, .. } => {
+                    let client = self
+                        .settings
+                        .cluster_client(&self.learned())
+                        .unwrap_or_else(|| client.clone());
                     let config = redis::cluster::ClusterConfig::new()
                         .set_connection_timeout(CONNECT_TIMEOUT)
                         .set_response_timeout(self.settings.timeout);
@@ -1877,11 +1928,8 @@ struct Subscriber {
     keepalive_channel: String,
     stop: watch::Receiver<()>,
     /// Which server to subscribe on next: in a cluster, after a node fails the next one is
-    /// tried, the configured nodes first, then [`others`](Self::others).
+    /// tried, the configured nodes first, then those learned (see [`Link::learned`]).
     node: usize,
-    /// In a cluster, the masters beyond the configured nodes, as the node last subscribed on
-    /// listed them.
-    others: Vec<redis::Client>,
 }
 
 impl Subscriber {
@@ -1955,9 +2003,10 @@ impl Subscriber {
     async fn subscribe(&mut self) -> Result<redis::aio::PubSub, String> {
         // The command connection first: once subscribed, this replica is fully in the fleet.
         self.link.connect().await;
+        let learned = self.link.learned();
         let client = nth_candidate(
             self.link.settings.subscription_clients(),
-            &self.others,
+            &learned,
             self.node,
         );
         let cluster = self.link.settings.is_cluster();
@@ -1991,7 +2040,7 @@ impl Subscriber {
                 if let Some((publisher, listing)) = publisher {
                     self.link.set_publisher(Some(publisher));
                     if let Some(listing) = listing {
-                        self.others = self.link.settings.other_masters(&listing);
+                        self.link.learn(self.link.settings.other_masters(&listing));
                     }
                 }
                 Ok(pubsub)

@@ -537,3 +537,60 @@ async fn a_logout_is_honoured_before_a_stalled_subscription_node_comes_back() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn told_of_one_node_that_hangs_then_dies_the_fleet_shares_again_through_the_others() {
+    let mut cluster = RedisCluster::start();
+    let line = Line::start().await;
+    // Not the node of the fleet-wide forget mark, which a share reads.
+    let told = (cluster.node_of("line-auth:xall") + 1) % 3;
+    let replicas = {
+        let mut replicas = Vec::new();
+        for _ in 0..2 {
+            let config = line
+                .config()
+                .redis_cluster_urls([cluster.url(told)])
+                .redis_signing_key(FLEET_KEY)
+                .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT);
+            replicas.push(Replica::with_config(config).await);
+        }
+        replicas
+    };
+    wait_for_subscribers(&cluster, 2).await;
+    // Tokens whose keys, their users' too, are all on the masters left.
+    let fresh: Vec<String> = (0..60u32)
+        .filter_map(|i| {
+            let user = format!("U{:032x}", 0x5100 + i);
+            let token = line.issue(IssueToken::new(CHANNEL).user_id(&user));
+            let keys = [
+                shared_key("v", &token),
+                format!("line-auth:u:{user}"),
+                format!("line-auth:xu:{user}"),
+            ];
+            keys.iter()
+                .all(|key| cluster.node_of(key) != told)
+                .then_some(token)
+        })
+        .collect();
+    // The node hangs long enough for the subscriptions to leave it (and the command
+    // connections to be dropped with them), then dies: a host gone, not a process.
+    cluster.pause(told, Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    cluster.kill(told);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for token in &fresh {
+        let before = line.calls().0;
+        assert_eq!(replicas[0].me(token).await, StatusCode::OK);
+        assert_eq!(replicas[1].me(token).await, StatusCode::OK);
+        if line.calls().0 == before + 1 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sharing without the node told of"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("no sharing without the node told of");
+}
