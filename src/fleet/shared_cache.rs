@@ -854,7 +854,8 @@ impl Link {
         self.set_publisher(None);
     }
 
-    /// The masters learned beyond the configured nodes (see [`learned`](Self::learned)).
+    /// The masters learned beyond the configured nodes, as the node last subscribed on listed
+    /// them.
     fn learned(&self) -> Vec<redis::Client> {
         self.learned
             .read()
