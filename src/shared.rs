@@ -28,10 +28,11 @@
 //! are published and heard on one node at a time (a cluster passes a `PUBLISH` to every node),
 //! the next configured node taking over when that one dies, then the other masters the last
 //! node listed (which also seed the command connection made anew), so a running fleet told of
-//! one node outlives it; a replica starting needs a configured node to answer. While a master is down, its entries
-//! are out of reach and a call failing on it leaves Redis alone for a second, as when a single
-//! Redis is down; a logout is announced at once all the same (the message first, through the
-//! subscription's node; the record when it can be written). Sentinel is not supported.
+//! one node outlives it; a replica starting needs a configured node to answer. While a master
+//! is down, its entries are out of reach and a call failing on it leaves Redis alone for a
+//! second, as when a single Redis is down; a logout is announced at once all the same (the
+//! message first, through the subscription's node; the record when it can be written).
+//! Sentinel is not supported.
 //!
 //! # How a request is decided
 //!
