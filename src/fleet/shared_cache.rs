@@ -305,26 +305,6 @@ impl RedisSettings {
         })
     }
 
-    /// The cluster's client, started from the configured nodes and the masters `learned`
-    /// since: after its connection is dropped, it must find the cluster when the configured
-    /// nodes are gone.
-    fn cluster_client(&self, learned: &[redis::Client]) -> Option<ClusterClient> {
-        let Target::Cluster { client, nodes } = &self.target else {
-            return None;
-        };
-        if learned.is_empty() {
-            return Some(client.clone());
-        }
-        let seeds = nodes.iter().chain(learned);
-        // Built from settings already accepted once; should it fail, the configured nodes.
-        cluster_client(
-            seeds.map(|node| node.get_connection_info().clone()),
-            self.timeout,
-        )
-        .ok()
-        .or_else(|| Some(client.clone()))
-    }
-
     fn is_cluster(&self) -> bool {
         matches!(self.target, Target::Cluster { .. })
     }
@@ -1832,11 +1812,20 @@ impl Link {
                         .await
                         .map(Connection::Single)
                 }
-                Target::Cluster { client, .. } => {
-                    let client = self
-                        .settings
-                        .cluster_client(&self.learned())
-                        .unwrap_or_else(|| client.clone());
+                Target::Cluster { client, nodes } => {
+                    // Started from the masters learned too: the configured nodes may be gone.
+                    let learned = self.learned();
+                    let client = if learned.is_empty() {
+                        client.clone()
+                    } else {
+                        let seeds = nodes.iter().chain(&learned);
+                        // Settings accepted once already; should they fail, the configured nodes.
+                        cluster_client(
+                            seeds.map(|node| node.get_connection_info().clone()),
+                            self.settings.timeout,
+                        )
+                        .unwrap_or_else(|_| client.clone())
+                    };
                     let config = redis::cluster::ClusterConfig::new()
                         .set_connection_timeout(CONNECT_TIMEOUT)
                         .set_response_timeout(self.settings.timeout);

@@ -176,15 +176,15 @@ async fn a_logout_of_a_token_whose_master_is_down_still_reaches_the_other_replic
     .await;
 }
 
-/// Replicas given one node of the cluster, which the README says is enough: the rest are
+/// Two replicas given one node of the cluster, which the README says is enough: the rest are
 /// discovered.
-async fn fleet_told_of_node_0_only(line: &Line, cluster: &RedisCluster) -> Vec<Replica> {
+async fn fleet_told_of(line: &Line, cluster: &RedisCluster, node: usize) -> Vec<Replica> {
     let mut replicas = Vec::new();
     for _ in 0..2 {
         replicas.push(
             Replica::with_config(
                 line.config()
-                    .redis_cluster_urls([cluster.url(0)])
+                    .redis_cluster_urls([cluster.url(node)])
                     .redis_signing_key(FLEET_KEY)
                     .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT),
             )
@@ -199,7 +199,7 @@ async fn fleet_told_of_node_0_only(line: &Line, cluster: &RedisCluster) -> Vec<R
 async fn told_of_one_node_the_fleet_outlives_it_and_a_logout_still_reaches_the_other_replica() {
     let mut cluster = RedisCluster::start();
     let line = Line::start().await;
-    let replicas = fleet_told_of_node_0_only(&line, &cluster).await;
+    let replicas = fleet_told_of(&line, &cluster, 0).await;
     let token = tokens_on_every_master(&line, &cluster, 1)
         .into_iter()
         .find(|token| cluster.node_of(&shared_key("v", token)) == 1)
@@ -554,19 +554,7 @@ async fn told_of_one_node_that_hangs_then_dies_the_fleet_shares_again_through_th
     let line = Line::start().await;
     // Not the node of the fleet-wide forget mark, which a share reads.
     let told = (cluster.node_of("line-auth:xall") + 1) % 3;
-    let replicas = {
-        let mut replicas = Vec::new();
-        for _ in 0..2 {
-            let config = line
-                .config()
-                .redis_cluster_urls([cluster.url(told)])
-                .redis_signing_key(FLEET_KEY)
-                .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT);
-            replicas.push(Replica::with_config(config).await);
-        }
-        replicas
-    };
-    wait_for_subscribers(&cluster, 2).await;
+    let replicas = fleet_told_of(&line, &cluster, told).await;
     // Tokens whose keys, their users' too, are all on the masters left.
     let fresh: Vec<String> = (0..60u32)
         .filter_map(|i| {
