@@ -1366,9 +1366,8 @@ impl Link {
             .is_none()
         {
             // Either write may have landed without the other (a verdict missing from its user's
-            // set escapes `forget_user`), and the check below was not made: taken back once Redis
-            // answers, as a forget would.
-            self.invalidate_later(Invalidation::Token(*digest));
+            // set escapes `forget_user`), and the check below was not made.
+            self.take_back(digest, counters).await;
             return;
         }
         // Written, then checked: a forget that lands in between deletes the verdict itself.
@@ -1381,7 +1380,7 @@ impl Link {
         let read = marks.query_async::<Vec<Option<u64>>>(&mut connection);
         let Some(forgotten_at) = self.run(counters, "share a verdict", read).await else {
             // No telling whether a forget came in between: fail closed.
-            self.invalidate_later(Invalidation::Token(*digest));
+            self.take_back(digest, counters).await;
             return;
         };
         // In a cluster the marks and `since` come from the clocks of different nodes: a forget
@@ -1393,15 +1392,31 @@ impl Link {
         };
         let since = since.map_or(0, |since| since.0.saturating_sub(skew));
         if forgotten_at.into_iter().flatten().any(|at| at >= since) {
-            // Forgotten since this replica started verifying: take the verdict back.
-            let mut take_back = redis::pipe();
-            take_back.cmd("DEL").arg(self.key("v", digest)).ignore();
-            if !self
-                .write(&take_back, counters, "take back a forgotten verdict")
-                .await
-            {
-                self.invalidate_later(Invalidation::Token(*digest));
+            // Forgotten since this replica started verifying.
+            self.take_back(digest, counters).await;
+        }
+    }
+
+    /// Deletes a verdict just shared that a forget may have missed. Only Redis's copy: the
+    /// replicas heard the forget itself, and this replica's flight keeps nothing a forget came
+    /// after. A replica that read the copy meanwhile keeps it, as where the forget's mark is
+    /// seen. Telling every replica to drop the token instead would, while a master holding the
+    /// forget marks or the user's set is down, cost each of them a LINE call per token about once
+    /// a second, since every share fails that way. Even while Redis use is paused (the failure
+    /// that brings this here paused it); should the delete fail too, the courier forgets the
+    /// token fleet-wide once Redis answers.
+    async fn take_back(&self, digest: &TokenDigest, counters: &dyn Tally) {
+        let mut take_back = redis::pipe();
+        take_back.cmd("DEL").arg(self.key("v", digest)).ignore();
+        let taken_back = match self.connection_despite_a_pause() {
+            Some(mut connection) => {
+                self.write_on(&mut connection, &take_back, counters, "take back a verdict")
+                    .await
             }
+            None => false,
+        };
+        if !taken_back {
+            self.invalidate_later(Invalidation::Token(*digest));
         }
     }
 

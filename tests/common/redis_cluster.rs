@@ -113,9 +113,16 @@ impl RedisCluster {
         connection
     }
 
+    /// A node that is up, to ask about the cluster.
+    fn live(&self) -> usize {
+        (0..self.nodes.len())
+            .find(|&index| self.nodes[index].child.is_some())
+            .expect("every node is down")
+    }
+
     /// Which node serves `key`'s slot.
     pub fn node_of(&self, key: &str) -> usize {
-        let mut connection = self.connection(0);
+        let mut connection = self.connection(self.live());
         let slot: u16 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
             .arg(key)
@@ -126,7 +133,7 @@ impl RedisCluster {
 
     /// Which node serves `slot`.
     pub fn node_of_slot(&self, slot: u16) -> usize {
-        let mut connection = self.connection(0);
+        let mut connection = self.connection(self.live());
         let slots: Vec<(u16, u16, (String, u16))> = redis::cmd("CLUSTER")
             .arg("SLOTS")
             .query::<Vec<redis::Value>>(&mut connection)
