@@ -11,6 +11,8 @@
 #![cfg_attr(not(feature = "redis"), allow(dead_code))]
 
 #[cfg(feature = "redis")]
+mod outbox;
+#[cfg(feature = "redis")]
 mod shared_cache;
 
 use std::time::{Duration, SystemTime};

@@ -27,6 +27,7 @@ use crate::stats::{Counters, Event};
 use crate::token::{DigestHashBuilder, TokenDigest};
 use crate::user::{LineUser, SerializedUser};
 
+use super::outbox::{Outbox, OUTBOX_LIMIT};
 use super::{Claim, Invalidation, Notice, SharedVerdict};
 
 /// After a failed Redis call, Redis is skipped this long: an outage costs one timeout per second,
@@ -42,9 +43,6 @@ const KEEPALIVE_EVERY: Duration = Duration::from_secs(1);
 /// Nothing heard for this long: the subscription is taken for dead (a half-open connection
 /// delivers nothing and reports nothing) and made anew.
 const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(3);
-/// Invalidations kept while Redis cannot be reached. Past this the forgets collapse into one
-/// "forget everything", which covers them; sign-outs are kept, each one.
-const OUTBOX_LIMIT: usize = 10_000;
 
 /// How many tokens verified without the fleet's sign-outs read are remembered one by one until
 /// they are read; past that, every verdict this replica holds is dropped instead.
@@ -690,8 +688,8 @@ pub(crate) struct Link {
     connecting: tokio::sync::Mutex<()>,
     /// [`clock::millis`] before which Redis is not tried, after a failure.
     paused_until: AtomicU64,
-    /// Invalidations not yet published, oldest first.
-    outbox: Mutex<VecDeque<Invalidation>>,
+    /// Invalidations not yet published.
+    outbox: Mutex<Outbox>,
     /// Wakes the courier.
     outbox_filled: Notify,
     started: AtomicBool,
@@ -732,7 +730,7 @@ impl SharedCache {
             learned: RwLock::new(Vec::new()),
             connecting: tokio::sync::Mutex::new(()),
             paused_until: AtomicU64::new(0),
-            outbox: Mutex::new(VecDeque::new()),
+            outbox: Mutex::new(Outbox::default()),
             outbox_filled: Notify::new(),
             started: AtomicBool::new(false),
             subscribed: watch::channel(false).0,
@@ -871,7 +869,7 @@ impl Link {
         if !self.settings.is_cluster() {
             return self.connection();
         }
-        if clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed) {
+        if self.paused() {
             return None;
         }
         self.publisher
@@ -888,9 +886,14 @@ impl Link {
             .clone()
     }
 
+    /// Whether Redis use is paused: it failed within the last second.
+    fn paused(&self) -> bool {
+        clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed)
+    }
+
     /// The connection, unless Redis failed within the last second or was never reached.
     fn connection(&self) -> Option<Connection> {
-        if clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed) {
+        if self.paused() {
             return None;
         }
         self.connection_despite_a_pause()
@@ -1011,7 +1014,7 @@ impl Link {
         if let Some(connection) = self.connection() {
             return Some(connection);
         }
-        if clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed) {
+        if self.paused() {
             return None;
         }
         let connecting = async {
@@ -1500,44 +1503,18 @@ impl Link {
     /// Leaves an invalidation in the outbox, which the courier task publishes at once or when
     /// Redis is back. For callers that cannot wait.
     pub(crate) fn invalidate_later(&self, invalidation: Invalidation) {
-        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-        if outbox.len() >= OUTBOX_LIMIT && outbox.front() != Some(&Invalidation::All) {
+        let overflowed = self.outbox().leave(invalidation);
+        if overflowed {
             tracing::warn!(
                 "shared cache: over {OUTBOX_LIMIT} invalidations wait for Redis; \
-                 replacing them with one that forgets everything"
+                 replacing the forgets with one that forgets everything"
             );
-            // "Forget everything" covers forgets, not sign-outs: those are kept.
-            outbox.retain(|waiting| matches!(waiting, Invalidation::Revoked(..)));
-            outbox.push_front(Invalidation::All);
         }
-        if outbox.front() != Some(&Invalidation::All)
-            || matches!(invalidation, Invalidation::Revoked(..))
-        {
-            outbox.push_back(invalidation);
-        }
-        drop(outbox);
         self.outbox_filled.notify_one();
     }
 
-    /// The next invalidation for the courier to publish, out of the outbox while it is under
-    /// way: an invalidation left meanwhile is kept, even behind a "forget everything" whose
-    /// deletes may already have passed its token.
-    fn take_from_outbox(&self) -> Option<Invalidation> {
-        self.outbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
-    }
-
-    /// Returns an invalidation the courier could not publish to the front of the outbox, unless a
-    /// "forget everything" that took over meanwhile covers it.
-    fn put_back(&self, invalidation: Invalidation) {
-        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-        let covered = outbox.front() == Some(&Invalidation::All)
-            && !matches!(invalidation, Invalidation::Revoked(..));
-        if !covered {
-            outbox.push_front(invalidation);
-        }
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Deletes what the fleet shares about the invalidated tokens and tells every replica.
@@ -2135,12 +2112,14 @@ async fn run_courier(
 ) {
     loop {
         let wake = link.outbox_filled.notified();
-        while link.connect().await {
-            let Some(invalidation) = link.take_from_outbox() else {
+        // Nothing is tried while Redis use is paused: the try would fail without reaching
+        // Redis, and send the invalidation behind the ones that failed.
+        while link.connect().await && !link.paused() {
+            let Some(invalidation) = link.outbox().take() else {
                 break;
             };
             if !link.publish(&invalidation, &notices, Attempt::Retry).await {
-                link.put_back(invalidation);
+                link.outbox().put_back(invalidation);
                 break;
             }
         }
@@ -2355,57 +2334,7 @@ mod tests {
     }
 
     fn outbox(shared: &SharedCache) -> Vec<Invalidation> {
-        Vec::from(shared.outbox.lock().unwrap().clone())
-    }
-
-    #[test]
-    fn a_forget_left_while_forgetting_everything_is_under_way_is_kept() {
-        let shared = unreachable_fleet();
-        let forget = Invalidation::Token(TokenDigest::of("forgotten"));
-        shared.invalidate_later(Invalidation::All);
-        shared.invalidate_later(forget.clone());
-        assert_eq!(
-            outbox(&shared),
-            [Invalidation::All],
-            "covered while it waits"
-        );
-
-        // The courier publishes "forget everything": its deletes may pass a token whose verdict
-        // is shared later, so a forget of that token left now must still go out.
-        assert_eq!(shared.take_from_outbox(), Some(Invalidation::All));
-        shared.invalidate_later(forget.clone());
-        assert_eq!(outbox(&shared), std::slice::from_ref(&forget));
-    }
-
-    #[test]
-    fn what_the_courier_could_not_publish_goes_back_in_front_unless_covered() {
-        let shared = unreachable_fleet();
-        let forget = Invalidation::Token(TokenDigest::of("forgotten"));
-        let signed_out = Invalidation::Revoked(TokenDigest::of("out"), Duration::from_secs(1));
-
-        // "Forget everything" failed, a forget arrived meanwhile: both wait, the forget behind
-        // it (redundant, and harmless: it deletes what is already gone).
-        shared.invalidate_later(Invalidation::All);
-        let under_way = shared.take_from_outbox().unwrap();
-        shared.invalidate_later(forget.clone());
-        shared.put_back(under_way);
-        assert_eq!(outbox(&shared), [Invalidation::All, forget.clone()]);
-
-        // A forget that failed while an overflow put "forget everything" in front: covered.
-        let shared = unreachable_fleet();
-        shared.invalidate_later(forget.clone());
-        let under_way = shared.take_from_outbox().unwrap();
-        shared.invalidate_later(Invalidation::All);
-        shared.put_back(under_way);
-        assert_eq!(outbox(&shared), [Invalidation::All]);
-
-        // A sign-out never is.
-        let shared = unreachable_fleet();
-        shared.invalidate_later(signed_out.clone());
-        let under_way = shared.take_from_outbox().unwrap();
-        shared.invalidate_later(Invalidation::All);
-        shared.put_back(under_way);
-        assert_eq!(outbox(&shared), [signed_out, Invalidation::All]);
+        shared.outbox().in_order()
     }
 
     const KEY: &str = "fleet-signing-key-of-at-least-32-bytes";

@@ -689,3 +689,42 @@ async fn a_dead_master_holding_the_users_sets_does_not_send_replicas_back_to_lin
 
     served_from_memory_while_a_master_is_down(&line, &cluster, &replicas, &tokens).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forget_goes_out_while_a_forget_before_it_waits_for_its_dead_master() {
+    let mut cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &cluster, 2).await;
+    // Neither the subscriptions' node (the first configured) nor the forget marks' master.
+    let marks = cluster.node_of("line-auth:xall");
+    let dead = (1..3).find(|&node| node != marks).unwrap();
+    let held = tokens_away_from(&line, &cluster, dead, false, 1).remove(0);
+    let on_dead = tokens_on_every_master(&line, &cluster, 1)
+        .into_iter()
+        .find(|token| cluster.node_of(&shared_key("v", token)) == dead)
+        .unwrap();
+    for token in [&held, &on_dead] {
+        for replica in &replicas {
+            assert_eq!(replica.me(token).await, StatusCode::OK);
+        }
+    }
+    cluster.kill(dead);
+
+    // The first forget waits for its master; the second, of a token on a live master, still
+    // reaches the other replica, which then asks LINE again.
+    replicas[0].auth.forget(&on_dead);
+    replicas[0].auth.forget(&held);
+    let before = line.calls().0;
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        assert_eq!(replicas[1].me(&held).await, StatusCode::OK);
+        if line.calls().0 > before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a forget waits behind one whose master is down"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
