@@ -71,14 +71,17 @@
 //! entries and publish on `<prefix>invalidate`; every replica drops its in-process copy when the
 //! message arrives (milliseconds on a LAN). A logout also leaves a refusal in Redis until the
 //! token expires, so no replica accepts it again. A forget leaves a mark with the time, by Redis's
-//! clock; a replica shares a verdict, then reads the marks, and takes the verdict back if the
-//! token, its user or everything was forgotten after its verification began. Whichever of the
-//! share and the forget reaches Redis second removes the verdict, so a verification under way
-//! cannot undo a forget.
+//! clock; a replica writes a verdict only if no mark came since its verification began (in one
+//! script: on one server every mark, in a cluster the token's own, which shares its slot), then
+//! reads the marks and takes the verdict back if the token, its user or everything was forgotten
+//! after its verification began. Whichever of the share and the forget reaches Redis second
+//! removes the verdict, so a verification under way cannot undo a forget; and a replica waiting
+//! on the verifying one's claim is not handed a verdict the token's forget covered.
 //!
-//! A replica that hears LINE refuse a token it held, or one LINE calls revoked or refuses in words
-//! not recognised here, publishes that refusal too (with a forget's mark): every replica drops its verdict, stale ones included,
-//! while the refusal, shared and remembered, stands.
+//! A replica that hears LINE refuse a token it held, or one LINE calls revoked or expired (LINE
+//! ends tokens early) or refuses in words not recognised here, publishes that refusal too (with a
+//! forget's mark): every replica drops its verdict, stale ones included, while the refusal,
+//! shared and remembered, stands.
 //!
 //! Every replica publishes a keepalive on a channel of its own (`<prefix>keepalive:…`) each
 //! second and expects to hear it, so a Redis ACL must allow `PUBLISH` and `SUBSCRIBE` on

@@ -80,6 +80,26 @@ end
 return {verified, refused, signed_out, now[1], now[2], claim}
 ";
 
+/// Shares a verified token's verdict unless a forget came since its verification began: writes
+/// the verdict `KEYS[1]` (`ARGV[1]`, for `ARGV[2]` ms) and ends the claim `KEYS[2]`, unless one of
+/// the forget marks `KEYS[3..]` holds a time at or after `ARGV[3]`, in which case it only ends the
+/// claim. Returns 1 if it wrote the verdict, 0 if not. A replica waiting on the claim then never
+/// reads a verdict the forget covered; where the marks are in other slots (a cluster's user and
+/// "forget everything" marks), the check after the write takes such a verdict back.
+const SHARE_UNLESS_FORGOTTEN: &str = r"
+local since = tonumber(ARGV[3])
+for i = 3, #KEYS do
+  local at = tonumber(redis.call('GET', KEYS[i]))
+  if at and at >= since then
+    redis.call('DEL', KEYS[2])
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
+";
+
 /// What a separate claim (where scripts are refused) found.
 pub(crate) enum Claimed {
     /// This replica asks LINE: it holds the claim, or Redis could not tell.
@@ -707,6 +727,7 @@ pub(crate) struct Link {
     /// The read-and-claim script, and whether this Redis refused scripts (ACL, a managed service
     /// that disables them): then the read and the claim are two calls.
     read_and_claim: redis::Script,
+    share_unless_forgotten: redis::Script,
     scripts_refused: AtomicBool,
     /// How long a shared refusal stands.
     refused_ttl: Duration,
@@ -737,6 +758,7 @@ impl SharedCache {
             read_unsubscribed: AtomicBool::new(false),
             unread: Mutex::new(Unread::default()),
             read_and_claim: redis::Script::new(READ_AND_CLAIM),
+            share_unless_forgotten: redis::Script::new(SHARE_UNLESS_FORGOTTEN),
             scripts_refused: AtomicBool::new(false),
             refused_ttl,
             max_ttl,
@@ -889,6 +911,15 @@ impl Link {
     /// Whether Redis use is paused: it failed within the last second.
     fn paused(&self) -> bool {
         clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed)
+    }
+
+    /// How long Redis use stays paused, if it is.
+    fn pause_left(&self) -> Option<Duration> {
+        let left = self
+            .paused_until
+            .load(Ordering::Relaxed)
+            .saturating_sub(clock::millis(clock::now()));
+        (left > 0).then(|| Duration::from_millis(left))
     }
 
     /// The connection, unless Redis failed within the last second or was never reached.
@@ -1331,12 +1362,39 @@ impl Link {
         };
         let sealed = self.settings.signing.seal("v", digest, &json);
         let user_key = self.user_key(user.user_id());
-        // Two pipelines, one per slot (the token's keys, the user's set), sent together.
+        // In a cluster the marks and `since` come from the clocks of different nodes: a forget
+        // up to a second older than it looks takes the verdict back too.
+        let skew = if self.settings.is_cluster() {
+            CLUSTER_CLOCK_SKEW
+        } else {
+            0
+        };
+        let since = since.map_or(0, |since| since.0.saturating_sub(skew));
+        let marks = [
+            self.key("x", digest),
+            self.tombstone_of_user(user.user_id()),
+            self.tombstone_of_everything(),
+        ];
+        // Two writes, one per slot (the token's keys, the user's set), sent together.
+        let mut invocation = self.share_unless_forgotten.prepare_invoke();
+        invocation
+            .key(self.key("v", digest))
+            .key(self.key("l", digest));
+        // A script's keys share a slot: in a cluster, the token's own mark only.
+        let checked_marks = if self.settings.is_cluster() {
+            1
+        } else {
+            marks.len()
+        };
+        for mark in &marks[..checked_marks] {
+            invocation.key(mark);
+        }
+        invocation.arg(&sealed).arg(ttl_ms).arg(since);
         let mut token = redis::pipe();
         token
             .cmd("SET")
             .arg(self.key("v", digest))
-            .arg(sealed)
+            .arg(&sealed)
             .arg("PX")
             .arg(ttl_ms)
             .ignore()
@@ -1357,43 +1415,47 @@ impl Link {
             return;
         };
         let (mut for_token, mut for_user) = (connection.clone(), connection.clone());
-        let written = async {
-            tokio::try_join!(
-                token.query_async::<()>(&mut for_token),
-                of_user.query_async::<()>(&mut for_user)
-            )
+        let verdict_written = async {
+            if !self.scripts_refused.load(Ordering::Relaxed) {
+                match invocation.invoke_async::<i64>(&mut for_token).await {
+                    Ok(written) => return Ok(written == 1),
+                    Err(error) if refuses_scripts(&error) => {
+                        self.scripts_refused.store(true, Ordering::Relaxed);
+                        tracing::info!(
+                            %error,
+                            "shared cache: Redis refuses scripts; sharing, then checking for \
+                             forgets"
+                        );
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            token.query_async::<()>(&mut for_token).await.map(|()| true)
         };
-        if self
-            .run(counters, "share a verdict", written)
-            .await
-            .is_none()
-        {
-            // Either write may have landed without the other (a verdict missing from its user's
-            // set escapes `forget_user`), and the check below was not made.
-            self.take_back(digest, counters).await;
-            return;
+        let written =
+            async { tokio::try_join!(verdict_written, of_user.query_async::<()>(&mut for_user)) };
+        match self.run(counters, "share a verdict", written).await {
+            // A forget came first: nothing shared, and the claim ended.
+            Some((false, ())) => return,
+            Some((true, ())) => {}
+            None => {
+                // Either write may have landed without the other (a verdict missing from its
+                // user's set escapes `forget_user`), and the check below was not made.
+                self.take_back(digest, counters).await;
+                return;
+            }
         }
-        // Written, then checked: a forget that lands in between deletes the verdict itself.
-        let mut marks = redis::cmd("MGET");
-        marks
-            .arg(self.key("x", digest))
-            .arg(self.tombstone_of_user(user.user_id()))
-            .arg(self.tombstone_of_everything());
+        // Written, then checked for the marks the script could not read (or, where scripts are
+        // refused, any): a forget that lands in between deletes the verdict itself.
+        let mut read_marks = redis::cmd("MGET");
+        read_marks.arg(&marks);
         let mut connection = connection;
-        let read = marks.query_async::<Vec<Option<u64>>>(&mut connection);
+        let read = read_marks.query_async::<Vec<Option<u64>>>(&mut connection);
         let Some(forgotten_at) = self.run(counters, "share a verdict", read).await else {
             // No telling whether a forget came in between: fail closed.
             self.take_back(digest, counters).await;
             return;
         };
-        // In a cluster the marks and `since` come from the clocks of different nodes: a forget
-        // up to a second older than it looks takes the verdict back too.
-        let skew = if self.settings.is_cluster() {
-            CLUSTER_CLOCK_SKEW
-        } else {
-            0
-        };
-        let since = since.map_or(0, |since| since.0.saturating_sub(skew));
         if forgotten_at.into_iter().flatten().any(|at| at >= since) {
             // Forgotten since this replica started verifying.
             self.take_back(digest, counters).await;
@@ -2104,7 +2166,8 @@ enum Attempt {
 }
 
 /// Connects the command connection, then publishes what waits in the outbox, and reads the
-/// sign-outs of tokens verified without them: at once, and again every second.
+/// sign-outs of tokens verified without them: at once, and again every second, or the moment
+/// Redis use resumes after a failure.
 async fn run_courier(
     link: Arc<Link>,
     notices: mpsc::Sender<Notice>,
@@ -2129,9 +2192,12 @@ async fn run_courier(
                 return;
             }
         }
+        // Where Redis use is paused, back the moment it resumes: requests failing on a cluster
+        // master that is down pause it again and again, and the pauses leave little between them.
+        let next_round = link.pause_left().unwrap_or(PAUSE_AFTER_FAILURE);
         tokio::select! {
             _ = wake => {}
-            _ = tokio::time::sleep(PAUSE_AFTER_FAILURE) => {}
+            _ = tokio::time::sleep(next_round) => {}
             _ = stop.changed() => return,
         }
     }

@@ -971,20 +971,23 @@ impl VerificationTask {
                 });
                 // Other replicas may hold it (kept for their stale-if-error past the shared
                 // refusal's short life): they are told to drop it when it was held here, or when
-                // LINE calls it revoked or refuses it in words not recognised here (LINE's texts
-                // changed in 2026; an unknown one is read as possibly a revocation). Junk (not
-                // JWS) and expired tokens (no replica serves one past its expiry) that this
-                // replica did not hold cost the fleet nothing: they are the common refusals, and
-                // while Redis is away every message waits in an outbox whose overflow makes
-                // every replica forget everything. A foreign channel or a missing scope is this
-                // replica's own judgement. Told after landing, so this replica's own message
+                // LINE refuses a token it may have verified before: revoked, expired (LINE ends
+                // tokens early, when a LIFF app closes or a MINI App's consent widens, and a
+                // replica holding one cannot tell), or in words not recognised here (LINE's texts
+                // changed in 2026). Junk (not JWS, which LINE never verified) that this replica
+                // did not hold costs the fleet nothing: it is the common refusal, anyone's to
+                // send, and while Redis is away every message waits in an outbox whose overflow
+                // makes every replica forget everything. A foreign channel or a missing scope is
+                // this replica's own judgement. Told after landing, so this replica's own message
                 // finds the refusal kept.
-                let maybe_revoked = matches!(
+                let maybe_verified_before = matches!(
                     refused,
-                    LineAuthError::InvalidToken(InvalidReason::Revoked | InvalidReason::Rejected)
+                    LineAuthError::InvalidToken(
+                        InvalidReason::Revoked | InvalidReason::Expired | InvalidReason::Rejected
+                    )
                 );
                 let tell_fleet = match origin {
-                    Origin::Line => held || maybe_revoked,
+                    Origin::Line => held || maybe_verified_before,
                     Origin::Shared => held,
                     Origin::Local => false,
                 };

@@ -728,3 +728,47 @@ async fn a_forget_goes_out_while_a_forget_before_it_waits_for_its_dead_master() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forget_goes_out_while_requests_keep_failing_on_a_dead_master() {
+    let mut cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &cluster, 2).await;
+    let marks = cluster.node_of("line-auth:xall");
+    let dead = (1..3).find(|&node| node != marks).unwrap();
+    let held = tokens_away_from(&line, &cluster, dead, false, 1).remove(0);
+    for replica in &replicas {
+        assert_eq!(replica.me(&held).await, StatusCode::OK);
+    }
+    // New tokens on the dead master, one every 20 ms: each first request fails on it and
+    // leaves Redis alone for another second, moments after the last such pause ended.
+    let on_dead: Vec<String> = std::iter::repeat_with(|| line.token())
+        .filter(|token| cluster.node_of(&shared_key("v", token)) == dead)
+        .take(300)
+        .collect();
+    cluster.kill(dead);
+    let traffic = {
+        let base = replicas[0].base.clone();
+        tokio::spawn(async move {
+            for token in on_dead {
+                assert_eq!(
+                    get_bearer(&base, "/api/me", &token).await.status,
+                    StatusCode::OK
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    replicas[0].auth.forget(&held);
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while replicas[1].auth.stats().invalidations_received == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the forget waits while Redis is left alone again and again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    traffic.abort();
+}

@@ -1336,7 +1336,7 @@ async fn a_replica_first_subscribing_after_starting_without_redis_drops_what_it_
 
 /// The race: replica A is verifying a token when it is forgotten elsewhere, and A's share
 /// reaches Redis after the forget's delete (its message not yet arrived at A). The forget's mark,
-/// stamped with Redis's clock, makes A take the verdict back.
+/// stamped with Redis's clock, keeps A's verdict out of Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verdict_shared_after_a_forget_it_predates_is_taken_back() {
     let redis = RedisServer::start();
@@ -1387,9 +1387,55 @@ async fn a_verdict_shared_after_a_forget_it_predates_is_taken_back() {
     assert_eq!(line.calls().0, 2, "the other replica asked LINE itself");
 }
 
-/// The same race, where the replica cannot read the forget marks after sharing (here Redis
-/// refuses it `MGET`): it cannot tell that no forget came in between, so the verdict is taken
-/// back, not left for the other replicas until its TTL.
+/// The same race seen from a replica that takes a request for the token after the forget: it
+/// finds the claim of the replica verifying, and waits for its verdict. That verdict predates the
+/// forget, so it must not be the answer: the request is verified on its own. Here the verifying
+/// replica's commands reach Redis 150 ms after it sends them, so a share would stand for a
+/// while before a check after it took it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_after_a_forget_does_not_take_the_verdict_of_a_verification_before_it() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let relay = Relay::start_far(redis.port(), Duration::from_millis(150)).await;
+    let far = Replica::with_redis_timeout(&line, &relay.url(), Duration::from_secs(3)).await;
+    let near = Replica::start(&line, &redis.url()).await;
+    wait_for_subscribers(&redis, 2).await;
+    // Warm: both connections are up.
+    for replica in [&far, &near] {
+        assert_eq!(replica.me(&line.token()).await, StatusCode::OK);
+    }
+    let token = line.token();
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
+    let verifying = {
+        let (base, token) = (far.base.clone(), token.clone());
+        tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
+    };
+    let before = line.calls().0;
+    line.wait_for_verify_calls(before + 1).await;
+    // A forget lands in Redis now, as another replica's would before its message arrives.
+    let mut connection = inspect(&redis).await;
+    let (secs, micros): (u64, u64) = redis::cmd("TIME")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let _: () = connection
+        .pset_ex(shared_key("x", &token), secs * 1000 + micros / 1000, 30_000)
+        .await
+        .unwrap();
+    assert_eq!(near.me(&token).await, StatusCode::OK);
+    assert_eq!(verifying.await.unwrap(), StatusCode::OK);
+    assert_eq!(
+        line.calls().0,
+        before + 2,
+        "the request after the forget took the verdict of a verification begun before it"
+    );
+}
+
+/// The same race, where Redis refuses the replica scripts (so the forget marks are checked after
+/// the write) and the marks cannot be read (here Redis refuses it the marks' keys): it cannot
+/// tell that no forget came in between, so the verdict is taken back, not left for the other
+/// replicas until its TTL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verdict_shared_when_the_forget_marks_cannot_be_read_is_taken_back() {
     let redis = RedisServer::start();
@@ -1397,13 +1443,24 @@ async fn a_verdict_shared_when_the_forget_marks_cannot_be_read_is_taken_back() {
     let mut connection = inspect(&redis).await;
     let _: () = redis::cmd("ACL")
         .arg(&[
-            "SETUSER", "no-mget", "on", ">secret", "~*", "&*", "+@all", "-mget",
+            "SETUSER",
+            "no-marks",
+            "on",
+            ">secret",
+            "~line-auth:v:*",
+            "~line-auth:r:*",
+            "~line-auth:s:*",
+            "~line-auth:l:*",
+            "~line-auth:u:*",
+            "&*",
+            "+@all",
+            "-@scripting",
         ])
         .query_async(&mut connection)
         .await
         .unwrap();
-    let without_mget = format!("redis://no-mget:secret@127.0.0.1:{}/", redis.port());
-    let sharing = Replica::start(&line, &without_mget).await;
+    let without_marks = format!("redis://no-marks:secret@127.0.0.1:{}/", redis.port());
+    let sharing = Replica::start(&line, &without_marks).await;
     let other = Replica::start(&line, &redis.url()).await;
     wait_for_subscribers(&redis, 2).await;
     let token = line.token();
@@ -1426,7 +1483,7 @@ async fn a_verdict_shared_when_the_forget_marks_cannot_be_read_is_taken_back() {
         .unwrap();
     assert_eq!(verifying.await.unwrap(), StatusCode::OK);
     line.emulator.clear_faults();
-    // Shared first (a second `SET`, after the claim's in the script), then taken back.
+    // Shared first (a second `SET`, after the claim's), then taken back.
     let deadline = Instant::now() + PUSH_DEADLINE;
     while command_calls(&mut connection, "set").await < 2 {
         assert!(Instant::now() < deadline, "the verdict was not shared");
@@ -2059,7 +2116,7 @@ async fn a_miss_reads_and_claims_in_one_round_trip() {
     let line = Line::start().await;
     let replicas = fleet(&line, &redis, 2).await;
     let mut connection = inspect(&redis).await;
-    // The first miss loads the script.
+    // The first miss loads the scripts.
     let first = line.token();
     assert_eq!(replicas[0].me(&first).await, StatusCode::OK);
     // Its share ends after the answer: wait for the last of it (the check of forget marks).
@@ -2075,8 +2132,8 @@ async fn a_miss_reads_and_claims_in_one_round_trip() {
 
     assert_eq!(
         command_calls(&mut connection, "evalsha").await,
-        1,
-        "read + claim"
+        2,
+        "read + claim, then the share unless a forget came"
     );
     assert_eq!(
         command_calls(&mut connection, "mget").await,
@@ -2205,25 +2262,42 @@ async fn a_token_signed_out_unseen_is_refused_fleet_wide_for_lines_30_days() {
 
 #[tokio::test]
 async fn a_token_line_refused_at_one_replica_is_not_served_stale_by_another() {
-    a_token_refused_at_one_replica_is_not_served_stale_by_another(None).await;
+    a_token_refused_at_one_replica_is_not_served_stale_by_another(LineRefuses::AsRevoked).await;
 }
 
 /// The same, with LINE refusing the token in words this crate does not recognise (LINE's texts
 /// changed in 2026): read as possibly a revocation, and told to the fleet.
 #[tokio::test]
 async fn a_token_line_refused_in_other_words_at_one_replica_is_not_served_stale_by_another() {
-    a_token_refused_at_one_replica_is_not_served_stale_by_another(Some(
+    a_token_refused_at_one_replica_is_not_served_stale_by_another(LineRefuses::InWords(
         "The access token is no longer valid",
     ))
     .await;
 }
 
+/// The same, with LINE calling the token expired before the `expires_in` it gave (a LIFF app
+/// closed, a MINI App's consent widened): the replicas holding it cannot tell it from a natural
+/// expiry, which they would have seen coming.
+#[tokio::test]
+async fn a_token_line_expired_early_at_one_replica_is_not_served_stale_by_another() {
+    a_token_refused_at_one_replica_is_not_served_stale_by_another(LineRefuses::AsExpiredEarly)
+        .await;
+}
+
+/// How LINE refuses a token it verified before.
+#[derive(Debug, Clone, Copy)]
+enum LineRefuses {
+    AsRevoked,
+    /// With this `error_description`, once.
+    InWords(&'static str),
+    AsExpiredEarly,
+}
+
 /// Issue 12's first scenario across replicas: stale-if-error 120 s, max TTL 1 s, negative TTL
 /// 2 s (1 s in the issue; 2 here, so a stalled machine does not let the refusal age out before
 /// it is checked). A refusal ends any trust in the token at once on every replica that held it,
-/// even when LINE's answer reaches one that never did; the refusal itself stays. With
-/// `description`, LINE refuses the token once with that text, otherwise as revoked.
-async fn a_token_refused_at_one_replica_is_not_served_stale_by_another(description: Option<&str>) {
+/// even when LINE's answer reaches one that never did; the refusal itself stays.
+async fn a_token_refused_at_one_replica_is_not_served_stale_by_another(refusal: LineRefuses) {
     let redis = RedisServer::start();
     let line = Line::start().await;
     let config = || {
@@ -2236,15 +2310,12 @@ async fn a_token_refused_at_one_replica_is_not_served_stale_by_another(descripti
     let b = Replica::with_config(config()).await;
     let c = Replica::with_config(config()).await;
     wait_for_subscribers(&redis, 3).await;
-    // Junk LINE refuses, and a token LINE calls expired, held nowhere: nothing to tell the
-    // fleet (the common refusals; while Redis is away each would wait in the outbox).
+    // Junk LINE refuses, held nowhere: nothing to tell the fleet (the common refusal, and
+    // anyone's to send; while Redis is away each would wait in the outbox).
     assert_eq!(
         c.me("eyJhbGciOiJIUzI1NiJ9.am5r.am5r").await,
         StatusCode::UNAUTHORIZED
     );
-    let expired = line.token();
-    line.emulator.expire(&expired);
-    assert_eq!(c.me(&expired).await, StatusCode::UNAUTHORIZED);
     let token = line.token();
     assert_eq!(a.me(&token).await, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -2252,14 +2323,17 @@ async fn a_token_refused_at_one_replica_is_not_served_stale_by_another(descripti
     assert_eq!(
         c.auth.stats().invalidations_published,
         0,
-        "junk and expired tokens are free"
+        "junk tokens are free"
     );
 
-    match description {
-        None => {
+    match refusal {
+        LineRefuses::AsRevoked => {
             line.emulator.revoke(&token);
         }
-        Some(description) => line.emulator.inject_times(
+        LineRefuses::AsExpiredEarly => {
+            line.emulator.expire(&token);
+        }
+        LineRefuses::InWords(description) => line.emulator.inject_times(
             Endpoint::Verify,
             Fault::Json {
                 status: StatusCode::BAD_REQUEST,
@@ -2276,7 +2350,7 @@ async fn a_token_refused_at_one_replica_is_not_served_stale_by_another(descripti
     assert_eq!(
         c.me(&token).await,
         StatusCode::UNAUTHORIZED,
-        "LINE refuses it at C, which never held it ({description:?})"
+        "LINE refuses it at C, which never held it ({refusal:?})"
     );
     // C tells the others, before any of them is asked for the token again.
     wait_for_invalidations(&b, 1).await;
