@@ -661,28 +661,29 @@ async fn served_from_memory_while_a_master_is_down(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_master_holding_the_forget_everything_mark_does_not_send_replicas_back_to_line() {
-    let mut cluster = RedisCluster::start();
-    let line = Line::start().await;
-    let replicas = fleet(&line, &cluster, 2).await;
     // Every share reads `xall` after writing: with its master down, none can be checked.
-    let dead = cluster.node_of("line-auth:xall");
-    let tokens = tokens_away_from(&line, &cluster, dead, false, 3);
-    assert_eq!(tokens.len(), 3);
-    cluster.kill(dead);
-    wait_for_subscribers(&cluster, 2).await;
-
-    served_from_memory_while_a_master_is_down(&line, &cluster, &replicas, &tokens).await;
+    with_a_master_down_replicas_serve_from_memory(|marks| marks, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_master_holding_the_users_sets_does_not_send_replicas_back_to_line() {
+    // A share adds the token to its user's set: with that set's master down, the write is half
+    // done.
+    with_a_master_down_replicas_serve_from_memory(|marks| (marks + 1) % 3, true).await;
+}
+
+/// Two replicas, the master `dead` (chosen from the forget marks' master) killed, then
+/// [`served_from_memory_while_a_master_is_down`] with three tokens away from it, but for their
+/// users' sets where `user_on_dead`.
+async fn with_a_master_down_replicas_serve_from_memory(
+    dead: impl FnOnce(usize) -> usize,
+    user_on_dead: bool,
+) {
     let mut cluster = RedisCluster::start();
     let line = Line::start().await;
     let replicas = fleet(&line, &cluster, 2).await;
-    // A share adds the token to its user's set: with that set's master down, the write is half
-    // done.
-    let dead = (cluster.node_of("line-auth:xall") + 1) % 3;
-    let tokens = tokens_away_from(&line, &cluster, dead, true, 3);
+    let dead = dead(cluster.node_of("line-auth:xall"));
+    let tokens = tokens_away_from(&line, &cluster, dead, user_on_dead, 3);
     assert_eq!(tokens.len(), 3);
     cluster.kill(dead);
     wait_for_subscribers(&cluster, 2).await;
@@ -690,48 +691,10 @@ async fn a_dead_master_holding_the_users_sets_does_not_send_replicas_back_to_lin
     served_from_memory_while_a_master_is_down(&line, &cluster, &replicas, &tokens).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forget_goes_out_while_a_forget_before_it_waits_for_its_dead_master() {
-    let mut cluster = RedisCluster::start();
-    let line = Line::start().await;
-    let replicas = fleet(&line, &cluster, 2).await;
-    // Neither the subscriptions' node (the first configured) nor the forget marks' master.
-    let marks = cluster.node_of("line-auth:xall");
-    let dead = (1..3).find(|&node| node != marks).unwrap();
-    let held = tokens_away_from(&line, &cluster, dead, false, 1).remove(0);
-    let on_dead = tokens_on_every_master(&line, &cluster, 1)
-        .into_iter()
-        .find(|token| cluster.node_of(&shared_key("v", token)) == dead)
-        .unwrap();
-    for token in [&held, &on_dead] {
-        for replica in &replicas {
-            assert_eq!(replica.me(token).await, StatusCode::OK);
-        }
-    }
-    cluster.kill(dead);
-
-    // The first forget waits for its master; the second, of a token on a live master, still
-    // reaches the other replica, which then asks LINE again.
-    replicas[0].auth.forget(&on_dead);
-    replicas[0].auth.forget(&held);
-    let before = line.calls().0;
-    let deadline = Instant::now() + Duration::from_secs(4);
-    loop {
-        assert_eq!(replicas[1].me(&held).await, StatusCode::OK);
-        if line.calls().0 > before {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "a forget waits behind one whose master is down"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forget_goes_out_while_requests_keep_failing_on_a_dead_master() {
-    let mut cluster = RedisCluster::start();
+/// A cluster and two replicas that both hold `held`, and the master to kill: neither the
+/// subscriptions' node (the first configured) nor the forget marks' master, nor any of `held`'s.
+async fn a_held_token_and_a_master_to_kill() -> (RedisCluster, Line, Vec<Replica>, usize, String) {
+    let cluster = RedisCluster::start();
     let line = Line::start().await;
     let replicas = fleet(&line, &cluster, 2).await;
     let marks = cluster.node_of("line-auth:xall");
@@ -740,11 +703,44 @@ async fn a_forget_goes_out_while_requests_keep_failing_on_a_dead_master() {
     for replica in &replicas {
         assert_eq!(replica.me(&held).await, StatusCode::OK);
     }
-    // New tokens on the dead master, one every 20 ms: each first request fails on it and
+    (cluster, line, replicas, dead, held)
+}
+
+/// Waits up to 4 s for the second replica to hear the first one's forget.
+async fn the_other_replica_hears_the_forget(replicas: &[Replica], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while replicas[1].auth.stats().invalidations_received == 0 {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forget_goes_out_while_a_forget_before_it_waits_for_its_dead_master() {
+    let (mut cluster, line, replicas, dead, held) = a_held_token_and_a_master_to_kill().await;
+    let on_dead = tokens_on_every_master(&line, &cluster, 1)
+        .into_iter()
+        .find(|token| cluster.node_of(&shared_key("v", token)) == dead)
+        .unwrap();
+    assert_eq!(replicas[0].me(&on_dead).await, StatusCode::OK);
+    cluster.kill(dead);
+
+    // The first forget waits for its master; the second, of a token on a live master, still
+    // reaches the other replica.
+    replicas[0].auth.forget(&on_dead);
+    replicas[0].auth.forget(&held);
+    the_other_replica_hears_the_forget(&replicas, "a forget waits behind one whose master is down")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forget_goes_out_while_requests_keep_failing_on_a_dead_master() {
+    let (mut cluster, line, replicas, dead, held) = a_held_token_and_a_master_to_kill().await;
+    // New tokens on the dead master, one every 10 ms: each first request fails on it and
     // leaves Redis alone for another second, moments after the last such pause ended.
     let on_dead: Vec<String> = std::iter::repeat_with(|| line.token())
         .filter(|token| cluster.node_of(&shared_key("v", token)) == dead)
-        .take(300)
+        .take(600)
         .collect();
     cluster.kill(dead);
     let traffic = {
@@ -755,20 +751,17 @@ async fn a_forget_goes_out_while_requests_keep_failing_on_a_dead_master() {
                     get_bearer(&base, "/api/me", &token).await.status,
                     StatusCode::OK
                 );
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
     };
     tokio::time::sleep(Duration::from_millis(1_500)).await;
 
     replicas[0].auth.forget(&held);
-    let deadline = Instant::now() + Duration::from_secs(4);
-    while replicas[1].auth.stats().invalidations_received == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the forget waits while Redis is left alone again and again"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    the_other_replica_hears_the_forget(
+        &replicas,
+        "the forget waits while Redis is left alone again and again",
+    )
+    .await;
     traffic.abort();
 }

@@ -1361,14 +1361,7 @@ async fn a_verdict_shared_after_a_forget_it_predates_is_taken_back() {
     }
 
     // A forget lands in Redis now, as another replica's would before its message arrives.
-    let (secs, micros): (u64, u64) = redis::cmd("TIME")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    let _: () = connection
-        .pset_ex(shared_key("x", &token), secs * 1000 + micros / 1000, 30_000)
-        .await
-        .unwrap();
+    mark_forgotten_now(&mut connection, &token).await;
     assert_eq!(verifying.await.unwrap(), StatusCode::OK);
     line.emulator.clear_faults();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1397,8 +1390,15 @@ async fn a_request_after_a_forget_does_not_take_the_verdict_of_a_verification_be
     let redis = RedisServer::start();
     let line = Line::start().await;
     let relay = Relay::start_far(redis.port(), Duration::from_millis(150)).await;
-    let far = Replica::with_redis_timeout(&line, &relay.url(), Duration::from_secs(3)).await;
-    let near = Replica::start(&line, &redis.url()).await;
+    // A replica waiting on a claim gives up after half the upstream timeout: 5 s here, well
+    // apart from how soon the claim should end.
+    let config = |url: &str| {
+        fleet_config(&line, url)
+            .redis_timeout(Duration::from_secs(3))
+            .upstream_timeout(Duration::from_secs(10))
+    };
+    let far = Replica::with_config(config(&relay.url())).await;
+    let near = Replica::with_config(config(&redis.url())).await;
     wait_for_subscribers(&redis, 2).await;
     // Warm: both connections are up.
     for replica in [&far, &near] {
@@ -1415,20 +1415,21 @@ async fn a_request_after_a_forget_does_not_take_the_verdict_of_a_verification_be
     line.wait_for_verify_calls(before + 1).await;
     // A forget lands in Redis now, as another replica's would before its message arrives.
     let mut connection = inspect(&redis).await;
-    let (secs, micros): (u64, u64) = redis::cmd("TIME")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    let _: () = connection
-        .pset_ex(shared_key("x", &token), secs * 1000 + micros / 1000, 30_000)
-        .await
-        .unwrap();
+    mark_forgotten_now(&mut connection, &token).await;
+    let asked = Instant::now();
     assert_eq!(near.me(&token).await, StatusCode::OK);
+    let answered_in = asked.elapsed();
     assert_eq!(verifying.await.unwrap(), StatusCode::OK);
     assert_eq!(
         line.calls().0,
         before + 2,
         "the request after the forget took the verdict of a verification begun before it"
+    );
+    // The far replica's share, declined, ended its claim: the near one asked LINE then (about
+    // 1.4 s in all), not when its wait ran out.
+    assert!(
+        answered_in < Duration::from_secs(3),
+        "the declined share left its claim: answered in {answered_in:?}"
     );
 }
 
@@ -1473,14 +1474,7 @@ async fn a_verdict_shared_when_the_forget_marks_cannot_be_read_is_taken_back() {
     };
     line.wait_for_verify_calls(1).await;
     // A forget lands in Redis now, as another replica's would before its message arrives.
-    let (secs, micros): (u64, u64) = redis::cmd("TIME")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    let _: () = connection
-        .pset_ex(shared_key("x", &token), secs * 1000 + micros / 1000, 30_000)
-        .await
-        .unwrap();
+    mark_forgotten_now(&mut connection, &token).await;
     assert_eq!(verifying.await.unwrap(), StatusCode::OK);
     line.emulator.clear_faults();
     // Shared first (a second `SET`, after the claim's), then taken back.
@@ -1535,6 +1529,16 @@ async fn wait_until_in_redis(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     false
+}
+
+/// Leaves the mark a forget of `token` leaves in Redis, stamped with Redis's clock now, as
+/// another replica's forget would before its message arrives.
+async fn mark_forgotten_now(connection: &mut redis::aio::MultiplexedConnection, token: &str) {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(connection).await.unwrap();
+    let _: () = connection
+        .pset_ex(shared_key("x", token), secs * 1000 + micros / 1000, 30_000)
+        .await
+        .unwrap();
 }
 
 /// A token verified through `replica`, then signed out there while LINE failed to revoke it: it
