@@ -3,10 +3,11 @@
 //!
 //! - **What failed waits behind what has not been tried.** In a Redis Cluster an invalidation
 //!   can fail for its own master alone (a take-back of a token whose master is down waits for
-//!   that master to come back), and must not hold up the others: the courier tries what waits
-//!   first, then what failed, oldest first.
-//! - **"Forget everything" covers the forgets behind it**, but not the sign-outs, which are
-//!   refusals, not forgets: while it is next, a forget left or returned is dropped.
+//!   that master to come back; a "forget everything", for every master), and must not hold up
+//!   the others: the courier tries what waits first, then what failed, oldest first.
+//! - **"Forget everything" covers the forgets behind it** while it is next and not yet tried (a
+//!   forget left or returned then is dropped), but not the sign-outs, which are refusals, not
+//!   forgets. Once it failed, it covers nothing more: the forgets left after it go out first.
 //! - **Bounded**: past [`OUTBOX_LIMIT`] the forgets collapse into one "forget everything".
 //!
 //! The order of the rest does not matter: every invalidation only ever takes trust away.
@@ -22,8 +23,7 @@ pub(super) const OUTBOX_LIMIT: usize = 10_000;
 /// What waits to be published: see the [module](self).
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    /// Not tried yet (by the courier; the caller's own attempt may have failed), oldest first;
-    /// a "forget everything" that failed stays at its front.
+    /// Not tried yet (by the courier; the caller's own attempt may have failed), oldest first.
     waiting: VecDeque<Invalidation>,
     /// Tried by the courier and failed, oldest failure first.
     failed: VecDeque<Invalidation>,
@@ -54,12 +54,9 @@ impl Outbox {
     }
 
     /// Returns an invalidation the courier could not publish, behind everything not tried yet,
-    /// unless a "forget everything" that took over meanwhile covers it. A "forget everything"
-    /// goes back in front, covering the forgets left meanwhile.
+    /// unless a "forget everything" that took over meanwhile covers it.
     pub(super) fn put_back(&mut self, invalidation: Invalidation) {
-        if invalidation == Invalidation::All {
-            self.waiting.push_front(invalidation);
-        } else if !self.covers(&invalidation) {
+        if !self.covers(&invalidation) {
             self.failed.push_back(invalidation);
         }
     }
@@ -145,14 +142,19 @@ mod tests {
 
     #[test]
     fn what_the_courier_could_not_publish_goes_back_unless_covered() {
-        // "Forget everything" failed, a forget arrived meanwhile: both wait, the forget behind
-        // it (redundant, and harmless: it deletes what is already gone).
+        // "Forget everything" failed (a master down), a forget arrived meanwhile: both wait, the
+        // forget first, as does one left after the failure: a failed "forget everything" holds
+        // up no forget.
         let mut outbox = Outbox::default();
         outbox.leave(Invalidation::All);
         let under_way = outbox.take().unwrap();
         outbox.leave(forget("forgotten"));
         outbox.put_back(under_way);
-        assert_eq!(outbox.in_order(), [Invalidation::All, forget("forgotten")]);
+        outbox.leave(forget("later"));
+        assert_eq!(
+            outbox.in_order(),
+            [forget("forgotten"), forget("later"), Invalidation::All]
+        );
 
         // A forget that failed while an overflow put "forget everything" in front: covered.
         let mut outbox = Outbox::default();

@@ -727,6 +727,7 @@ pub(crate) struct Link {
     /// The read-and-claim script, and whether this Redis refused scripts (ACL, a managed service
     /// that disables them): then the read and the claim are two calls.
     read_and_claim: redis::Script,
+    /// [`SHARE_UNLESS_FORGOTTEN`].
     share_unless_forgotten: redis::Script,
     scripts_refused: AtomicBool,
     /// How long a shared refusal stands.
@@ -1445,8 +1446,10 @@ impl Link {
                 return;
             }
         }
-        // Written, then checked for the marks the script could not read (or, where scripts are
-        // refused, any): a forget that lands in between deletes the verdict itself.
+        // Written, then checked: for the marks the script could not read (a cluster's user and
+        // "forget everything" marks; any, where scripts are refused), and on one server for a
+        // forget of the user that came after the script but listed the user's set before this
+        // share's entry reached it. A forget after this check deletes the verdict itself.
         let mut read_marks = redis::cmd("MGET");
         read_marks.arg(&marks);
         let mut connection = connection;
@@ -1471,8 +1474,13 @@ impl Link {
     /// that brings this here paused it); should the delete fail too, the courier forgets the
     /// token fleet-wide once Redis answers.
     async fn take_back(&self, digest: &TokenDigest, counters: &dyn Tally) {
+        // The claim too: a share that failed may not have ended it, and replicas wait on it.
         let mut take_back = redis::pipe();
-        take_back.cmd("DEL").arg(self.key("v", digest)).ignore();
+        take_back
+            .cmd("DEL")
+            .arg(self.key("v", digest))
+            .arg(self.key("l", digest))
+            .ignore();
         let taken_back = match self.connection_despite_a_pause() {
             Some(mut connection) => {
                 self.write_on(&mut connection, &take_back, counters, "take back a verdict")
@@ -1575,6 +1583,7 @@ impl Link {
         self.outbox_filled.notify_one();
     }
 
+    /// The outbox, locked (its changes cannot panic half-way, so a poisoned lock is taken as is).
     fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
     }

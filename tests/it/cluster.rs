@@ -763,5 +763,28 @@ async fn a_forget_goes_out_while_requests_keep_failing_on_a_dead_master() {
         "the forget waits while Redis is left alone again and again",
     )
     .await;
+    assert!(!traffic.is_finished(), "the requests stopped early");
     traffic.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forget_goes_out_while_a_clear_waits_for_the_forget_marks_dead_master() {
+    let mut cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &cluster, 2).await;
+    let dead = cluster.node_of("line-auth:xall");
+    let held = tokens_away_from(&line, &cluster, dead, false, 1).remove(0);
+    for replica in &replicas {
+        assert_eq!(replica.me(&held).await, StatusCode::OK);
+    }
+    cluster.kill(dead);
+    wait_for_subscribers(&cluster, 2).await;
+
+    // "Forget everything" cannot go out (its mark's master is down, and it sweeps every master):
+    // it must not hold up, or cover, a forget that can.
+    replicas[0].auth.clear();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    replicas[0].auth.forget(&held);
+    the_other_replica_hears_the_forget(&replicas, "a forget waits behind a clear that cannot go")
+        .await;
 }
