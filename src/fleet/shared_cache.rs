@@ -911,7 +911,7 @@ impl Link {
 
     /// Whether Redis use is paused: it failed within the last second.
     fn paused(&self) -> bool {
-        clock::millis(clock::now()) < self.paused_until.load(Ordering::Relaxed)
+        self.pause_left().is_some()
     }
 
     /// How long Redis use stays paused, if it is.
@@ -1377,31 +1377,6 @@ impl Link {
             self.tombstone_of_everything(),
         ];
         // Two writes, one per slot (the token's keys, the user's set), sent together.
-        let mut invocation = self.share_unless_forgotten.prepare_invoke();
-        invocation
-            .key(self.key("v", digest))
-            .key(self.key("l", digest));
-        // A script's keys share a slot: in a cluster, the token's own mark only.
-        let checked_marks = if self.settings.is_cluster() {
-            1
-        } else {
-            marks.len()
-        };
-        for mark in &marks[..checked_marks] {
-            invocation.key(mark);
-        }
-        invocation.arg(&sealed).arg(ttl_ms).arg(since);
-        let mut token = redis::pipe();
-        token
-            .cmd("SET")
-            .arg(self.key("v", digest))
-            .arg(&sealed)
-            .arg("PX")
-            .arg(ttl_ms)
-            .ignore()
-            .cmd("DEL")
-            .arg(self.key("l", digest))
-            .ignore();
         let mut of_user = redis::pipe();
         of_user
             .cmd("SADD")
@@ -1418,6 +1393,20 @@ impl Link {
         let (mut for_token, mut for_user) = (connection.clone(), connection.clone());
         let verdict_written = async {
             if !self.scripts_refused.load(Ordering::Relaxed) {
+                let mut invocation = self.share_unless_forgotten.prepare_invoke();
+                invocation
+                    .key(self.key("v", digest))
+                    .key(self.key("l", digest));
+                // A script's keys share a slot: in a cluster, the token's own mark only.
+                let checked_marks = if self.settings.is_cluster() {
+                    1
+                } else {
+                    marks.len()
+                };
+                for mark in &marks[..checked_marks] {
+                    invocation.key(mark);
+                }
+                invocation.arg(&sealed).arg(ttl_ms).arg(since);
                 match invocation.invoke_async::<i64>(&mut for_token).await {
                     Ok(written) => return Ok(written == 1),
                     Err(error) if refuses_scripts(&error) => {
@@ -1431,6 +1420,18 @@ impl Link {
                     Err(error) => return Err(error),
                 }
             }
+            // Where scripts are refused: written unchecked, then checked below.
+            let mut token = redis::pipe();
+            token
+                .cmd("SET")
+                .arg(self.key("v", digest))
+                .arg(&sealed)
+                .arg("PX")
+                .arg(ttl_ms)
+                .ignore()
+                .cmd("DEL")
+                .arg(self.key("l", digest))
+                .ignore();
             token.query_async::<()>(&mut for_token).await.map(|()| true)
         };
         let written =

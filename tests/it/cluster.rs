@@ -70,6 +70,13 @@ async fn until_shared(
     }
 }
 
+/// A fresh token whose keys are on master `node`.
+fn token_on(line: &Line, cluster: &RedisCluster, node: usize) -> String {
+    std::iter::repeat_with(|| line.token())
+        .find(|token| cluster.node_of(&shared_key("v", token)) == node)
+        .unwrap()
+}
+
 /// Tokens whose keys fall on every master, at least `per_node` on each.
 fn tokens_on_every_master(line: &Line, cluster: &RedisCluster, per_node: usize) -> Vec<String> {
     let mut on = [0usize; 3];
@@ -200,10 +207,7 @@ async fn told_of_one_node_the_fleet_outlives_it_and_a_logout_still_reaches_the_o
     let mut cluster = RedisCluster::start();
     let line = Line::start().await;
     let replicas = fleet_told_of(&line, &cluster, 0).await;
-    let token = tokens_on_every_master(&line, &cluster, 1)
-        .into_iter()
-        .find(|token| cluster.node_of(&shared_key("v", token)) == 1)
-        .unwrap();
+    let token = token_on(&line, &cluster, 1);
     for replica in &replicas {
         assert_eq!(replica.me(&token).await, StatusCode::OK);
     }
@@ -251,10 +255,7 @@ async fn a_logout_as_the_token_master_and_the_signing_out_replicas_node_die_stil
     let signing_out = Replica::with_config(told(0)).await;
     let other = Replica::with_config(told(1)).await;
     wait_for_subscribers(&cluster, 2).await;
-    let token = tokens_on_every_master(&line, &cluster, 1)
-        .into_iter()
-        .find(|token| cluster.node_of(&shared_key("v", token)) == 0)
-        .unwrap();
+    let token = token_on(&line, &cluster, 0);
     assert_eq!(signing_out.me(&token).await, StatusCode::OK);
     assert_eq!(other.me(&token).await, StatusCode::OK);
     // The node the first listens on, which is also the token's master, dies; the logout's
@@ -414,12 +415,7 @@ async fn killing_a_master_leaves_both_replicas_serving_and_its_return_is_picked_
     until_shared(
         &line,
         &replicas,
-        || {
-            tokens_on_every_master(&line, &cluster, 1)
-                .into_iter()
-                .find(|token| cluster.node_of(&shared_key("v", token)) == victim)
-                .unwrap()
-        },
+        || token_on(&line, &cluster, victim),
         Duration::from_secs(15),
         "the restarted master is not used again",
     )
@@ -521,10 +517,7 @@ async fn a_logout_is_honoured_before_a_stalled_subscription_node_comes_back() {
     let cluster = RedisCluster::start();
     let line = Line::start().await;
     let replicas = fleet(&line, &cluster, 2).await;
-    let token = tokens_on_every_master(&line, &cluster, 1)
-        .into_iter()
-        .find(|token| cluster.node_of(&shared_key("v", token)) == 1)
-        .unwrap();
+    let token = token_on(&line, &cluster, 1);
     for replica in &replicas {
         assert_eq!(replica.me(&token).await, StatusCode::OK);
     }
@@ -718,10 +711,7 @@ async fn the_other_replica_hears_the_forget(replicas: &[Replica], what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forget_goes_out_while_a_forget_before_it_waits_for_its_dead_master() {
     let (mut cluster, line, replicas, dead, held) = a_held_token_and_a_master_to_kill().await;
-    let on_dead = tokens_on_every_master(&line, &cluster, 1)
-        .into_iter()
-        .find(|token| cluster.node_of(&shared_key("v", token)) == dead)
-        .unwrap();
+    let on_dead = token_on(&line, &cluster, dead);
     assert_eq!(replicas[0].me(&on_dead).await, StatusCode::OK);
     cluster.kill(dead);
 
