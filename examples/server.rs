@@ -20,8 +20,9 @@
 //! `LINE_CHANNEL_ID` and `LINE_API_BASE` are the demo's own. Among them `REDIS_URL` (or
 //! `REDIS_CLUSTER_URLS`, a Redis Cluster's node URLs, comma-separated) with
 //! `LINE_REDIS_SIGNING_KEY`: replicas share verified tokens and logouts through that Redis (needs
-//! `--features redis`). Besides: `LISTEN_ADDR` (default `127.0.0.1:3000`), `RUST_LOG` (default
-//! `info`).
+//! `--features redis`). Besides: `LIFF_ID`, your LIFF app's ID, which the LIFF page runs under
+//! (LINE opens the page at its endpoint URL, which carries no ID); `LISTEN_ADDR` (default
+//! `127.0.0.1:3000`); `RUST_LOG` (default `info`).
 
 use std::error::Error;
 use std::io::{IsTerminal, Write};
@@ -123,24 +124,63 @@ async fn stats(State(state): State<AppState>) -> Json<ServerStats> {
     })
 }
 
-/// The LIFF page (`examples/liff/`), served as static files.
-fn liff_page() -> Router<AppState> {
-    let file = |content_type: &'static str, body: &'static str| {
+/// The LIFF page (`examples/liff/`), served as static files, and what it learns from the server
+/// (`/liff/config.js`): the LIFF ID to run under, and whether the demo's stand-in for LIFF may be
+/// used instead. LINE opens the page at its endpoint URL as registered, with no ID in it.
+fn liff_page(liff_id: Option<&str>, demo: bool) -> Router<AppState> {
+    let file = |content_type: &'static str, body: String| {
         get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) })
     };
-    let page = || file("text/html; charset=utf-8", include_str!("liff/index.html"));
+    let page = || {
+        file(
+            "text/html; charset=utf-8",
+            include_str!("liff/index.html").into(),
+        )
+    };
+    let config = serde_json::json!({ "liffId": liff_id, "demo": demo });
     Router::new()
         .route("/liff", get(to_the_liff_page))
         .route("/liff/", page())
         .route("/liff/index.html", page())
         .route(
+            "/liff/config.js",
+            file(
+                "text/javascript",
+                format!("window.LIFF_CONFIG = {config};\n"),
+            ),
+        )
+        .route(
             "/liff/app.js",
-            file("text/javascript", include_str!("liff/app.js")),
+            file("text/javascript", include_str!("liff/app.js").into()),
         )
         .route(
             "/liff/liff-stub.js",
-            file("text/javascript", include_str!("liff/liff-stub.js")),
+            file("text/javascript", include_str!("liff/liff-stub.js").into()),
         )
+}
+
+/// `LIFF_ID`, the LIFF app's ID (`1234567890-AbcdEfgh`: its LINE Login channel's ID, a hyphen,
+/// and LINE's own part), if set.
+fn liff_id_from_env() -> Result<Option<String>, String> {
+    let Some(liff_id) = std::env::var("LIFF_ID")
+        .ok()
+        .filter(|id| !id.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let well_formed = liff_id.split_once('-').is_some_and(|(channel, own)| {
+        !channel.is_empty()
+            && channel.bytes().all(|byte| byte.is_ascii_digit())
+            && !own.is_empty()
+            && own.bytes().all(|byte| byte.is_ascii_alphanumeric())
+    });
+    if well_formed {
+        Ok(Some(liff_id))
+    } else {
+        Err(format!(
+            "LIFF_ID must be a LIFF app's ID, such as 1234567890-AbcdEfgh, got {liff_id:?}"
+        ))
+    }
 }
 
 /// `/liff`, as a LIFF endpoint URL may be registered: the page's scripts are relative to
@@ -182,6 +222,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .parse()
         .map_err(|error| format!("LISTEN_ADDR: {error}"))?;
 
+    let liff_id = liff_id_from_env()?;
     // Kept alive for the life of the server: dropping the emulator stops it.
     let mut demo: Option<(Arc<LineEmulator>, String)> = None;
     let configured = std::env::var("LINE_CHANNEL_ID").is_ok_and(|ids| !ids.trim().is_empty());
@@ -218,7 +259,9 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        // Why a request was refused, and when to ask again.
+        .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER]);
     let handler_runs = Arc::new(AtomicU64::new(0));
     let mut app = Router::new()
         .route("/api/me", get(me))
@@ -231,7 +274,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .route_layer(layer.clone())
         .route("/health", get(health))
         .route("/stats", get(stats))
-        .merge(liff_page());
+        .merge(liff_page(liff_id.as_deref(), demo.is_some()));
     if let Some((emulator, _)) = &demo {
         // Demo mode only: a fresh emulator token for the LIFF page's stand-in `liff` object.
         let emulator = Arc::clone(emulator);

@@ -4,10 +4,15 @@
   const $ = (id) => document.getElementById(id);
   const show = (id, visible) => { $(id).hidden = !visible; };
 
-  // LIFF, initialized: LINE's SDK with a LIFF ID, the stand-in without one.
+  // LIFF, initialized: LINE's SDK under the server's LIFF ID (`?liffId=` overrides it), or in
+  // demo mode without one, the stand-in.
   async function liffClient() {
-    const liffId = new URLSearchParams(location.search).get("liffId") || window.LIFF_ID;
+    const config = window.LIFF_CONFIG || {};
+    const liffId = new URLSearchParams(location.search).get("liffId") || config.liffId;
     if (!liffId) {
+      if (!config.demo) {
+        throw new Error("no LIFF ID: set LIFF_ID on the server to your LIFF app's ID");
+      }
       await window.liffStub.init();
       return window.liffStub;
     }

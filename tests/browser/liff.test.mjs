@@ -1,5 +1,6 @@
-// The LIFF page end to end in a real browser: examples/server.rs in demo mode (its embedded
-// emulator stands in for LINE), Debian's Chromium driven by playwright-core (no browser download).
+// The LIFF page end to end in a real browser: examples/server.rs, mostly in demo mode (its
+// embedded emulator stands in for LINE; LINE's LIFF SDK is faked where a LIFF ID is set), Debian's
+// Chromium driven by playwright-core (no browser download).
 //
 //   cargo build --example server && (cd tests/browser && npm ci && npm test)
 //
@@ -14,18 +15,20 @@ import { chromium } from "playwright-core";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const serverPath = process.env.SERVER ?? path.join(root, "target/debug/examples/server");
-let server;
+const servers = [];
 let base;
 let browser;
 
-before(async () => {
-  // Demo mode: no LINE_CHANNEL_ID, so the server runs its own emulator.
-  const { LINE_CHANNEL_ID, ...env } = process.env;
-  server = spawn(serverPath, [], {
-    env: { ...env, LISTEN_ADDR: "127.0.0.1:0", RUST_LOG: "warn" },
+// Starts the example server with `env` over this process's environment (without
+// LINE_CHANNEL_ID unless given: demo mode, its own emulator) and resolves to its base URL.
+async function startServer(env = {}) {
+  const { LINE_CHANNEL_ID, ...inherited } = process.env;
+  const server = spawn(serverPath, [], {
+    env: { ...inherited, LISTEN_ADDR: "127.0.0.1:0", RUST_LOG: "warn", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  base = await new Promise((resolve, reject) => {
+  servers.push(server);
+  return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("server did not start")), 20000);
     const lines = createInterface({ input: server.stdout });
     lines.on("line", (line) => {
@@ -37,6 +40,10 @@ before(async () => {
     });
     server.on("exit", (code) => reject(new Error(`server exited with ${code}`)));
   });
+}
+
+before(async () => {
+  base = await startServer();
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: [
@@ -48,7 +55,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill();
+  for (const server of servers) server.kill();
 });
 
 test("the LIFF page shows the profile, then the error once the token is revoked", async () => {
@@ -100,7 +107,7 @@ async function withFakeLiffSdk(page, { loggedIn, token }) {
       contentType: "text/javascript",
       body: `window.liffCalls = [];
         window.liff = {
-          init: async () => {},
+          init: async (options) => { window.liffCalls.push(["init", options]); },
           isLoggedIn: () => ${JSON.stringify(loggedIn)},
           login: () => { window.liffCalls.push("login"); },
           logout: () => { window.liffCalls.push("logout"); },
@@ -110,15 +117,21 @@ async function withFakeLiffSdk(page, { loggedIn, token }) {
   );
 }
 
+// The page's calls to the API, as they happen: it must make none where it has no token.
+function apiCallsOf(page) {
+  const calls = [];
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname.startsWith("/api/")) {
+      calls.push(`${request.method()} ${request.url()} ${request.headers().authorization}`);
+    }
+  });
+  return calls;
+}
+
 test("outside LINE, not yet logged in, the page sends the user to LINE Login and calls no API", async () => {
   const page = await browser.newPage();
   await withFakeLiffSdk(page, { loggedIn: false });
-  const apiCalls = [];
-  page.on("request", (request) => {
-    if (new URL(request.url()).pathname.startsWith("/api/")) {
-      apiCalls.push(`${request.method()} ${request.url()} ${request.headers().authorization}`);
-    }
-  });
+  const apiCalls = apiCallsOf(page);
 
   await page.goto(`${base}/liff/?liffId=1234567890-AbcdEfgh`);
 
@@ -140,6 +153,52 @@ test("logging out tells LIFF too, so the page does not keep the revoked token", 
   await page.locator("#logout").click();
   await page.locator("#error").waitFor({ state: "visible", timeout: 15000 });
 
-  assert.deepEqual(await page.evaluate(() => window.liffCalls), ["logout"]);
+  assert.deepEqual(await page.evaluate(() => window.liffCalls), [
+    ["init", { liffId: "1234567890-AbcdEfgh" }],
+    "logout",
+  ]);
   assert.match(await page.locator("#error").textContent(), /^401: .*revoked/);
+});
+
+
+test("with LIFF_ID set, the page opened as LINE opens it uses LINE's SDK under that ID", async () => {
+  // LINE opens the endpoint URL as registered, with no `liffId`; after LINE Login outside LINE
+  // it comes back to the same URL with LIFF's own parameters.
+  const liffBase = await startServer({ LIFF_ID: "1234567890-AbcdEfgh" });
+  for (const opened of [
+    "/liff/",
+    "/liff?liff.state=%2F",
+    "/liff/?code=abc&state=xyz&liffClientId=1234567890-AbcdEfgh&liffRedirectUri=x",
+  ]) {
+    const page = await browser.newPage();
+    const token = (await (await fetch(`${liffBase}/liff/demo-token`)).text()).trim();
+    await withFakeLiffSdk(page, { loggedIn: true, token });
+
+    await page.goto(`${liffBase}${opened}`);
+
+    await page.locator("#name").waitFor({ state: "visible", timeout: 15000 });
+    assert.equal(await page.locator("#name").textContent(), "Brown", opened);
+    assert.deepEqual(
+      await page.evaluate(() => window.liffCalls),
+      [["init", { liffId: "1234567890-AbcdEfgh" }]],
+      opened,
+    );
+    await page.close();
+  }
+});
+
+test("outside demo mode with no LIFF ID, the page names the missing setting and calls no API", async () => {
+  const productionBase = await startServer({
+    LINE_CHANNEL_ID: "1234567890",
+    LINE_API_BASE: "http://127.0.0.1:9",
+  });
+  const page = await browser.newPage();
+  const apiCalls = apiCallsOf(page);
+
+  await page.goto(`${productionBase}/liff/`);
+
+  await page.locator("#error").waitFor({ state: "visible", timeout: 15000 });
+  assert.match(await page.locator("#error").textContent(), /LIFF_ID/);
+  assert.equal(await page.locator("#status").textContent(), "Not signed in");
+  assert.deepEqual(apiCalls, []);
 });

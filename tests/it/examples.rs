@@ -47,6 +47,43 @@ fn an_example_server_given_a_liff_id_says_which_channel_id_belongs_there() {
     );
 }
 
+#[test]
+fn an_example_server_with_a_malformed_liff_id_names_the_variable() {
+    let (status, stderr) =
+        run_failing_example("server", &[("LIFF_ID", "1234567890-Abcd\"</script>")]);
+
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: LIFF_ID must be a LIFF app's ID, such as 1234567890-AbcdEfgh"),
+        "{stderr}"
+    );
+}
+
+/// A LIFF page on another origin reads why it was refused: the challenge of a 401 and LINE's
+/// `Retry-After` of a 503 are exposed to it, which CORS hides unless told.
+#[tokio::test]
+async fn the_example_servers_refusals_are_readable_by_a_page_on_another_origin() {
+    let (_server, base) = start_example("server", &[]);
+
+    let refused = http()
+        .get(format!("{base}/api/me"))
+        .header("origin", "https://liff.line.me")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let exposed = refused.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    let exposed: Vec<&str> = exposed.split(',').map(str::trim).collect();
+    assert!(
+        exposed.contains(&"www-authenticate") && exposed.contains(&"retry-after"),
+        "{exposed:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_demo_reads_the_same_settings_from_the_environment_as_a_configured_server() {
     // No LINE_CHANNEL_ID: the embedded emulator. Only the channel and LINE's address are the
