@@ -2,8 +2,13 @@
 
 use std::time::Duration;
 
-use line_auth_emulator::{ChannelType, EmulatedUser, IssueIdToken, IssueToken, LineEmulator};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use line_auth_emulator::{
+    ChannelType, EmulatedUser, Endpoint, Fault, IssueIdToken, IssueToken, LineEmulator,
+};
 use reqwest::StatusCode;
+use sha2::{Digest as _, Sha256};
 
 const CHANNEL: &str = "1234567890";
 
@@ -259,16 +264,29 @@ async fn post_form(line: &Line, path: &str, form: &[(&str, &str)]) -> Reply {
 
 /// A fresh authorization code for `channel`, as the browser brings it back from LINE's consent.
 async fn authorize(line: &Line, channel: &str, scope: &str) -> String {
+    let back = authorize_with(line, channel, scope, &[]).await;
+    back.get("code").expect("a code").clone()
+}
+
+/// The query LINE's consent sends the browser back with, for these parameters besides the usual.
+async fn authorize_with(
+    line: &Line,
+    channel: &str,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> std::collections::HashMap<String, String> {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", channel),
+        ("redirect_uri", REDIRECT),
+        ("state", "st4te"),
+        ("scope", scope),
+        ("nonce", "n0nce"),
+    ];
+    params.extend_from_slice(extra);
     let url = reqwest::Url::parse_with_params(
         &format!("{}/oauth2/v2.1/authorize", line.emulator.base_url()),
-        [
-            ("response_type", "code"),
-            ("client_id", channel),
-            ("redirect_uri", REDIRECT),
-            ("state", "st4te"),
-            ("scope", scope),
-            ("nonce", "n0nce"),
-        ],
+        params,
     )
     .unwrap();
     let browser = reqwest::Client::builder()
@@ -278,8 +296,8 @@ async fn authorize(line: &Line, channel: &str, scope: &str) -> String {
     let response = browser.get(url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = reqwest::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location.query_pairs().find(|(name, _)| name == "code");
-    code.expect("a code").1.into_owned()
+    assert!(location.as_str().starts_with(REDIRECT), "{location}");
+    location.query_pairs().into_owned().collect()
 }
 
 /// `POST /oauth2/v2.1/token` for a code, with this `client_secret` or none.
@@ -585,4 +603,327 @@ async fn userinfo(line: &Line, token: &str) -> [Reply; 2] {
     let get = client.get(&url).bearer_auth(token).send().await.unwrap();
     let post = client.post(&url).bearer_auth(token).send().await.unwrap();
     [Reply::of(get).await, Reply::of(post).await]
+}
+
+/// Asserts LINE's `invalid_grant`, the token endpoint's answer to a code or refresh token it
+/// will not honour.
+fn assert_invalid_grant(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "invalid_grant", "{}", reply.body);
+}
+
+#[tokio::test]
+async fn an_authorization_code_is_single_use_and_bound_to_its_channel_and_redirect_uri() {
+    let line = line_with_user().await;
+    const OTHER: &str = "2000000000";
+    line.emulator.register_channel(OTHER, "other-secret");
+
+    let code = authorize(&line, CHANNEL, "profile").await;
+    assert_invalid_grant(&exchange(&line, OTHER, &code, Some("other-secret")).await);
+    let tokens = exchange(&line, CHANNEL, &code, Some(SECRET)).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    assert_eq!(tokens.json()["expires_in"], 2_592_000, "30 days");
+    assert_eq!(tokens.json()["token_type"], "Bearer");
+    assert_invalid_grant(&exchange(&line, CHANNEL, &code, Some(SECRET)).await);
+
+    let code = authorize(&line, CHANNEL, "profile").await;
+    let elsewhere = post_form(
+        &line,
+        "/oauth2/v2.1/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://app.example/elsewhere"),
+            ("client_id", CHANNEL),
+            ("client_secret", SECRET),
+        ],
+    )
+    .await;
+    assert_invalid_grant(&elsewhere);
+    assert_invalid_grant(&exchange(&line, CHANNEL, "no-such-code", Some(SECRET)).await);
+}
+
+#[tokio::test]
+async fn pkce_is_s256_only_and_checked_at_the_code_exchange() {
+    let line = &line_with_user().await;
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk0123456789";
+    let challenge = |verifier: &str| URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let with_challenge = |challenge: String| async move {
+        let back = authorize_with(
+            line,
+            CHANNEL,
+            "profile",
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+        back.get("code").expect("a code").clone()
+    };
+    let exchange_with = |code: String, verifier: Option<&'static str>| async move {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", CHANNEL),
+            ("client_secret", SECRET),
+        ];
+        form.extend(verifier.map(|verifier| ("code_verifier", verifier)));
+        post_form(line, "/oauth2/v2.1/token", &form).await
+    };
+
+    // Only S256: `plain` is refused at the consent, back at the app with LINE's error.
+    let refused = authorize_with(
+        line,
+        CHANNEL,
+        "profile",
+        &[
+            ("code_challenge", verifier),
+            ("code_challenge_method", "plain"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        refused.get("error").map(String::as_str),
+        Some("invalid_request")
+    );
+    assert_eq!(refused.get("code"), None);
+
+    let code = with_challenge(challenge(verifier)).await;
+    assert_invalid_grant(&exchange_with(code, None).await);
+    let wrong = "0000000000000000000000000000000000000000000";
+    let code = with_challenge(challenge(verifier)).await;
+    assert_invalid_grant(&exchange_with(code, Some(wrong)).await);
+    // RFC 7636 §4.1: 43 to 128 unreserved characters, even when it hashes to the challenge.
+    for malformed in [
+        "too-short-0123456789012345678901234567890",
+        "+23456789012345678901234567890123456789012",
+    ] {
+        let code = with_challenge(challenge(malformed)).await;
+        assert_invalid_grant(&exchange_with(code, Some(malformed)).await);
+    }
+    let code = with_challenge(challenge(verifier)).await;
+    let reply = exchange_with(code, Some(verifier)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_refused_once_revoked_expired_or_for_another_channel() {
+    let line = line_with_user().await;
+    const OTHER: &str = "2000000000";
+    line.emulator.register_channel(OTHER, "other-secret");
+    let tokens = sign_in(&line, "profile").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+    assert_invalid_grant(&refresh(&line, OTHER, refresh_token, Some("other-secret")).await);
+    let refreshed = refresh(&line, CHANNEL, refresh_token, None).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    assert_eq!(
+        refreshed.json()["refresh_token"],
+        refresh_token,
+        "the same one"
+    );
+    assert_eq!(refreshed.json()["expires_in"], 2_592_000);
+    assert!(line.emulator.expire_refresh_token(refresh_token));
+    assert!(!line.emulator.expire_refresh_token("no-such-token"));
+    assert_invalid_grant(&refresh(&line, CHANNEL, refresh_token, None).await);
+
+    // Revoking a refresh token (as LINE's SDKs do on logout) ends the access tokens issued from
+    // it, the refreshed one too.
+    let tokens = sign_in(&line, "profile").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let refreshed = refresh(&line, CHANNEL, refresh_token, None).await.json();
+    let revoked = post_form(
+        &line,
+        "/oauth2/v2.1/revoke",
+        &[("refresh_token", refresh_token), ("client_id", CHANNEL)],
+    )
+    .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    for access_token in [&tokens["access_token"], &refreshed["access_token"]] {
+        let reply = verify(&line, access_token.as_str().unwrap()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    }
+    assert_invalid_grant(&refresh(&line, CHANNEL, refresh_token, None).await);
+}
+
+#[tokio::test]
+async fn the_id_token_verifier_checks_nonce_user_id_and_expiry() {
+    let line = &line_with_user().await;
+    let tokens = sign_in(line, "openid profile").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let check = |extra: &'static [(&'static str, &'static str)]| async move {
+        let mut form = vec![("id_token", id_token), ("client_id", CHANNEL)];
+        form.extend_from_slice(extra);
+        post_form(line, "/oauth2/v2.1/verify", &form).await
+    };
+    let refused = |reply: Reply, description: &str| {
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.json()["error"], "invalid_request", "{}", reply.body);
+        assert_eq!(
+            reply.json()["error_description"],
+            description,
+            "{}",
+            reply.body
+        );
+    };
+
+    let reply = check(&[("nonce", "n0nce"), ("user_id", BROWN)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["sub"], BROWN);
+    assert_eq!(reply.json()["nonce"], "n0nce");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let issued_at = reply.json()["iat"].as_u64().unwrap();
+    assert!(issued_at.abs_diff(now) <= 60, "iat {issued_at}, now {now}");
+    refused(check(&[("nonce", "other")]).await, "Invalid IdToken Nonce.");
+    refused(
+        check(&[("user_id", "U00000000000000000000000000000000")]).await,
+        "Invalid IdToken Subject Identifier.",
+    );
+
+    assert!(line.emulator.expire_id_token(id_token));
+    assert!(!line.emulator.expire_id_token("no-such-token"));
+    refused(check(&[]).await, "IdToken expired.");
+}
+
+#[tokio::test]
+async fn friendship_tells_whether_the_user_is_a_friend_of_the_channels_account() {
+    let line = Line::start().await;
+    line.emulator.register_channel(CHANNEL, SECRET);
+    for friend in [false, true] {
+        line.emulator
+            .sign_in_as(EmulatedUser::new(BROWN, "Brown").friend(friend));
+        let tokens = sign_in(&line, "profile").await;
+        let reply = reqwest::Client::new()
+            .get(format!("{}/friendship/v1/status", line.emulator.base_url()))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let reply = Reply::of(reply).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.json(), serde_json::json!({"friendFlag": friend}));
+    }
+}
+
+#[tokio::test]
+async fn certs_publish_every_signing_key_until_it_is_retired() {
+    let line = Line::start().await;
+    let kids = || async {
+        let reply = Reply::of(
+            reqwest::get(format!("{}/oauth2/v2.1/certs", line.emulator.base_url()))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let keys = reply.json()["keys"].as_array().unwrap().clone();
+        for key in &keys {
+            assert_eq!(
+                (&key["kty"], &key["crv"], &key["alg"], &key["use"]),
+                (
+                    &serde_json::json!("EC"),
+                    &serde_json::json!("P-256"),
+                    &serde_json::json!("ES256"),
+                    &serde_json::json!("sig")
+                ),
+                "{key}"
+            );
+        }
+        let kids: Vec<String> = keys
+            .iter()
+            .map(|key| key["kid"].as_str().unwrap().to_owned())
+            .collect();
+        kids
+    };
+
+    let first = kids().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let rotated = line.emulator.rotate_signing_key();
+    assert!(!rotated.is_empty() && !first.contains(&rotated));
+    assert_eq!(kids().await, [first[0].clone(), rotated.clone()]);
+    assert!(line.emulator.retire_signing_key(&first[0]));
+    assert!(!line.emulator.retire_signing_key(&first[0]), "gone already");
+    assert_eq!(kids().await, [rotated]);
+}
+
+#[tokio::test]
+async fn an_injected_fault_answers_as_many_times_as_asked_or_until_cleared() {
+    let line = Line::start().await;
+    let token = line.token();
+
+    line.emulator.inject_times(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+        2,
+    );
+    for _ in 0..2 {
+        let reply = verify(&line, &token).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(reply.json()["message"].is_string(), "{}", reply.body);
+    }
+    assert_eq!(verify(&line, &token).await.status, StatusCode::OK);
+    assert_eq!(
+        profile(&line, &token).await.status,
+        StatusCode::OK,
+        "one endpoint only"
+    );
+
+    line.emulator
+        .inject(Endpoint::Profile, Fault::Status(StatusCode::BAD_GATEWAY));
+    line.emulator
+        .inject_times(Endpoint::Verify, Fault::NotJson, 0);
+    for _ in 0..3 {
+        assert_eq!(profile(&line, &token).await.status, StatusCode::BAD_GATEWAY);
+    }
+    assert_eq!(
+        verify(&line, &token).await.status,
+        StatusCode::OK,
+        "0 times: none"
+    );
+    line.emulator.clear_faults();
+    assert_eq!(profile(&line, &token).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_test_controls_end_a_token_as_line_would() {
+    let line = Line::start().await;
+    let token = line.token();
+    assert!(line.emulator.expire(&token));
+    assert!(!line.emulator.expire("no-such-token"));
+    let reply = verify(&line, &token).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(
+        reply.json()["error_description"],
+        "The access token expired"
+    );
+
+    // What the revoke that ended a token sent, for a test to check.
+    let token = line.token();
+    assert_eq!(line.emulator.revocation(&token), None);
+    let reply = revoke(&line, CHANNEL, &token, Some("s3cret")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let revocation = line.emulator.revocation(&token).expect("revoked by a call");
+    assert_eq!(revocation.client_id, CHANNEL);
+    assert_eq!(revocation.client_secret.as_deref(), Some("s3cret"));
+}
+
+#[tokio::test]
+async fn a_refresh_answer_may_leave_the_refresh_token_out_as_line_may() {
+    let line = line_with_user().await;
+    let tokens = sign_in(&line, "profile").await;
+    line.emulator.set_refresh_omits_refresh_token(true);
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let reply = refresh(&line, CHANNEL, refresh_token, None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(
+        reply.json().get("refresh_token").is_none(),
+        "{}",
+        reply.body
+    );
+    assert!(reply.json()["access_token"].is_string(), "{}", reply.body);
 }
