@@ -37,6 +37,10 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait between attempts to connect the subscription.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
+/// Shortest time between attempts to connect the subscription once Redis answers calls again
+/// (should subscribing alone keep failing, an attempt for every call that succeeds would be one
+/// too many).
+const MIN_RECONNECT_GAP: Duration = Duration::from_millis(100);
 /// How often the subscription proves it is alive: the replica publishes on a channel of its own
 /// and expects to hear it back on the subscription.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(1);
@@ -716,6 +720,12 @@ pub(crate) struct Link {
     /// Whether the subscription has been up once. Until then a read waits for it (within the
     /// Redis timeout), so that no sign-out published after the read goes unheard.
     subscribed: watch::Sender<bool>,
+    /// Whether the subscription is up now.
+    listening: AtomicBool,
+    /// Redis answered a call while the subscription was down: wakes the subscriber from its
+    /// backoff. Back, Redis is used at once, but until the replica subscribes again every
+    /// invalidation published is lost on it (a logged-out token served on).
+    answered_unsubscribed: Notify,
     /// A verification went on before the first subscription was up (the wait for it ran out,
     /// or Redis could not be reached): that subscription then drops what was verified before
     /// it and what is under way.
@@ -756,6 +766,8 @@ impl SharedCache {
             outbox_filled: Notify::new(),
             started: AtomicBool::new(false),
             subscribed: watch::channel(false).0,
+            listening: AtomicBool::new(false),
+            answered_unsubscribed: Notify::new(),
             read_unsubscribed: AtomicBool::new(false),
             unread: Mutex::new(Unread::default()),
             read_and_claim: redis::Script::new(READ_AND_CLAIM),
@@ -1071,7 +1083,12 @@ impl Link {
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Option<T> {
         let error = match tokio::time::timeout(self.settings.timeout, call).await {
-            Ok(Ok(value)) => return Some(value),
+            Ok(Ok(value)) => {
+                if !self.listening.load(Ordering::Relaxed) {
+                    self.answered_unsubscribed.notify_one();
+                }
+                return Some(value);
+            }
             Ok(Err(error)) => error.to_string(),
             Err(_) => format!("no answer within {:?}", self.settings.timeout),
         };
@@ -1996,8 +2013,10 @@ impl Subscriber {
         let mut delay = Duration::from_millis(50);
         let mut warned = false;
         loop {
+            let attempted = tokio::time::Instant::now();
             match self.subscribe().await {
                 Ok(pubsub) => {
+                    self.link.listening.store(true, Ordering::Relaxed);
                     self.link.resume();
                     let read_unsubscribed = self.link.first_subscribed();
                     let notice = if may_have_missed {
@@ -2031,6 +2050,7 @@ impl Subscriber {
                         return;
                     };
                     tracing::warn!("shared cache: lost the invalidation channel; reconnecting");
+                    self.link.listening.store(false, Ordering::Relaxed);
                     self.link.set_publisher(None);
                     if ended == Ended::Silent {
                         self.link.reconnect();
@@ -2046,8 +2066,13 @@ impl Subscriber {
                     }
                 }
             }
+            let redis_back = async {
+                self.link.answered_unsubscribed.notified().await;
+                tokio::time::sleep_until(attempted + MIN_RECONNECT_GAP).await;
+            };
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
+                _ = redis_back => {}
                 _ = self.stop.changed() => return,
             }
             delay = (delay * 2).min(MAX_RECONNECT_DELAY);

@@ -762,6 +762,68 @@ async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up(
     log_out_then_refused(&replicas[0].base, &replicas[1].base, &token, PUSH_DEADLINE).await;
 }
 
+/// A replica uses Redis again as soon as it comes back, but until it has subscribed again it
+/// hears no invalidation: a logout made then must still reach it within a second. The outage is
+/// timed so that Redis comes back just after one of the subscription's attempts, where a
+/// backoff of seconds leaves the replica deaf longest.
+#[tokio::test]
+async fn a_logout_made_just_after_redis_returns_reaches_a_replica_within_a_second() {
+    let mut redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let (holder, signing_out) = (&replicas[0], &replicas[1]);
+    let token = line.token();
+    for replica in &replicas {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+
+    redis.kill();
+    let outage = Instant::now();
+    // Serving meanwhile, known tokens from memory and new ones from LINE. A doubling backoff
+    // from 50 ms up to 2 s would try to subscribe at 0.05, 0.15, 0.35, 0.75, 1.55, 3.15 and
+    // 5.15 s, then not before 7.15 s.
+    while outage.elapsed() < Duration::from_millis(5_250) {
+        assert_eq!(holder.me(&token).await, StatusCode::OK);
+        assert_eq!(holder.me(&line.token()).await, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    redis.restart();
+
+    // The holder is back in the fleet as far as anyone can see: it shares a verdict again.
+    let mut connection = inspect(&redis).await;
+    let back = Instant::now();
+    loop {
+        let probe = line.token();
+        assert_eq!(holder.me(&probe).await, StatusCode::OK);
+        let shared: Option<Vec<u8>> = connection.get(shared_key("v", &probe)).await.unwrap();
+        if shared.is_some() {
+            break;
+        }
+        assert!(
+            back.elapsed() < PUSH_DEADLINE,
+            "no verdict shared since Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        post_bearer(&signing_out.base, "/api/logout", &token).await,
+        StatusCode::NO_CONTENT
+    );
+
+    let refused_after = time_until(
+        &holder.base,
+        &token,
+        StatusCode::UNAUTHORIZED,
+        PUSH_DEADLINE,
+    )
+    .await;
+    assert!(
+        refused_after < Duration::from_secs(1),
+        "served {refused_after:?} after the logout ({:?} after Redis came back)",
+        back.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn redis_down_at_start_is_no_obstacle_and_is_used_once_it_is_up() {
     let mut redis = RedisServer::start();
