@@ -144,10 +144,14 @@ fn liff_page(liff_id: Option<&str>, demo: bool) -> Router<AppState> {
         .route("/liff/index.html", page())
         .route(
             "/liff/config.js",
-            file(
-                "text/javascript",
-                format!("window.LIFF_CONFIG = {config};\n"),
-            ),
+            get(move || async move {
+                // It follows the server's environment: no cache may keep an old one.
+                let headers = [
+                    (header::CONTENT_TYPE, "text/javascript"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ];
+                (headers, format!("window.LIFF_CONFIG = {config};\n"))
+            }),
         )
         .route(
             "/liff/app.js",
@@ -164,7 +168,8 @@ fn liff_page(liff_id: Option<&str>, demo: bool) -> Router<AppState> {
 fn liff_id_from_env() -> Result<Option<String>, String> {
     let Some(liff_id) = std::env::var("LIFF_ID")
         .ok()
-        .filter(|id| !id.trim().is_empty())
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
     else {
         return Ok(None);
     };
@@ -243,6 +248,22 @@ async fn run() -> Result<(), Box<dyn Error>> {
         config
     };
 
+    if let Some(liff_id) = &liff_id {
+        // Either way every token the LIFF app hands the page would be refused.
+        let liff_channel = liff_id.split_once('-').map_or("", |(channel, _)| channel);
+        if demo.is_some() {
+            tracing::warn!(
+                "LIFF_ID is set but LINE_CHANNEL_ID is not: the demo's emulator checks tokens, \
+                 so your LIFF app's tokens are refused; set LINE_CHANNEL_ID too"
+            );
+        } else if !config.channel_ids().contains(&liff_channel) {
+            tracing::warn!(
+                liff_id,
+                "LIFF_ID belongs to channel {liff_channel}, which LINE_CHANNEL_ID does not name: \
+                 its tokens are refused"
+            );
+        }
+    }
     if std::env::var_os("REDIS_URL").is_some() {
         tracing::info!("sharing verified tokens and logouts with other replicas through REDIS_URL");
     }

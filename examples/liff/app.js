@@ -56,7 +56,9 @@
       // Outside LINE's browser: LIFF sends the user to LINE Login and back. There is no token
       // until then, so no API is called (it would only carry `Bearer null`).
       $("status").textContent = "Signing in with LINE…";
-      liff.login();
+      // Back to this very page: without it LINE returns to the endpoint URL as registered,
+      // and a `?liffId=` given here would be lost.
+      liff.login({ redirectUri: location.href });
       return;
     }
     const token = liff.getAccessToken();

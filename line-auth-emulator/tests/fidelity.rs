@@ -696,12 +696,27 @@ async fn pkce_is_s256_only_and_checked_at_the_code_exchange() {
     let code = with_challenge(challenge(verifier)).await;
     assert_invalid_grant(&exchange_with(code, Some(wrong)).await);
     // RFC 7636 §4.1: 43 to 128 unreserved characters, even when it hashes to the challenge.
+    let too_long: &'static str = "a".repeat(129).leak();
     for malformed in [
         "too-short-0123456789012345678901234567890",
-        "+23456789012345678901234567890123456789012",
+        too_long,
+        "+234567890123456789012345678901234567890123",
     ] {
         let code = with_challenge(challenge(malformed)).await;
         assert_invalid_grant(&exchange_with(code, Some(malformed)).await);
+    }
+    // The bounds themselves are allowed.
+    for bound in ["a".repeat(43), "a".repeat(128)] {
+        let bound: &'static str = bound.leak();
+        let code = with_challenge(challenge(bound)).await;
+        let reply = exchange_with(code, Some(bound)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}: {}",
+            bound.len(),
+            reply.body
+        );
     }
     let code = with_challenge(challenge(verifier)).await;
     let reply = exchange_with(code, Some(verifier)).await;
@@ -729,8 +744,8 @@ async fn a_refresh_token_is_refused_once_revoked_expired_or_for_another_channel(
     assert!(!line.emulator.expire_refresh_token("no-such-token"));
     assert_invalid_grant(&refresh(&line, CHANNEL, refresh_token, None).await);
 
-    // Revoking a refresh token (as LINE's SDKs do on logout) ends the access tokens issued from
-    // it, the refreshed one too.
+    // Revoking a refresh token (the form LINE's SDKs send on logout) ends, here, the access
+    // tokens issued from it, the refreshed one too: LINE does not document either way.
     let tokens = sign_in(&line, "profile").await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
     let refreshed = refresh(&line, CHANNEL, refresh_token, None).await.json();

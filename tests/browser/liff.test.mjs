@@ -20,9 +20,10 @@ let base;
 let browser;
 
 // Starts the example server with `env` over this process's environment (without
-// LINE_CHANNEL_ID unless given: demo mode, its own emulator) and resolves to its base URL.
+// LINE_CHANNEL_ID or LIFF_ID unless given: demo mode, its own emulator, the stand-in for LIFF)
+// and resolves to its base URL.
 async function startServer(env = {}) {
-  const { LINE_CHANNEL_ID, ...inherited } = process.env;
+  const { LINE_CHANNEL_ID, LIFF_ID, ...inherited } = process.env;
   const server = spawn(serverPath, [], {
     env: { ...inherited, LISTEN_ADDR: "127.0.0.1:0", RUST_LOG: "warn", ...env },
     stdio: ["ignore", "pipe", "inherit"],
@@ -109,7 +110,7 @@ async function withFakeLiffSdk(page, { loggedIn, token }) {
         window.liff = {
           init: async (options) => { window.liffCalls.push(["init", options]); },
           isLoggedIn: () => ${JSON.stringify(loggedIn)},
-          login: () => { window.liffCalls.push("login"); },
+          login: (options) => { window.liffCalls.push(["login", options]); },
           logout: () => { window.liffCalls.push("logout"); },
           getAccessToken: () => ${loggedIn ? JSON.stringify(token) : "null"},
         };`,
@@ -128,17 +129,25 @@ function apiCallsOf(page) {
   return calls;
 }
 
-test("outside LINE, not yet logged in, the page sends the user to LINE Login and calls no API", async () => {
+test("outside LINE, not yet logged in, the page sends the user to LINE Login and back", async () => {
   const page = await browser.newPage();
   await withFakeLiffSdk(page, { loggedIn: false });
   const apiCalls = apiCallsOf(page);
+  const opened = `${base}/liff/?liffId=1234567890-AbcdEfgh`;
 
-  await page.goto(`${base}/liff/?liffId=1234567890-AbcdEfgh`);
+  await page.goto(opened);
 
-  await page.waitForFunction(() => window.liffCalls?.includes("login"), null, { timeout: 15000 });
+  const loggingIn = () => window.liffCalls?.some((call) => call[0] === "login");
+  await page.waitForFunction(loggingIn, null, { timeout: 15000 });
   // What a redirect would have cut short, given a moment to happen if it is going to.
   await page.waitForTimeout(500);
   assert.deepEqual(apiCalls, []);
+  // Back to this very URL: LINE Login would otherwise return to the endpoint URL as
+  // registered, without the page's `?liffId=`.
+  assert.deepEqual(await page.evaluate(() => window.liffCalls), [
+    ["init", { liffId: "1234567890-AbcdEfgh" }],
+    ["login", { redirectUri: opened }],
+  ]);
   assert.equal(await page.locator("#status").textContent(), "Signing in with LINE…");
   assert.equal(await page.locator("#error").isHidden(), true);
 });
@@ -159,7 +168,6 @@ test("logging out tells LIFF too, so the page does not keep the revoked token", 
   ]);
   assert.match(await page.locator("#error").textContent(), /^401: .*revoked/);
 });
-
 
 test("with LIFF_ID set, the page opened as LINE opens it uses LINE's SDK under that ID", async () => {
   // LINE opens the endpoint URL as registered, with no `liffId`; after LINE Login outside LINE

@@ -59,10 +59,10 @@ fn an_example_server_with_a_malformed_liff_id_names_the_variable() {
     );
 }
 
-/// A LIFF page on another origin reads why it was refused: the challenge of a 401 and LINE's
-/// `Retry-After` of a 503 are exposed to it, which CORS hides unless told.
+/// A LIFF page on another origin may read why it was refused: the CORS answer of a refusal
+/// exposes the challenge of a 401 and the `Retry-After` of a 503, which CORS hides unless told.
 #[tokio::test]
-async fn the_example_servers_refusals_are_readable_by_a_page_on_another_origin() {
+async fn the_example_servers_refusals_expose_their_challenge_and_retry_after_to_other_origins() {
     let (_server, base) = start_example("server", &[]);
 
     let refused = http()

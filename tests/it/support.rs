@@ -198,11 +198,11 @@ fn example_command(name: &str, env: &[(&str, &str)]) -> Command {
         "build it first: cargo build --all-features --example {name}"
     );
     let mut command = Command::new(binary);
-    // Every setting the example reads (`LineAuthConfig::from_env`'s, in demo mode too) comes
-    // from the test alone, not from the shell that runs it.
+    // Every setting the example reads (`LineAuthConfig::from_env`'s, in demo mode too, and the
+    // LIFF page's `LIFF_ID`) comes from the test alone, not from the shell that runs it.
     for (variable, _) in std::env::vars_os() {
         let name = variable.to_string_lossy();
-        if name.starts_with("LINE_") || name.starts_with("REDIS_") {
+        if name.starts_with("LINE_") || name.starts_with("REDIS_") || name == "LIFF_ID" {
             command.env_remove(&variable);
         }
     }
