@@ -67,6 +67,16 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// A response that breaks its connection off before a byte of it is sent: the request is
+    /// not answered, as by a server gone down.
+    pub(crate) fn cut() -> Response {
+        let failing: [Result<Bytes, std::io::Error>; 1] = [Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "the emulator stopped",
+        ))];
+        Body::from_stream(futures_util::stream::iter(failing)).into_response()
+    }
+
     /// The response for this fault, or `None` when the endpoint should then answer normally.
     pub(crate) async fn respond(self) -> Option<Response> {
         match self {

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use rand::RngExt;
 use serde_json::{json, Map, Value};
 
-use super::faults::Endpoint;
+use super::faults::{Endpoint, Fault};
 use super::login::{self, SecretNeed};
 use super::tokens::{scope_value, EmulatedProfile, Grant, Refusal, Revocation};
 use super::Shared;
@@ -51,7 +51,17 @@ async fn with_request_id(mut response: Response) -> Response {
 
 /// The injected fault's response, if a fault is planned and it is not just a delay.
 pub(super) async fn injected_fault(shared: &Shared, endpoint: Endpoint) -> Option<Response> {
-    shared.faults.next(endpoint)?.respond().await
+    let fault = shared.faults.next(endpoint)?;
+    // Waiting from before the check, so that a stop between the two is not missed.
+    let stopping = shared.stopping.notified();
+    if shared.stopped.load(Ordering::SeqCst) {
+        return Some(Fault::cut());
+    }
+    let responding = std::pin::pin!(fault.respond());
+    match futures_util::future::select(responding, std::pin::pin!(stopping)).await {
+        futures_util::future::Either::Left((response, _)) => response,
+        futures_util::future::Either::Right(_) => Some(Fault::cut()),
+    }
 }
 
 /// OAuth-style error body, shape A (<https://developers.line.biz/en/reference/line-login/>), always with 400.

@@ -119,12 +119,12 @@ mod tokens;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
 /// The status type of [`Fault::Status`] (the `http` crate's), so tests need not name `http`.
@@ -159,6 +159,10 @@ struct Shared {
     tokens: TokenStore,
     login: LoginState,
     faults: FaultPlan,
+    /// Set while stopped: a fault that would hold a request (latency, a hang) cuts it instead.
+    stopped: AtomicBool,
+    /// Wakes the requests such faults hold, to be cut when the emulator stops.
+    stopping: Notify,
     verify_calls: AtomicU64,
     profile_calls: AtomicU64,
     revoke_calls: AtomicU64,
@@ -356,12 +360,14 @@ impl LineEmulator {
     }
 
     /// Stops answering: the port is closed and open connections are shut, so callers see
-    /// LINE as unreachable. Issued tokens are kept for [`restart`](Self::restart).
+    /// LINE as unreachable; a request held by an injected latency or hang is cut, not answered.
+    /// Issued tokens are kept for [`restart`](Self::restart).
     pub async fn stop(&self) {
         let running = self.lock_running().take();
         if let Some(Running { shutdown, task }) = running {
+            self.cut_held_requests();
             let _ = shutdown.send(());
-            // Connections mid-request get a moment to finish; then they are cut.
+            // Answers being written get a moment to finish; then their connections are cut.
             let abort = task.abort_handle();
             if tokio::time::timeout(Duration::from_secs(2), task)
                 .await
@@ -378,14 +384,23 @@ impl LineEmulator {
             return Ok(());
         }
         let listener = TcpListener::bind(self.addr).await?;
+        self.shared.stopped.store(false, Ordering::SeqCst);
         self.serve(listener);
         Ok(())
+    }
+
+    /// Requests held by a fault are cut rather than answered late: LINE gone down answers
+    /// nothing (the server's graceful shutdown would let them finish).
+    fn cut_held_requests(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        self.shared.stopping.notify_waiters();
     }
 }
 
 impl Drop for LineEmulator {
     fn drop(&mut self) {
         if let Some(Running { shutdown, task }) = self.lock_running().take() {
+            self.cut_held_requests();
             let _ = shutdown.send(());
             task.abort();
         }

@@ -942,3 +942,38 @@ async fn a_refresh_answer_may_leave_the_refresh_token_out_as_line_may() {
     );
     assert!(reply.json()["access_token"].is_string(), "{}", reply.body);
 }
+
+/// A request LINE is slow to answer when the emulator stops, or is dropped, fails as against a
+/// LINE gone down: it is not answered afterwards as if LINE were still there.
+#[tokio::test]
+async fn stopping_or_dropping_the_emulator_cuts_the_requests_it_was_answering() {
+    for dropped in [false, true] {
+        let line = Line::start().await;
+        let token = line.token();
+        line.emulator
+            .inject(Endpoint::Verify, Fault::Latency(Duration::from_secs(4)));
+        let url = format!(
+            "{}/oauth2/v2.1/verify?access_token={token}",
+            line.emulator.base_url()
+        );
+        let pending = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status()) });
+        while line.calls().0 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        let stopped = std::time::Instant::now();
+        if dropped {
+            drop(line);
+        } else {
+            line.emulator.stop().await;
+        }
+        let outcome = pending.await.unwrap();
+
+        assert!(outcome.is_err(), "dropped {dropped}: answered {outcome:?}");
+        assert!(
+            stopped.elapsed() < Duration::from_secs(1),
+            "dropped {dropped}: cut after {:?}",
+            stopped.elapsed()
+        );
+    }
+}
