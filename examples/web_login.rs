@@ -297,7 +297,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .init();
     let listen_addr: SocketAddr = std::env::var("LISTEN_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3001".to_owned())
-        .parse()?;
+        .parse()
+        .map_err(|error| format!("LISTEN_ADDR: {error}"))?;
     let listener = TcpListener::bind(listen_addr).await?;
     let addr = listener.local_addr()?;
     let public_url = std::env::var("PUBLIC_URL").unwrap_or_else(|_| format!("http://{addr}"));

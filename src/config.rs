@@ -963,6 +963,15 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The authorization endpoint of a [`LineLoginClient`](crate::LineLoginClient) is not an
+    /// http(s) URL.
+    #[error("invalid LINE authorization endpoint {value:?}: {reason}")]
+    InvalidAuthorizeEndpoint {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A required scope is empty or has characters RFC 6750 does not allow in a scope.
     #[error("invalid required scope {0:?}")]
     InvalidScope(String),

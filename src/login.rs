@@ -279,11 +279,15 @@ impl LineLoginClientBuilder {
             .authorize_endpoint
             .as_deref()
             .unwrap_or(DEFAULT_AUTHORIZE_ENDPOINT);
+        let invalid = |reason| ConfigError::InvalidAuthorizeEndpoint {
+            value: authorize.to_owned(),
+            reason,
+        };
         let authorize_endpoint =
-            Url::parse(authorize).map_err(|_| ConfigError::InvalidApiBase {
-                value: authorize.to_owned(),
-                reason: "the authorization endpoint is not an absolute URL",
-            })?;
+            Url::parse(authorize).map_err(|_| invalid("not an absolute URL"))?;
+        if !matches!(authorize_endpoint.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
         if self.timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("timeout"));
         }
@@ -600,6 +604,34 @@ mod tests {
     /// base64url(hashlib.sha256(verifier)), unpadded.
     const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K1qWkqH2qtMPL3bxKYA6Ga4xkM";
     const CHALLENGE: &str = "6bmPnqCSuqZuCNCqtX8e7_3rGfJBF_VbpbtV6vJsap8";
+
+    /// A bad authorization endpoint is named as such, not as the API base, and must be http(s).
+    #[test]
+    fn a_bad_authorization_endpoint_is_refused_under_its_own_name() {
+        for (endpoint, reason) in [
+            ("notaurl", "not an absolute URL"),
+            (
+                "ftp://access.line.me/oauth2/v2.1/authorize",
+                "the scheme must be http or https",
+            ),
+        ] {
+            let error = LineLoginClient::builder("1234567890")
+                .authorize_endpoint(endpoint)
+                .build()
+                .unwrap_err();
+            assert_eq!(
+                error,
+                ConfigError::InvalidAuthorizeEndpoint {
+                    value: endpoint.to_owned(),
+                    reason,
+                }
+            );
+            assert_eq!(
+                error.to_string(),
+                format!("invalid LINE authorization endpoint {endpoint:?}: {reason}")
+            );
+        }
+    }
 
     /// LINE's access tokens live 30 days; an `expires_in` too large to add to the clock is read
     /// as a long life rather than panicking in the caller's handler.

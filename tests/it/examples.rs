@@ -48,6 +48,14 @@ fn an_example_server_given_a_liff_id_says_which_channel_id_belongs_there() {
 }
 
 #[test]
+fn the_web_login_example_with_a_bad_listen_addr_names_the_variable() {
+    let (status, stderr) = run_failing_example("web_login", &[("LISTEN_ADDR", "bad")]);
+
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: LISTEN_ADDR: "), "{stderr}");
+}
+
+#[test]
 fn an_example_server_with_a_malformed_liff_id_names_the_variable() {
     let (status, stderr) =
         run_failing_example("server", &[("LIFF_ID", "1234567890-Abcd\"</script>")]);
