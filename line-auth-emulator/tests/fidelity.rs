@@ -962,11 +962,13 @@ async fn stopping_or_dropping_the_emulator_cuts_the_requests_it_was_answering() 
         }
 
         let stopped = std::time::Instant::now();
-        if dropped {
+        let stopped_line = if dropped {
             drop(line);
+            None
         } else {
             line.emulator.stop().await;
-        }
+            Some(line)
+        };
         let outcome = pending.await.unwrap();
 
         assert!(outcome.is_err(), "dropped {dropped}: answered {outcome:?}");
@@ -975,5 +977,12 @@ async fn stopping_or_dropping_the_emulator_cuts_the_requests_it_was_answering() 
             "dropped {dropped}: cut after {:?}",
             stopped.elapsed()
         );
+        if let Some(line) = stopped_line {
+            // Restarted, it answers again, a slow answer too.
+            line.emulator.restart().await.unwrap();
+            line.emulator
+                .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(100)));
+            assert_eq!(verify(&line, &token).await.status, StatusCode::OK);
+        }
     }
 }
