@@ -96,9 +96,9 @@
 //! failure Redis is left alone for a second, so an outage costs at most one timeout per second
 //! while requests go to LINE as without Redis. Failures are logged (`warn`, once per episode) and
 //! counted ([`Stats::shared_errors`](crate::Stats::shared_errors)). The connection and the
-//! subscription reconnect by themselves, the subscription the moment Redis answers a call again
-//! (until then the replica misses invalidations). Invalidations that could not be published wait
-//! in a bounded outbox and are published when Redis is back (one that fails again waits behind the
+//! subscription reconnect by themselves, the subscription within half a second of Redis's return
+//! or the moment Redis answers a call again (until then the replica misses invalidations).
+//! Invalidations that could not be published wait in a bounded outbox and are published when Redis is back (one that fails again waits behind the
 //! others, so a cluster master down holds up only its own); a replica that lost its subscription
 //! drops its in-process verified tokens when it resubscribes, since it may have missed some.
 //! A token verified while Redis could not be read is verified without the fleet's sign-outs:

@@ -35,11 +35,14 @@ use super::{Claim, Invalidation, Notice, SharedVerdict};
 const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// Bound on one attempt to connect (the command connection or the subscription).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Longest wait between attempts to connect the subscription.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
-/// Shortest time between attempts to connect the subscription once Redis answers calls again
-/// (should subscribing alone keep failing, an attempt for every call that succeeds would be one
-/// too many).
+/// Longest wait between attempts to connect the subscription. Until it subscribes again, a
+/// replica hears no invalidation, even with Redis back and no call of its own to tell it so (all
+/// its requests served from memory): this bounds how long it may serve a token logged out
+/// meanwhile, within the fleet's second.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
+/// Shortest time between two attempts to connect the subscription, where Redis answering a call
+/// again cuts a wait short (once per outage: should subscribing alone keep failing, the backoff
+/// holds).
 const MIN_RECONNECT_GAP: Duration = Duration::from_millis(100);
 /// How often the subscription proves it is alive: the replica publishes on a channel of its own
 /// and expects to hear it back on the subscription.
@@ -2012,6 +2015,7 @@ impl Subscriber {
         let mut may_have_missed = false;
         let mut delay = Duration::from_millis(50);
         let mut warned = false;
+        let mut woken_early = false;
         loop {
             let attempted = tokio::time::Instant::now();
             match self.subscribe().await {
@@ -2046,6 +2050,7 @@ impl Subscriber {
                     may_have_missed = true;
                     delay = Duration::from_millis(50);
                     warned = false;
+                    woken_early = false;
                     let std::ops::ControlFlow::Continue(ended) = self.listen(pubsub).await else {
                         return;
                     };
@@ -2072,7 +2077,7 @@ impl Subscriber {
             };
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = redis_back => {}
+                _ = redis_back, if !woken_early => woken_early = true,
                 _ = self.stop.changed() => return,
             }
             delay = (delay * 2).min(MAX_RECONNECT_DELAY);
