@@ -49,9 +49,13 @@ async fn with_request_id(mut response: Response) -> Response {
     response
 }
 
-/// The injected fault's response, if a fault is planned and it is not just a delay.
+/// The injected fault's response, if a fault is planned and it is not just a delay; a fault
+/// that holds the request (a delay, a hang) is cut instead when the emulator stops.
 pub(super) async fn injected_fault(shared: &Shared, endpoint: Endpoint) -> Option<Response> {
     let fault = shared.faults.next(endpoint)?;
+    if !matches!(fault, Fault::Latency(_) | Fault::Hang) {
+        return fault.respond().await;
+    }
     // Waiting from before the check, so that a stop between the two is not missed.
     let stopping = shared.stopping.notified();
     if shared.stopped.load(Ordering::SeqCst) {
