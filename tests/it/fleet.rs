@@ -762,6 +762,17 @@ async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up(
     log_out_then_refused(&replicas[0].base, &replicas[1].base, &token, PUSH_DEADLINE).await;
 }
 
+/// How long `replica` goes on serving `token` after its logout: until it answers 401.
+async fn served_after_logout(replica: &Replica, token: &str) -> Duration {
+    time_until(
+        &replica.base,
+        token,
+        StatusCode::UNAUTHORIZED,
+        PUSH_DEADLINE,
+    )
+    .await
+}
+
 /// A replica uses Redis again as soon as it comes back, but until it has subscribed again it
 /// hears no invalidation: a logout made then must still reach it within a second. The outage is
 /// timed so that Redis comes back just after one of the subscription's attempts, where a
@@ -810,13 +821,7 @@ async fn a_logout_made_just_after_redis_returns_reaches_a_replica_within_a_secon
         StatusCode::NO_CONTENT
     );
 
-    let refused_after = time_until(
-        &holder.base,
-        &token,
-        StatusCode::UNAUTHORIZED,
-        PUSH_DEADLINE,
-    )
-    .await;
+    let refused_after = served_after_logout(holder, &token).await;
     // The promise is a second; before the fix this took just over one (the holder's own pause
     // after Redis failed it delays its share), after it milliseconds.
     assert!(
@@ -833,7 +838,7 @@ async fn a_logout_made_just_after_redis_returns_reaches_a_replica_within_a_secon
 async fn a_logout_made_just_after_redis_returns_reaches_an_idle_replica_within_a_second() {
     let mut redis = RedisServer::start();
     let line = Line::start().await;
-    let holder = fleet(&line, &redis, 1).await.remove(0);
+    let holder = &fleet(&line, &redis, 1).await.remove(0);
     let token = line.token();
     assert_eq!(holder.me(&token).await, StatusCode::OK);
 
@@ -851,13 +856,7 @@ async fn a_logout_made_just_after_redis_returns_reaches_an_idle_replica_within_a
     );
     wait_for_published(&signing_out, 1).await;
 
-    let refused_after = time_until(
-        &holder.base,
-        &token,
-        StatusCode::UNAUTHORIZED,
-        PUSH_DEADLINE,
-    )
-    .await;
+    let refused_after = served_after_logout(holder, &token).await;
     assert!(
         refused_after < Duration::from_secs(1),
         "served {refused_after:?} after the logout was published"
