@@ -96,10 +96,11 @@
 //! failure Redis is left alone for a second, so an outage costs at most one timeout per second
 //! while requests go to LINE as without Redis. Failures are logged (`warn`, once per episode) and
 //! counted ([`Stats::shared_errors`](crate::Stats::shared_errors)). The connection and the
-//! subscription reconnect by themselves, the subscription within half a second of Redis's return
-//! or the moment Redis answers a call again (until then the replica misses invalidations).
-//! Invalidations that could not be published wait in a bounded outbox and are published when Redis is back (one that fails again waits behind the
-//! others, so a cluster master down holds up only its own); a replica that lost its subscription
+//! subscription reconnect by themselves, the subscription trying at least every half second and
+//! at once when Redis answers a call again (until then the replica misses invalidations).
+//! Invalidations that could not be published wait in a bounded outbox and are published when
+//! Redis is back (one that fails again waits behind the others, so a cluster master down holds
+//! up only its own); a replica that lost its subscription
 //! drops its in-process verified tokens when it resubscribes, since it may have missed some.
 //! A token verified while Redis could not be read is verified without the fleet's sign-outs:
 //! its sign-out record is read (`PTTL`) once Redis is used again, within a second or, for a

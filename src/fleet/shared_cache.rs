@@ -37,8 +37,9 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait between attempts to connect the subscription. Until it subscribes again, a
 /// replica hears no invalidation, even with Redis back and no call of its own to tell it so (all
-/// its requests served from memory): this bounds how long it may serve a token logged out
-/// meanwhile, within the fleet's second.
+/// its requests served from memory): this bounds the wait between attempts, and with it how long
+/// it may serve a token logged out meanwhile where Redis refuses a connection at once (an attempt
+/// at a Redis that does not answer takes up to the connect timeout).
 const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 /// Shortest time between two attempts to connect the subscription, where Redis answering a call
 /// again cuts a wait short (once per outage: should subscribing alone keep failing, the backoff
@@ -729,6 +730,9 @@ pub(crate) struct Link {
     /// backoff. Back, Redis is used at once, but until the replica subscribes again every
     /// invalidation published is lost on it (a logged-out token served on).
     answered_unsubscribed: Notify,
+    /// Set with that wake, cleared when the subscription comes up: a permit the `Notify` kept
+    /// from before wakes nothing.
+    answered_since_subscribed: AtomicBool,
     /// A verification went on before the first subscription was up (the wait for it ran out,
     /// or Redis could not be reached): that subscription then drops what was verified before
     /// it and what is under way.
@@ -771,6 +775,7 @@ impl SharedCache {
             subscribed: watch::channel(false).0,
             listening: AtomicBool::new(false),
             answered_unsubscribed: Notify::new(),
+            answered_since_subscribed: AtomicBool::new(false),
             read_unsubscribed: AtomicBool::new(false),
             unread: Mutex::new(Unread::default()),
             read_and_claim: redis::Script::new(READ_AND_CLAIM),
@@ -1088,6 +1093,7 @@ impl Link {
         let error = match tokio::time::timeout(self.settings.timeout, call).await {
             Ok(Ok(value)) => {
                 if !self.listening.load(Ordering::Relaxed) {
+                    self.answered_since_subscribed.store(true, Ordering::SeqCst);
                     self.answered_unsubscribed.notify_one();
                 }
                 return Some(value);
@@ -2021,6 +2027,9 @@ impl Subscriber {
             match self.subscribe().await {
                 Ok(pubsub) => {
                     self.link.listening.store(true, Ordering::Relaxed);
+                    self.link
+                        .answered_since_subscribed
+                        .store(false, Ordering::SeqCst);
                     self.link.resume();
                     let read_unsubscribed = self.link.first_subscribed();
                     let notice = if may_have_missed {
@@ -2072,7 +2081,16 @@ impl Subscriber {
                 }
             }
             let redis_back = async {
-                self.link.answered_unsubscribed.notified().await;
+                loop {
+                    self.link.answered_unsubscribed.notified().await;
+                    if self
+                        .link
+                        .answered_since_subscribed
+                        .swap(false, Ordering::SeqCst)
+                    {
+                        break;
+                    }
+                }
                 tokio::time::sleep_until(attempted + MIN_RECONNECT_GAP).await;
             };
             tokio::select! {

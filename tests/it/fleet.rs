@@ -774,9 +774,9 @@ async fn served_after_logout(replica: &Replica, token: &str) -> Duration {
 }
 
 /// A replica uses Redis again as soon as it comes back, but until it has subscribed again it
-/// hears no invalidation: a logout made then must still reach it within a second. The outage is
-/// timed so that Redis comes back just after one of the subscription's attempts, where a
-/// backoff of seconds leaves the replica deaf longest.
+/// hears no invalidation: a logout made then must still reach it within a second. The outage was
+/// timed for the backoff of seconds before the fix: Redis came back just after one of its
+/// attempts, where the replica stayed deaf longest.
 #[tokio::test]
 async fn a_logout_made_just_after_redis_returns_reaches_a_replica_within_a_second() {
     let mut redis = RedisServer::start();
@@ -790,9 +790,8 @@ async fn a_logout_made_just_after_redis_returns_reaches_a_replica_within_a_secon
 
     redis.kill();
     let outage = Instant::now();
-    // Serving meanwhile, known tokens from memory and new ones from LINE. A doubling backoff
-    // from 50 ms up to 2 s would try to subscribe at 0.05, 0.15, 0.35, 0.75, 1.55, 3.15 and
-    // 5.15 s, then not before 7.15 s.
+    // Serving meanwhile, known tokens from memory and new ones from LINE. The backoff before
+    // the fix (50 ms doubling up to 2 s) tried at 3.15 and 5.15 s, then not before 7.15 s.
     while outage.elapsed() < Duration::from_millis(5_250) {
         assert_eq!(holder.me(&token).await, StatusCode::OK);
         assert_eq!(holder.me(&line.token()).await, StatusCode::OK);
