@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 
 use crate::support::{
     get_anonymous, get_bearer, http, run_failing_example, start_demo, start_example,
+    startup_warnings,
 };
 
 #[test]
@@ -65,6 +66,42 @@ fn an_example_server_with_a_malformed_liff_id_names_the_variable() {
         stderr.starts_with("error: LIFF_ID must be a LIFF app's ID, such as 1234567890-AbcdEfgh"),
         "{stderr}"
     );
+}
+
+/// A LIFF app whose tokens the server would refuse, all of them, is told at start: in demo mode
+/// (the emulator's channel is not the LIFF app's) and where `LINE_CHANNEL_ID` names other
+/// channels. A LIFF app of a channel the server accepts starts without a word.
+#[test]
+fn an_example_server_warns_at_start_when_it_would_refuse_its_liff_apps_tokens() {
+    const LIFF_ID: (&str, &str) = ("LIFF_ID", "1234567890-AbcdEfgh");
+    // Configured, the server asks LINE nothing before a request; this address answers nothing.
+    const NO_LINE: (&str, &str) = ("LINE_API_BASE", "http://127.0.0.1:9");
+
+    let demo = startup_warnings("server", &[LIFF_ID]);
+    assert!(
+        demo.contains("LIFF_ID is set but LINE_CHANNEL_ID is not"),
+        "{demo}"
+    );
+
+    let other_channel = startup_warnings(
+        "server",
+        &[LIFF_ID, NO_LINE, ("LINE_CHANNEL_ID", "2000000000")],
+    );
+    assert!(
+        other_channel
+            .contains("LIFF_ID belongs to channel 1234567890, which LINE_CHANNEL_ID does not name"),
+        "{other_channel}"
+    );
+
+    let its_channel = startup_warnings(
+        "server",
+        &[
+            LIFF_ID,
+            NO_LINE,
+            ("LINE_CHANNEL_ID", "2000000000,1234567890"),
+        ],
+    );
+    assert!(!its_channel.contains("LIFF_ID"), "{its_channel}");
 }
 
 /// A LIFF page on another origin may read why it was refused: the CORS answer of a refusal

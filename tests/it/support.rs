@@ -258,6 +258,32 @@ fn start_example_reading(
     (example, base, found)
 }
 
+/// What example `name` logged on stderr (at `warn` and above) before it printed `listening on …`:
+/// the warnings of its start. The example is stopped once it listens.
+pub fn startup_warnings(name: &str, env: &[(&str, &str)]) -> String {
+    let mut child = example_command(name, env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let said = std::thread::spawn(move || {
+        let mut said = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+        said
+    });
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let example = Example(child);
+    let listening = lines
+        .map(Result::unwrap)
+        .any(|line| line.starts_with("listening on "));
+    drop(example);
+    let said = said.join().unwrap();
+    assert!(listening, "example {name} never listened: {said}");
+    said
+}
+
 /// Runs example `name` with `env` (over an environment cleared of the line-auth variables) until
 /// it exits, as a misconfigured one should at once; its exit status and what it printed on stderr.
 pub fn run_failing_example(name: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
