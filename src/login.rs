@@ -436,8 +436,9 @@ impl LineLoginClient {
     }
 
     /// Revokes an access token (`POST /oauth2/v2.1/revoke`). Unknown or already invalid tokens
-    /// count as revoked (LINE may answer them 400); `invalid_client` (the channel secret missing
-    /// or wrong) is an error: the token is still live.
+    /// count as revoked (LINE may answer them 400, with an error saying the token is invalid);
+    /// `invalid_client` (the channel secret missing or wrong), or any other error, is an error:
+    /// the token may still be live.
     pub async fn revoke_access_token(&self, access_token: &str) -> Result<(), LineLoginError> {
         self.revoke(("access_token", access_token)).await
     }

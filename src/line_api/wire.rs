@@ -280,55 +280,98 @@ impl LineError {
 }
 
 /// Whether LINE's answer to `POST /oauth2/v2.1/revoke` means the token is no longer live (fact
-/// sheet §3.4): a 2xx revoked it. A 400 says it was already invalid (LINE's iOS SDK reads it so)
-/// when it names no error, an error about the token, or a bare `invalid_request` (the SDK's own
-/// test answers exactly that, and expects the revoke reported done). An error about the call
-/// itself (`invalid_client`: the secret missing or wrong; `invalid_request` describing a
-/// parameter LINE did not take) means LINE refused the caller and the token is still live. LINE
-/// documents no body for either, so only a named error that is not about the token counts
-/// against it.
+/// sheet §3.4): a 2xx revoked it, and an error saying the token is already invalid means there
+/// was nothing left to revoke. Any other error is not success (issue 14): the token may still be
+/// live at LINE, so it is reported, not taken as done. "Already invalid" is what LINE's iOS SDK
+/// reads a 400 as, and its own test answers a bare `invalid_request`, so that counts; otherwise
+/// the error must say it: `invalid_token` or `invalid_grant`, or a text naming an expired,
+/// revoked or invalid token (LINE documents no body, so any wording of that is taken). An error
+/// naming the client (`invalid_client`, a missing or wrong `client_secret`) never counts, nor
+/// does an answer that names nothing (an empty body, a proxy's page).
 pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
     if status.is_success() {
         return true;
     }
-    if status != StatusCode::BAD_REQUEST {
-        return false;
-    }
     match LineError::read(body) {
-        Some(LineError::OAuth { error, description }) => match description.as_deref() {
-            None if error == "invalid_request" => true,
-            description => error != "invalid_client" && names_an_invalid_token(&error, description),
-        },
-        // LINE's other error shape: a refusal only where it names the client (a missing or
-        // wrong `client_id` or `client_secret`), as `invalid_client` does.
-        Some(LineError::Message { message }) => !names_the_client(&message),
-        // No error named: nothing says the call itself was refused.
-        None => true,
+        // RFC 6750's status for an invalid token is 401; its error code says it either way.
+        Some(LineError::OAuth { error, .. }) if status == StatusCode::UNAUTHORIZED => {
+            error == "invalid_token"
+        }
+        Some(LineError::OAuth { error, description }) if status == StatusCode::BAD_REQUEST => {
+            match description.as_deref() {
+                None if error == "invalid_request" => true,
+                description => says_the_token_is_invalid(&error, description),
+            }
+        }
+        Some(LineError::Message { message }) if status == StatusCode::BAD_REQUEST => {
+            let details = message_details(body);
+            !details.iter().any(|text| names_the_client(text))
+                && says_the_token_is_invalid("", Some(&message))
+        }
+        _ => false,
     }
 }
 
-/// Whether a `{"message"}` error is about the calling client (its ID or secret), not the token.
-fn names_the_client(message: &str) -> bool {
-    message.to_ascii_lowercase().contains("client")
+/// The texts of a `{"message"}` error's optional `details` (fact sheet §1), each entry's
+/// `message` and `property`; none where it has none, or not in that form.
+fn message_details(body: &[u8]) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Details {
+        details: Vec<Detail>,
+    }
+    #[derive(Deserialize)]
+    struct Detail {
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        property: Option<String>,
+    }
+    serde_json::from_slice::<Details>(body)
+        .map(|read| {
+            read.details
+                .into_iter()
+                .flat_map(|detail| [detail.message, detail.property])
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
-/// Whether an OAuth error says the token, not the call, is what is wrong.
-fn names_an_invalid_token(error: &str, description: Option<&str>) -> bool {
+/// Whether an error text is about the calling client (its ID or secret), not the token.
+fn names_the_client(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("client")
+}
+
+/// Whether an error (its OAuth code, if any, and its text) says the token is what is wrong.
+fn says_the_token_is_invalid(error: &str, description: Option<&str>) -> bool {
     if matches!(error, "invalid_token" | "invalid_grant") {
         return true;
     }
+    if error == "invalid_client" {
+        return false;
+    }
     description.is_some_and(|description| {
+        if names_the_client(description) {
+            return false;
+        }
         let description = description.to_ascii_lowercase();
-        // The token, as a word or as the parameter carrying it; not `token_type_hint`, which
-        // is the call's.
+        // States only a token has here, whether or not the text says "token".
+        if ["revoked", "expired", "already"]
+            .iter()
+            .any(|word| description.contains(word))
+        {
+            return true;
+        }
+        // Otherwise the token must be named, as a word or as the parameter carrying it; not
+        // `token_type_hint`, which is the call's.
         let names_the_token = description
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .any(|word| matches!(word, "token" | "access_token" | "refresh_token"));
         names_the_token
             && [
                 "invalid",
-                "expired",
-                "revoked",
+                "not valid",
+                "unknown",
                 "not found",
                 "not jws",
                 "malformed",
@@ -339,11 +382,16 @@ fn names_an_invalid_token(error: &str, description: Option<&str>) -> bool {
 }
 
 /// The OAuth error LINE refused a revoke with, if it named one; a `{"message"}` refusal of the
-/// client is named by a fixed phrase, not LINE's free text.
+/// client (in its text or its `details`) is named by a fixed phrase, not LINE's free text.
 pub(crate) fn revoke_refusal(body: &[u8]) -> Option<String> {
     match LineError::read(body) {
         Some(LineError::OAuth { error, .. }) => Some(error),
-        Some(LineError::Message { message }) if names_the_client(&message) => {
+        Some(LineError::Message { message })
+            if names_the_client(&message)
+                || message_details(body)
+                    .iter()
+                    .any(|text| names_the_client(text)) =>
+        {
             Some("a refusal of the client".to_owned())
         }
         Some(LineError::Message { .. }) | None => None,
@@ -471,7 +519,7 @@ mod tests {
     }
 
     #[test]
-    fn a_revoke_is_done_on_2xx_and_on_400_unless_line_refused_the_call_itself() {
+    fn a_revoke_is_done_on_2xx_and_on_an_error_saying_the_token_is_already_invalid() {
         for (status, body, revoked_it) in [
             (200, "", true),
             (204, "", true),
@@ -523,11 +571,52 @@ mod tests {
                 r#"{"error":"invalid_request","error_description":"The access token malformed"}"#,
                 true,
             ),
-            (400, "", true),
+            // "Already invalid" in other words (issue 14: only that is success).
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"already revoked"}"#,
+                true,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"unknown access token"}"#,
+                true,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"The access token is not valid"}"#,
+                true,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"client_secret expired"}"#,
+                false,
+            ),
+            (
+                401,
+                r#"{"error":"invalid_token","error_description":"The access token expired"}"#,
+                true,
+            ),
+            (401, r#"{"error":"invalid_client"}"#, false),
+            // An answer that names no error, or none about the token: not done.
+            (400, "", false),
+            (400, "<html>", false),
+            (400, r#"{"message":"Bad Request"}"#, false),
             (400, r#"{"message":"invalid token"}"#, true),
+            (400, r#"{"message":"The access token expired"}"#, true),
+            (401, r#"{"message":"The access token expired"}"#, false),
             (400, r#"{"message":"client_secret is required"}"#, false),
             (400, r#"{"message":"Invalid client_id"}"#, false),
-            (400, "<html>", true),
+            (
+                400,
+                r#"{"message":"The access token expired","details":[{"property":"client_secret"}]}"#,
+                false,
+            ),
+            (
+                400,
+                r#"{"message":"The access token expired","details":"client"}"#,
+                true,
+            ),
             (400, r#"{"error":"invalid_client"}"#, false),
             (400, r#"{"error":"unauthorized_client"}"#, false),
             (401, r#"{"error":"invalid_request"}"#, false),
@@ -553,6 +642,13 @@ mod tests {
         );
         assert_eq!(
             revoke_refusal(br#"{"message":"client_secret is required"}"#).as_deref(),
+            Some("a refusal of the client")
+        );
+        assert_eq!(
+            revoke_refusal(
+                br#"{"message":"The request body has 1 error(s)","details":[{"message":"is required","property":"client_secret"}]}"#
+            )
+            .as_deref(),
             Some("a refusal of the client")
         );
         assert_eq!(revoke_refusal(br#"{"message":"Forbidden"}"#), None);

@@ -324,7 +324,7 @@ async fn exercise_every_path(http_client: Option<reqwest::Client>) -> Exercised 
     auth.logout(&revoked).await.unwrap();
     let already_invalid = seen.secret(line.token());
     line.emulator
-        .inject_times(Endpoint::Revoke, Fault::Status(StatusCode::BAD_REQUEST), 1);
+        .inject_times(Endpoint::Revoke, already_invalid_at_line(), 1);
     auth.logout(&already_invalid).await.unwrap();
     let not_revoked = seen.secret(line.token());
     line.emulator

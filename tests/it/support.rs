@@ -359,3 +359,14 @@ pub(crate) async fn eventually(
     }
     condition()
 }
+
+/// LINE's answer to a revoke of a token it already refuses, where it answers with an error (it
+/// may answer 200 too, fact sheet §3.4): an error saying the token is invalid, which issue 14
+/// counts as done.
+pub fn already_invalid_at_line() -> line_auth_emulator::Fault {
+    line_auth_emulator::Fault::Json {
+        status: StatusCode::BAD_REQUEST,
+        body: r#"{"error":"invalid_request","error_description":"The access token revoked"}"#
+            .to_owned(),
+    }
+}

@@ -464,7 +464,7 @@ async fn logout_answered_400_counts_as_already_invalid_and_the_token_is_refused(
     // Already invalid at LINE (the user unlinked the app), still cached here.
     line.emulator.revoke(&token);
     line.emulator
-        .inject_times(Endpoint::Revoke, Fault::Status(StatusCode::BAD_REQUEST), 1);
+        .inject_times(Endpoint::Revoke, already_invalid_at_line(), 1);
 
     let result = auth.logout(&token).await;
 
@@ -484,7 +484,7 @@ async fn line_login_client_revoke_answered_400_counts_as_already_invalid() {
     let token = line.token();
     line.emulator.revoke(&token);
     line.emulator
-        .inject_times(Endpoint::Revoke, Fault::Status(StatusCode::BAD_REQUEST), 2);
+        .inject_times(Endpoint::Revoke, already_invalid_at_line(), 2);
 
     let access = client.revoke_access_token(&token).await;
     let refresh = client.revoke_refresh_token("refresh-token-value").await;
@@ -581,6 +581,81 @@ async fn a_revoke_answered_400_invalid_request_alone_counts_as_already_invalid()
     assert!(logout.is_ok(), "{logout:?}");
     assert!(access.is_ok(), "{access:?}");
     assert_eq!(asked_times(&line, REVOKE), 2);
+}
+
+/// Issue 14, item 4: a revoke is done when LINE's error says the token is already invalid, in
+/// whatever words, and not otherwise: an answer naming no invalid token (a proxy's page, an empty
+/// body, a REST-shaped validation error) leaves the token possibly live at LINE.
+#[tokio::test]
+async fn a_revoke_is_done_exactly_when_lines_error_says_the_token_is_already_invalid() {
+    for (status, body, done) in [
+        (
+            400,
+            r#"{"error":"invalid_request","error_description":"already revoked"}"#,
+            true,
+        ),
+        (
+            400,
+            r#"{"error":"invalid_request","error_description":"unknown access token"}"#,
+            true,
+        ),
+        (
+            400,
+            r#"{"error":"invalid_request","error_description":"The access token is not valid"}"#,
+            true,
+        ),
+        (
+            401,
+            r#"{"error":"invalid_token","error_description":"The access token expired"}"#,
+            true,
+        ),
+        (400, r#"{"message":"The access token expired"}"#, true),
+        (400, r#"{"message":"Bad Request"}"#, false),
+        (
+            400,
+            r#"{"message":"The request body has 1 error(s)","details":[{"message":"is required","property":"client_secret"}]}"#,
+            false,
+        ),
+        (400, "", false),
+        (400, "<html><body>400 Bad Request</body></html>", false),
+    ] {
+        let line = line_answering_revoke(StatusCode::from_u16(status).unwrap(), body).await;
+        let auth = layer_for(&line).handle();
+        let client = LineLoginClient::builder(CHANNEL)
+            .api_base(&line.base)
+            .build()
+            .unwrap();
+
+        let logout = auth.logout(TOKEN_VALUE).await;
+        let access = client.revoke_access_token(TOKEN_VALUE).await;
+
+        assert_eq!(logout.is_ok(), done, "{status} {body}: {logout:?}");
+        assert_eq!(access.is_ok(), done, "{status} {body}: {access:?}");
+        assert_eq!(asked_times(&line, REVOKE), 2, "{status} {body}");
+    }
+}
+
+/// LINE's REST error shape may carry `details` (fact sheet §1): one naming the client's secret
+/// is a refusal of the client, as a `message` naming it is.
+#[tokio::test]
+async fn a_revoke_refused_with_details_naming_the_client_secret_blames_the_secret() {
+    let line = line_answering_revoke(
+        StatusCode::BAD_REQUEST,
+        r#"{"message":"The request body has 1 error(s)","details":[{"message":"client_secret is required","property":"client_secret"}]}"#,
+    )
+    .await;
+    let auth = layer_for(&line).handle();
+
+    let result = auth.logout(TOKEN_VALUE).await;
+
+    assert!(
+        matches!(
+            &result,
+            Err(LineAuthError::Unavailable(line_auth::rejection::UpstreamError::RevokeRefused { error }))
+                if &**error == "a refusal of the client"
+        ),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
