@@ -89,6 +89,17 @@ impl Policy {
             .filter(|&secs| secs > 0)
             .ok_or(LineAuthError::InvalidToken(InvalidReason::Expired))?;
         self.check_grant(grant)?;
+        // The user is named by the profile call (`profile`) or userinfo (`openid`), whatever
+        // the required scopes: a token with neither names no one, and is refused here rather
+        // than on LINE's word.
+        if !verification
+            .scopes()
+            .any(|scope| scope == "profile" || scope == "openid")
+        {
+            return Err(LineAuthError::InsufficientScope {
+                required: "openid".into(),
+            });
+        }
         Ok((grant, wire::lifetime(Duration::from_secs(expires_in))))
     }
 }

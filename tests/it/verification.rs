@@ -162,7 +162,41 @@ async fn a_token_with_neither_profile_nor_openid_is_refused_when_nothing_is_requ
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(reply.challenge().unwrap().contains(r#"scope="openid""#));
     assert_eq!(calls.get(), 0);
-    assert_eq!(line.emulator.calls().userinfo, 1);
+    // Decided here, not left to LINE's answer: userinfo is not asked.
+    assert_eq!(line.emulator.calls().userinfo, 0);
+}
+
+/// `required_scopes([])` promises that a token still needs `profile` or `openid`, whatever
+/// LINE's userinfo would say of one with neither: here a LINE that names its user anyway.
+#[tokio::test]
+async fn a_token_with_neither_profile_nor_openid_is_refused_whatever_userinfo_answers() {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    let verified =
+        format!(r#"{{"scope":"chat_message.write","client_id":"{CHANNEL}","expires_in":3600}}"#);
+    let line = serve(
+        axum::Router::new()
+            .route(
+                "/oauth2/v2.1/verify",
+                get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
+            )
+            .route(
+                "/oauth2/v2.1/userinfo",
+                get(|| async { ([(CONTENT_TYPE, "application/json")], r#"{"sub":"U1"}"#) }),
+            ),
+    )
+    .await;
+    let config = line_auth::LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .api_base(&line)
+        .required_scopes(Vec::<String>::new());
+    let (base, calls) = app_with(config).await;
+
+    let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.bmVpdGhlcg.c2ln").await;
+
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    assert!(reply.challenge().unwrap().contains(r#"scope="openid""#));
+    assert_eq!(calls.get(), 0);
 }
 
 #[tokio::test]
