@@ -664,7 +664,8 @@ impl LineAuthConfigBuilder {
     /// Prefix of the shared cache's keys and invalidation channel (default `line-auth:`). Services
     /// with different channels or scopes may share one Redis; give each fleet its own prefix.
     /// It must not be empty, and ends with `:` (added if missing), so that `clear` never reaches
-    /// another fleet's keys.
+    /// another fleet's keys; nor does it reach those of a fleet whose prefix nests in this one
+    /// (`app:staging:` under `app:`), whose keys it tells from its own by their shape.
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis_key_prefix(mut self, prefix: impl Into<String>) -> Self {

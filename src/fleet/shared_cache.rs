@@ -682,6 +682,27 @@ fn prefix_pattern(prefix: &str) -> String {
     pattern
 }
 
+/// Whether a clear under `prefix` deletes `key`: one of that fleet's verdicts, refusals, claims
+/// or users' sets, told by the exact shape the fleet writes them in. Sign-outs and forget marks
+/// outlive a clear. A prefix may nest in another fleet's (`app:` in `app:staging:`), whose keys
+/// then also match the scan; the rest of such a key begins with the other fleet's own segment
+/// and so never has this shape, and its keys, its sign-outs above all, are left alone.
+fn clears(prefix: &str, key: &str) -> bool {
+    match key
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split_once(':'))
+    {
+        Some(("v" | "r" | "l", tagged)) => tagged
+            .strip_prefix('{')
+            .and_then(|tagged| tagged.strip_suffix('}'))
+            .and_then(TokenDigest::from_hex)
+            .is_some(),
+        // A LINE user ID (`U` and 32 hex digits) has no `:`.
+        Some(("u", user_id)) => !user_id.is_empty() && !user_id.contains(':'),
+        _ => false,
+    }
+}
+
 /// One layer's link to the shared cache. Its background tasks hold the [`Link`] and end when
 /// this is dropped.
 pub(crate) struct SharedCache {
@@ -1520,12 +1541,6 @@ impl Link {
         }
     }
 
-    /// Whether a clear keeps `key`: a sign-out, or a mark a forget left.
-    fn outlives_a_clear(&self, key: &str) -> bool {
-        key.strip_prefix(&*self.settings.key_prefix)
-            .is_some_and(|rest| rest.starts_with("s:") || rest.starts_with('x'))
-    }
-
     /// Whether `digest` was signed out on any replica (for ID tokens, checked here, not at LINE).
     pub(crate) async fn signed_out(&self, digest: &TokenDigest, counters: &dyn Tally) -> bool {
         let Some(mut connection) = self.connection_for_reading(counters).await else {
@@ -1855,7 +1870,7 @@ impl Link {
             };
             let keys: Vec<String> = keys
                 .into_iter()
-                .filter(|key| !self.outlives_a_clear(key))
+                .filter(|key| clears(&self.settings.key_prefix, key))
                 .collect();
             if !keys.is_empty()
                 && self
@@ -2680,6 +2695,45 @@ b 10.0.0.2:7001@17001,node-b.cache master - 0 0 2 connected 5461-10922
                 .addr(),
             configured[1].get_connection_info().addr()
         );
+    }
+
+    #[test]
+    fn a_clear_deletes_its_own_fleets_entries_and_nothing_of_a_fleet_nested_under_it() {
+        let hex = "ab".repeat(32);
+        let tagged = |kind: &str| format!("app:{kind}:{{{hex}}}");
+        for kind in ["v", "r", "l"] {
+            assert!(clears("app:", &tagged(kind)), "{kind}");
+        }
+        assert!(clears("app:", "app:u:U4af4980629b1eabc8b7e3b2b0a0f5c1d"));
+        // Sign-outs and forget marks outlive a clear.
+        for kept in [
+            tagged("s"),
+            tagged("x"),
+            "app:xu:U1".to_owned(),
+            "app:xall".to_owned(),
+        ] {
+            assert!(!clears("app:", &kept), "{kept}");
+        }
+        // Another fleet's, its prefix nesting in this one's: whatever its segment.
+        for segment in ["staging", "v", "u", "u:x", "v{1}"] {
+            for kind in ["v", "r", "l", "s", "x"] {
+                let theirs = format!("app:{segment}:{kind}:{{{hex}}}");
+                assert!(!clears("app:", &theirs), "{theirs}");
+            }
+            let theirs = format!("app:{segment}:u:U1");
+            assert!(!clears("app:", &theirs), "{theirs}");
+        }
+        // Not this fleet's shape at all.
+        for other in [
+            "app:v:kept",
+            "app:v:{abc}",
+            "app:u:",
+            "app:invalidate",
+            "app2:v:x",
+            "other:u:U1",
+        ] {
+            assert!(!clears("app:", other), "{other}");
+        }
     }
 
     #[test]

@@ -1201,6 +1201,51 @@ async fn clear_never_reaches_past_its_own_prefix_even_one_without_a_delimiter() 
     assert_eq!(own, ["app:xall"], "only the clear's own mark");
 }
 
+/// Issue 12 item 9 where one prefix nests in another (`app:` and `app:staging:`): the outer
+/// fleet's clear leaves the inner fleet's keys alone, its sign-outs above all (deleting one would
+/// let a logged-out token back in on the inner fleet's next replica).
+#[tokio::test]
+async fn clear_never_reaches_a_fleet_whose_prefix_nests_in_its_own() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let outer =
+        Replica::with_config(fleet_config(&line, &redis.url()).redis_key_prefix("app")).await;
+    let inner =
+        Replica::with_config(fleet_config(&line, &redis.url()).redis_key_prefix("app:staging"))
+            .await;
+    wait_for_subscribers_on(&redis, "app:invalidate", 1).await;
+    wait_for_subscribers_on(&redis, "app:staging:invalidate", 1).await;
+    let (signed_out, verified) = (line.token(), line.token());
+    for token in [&signed_out, &verified] {
+        assert_eq!(inner.me(token).await, StatusCode::OK);
+    }
+    assert_eq!(
+        post_bearer(&inner.base, "/api/logout", &signed_out).await,
+        StatusCode::NO_CONTENT
+    );
+    let mut connection = inspect(&redis).await;
+    let inners = || async {
+        let mut keys: Vec<String> = inspect(&redis).await.keys("app:staging:*").await.unwrap();
+        keys.sort();
+        keys
+    };
+    let before = inners().await;
+    assert!(
+        before.iter().any(|key| key.starts_with("app:staging:s:"))
+            && before.iter().any(|key| key.starts_with("app:staging:v:")),
+        "{before:?}"
+    );
+    assert_eq!(outer.me(&line.token()).await, StatusCode::OK);
+
+    outer.auth.clear();
+    wait_for_published(&outer, 1).await;
+
+    assert_eq!(inners().await, before);
+    let mut outers: Vec<String> = connection.keys("app:*").await.unwrap();
+    outers.retain(|key| !key.starts_with("app:staging:"));
+    assert_eq!(outers, ["app:xall"], "only the clear's own mark");
+}
+
 #[test]
 fn an_empty_redis_key_prefix_is_a_configuration_error() {
     let built = line_auth::LineAuthConfig::builder()
