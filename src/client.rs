@@ -149,12 +149,18 @@ pub(crate) fn judge_verify(answer: &Answer) -> Result<AccessTokenInfo, LineAuthE
     }
 }
 
-/// LINE's verdict from a final profile answer (<https://developers.line.biz/en/reference/line-login/#get-user-profile>): 401 means the token went bad
-/// between the two calls; 403 that it may not read the profile (no `profile` scope).
+/// LINE's verdict from a final profile answer (<https://developers.line.biz/en/reference/line-login/#get-user-profile>): 401 (or an OAuth error body on
+/// 400, as for userinfo: its errors are undocumented) means the token went bad between the two
+/// calls; 403 that it may not read the profile (no `profile` scope).
 pub(crate) fn judge_profile(answer: &Answer) -> Result<Profile, LineAuthError> {
     match answer.status {
         StatusCode::OK => parse(answer),
         StatusCode::UNAUTHORIZED => Err(LineAuthError::InvalidToken(InvalidReason::Rejected)),
+        StatusCode::BAD_REQUEST
+            if matches!(answer.line_error(), Some(wire::LineError::OAuth { .. })) =>
+        {
+            Err(LineAuthError::InvalidToken(InvalidReason::Rejected))
+        }
         StatusCode::FORBIDDEN => Err(LineAuthError::InsufficientScope {
             required: "profile".into(),
         }),

@@ -599,8 +599,8 @@ impl AnswerCase {
     }
 
     /// Fact sheet §3.2: 200 with the documented JSON is the profile (a user ID, never empty);
-    /// 401 the token went bad (whatever the body); 403 the `profile` scope is missing; anything
-    /// else is unavailable.
+    /// 401 (whatever the body), or 400 with an OAuth error, the token went bad; 403 the `profile`
+    /// scope is missing; anything else is unavailable.
     pub(crate) fn expected_profile(&self) -> Verdict {
         match (self.status.as_u16(), &self.body) {
             (
@@ -619,7 +619,9 @@ impl AnswerCase {
                 status_message: status_message.clone(),
             },
             (200, _) => Verdict::UnavailableBody,
-            (401, _) => Verdict::Invalid(InvalidReason::Rejected),
+            (401, _) | (400, BodyCase::OAuthError { .. }) => {
+                Verdict::Invalid(InvalidReason::Rejected)
+            }
             (403, _) => Verdict::InsufficientScope("profile".to_owned()),
             _ => Verdict::UnavailableStatus(self.status),
         }

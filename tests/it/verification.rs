@@ -199,6 +199,55 @@ async fn a_token_with_neither_profile_nor_openid_is_refused_whatever_userinfo_an
     assert_eq!(calls.get(), 0);
 }
 
+/// The profile call's errors are undocumented (fact sheet §3.2), as userinfo's are, and read
+/// alike: a 400 with an OAuth error body is the token going bad between verify and profile (401
+/// `invalid_token`, never a stale 200); a 400 in another shape is LINE out of spec (503).
+#[tokio::test]
+async fn a_profile_400_with_an_oauth_error_is_401_and_in_another_shape_503() {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    for (body, expected) in [
+        (
+            r#"{"error":"invalid_request","error_description":"The access token expired"}"#,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            r#"{"message":"Bad Request"}"#,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    ] {
+        let verified =
+            format!(r#"{{"scope":"profile","client_id":"{CHANNEL}","expires_in":3600}}"#);
+        let line = serve(
+            axum::Router::new()
+                .route(
+                    "/oauth2/v2.1/verify",
+                    get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
+                )
+                .route(
+                    "/v2/profile",
+                    get(move || async move {
+                        (
+                            StatusCode::BAD_REQUEST,
+                            [(CONTENT_TYPE, "application/json")],
+                            body,
+                        )
+                    }),
+                ),
+        )
+        .await;
+        let config = line_auth::LineAuthConfig::builder()
+            .channel_id(CHANNEL)
+            .api_base(&line);
+        let (base, calls) = app_with(config).await;
+
+        let reply = get_bearer(&base, "/api/me", "eyJhbGciOiJIUzI1NiJ9.cHJvZmlsZQ.c2ln").await;
+
+        assert_eq!(reply.status, expected, "{body}: {}", reply.body);
+        assert_eq!(calls.get(), 0);
+    }
+}
+
 #[tokio::test]
 async fn tokens_with_plus_slash_and_padding_reach_line_intact() {
     let line = Line::start().await;
