@@ -598,6 +598,13 @@ mod tests {
                 true,
             ),
             (401, r#"{"error":"invalid_client"}"#, false),
+            // Only a 400 (or a 401 `invalid_token`) says so: not a 403, a 404 or a 5xx.
+            (403, r#"{"error":"invalid_request"}"#, false),
+            (
+                500,
+                r#"{"error":"invalid_request","error_description":"The access token revoked"}"#,
+                false,
+            ),
             // An answer that names no error, or none about the token: not done.
             (400, "", false),
             (400, "<html>", false),
