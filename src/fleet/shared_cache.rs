@@ -75,11 +75,19 @@ const CLEAR_BATCH: usize = 500;
 /// Reads a token's verdict, refusal and sign-out, Redis's clock, and claims the token when none of
 /// the three is there: what a miss needs before asking LINE, in one round trip.
 /// Returns `{verdict, refusal, sign-out, seconds, microseconds, claim}`, where claim is 1 (claimed
-/// now), 0 (another replica holds it) or -1 (not tried: something is stored).
+/// now), 0 (another replica holds it) or -1 (not tried: something is stored). A verdict or
+/// refusal of another type than a string (which `GET` refuses) is read as none, as `MGET` reads
+/// it, so that it costs a LINE call and is written over, not the script; a sign-out of any type
+/// still counts.
 const READ_AND_CLAIM: &str = r"
-local verified = redis.call('GET', KEYS[1])
-local refused = redis.call('GET', KEYS[2])
-local signed_out = redis.call('GET', KEYS[3])
+local function string_at(key)
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' and value.err then return false end
+  return value
+end
+local verified = string_at(KEYS[1])
+local refused = string_at(KEYS[2])
+local signed_out = redis.call('EXISTS', KEYS[3]) == 1 and '1' or false
 local now = redis.call('TIME')
 local claim = -1
 if not verified and not refused and not signed_out then
@@ -569,23 +577,26 @@ fn millis_of(duration: Duration) -> u64 {
 /// A shared verdict from the values of a token's keys; a refusal wins, since a logout leaves one
 /// beside any verdict shared while it happened. Verdicts and refusals count only with this
 /// fleet's signature for this very token; a sign-out counts as it is (forging one only denies).
+/// Values are read as bytes: one that is not text (anyone may write under the prefix) is an
+/// entry without the signature, not Redis failing.
 fn read_verdict(
     signing: &SigningKeys,
     digest: &TokenDigest,
-    verified: Option<String>,
-    refused: Option<String>,
-    signed_out: Option<String>,
+    verified: Option<Vec<u8>>,
+    refused: Option<Vec<u8>>,
+    signed_out: Option<Vec<u8>>,
 ) -> Option<SharedVerdict> {
     if signed_out.is_some() {
         return Some(SharedVerdict::Refused(InvalidReason::Revoked));
     }
-    if let Some(sealed) = refused {
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap_or_default();
+    if let Some(sealed) = refused.map(text) {
         match signing.open("r", digest, &sealed) {
             Some(code) => return Some(SharedVerdict::Refused(refusal_from_code(code))),
             None => unsigned_entry(),
         }
     }
-    let sealed = verified?;
+    let sealed = verified.map(text)?;
     let Some(json) = signing.open("v", digest, &sealed) else {
         unsigned_entry();
         return None;
@@ -1164,9 +1175,9 @@ impl Link {
                 .key(self.key("l", digest))
                 .arg(millis_of(hold));
             type Read = (
-                Option<String>,
-                Option<String>,
-                Option<String>,
+                Option<Vec<u8>>,
+                Option<Vec<u8>>,
+                Option<Vec<u8>>,
                 u64,
                 u64,
                 i64,
@@ -1214,7 +1225,10 @@ impl Link {
         }
         let mut pipe = redis::pipe();
         pipe.cmd("MGET").arg(&keys).cmd("TIME");
-        type Read = ((Option<String>, Option<String>, Option<String>), (u64, u64));
+        type Read = (
+            (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>),
+            (u64, u64),
+        );
         let read = pipe.query_async::<Read>(&mut connection);
         match self.run(counters, "read a shared verdict", read).await {
             Some(((verified, refused, signed_out), (secs, micros))) => (
@@ -1281,7 +1295,7 @@ impl Link {
             .arg(self.key("s", digest));
         type Answer = (
             Option<String>,
-            (Option<String>, Option<String>, Option<String>),
+            (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>),
         );
         let answer = claim_then_read.query_async::<Answer>(&mut connection);
         // `None`: Redis failed, ask LINE.
@@ -1329,7 +1343,7 @@ impl Link {
             let mut connection = self.connection()?;
             let mut poll = redis::pipe();
             poll.cmd("MGET").arg(&keys).cmd("EXISTS").arg(&claim);
-            type Polled = ((Option<String>, Option<String>, Option<String>), bool);
+            type Polled = ((Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>), bool);
             let ((verified, refused, signed_out), claimed): Polled = self
                 .run(
                     counters,
@@ -1715,15 +1729,16 @@ impl Link {
                         "list a user's tokens",
                         redis::cmd("SMEMBERS")
                             .arg(&user_key)
-                            .query_async::<Vec<String>>(&mut connection),
+                            .query_async::<Vec<Vec<u8>>>(&mut connection),
                     )
                     .await
                 else {
                     return false;
                 };
+                // Members that are not a digest's hex (not even text) are someone else's.
                 let keys: Vec<String> = hashes
                     .iter()
-                    .filter_map(|hex| TokenDigest::from_hex(hex))
+                    .filter_map(|hex| TokenDigest::from_hex(std::str::from_utf8(hex).ok()?))
                     .map(|digest| self.key("v", &digest))
                     .chain([user_key])
                     .collect();
@@ -1858,18 +1873,20 @@ impl Link {
                         let value = cluster
                             .route_command(scan, RoutingInfo::SingleNode(node.clone()))
                             .await?;
-                        redis::from_redis_value::<(u64, Vec<String>)>(value)
+                        redis::from_redis_value::<(u64, Vec<Vec<u8>>)>(value)
                             .map_err(redis::RedisError::from)
                     }
-                    _ => scan.query_async::<(u64, Vec<String>)>(connection).await,
+                    _ => scan.query_async::<(u64, Vec<Vec<u8>>)>(connection).await,
                 }
             };
             let Some((next, keys)) = self.run(counters, "list the shared entries", scanned).await
             else {
                 return false;
             };
+            // A name that is not text is none of this fleet's: skipped, as another's is.
             let keys: Vec<String> = keys
                 .into_iter()
+                .filter_map(|key| String::from_utf8(key).ok())
                 .filter(|key| clears(&self.settings.key_prefix, key))
                 .collect();
             if !keys.is_empty()

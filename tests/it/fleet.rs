@@ -1246,6 +1246,58 @@ async fn clear_never_reaches_a_fleet_whose_prefix_nests_in_its_own() {
     assert_eq!(outers, ["app:xall"], "only the clear's own mark");
 }
 
+/// Whatever else shares the prefix, bytes that are not text (a key's name, an entry, a member of
+/// a user's set) and entries of another type are skipped as an entry without the fleet's
+/// signature is: they neither count as
+/// Redis failing (which would leave Redis alone, and the fleet asking LINE again) nor keep a
+/// `forget_user` or a `clear` from reaching the other replicas.
+#[tokio::test]
+async fn bytes_under_the_prefix_that_are_not_text_neither_stop_invalidations_nor_fail_redis() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    let mut connection = inspect(&redis).await;
+    let not_text: &[u8] = &[0xff, 0xfe, 0x00, 0x80];
+
+    // An entry of junk where a token's verdict would be: LINE is asked, Redis is not at fault.
+    let junk_entry = line.token();
+    let _: () = connection
+        .set(shared_key("v", &junk_entry), not_text)
+        .await
+        .unwrap();
+    assert_eq!(replicas[0].me(&junk_entry).await, StatusCode::OK);
+    assert_eq!(replicas[0].auth.stats().shared_errors, 0);
+    // Nor is one of another type (a hash), which `GET` refuses.
+    let hashed_entry = line.token();
+    let _: () = connection
+        .hset(shared_key("v", &hashed_entry), "field", "value")
+        .await
+        .unwrap();
+    assert_eq!(replicas[0].me(&hashed_entry).await, StatusCode::OK);
+    assert_eq!(replicas[0].auth.stats().shared_errors, 0);
+
+    // A user's set with a member of junk: their forget still goes out.
+    let token = line.token();
+    let reply = get_bearer(&replicas[0].base, "/api/me", &token).await;
+    let user_id = reply.json()["userId"].as_str().unwrap().to_owned();
+    assert_eq!(replicas[1].me(&token).await, StatusCode::OK);
+    let _: () = connection
+        .sadd(format!("line-auth:u:{user_id}"), not_text)
+        .await
+        .unwrap();
+    replicas[0].auth.forget_user(&user_id);
+    wait_for_published(&replicas[0], 1).await;
+
+    // A key named in bytes that are not text: the clear still goes out.
+    let mut name = b"line-auth:".to_vec();
+    name.extend_from_slice(not_text);
+    let _: () = connection.set(name, "another's").await.unwrap();
+    replicas[0].auth.clear();
+    wait_for_published(&replicas[0], 2).await;
+    wait_for_invalidations(&replicas[1], 2).await;
+    assert_eq!(replicas[0].auth.stats().shared_errors, 0);
+}
+
 #[test]
 fn an_empty_redis_key_prefix_is_a_configuration_error() {
     let built = line_auth::LineAuthConfig::builder()
