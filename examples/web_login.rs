@@ -261,13 +261,21 @@ async fn refresh(State(app): State<App>, headers: HeaderMap) -> Response {
 async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
     let session = session_id(&headers).and_then(|id| app.sessions.lock().unwrap().remove(&id));
     if let Some(Session { tokens, .. }) = session {
-        // Revoking the refresh token revokes the access tokens issued from it too.
+        // The access token by the documented form, then the refresh token by the form LINE's
+        // SDKs use (which takes the access tokens issued from it along, where LINE supports it).
+        if let Err(error) = app
+            .line
+            .revoke_access_token(tokens.access_token.secret())
+            .await
+        {
+            tracing::warn!(%error, "could not revoke the access token at LINE");
+        }
         if let Err(error) = app
             .line
             .revoke_refresh_token(tokens.refresh_token.secret())
             .await
         {
-            tracing::warn!(%error, "could not revoke at LINE");
+            tracing::warn!(%error, "could not revoke the refresh token at LINE");
         }
     }
     let expired = format!("{}; Max-Age=0", app.cookie(""));
@@ -305,18 +313,18 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
     // Kept alive for the life of the server: dropping the emulator stops it.
     let mut emulator = None;
-    // Blank as unset, as `LineAuthConfig::from_env` reads it.
-    let channel_id = std::env::var("LINE_CHANNEL_ID")
-        .ok()
-        .filter(|channel_id| !channel_id.trim().is_empty());
+    // Trimmed, and blank as unset, as `LineAuthConfig::from_env` reads them.
+    let setting = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    };
+    let channel_id = setting("LINE_CHANNEL_ID");
     let line = match channel_id {
         Some(channel_id) => {
             let mut builder = LineLoginClient::builder(channel_id);
-            // Blank as unset, as `LineAuthConfig::from_env` reads it.
-            if let Some(secret) = std::env::var("LINE_CHANNEL_SECRET")
-                .ok()
-                .filter(|secret| !secret.trim().is_empty())
-            {
+            if let Some(secret) = setting("LINE_CHANNEL_SECRET") {
                 builder = builder.channel_secret(secret);
             }
             if let Ok(base) = std::env::var("LINE_API_BASE") {

@@ -215,11 +215,12 @@ async fn pointed_at_another_line_the_sign_in_goes_there_whole() {
         "U0123456789abcdef0123456789abcdef",
         "Cony",
     ));
+    // Padded as a `.env` file may leave them: read trimmed, as `LineAuthConfig::from_env` does.
     let (_example, base) = start_example(
         "web_login",
         &[
-            ("LINE_CHANNEL_ID", "1234567890"),
-            ("LINE_CHANNEL_SECRET", "its-secret"),
+            ("LINE_CHANNEL_ID", " 1234567890 "),
+            ("LINE_CHANNEL_SECRET", "its-secret "),
             ("LINE_API_BASE", &line.base_url()),
         ],
     );
@@ -230,8 +231,19 @@ async fn pointed_at_another_line_the_sign_in_goes_there_whole() {
         "{authorize_url}"
     );
     let callback = finish_sign_in(&browser, &cookie, authorize_url).await;
-    let page = home_page(&browser, &base, &session_cookie(&callback)).await;
+    let cookie = session_cookie(&callback);
+    let page = home_page(&browser, &base, &cookie).await;
     assert!(page.contains("Hello, Cony"), "{page}");
+
+    // Logging out revokes the access token (the documented form) and the refresh token (the
+    // form LINE's SDKs use, which takes the access tokens with it where LINE supports it).
+    browser
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(line.calls().revoke, 2);
 
     let (_blank, base) = start_example("web_login", &[("LINE_CHANNEL_ID", " ")]);
     let (_, callback) = sign_in(&browser, &base).await;
