@@ -32,7 +32,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use line_auth::login::{AuthorizeRequest, LineLoginClient, Pkce, Profile, TokenSet};
+use line_auth::login::{
+    AuthorizeRequest, LineLoginClient, LineLoginError, Pkce, Profile, TokenSet,
+};
+use line_auth::rejection::UpstreamError;
 use line_auth_emulator::{EmulatedUser, LineEmulator};
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::net::TcpListener;
@@ -249,6 +252,24 @@ async fn refresh(State(app): State<App>, headers: HeaderMap) -> Response {
         Err(error) if error.is_invalid_grant() => {
             app.sessions.lock().unwrap().remove(&id);
             Redirect::to("/login").into_response()
+        }
+        // LINE busy or out of reach: try again later, after LINE's wait where it named one.
+        Err(LineLoginError::Unavailable(cause)) => {
+            let wait = match &cause {
+                UpstreamError::Status {
+                    retry_after: Some(wait),
+                    ..
+                } => wait.as_secs().max(1),
+                _ => 5,
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, wait.to_string())],
+                page(&escape(&format!(
+                    "LINE is unavailable, try again later: {cause}"
+                ))),
+            )
+                .into_response()
         }
         Err(error) => (
             StatusCode::BAD_GATEWAY,

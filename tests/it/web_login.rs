@@ -250,3 +250,39 @@ async fn pointed_at_another_line_the_sign_in_goes_there_whole() {
     let page = home_page(&browser, &base, &session_cookie(&callback)).await;
     assert!(page.contains("Hello, Brown"), "the demo user: {page}");
 }
+
+/// LINE busy at a refresh: the page says to try again, as a 503 with LINE's `Retry-After` (the
+/// crate's own answer when LINE cannot be reached), not a 502.
+#[tokio::test]
+async fn a_refresh_while_line_is_rate_limiting_is_503_with_lines_retry_after() {
+    use line_auth_emulator::{Endpoint, Fault};
+    let line = line_auth_emulator::LineEmulator::start().await.unwrap();
+    line.register_channel("1234567890", "its-secret");
+    let (_example, base) = start_example(
+        "web_login",
+        &[
+            ("LINE_CHANNEL_ID", "1234567890"),
+            ("LINE_CHANNEL_SECRET", "its-secret"),
+            ("LINE_API_BASE", &line.base_url()),
+        ],
+    );
+    let browser = browser();
+    let (cookie, authorize_url) = begin_login(&browser, &base).await;
+    let cookie = session_cookie(&finish_sign_in(&browser, &cookie, authorize_url).await);
+    line.inject(
+        Endpoint::Token,
+        Fault::RateLimited {
+            retry_after: std::time::Duration::from_secs(7),
+        },
+    );
+
+    let refresh = browser
+        .post(format!("{base}/refresh"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(refresh.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refresh.headers()["retry-after"], "7");
+}
