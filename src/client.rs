@@ -105,12 +105,13 @@ impl LineClient {
         // A 429 or 5xx comes in the OAuth shape too (fact sheet §1): LINE is unavailable, and its
         // `Retry-After` stands. Only another client error names a refusal of the call itself.
         let refused_the_call = answer.status.is_client_error() && !is_try_later(answer.status);
-        let cause = match wire::revoke_refusal(&answer.body).filter(|_| refused_the_call) {
-            Some(error) => UpstreamError::RevokeRefused {
-                error: error.into(),
-            },
-            None => answer.unavailable(),
-        };
+        let cause =
+            match wire::revoke_refusal(answer.status, &answer.body).filter(|_| refused_the_call) {
+                Some(error) => UpstreamError::RevokeRefused {
+                    error: error.into(),
+                },
+                None => answer.unavailable(),
+            };
         Err(LineAuthError::Unavailable(cause))
     }
 

@@ -381,9 +381,11 @@ fn says_the_token_is_invalid(error: &str, description: Option<&str>) -> bool {
     })
 }
 
-/// The OAuth error LINE refused a revoke with, if it named one; a `{"message"}` refusal of the
-/// client (in its text or its `details`) is named by a fixed phrase, not LINE's free text.
-pub(crate) fn revoke_refusal(body: &[u8]) -> Option<String> {
+/// The OAuth error LINE refused a revoke with, if it named one; a refusal of the client named
+/// otherwise (a `{"message"}` about it, in its text or its `details`, or a 401, RFC 6749's status
+/// for a client that failed to authenticate) is named by a fixed phrase, not LINE's free text.
+pub(crate) fn revoke_refusal(status: StatusCode, body: &[u8]) -> Option<String> {
+    const OF_THE_CLIENT: &str = "a refusal of the client";
     match LineError::read(body) {
         Some(LineError::OAuth { error, .. }) => Some(error),
         Some(LineError::Message { message })
@@ -392,8 +394,9 @@ pub(crate) fn revoke_refusal(body: &[u8]) -> Option<String> {
                     .iter()
                     .any(|text| names_the_client(text)) =>
         {
-            Some("a refusal of the client".to_owned())
+            Some(OF_THE_CLIENT.to_owned())
         }
+        _ if status == StatusCode::UNAUTHORIZED => Some(OF_THE_CLIENT.to_owned()),
         Some(LineError::Message { .. }) | None => None,
     }
 }
@@ -639,26 +642,40 @@ mod tests {
         }
     }
 
-    /// Only an error naming the client blames the caller's credentials: a `{"message"}` that
-    /// does not (a proxy's 403, say) leaves the answer to be read as LINE unavailable.
+    /// Only an error naming the client, or a 401, blames the caller's credentials: a
+    /// `{"message"}` that does not (a proxy's 403, say) leaves the answer to be read as LINE
+    /// unavailable.
     #[test]
     fn a_revoke_refusal_names_an_oauth_error_or_the_client() {
         assert_eq!(
-            revoke_refusal(br#"{"error":"invalid_client"}"#).as_deref(),
+            revoke_refusal(StatusCode::BAD_REQUEST, br#"{"error":"invalid_client"}"#).as_deref(),
             Some("invalid_client")
         );
         assert_eq!(
-            revoke_refusal(br#"{"message":"client_secret is required"}"#).as_deref(),
+            revoke_refusal(
+                StatusCode::BAD_REQUEST,
+                br#"{"message":"client_secret is required"}"#
+            )
+            .as_deref(),
             Some("a refusal of the client")
         );
         assert_eq!(
             revoke_refusal(
+                StatusCode::BAD_REQUEST,
                 br#"{"message":"The request body has 1 error(s)","details":[{"message":"is required","property":"client_secret"}]}"#
             )
             .as_deref(),
             Some("a refusal of the client")
         );
-        assert_eq!(revoke_refusal(br#"{"message":"Forbidden"}"#), None);
-        assert_eq!(revoke_refusal(b"<html>"), None);
+        assert_eq!(
+            revoke_refusal(StatusCode::BAD_REQUEST, br#"{"message":"Forbidden"}"#),
+            None
+        );
+        assert_eq!(revoke_refusal(StatusCode::BAD_REQUEST, b"<html>"), None);
+        assert_eq!(
+            revoke_refusal(StatusCode::UNAUTHORIZED, b"").as_deref(),
+            Some("a refusal of the client")
+        );
+        assert_eq!(revoke_refusal(StatusCode::FORBIDDEN, b""), None);
     }
 }

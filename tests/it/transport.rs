@@ -635,6 +635,26 @@ async fn a_revoke_is_done_exactly_when_lines_error_says_the_token_is_already_inv
     }
 }
 
+/// A 401 is LINE refusing the caller's credentials (RFC 6749's status for `invalid_client`), with
+/// or without a body to say so: the logout names the secret as the likely cause.
+#[tokio::test]
+async fn a_revoke_answered_401_without_a_body_blames_the_secret() {
+    let line = line_answering_revoke(StatusCode::UNAUTHORIZED, "").await;
+    let auth = layer_for(&line).handle();
+
+    let result = auth.logout(TOKEN_VALUE).await;
+
+    assert!(
+        matches!(
+            &result,
+            Err(LineAuthError::Unavailable(
+                line_auth::rejection::UpstreamError::RevokeRefused { .. }
+            ))
+        ),
+        "{result:?}"
+    );
+}
+
 /// LINE's REST error shape may carry `details` (fact sheet §1): one naming the client's secret
 /// is a refusal of the client, as a `message` naming it is.
 #[tokio::test]
