@@ -239,8 +239,8 @@ pub enum UpstreamError {
     )]
     RevokeRefused {
         /// The OAuth error LINE named (`invalid_client`, `invalid_request`, …), or, for LINE's
-        /// `{"message"}` shape naming the client, `a refusal of the client` (LINE's own text is
-        /// not repeated).
+        /// `{"message"}` shape naming the client and for a 401 naming no OAuth error, `a refusal
+        /// of the client` (LINE's own text is not repeated).
         error: Box<str>,
     },
     /// A revoke (on logout) that did not reach LINE or that LINE failed, for this cause, and
