@@ -70,3 +70,40 @@ async fn require_scopes_under_an_optional_layer_refuses_anonymous_requests() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// `RequireScopesLayer::new` requires every one of its scopes, not any one of them: a token
+/// with one of two gets 403 naming both; a token with both reaches the handler.
+#[tokio::test]
+async fn require_scopes_requires_every_scope_it_names() {
+    let line = Line::start().await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let handler_calls = Arc::clone(&calls);
+    let routes = Router::new().route(
+        "/api/both",
+        get(move || async move {
+            handler_calls.fetch_add(1, Ordering::SeqCst);
+            "both"
+        })
+        .route_layer(RequireScopesLayer::new(["openid", "chat_message.write"])),
+    );
+    let base = serve(routes.layer(LineAuthLayer::new(line.config().build().unwrap()))).await;
+    let one = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
+    let both =
+        line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid", "chat_message.write"]));
+
+    let refused = get_bearer(&base, "/api/both", &one).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused
+            .challenge()
+            .unwrap()
+            .contains(r#"scope="openid chat_message.write""#),
+        "{:?}",
+        refused.challenge()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    let served = get_bearer(&base, "/api/both", &both).await;
+    assert_eq!(served.status, StatusCode::OK, "{}", served.body);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
