@@ -484,7 +484,9 @@ impl LineAuthConfigBuilder {
 
     /// Most verifications asking LINE at once, across all tokens (default 64). Further ones wait
     /// their turn within the upstream timeout, so a flood of new tokens cannot hammer LINE,
-    /// whose rate limits are undisclosed.
+    /// whose rate limits are undisclosed. A quarter of the turns (rounded down: none below 4)
+    /// is kept for re-checks of tokens verified here before, so tokens never seen take at most
+    /// the other three quarters, and a burst of first-time junk cannot queue known users out.
     pub fn max_concurrent_verifications(mut self, limit: usize) -> Self {
         self.max_concurrent_verifications = Some(limit);
         self
