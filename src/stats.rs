@@ -139,6 +139,17 @@ pub struct Rejections {
 }
 
 /// A snapshot of the layer's counters since it was built.
+///
+/// With the `metrics` feature the same counters go to the `metrics` facade:
+/// `line_auth_events_total{event}`, where `event` is a field's name in the singular (`cache_hit`,
+/// `negative_hit`, `miss`, `coalesced`, `verified`, `refused`, `unavailable`, `served_stale`,
+/// `shared_hit`, `shared_miss`, `shared_error`, `invalidation_published`,
+/// `invalidation_received`), and `line_auth_rejections_total{reason}`, where `reason` is a
+/// field of [`Rejections`] (`missing_token`, `unsupported_scheme`, `malformed`, `invalid_token`,
+/// `foreign_channel`, `insufficient_scope`, `unavailable`, `cross_site`). Beside them,
+/// `line_auth_upstream_seconds{outcome}` (`verified`, `refused`, `unavailable`) is a histogram
+/// of each verification's time to its verdict, a wait for a turn at LINE included (verdicts read
+/// from the shared cache are not recorded).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Stats {
