@@ -102,6 +102,11 @@ impl LineClient {
         if wire::revoked(answer.status, &answer.body) {
             return Ok(());
         }
+        if answer.status.is_success() {
+            return Err(LineAuthError::Unavailable(UpstreamError::InvalidBody(
+                wire::NOT_LINES_ANSWER,
+            )));
+        }
         // A 429 or 5xx comes in the OAuth shape too (fact sheet §1): LINE is unavailable, and its
         // `Retry-After` stands. Only another client error names a refusal of the call itself.
         let refused_the_call = answer.status.is_client_error() && !is_try_later(answer.status);

@@ -458,6 +458,8 @@ impl LineLoginClient {
         let answer = self.call(Call::Revoke { form: &form }).await?;
         if wire::revoked(answer.status, &answer.body) {
             Ok(())
+        } else if answer.status.is_success() {
+            Err(LineLoginError::InvalidResponse(wire::NOT_LINES_ANSWER))
         } else {
             Err(refusal(&answer))
         }

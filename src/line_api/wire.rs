@@ -290,7 +290,8 @@ impl LineError {
 /// does an answer that names nothing (an empty body, a proxy's page).
 pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
     if status.is_success() {
-        return true;
+        // LINE's success is an empty body; an HTML page is a proxy's or a captive portal's.
+        return !is_html_page(body);
     }
     match LineError::read(body) {
         // RFC 6750's status for an invalid token is 401; its error code says it either way.
@@ -310,6 +311,14 @@ pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// The wording of a revoke answered 2xx with an HTML page: not LINE's answer.
+pub(crate) const NOT_LINES_ANSWER: &str = "an HTML page, not LINE's answer";
+
+/// Whether `body` is an HTML page (what a proxy or a captive portal answers in LINE's stead).
+fn is_html_page(body: &[u8]) -> bool {
+    body.trim_ascii_start().first() == Some(&b'<')
 }
 
 /// The texts of a `{"message"}` error's optional `details` (fact sheet §1), each entry's
@@ -526,6 +535,13 @@ mod tests {
         for (status, body, revoked_it) in [
             (200, "", true),
             (204, "", true),
+            (200, "{}", true),
+            (200, "OK", true),
+            (
+                200,
+                " <html><body>Sign in to the Wi-Fi</body></html>",
+                false,
+            ),
             // What LINE's iOS SDK test answers for a token already invalid, and reads as done.
             (400, r#"{"error":"invalid_request"}"#, true),
             // An error about the call, not the token (issue 14): LINE refused the caller.

@@ -635,6 +635,34 @@ async fn a_revoke_is_done_exactly_when_lines_error_says_the_token_is_already_inv
     }
 }
 
+/// LINE's revoke answers 200 with an empty body (fact sheet §3.4); a 200 carrying an HTML page
+/// is a proxy's or a captive portal's, not LINE's, and says nothing of the token: not done.
+#[tokio::test]
+async fn a_revoke_answered_200_with_an_html_page_is_not_done() {
+    let line = line_answering_revoke(
+        StatusCode::OK,
+        "<html><body><h1>Sign in to the Wi-Fi</h1></body></html>",
+    )
+    .await;
+    let auth = layer_for(&line).handle();
+    let client = LineLoginClient::builder(CHANNEL)
+        .api_base(&line.base)
+        .build()
+        .unwrap();
+
+    let logout = auth.logout(TOKEN_VALUE).await;
+    let access = client.revoke_access_token(TOKEN_VALUE).await;
+
+    assert!(
+        matches!(&logout, Err(LineAuthError::Unavailable(_))),
+        "{logout:?}"
+    );
+    assert!(
+        matches!(&access, Err(LineLoginError::InvalidResponse(_))),
+        "{access:?}"
+    );
+}
+
 /// A 401 is LINE refusing the caller's credentials (RFC 6749's status for `invalid_client`), with
 /// or without a body to say so: the logout names the secret as the likely cause.
 #[tokio::test]
