@@ -258,6 +258,16 @@ fn start_example_reading(
     (example, base, found)
 }
 
+/// Everything `child` prints on its (piped) stderr, read on a thread of its own until it ends.
+fn all_it_says(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let mut stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut said = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+        said
+    })
+}
+
 /// What example `name` logged on stderr (at `warn` and above) before it printed `listening on …`:
 /// the warnings of its start. The example is stopped once it listens.
 pub fn startup_warnings(name: &str, env: &[(&str, &str)]) -> String {
@@ -267,12 +277,7 @@ pub fn startup_warnings(name: &str, env: &[(&str, &str)]) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let said = std::thread::spawn(move || {
-        let mut said = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
-        said
-    });
+    let said = all_it_says(&mut child);
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let example = Example(child);
     let listening = lines
@@ -294,12 +299,7 @@ pub fn run_failing_example(name: &str, env: &[(&str, &str)]) -> (std::process::E
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let said = std::thread::spawn(move || {
-        let mut said = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
-        said
-    });
+    let said = all_it_says(&mut child);
     // One that starts serving instead would otherwise hang the suite.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let status = loop {

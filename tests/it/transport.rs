@@ -667,52 +667,35 @@ async fn a_revoke_answered_200_with_an_html_page_is_not_done() {
 /// or without a body to say so: the logout names the secret as the likely cause.
 #[tokio::test]
 async fn a_revoke_answered_401_without_a_body_blames_the_secret() {
-    let line = line_answering_revoke(StatusCode::UNAUTHORIZED, "").await;
-    let auth = layer_for(&line).handle();
-
-    let result = auth.logout(TOKEN_VALUE).await;
-
-    assert!(
-        matches!(
-            &result,
-            Err(LineAuthError::Unavailable(
-                line_auth::rejection::UpstreamError::RevokeRefused { .. }
-            ))
-        ),
-        "{result:?}"
-    );
+    assert_logout_refused_as(StatusCode::UNAUTHORIZED, "", "a refusal of the client").await;
 }
 
 /// LINE's REST error shape may carry `details` (fact sheet §1): one naming the client's secret
 /// is a refusal of the client, as a `message` naming it is.
 #[tokio::test]
 async fn a_revoke_refused_with_details_naming_the_client_secret_blames_the_secret() {
-    let line = line_answering_revoke(
+    assert_logout_refused_as(
         StatusCode::BAD_REQUEST,
         r#"{"message":"The request body has 1 error(s)","details":[{"message":"client_secret is required","property":"client_secret"}]}"#,
+        "a refusal of the client",
     )
     .await;
-    let auth = layer_for(&line).handle();
-
-    let result = auth.logout(TOKEN_VALUE).await;
-
-    assert!(
-        matches!(
-            &result,
-            Err(LineAuthError::Unavailable(line_auth::rejection::UpstreamError::RevokeRefused { error }))
-                if &**error == "a refusal of the client"
-        ),
-        "{result:?}"
-    );
 }
 
 #[tokio::test]
 async fn a_revoke_refused_for_a_reason_not_about_the_token_is_an_error() {
-    let line = line_answering_revoke(
+    assert_logout_refused_as(
         StatusCode::BAD_REQUEST,
         r#"{"error":"invalid_request","error_description":"client_id is required"}"#,
+        "invalid_request",
     )
     .await;
+}
+
+/// A logout whose revoke LINE answers `status` with `body` is refused as LINE refusing the
+/// client, naming `error`.
+async fn assert_logout_refused_as(status: StatusCode, body: &'static str, error: &str) {
+    let line = line_answering_revoke(status, body).await;
     let auth = layer_for(&line).handle();
 
     let result = auth.logout(TOKEN_VALUE).await;
@@ -720,10 +703,10 @@ async fn a_revoke_refused_for_a_reason_not_about_the_token_is_an_error() {
     assert!(
         matches!(
             &result,
-            Err(LineAuthError::Unavailable(line_auth::rejection::UpstreamError::RevokeRefused { error }))
-                if &**error == "invalid_request"
+            Err(LineAuthError::Unavailable(line_auth::rejection::UpstreamError::RevokeRefused { error: named }))
+                if &**named == error
         ),
-        "{result:?}"
+        "{status} {body}: {result:?}"
     );
 }
 

@@ -166,24 +166,40 @@ async fn a_token_with_neither_profile_nor_openid_is_refused_when_nothing_is_requ
     assert_eq!(line.emulator.calls().userinfo, 0);
 }
 
-/// `required_scopes([])` promises that a token still needs `profile` or `openid`, whatever
-/// LINE's userinfo would say of one with neither: here a LINE that names its user anyway.
-#[tokio::test]
-async fn a_token_with_neither_profile_nor_openid_is_refused_whatever_userinfo_answers() {
+/// A LINE whose verify vouches for any token of [`CHANNEL`] with `scope`, and whose `user_path`
+/// (the profile call or userinfo) answers `status` with `body`.
+async fn line_naming_users(
+    scope: &str,
+    user_path: &str,
+    status: StatusCode,
+    body: &'static str,
+) -> String {
     use axum::http::header::CONTENT_TYPE;
     use axum::routing::get;
-    let verified =
-        format!(r#"{{"scope":"chat_message.write","client_id":"{CHANNEL}","expires_in":3600}}"#);
-    let line = serve(
+    let verified = format!(r#"{{"scope":"{scope}","client_id":"{CHANNEL}","expires_in":3600}}"#);
+    serve(
         axum::Router::new()
             .route(
                 "/oauth2/v2.1/verify",
                 get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
             )
             .route(
-                "/oauth2/v2.1/userinfo",
-                get(|| async { ([(CONTENT_TYPE, "application/json")], r#"{"sub":"U1"}"#) }),
+                user_path,
+                get(move || async move { (status, [(CONTENT_TYPE, "application/json")], body) }),
             ),
+    )
+    .await
+}
+
+/// `required_scopes([])` promises that a token still needs `profile` or `openid`, whatever
+/// LINE's userinfo would say of one with neither: here a LINE that names its user anyway.
+#[tokio::test]
+async fn a_token_with_neither_profile_nor_openid_is_refused_whatever_userinfo_answers() {
+    let line = line_naming_users(
+        "chat_message.write",
+        "/oauth2/v2.1/userinfo",
+        StatusCode::OK,
+        r#"{"sub":"U1"}"#,
     )
     .await;
     let config = line_auth::LineAuthConfig::builder()
@@ -204,8 +220,6 @@ async fn a_token_with_neither_profile_nor_openid_is_refused_whatever_userinfo_an
 /// `invalid_token`, never a stale 200); a 400 in another shape is LINE out of spec (503).
 #[tokio::test]
 async fn a_profile_400_with_an_oauth_error_is_401_and_in_another_shape_503() {
-    use axum::http::header::CONTENT_TYPE;
-    use axum::routing::get;
     for (body, expected) in [
         (
             r#"{"error":"invalid_request","error_description":"The access token expired"}"#,
@@ -216,26 +230,7 @@ async fn a_profile_400_with_an_oauth_error_is_401_and_in_another_shape_503() {
             StatusCode::SERVICE_UNAVAILABLE,
         ),
     ] {
-        let verified =
-            format!(r#"{{"scope":"profile","client_id":"{CHANNEL}","expires_in":3600}}"#);
-        let line = serve(
-            axum::Router::new()
-                .route(
-                    "/oauth2/v2.1/verify",
-                    get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
-                )
-                .route(
-                    "/v2/profile",
-                    get(move || async move {
-                        (
-                            StatusCode::BAD_REQUEST,
-                            [(CONTENT_TYPE, "application/json")],
-                            body,
-                        )
-                    }),
-                ),
-        )
-        .await;
+        let line = line_naming_users("profile", "/v2/profile", StatusCode::BAD_REQUEST, body).await;
         let config = line_auth::LineAuthConfig::builder()
             .channel_id(CHANNEL)
             .api_base(&line);

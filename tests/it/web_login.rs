@@ -10,6 +10,23 @@ fn start() -> (Example, String) {
     start_example("web_login", &[])
 }
 
+/// Starts the example configured for the LINE `line` (a stand-in: the emulator run apart), with
+/// this channel and secret.
+fn start_against(
+    line: &line_auth_emulator::LineEmulator,
+    channel_id: &str,
+    secret: &str,
+) -> (Example, String) {
+    start_example(
+        "web_login",
+        &[
+            ("LINE_CHANNEL_ID", channel_id),
+            ("LINE_CHANNEL_SECRET", secret),
+            ("LINE_API_BASE", &line.base_url()),
+        ],
+    )
+}
+
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -216,14 +233,7 @@ async fn pointed_at_another_line_the_sign_in_goes_there_whole() {
         "Cony",
     ));
     // Padded as a `.env` file may leave them: read trimmed, as `LineAuthConfig::from_env` does.
-    let (_example, base) = start_example(
-        "web_login",
-        &[
-            ("LINE_CHANNEL_ID", " 1234567890 "),
-            ("LINE_CHANNEL_SECRET", "its-secret "),
-            ("LINE_API_BASE", &line.base_url()),
-        ],
-    );
+    let (_example, base) = start_against(&line, " 1234567890 ", "its-secret ");
     let browser = browser();
     let (cookie, authorize_url) = begin_login(&browser, &base).await;
     assert!(
@@ -258,14 +268,7 @@ async fn a_refresh_while_line_is_rate_limiting_is_503_with_lines_retry_after() {
     use line_auth_emulator::{Endpoint, Fault};
     let line = line_auth_emulator::LineEmulator::start().await.unwrap();
     line.register_channel("1234567890", "its-secret");
-    let (_example, base) = start_example(
-        "web_login",
-        &[
-            ("LINE_CHANNEL_ID", "1234567890"),
-            ("LINE_CHANNEL_SECRET", "its-secret"),
-            ("LINE_API_BASE", &line.base_url()),
-        ],
-    );
+    let (_example, base) = start_against(&line, "1234567890", "its-secret");
     let browser = browser();
     let (cookie, authorize_url) = begin_login(&browser, &base).await;
     let cookie = session_cookie(&finish_sign_in(&browser, &cookie, authorize_url).await);
