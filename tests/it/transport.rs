@@ -563,20 +563,27 @@ async fn line_answering_revoke(status: StatusCode, body: &'static str) -> Host {
     .await
 }
 
+/// [`TOKEN_VALUE`] revoked at `line` by the layer's logout and by `LineLoginClient`.
+async fn revoke_both_ways(line: &Host) -> (Result<(), LineAuthError>, Result<(), LineLoginError>) {
+    let auth = layer_for(line).handle();
+    let client = LineLoginClient::builder(CHANNEL)
+        .api_base(&line.base)
+        .build()
+        .unwrap();
+    (
+        auth.logout(TOKEN_VALUE).await,
+        client.revoke_access_token(TOKEN_VALUE).await,
+    )
+}
+
 #[tokio::test]
 async fn a_revoke_answered_400_invalid_request_alone_counts_as_already_invalid() {
     // What LINE's iOS SDK reads as "the token itself is invalid" (fact sheet §3.4): its test
     // stub answers exactly this, and the SDK reports the revoke done.
     let line =
         line_answering_revoke(StatusCode::BAD_REQUEST, r#"{"error":"invalid_request"}"#).await;
-    let auth = layer_for(&line).handle();
-    let client = LineLoginClient::builder(CHANNEL)
-        .api_base(&line.base)
-        .build()
-        .unwrap();
 
-    let logout = auth.logout(TOKEN_VALUE).await;
-    let access = client.revoke_access_token(TOKEN_VALUE).await;
+    let (logout, access) = revoke_both_ways(&line).await;
 
     assert!(logout.is_ok(), "{logout:?}");
     assert!(access.is_ok(), "{access:?}");
@@ -620,14 +627,8 @@ async fn a_revoke_is_done_exactly_when_lines_error_says_the_token_is_already_inv
         (400, "<html><body>400 Bad Request</body></html>", false),
     ] {
         let line = line_answering_revoke(StatusCode::from_u16(status).unwrap(), body).await;
-        let auth = layer_for(&line).handle();
-        let client = LineLoginClient::builder(CHANNEL)
-            .api_base(&line.base)
-            .build()
-            .unwrap();
 
-        let logout = auth.logout(TOKEN_VALUE).await;
-        let access = client.revoke_access_token(TOKEN_VALUE).await;
+        let (logout, access) = revoke_both_ways(&line).await;
 
         assert_eq!(logout.is_ok(), done, "{status} {body}: {logout:?}");
         assert_eq!(access.is_ok(), done, "{status} {body}: {access:?}");
@@ -644,14 +645,8 @@ async fn a_revoke_answered_200_with_an_html_page_is_not_done() {
         "<html><body><h1>Sign in to the Wi-Fi</h1></body></html>",
     )
     .await;
-    let auth = layer_for(&line).handle();
-    let client = LineLoginClient::builder(CHANNEL)
-        .api_base(&line.base)
-        .build()
-        .unwrap();
 
-    let logout = auth.logout(TOKEN_VALUE).await;
-    let access = client.revoke_access_token(TOKEN_VALUE).await;
+    let (logout, access) = revoke_both_ways(&line).await;
 
     assert!(
         matches!(&logout, Err(LineAuthError::Unavailable(_))),
