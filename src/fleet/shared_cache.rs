@@ -708,8 +708,9 @@ fn clears(prefix: &str, key: &str) -> bool {
             .and_then(|tagged| tagged.strip_suffix('}'))
             .and_then(TokenDigest::from_hex)
             .is_some(),
-        // A LINE user ID (`U` and 32 hex digits) has no `:`.
-        Some(("u", user_id)) => !user_id.is_empty() && !user_id.contains(':'),
+        // A LINE user ID (`U` and 32 hex digits) has no `:`; of a fleet nested as `<prefix>u:`,
+        // only its "forget everything" mark has none either.
+        Some(("u", user_id)) => !user_id.is_empty() && !user_id.contains(':') && user_id != "xall",
         _ => false,
     }
 }
@@ -2737,8 +2738,13 @@ b 10.0.0.2:7001@17001,node-b.cache master - 0 0 2 connected 5461-10922
                 let theirs = format!("app:{segment}:{kind}:{{{hex}}}");
                 assert!(!clears("app:", &theirs), "{theirs}");
             }
-            let theirs = format!("app:{segment}:u:U1");
-            assert!(!clears("app:", &theirs), "{theirs}");
+            for theirs in [
+                format!("app:{segment}:u:U1"),
+                format!("app:{segment}:xu:U1"),
+                format!("app:{segment}:xall"),
+            ] {
+                assert!(!clears("app:", &theirs), "{theirs}");
+            }
         }
         // Not this fleet's shape at all.
         for other in [
