@@ -113,12 +113,12 @@ impl LineAuthHandle {
     /// Then it is revoked at LINE (`POST /oauth2/v2.1/revoke`, with the channel secret if
     /// configured) in a task of its own, which runs to completion even if this future is dropped.
     /// The result says whether LINE revoked it: LINE's error saying the token is already invalid
-    /// (expired, revoked, unknown) is success; `invalid_client` (the channel secret missing or
-    /// wrong), any other error, or LINE being unreachable is an error (503 as a response, with
-    /// LINE's `Retry-After` only where LINE sent one, as with a 429), and the token may stay valid
-    /// at LINE, though refused here. The caller cannot try again through the layer, which refuses
-    /// the token from now on, so a revoke LINE failed (a 5xx, a 429, no answer) is retried in the
-    /// background
+    /// (expired, revoked, unknown; or a bare `invalid_request`, which LINE's SDK reads so) is
+    /// success; `invalid_client` (the channel secret missing or wrong), any other error, or LINE
+    /// being unreachable is an error (503 as a response, with LINE's `Retry-After` only where LINE
+    /// sent one, as with a 429), and the token may stay valid at LINE, though refused here. The
+    /// caller cannot try again through the layer, which refuses the token from now on, so a revoke
+    /// LINE failed (a 5xx, a 429, no answer) is retried in the background
     /// ([`UpstreamError::RevokeRetrying`](crate::rejection::UpstreamError::RevokeRetrying)): waits
     /// doubling from 1 s to 5 minutes, never shorter than LINE's `Retry-After`, for up to an hour
     /// and no longer than the token is refused here, for at most 1,000 tokens at once per layer.

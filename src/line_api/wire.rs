@@ -290,8 +290,9 @@ impl LineError {
 /// does an answer that names nothing (an empty body, a proxy's page).
 pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
     if status.is_success() {
-        // LINE's success is an empty body; an HTML page is a proxy's or a captive portal's.
-        return !is_html_page(body);
+        // LINE's success is an empty body; an HTML page is a proxy's or a captive portal's,
+        // and an error body is no success whatever the status.
+        return !is_html_page(body) && LineError::read(body).is_none();
     }
     match LineError::read(body) {
         // RFC 6750's status for an invalid token is 401; its error code says it either way.
@@ -313,11 +314,12 @@ pub(crate) fn revoked(status: StatusCode, body: &[u8]) -> bool {
     }
 }
 
-/// The wording of a revoke answered 2xx with an HTML page: not LINE's answer.
-pub(crate) const NOT_LINES_ANSWER: &str = "an HTML page, not LINE's answer";
+/// The wording of a revoke answered 2xx with an HTML page or an error body: not LINE's answer.
+pub(crate) const NOT_LINES_ANSWER: &str = "a 2xx with an HTML page or an error, not LINE's answer";
 
 /// Whether `body` is an HTML page (what a proxy or a captive portal answers in LINE's stead).
 fn is_html_page(body: &[u8]) -> bool {
+    let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
     body.trim_ascii_start().first() == Some(&b'<')
 }
 
@@ -351,21 +353,30 @@ fn names_the_client(text: &str) -> bool {
     text.to_ascii_lowercase().contains("client")
 }
 
+/// Whether an error text is about the caller (its client, its channel or its secret).
+fn names_the_caller(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    ["client", "channel", "secret"]
+        .iter()
+        .any(|word| text.contains(word))
+}
+
 /// Whether an error (its OAuth code, if any, and its text) says the token is what is wrong.
 fn says_the_token_is_invalid(error: &str, description: Option<&str>) -> bool {
     if matches!(error, "invalid_token" | "invalid_grant") {
         return true;
     }
-    if error == "invalid_client" {
+    // `invalid_client`, `unauthorized_client`: the caller, whatever the text says.
+    if error.contains("client") {
         return false;
     }
     description.is_some_and(|description| {
-        if names_the_client(description) {
+        if names_the_caller(description) {
             return false;
         }
         let description = description.to_ascii_lowercase();
         // States only a token has here, whether or not the text says "token".
-        if ["revoked", "expired", "already"]
+        if ["revoked", "expired"]
             .iter()
             .any(|word| description.contains(word))
         {
@@ -540,6 +551,30 @@ mod tests {
             (
                 200,
                 " <html><body>Sign in to the Wi-Fi</body></html>",
+                false,
+            ),
+            (
+                200,
+                "\u{feff}<html><body>a proxy's page</body></html>",
+                false,
+            ),
+            // An error on a 2xx is no success either.
+            (200, r#"{"error":"invalid_client"}"#, false),
+            (200, r#"{"message":"client_secret is required"}"#, false),
+            // An error about the caller (its client, channel or secret), whatever the words.
+            (
+                400,
+                r#"{"error":"unauthorized_client","error_description":"channel revoked"}"#,
+                false,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"channel secret expired"}"#,
+                false,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"request already in progress"}"#,
                 false,
             ),
             // What LINE's iOS SDK test answers for a token already invalid, and reads as done.
