@@ -38,8 +38,8 @@ impl<T> fmt::Debug for Credentials<T> {
 /// Reads the bearer token from `Authorization`, per RFC 6750 §2.1:
 /// `credentials = "Bearer" 1*SP b64token`, the scheme matched case-insensitively.
 ///
-/// More than one `Authorization` header, an empty token, a byte outside the b64token charset or
-/// a token over [`MAX_TOKEN_LEN`] is malformed.
+/// More than one `Authorization` header, an empty one, an empty token, a byte outside the
+/// b64token charset or a token over [`MAX_TOKEN_LEN`] is malformed.
 pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Credentials<&str>, LineAuthError> {
     checked(unchecked_bearer_credentials(headers)?)
 }
@@ -93,6 +93,11 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<&str>, LineAuthEr
 /// unchecked.
 fn parse_unchecked_bearer(value: &[u8]) -> Result<Credentials<&[u8]>, LineAuthError> {
     const SCHEME: &[u8] = b"bearer";
+    // Credentials start with a scheme (RFC 7235 §2.1): a value with none is malformed, not
+    // another scheme's.
+    if value.trim_ascii().is_empty() {
+        return Err(LineAuthError::Malformed(MalformedReason::Empty));
+    }
     // The scheme is what precedes the first space: "bearer" has none, so it is ours exactly when
     // the value starts with it and a space or nothing follows.
     match value.split_at_checked(SCHEME.len()) {

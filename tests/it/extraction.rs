@@ -91,6 +91,8 @@ async fn malformed_credentials_get_400_invalid_request_without_calling_line() {
     let too_long = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
     let cases: Vec<(&str, Vec<&[u8]>)> = vec![
         ("empty", vec![b"Bearer"]),
+        // No scheme at all is not another scheme (RFC 7235 §2.1: credentials start with one).
+        ("an empty header", vec![b""]),
         ("only spaces", vec![b"Bearer    "]),
         ("space inside", vec![b"Bearer abc def"]),
         ("query smuggling", vec![b"Bearer abc&client_id=1"]),
