@@ -93,11 +93,6 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<Credentials<&str>, LineAuthEr
 /// unchecked.
 fn parse_unchecked_bearer(value: &[u8]) -> Result<Credentials<&[u8]>, LineAuthError> {
     const SCHEME: &[u8] = b"bearer";
-    // Credentials start with a scheme (RFC 7235 §2.1): a value with none is malformed, not
-    // another scheme's.
-    if value.trim_ascii().is_empty() {
-        return Err(LineAuthError::Malformed(MalformedReason::Empty));
-    }
     // The scheme is what precedes the first space: "bearer" has none, so it is ours exactly when
     // the value starts with it and a space or nothing follows.
     match value.split_at_checked(SCHEME.len()) {
@@ -106,6 +101,9 @@ fn parse_unchecked_bearer(value: &[u8]) -> Result<Credentials<&[u8]>, LineAuthEr
         {
             check_length(trim_ows(rest)).map(Credentials::Bearer)
         }
+        // Credentials start with a scheme (RFC 7235 §2.1): a value with none is malformed, not
+        // another scheme's. (Checked here, off the path of a bearer token.)
+        _ if value.trim_ascii().is_empty() => Err(LineAuthError::Malformed(MalformedReason::Empty)),
         _ => Ok(Credentials::OtherScheme),
     }
 }
