@@ -141,7 +141,8 @@ pub enum LineAuthError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MalformedReason {
-    /// `Bearer` with no token after it.
+    /// `Bearer` with no token after it, or an empty `Authorization` header (where no other
+    /// source holds a token).
     #[error("{}", description!(Empty))]
     Empty,
     /// A byte outside RFC 6750's b64token charset.

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use http::header::{HeaderName, HeaderValue, COOKIE, HOST, ORIGIN, UPGRADE};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, HOST, ORIGIN, UPGRADE};
 use http::{HeaderMap, Method, Request, Uri};
 
 use axum_core::extract::FromRequestParts;
@@ -138,6 +138,16 @@ impl Default for TokenSources {
     }
 }
 
+/// What `Authorization` held where no source held a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nothing {
+    Absent,
+    /// Another scheme's credentials.
+    OtherScheme,
+    /// An empty value: malformed, unless a token is found elsewhere.
+    EmptyAuthorization,
+}
+
 /// Where a request's token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Place {
@@ -238,7 +248,8 @@ impl TokenSources {
         // before the query, which is decoded (and may allocate) only with a bearer token beside.
         !self.0.authorization_only
             && self.0.list.contains(&TokenSource::AuthorizationHeader)
-            // A broken bearer attempt (no token, two headers, too long) is one too: the
+            // A broken bearer attempt (no token, an empty header, two headers, too long) is one
+            // too: the
             // request is ambiguous whichever source the list names first.
             && !matches!(
                 unchecked_bearer_credentials(headers),
@@ -267,10 +278,10 @@ impl TokenSources {
         headers: &'r HeaderMap,
         uri: &'r Uri,
     ) -> Result<Credentials<Found<'r>>, Refused> {
-        let mut other_scheme = false;
+        let mut nothing = Nothing::Absent;
         for source in self.0.list.iter() {
             let place = source.place();
-            let found = Self::token_in(source, headers, uri, &mut other_scheme)
+            let found = Self::token_in(source, headers, uri, &mut nothing)
                 .map_err(|error| Refused { error, place })?;
             if let Some(token) = found {
                 if self.carries_both_methods(headers, uri) {
@@ -282,29 +293,43 @@ impl TokenSources {
                 return Ok(Credentials::Bearer(Found { token, place }));
             }
         }
-        Ok(if other_scheme {
-            Credentials::OtherScheme
-        } else {
-            Credentials::Absent
-        })
+        match nothing {
+            Nothing::Absent => Ok(Credentials::Absent),
+            Nothing::OtherScheme => Ok(Credentials::OtherScheme),
+            Nothing::EmptyAuthorization => Err(Refused {
+                error: LineAuthError::Malformed(MalformedReason::Empty),
+                place: Place::Authorization,
+            }),
+        }
     }
 
-    /// What one source holds: a token, nothing (`other_scheme` set where `Authorization` holds
-    /// another scheme's credentials), or why what it holds is refused.
+    /// What one source holds: a token, nothing (`nothing` told where `Authorization` holds
+    /// another scheme's credentials, or is empty), or why what it holds is refused.
     fn token_in<'r>(
         source: &TokenSource,
         headers: &'r HeaderMap,
         uri: &'r Uri,
-        other_scheme: &mut bool,
+        nothing: &mut Nothing,
     ) -> Result<Option<Cow<'r, [u8]>>, LineAuthError> {
         Ok(match source {
-            TokenSource::AuthorizationHeader => match unchecked_bearer_credentials(headers)? {
-                Credentials::Bearer(token) => Some(Cow::Borrowed(token)),
-                Credentials::OtherScheme => {
-                    *other_scheme = true;
+            TokenSource::AuthorizationHeader => match unchecked_bearer_credentials(headers) {
+                Ok(Credentials::Bearer(token)) => Some(Cow::Borrowed(token)),
+                Ok(Credentials::OtherScheme) => {
+                    *nothing = Nothing::OtherScheme;
                     None
                 }
-                Credentials::Absent => None,
+                Ok(Credentials::Absent) => None,
+                // An empty header holds no token, as another scheme's holds none: a token in a
+                // source after it is read; with none, the empty header is what is malformed.
+                Err(LineAuthError::Malformed(MalformedReason::Empty))
+                    if headers
+                        .get(AUTHORIZATION)
+                        .is_some_and(|value| value.as_bytes().trim_ascii().is_empty()) =>
+                {
+                    *nothing = Nothing::EmptyAuthorization;
+                    None
+                }
+                Err(malformed) => return Err(malformed),
             },
             TokenSource::Header(name) => {
                 let mut values = headers.get_all(name).iter();
@@ -620,6 +645,38 @@ mod tests {
             sources(&list).credentials(&request),
             Ok(Credentials::OtherScheme)
         ));
+    }
+
+    /// An empty `Authorization` header holds no token: a token elsewhere is read, as beside
+    /// another scheme; with none anywhere, the empty header is what is malformed (400).
+    #[test]
+    fn an_empty_authorization_header_leaves_a_token_elsewhere_to_be_read() {
+        let list = [
+            TokenSource::AuthorizationHeader,
+            TokenSource::Cookie("t".into()),
+        ];
+        let with_cookie = Request::get("/")
+            .header("authorization", "")
+            .header("cookie", "t=from-cookie")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            token_of(&sources(&list), &with_cookie).unwrap().as_deref(),
+            Some("from-cookie")
+        );
+        let alone = Request::get("/")
+            .header("authorization", " ")
+            .body(())
+            .unwrap();
+        for list in [&list[..], &list[..1]] {
+            assert!(
+                matches!(
+                    token_of(&sources(list), &alone),
+                    Err(LineAuthError::Malformed(MalformedReason::Empty))
+                ),
+                "{list:?}"
+            );
+        }
     }
 
     #[test]

@@ -761,4 +761,22 @@ mod tests {
         }
         assert!(parse_bearer(b"Bearer a==").is_ok());
     }
+
+    /// A value with no scheme at all is malformed, not another scheme's (RFC 7235 §2.1).
+    #[test]
+    fn an_empty_value_is_malformed_and_another_scheme_is_not() {
+        for empty in [&b""[..], b" ", b"\t", b"  \t "] {
+            assert!(
+                matches!(
+                    parse_bearer(empty),
+                    Err(LineAuthError::Malformed(MalformedReason::Empty))
+                ),
+                "{empty:?}"
+            );
+        }
+        assert!(matches!(
+            parse_bearer(b"Basic abc"),
+            Ok(Credentials::OtherScheme)
+        ));
+    }
 }
