@@ -134,19 +134,7 @@ async fn a_mini_app_users_request_to_the_example_server_returns_their_user_id() 
 /// A LINE whose verify vouches for an `openid`-only token of [`CHANNEL`] and whose userinfo
 /// answers `status` with `body`.
 async fn line_answering_userinfo(status: StatusCode, body: &'static str) -> String {
-    use axum::http::header::CONTENT_TYPE;
-    use axum::routing::get;
-    let verified = format!(r#"{{"scope":"openid","client_id":"{CHANNEL}","expires_in":2591659}}"#);
-    let router = axum::Router::new()
-        .route(
-            "/oauth2/v2.1/verify",
-            get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
-        )
-        .route(
-            "/oauth2/v2.1/userinfo",
-            get(move || async move { (status, [(CONTENT_TYPE, "application/json")], body) }),
-        );
-    serve(router).await
+    line_naming_users("openid", "/oauth2/v2.1/userinfo", status, body).await
 }
 
 /// The token every request to a [`line_answering_userinfo`] carries (that LINE vouches for any).

@@ -370,3 +370,28 @@ pub fn already_invalid_at_line() -> line_auth_emulator::Fault {
             .to_owned(),
     }
 }
+
+/// A LINE whose verify vouches for any token of [`CHANNEL`] with `scope`, and whose `user_path`
+/// (the profile call or userinfo) answers `status` with `body`.
+pub async fn line_naming_users(
+    scope: &str,
+    user_path: &str,
+    status: StatusCode,
+    body: &'static str,
+) -> String {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    let verified = format!(r#"{{"scope":"{scope}","client_id":"{CHANNEL}","expires_in":3600}}"#);
+    serve(
+        axum::Router::new()
+            .route(
+                "/oauth2/v2.1/verify",
+                get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
+            )
+            .route(
+                user_path,
+                get(move || async move { (status, [(CONTENT_TYPE, "application/json")], body) }),
+            ),
+    )
+    .await
+}

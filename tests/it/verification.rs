@@ -166,31 +166,6 @@ async fn a_token_with_neither_profile_nor_openid_is_refused_when_nothing_is_requ
     assert_eq!(line.emulator.calls().userinfo, 0);
 }
 
-/// A LINE whose verify vouches for any token of [`CHANNEL`] with `scope`, and whose `user_path`
-/// (the profile call or userinfo) answers `status` with `body`.
-async fn line_naming_users(
-    scope: &str,
-    user_path: &str,
-    status: StatusCode,
-    body: &'static str,
-) -> String {
-    use axum::http::header::CONTENT_TYPE;
-    use axum::routing::get;
-    let verified = format!(r#"{{"scope":"{scope}","client_id":"{CHANNEL}","expires_in":3600}}"#);
-    serve(
-        axum::Router::new()
-            .route(
-                "/oauth2/v2.1/verify",
-                get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
-            )
-            .route(
-                user_path,
-                get(move || async move { (status, [(CONTENT_TYPE, "application/json")], body) }),
-            ),
-    )
-    .await
-}
-
 /// `required_scopes([])` promises that a token still needs `profile` or `openid`, whatever
 /// LINE's userinfo would say of one with neither: here a LINE that names its user anyway.
 #[tokio::test]
