@@ -40,8 +40,8 @@ pub enum Fault {
     Status(StatusCode),
     /// Answers 429 Too Many Requests, as LINE does while it restricts a client over its
     /// undisclosed [rate limits](https://developers.line.biz/en/reference/line-login/#rate-limits),
-    /// with `Retry-After` in whole seconds (a header LINE Login does not document; it lets a
-    /// test check that a client honours it).
+    /// with `Retry-After` in whole seconds, rounded up (a header LINE Login does not document;
+    /// it lets a test check that a client honours it).
     RateLimited {
         /// The wait LINE asks for.
         retry_after: Duration,
@@ -93,10 +93,12 @@ impl Fault {
                     Json(json!({"message": "The API rate limit has been exceeded. Try again later."})),
                 )
                     .into_response();
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(retry_after.as_secs()),
-                );
+                // Whole seconds, a fraction rounded up: a client that waits what it is told
+                // is never early.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
                 Some(response)
             }
             Fault::Json { status, body } => {

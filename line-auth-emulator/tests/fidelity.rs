@@ -905,6 +905,30 @@ async fn an_injected_fault_answers_as_many_times_as_asked_or_until_cleared() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_asks_for_at_least_the_wait_it_was_given() {
+    let line = Line::start().await;
+    let token = line.token();
+    // Whole seconds as given; a fraction rounds up, so that a client waiting exactly the
+    // `Retry-After` it was told is not early.
+    for (wait, told) in [
+        (Duration::from_secs(2), "2"),
+        (Duration::from_millis(1_500), "2"),
+        (Duration::from_millis(1), "1"),
+        (Duration::ZERO, "0"),
+    ] {
+        line.emulator.inject_times(
+            Endpoint::Verify,
+            Fault::RateLimited { retry_after: wait },
+            1,
+        );
+        let reply = verify(&line, &token).await;
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{wait:?}");
+        assert_eq!(reply.headers["retry-after"], told, "{wait:?}");
+        assert!(reply.json()["message"].is_string(), "{}", reply.body);
+    }
+}
+
+#[tokio::test]
 async fn the_test_controls_end_a_token_as_line_would() {
     let line = Line::start().await;
     let token = line.token();
