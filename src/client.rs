@@ -134,10 +134,22 @@ impl LineClient {
 }
 
 /// LINE's verdict from a final verify answer (<https://developers.line.biz/en/reference/line-login/#verify-access-token>): 200 is the grant, 400 the
-/// token's refusal; anything else, or a body out of spec, is LINE being unavailable.
+/// token's refusal; anything else, or a body out of spec, is LINE being unavailable. A 401 is
+/// undocumented here, but the call names no client, so it can only refuse the token: read as
+/// profile's and userinfo's are, whatever its body.
 pub(crate) fn judge_verify(answer: &Answer) -> Result<AccessTokenInfo, LineAuthError> {
     match answer.status {
         StatusCode::OK => parse(answer),
+        StatusCode::UNAUTHORIZED => {
+            let reason = match answer.line_error() {
+                Some(wire::LineError::OAuth {
+                    description: Some(description),
+                    ..
+                }) => InvalidReason::from_line_description(&description),
+                _ => InvalidReason::Rejected,
+            };
+            Err(LineAuthError::InvalidToken(reason))
+        }
         StatusCode::BAD_REQUEST => match answer.line_error() {
             Some(wire::LineError::OAuth { error, description }) => {
                 tracing::debug!(error = %error, "LINE refused the access token");
@@ -323,7 +335,8 @@ mod tests {
     #[tokio::test]
     async fn other_statuses_are_final_and_asked_once() {
         // 400 here carries `{"message"}`, not an OAuth error: out of spec, so unavailable too.
-        for status in [201, 301, 400, 401, 403, 404, 418] {
+        // (A 401 is the token's refusal, asked once too: `verification::a_verify_401_…`.)
+        for status in [201, 301, 400, 403, 404, 418] {
             let status = StatusCode::from_u16(status).unwrap();
             assert_eq!(verify_calls_when_line_answers(status).await, 1, "{status}");
         }

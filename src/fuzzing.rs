@@ -570,8 +570,9 @@ pub(crate) fn profile_verdict(status: StatusCode, body: &[u8]) -> Verdict {
 
 impl AnswerCase {
     /// Fact sheet §3.1: 200 with the documented JSON is the grant, 400 with an OAuth error the
-    /// token's refusal (its reason read from the description); any other status, or a body out
-    /// of spec, leaves LINE unavailable.
+    /// token's refusal (its reason read from the description), as is a 401 whatever its body
+    /// (the call names no client); any other status, or a body out of spec, leaves LINE
+    /// unavailable.
     pub(crate) fn expected_verify(&self) -> Verdict {
         match (self.status.as_u16(), &self.body) {
             (
@@ -590,15 +591,17 @@ impl AnswerCase {
                 client_id: client_id.clone(),
                 expires_in: *expires_in,
             },
-            (400, BodyCase::OAuthError { description, .. }) => {
+            (400 | 401, BodyCase::OAuthError { description, .. }) => {
                 Verdict::Invalid(description.reason())
             }
+            (401, _) => Verdict::Invalid(InvalidReason::Rejected),
             (200, _) => Verdict::UnavailableBody,
             _ => Verdict::UnavailableStatus(self.status),
         }
     }
 
-    /// Fact sheet §3.2: 200 with the documented JSON is the profile (a user ID, never empty);
+    /// Fact sheet §3.2: 200 with the documented JSON is the profile (a user ID, never empty, of
+    /// visible ASCII only);
     /// 401 (whatever the body), or 400 with an OAuth error, the token went bad; 403 the `profile`
     /// scope is missing; anything else is unavailable.
     pub(crate) fn expected_profile(&self) -> Verdict {
@@ -612,12 +615,14 @@ impl AnswerCase {
                     status_message,
                     ..
                 },
-            ) if !user_id.is_empty() => Verdict::Profile {
-                user_id: user_id.clone(),
-                display_name: display_name.clone(),
-                picture_url: picture_url.clone(),
-                status_message: status_message.clone(),
-            },
+            ) if !user_id.is_empty() && user_id.bytes().all(|byte| byte.is_ascii_graphic()) => {
+                Verdict::Profile {
+                    user_id: user_id.clone(),
+                    display_name: display_name.clone(),
+                    picture_url: picture_url.clone(),
+                    status_message: status_message.clone(),
+                }
+            }
             (200, _) => Verdict::UnavailableBody,
             (401, _) | (400, BodyCase::OAuthError { .. }) => {
                 Verdict::Invalid(InvalidReason::Rejected)

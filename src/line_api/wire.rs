@@ -78,10 +78,20 @@ fn unsigned_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D
     }
 }
 
-/// A user ID, which LINE never sends empty. An empty one is read as an answer out of spec, as one
-/// without the field is, never as a user that every such answer would share.
+/// A user ID: LINE's are `U` and 32 hex digits (fact sheet §1). One that is empty, or holds a
+/// space, a control character or anything beyond visible ASCII, is read as an answer out of spec,
+/// as one without the field is: never a user that every such answer would share, whose ID could
+/// forge a log line, or who differs from the same user read elsewhere by a trailing space. Other
+/// visible shapes are read as given, since only LINE decides its format.
 fn user_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    non_empty(deserializer, "a user ID")
+    let id = non_empty(deserializer, "a user ID")?;
+    if !id.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(D::Error::invalid_value(
+            Unexpected::Other("a user ID with a space, a control or a non-ASCII character"),
+            &"a user ID",
+        ));
+    }
+    Ok(id)
 }
 
 /// A token from the token endpoint, which LINE never sends empty: an empty one is an answer out
@@ -438,6 +448,48 @@ mod tests {
         )
         .unwrap();
         assert_eq!(claims.amr, ["pwd"]);
+    }
+
+    /// A user ID is an identity handlers compare, store and log: LINE's are `U` and 32 hex
+    /// digits (fact sheet §1), so one with a space, a control character or anything beyond
+    /// visible ASCII is an answer out of spec (503), never a user. Other visible shapes are
+    /// read as given, since only LINE decides its format.
+    #[test]
+    fn a_user_id_is_visible_ascii_without_spaces_wherever_it_is_read() {
+        let profile = |id: &str| {
+            serde_json::from_value::<Profile>(
+                serde_json::json!({"userId": id, "displayName": "Brown"}),
+            )
+            .map(|profile| profile.user_id)
+        };
+        let userinfo = |id: &str| {
+            serde_json::from_value::<UserInfo>(serde_json::json!({"sub": id})).map(|info| info.sub)
+        };
+        let claims = |id: &str| {
+            serde_json::from_value::<IdTokenClaims>(serde_json::json!({
+                "iss": "https://access.line.me", "sub": id, "aud": "1", "exp": 2, "iat": 1
+            }))
+            .map(|claims| claims.sub)
+        };
+        for read in [&profile as &dyn Fn(&str) -> _, &userinfo, &claims] {
+            for kept in ["U8189cf6745fc0d808977bdb0b9f22995", "U1", "U4af4980629..."] {
+                assert_eq!(read(kept).unwrap(), kept);
+            }
+            for refused in [
+                "",
+                " ",
+                "U 1",
+                " U1",
+                "U8189cf6745fc0d808977bdb0b9f22995 ",
+                "U81\n89",
+                "U1\t",
+                "U1\u{7f}",
+                "U1\u{0}",
+                "U\u{ff21}1",
+            ] {
+                assert!(read(refused).is_err(), "{refused:?}");
+            }
+        }
     }
 
     #[test]

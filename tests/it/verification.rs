@@ -218,6 +218,81 @@ async fn a_profile_400_with_an_oauth_error_is_401_and_in_another_shape_503() {
     }
 }
 
+/// A user ID with a space or a control character in it is out of LINE's format (`U` and 32 hex
+/// digits, fact sheet §1): 503, never a user whose ID could forge a log line or differ from the
+/// same user's ID read elsewhere.
+#[tokio::test]
+async fn a_profile_user_id_with_a_space_or_a_control_character_is_503() {
+    use line_auth_emulator::{Endpoint, Fault};
+    for user_id in ["U8189cf6745fc0d808977bdb0b9f22995 ", "U81\n89", "U 1"] {
+        let line = Line::start().await;
+        let (base, calls) = app_with(line.config()).await;
+        let token = line.token();
+        line.emulator.inject(
+            Endpoint::Profile,
+            Fault::Json {
+                status: StatusCode::OK,
+                body: serde_json::json!({"userId": user_id, "displayName": "Brown"}).to_string(),
+            },
+        );
+
+        let reply = get_bearer(&base, "/api/me", &token).await;
+
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{user_id:?}: {}",
+            reply.body
+        );
+        assert_eq!(calls.get(), 0);
+    }
+}
+
+/// Verify's errors are documented as 400s (fact sheet §3.1), but a 401 can only be about the
+/// token it carries (the call names no client): the token's refusal, 401 `invalid_token` and
+/// remembered as one, whatever the body, as a profile or userinfo 401 is.
+#[tokio::test]
+async fn a_verify_401_is_the_tokens_refusal_whatever_its_body() {
+    use line_auth_emulator::{Endpoint, Fault};
+    for body in [
+        r#"{"error":"invalid_token","error_description":"invalid token"}"#,
+        r#"{"error":"invalid_request","error_description":"The access token expired"}"#,
+        r#"{"message":"Authentication failed. Confirm that the access token in the authorization header is valid."}"#,
+        "",
+    ] {
+        let line = Line::start().await;
+        let (base, calls) = app_with(line.config()).await;
+        let token = line.token();
+        line.emulator.inject(
+            Endpoint::Verify,
+            Fault::Json {
+                status: StatusCode::UNAUTHORIZED,
+                body: body.to_owned(),
+            },
+        );
+
+        for _ in 0..2 {
+            let reply = get_bearer(&base, "/api/me", &token).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::UNAUTHORIZED,
+                "{body}: {}",
+                reply.body
+            );
+            assert!(
+                reply
+                    .challenge()
+                    .unwrap()
+                    .contains(r#"error="invalid_token""#),
+                "{body}: {:?}",
+                reply.challenge()
+            );
+        }
+        assert_eq!(calls.get(), 0);
+        assert_eq!(line.calls().0, 1, "{body}: the refusal is remembered");
+    }
+}
+
 #[tokio::test]
 async fn tokens_with_plus_slash_and_padding_reach_line_intact() {
     let line = Line::start().await;
