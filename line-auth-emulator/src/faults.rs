@@ -9,7 +9,12 @@ use axum::body::Bytes;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt as _;
 use serde_json::json;
+
+/// How long [`Fault::Reset`] leaves the head and the part of the body it sent before it breaks
+/// the connection off.
+const RESET_AFTER: Duration = Duration::from_millis(20);
 
 /// An endpoint of the emulator, for [`LineEmulator::inject`](super::LineEmulator::inject).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,14 +121,20 @@ impl Fault {
                 Some(([(header::CONTENT_TYPE, "application/json")], body).into_response())
             }
             Fault::Reset => {
-                let chunks: [Result<Bytes, std::io::Error>; 2] = [
-                    Ok(Bytes::from_static(br#"{"scope":"pro"#)),
+                let part = futures_util::stream::once(async {
+                    Ok::<_, std::io::Error>(Bytes::from_static(br#"{"scope":"pro"#))
+                });
+                // The break waits a moment: hyper sends what it holds once the body has nothing
+                // ready, and a failure ready at once would drop the head and the part with the
+                // connection.
+                let break_off = futures_util::stream::once(async {
+                    tokio::time::sleep(RESET_AFTER).await;
                     Err(std::io::Error::new(
                         std::io::ErrorKind::ConnectionReset,
                         "reset by the emulator",
-                    )),
-                ];
-                let body = Body::from_stream(futures_util::stream::iter(chunks));
+                    ))
+                });
+                let body = Body::from_stream(part.chain(break_off));
                 Some(([(header::CONTENT_TYPE, "application/json")], body).into_response())
             }
             Fault::Hang => std::future::pending().await,

@@ -904,6 +904,55 @@ async fn an_injected_fault_answers_as_many_times_as_asked_or_until_cleared() {
     assert_eq!(profile(&line, &token).await.status, StatusCode::OK);
 }
 
+/// `Fault::Reset` is a body broken off: the status line, the headers and part of the JSON
+/// arrive before the connection goes, so a client's read of a body cut short is what it tests
+/// (not a connection closed before any answer, which a stopped emulator plays).
+#[tokio::test]
+async fn a_reset_sends_the_head_and_part_of_the_body_then_breaks_off() {
+    let line = Line::start().await;
+    let token = line.token();
+    for _ in 0..3 {
+        line.emulator
+            .inject_times(Endpoint::Verify, Fault::Reset, 1);
+        let (addr, token) = (line.emulator.addr(), token.clone());
+        let received = tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            stream
+                .write_all(
+                    format!(
+                        "GET /oauth2/v2.1/verify?access_token={token} HTTP/1.1\r\nHost: l\r\n\r\n"
+                    )
+                    .as_bytes(),
+                )
+                .unwrap();
+            let mut received = Vec::new();
+            // Ends at the break, cleanly or by a reset: what came before it is what counts.
+            let _ = stream.read_to_end(&mut received);
+            received
+        })
+        .await
+        .unwrap();
+        let received = String::from_utf8_lossy(&received);
+        assert!(received.starts_with("HTTP/1.1 200"), "{received:?}");
+        assert!(received.contains(r#"{"scope":"pro"#), "{received:?}");
+    }
+
+    line.emulator
+        .inject_times(Endpoint::Verify, Fault::Reset, 1);
+    let response = reqwest::get(format!(
+        "{}/oauth2/v2.1/verify?access_token={token}",
+        line.emulator.base_url()
+    ))
+    .await
+    .expect("a response head arrives");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.is_err(), "the body is broken off");
+}
+
 #[tokio::test]
 async fn a_rate_limit_asks_for_at_least_the_wait_it_was_given() {
     let line = Line::start().await;
