@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, FromRequest, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -77,6 +77,26 @@ pub(super) fn oauth_error(error: &str, description: &str) -> Response {
         .into_response()
 }
 
+/// A form body (`application/x-www-form-urlencoded`, fact sheet §1), whose refusal answers in
+/// the OAuth shape the form endpoints use for every error: axum's own status (415 for another
+/// content type, 413 for a body past the limit), with `invalid_request`, not a plain-text page.
+pub(super) struct OAuthForm(pub(super) HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Form::from_request(request, state).await {
+            Ok(Form(form)) => Ok(Self(form)),
+            Err(refused) => {
+                let mut response = oauth_error("invalid_request", &refused.body_text());
+                *response.status_mut() = refused.status();
+                Err(response)
+            }
+        }
+    }
+}
+
 /// REST-style error body, shape B (<https://developers.line.biz/en/reference/line-login/>).
 pub(super) fn message_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"message": message}))).into_response()
@@ -140,10 +160,7 @@ async fn profile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
 /// `POST /oauth2/v2.1/revoke`, form `access_token`, `client_id`, `client_secret`?
 /// (<https://developers.line.biz/en/reference/line-login/#revoke-access-token>): 200 with an empty body, for unknown or already revoked tokens too; `invalid_client`
 /// when a "Web app"-only channel's secret is missing or wrong (the token stays live).
-async fn revoke(
-    State(shared): State<Arc<Shared>>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
+async fn revoke(State(shared): State<Arc<Shared>>, OAuthForm(form): OAuthForm) -> Response {
     shared.revoke_calls.fetch_add(1, Ordering::Relaxed);
     if let Some(faulty) = injected_fault(&shared, Endpoint::Revoke).await {
         return faulty;
@@ -161,6 +178,19 @@ async fn revoke(
         .refuse_client(client_id, secret, SecretNeed::IfWebAppOnly)
     {
         return refused;
+    }
+    // A token of another channel than the one named is refused, as a wrong secret is, so that
+    // naming another channel neither revokes it nor escapes its channel's need for the secret.
+    // (Undocumented: the text is the one LINE documents for a wrong `client_id` at this host's
+    // channel-token endpoint.) A token LINE does not know names no channel.
+    let issued_for = match form.get("refresh_token") {
+        Some(refresh_token) => shared.login.refresh_token_channel(refresh_token),
+        None => form
+            .get("access_token")
+            .and_then(|token| shared.tokens.channel_of(token)),
+    };
+    if issued_for.is_some_and(|channel| channel != *client_id) {
+        return oauth_error("invalid_client", "invalid client_id");
     }
     // The refresh-token form the official SDKs use revokes it and its access tokens (§3.4).
     if let Some(refresh_token) = form.get("refresh_token") {

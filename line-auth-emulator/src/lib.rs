@@ -54,7 +54,8 @@
 //!   require it only on a channel whose app types are "Web app" only
 //!   ([`set_channel_type`] with [`ChannelType::WebAppOnly`]) and ignore it otherwise. A
 //!   missing or wrong secret is a 400 `{"error": "invalid_client", …}`, and a refused revoke
-//!   leaves the token live.
+//!   leaves the token live. A revoke naming another channel than the token's is refused the
+//!   same way (`"invalid client_id"`).
 //! - A token may hold `openid` alone: `GET /v2/profile` refuses it (403, `{"message": …}`),
 //!   while `GET`/`POST /oauth2/v2.1/userinfo` answers its `{"sub": …}`, with `name` and
 //!   `picture` only under `profile`.

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::faults::Endpoint;
-use super::handlers::{bearer_profile, injected_fault, message_error, oauth_error};
+use super::handlers::{bearer_profile, injected_fault, message_error, oauth_error, OAuthForm};
 use super::tokens::{scope_value, IssueToken};
 use super::Shared;
 
@@ -298,6 +298,17 @@ impl LoginState {
     }
 
     /// Revokes a refresh token and every access token issued from it; returns those.
+    /// The channel `refresh_token` was issued for, if it is one of the emulator's.
+    pub(crate) fn refresh_token_channel(&self, refresh_token: &str) -> Option<String> {
+        Some(
+            self.lock()
+                .refresh_tokens
+                .get(refresh_token)?
+                .client_id
+                .clone(),
+        )
+    }
+
     pub(crate) fn revoke_refresh_token(&self, refresh_token: &str) -> Vec<String> {
         match self.lock().refresh_tokens.get_mut(refresh_token) {
             Some(record) => {
@@ -410,7 +421,7 @@ pub(super) async fn authorize(
 /// the third-party observations the fact sheet lists; LINE does not document them.
 pub(super) async fn token(
     State(shared): State<Arc<Shared>>,
-    Form(form): Form<HashMap<String, String>>,
+    OAuthForm(form): OAuthForm,
 ) -> Response {
     if let Some(faulty) = injected_fault(&shared, Endpoint::Token).await {
         return faulty;
@@ -815,7 +826,7 @@ impl IssueIdToken {
 /// LINE's exact error descriptions (§3.5).
 pub(super) async fn verify_id_token(
     State(shared): State<Arc<Shared>>,
-    Form(form): Form<HashMap<String, String>>,
+    OAuthForm(form): OAuthForm,
 ) -> Response {
     let invalid = |description: &str| oauth_error("invalid_request", description);
     let (Some(id_token), Some(client_id)) = (form.get("id_token"), form.get("client_id")) else {

@@ -279,6 +279,11 @@ impl TokenStore {
         }
     }
 
+    /// The channel `token` was issued for, if it is one of the emulator's.
+    pub(crate) fn channel_of(&self, token: &str) -> Option<String> {
+        Some(self.lock().get(token)?.channel_id.clone())
+    }
+
     pub(crate) fn revocation(&self, token: &str) -> Option<Revocation> {
         self.lock().get(token)?.revocation.clone()
     }

@@ -531,6 +531,93 @@ async fn revoke_requires_the_secret_only_on_web_app_only_channels() {
     assert_eq!(again.status, StatusCode::OK, "already revoked: still 200");
 }
 
+/// A revoke names the channel the token was issued for (fact sheet §3.4): one naming another
+/// channel is refused, as a wrong secret is, and leaves the token live, so that neither a
+/// client sending the wrong channel nor a Web-app-only channel's missing secret passes here
+/// where LINE would refuse it. (LINE's exact answer is undocumented; the emulator uses the
+/// text LINE documents for a wrong `client_id` at the channel-token endpoint.)
+#[tokio::test]
+async fn a_revoke_naming_another_channel_is_refused_and_leaves_the_token_live() {
+    let line = line_with_user().await;
+    const OTHER: &str = "2000000000";
+    line.emulator
+        .set_channel_type(CHANNEL, ChannelType::WebAppOnly);
+    let token = line.token();
+    for secret in [None, Some(SECRET)] {
+        let refused = revoke(&line, OTHER, &token, secret).await;
+        assert_invalid_client(&refused);
+        assert_eq!(refused.json()["error_description"], "invalid client_id");
+        assert_eq!(verify(&line, &token).await.status, StatusCode::OK);
+        assert_eq!(line.emulator.revocation(&token), None);
+    }
+
+    let tokens = sign_in(&line, "profile").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let refused = post_form(
+        &line,
+        "/oauth2/v2.1/revoke",
+        &[("refresh_token", refresh_token), ("client_id", OTHER)],
+    )
+    .await;
+    assert_invalid_client(&refused);
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(verify(&line, access_token).await.status, StatusCode::OK);
+    let refreshed = refresh(&line, CHANNEL, refresh_token, Some(SECRET)).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+
+    // A token LINE does not know names no channel: nothing to refuse, as before.
+    let unknown = revoke(&line, OTHER, "eyJhbGciOiJIUzI1NiJ9.bm8.c2ln", None).await;
+    assert_eq!(unknown.status, StatusCode::OK, "{}", unknown.body);
+}
+
+/// The form endpoints answer errors in the OAuth shape (fact sheet §1), a body that is no form
+/// or too large too: 415 or 413 with `{"error": "invalid_request", …}`, not a plain-text page,
+/// and nothing done.
+#[tokio::test]
+async fn a_form_endpoint_sent_no_form_refuses_in_the_oauth_shape() {
+    let line = line_with_user().await;
+    let token = line.token();
+    for path in [
+        "/oauth2/v2.1/token",
+        "/oauth2/v2.1/revoke",
+        "/oauth2/v2.1/verify",
+    ] {
+        let url = format!("{}{path}", line.emulator.base_url());
+        let json = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"access_token": token, "client_id": CHANNEL}).to_string());
+        let bare = reqwest::Client::new()
+            .post(&url)
+            .body(format!("access_token={token}&client_id={CHANNEL}"));
+        for request in [json, bare] {
+            let reply = Reply::of(request.send().await.unwrap()).await;
+            assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path}");
+            assert_eq!(
+                reply.headers["content-type"], "application/json",
+                "{path}: {}",
+                reply.body
+            );
+            assert_eq!(reply.json()["error"], "invalid_request", "{path}");
+            assert!(reply.json()["error_description"].is_string(), "{path}");
+            assert_request_id(&reply);
+        }
+    }
+    let oversized = post_form(
+        &line,
+        "/oauth2/v2.1/revoke",
+        &[
+            ("access_token", &token),
+            ("client_id", CHANNEL),
+            ("padding", &"x".repeat(3 << 20)),
+        ],
+    )
+    .await;
+    assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(oversized.json()["error"], "invalid_request");
+    assert_eq!(verify(&line, &token).await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn an_openid_only_token_has_no_profile_but_userinfo_answers_its_user() {
     let line = Line::start().await;
