@@ -33,6 +33,11 @@ pub enum Endpoint {
     UserInfo,
     /// `POST /oauth2/v2.1/token`: the code exchange and the refresh.
     Token,
+    /// `POST /oauth2/v2.1/verify`: LINE's ID-token verifier (not the access-token verify,
+    /// which is a `GET` of the same path).
+    VerifyIdToken,
+    /// `GET /friendship/v1/status`.
+    Friendship,
 }
 
 /// A way for an endpoint to misbehave.

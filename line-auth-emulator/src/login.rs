@@ -828,6 +828,9 @@ pub(super) async fn verify_id_token(
     State(shared): State<Arc<Shared>>,
     OAuthForm(form): OAuthForm,
 ) -> Response {
+    if let Some(faulty) = injected_fault(&shared, Endpoint::VerifyIdToken).await {
+        return faulty;
+    }
     let invalid = |description: &str| oauth_error("invalid_request", description);
     let (Some(id_token), Some(client_id)) = (form.get("id_token"), form.get("client_id")) else {
         return invalid("id_token and client_id are required");
@@ -883,6 +886,9 @@ pub(super) async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderM
 
 /// `GET /friendship/v1/status` (<https://developers.line.biz/en/reference/line-login/#get-friendship-status>): needs `profile`.
 pub(super) async fn friendship(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(faulty) = injected_fault(&shared, Endpoint::Friendship).await {
+        return faulty;
+    }
     match bearer_profile(&shared, &headers, "profile") {
         Ok((profile, _)) => Json(json!({"friendFlag": profile.friend})).into_response(),
         Err((status, message)) => message_error(status, &message),

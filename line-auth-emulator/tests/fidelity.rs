@@ -912,6 +912,47 @@ async fn friendship_tells_whether_the_user_is_a_friend_of_the_channels_account()
     }
 }
 
+/// Faults reach the ID-token verifier and the friendship status as every other endpoint's, and
+/// only them: `POST /oauth2/v2.1/verify` shares its path with the access-token verify, which
+/// goes on answering.
+#[tokio::test]
+async fn the_id_token_verifier_and_friendship_take_faults_of_their_own() {
+    let line = line_with_user().await;
+    let tokens = sign_in(&line, "profile openid").await;
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let form = [("id_token", id_token), ("client_id", CHANNEL)];
+    let verify_id_token = || post_form(&line, "/oauth2/v2.1/verify", &form);
+    let friendship = || async {
+        let response = reqwest::Client::new()
+            .get(format!("{}/friendship/v1/status", line.emulator.base_url()))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap();
+        Reply::of(response).await
+    };
+
+    line.emulator.inject(
+        Endpoint::VerifyIdToken,
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
+    );
+    line.emulator.inject(Endpoint::Friendship, Fault::NotJson);
+    assert_eq!(
+        verify_id_token().await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let page = friendship().await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.starts_with("<html>"), "{}", page.body);
+    assert_eq!(verify(&line, access_token).await.status, StatusCode::OK);
+    assert_eq!(profile(&line, access_token).await.status, StatusCode::OK);
+
+    line.emulator.clear_faults();
+    assert_eq!(verify_id_token().await.status, StatusCode::OK);
+    assert_eq!(friendship().await.json()["friendFlag"], false);
+}
+
 #[tokio::test]
 async fn certs_publish_every_signing_key_until_it_is_retired() {
     let line = Line::start().await;
