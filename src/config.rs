@@ -26,7 +26,7 @@ pub(crate) const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Default bound on the number of refused tokens remembered.
 pub(crate) const DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES: usize = 65_536;
 /// The longest duration accepted anywhere: deadlines add durations to the clock.
-const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// Default bound on verifications asking LINE at once, across all tokens.
 pub(crate) const DEFAULT_MAX_CONCURRENT_VERIFICATIONS: usize = 64;
 /// Default bound on how long a verified token is trusted without asking LINE again.

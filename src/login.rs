@@ -253,7 +253,7 @@ impl LineLoginClientBuilder {
         self
     }
 
-    /// The bound on every call (default 3 s).
+    /// The bound on every call (default 3 s); `build` refuses zero and anything over 100 years.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -290,6 +290,10 @@ impl LineLoginClientBuilder {
         }
         if self.timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("timeout"));
+        }
+        // Each call's deadline adds it to the clock, which must not overflow.
+        if self.timeout > crate::config::MAX_DURATION {
+            return Err(ConfigError::TooLong("timeout"));
         }
         let http = match self.http_client {
             Some(client) => client,
@@ -508,11 +512,8 @@ impl LineLoginClient {
 
     /// One try of `call` within the timeout.
     async fn call(&self, call: Call<'_>) -> Result<Answer, LineLoginError> {
-        let now = clock::now();
-        // A timeout too large to add is as good as none.
-        let deadline = now
-            .checked_add(self.timeout)
-            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 60 * 60));
+        // `build` bounded the timeout, so the deadline cannot overflow.
+        let deadline = clock::now() + self.timeout;
         self.transport
             .call(call, Retries::Never, deadline)
             .await
@@ -634,6 +635,27 @@ mod tests {
                 format!("invalid LINE authorization endpoint {endpoint:?}: {reason}")
             );
         }
+    }
+
+    /// A timeout is a configuration like the layer's (issue 12 item 13): none at all, or one so
+    /// long that a deadline would overflow the clock, is refused by `build`, not met by a client
+    /// that quietly waits on LINE for ever. The longest allowed builds.
+    #[test]
+    fn a_timeout_of_zero_or_past_any_clock_is_a_configuration_error() {
+        let build = |timeout| {
+            LineLoginClient::builder("1234567890")
+                .timeout(timeout)
+                .build()
+                .map(|_| ())
+        };
+        assert_eq!(
+            build(Duration::ZERO),
+            Err(ConfigError::ZeroDuration("timeout"))
+        );
+        for too_long in [Duration::MAX, Duration::from_secs(101 * 365 * 24 * 60 * 60)] {
+            assert_eq!(build(too_long), Err(ConfigError::TooLong("timeout")));
+        }
+        assert_eq!(build(Duration::from_secs(100 * 365 * 24 * 60 * 60)), Ok(()));
     }
 
     /// LINE's access tokens live 30 days; an `expires_in` too large to add to the clock is read

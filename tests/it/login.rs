@@ -834,14 +834,19 @@ async fn refused_tokens_surface_as_typed_errors() {
     ));
 }
 
-/// A timeout too large to add to the clock means no timeout, not a call that has run out of
-/// time before it starts.
+/// A timeout too large to add to the clock is a configuration error (issue 12 item 13), as the
+/// layer's are; the longest allowed is a bound far off, not a call that has run out of time
+/// before it starts.
 #[tokio::test]
-async fn a_client_with_a_timeout_past_any_clock_still_calls_line() {
+async fn a_client_with_a_timeout_past_any_clock_is_refused_and_the_longest_still_calls_line() {
     let line = Line::start().await;
-    let client = LineLoginClient::builder(CHANNEL)
-        .api_base(line.emulator.base_url())
-        .timeout(Duration::MAX)
+    let builder = || LineLoginClient::builder(CHANNEL).api_base(line.emulator.base_url());
+    assert_eq!(
+        builder().timeout(Duration::MAX).build().unwrap_err(),
+        line_auth::ConfigError::TooLong("timeout")
+    );
+    let client = builder()
+        .timeout(Duration::from_secs(100 * 365 * 24 * 60 * 60))
         .build()
         .unwrap();
     let token = line.token();
