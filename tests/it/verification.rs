@@ -12,6 +12,21 @@ async fn app_with(config: line_auth::LineAuthConfigBuilder) -> (String, HandlerC
     (base, calls)
 }
 
+/// An app on an emulator whose `endpoint` answers every call with `status` and the JSON text
+/// `body`, and a token of the emulator's for it.
+async fn app_where_line_answers(
+    endpoint: line_auth_emulator::Endpoint,
+    status: StatusCode,
+    body: String,
+) -> (Line, String, HandlerCalls, String) {
+    let line = Line::start().await;
+    let (base, calls) = app_with(line.config()).await;
+    let token = line.token();
+    line.emulator
+        .inject(endpoint, line_auth_emulator::Fault::Json { status, body });
+    (line, base, calls, token)
+}
+
 #[tokio::test]
 async fn valid_token_reaches_the_handler_with_the_line_user() {
     let line = Line::start().await;
@@ -223,18 +238,13 @@ async fn a_profile_400_with_an_oauth_error_is_401_and_in_another_shape_503() {
 /// same user's ID read elsewhere.
 #[tokio::test]
 async fn a_profile_user_id_with_a_space_or_a_control_character_is_503() {
-    use line_auth_emulator::{Endpoint, Fault};
     for user_id in ["U8189cf6745fc0d808977bdb0b9f22995 ", "U81\n89", "U 1"] {
-        let line = Line::start().await;
-        let (base, calls) = app_with(line.config()).await;
-        let token = line.token();
-        line.emulator.inject(
-            Endpoint::Profile,
-            Fault::Json {
-                status: StatusCode::OK,
-                body: serde_json::json!({"userId": user_id, "displayName": "Brown"}).to_string(),
-            },
-        );
+        let (_line, base, calls, token) = app_where_line_answers(
+            line_auth_emulator::Endpoint::Profile,
+            StatusCode::OK,
+            serde_json::json!({"userId": user_id, "displayName": "Brown"}).to_string(),
+        )
+        .await;
 
         let reply = get_bearer(&base, "/api/me", &token).await;
 
@@ -253,23 +263,18 @@ async fn a_profile_user_id_with_a_space_or_a_control_character_is_503() {
 /// remembered as one, whatever the body, as a profile or userinfo 401 is.
 #[tokio::test]
 async fn a_verify_401_is_the_tokens_refusal_whatever_its_body() {
-    use line_auth_emulator::{Endpoint, Fault};
     for body in [
         r#"{"error":"invalid_token","error_description":"invalid token"}"#,
         r#"{"error":"invalid_request","error_description":"The access token expired"}"#,
         r#"{"message":"Authentication failed. Confirm that the access token in the authorization header is valid."}"#,
         "",
     ] {
-        let line = Line::start().await;
-        let (base, calls) = app_with(line.config()).await;
-        let token = line.token();
-        line.emulator.inject(
-            Endpoint::Verify,
-            Fault::Json {
-                status: StatusCode::UNAUTHORIZED,
-                body: body.to_owned(),
-            },
-        );
+        let (line, base, calls, token) = app_where_line_answers(
+            line_auth_emulator::Endpoint::Verify,
+            StatusCode::UNAUTHORIZED,
+            body.to_owned(),
+        )
+        .await;
 
         for _ in 0..2 {
             let reply = get_bearer(&base, "/api/me", &token).await;
@@ -424,17 +429,12 @@ async fn a_fractional_expires_in_is_a_grant_read_in_whole_seconds() {
 /// 503, never a `LineUser` whose empty ID every such caller would share.
 #[tokio::test]
 async fn a_profile_with_an_empty_user_id_is_503_and_never_reaches_the_handler() {
-    use line_auth_emulator::{Endpoint, Fault};
-    let line = Line::start().await;
-    let (base, calls) = app_with(line.config()).await;
-    let token = line.token();
-    line.emulator.inject(
-        Endpoint::Profile,
-        Fault::Json {
-            status: StatusCode::OK,
-            body: r#"{"userId":"","displayName":"Brown"}"#.to_owned(),
-        },
-    );
+    let (_line, base, calls, token) = app_where_line_answers(
+        line_auth_emulator::Endpoint::Profile,
+        StatusCode::OK,
+        r#"{"userId":"","displayName":"Brown"}"#.to_owned(),
+    )
+    .await;
 
     let reply = get_bearer(&base, "/api/me", &token).await;
 
