@@ -135,21 +135,23 @@ impl LineClient {
 
 /// LINE's verdict from a final verify answer (<https://developers.line.biz/en/reference/line-login/#verify-access-token>): 200 is the grant, 400 the
 /// token's refusal; anything else, or a body out of spec, is LINE being unavailable. A 401 is
-/// undocumented here, but the call names no client, so it can only refuse the token: read as
-/// profile's and userinfo's are, whatever its body.
+/// undocumented here, but the call names no client, so one in either of LINE's error shapes
+/// can only refuse the token; without one it may be any proxy's, and is out of spec as a 400
+/// without one is (a refusal would be remembered, and would drop the verdict stale-if-error
+/// keeps).
 pub(crate) fn judge_verify(answer: &Answer) -> Result<AccessTokenInfo, LineAuthError> {
     match answer.status {
         StatusCode::OK => parse(answer),
-        StatusCode::UNAUTHORIZED => {
-            let reason = match answer.line_error() {
-                Some(wire::LineError::OAuth {
-                    description: Some(description),
-                    ..
-                }) => InvalidReason::from_line_description(&description),
-                _ => InvalidReason::Rejected,
-            };
-            Err(LineAuthError::InvalidToken(reason))
-        }
+        StatusCode::UNAUTHORIZED => match answer.line_error() {
+            Some(wire::LineError::OAuth {
+                description: Some(description),
+                ..
+            }) => Err(LineAuthError::InvalidToken(
+                InvalidReason::from_line_description(&description),
+            )),
+            Some(_) => Err(LineAuthError::InvalidToken(InvalidReason::Rejected)),
+            None => Err(LineAuthError::Unavailable(answer.unavailable())),
+        },
         StatusCode::BAD_REQUEST => match answer.line_error() {
             Some(wire::LineError::OAuth { error, description }) => {
                 tracing::debug!(error = %error, "LINE refused the access token");

@@ -570,9 +570,9 @@ pub(crate) fn profile_verdict(status: StatusCode, body: &[u8]) -> Verdict {
 
 impl AnswerCase {
     /// Fact sheet §3.1: 200 with the documented JSON is the grant, 400 with an OAuth error the
-    /// token's refusal (its reason read from the description), as is a 401 whatever its body
-    /// (the call names no client); any other status, or a body out of spec, leaves LINE
-    /// unavailable.
+    /// token's refusal (its reason read from the description), as is a 401 in either of LINE's
+    /// error shapes (the call names no client); any other status, or a body out of spec,
+    /// leaves LINE unavailable.
     pub(crate) fn expected_verify(&self) -> Verdict {
         match (self.status.as_u16(), &self.body) {
             (
@@ -594,7 +594,7 @@ impl AnswerCase {
             (400 | 401, BodyCase::OAuthError { description, .. }) => {
                 Verdict::Invalid(description.reason())
             }
-            (401, _) => Verdict::Invalid(InvalidReason::Rejected),
+            (401, BodyCase::Message(_)) => Verdict::Invalid(InvalidReason::Rejected),
             (200, _) => Verdict::UnavailableBody,
             _ => Verdict::UnavailableStatus(self.status),
         }

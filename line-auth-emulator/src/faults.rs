@@ -105,7 +105,9 @@ impl Fault {
                     .into_response();
                 // Whole seconds, a fraction rounded up: a client that waits what it is told
                 // is never early.
-                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let seconds = retry_after
+                    .as_secs()
+                    .saturating_add(u64::from(retry_after.subsec_nanos() > 0));
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -55,7 +55,9 @@
 //!   ([`set_channel_type`] with [`ChannelType::WebAppOnly`]) and ignore it otherwise. A
 //!   missing or wrong secret is a 400 `{"error": "invalid_client", …}`, and a refused revoke
 //!   leaves the token live. A revoke naming another channel than the token's is refused the
-//!   same way (`"invalid client_id"`).
+//!   same way (`"invalid client_id"`). LINE documents no answer for either: these are the
+//!   emulator's choices, strict so that a client sending the wrong channel or no secret fails
+//!   here rather than in production.
 //! - A token may hold `openid` alone: `GET /v2/profile` refuses it (403, `{"message": …}`),
 //!   while `GET`/`POST /oauth2/v2.1/userinfo` answers its `{"sub": …}`, with `name` and
 //!   `picture` only under `profile`.

@@ -297,7 +297,6 @@ impl LoginState {
         token
     }
 
-    /// Revokes a refresh token and every access token issued from it; returns those.
     /// The channel `refresh_token` was issued for, if it is one of the emulator's.
     pub(crate) fn refresh_token_channel(&self, refresh_token: &str) -> Option<String> {
         Some(
@@ -309,6 +308,7 @@ impl LoginState {
         )
     }
 
+    /// Revokes a refresh token and every access token issued from it; returns those.
     pub(crate) fn revoke_refresh_token(&self, refresh_token: &str) -> Vec<String> {
         match self.lock().refresh_tokens.get_mut(refresh_token) {
             Some(record) => {

@@ -1092,6 +1092,7 @@ async fn a_rate_limit_asks_for_at_least_the_wait_it_was_given() {
         (Duration::from_millis(1_500), "2"),
         (Duration::from_millis(1), "1"),
         (Duration::ZERO, "0"),
+        (Duration::MAX, "18446744073709551615"),
     ] {
         line.emulator.inject_times(
             Endpoint::Verify,

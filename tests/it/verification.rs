@@ -258,16 +258,16 @@ async fn a_profile_user_id_with_a_space_or_a_control_character_is_503() {
     }
 }
 
-/// Verify's errors are documented as 400s (fact sheet §3.1), but a 401 can only be about the
-/// token it carries (the call names no client): the token's refusal, 401 `invalid_token` and
-/// remembered as one, whatever the body, as a profile or userinfo 401 is.
+/// Verify's errors are documented as 400s (fact sheet §3.1), but a 401 in LINE's error shapes
+/// can only be about the token it carries (the call names no client): the token's refusal, 401
+/// `invalid_token` and remembered as one. Without such a body it may be any proxy's: out of
+/// spec, 503, as a 400 without one is, and asked again.
 #[tokio::test]
-async fn a_verify_401_is_the_tokens_refusal_whatever_its_body() {
+async fn a_verify_401_in_lines_error_shapes_is_the_tokens_refusal_and_without_one_503() {
     for body in [
         r#"{"error":"invalid_token","error_description":"invalid token"}"#,
         r#"{"error":"invalid_request","error_description":"The access token expired"}"#,
         r#"{"message":"Authentication failed. Confirm that the access token in the authorization header is valid."}"#,
-        "",
     ] {
         let (line, base, calls, token) = app_where_line_answers(
             line_auth_emulator::Endpoint::Verify,
@@ -295,6 +295,30 @@ async fn a_verify_401_is_the_tokens_refusal_whatever_its_body() {
         }
         assert_eq!(calls.get(), 0);
         assert_eq!(line.calls().0, 1, "{body}: the refusal is remembered");
+    }
+
+    for body in [
+        "",
+        "<html><body><h1>401 Authorization Required</h1></body></html>",
+    ] {
+        let (line, base, calls, token) = app_where_line_answers(
+            line_auth_emulator::Endpoint::Verify,
+            StatusCode::UNAUTHORIZED,
+            body.to_owned(),
+        )
+        .await;
+
+        for _ in 0..2 {
+            let reply = get_bearer(&base, "/api/me", &token).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{body}: {}",
+                reply.body
+            );
+        }
+        assert_eq!(calls.get(), 0);
+        assert_eq!(line.calls().0, 2, "{body}: nothing remembered");
     }
 }
 
