@@ -337,7 +337,8 @@ mod tests {
     #[tokio::test]
     async fn other_statuses_are_final_and_asked_once() {
         // 400 here carries `{"message"}`, not an OAuth error: out of spec, so unavailable too.
-        // (A 401 is the token's refusal, asked once too: `verification::a_verify_401_…`.)
+        // (A 401 in LINE's error shapes, as the emulator's is, is the token's refusal, asked
+        // once too: `verification::a_verify_401_…`.)
         for status in [201, 301, 400, 403, 404, 418] {
             let status = StatusCode::from_u16(status).unwrap();
             assert_eq!(verify_calls_when_line_answers(status).await, 1, "{status}");

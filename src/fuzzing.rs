@@ -601,9 +601,8 @@ impl AnswerCase {
     }
 
     /// Fact sheet §3.2: 200 with the documented JSON is the profile (a user ID, never empty, of
-    /// visible ASCII only);
-    /// 401 (whatever the body), or 400 with an OAuth error, the token went bad; 403 the `profile`
-    /// scope is missing; anything else is unavailable.
+    /// visible ASCII only); 401 (whatever the body), or 400 with an OAuth error, the token went
+    /// bad; 403 the `profile` scope is missing; anything else is unavailable.
     pub(crate) fn expected_profile(&self) -> Verdict {
         match (self.status.as_u16(), &self.body) {
             (
