@@ -35,6 +35,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/friendship/v1/status", get(login::friendship))
         .route("/oauth2/v2.1/certs", get(login::certs))
+        .route("/user/v1/deauthorize", post(deauthorize))
         .fallback(not_found)
         .layer(axum::middleware::map_response(with_request_id))
         .with_state(shared)
@@ -211,6 +212,46 @@ async fn revoke(State(shared): State<Arc<Shared>>, OAuthForm(form): OAuthForm) -
     };
     shared.tokens.revoke_with(token, revocation);
     StatusCode::OK.into_response()
+}
+
+/// `POST /user/v1/deauthorize` (<https://developers.line.biz/en/reference/line-login/#deauthorize>,
+/// fact sheet §3.4): the user's consent to the channel ends, and with it every access and
+/// refresh token the user holds for it. 204; 400 `{"message": "invalid token"}` for a user
+/// access token that is no longer valid. The emulator issues no channel access tokens, so any
+/// bearer token stands for the channel's, and the channel is the user access token's own.
+async fn deauthorize(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let has_channel_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .is_some_and(|(scheme, token)| {
+            scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()
+        });
+    if !has_channel_token {
+        return message_error(StatusCode::UNAUTHORIZED, "Authentication failed");
+    }
+    let user_token = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|body| body.get("userAccessToken")?.as_str().map(str::to_owned));
+    let Some(user_token) = user_token else {
+        return message_error(
+            StatusCode::BAD_REQUEST,
+            "The request body has 1 error(s): userAccessToken is required",
+        );
+    };
+    match shared.tokens.inspect(&user_token) {
+        Ok(grant) => {
+            let (channel, user) = (&grant.channel_id, &grant.profile.user_id);
+            shared.tokens.revoke_user(channel, user);
+            shared.login.revoke_user_refresh_tokens(channel, user);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(_) => message_error(StatusCode::BAD_REQUEST, "invalid token"),
+    }
 }
 
 /// A refusal in the `{"message"}` shape: its status and message.

@@ -5,8 +5,9 @@
 //! way LINE documents them: access-token verify, profile, revoke, the authorization endpoint
 //! (automatic consent, single-use 10-minute codes, PKCE S256), the token endpoint (both grants;
 //! refresh keeps the refresh token and its 90-day limit), ES256 and HS256 ID tokens, the key set
-//! at `/oauth2/v2.1/certs`, ID-token verification with LINE's error texts, userinfo and
-//! friendship. It issues JWS-shaped access tokens for a channel, scopes, lifetime and profile,
+//! at `/oauth2/v2.1/certs`, ID-token verification with LINE's error texts, userinfo,
+//! friendship, and `/user/v1/deauthorize` (a user leaving the app: every token the user holds
+//! for the channel ends). It issues JWS-shaped access tokens for a channel, scopes, lifetime and profile,
 //! can expire and revoke them, counts calls per endpoint, and can be stopped and restarted to
 //! play LINE being down.
 //!
@@ -110,8 +111,10 @@
 //! Where LINE's behaviour is undocumented, the emulator makes a documented choice: a token it
 //! did not issue is answered with `"The access token not JWS"`; the profile endpoint's errors
 //! use the `{"message": …}` body shape; a missing or wrong `client_secret` is described as
-//! `"invalid client_secret"`; revoking an unknown or already invalid token answers 200; and the
-//! web-login code flow's `amr` is `["pwd"]`.
+//! `"invalid client_secret"`; revoking an unknown or already invalid token answers 200; the
+//! web-login code flow's `amr` is `["pwd"]`; and deauthorize, whose channel access token the
+//! emulator cannot check (it issues none), takes any bearer token for it and acts on the user
+//! access token's own channel.
 
 #![deny(missing_docs)]
 

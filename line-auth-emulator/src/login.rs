@@ -308,6 +308,15 @@ impl LoginState {
         )
     }
 
+    /// Ends every refresh token `user_id` holds for `channel_id`: the user unlinked the app.
+    pub(crate) fn revoke_user_refresh_tokens(&self, channel_id: &str, user_id: &str) {
+        for record in self.lock().refresh_tokens.values_mut() {
+            if record.client_id == channel_id && record.user.user_id == user_id {
+                record.revoked = true;
+            }
+        }
+    }
+
     /// Revokes a refresh token and every access token issued from it; returns those.
     pub(crate) fn revoke_refresh_token(&self, refresh_token: &str) -> Vec<String> {
         match self.lock().refresh_tokens.get_mut(refresh_token) {

@@ -279,6 +279,15 @@ impl TokenStore {
         }
     }
 
+    /// Ends every access token `user_id` holds for `channel_id`: the user unlinked the app.
+    pub(crate) fn revoke_user(&self, channel_id: &str, user_id: &str) {
+        for record in self.lock().values_mut() {
+            if record.channel_id == channel_id && record.profile.user_id == user_id {
+                record.revoked = true;
+            }
+        }
+    }
+
     /// The channel `token` was issued for, if it is one of the emulator's.
     pub(crate) fn channel_of(&self, token: &str) -> Option<String> {
         Some(self.lock().get(token)?.channel_id.clone())

@@ -953,6 +953,75 @@ async fn the_id_token_verifier_and_friendship_take_faults_of_their_own() {
     assert_eq!(friendship().await.json()["friendFlag"], false);
 }
 
+/// `POST /user/v1/deauthorize` (fact sheet §3.4, what LINE's guidelines ask of an app a user
+/// leaves): with a channel access token, a user's access token ends the user's consent to that
+/// channel, and with it every access and refresh token the user holds for it (§2: unlinking the
+/// app deactivates them all). 204, then 400 `{"message": "invalid token"}` once done.
+#[tokio::test]
+async fn deauthorize_ends_every_token_of_the_user_for_the_channel() {
+    let line = line_with_user().await;
+    const OTHER: &str = "2000000000";
+    let tokens = sign_in(&line, "profile").await;
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let same_user = line.issue(IssueToken::new(CHANNEL).user_id(BROWN));
+    let other_channel = line.issue(IssueToken::new(OTHER).user_id(BROWN));
+    let other_user = line.token();
+    line.emulator.sign_in_as(EmulatedUser::new(
+        "U0123456789abcdef0123456789abcdef",
+        "Cony",
+    ));
+    let other_users_refresh_token = sign_in(&line, "profile").await["refresh_token"].clone();
+    let deauthorize = |authorization: Option<&str>, body: serde_json::Value| {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/user/v1/deauthorize", line.emulator.base_url()))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        async move { Reply::of(request.send().await.unwrap()).await }
+    };
+    let user_token = serde_json::json!({ "userAccessToken": access_token });
+
+    for unauthenticated in [None, Some("Basic Y2hhbm5lbA=="), Some("Bearer ")] {
+        let refused = deauthorize(unauthenticated, user_token.clone()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNAUTHORIZED,
+            "{unauthenticated:?}"
+        );
+        assert!(refused.json()["message"].is_string());
+    }
+    let no_token = deauthorize(Some("Bearer channel-access-token"), serde_json::json!({})).await;
+    assert_eq!(no_token.status, StatusCode::BAD_REQUEST);
+    assert_eq!(verify(&line, access_token).await.status, StatusCode::OK);
+
+    let done = deauthorize(Some("Bearer channel-access-token"), user_token.clone()).await;
+    assert_eq!(
+        (done.status, done.body.as_str()),
+        (StatusCode::NO_CONTENT, "")
+    );
+    assert_request_id(&done);
+    for ended in [access_token, same_user.as_str()] {
+        assert_eq!(
+            verify(&line, ended).await.json()["error_description"],
+            "The access token revoked"
+        );
+    }
+    assert_invalid_grant(&refresh(&line, CHANNEL, refresh_token, Some(SECRET)).await);
+    for kept in [&other_channel, &other_user] {
+        assert_eq!(verify(&line, kept).await.status, StatusCode::OK);
+    }
+    let other_users_refresh_token = other_users_refresh_token.as_str().unwrap();
+    let refreshed = refresh(&line, CHANNEL, other_users_refresh_token, Some(SECRET)).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+
+    let again = deauthorize(Some("Bearer channel-access-token"), user_token).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.json()["message"], "invalid token");
+}
+
 #[tokio::test]
 async fn certs_publish_every_signing_key_until_it_is_retired() {
     let line = Line::start().await;
