@@ -142,17 +142,7 @@ impl LineClient {
 pub(crate) fn judge_verify(answer: &Answer) -> Result<AccessTokenInfo, LineAuthError> {
     match answer.status {
         StatusCode::OK => parse(answer),
-        StatusCode::UNAUTHORIZED => match answer.line_error() {
-            Some(wire::LineError::OAuth {
-                description: Some(description),
-                ..
-            }) => Err(LineAuthError::InvalidToken(
-                InvalidReason::from_line_description(&description),
-            )),
-            Some(_) => Err(LineAuthError::InvalidToken(InvalidReason::Rejected)),
-            None => Err(LineAuthError::Unavailable(answer.unavailable())),
-        },
-        StatusCode::BAD_REQUEST => match answer.line_error() {
+        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED => match answer.line_error() {
             Some(wire::LineError::OAuth { error, description }) => {
                 tracing::debug!(error = %error, "LINE refused the access token");
                 let reason = description.as_deref().map_or(
@@ -160,6 +150,9 @@ pub(crate) fn judge_verify(answer: &Answer) -> Result<AccessTokenInfo, LineAuthE
                     InvalidReason::from_line_description,
                 );
                 Err(LineAuthError::InvalidToken(reason))
+            }
+            Some(wire::LineError::Message { .. }) if answer.status == StatusCode::UNAUTHORIZED => {
+                Err(LineAuthError::InvalidToken(InvalidReason::Rejected))
             }
             // Out of spec, and not a verdict; its status kept, so stale-if-error knows it for a
             // client error and does not stand in.
