@@ -224,26 +224,20 @@ async fn deauthorize(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let has_channel_token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .is_some_and(|(scheme, token)| {
-            scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()
-        });
-    if !has_channel_token {
+    if bearer_token(&headers).is_none_or(|token| token.trim().is_empty()) {
         return message_error(StatusCode::UNAUTHORIZED, "Authentication failed");
     }
-    let user_token = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|body| body.get("userAccessToken")?.as_str().map(str::to_owned));
+    let body = serde_json::from_slice::<Value>(&body).ok();
+    let user_token = body
+        .as_ref()
+        .and_then(|body| body.get("userAccessToken")?.as_str());
     let Some(user_token) = user_token else {
         return message_error(
             StatusCode::BAD_REQUEST,
             "The request body has 1 error(s): userAccessToken is required",
         );
     };
-    match shared.tokens.inspect(&user_token) {
+    match shared.tokens.inspect(user_token) {
         Ok(grant) => {
             let (channel, user) = (&grant.channel_id, &grant.profile.user_id);
             shared.tokens.revoke_user(channel, user);
@@ -252,6 +246,16 @@ async fn deauthorize(
         }
         Err(_) => message_error(StatusCode::BAD_REQUEST, "invalid token"),
     }
+}
+
+/// The token of a request's `Authorization: Bearer …`, if it has one.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .and_then(|value| value.split_once(' '))
+        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
 }
 
 /// A refusal in the `{"message"}` shape: its status and message.
@@ -265,13 +269,8 @@ pub(super) fn bearer_profile(
 ) -> Result<(EmulatedProfile, Vec<String>), Refused> {
     const UNAUTHENTICATED: &str =
         "Authentication failed. Confirm that the access token in the authorization header is valid.";
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        // The scheme is case-insensitive (RFC 9110 §11.1).
-        .and_then(|value| value.split_once(' '))
-        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
-        .ok_or((StatusCode::UNAUTHORIZED, UNAUTHENTICATED.to_owned()))?;
+    let token =
+        bearer_token(headers).ok_or((StatusCode::UNAUTHORIZED, UNAUTHENTICATED.to_owned()))?;
     let grant = shared.tokens.inspect(token).map_err(|refusal| {
         let message = match refusal {
             Refusal::Expired => "The access token expired",
