@@ -26,7 +26,19 @@ pub(crate) const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Default bound on the number of refused tokens remembered.
 pub(crate) const DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES: usize = 65_536;
 /// The longest duration accepted anywhere: deadlines add durations to the clock.
-pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// The setting `name` as a duration deadlines may add to the clock without overflowing it: at
+/// most [`MAX_DURATION`].
+pub(crate) fn addable_to_the_clock(
+    name: &'static str,
+    duration: Duration,
+) -> Result<(), ConfigError> {
+    if duration > MAX_DURATION {
+        return Err(ConfigError::TooLong(name));
+    }
+    Ok(())
+}
 /// Default bound on verifications asking LINE at once, across all tokens.
 pub(crate) const DEFAULT_MAX_CONCURRENT_VERIFICATIONS: usize = 64;
 /// Default bound on how long a verified token is trusted without asking LINE again.
@@ -699,9 +711,8 @@ impl LineAuthConfigBuilder {
             #[cfg(feature = "redis")]
             ("redis_signing_key_overlap", self.redis_signing_key_overlap),
         ] {
-            // Deadlines add these to the clock, which must not overflow.
-            if duration.is_some_and(|duration| duration > MAX_DURATION) {
-                return Err(ConfigError::TooLong(name));
+            if let Some(duration) = duration {
+                addable_to_the_clock(name, duration)?;
             }
         }
         if self.channel_secret.as_ref().is_some_and(Secret::is_blank) {

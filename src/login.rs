@@ -291,10 +291,7 @@ impl LineLoginClientBuilder {
         if self.timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("timeout"));
         }
-        // Each call's deadline adds it to the clock, which must not overflow.
-        if self.timeout > crate::config::MAX_DURATION {
-            return Err(ConfigError::TooLong("timeout"));
-        }
+        crate::config::addable_to_the_clock("timeout", self.timeout)?;
         let http = match self.http_client {
             Some(client) => client,
             None => default_http_client(self.timeout).map_err(ConfigError::HttpClient)?,
