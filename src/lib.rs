@@ -123,7 +123,7 @@ pub use login::LineLoginClient;
 pub use rejection::LineAuthError;
 pub use require::{RequireScopes, RequireScopesLayer};
 pub use source::{TokenSource, VerifiedToken};
-pub use stats::{Rejections, Stats};
+pub use stats::{Rejections, Stats, UpstreamLatency};
 pub use token::{bearer_token, MAX_TOKEN_LEN};
 pub use user::LineUser;
 #[cfg(feature = "testing")]

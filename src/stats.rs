@@ -24,8 +24,14 @@ const SHARDS: usize = OWNED + SHARED;
 const EVENT_COUNT: usize = 13;
 /// How many refusal reasons are counted, after the events.
 const REASON_COUNT: usize = 8;
+/// Buckets of the latency histogram, after the reasons: one per bound and one past the last.
+const LATENCY_BUCKETS: usize = UpstreamLatency::BOUNDS_MS.len() + 1;
+/// Where the latency histogram's buckets start in a shard; its sum follows them.
+const LATENCY_AT: usize = EVENT_COUNT + REASON_COUNT;
+/// Where the latency histogram's sum, in microseconds, is counted.
+const LATENCY_SUM_AT: usize = LATENCY_AT + LATENCY_BUCKETS;
 /// Counts in a shard.
-const COUNTED: usize = EVENT_COUNT + REASON_COUNT;
+const COUNTED: usize = LATENCY_SUM_AT + 1;
 
 /// One shard: everything counted, side by side, so a thread counting touches its own lines only.
 struct Shard([AtomicU64; COUNTED]);
@@ -138,6 +144,43 @@ pub struct Rejections {
     pub cross_site: u64,
 }
 
+/// How long verifications took to reach a verdict: a histogram in milliseconds, one sample per
+/// verification with LINE (or the local ID-token check), a wait for a turn at LINE included.
+/// Cache hits, coalesced waits and verdicts read from the shared cache add none.
+///
+/// As JSON (`serde`), e.g. in the example server's `GET /stats`:
+/// `{"bounds_ms":[5,10,…,10000],"counts":[0,2,…,0],"count":2,"sum_ms":14}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct UpstreamLatency {
+    /// The buckets' upper bounds in milliseconds, inclusive: [`Self::BOUNDS_MS`].
+    pub bounds_ms: [u64; 11],
+    /// Verifications per bucket: `counts[i]` took more than `bounds_ms[i - 1]` (or nothing)
+    /// and at most `bounds_ms[i]`; the last bucket counts those over the last bound.
+    pub counts: [u64; 12],
+    /// Verifications timed: the sum of `counts`.
+    pub count: u64,
+    /// Their total time in milliseconds (summed in microseconds, then rounded down).
+    pub sum_ms: u64,
+}
+
+impl UpstreamLatency {
+    /// The buckets' upper bounds, in milliseconds: from a loopback LINE's few milliseconds to
+    /// the default upstream timeout's ten seconds.
+    pub const BOUNDS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000];
+}
+
+impl Default for UpstreamLatency {
+    fn default() -> Self {
+        Self {
+            bounds_ms: Self::BOUNDS_MS,
+            counts: [0; LATENCY_BUCKETS],
+            count: 0,
+            sum_ms: 0,
+        }
+    }
+}
+
 /// A snapshot of the layer's counters since it was built.
 ///
 /// With the `metrics` feature the same counters go to the `metrics` facade:
@@ -183,6 +226,8 @@ pub struct Stats {
     pub invalidations_received: u64,
     /// Refusals by reason.
     pub rejections: Rejections,
+    /// Each verification's time to its verdict.
+    pub upstream_latency: UpstreamLatency,
     /// Verified tokens held now.
     pub verified_entries: u64,
     /// Refused tokens held now.
@@ -347,6 +392,18 @@ impl Counters {
         self.exported.events[event as usize].increment(1);
     }
 
+    /// Counts one verification's time to its verdict in the latency histogram.
+    pub(crate) fn record_latency(&self, elapsed: std::time::Duration) {
+        let bucket = UpstreamLatency::BOUNDS_MS
+            .iter()
+            .position(|&bound| elapsed <= std::time::Duration::from_millis(bound))
+            .unwrap_or(LATENCY_BUCKETS - 1);
+        let slot = slot();
+        self.add_at(slot, LATENCY_AT + bucket, 1);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.add_at(slot, LATENCY_SUM_AT, micros);
+    }
+
     /// Counts `n` requests refused with `error`.
     pub(crate) fn reject(&self, error: &LineAuthError, n: u64) {
         let reason = Reason::of(error);
@@ -382,8 +439,22 @@ impl Counters {
                 unavailable: reason(Reason::Unavailable),
                 cross_site: reason(Reason::CrossSite),
             },
+            upstream_latency: self.latency(),
             verified_entries,
             refused_entries,
+        }
+    }
+}
+
+impl Counters {
+    fn latency(&self) -> UpstreamLatency {
+        let counts: [u64; LATENCY_BUCKETS] =
+            std::array::from_fn(|bucket| self.total(LATENCY_AT + bucket));
+        UpstreamLatency {
+            counts,
+            count: counts.iter().fold(0, |sum, &count| sum.wrapping_add(count)),
+            sum_ms: self.total(LATENCY_SUM_AT) / 1_000,
+            ..UpstreamLatency::default()
         }
     }
 }

@@ -407,6 +407,13 @@ fn log_request_id(endpoint: &'static str, status: StatusCode, headers: &HeaderMa
         line_request_id = request_id,
         "LINE answered"
     );
+    // The verification's span (`line_auth.verify`) keeps the last answer's; a span without
+    // these fields ignores them.
+    let span = tracing::Span::current();
+    span.record("upstream_status", status.as_u16());
+    if !request_id.is_empty() {
+        span.record("line_request_id", request_id);
+    }
 }
 
 /// The longest `Retry-After` honoured: a longer one is read as this.

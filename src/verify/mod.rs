@@ -481,6 +481,10 @@ impl Verifier {
     /// Counts a verdict the caches held: a hit, or a negative hit and its refusal.
     #[inline]
     fn count_settled(&self, verdict: &Verdict) {
+        // A load and a compare on a hit while TRACE is off, as on a busy server.
+        if tracing::level_enabled!(tracing::Level::TRACE) {
+            trace_settled(verdict);
+        }
         match verdict {
             Ok(_) => self.counters.record(Event::CacheHit),
             Err(error) => {
@@ -592,7 +596,9 @@ impl Verifier {
         }
         let (pending, flight) = match self.flights.join(digest, now, verified_as, settled) {
             Joined::Waiting(pending) => {
-                tracing::trace!(token = %digest.short_hex(), "joining a verification under way");
+                let token = digest.short_hex();
+                tracing::trace_span!("line_auth.verify", %token, cache = "coalesced")
+                    .in_scope(|| tracing::trace!("joining a verification under way"));
                 self.counters.record(Event::Coalesced);
                 return Decision::Pending(pending);
             }
@@ -623,7 +629,10 @@ impl Verifier {
             "line_auth.verify",
             token = %digest.short_hex(),
             credential = if self.id_tokens.is_some() { "id_token" } else { "access_token" },
+            cache = "miss",
             outcome = tracing::field::Empty,
+            upstream_status = tracing::field::Empty,
+            line_request_id = tracing::field::Empty,
             source = tracing::field::Empty,
             user_endpoint = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
@@ -746,6 +755,22 @@ impl Verifier {
     }
 }
 
+/// A verdict the caches held, as a `line_auth.verify` span of its own at TRACE: the hit path's
+/// counterpart of a verification's span.
+#[cold]
+fn trace_settled(verdict: &Verdict) {
+    let span = match verdict {
+        Ok(_) => tracing::trace_span!("line_auth.verify", cache = "hit", outcome = "verified"),
+        Err(error) => tracing::trace_span!(
+            "line_auth.verify",
+            cache = "negative_hit",
+            outcome = "refused",
+            reason = %error
+        ),
+    };
+    span.in_scope(|| tracing::trace!("decided from the cache"));
+}
+
 /// A sign-out's work after the local refusal: the fleet, then LINE.
 struct SignOut {
     digest: TokenDigest,
@@ -860,18 +885,21 @@ impl VerificationTask {
         let started = clock::now();
         let flight = self.flight;
         let (resolved, origin, since) = verifier.resolve(flight, &token, self.known).await;
+        let elapsed = started.elapsed();
         let span = tracing::Span::current();
-        span.record("elapsed_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.record("elapsed_ms", elapsed.as_secs_f64() * 1000.0);
         span.record("source", origin.name());
-        #[cfg(feature = "metrics")]
+        // Verdicts read from the shared cache took no verification here.
         if origin != Origin::Shared {
+            verifier.counters.record_latency(elapsed);
+            #[cfg(feature = "metrics")]
             crate::stats::record_upstream_latency(
                 match &resolved {
                     Ok(_) => "verified",
                     Err(LineAuthError::Unavailable(_)) => "unavailable",
                     Err(_) => "refused",
                 },
-                started.elapsed().as_secs_f64(),
+                elapsed.as_secs_f64(),
             );
         }
         let mut learnt = Learnt::Nothing;

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use line_auth::LineAuthLayer;
-use line_auth_emulator::IssueToken;
+use line_auth_emulator::{Endpoint, Fault, IssueToken};
 
 use crate::support::*;
 
@@ -155,6 +155,64 @@ async fn a_cache_hit_is_rechecked_against_the_layers_channels_and_scopes_without
 
     assert_eq!(auth.stats().misses, 0, "decided from the cache every time");
     assert_eq!((line.calls(), calls.get()), ((0, 0), 0));
+}
+
+/// `stats()` gives each verification's time with LINE as a histogram: one sample per
+/// verification, a coalesced wait or a hit adding none, in the bucket of its milliseconds.
+#[tokio::test]
+async fn stats_give_each_verifications_time_with_line_as_a_histogram() {
+    const LATENCY: Duration = Duration::from_millis(60);
+    let line = Line::start().await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    let token = line.token();
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(LATENCY));
+
+    let (first, second) = tokio::join!(
+        get_bearer(&base, "/api/me", &token),
+        get_bearer(&base, "/api/me", &token)
+    );
+    assert_eq!(
+        (first.status, second.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &revoked).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let stats = auth.stats();
+    assert_eq!((stats.misses, stats.coalesced), (2, 1), "{stats:?}");
+    let latency = stats.upstream_latency;
+    assert_eq!(latency.count, 2, "{latency:?}");
+    assert_eq!(latency.counts.iter().sum::<u64>(), 2, "{latency:?}");
+    assert!(latency.sum_ms >= 2 * 60, "{latency:?}");
+    let faster = latency
+        .bounds_ms
+        .iter()
+        .zip(latency.counts)
+        .filter(|(&bound, _)| bound < 60)
+        .map(|(_, count)| count)
+        .sum::<u64>();
+    assert_eq!(faster, 0, "none under LINE's latency: {latency:?}");
+    let bounds = latency.bounds_ms;
+    assert!(
+        bounds.windows(2).all(|pair| pair[0] < pair[1]),
+        "{bounds:?}"
+    );
+    assert_eq!(
+        latency.counts.len(),
+        bounds.len() + 1,
+        "one bucket over the last bound"
+    );
 }
 
 #[tokio::test]

@@ -238,6 +238,9 @@ async fn the_demo_prints_a_curl_line_that_works_as_printed() {
     assert_eq!((pong.status, pong.body.as_str()), (StatusCode::OK, "pong"));
     let stats = get_anonymous(&base, "/stats").await.json();
     assert_eq!(stats["handler_runs"], 2, "{stats}");
+    // The demo's one verification, timed: the histogram of `Stats::upstream_latency`.
+    assert_eq!(stats["upstream_latency"]["count"], 1, "{stats}");
+    assert!(stats["upstream_latency"]["bounds_ms"].is_array(), "{stats}");
 
     let preflight = http()
         .request(reqwest::Method::OPTIONS, format!("{base}/api/me"))

@@ -131,6 +131,65 @@ async fn the_verification_span_gives_the_time_with_line_in_milliseconds() {
     );
 }
 
+/// Every decision on a token is a `line_auth.verify` span saying how the cache took part:
+/// `miss` for a verification, `coalesced` for a request that joined one, `hit` and
+/// `negative_hit` for those the caches answered (at TRACE), with the outcome.
+#[tokio::test(flavor = "current_thread")]
+async fn every_decision_is_a_verify_span_saying_how_the_cache_took_part() {
+    let capture = Capture::install();
+    let line = Line::start().await;
+    let base = serve(
+        routes(&HandlerCalls::default()).layer(LineAuthLayer::new(line.config().build().unwrap())),
+    )
+    .await;
+    let token = line.token();
+    let revoked = line.token();
+    line.emulator.revoke(&revoked);
+    line.emulator
+        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(50)));
+
+    let (first, joined) = tokio::join!(
+        get_bearer(&base, "/api/me", &token),
+        get_bearer(&base, "/api/me", &token)
+    );
+    assert_eq!(
+        (first.status, joined.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            get_bearer(&base, "/api/me", &revoked).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    let spans: Vec<String> = capture
+        .records()
+        .into_iter()
+        .filter(|record| record.target.starts_with("line_auth"))
+        .map(|record| record.text)
+        .filter(|text| text.starts_with("line_auth.verify ") && text.contains(" cache="))
+        .collect();
+    let saying = |cache: &str| {
+        spans
+            .iter()
+            .filter(|text| text.contains(&format!(" cache={cache}")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(saying("miss").len(), 2, "{spans:#?}");
+    assert_eq!(saying("coalesced").len(), 1, "{spans:#?}");
+    let hits = saying("hit");
+    assert_eq!(hits.len(), 1, "{spans:#?}");
+    assert!(hits[0].contains(" outcome=verified"), "{spans:#?}");
+    let negative_hits = saying("negative_hit");
+    assert_eq!(negative_hits.len(), 1, "{spans:#?}");
+    assert!(negative_hits[0].contains(" outcome=refused"), "{spans:#?}");
+}
+
 /// A run of requests LINE cannot verify, or that a full queue refuses, logs one warning a second
 /// of each kind, not one a request: an outage or a flood of new tokens would otherwise cost a log
 /// line per request. The first of each is logged at once.

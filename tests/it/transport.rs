@@ -814,6 +814,32 @@ fn assert_request_id_logged(capture: &Capture, endpoint: &str) {
     );
 }
 
+/// The verification's span itself carries what LINE answered last, its status and its request
+/// ID, beside `cache=miss`: a trace shows them without looking at the span's events.
+#[tokio::test(flavor = "current_thread")]
+async fn the_verification_span_carries_lines_status_and_request_id() {
+    let capture = Capture::install();
+    let line = line_with_request_id().await;
+    let base = serve(routes(&HandlerCalls::default()).layer(layer_for(&line))).await;
+
+    let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let span = capture
+        .records()
+        .into_iter()
+        .filter(|record| record.text.starts_with("line_auth.verify "))
+        .map(|record| record.text)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(span.contains(" cache=miss"), "{span}");
+    assert!(span.contains(" upstream_status=200"), "{span}");
+    assert!(
+        span.contains(&format!(" line_request_id={LINE_REQUEST_ID}")),
+        "{span}"
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn the_request_id_line_sends_is_logged_for_each_call_of_a_verification() {
     let capture = Capture::install();
