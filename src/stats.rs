@@ -166,7 +166,8 @@ pub struct UpstreamLatency {
 
 impl UpstreamLatency {
     /// The buckets' upper bounds, in milliseconds: from a loopback LINE's few milliseconds to
-    /// the default upstream timeout's ten seconds.
+    /// ten seconds, past the default upstream timeout (3 s) for raised ones. Part of the API:
+    /// changing them would be a breaking change.
     pub const BOUNDS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000];
 }
 
@@ -481,6 +482,24 @@ mod tests {
         GLOBAL_SHARDS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A time falls in the first bucket whose bound it does not pass, one over the last bound
+    /// in the bucket past it, and the sum keeps what rounding each to milliseconds would lose.
+    #[test]
+    fn a_verifications_time_falls_in_the_first_bucket_that_bounds_it() {
+        let counters = Counters::default();
+        for millis in [5, 6, 10_000, 10_001, 3_600_000] {
+            counters.record_latency(std::time::Duration::from_millis(millis));
+        }
+        counters.record_latency(std::time::Duration::from_micros(500));
+        counters.record_latency(std::time::Duration::from_micros(700));
+
+        let latency = counters.latency();
+        assert_eq!(latency.bounds_ms, UpstreamLatency::BOUNDS_MS);
+        assert_eq!(latency.counts, [3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(latency.count, 7);
+        assert_eq!(latency.sum_ms, 5 + 6 + 10_000 + 10_001 + 3_600_000 + 1);
     }
 
     #[test]

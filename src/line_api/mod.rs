@@ -407,13 +407,30 @@ fn log_request_id(endpoint: &'static str, status: StatusCode, headers: &HeaderMa
         line_request_id = request_id,
         "LINE answered"
     );
-    // The verification's span (`line_auth.verify`) keeps the last answer's; a span without
-    // these fields ignores them.
-    let span = tracing::Span::current();
-    span.record("upstream_status", status.as_u16());
-    if !request_id.is_empty() {
-        span.record("line_request_id", request_id);
-    }
+    // Noted for the verification's span, if one is being timed (`with_last_answer`).
+    let _ = LAST_ANSWER.try_with(|last| {
+        *last.borrow_mut() = Some((status.as_u16(), request_id.to_owned()));
+    });
+}
+
+tokio::task_local! {
+    /// The status and `x-line-request-id` ("" without one) of the last answer from LINE within
+    /// [`with_last_answer`].
+    static LAST_ANSWER: std::cell::RefCell<Option<(u16, String)>>;
+}
+
+/// Runs `calls`, and returns with its output the status and request ID of the last answer LINE
+/// gave within it, if any: the verification's span records them once, where recording each
+/// answer's would leave a text subscriber showing every pair.
+pub(crate) async fn with_last_answer<T>(
+    calls: impl std::future::Future<Output = T>,
+) -> (Option<(u16, String)>, T) {
+    LAST_ANSWER
+        .scope(std::cell::RefCell::new(None), async {
+            let output = calls.await;
+            (LAST_ANSWER.with(|last| last.borrow_mut().take()), output)
+        })
+        .await
 }
 
 /// The longest `Retry-After` honoured: a longer one is read as this.

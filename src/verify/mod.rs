@@ -471,6 +471,10 @@ impl Verifier {
     /// The decision on a verdict the caches held, counted.
     #[inline]
     fn settled(&self, verdict: Verdict) -> Decision {
+        // A load and a compare on a hit while no subscriber takes TRACE from any target.
+        if tracing::level_enabled!(tracing::Level::TRACE) {
+            trace_settled(&verdict);
+        }
         self.count_settled(&verdict);
         match verdict {
             Ok(user) => Decision::Allow(user),
@@ -481,10 +485,6 @@ impl Verifier {
     /// Counts a verdict the caches held: a hit, or a negative hit and its refusal.
     #[inline]
     fn count_settled(&self, verdict: &Verdict) {
-        // A load and a compare on a hit while TRACE is off, as on a busy server.
-        if tracing::level_enabled!(tracing::Level::TRACE) {
-            trace_settled(verdict);
-        }
         match verdict {
             Ok(_) => self.counters.record(Event::CacheHit),
             Err(error) => {
@@ -884,9 +884,14 @@ impl VerificationTask {
         let digest = token_ids.digest;
         let started = clock::now();
         let flight = self.flight;
-        let (resolved, origin, since) = verifier.resolve(flight, &token, self.known).await;
+        let (last_answer, (resolved, origin, since)) =
+            crate::line_api::with_last_answer(verifier.resolve(flight, &token, self.known)).await;
         let elapsed = started.elapsed();
         let span = tracing::Span::current();
+        if let Some((status, request_id)) = last_answer {
+            span.record("upstream_status", status);
+            span.record("line_request_id", request_id.as_str());
+        }
         span.record("elapsed_ms", elapsed.as_secs_f64() * 1000.0);
         span.record("source", origin.name());
         // Verdicts read from the shared cache took no verification here.

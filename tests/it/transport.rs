@@ -814,17 +814,37 @@ fn assert_request_id_logged(capture: &Capture, endpoint: &str) {
     );
 }
 
-/// The verification's span itself carries what LINE answered last, its status and its request
-/// ID, beside `cache=miss`: a trace shows them without looking at the span's events.
+/// The verification's span itself carries what LINE answered last (the profile call, after
+/// verify), its status and its request ID, once, beside `cache=miss`: a trace shows them without
+/// looking at the span's events, and a text subscriber, which appends what a span records,
+/// shows one pair.
 #[tokio::test(flavor = "current_thread")]
-async fn the_verification_span_carries_lines_status_and_request_id() {
+async fn the_verification_span_carries_lines_last_status_and_request_id() {
+    const VERIFY_REQUEST_ID: &str = "0123456789abcdef";
     let capture = Capture::install();
-    let line = line_with_request_id().await;
+    let line = Host::start(|request| {
+        let mut response = any_line_answer();
+        let request_id = if request.uri.contains("/verify") {
+            VERIFY_REQUEST_ID
+        } else {
+            LINE_REQUEST_ID
+        };
+        response
+            .headers_mut()
+            .insert("x-line-request-id", HeaderValue::from_static(request_id));
+        response
+    })
+    .await;
     let base = serve(routes(&HandlerCalls::default()).layer(layer_for(&line))).await;
 
     let reply = get_bearer(&base, "/api/me", TOKEN_VALUE).await;
 
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        line.received_at("/v2/profile"),
+        1,
+        "the profile call came last"
+    );
     let span = capture
         .records()
         .into_iter()
@@ -833,7 +853,9 @@ async fn the_verification_span_carries_lines_status_and_request_id() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(span.contains(" cache=miss"), "{span}");
+    assert_eq!(span.matches(" upstream_status=").count(), 1, "{span}");
     assert!(span.contains(" upstream_status=200"), "{span}");
+    assert_eq!(span.matches(" line_request_id=").count(), 1, "{span}");
     assert!(
         span.contains(&format!(" line_request_id={LINE_REQUEST_ID}")),
         "{span}"
