@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use line_auth::LineAuthLayer;
-use line_auth_emulator::{Endpoint, Fault, IssueToken};
+use line_auth_emulator::IssueToken;
 
 use crate::support::*;
 
@@ -161,35 +161,18 @@ async fn a_cache_hit_is_rechecked_against_the_layers_channels_and_scopes_without
 /// verification, a coalesced wait or a hit adding none, in the bucket of its milliseconds.
 #[tokio::test]
 async fn stats_give_each_verifications_time_with_line_as_a_histogram() {
-    const LATENCY: Duration = Duration::from_millis(60);
-    let line = Line::start().await;
-    let layer = LineAuthLayer::new(line.config().build().unwrap());
-    let auth = layer.handle();
-    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
-    let token = line.token();
-    let revoked = line.token();
-    line.emulator.revoke(&revoked);
-    line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(LATENCY));
-
-    let (first, second) = tokio::join!(
-        get_bearer(&base, "/api/me", &token),
-        get_bearer(&base, "/api/me", &token)
-    );
+    let tokens = TwoTokens::start().await;
+    tokens
+        .verify_coalesce_then_hit(Duration::from_millis(60))
+        .await;
     assert_eq!(
-        (first.status, second.status),
-        (StatusCode::OK, StatusCode::OK)
-    );
-    assert_eq!(
-        get_bearer(&base, "/api/me", &token).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        get_bearer(&base, "/api/me", &revoked).await.status,
+        get_bearer(&tokens.base, "/api/me", &tokens.revoked)
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
 
-    let stats = auth.stats();
+    let stats = tokens.auth.stats();
     assert_eq!((stats.misses, stats.coalesced), (2, 1), "{stats:?}");
     let latency = stats.upstream_latency;
     assert_eq!(latency.count, 2, "{latency:?}");
@@ -230,13 +213,14 @@ async fn stats_give_each_verifications_time_with_line_as_a_histogram() {
 
 #[tokio::test]
 async fn stats_count_hits_misses_coalesced_waits_and_refusals_by_reason() {
-    let line = Line::start().await;
-    let layer = LineAuthLayer::new(line.config().build().unwrap());
-    let auth = layer.handle();
-    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
-    let token = line.token();
-    let revoked = line.token();
-    line.emulator.revoke(&revoked);
+    // The emulator is kept (`_line`), not dropped with the rest.
+    let TwoTokens {
+        line: _line,
+        auth,
+        base,
+        token,
+        revoked,
+    } = TwoTokens::start().await;
 
     for _ in 0..3 {
         get_bearer(&base, "/api/me", &token).await;

@@ -137,32 +137,16 @@ async fn the_verification_span_gives_the_time_with_line_in_milliseconds() {
 #[tokio::test(flavor = "current_thread")]
 async fn every_decision_is_a_verify_span_saying_how_the_cache_took_part() {
     let capture = Capture::install();
-    let line = Line::start().await;
-    let base = serve(
-        routes(&HandlerCalls::default()).layer(LineAuthLayer::new(line.config().build().unwrap())),
-    )
-    .await;
-    let token = line.token();
-    let revoked = line.token();
-    line.emulator.revoke(&revoked);
-    line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(50)));
+    let tokens = TwoTokens::start().await;
 
-    let (first, joined) = tokio::join!(
-        get_bearer(&base, "/api/me", &token),
-        get_bearer(&base, "/api/me", &token)
-    );
-    assert_eq!(
-        (first.status, joined.status),
-        (StatusCode::OK, StatusCode::OK)
-    );
-    assert_eq!(
-        get_bearer(&base, "/api/me", &token).await.status,
-        StatusCode::OK
-    );
+    tokens
+        .verify_coalesce_then_hit(Duration::from_millis(50))
+        .await;
     for _ in 0..2 {
         assert_eq!(
-            get_bearer(&base, "/api/me", &revoked).await.status,
+            get_bearer(&tokens.base, "/api/me", &tokens.revoked)
+                .await
+                .status,
             StatusCode::UNAUTHORIZED
         );
     }

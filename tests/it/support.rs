@@ -69,6 +69,53 @@ pub struct Line {
     pub emulator: LineEmulator,
 }
 
+/// A layer over the emulator, served, with a token LINE verifies and one it has revoked.
+pub struct TwoTokens {
+    pub line: Line,
+    pub auth: line_auth::LineAuthHandle,
+    pub base: String,
+    pub token: String,
+    pub revoked: String,
+}
+
+impl TwoTokens {
+    pub async fn start() -> Self {
+        let line = Line::start().await;
+        let layer = line_auth::LineAuthLayer::new(line.config().build().unwrap());
+        let auth = layer.handle();
+        let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+        let token = line.token();
+        let revoked = line.token();
+        line.emulator.revoke(&revoked);
+        Self {
+            line,
+            auth,
+            base,
+            token,
+            revoked,
+        }
+    }
+
+    /// While LINE takes `latency` to verify: two requests at once with the good token (one
+    /// verification, one coalesced wait), then one more (a hit), each let through.
+    pub async fn verify_coalesce_then_hit(&self, latency: std::time::Duration) {
+        self.line.emulator.inject(
+            line_auth_emulator::Endpoint::Verify,
+            line_auth_emulator::Fault::Latency(latency),
+        );
+        let (first, joined) = tokio::join!(
+            get_bearer(&self.base, "/api/me", &self.token),
+            get_bearer(&self.base, "/api/me", &self.token)
+        );
+        assert_eq!(
+            (first.status, joined.status),
+            (StatusCode::OK, StatusCode::OK)
+        );
+        let hit = get_bearer(&self.base, "/api/me", &self.token).await;
+        assert_eq!(hit.status, StatusCode::OK);
+    }
+}
+
 impl Line {
     pub async fn start() -> Self {
         Self {
