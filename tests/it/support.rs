@@ -69,6 +69,16 @@ pub struct Line {
     pub emulator: LineEmulator,
 }
 
+/// The emulator, and the default app behind a default layer, served: the layer's handle and the
+/// app's base URL.
+async fn default_app() -> (Line, line_auth::LineAuthHandle, String) {
+    let line = Line::start().await;
+    let layer = line_auth::LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+    (line, auth, base)
+}
+
 /// A layer over the emulator, served, with a token LINE verifies and one it has revoked.
 pub struct TwoTokens {
     pub line: Line,
@@ -80,10 +90,7 @@ pub struct TwoTokens {
 
 impl TwoTokens {
     pub async fn start() -> Self {
-        let line = Line::start().await;
-        let layer = line_auth::LineAuthLayer::new(line.config().build().unwrap());
-        let auth = layer.handle();
-        let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+        let (line, auth, base) = default_app().await;
         let token = line.token();
         let revoked = line.token();
         line.emulator.revoke(&revoked);
@@ -374,10 +381,7 @@ pub struct Verified {
 
 impl Verified {
     pub async fn start() -> Self {
-        let line = Line::start().await;
-        let layer = line_auth::LineAuthLayer::new(line.config().build().unwrap());
-        let auth = layer.handle();
-        let base = serve(routes(&HandlerCalls::default()).layer(layer)).await;
+        let (line, auth, base) = default_app().await;
         let token = line.token();
         assert_eq!(
             get_bearer(&base, "/api/me", &token).await.status,
