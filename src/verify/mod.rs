@@ -446,7 +446,7 @@ impl Verifier {
     fn decide_named(self: &Arc<Self>, token: &[u8]) -> Decision {
         let key = CacheKey::of(token);
         match self.verified_verdict(self.cache.get_now(&key)) {
-            Some(verdict) => self.settled(verdict),
+            Some(verdict) => self.settled(verdict, token),
             None => self.decide_unknown(token, key),
         }
     }
@@ -463,17 +463,17 @@ impl Verifier {
             digest: TokenDigest::of(token),
         };
         match self.refused.get(&token_ids.digest, clock::now()) {
-            Some(error) => self.settled(Err(error)),
+            Some(error) => self.settled(Err(error), token.as_bytes()),
             None => self.verify_once(token, token_ids),
         }
     }
 
-    /// The decision on a verdict the caches held, counted.
+    /// The decision on a verdict the caches held for `token`, counted.
     #[inline]
-    fn settled(&self, verdict: Verdict) -> Decision {
+    fn settled(&self, verdict: Verdict, token: &[u8]) -> Decision {
         // A load and a compare on a hit while no subscriber takes TRACE from any target.
         if tracing::level_enabled!(tracing::Level::TRACE) {
-            trace_settled(&verdict);
+            trace_settled(&verdict, token);
         }
         self.count_settled(&verdict);
         match verdict {
@@ -592,7 +592,7 @@ impl Verifier {
         }
         #[cfg(feature = "testing")]
         if let Some(verdict) = self.fixed_verdict(token_ids) {
-            return self.settled(verdict);
+            return self.settled(verdict, token.as_bytes());
         }
         let (pending, flight) = match self.flights.join(digest, now, verified_as, settled) {
             Joined::Waiting(pending) => {
@@ -755,14 +755,24 @@ impl Verifier {
     }
 }
 
-/// A verdict the caches held, as a `line_auth.verify` span of its own at TRACE: the hit path's
-/// counterpart of a verification's span.
+/// A verdict the caches held for `token`, as a `line_auth.verify` span of its own at TRACE:
+/// the hit path's counterpart of a verification's span, with the same prefix of the token's
+/// SHA-256, computed only here. A token the caches hold was read as text before (a hit's is
+/// the one verified), so its bytes are read as they are.
 #[cold]
-fn trace_settled(verdict: &Verdict) {
+fn trace_settled(verdict: &Verdict, token: &[u8]) {
+    let digest = TokenDigest::of(&String::from_utf8_lossy(token));
+    let token = digest.short_hex();
     let span = match verdict {
-        Ok(_) => tracing::trace_span!("line_auth.verify", cache = "hit", outcome = "verified"),
+        Ok(_) => tracing::trace_span!(
+            "line_auth.verify",
+            %token,
+            cache = "hit",
+            outcome = "verified"
+        ),
         Err(error) => tracing::trace_span!(
             "line_auth.verify",
+            %token,
             cache = "negative_hit",
             outcome = "refused",
             reason = %error

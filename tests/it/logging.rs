@@ -166,12 +166,29 @@ async fn every_decision_is_a_verify_span_saying_how_the_cache_took_part() {
     };
     assert_eq!(saying("miss").len(), 2, "{spans:#?}");
     assert_eq!(saying("coalesced").len(), 1, "{spans:#?}");
+    // Named as a verification names its token: the first 4 bytes of its SHA-256, in hex.
+    let named = |token: &str| {
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(token.as_bytes());
+        let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        format!(" token={hex} ")
+    };
     let hits = saying("hit");
     assert_eq!(hits.len(), 1, "{spans:#?}");
     assert!(hits[0].contains(" outcome=verified"), "{spans:#?}");
+    assert!(hits[0].contains(&named(&tokens.token)), "{spans:#?}");
     let negative_hits = saying("negative_hit");
     assert_eq!(negative_hits.len(), 1, "{spans:#?}");
     assert!(negative_hits[0].contains(" outcome=refused"), "{spans:#?}");
+    assert!(
+        negative_hits[0].contains(&named(&tokens.revoked)),
+        "{spans:#?}"
+    );
+    assert!(
+        saying("miss")
+            .iter()
+            .any(|miss| miss.contains(&named(&tokens.token))),
+        "{spans:#?}"
+    );
 }
 
 /// A run of requests LINE cannot verify, or that a full queue refuses, logs one warning a second
