@@ -171,6 +171,16 @@ impl UpstreamLatency {
     pub const BOUNDS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000];
 }
 
+// The buckets are read in order: each bound above the one before.
+const _: () = {
+    let bounds = UpstreamLatency::BOUNDS_MS;
+    let mut i = 1;
+    while i < bounds.len() {
+        assert!(bounds[i - 1] < bounds[i]);
+        i += 1;
+    }
+};
+
 impl Default for UpstreamLatency {
     fn default() -> Self {
         Self {

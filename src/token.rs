@@ -294,7 +294,8 @@ impl TokenIds {
 
 /// SHA-256 of an access token: its name everywhere but the in-memory verified-token cache (the
 /// shared cache's key and invalidations, single flights, sign-outs, the refused-token cache, log
-/// fields), so the raw token is never stored. Computed on the miss path only.
+/// fields), so the raw token is never stored. Computed on the miss path, and on a hit only for
+/// its TRACE span, where that is enabled (`trace_settled` in `verify`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct TokenDigest([u8; 32]);
 

@@ -471,8 +471,9 @@ impl Verifier {
     /// The decision on a verdict the caches held for `token`, counted.
     #[inline]
     fn settled(&self, verdict: Verdict, token: &[u8]) -> Decision {
-        // A load and a compare on a hit while no subscriber takes TRACE from any target.
-        if tracing::level_enabled!(tracing::Level::TRACE) {
+        // A load and a compare on a hit while no subscriber takes TRACE from any target; where
+        // one takes it from other targets only, a look at this callsite's cached interest too.
+        if tracing::enabled!(tracing::Level::TRACE) {
             trace_settled(&verdict, token);
         }
         self.count_settled(&verdict);

@@ -199,16 +199,6 @@ async fn stats_give_each_verifications_time_with_line_as_a_histogram() {
         2,
         "both within a second: {latency:?}"
     );
-    let bounds = latency.bounds_ms;
-    assert!(
-        bounds.windows(2).all(|pair| pair[0] < pair[1]),
-        "{bounds:?}"
-    );
-    assert_eq!(
-        latency.counts.len(),
-        bounds.len() + 1,
-        "one bucket over the last bound"
-    );
 }
 
 #[tokio::test]

@@ -131,11 +131,11 @@ async fn the_verification_span_gives_the_time_with_line_in_milliseconds() {
     );
 }
 
-/// Every decision on a token is a `line_auth.verify` span saying how the cache took part:
-/// `miss` for a verification, `coalesced` for a request that joined one, `hit` and
-/// `negative_hit` for those the caches answered (at TRACE), with the outcome.
+/// Decisions on a token are `line_auth.verify` spans saying how the cache took part: `miss` for
+/// a verification, `coalesced` for a request that joined one, `hit` and `negative_hit` for those
+/// the caches answered at the first lookup (at TRACE), with the outcome and the token's prefix.
 #[tokio::test(flavor = "current_thread")]
-async fn every_decision_is_a_verify_span_saying_how_the_cache_took_part() {
+async fn decisions_are_verify_spans_saying_how_the_cache_took_part() {
     let capture = Capture::install();
     let tokens = TwoTokens::start().await;
 
