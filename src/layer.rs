@@ -113,6 +113,12 @@ fn refusal<B: From<Bytes>>(
 /// The refusal `response` is, if it is one made inside the layer (`RequireScopesLayer`, an
 /// extractor, a handler returning the error) with the error's own status: a handler that set
 /// another status answered for itself.
+fn refused_inside<B>(response: &Response<B>) -> Option<&LineAuthError> {
+    let RefusedInside(error) = response.extensions().get()?;
+    (response.status() == error.status()).then_some(error)
+}
+
+/// [`refused_inside`], taken out of the response to be answered again.
 fn take_inner_refusal<B>(response: &mut Response<B>) -> Option<LineAuthError> {
     let RefusedInside(error) = response.extensions_mut().remove()?;
     (response.status() == error.status()).then_some(error)
@@ -164,7 +170,7 @@ impl LineAuthLayer {
     /// before the inner service. [`optional`](Self::optional) and [`id_tokens`](Self::id_tokens)
     /// change that, alone or together.
     pub fn new(config: LineAuthConfig) -> Self {
-        let verifier = Arc::new(Verifier::new(&config, Credential::AccessToken));
+        let verifier = Verifier::numbered(&config, Credential::AccessToken);
         Self {
             state: Arc::new(LayerState {
                 config: Arc::new(config),
@@ -208,7 +214,7 @@ impl LineAuthLayer {
     /// # }
     /// ```
     pub fn id_tokens(mut self) -> Self {
-        let verifier = Arc::new(Verifier::new(&self.state.config, Credential::IdToken));
+        let verifier = Verifier::numbered(&self.state.config, Credential::IdToken);
         Arc::make_mut(&mut self.state).verifier = verifier;
         self
     }
@@ -480,7 +486,11 @@ where
             Ok(Credentials::Absent | Credentials::OtherScheme)
                 if state.anonymous == Anonymous::PassThrough =>
             {
-                return ResponseFuture::called(self.inner.call(request), self.rejecting());
+                return ResponseFuture::called(
+                    self.inner.call(request),
+                    self.rejecting(),
+                    state.verifier.number(),
+                );
             }
             Ok(Credentials::Absent) => self.refuse(LineAuthError::MissingToken),
             Ok(Credentials::OtherScheme) => self.refuse(LineAuthError::UnsupportedScheme),
@@ -523,6 +533,7 @@ where
             state,
             caching,
             rejecting: self.rejecting(),
+            verifier: self.state.verifier.number(),
         }
     }
 }
@@ -623,6 +634,9 @@ pin_project! {
         // The layer's state where it has a custom rejection, which also answers refusals made
         // inside (`RequireScopesLayer`, the extractors).
         rejecting: Option<Arc<LayerState>>,
+        // The layer's verifier, by number, to count a refusal made inside: a reference would
+        // cost every request a reference count.
+        verifier: u64,
     }
 }
 
@@ -651,11 +665,12 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    fn called(future: S::Future, rejecting: Option<Arc<LayerState>>) -> Self {
+    fn called(future: S::Future, rejecting: Option<Arc<LayerState>>, verifier: u64) -> Self {
         Self {
             state: State::Called { future },
             caching: Caching::Untouched,
             rejecting,
+            verifier,
         }
     }
 }
@@ -698,6 +713,9 @@ where
                 }
                 StateProj::Called { future } => {
                     let mut response = ready!(future.poll(cx))?;
+                    if let Some(error) = refused_inside(&response) {
+                        Verifier::count_refused_inside(*this.verifier, error);
+                    }
                     if let Some(handler) = handler {
                         if let Some(error) = take_inner_refusal(&mut response) {
                             response = answer_again(&response, &error, handler);

@@ -235,11 +235,10 @@ pub struct Stats {
     pub invalidations_published: u64,
     /// Invalidations this replica received from the fleet (its own included).
     pub invalidations_received: u64,
-    /// Refusals by reason: those the layer itself answered, each request once (a coalesced wait
-    /// too). A refusal made inside it, by [`RequireScopesLayer`](crate::RequireScopesLayer) or
-    /// the [`LineUser`](crate::LineUser) extractor, is not counted here: the layer sees it only
-    /// as its inner service's response, and reaching the counters from that response would
-    /// cost every request a reference count.
+    /// Refusals by reason, each request once (a coalesced wait too): those the layer answered,
+    /// and those made inside it, by [`RequireScopesLayer`](crate::RequireScopesLayer), the
+    /// [`LineUser`](crate::LineUser) extractor or a handler returning a
+    /// [`LineAuthError`](crate::LineAuthError), as they pass back through it.
     pub rejections: Rejections,
     /// Each verification's time to its verdict.
     pub upstream_latency: UpstreamLatency,

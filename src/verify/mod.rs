@@ -108,6 +108,25 @@ pub(crate) struct Verifier {
     /// The test kit's fixed tokens.
     #[cfg(feature = "testing")]
     fixed_tokens: fixed_tokens::FixedTokens,
+    /// Its number among the verifiers of this process: see [`Verifier::count_refused_inside`].
+    number: u64,
+}
+
+/// The verifiers the layers of this process share, by number: a response future finds its
+/// layer's counters here for a refusal made inside the layer, holding only the number, as a
+/// reference to the verifier would cost every request an atomic increment and decrement. Few
+/// (one per layer built), and looked up only for such a refusal.
+static NUMBERED: std::sync::Mutex<Vec<(u64, Weak<Verifier>)>> = std::sync::Mutex::new(Vec::new());
+
+/// The number the next verifier takes: never reused, so a future outliving its layer finds
+/// nothing rather than another layer's counters.
+static NEXT_NUMBER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn numbered() -> std::sync::MutexGuard<'static, Vec<(u64, Weak<Verifier>)>> {
+    // A push or a retain cannot leave the list half-changed: a poisoned lock is taken as is.
+    NUMBERED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The throttles of the warnings an outage or a flood of new tokens would repeat per request.
@@ -150,6 +169,34 @@ pub(crate) enum Credential {
 }
 
 impl Verifier {
+    /// A verifier for a layer, numbered so that its layer's response futures can count the
+    /// refusals made inside it ([`count_refused_inside`](Self::count_refused_inside)).
+    pub(crate) fn numbered(config: &LineAuthConfig, credential: Credential) -> Arc<Self> {
+        let verifier = Arc::new(Self::new(config, credential));
+        let mut numbered = numbered();
+        numbered.retain(|(_, verifier)| verifier.strong_count() > 0);
+        numbered.push((verifier.number, Arc::downgrade(&verifier)));
+        verifier
+    }
+
+    /// This verifier's number (see [`numbered`](Self::numbered)).
+    #[inline]
+    pub(crate) fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Counts a refusal made inside the layer of the verifier numbered `number` (by
+    /// `RequireScopesLayer`, an extractor, a handler returning the error), if it still lives.
+    pub(crate) fn count_refused_inside(number: u64, error: &LineAuthError) {
+        let verifier = numbered()
+            .iter()
+            .find(|(numbered, _)| *numbered == number)
+            .and_then(|(_, verifier)| verifier.upgrade());
+        if let Some(verifier) = verifier {
+            verifier.counters.reject(error, 1);
+        }
+    }
+
     pub(crate) fn new(config: &LineAuthConfig, credential: Credential) -> Self {
         let fleet = Fleet::new(config);
         Self {
@@ -192,6 +239,7 @@ impl Verifier {
             revoke_retries: RevokeRetries::default(),
             #[cfg(feature = "testing")]
             fixed_tokens: Default::default(),
+            number: NEXT_NUMBER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 

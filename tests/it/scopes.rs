@@ -48,6 +48,7 @@ async fn require_scopes_under_an_optional_layer_refuses_anonymous_requests() {
     let line = Line::start().await;
     let calls = Arc::new(AtomicU64::new(0));
     let layer = LineAuthLayer::new(line.config().build().unwrap()).optional();
+    let auth = layer.handle();
     let base = serve(scoped_routes(&calls).layer(layer)).await;
     let with_openid = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
 
@@ -62,6 +63,13 @@ async fn require_scopes_under_an_optional_layer_refuses_anonymous_requests() {
         "another scheme is anonymous to the optional layer, so refused here too"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // Refused inside the layer, and counted by it.
+    assert_eq!(
+        auth.stats().rejections.missing_token,
+        2,
+        "{:?}",
+        auth.stats()
+    );
 
     let reply = get_bearer(&base, "/api/id", &with_openid).await;
     assert_eq!(
@@ -86,7 +94,9 @@ async fn require_scopes_requires_every_scope_it_names() {
         })
         .route_layer(RequireScopesLayer::new(["openid", "chat_message.write"])),
     );
-    let base = serve(routes.layer(LineAuthLayer::new(line.config().build().unwrap()))).await;
+    let layer = LineAuthLayer::new(line.config().build().unwrap());
+    let auth = layer.handle();
+    let base = serve(routes.layer(layer)).await;
     let one = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
     let both =
         line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid", "chat_message.write"]));
@@ -102,6 +112,13 @@ async fn require_scopes_requires_every_scope_it_names() {
         refused.challenge()
     );
     assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // Refused inside the layer, and counted by it, once.
+    assert_eq!(
+        auth.stats().rejections.insufficient_scope,
+        1,
+        "{:?}",
+        auth.stats()
+    );
 
     let served = get_bearer(&base, "/api/both", &both).await;
     assert_eq!(served.status, StatusCode::OK, "{}", served.body);
