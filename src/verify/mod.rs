@@ -1165,6 +1165,23 @@ mod tests {
         assert!(!line_failed(&status(204)), "not LINE's answer either");
     }
 
+    /// A numbered verifier is found by its number while it lives, and its entry goes once it is
+    /// dropped and another is numbered: layers built and dropped over a process's life do not
+    /// pile up.
+    #[test]
+    fn a_dropped_verifier_leaves_the_numbered_list_when_the_next_is_numbered() {
+        let config = LineAuthConfig::builder().channel_id("1").build().unwrap();
+        let listed = |number: u64| numbered().iter().any(|(listed, _)| *listed == number);
+        let first = Verifier::numbered(&config, Credential::AccessToken);
+        let first_number = first.number();
+        assert!(listed(first_number));
+        drop(first);
+        let second = Verifier::numbered(&config, Credential::AccessToken);
+        assert!(!listed(first_number), "pruned");
+        assert!(listed(second.number()));
+        assert_ne!(second.number(), first_number, "numbers are not reused");
+    }
+
     /// A verifier with stale-if-error holding user `U0`'s token, stale but in its grace at the
     /// instant returned.
     fn verifier_holding_a_stale_token() -> (Verifier, TokenIds, Instant) {

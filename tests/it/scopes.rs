@@ -124,3 +124,36 @@ async fn require_scopes_requires_every_scope_it_names() {
     assert_eq!(served.status, StatusCode::OK, "{}", served.body);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// A refusal made inside a layer is counted by that layer, not by another built before or after
+/// it in the same process, and a layer built later leaves the earlier one counting.
+#[tokio::test]
+async fn a_refusal_made_inside_is_counted_by_the_layer_it_passed_through() {
+    let line = Line::start().await;
+    let scoped = |layer: LineAuthLayer| {
+        Router::new()
+            .route(
+                "/api/both",
+                get(|| async { "both" })
+                    .route_layer(RequireScopesLayer::new(["openid", "chat_message.write"])),
+            )
+            .layer(layer)
+    };
+    let first = LineAuthLayer::new(line.config().build().unwrap());
+    let first_auth = first.handle();
+    let second = LineAuthLayer::new(line.config().build().unwrap());
+    let second_auth = second.handle();
+    let first_base = serve(scoped(first)).await;
+    let second_base = serve(scoped(second)).await;
+    let narrow = line.issue(IssueToken::new(CHANNEL).scopes(["profile", "openid"]));
+
+    let refused = get_bearer(&second_base, "/api/both", &narrow).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(second_auth.stats().rejections.insufficient_scope, 1);
+    assert_eq!(first_auth.stats().rejections.insufficient_scope, 0);
+
+    let refused = get_bearer(&first_base, "/api/both", &narrow).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(first_auth.stats().rejections.insufficient_scope, 1);
+    assert_eq!(second_auth.stats().rejections.insufficient_scope, 1);
+}
