@@ -458,9 +458,7 @@ impl Counters {
             refused_entries,
         }
     }
-}
 
-impl Counters {
     fn latency(&self) -> UpstreamLatency {
         let counts: [u64; LATENCY_BUCKETS] =
             std::array::from_fn(|bucket| self.total(LATENCY_AT + bucket));

@@ -122,7 +122,7 @@ static NUMBERED: std::sync::Mutex<Vec<(u64, Weak<Verifier>)>> = std::sync::Mutex
 /// nothing rather than another layer's counters.
 static NEXT_NUMBER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn numbered() -> std::sync::MutexGuard<'static, Vec<(u64, Weak<Verifier>)>> {
+fn numbered_list() -> std::sync::MutexGuard<'static, Vec<(u64, Weak<Verifier>)>> {
     // A push or a retain cannot leave the list half-changed: a poisoned lock is taken as is.
     NUMBERED
         .lock()
@@ -173,7 +173,7 @@ impl Verifier {
     /// refusals made inside it ([`count_refused_inside`](Self::count_refused_inside)).
     pub(crate) fn numbered(config: &LineAuthConfig, credential: Credential) -> Arc<Self> {
         let verifier = Arc::new(Self::new(config, credential));
-        let mut numbered = numbered();
+        let mut numbered = numbered_list();
         numbered.retain(|(_, verifier)| verifier.strong_count() > 0);
         numbered.push((verifier.number, Arc::downgrade(&verifier)));
         verifier
@@ -188,7 +188,7 @@ impl Verifier {
     /// Counts a refusal made inside the layer of the verifier numbered `number` (by
     /// `RequireScopesLayer`, an extractor, a handler returning the error), if it still lives.
     pub(crate) fn count_refused_inside(number: u64, error: &LineAuthError) {
-        let verifier = numbered()
+        let verifier = numbered_list()
             .iter()
             .find(|(numbered, _)| *numbered == number)
             .and_then(|(_, verifier)| verifier.upgrade());
@@ -1171,7 +1171,7 @@ mod tests {
     #[test]
     fn a_dropped_verifier_leaves_the_numbered_list_when_the_next_is_numbered() {
         let config = LineAuthConfig::builder().channel_id("1").build().unwrap();
-        let listed = |number: u64| numbered().iter().any(|(listed, _)| *listed == number);
+        let listed = |number: u64| numbered_list().iter().any(|(listed, _)| *listed == number);
         let first = Verifier::numbered(&config, Credential::AccessToken);
         let first_number = first.number();
         assert!(listed(first_number));
