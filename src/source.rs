@@ -249,8 +249,7 @@ impl TokenSources {
         !self.0.authorization_only
             && self.0.list.contains(&TokenSource::AuthorizationHeader)
             // A broken bearer attempt (no token, an empty header, two headers, too long) is one
-            // too: the
-            // request is ambiguous whichever source the list names first.
+            // too: the request is ambiguous whichever source the list names first.
             && !matches!(
                 unchecked_bearer_credentials(headers),
                 Ok(Credentials::Absent | Credentials::OtherScheme)
