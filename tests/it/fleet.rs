@@ -765,6 +765,51 @@ async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up(
     log_out_then_refused(&replicas[0].base, &replicas[1].base, &token, PUSH_DEADLINE).await;
 }
 
+/// Two outages in a row: what holds after the first holds after the second. Each logout made
+/// while Redis was down is published once it is back, sharing resumes, and a logout after the
+/// second return reaches the other replica through Redis (it still holds the token in memory,
+/// so nothing else would make it refuse in time).
+#[tokio::test]
+async fn a_second_redis_outage_is_weathered_as_the_first() {
+    let mut redis = RedisServer::start();
+    let line = Line::start().await;
+    let replicas = fleet(&line, &redis, 2).await;
+    for outage in 1..=2 {
+        redis.kill();
+        let outage_logout = line.token();
+        for replica in &replicas {
+            assert_eq!(
+                replica.me(&outage_logout).await,
+                StatusCode::OK,
+                "outage {outage}"
+            );
+        }
+        assert_eq!(
+            post_bearer(&replicas[1].base, "/api/logout", &outage_logout).await,
+            StatusCode::NO_CONTENT,
+            "outage {outage}"
+        );
+        redis.restart();
+        wait_for_subscribers(&redis, 2).await;
+        wait_for_published(&replicas[1], outage).await;
+        time_until(
+            &replicas[0].base,
+            &outage_logout,
+            StatusCode::UNAUTHORIZED,
+            Duration::from_secs(5),
+        )
+        .await;
+        wait_until_shared(&line, &replicas[0], &replicas[1]).await;
+    }
+    assert_eq!(replicas[1].auth.stats().invalidations_published, 2);
+
+    let token = line.token();
+    for replica in &replicas {
+        assert_eq!(replica.me(&token).await, StatusCode::OK);
+    }
+    log_out_then_refused(&replicas[1].base, &replicas[0].base, &token, PUSH_DEADLINE).await;
+}
+
 /// How long `replica` goes on serving `token` after its logout: until it answers 401.
 async fn served_after_logout(replica: &Replica, token: &str) -> Duration {
     time_until(
