@@ -60,6 +60,18 @@ impl Replica {
     }
 }
 
+/// Asks each replica for `token`'s user (`GET /api/me`): each serves it, and holds it after.
+async fn served_by_each(replicas: &[Replica], token: &str) {
+    for replica in replicas {
+        assert_eq!(
+            replica.me(token).await,
+            StatusCode::OK,
+            "at {}",
+            replica.base
+        );
+    }
+}
+
 /// The configuration of [`Replica::start`], for a test to add its own settings to.
 fn fleet_config(line: &Line, redis_url: &str) -> LineAuthConfigBuilder {
     line.config()
@@ -208,9 +220,7 @@ async fn a_token_verified_by_one_replica_is_served_by_the_others_without_line() 
     let replicas = fleet(&line, &redis, 4).await;
     let token = line.token();
 
-    for replica in &replicas {
-        assert_eq!(replica.me(&token).await, StatusCode::OK);
-    }
+    served_by_each(&replicas, &token).await;
 
     assert_eq!(
         line.calls(),
@@ -605,9 +615,7 @@ async fn forget_and_forget_user_reach_every_replica() {
     let line = Line::start().await;
     let replicas = fleet(&line, &redis, 2).await;
     let token = line.token();
-    for replica in &replicas {
-        assert_eq!(replica.me(&token).await, StatusCode::OK);
-    }
+    served_by_each(&replicas, &token).await;
     assert_eq!(line.calls().0, 1);
 
     replicas[0].auth.forget(&token);
@@ -620,9 +628,7 @@ async fn forget_and_forget_user_reach_every_replica() {
     );
 
     let other = line.issue(IssueToken::new(CHANNEL).user_id("U00000000000000000000000000000077"));
-    for replica in &replicas {
-        assert_eq!(replica.me(&other).await, StatusCode::OK);
-    }
+    served_by_each(&replicas, &other).await;
     assert_eq!(line.calls().0, 3);
     replicas[1]
         .auth
@@ -697,15 +703,39 @@ async fn wait_for_published(replica: &Replica, n: u64) {
     }
 }
 
+/// With `redis` down: a token served by both `replicas`, logged out at the second; then Redis
+/// restarted. The first refuses the token within seconds once both have subscribed again (the
+/// logout heard, or the token asked of LINE again after dropping what it held on subscribing).
+async fn log_out_while_down_then_restart(
+    redis: &mut RedisServer,
+    line: &Line,
+    replicas: &[Replica],
+) {
+    let outage_logout = line.token();
+    served_by_each(replicas, &outage_logout).await;
+    assert_eq!(
+        post_bearer(&replicas[1].base, "/api/logout", &outage_logout).await,
+        StatusCode::NO_CONTENT,
+        "logout works without Redis (locally, and at LINE)"
+    );
+    redis.restart();
+    wait_for_subscribers(redis, 2).await;
+    time_until(
+        &replicas[0].base,
+        &outage_logout,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up() {
     let mut redis = RedisServer::start();
     let line = Line::start().await;
     let replicas = fleet(&line, &redis, 2).await;
     let before = line.token();
-    for replica in &replicas {
-        assert_eq!(replica.me(&before).await, StatusCode::OK);
-    }
+    served_by_each(&replicas, &before).await;
 
     redis.kill();
 
@@ -723,32 +753,9 @@ async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up(
     }
     for _ in 0..20 {
         let token = line.token();
-        for replica in &replicas {
-            assert_eq!(replica.me(&token).await, StatusCode::OK);
-        }
+        served_by_each(&replicas, &token).await;
     }
-    let outage_logout = line.token();
-    for replica in &replicas {
-        assert_eq!(replica.me(&outage_logout).await, StatusCode::OK);
-    }
-    assert_eq!(
-        post_bearer(&replicas[1].base, "/api/logout", &outage_logout).await,
-        StatusCode::NO_CONTENT,
-        "logout works without Redis (locally, and at LINE)"
-    );
-
-    redis.restart();
-    wait_for_subscribers(&redis, 2).await;
-
-    // The logout made during the outage reaches the other replica once Redis is back (or the
-    // replica, having resubscribed, dropped its in-process tokens).
-    time_until(
-        &replicas[0].base,
-        &outage_logout,
-        StatusCode::UNAUTHORIZED,
-        Duration::from_secs(5),
-    )
-    .await;
+    log_out_while_down_then_restart(&mut redis, &line, &replicas).await;
     // Sent from the outbox once: the courier, which wakes every second, does not send it again.
     wait_for_published(&replicas[1], 1).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -759,9 +766,7 @@ async fn killing_redis_leaves_every_replica_serving_and_its_return_is_picked_up(
 
     // And so does fleet-wide logout.
     let token = line.token();
-    for replica in &replicas {
-        assert_eq!(replica.me(&token).await, StatusCode::OK);
-    }
+    served_by_each(&replicas, &token).await;
     log_out_then_refused(&replicas[0].base, &replicas[1].base, &token, PUSH_DEADLINE).await;
 }
 
@@ -776,37 +781,14 @@ async fn a_second_redis_outage_is_weathered_as_the_first() {
     let replicas = fleet(&line, &redis, 2).await;
     for outage in 1..=2 {
         redis.kill();
-        let outage_logout = line.token();
-        for replica in &replicas {
-            assert_eq!(
-                replica.me(&outage_logout).await,
-                StatusCode::OK,
-                "outage {outage}"
-            );
-        }
-        assert_eq!(
-            post_bearer(&replicas[1].base, "/api/logout", &outage_logout).await,
-            StatusCode::NO_CONTENT,
-            "outage {outage}"
-        );
-        redis.restart();
-        wait_for_subscribers(&redis, 2).await;
+        log_out_while_down_then_restart(&mut redis, &line, &replicas).await;
         wait_for_published(&replicas[1], outage).await;
-        time_until(
-            &replicas[0].base,
-            &outage_logout,
-            StatusCode::UNAUTHORIZED,
-            Duration::from_secs(5),
-        )
-        .await;
         wait_until_shared(&line, &replicas[0], &replicas[1]).await;
     }
     assert_eq!(replicas[1].auth.stats().invalidations_published, 2);
 
     let token = line.token();
-    for replica in &replicas {
-        assert_eq!(replica.me(&token).await, StatusCode::OK);
-    }
+    served_by_each(&replicas, &token).await;
     log_out_then_refused(&replicas[1].base, &replicas[0].base, &token, PUSH_DEADLINE).await;
 }
 
@@ -832,9 +814,7 @@ async fn a_logout_made_just_after_redis_returns_reaches_a_replica_within_a_secon
     let replicas = fleet(&line, &redis, 2).await;
     let (holder, signing_out) = (&replicas[0], &replicas[1]);
     let token = line.token();
-    for replica in &replicas {
-        assert_eq!(replica.me(&token).await, StatusCode::OK);
-    }
+    served_by_each(&replicas, &token).await;
 
     redis.kill();
     let outage = Instant::now();
@@ -1068,9 +1048,7 @@ async fn a_full_redis_refusing_writes_never_fails_a_request() {
 
     for _ in 0..10 {
         let token = line.token();
-        for replica in &replicas {
-            assert_eq!(replica.me(&token).await, StatusCode::OK);
-        }
+        served_by_each(&replicas, &token).await;
     }
     // Sharing failed ("OOM command not allowed"), so each replica asked LINE itself.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -1092,9 +1070,7 @@ async fn a_logout_on_a_full_redis_still_reaches_the_other_replicas() {
     let line = Line::start().await;
     let replicas = fleet(&line, &redis, 2).await;
     let token = line.token();
-    for replica in &replicas {
-        assert_eq!(replica.me(&token).await, StatusCode::OK);
-    }
+    served_by_each(&replicas, &token).await;
     refuse_writes(&redis).await;
 
     log_out_then_refused(
