@@ -53,6 +53,10 @@ use source::{Budget, Verified};
 /// expiry is not known here is refused for that long.
 const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
+/// How much later than LINE's `expires_in` says a token may expire: it is whole seconds, rounded
+/// down.
+const EXPIRES_IN_ROUNDING: Duration = Duration::from_secs(1);
+
 /// A token to forget or sign out: in hand (a handle's call, so both its forms are known), or
 /// named by another replica, by digest alone.
 #[derive(Clone, Copy)]
@@ -414,9 +418,16 @@ impl Verifier {
         let token = canonical.as_deref().unwrap_or(token);
         let ids = TokenIds::of(token);
         let now = clock::now();
+        // The cached expiry errs early: LINE's `expires_in`, whole seconds, counted from when
+        // the verification began, which may have taken up to its timeout. The refusal errs late
+        // by as much, or the token would come back in its last seconds at LINE.
         let until = self
             .cache
             .token_expiry(&ids.key)
+            .map(|expiry| {
+                let slack = self.upstream_timeout.saturating_add(EXPIRES_IN_ROUNDING);
+                expiry.checked_add(slack).unwrap_or(expiry)
+            })
             .unwrap_or(now + ACCESS_TOKEN_LIFETIME)
             .max(now + self.max_ttl);
         let channel_id = self
@@ -926,6 +937,13 @@ fn line_failed(cause: &UpstreamError) -> bool {
     }
 }
 
+/// Whether LINE answered a client error this layer does not read as a verdict, one that asks
+/// for no retry later: perhaps a refusal in another shape (README, "stale-if-error").
+fn maybe_refused(cause: &UpstreamError) -> bool {
+    matches!(cause, UpstreamError::Status { status, .. } if status.is_client_error())
+        && !line_failed(cause)
+}
+
 /// The one verification of a token, run as its own task.
 struct VerificationTask {
     verifier: Arc<Verifier>,
@@ -991,10 +1009,16 @@ impl VerificationTask {
                 if let (Origin::Line, Some(fresh_until)) = (origin, cached_until) {
                     learnt = Learnt::Verified(verified.user.clone(), fresh_until);
                 }
-                if verifier.revocations.is_revoked(&digest, clock::now()) {
+                let now = clock::now();
+                if verifier.revocations.is_revoked(&digest, now) {
                     // Signed out while LINE was being asked: no one waiting is let through.
                     let revoked = LineAuthError::InvalidToken(InvalidReason::Revoked);
                     ("refused", Err(revoked), waiters)
+                } else if verified.token_expires <= now {
+                    // Expired while LINE was being asked (LINE vouched for its last seconds):
+                    // refused, as the cache refuses the requests after this one.
+                    let expired = LineAuthError::InvalidToken(InvalidReason::Expired);
+                    ("refused", Err(expired), waiters)
                 } else {
                     tracing::debug!(outcome = "verified", "token verified");
                     ("verified", Ok(verified.user), waiters)
@@ -1002,6 +1026,11 @@ impl VerificationTask {
             }
             Err(LineAuthError::Unavailable(cause)) => {
                 verifier.counters.record(Event::Unavailable);
+                if maybe_refused(&cause) {
+                    // Perhaps a refusal in a shape not read here: the entry that stale-if-error
+                    // declines to serve now must not be served at LINE's next outage either.
+                    verifier.cache.remove(&token_ids);
+                }
                 let (waiters, stale) = verifier.land_without_verdict(flight, &token_ids, &cause);
                 match stale {
                     Some((user, grant)) => {

@@ -164,6 +164,54 @@ async fn logout_while_line_is_down_says_so_and_the_token_stays_refused_here() {
     assert_eq!(line.calls(), (1, 1));
 }
 
+/// The expiry the cache learns errs early (LINE's `expires_in` counted from when the verify call
+/// was made): a sign-out must err late instead, or a token LINE still vouches for (its revoke
+/// failed) comes back in the last seconds of its life, by as long as its verification took.
+#[tokio::test]
+async fn a_signed_out_token_stays_refused_to_the_end_of_its_life_after_a_slow_verification() {
+    let line = Line::start().await;
+    line.emulator.inject(
+        Endpoint::Revoke,
+        Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    let config = line
+        .config()
+        .cache_max_ttl(Duration::from_secs(1))
+        .negative_cache_ttl(Duration::ZERO)
+        .upstream_timeout(Duration::from_secs(5))
+        .upstream_max_attempts(1)
+        .build()
+        .unwrap();
+    let layer = LineAuthLayer::new(config);
+    let auth = layer.handle();
+    let base = serve(app(layer)).await;
+    let lifetime = Duration::from_secs(6);
+    let issued = tokio::time::Instant::now();
+    let token = line.issue(IssueToken::new(CHANNEL).lifetime(lifetime));
+    line.emulator
+        .inject_times(Endpoint::Verify, Fault::Latency(Duration::from_secs(2)), 1);
+    assert_eq!(
+        get_bearer(&base, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    assert!(
+        auth.logout(&token).await.is_err(),
+        "LINE failed the revoke: the token stays live there"
+    );
+
+    let mut served = Vec::new();
+    while issued.elapsed() < lifetime + Duration::from_millis(500) {
+        if get_bearer(&base, "/api/me", &token).await.status == StatusCode::OK {
+            served.push(issued.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        served.is_empty(),
+        "signed out, yet served at {served:?} after it was issued"
+    );
+}
+
 /// Issue 14: a 429 is not asked again within the request, and the caller gets 503 with LINE's
 /// `Retry-After`, a logout's revoke included (the layer retries it in the background, waiting as
 /// LINE asked).

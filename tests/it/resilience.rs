@@ -576,3 +576,40 @@ async fn stale_if_error_does_not_stand_in_for_an_undocumented_client_error_or_a_
         }
     }
 }
+
+/// Nor does the entry that did not stand in for such an answer stand in at LINE's next outage:
+/// the answer may have been a refusal, and the entry goes as a refusal's would.
+#[tokio::test]
+async fn an_answer_that_may_be_a_refusal_ends_stale_if_error_for_the_token() {
+    let invalid = || Fault::Json {
+        status: StatusCode::BAD_REQUEST,
+        body: r#"{"message":"invalid token"}"#.to_owned(),
+    };
+    for (case, endpoint, fault) in [
+        ("verify 400 in another shape", Endpoint::Verify, invalid()),
+        (
+            "verify 404",
+            Endpoint::Verify,
+            Fault::Status(StatusCode::NOT_FOUND),
+        ),
+        ("profile 400 in another shape", Endpoint::Profile, invalid()),
+    ] {
+        let line = Line::start().await;
+        let (base, verified) = app_with_a_stale_token(&line).await;
+        line.emulator.inject_times(endpoint, fault, 1);
+        let reply = get_bearer(&base, "/api/me", &verified).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{case}");
+
+        line.emulator.inject(
+            Endpoint::Verify,
+            Fault::Status(StatusCode::INTERNAL_SERVER_ERROR),
+        );
+        let reply = get_bearer(&base, "/api/me", &verified).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{case}, then LINE down: {}",
+            reply.body
+        );
+    }
+}

@@ -460,3 +460,58 @@ async fn a_profile_with_an_empty_user_id_is_503_and_never_reaches_the_handler() 
     );
     assert_eq!(calls.get(), 0);
 }
+
+/// LINE vouches for a token with a second left (`expires_in: 1`), then takes 1.6 s over its
+/// profile: the verdict lands after the token's expiry. Neither the request that began the
+/// verification nor one that joined it after the expiry reaches the handler, as none after it
+/// does.
+#[tokio::test]
+async fn a_verdict_landing_after_the_tokens_expiry_lets_no_one_through() {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    use std::time::Duration;
+
+    let verified = format!(r#"{{"scope":"profile","client_id":"{CHANNEL}","expires_in":1}}"#);
+    let line_base = serve(
+        axum::Router::new()
+            .route(
+                "/oauth2/v2.1/verify",
+                get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
+            )
+            .route(
+                "/v2/profile",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(1_600)).await;
+                    (
+                        [(CONTENT_TYPE, "application/json")],
+                        r#"{"userId":"U4af4980629a1b2c3d4e5f6a7b8c9d0e1","displayName":"Brown"}"#,
+                    )
+                }),
+            ),
+    )
+    .await;
+    let config = line_auth::LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .api_base(&line_base);
+    let (base, calls) = app_with(config).await;
+    let token = "scripted-access-token-0123456789";
+
+    let first = tokio::spawn({
+        let base = base.clone();
+        async move { get_bearer(&base, "/api/me", token).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let joined = get_bearer(&base, "/api/me", token).await;
+    let first = first.await.unwrap();
+    let after = get_bearer(&base, "/api/me", token).await;
+
+    for (reply, which) in [(first, "first"), (joined, "joined"), (after, "after")] {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{which}");
+        assert_eq!(
+            reply.json()["error_description"],
+            "the access token expired",
+            "{which}"
+        );
+    }
+    assert_eq!(calls.get(), 0);
+}
