@@ -419,8 +419,8 @@ impl Verifier {
         let ids = TokenIds::of(token);
         let now = clock::now();
         // The cached expiry errs early: LINE's `expires_in`, whole seconds, counted from when
-        // the verification began, which may have taken up to its timeout. The refusal errs late
-        // by as much, or the token would come back in its last seconds at LINE.
+        // the verify call was made, whose answer may have taken up to the timeout. The refusal
+        // errs late by as much, or the token would come back in its last seconds at LINE.
         let until = self
             .cache
             .token_expiry(&ids.key)
@@ -1016,7 +1016,9 @@ impl VerificationTask {
                     ("refused", Err(revoked), waiters)
                 } else if verified.token_expires <= now {
                     // Expired while LINE was being asked (LINE vouched for its last seconds):
-                    // refused, as the cache refuses the requests after this one.
+                    // refused, as the cache refuses the requests after this one. Nothing is
+                    // shared, so the replicas waiting on this one's claim are let go at once.
+                    learnt = Learnt::Nothing;
                     let expired = LineAuthError::InvalidToken(InvalidReason::Expired);
                     ("refused", Err(expired), waiters)
                 } else {
@@ -1026,13 +1028,14 @@ impl VerificationTask {
             }
             Err(LineAuthError::Unavailable(cause)) => {
                 verifier.counters.record(Event::Unavailable);
-                if maybe_refused(&cause) {
-                    // Perhaps a refusal in a shape not read here: the entry that stale-if-error
-                    // declines to serve now must not be served at LINE's next outage either.
-                    verifier.cache.remove(&token_ids);
-                }
                 let (waiters, stale) = verifier.land_without_verdict(flight, &token_ids, &cause);
-                match stale {
+                // LINE's answer is perhaps a refusal in a shape not read here: the entry that
+                // stale-if-error declines to serve now must not be served at LINE's next outage
+                // either, here or on the replicas holding it. Dropped after the waiters' answer
+                // is read from it (expired, or retry later). A key-set fetch's client error
+                // (an ID token's, `Origin::Local`) says nothing of the token.
+                let drop_entry = origin == Origin::Line && maybe_refused(&cause);
+                let answer = match stale {
                     Some((user, grant)) => {
                         verifier.counters.record(Event::ServedStale);
                         if let Some(left_out) = verifier.warnings.stale.admit() {
@@ -1076,7 +1079,11 @@ impl VerificationTask {
                             waiters,
                         )
                     }
+                };
+                if drop_entry && verifier.cache.remove(&token_ids) {
+                    verifier.fleet.tell_later(Invalidation::Refused(digest));
                 }
+                answer
             }
             Err(refused) => {
                 verifier.counters.record(Event::Refused);
@@ -1192,6 +1199,25 @@ mod tests {
         assert!(!line_failed(&status(404)));
         assert!(!line_failed(&status(302)), "someone else's answer");
         assert!(!line_failed(&status(204)), "not LINE's answer either");
+    }
+
+    /// What drops a verified entry without being a refusal read as such: a client error that
+    /// asks for no retry, not LINE failing, this layer's own queue or someone else's answer.
+    #[test]
+    fn a_client_error_asking_no_retry_may_be_a_refusal() {
+        let status = |status: u16| UpstreamError::Status {
+            status: http::StatusCode::from_u16(status).unwrap(),
+            retry_after: None,
+        };
+        for maybe in [400, 401, 403, 404, 410] {
+            assert!(maybe_refused(&status(maybe)), "{maybe}");
+        }
+        for not in [407, 408, 421, 425, 429, 500, 503, 302, 204] {
+            assert!(!maybe_refused(&status(not)), "{not}");
+        }
+        assert!(!maybe_refused(&UpstreamError::Timeout));
+        assert!(!maybe_refused(&UpstreamError::Busy));
+        assert!(!maybe_refused(&UpstreamError::InvalidBody("junk")));
     }
 
     /// A numbered verifier is found by its number while it lives, and its entry goes once it is

@@ -2603,3 +2603,46 @@ async fn a_token_refused_at_one_replica_is_not_served_stale_by_another(refusal: 
         );
     }
 }
+
+/// A client error LINE does not document (a verify 400 in another shape) may be a refusal: the
+/// replica it reached drops its verified entry and tells the fleet, so that a replica holding the
+/// token does not serve it stale at LINE's next outage either.
+#[tokio::test]
+async fn an_answer_that_may_be_a_refusal_at_one_replica_ends_stale_if_error_at_another() {
+    let redis = RedisServer::start();
+    let line = Line::start().await;
+    let config = || {
+        fleet_config(&line, &redis.url())
+            .stale_if_error(Duration::from_secs(120))
+            .cache_max_ttl(Duration::from_secs(1))
+    };
+    let answered = Replica::with_config(config()).await;
+    let holding = Replica::with_config(config()).await;
+    wait_for_subscribers(&redis, 2).await;
+    let token = line.token();
+    assert_eq!(answered.me(&token).await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(holding.me(&token).await, StatusCode::OK, "held there too");
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    line.emulator.inject_times(
+        Endpoint::Verify,
+        Fault::Json {
+            status: StatusCode::BAD_REQUEST,
+            body: r#"{"message":"invalid token"}"#.to_owned(),
+        },
+        1,
+    );
+    assert_eq!(
+        answered.me(&token).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "an answer not read as a verdict"
+    );
+    wait_for_invalidations(&holding, 1).await;
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
+    );
+    assert_ne!(holding.me(&token).await, StatusCode::OK, "served stale");
+    assert_ne!(answered.me(&token).await, StatusCode::OK, "served stale");
+}
