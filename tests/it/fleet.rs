@@ -2508,6 +2508,14 @@ async fn a_token_line_expired_early_at_one_replica_is_not_served_stale_by_anothe
         .await;
 }
 
+/// A replica's configuration with stale-if-error for 120 s and a maximum TTL of 1 s: a verdict
+/// goes stale a second after it was learnt, and may then stand in while LINE fails.
+fn stale_if_error_config(line: &Line, redis: &RedisServer) -> LineAuthConfigBuilder {
+    fleet_config(line, &redis.url())
+        .stale_if_error(Duration::from_secs(120))
+        .cache_max_ttl(Duration::from_secs(1))
+}
+
 /// How LINE refuses a token it verified before.
 #[derive(Debug, Clone, Copy)]
 enum LineRefuses {
@@ -2524,12 +2532,7 @@ enum LineRefuses {
 async fn a_token_refused_at_one_replica_is_not_served_stale_by_another(refusal: LineRefuses) {
     let redis = RedisServer::start();
     let line = Line::start().await;
-    let config = || {
-        fleet_config(&line, &redis.url())
-            .stale_if_error(Duration::from_secs(120))
-            .cache_max_ttl(Duration::from_secs(1))
-            .negative_cache_ttl(Duration::from_secs(2))
-    };
+    let config = || stale_if_error_config(&line, &redis).negative_cache_ttl(Duration::from_secs(2));
     let a = Replica::with_config(config()).await;
     let b = Replica::with_config(config()).await;
     let c = Replica::with_config(config()).await;
@@ -2611,11 +2614,7 @@ async fn a_token_refused_at_one_replica_is_not_served_stale_by_another(refusal: 
 async fn an_answer_that_may_be_a_refusal_at_one_replica_ends_stale_if_error_at_another() {
     let redis = RedisServer::start();
     let line = Line::start().await;
-    let config = || {
-        fleet_config(&line, &redis.url())
-            .stale_if_error(Duration::from_secs(120))
-            .cache_max_ttl(Duration::from_secs(1))
-    };
+    let config = || stale_if_error_config(&line, &redis);
     let answered = Replica::with_config(config()).await;
     let holding = Replica::with_config(config()).await;
     wait_for_subscribers(&redis, 2).await;

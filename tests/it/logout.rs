@@ -28,6 +28,13 @@ pub(crate) fn app(layer: LineAuthLayer) -> Router {
         .with_state(layer.handle())
 }
 
+/// [`app`] behind a layer built from `config`: the layer's handle and the app's address.
+async fn served_with_handle(config: line_auth::LineAuthConfigBuilder) -> (LineAuthHandle, String) {
+    let layer = LineAuthLayer::new(config.build().unwrap());
+    let auth = layer.handle();
+    (auth, serve(app(layer)).await)
+}
+
 /// `POST /api/logout` with `token`: the app's answer, its body read as JSON.
 async fn logout_answer(base: &str, token: &str) -> (StatusCode, HeaderMap, serde_json::Value) {
     let answer = http()
@@ -179,12 +186,8 @@ async fn a_signed_out_token_stays_refused_to_the_end_of_its_life_after_a_slow_ve
         .cache_max_ttl(Duration::from_secs(1))
         .negative_cache_ttl(Duration::ZERO)
         .upstream_timeout(Duration::from_secs(5))
-        .upstream_max_attempts(1)
-        .build()
-        .unwrap();
-    let layer = LineAuthLayer::new(config);
-    let auth = layer.handle();
-    let base = serve(app(layer)).await;
+        .upstream_max_attempts(1);
+    let (auth, base) = served_with_handle(config).await;
     let lifetime = Duration::from_secs(6);
     let issued = tokio::time::Instant::now();
     let token = line.issue(IssueToken::new(CHANNEL).lifetime(lifetime));
@@ -286,12 +289,8 @@ async fn verified_asking_line_once_a_call() -> (Line, LineAuthHandle, String, St
     let config = line
         .config()
         .upstream_timeout(Duration::from_secs(3))
-        .upstream_max_attempts(1)
-        .build()
-        .unwrap();
-    let layer = LineAuthLayer::new(config);
-    let auth = layer.handle();
-    let base = serve(app(layer)).await;
+        .upstream_max_attempts(1);
+    let (auth, base) = served_with_handle(config).await;
     let token = line.token();
     assert_eq!(
         get_bearer(&base, "/api/me", &token).await.status,
