@@ -1665,9 +1665,11 @@ impl Link {
         // not wait for the record, which follows for the replicas that did not hear it. One
         // server takes the record first, as every invalidation: a replica subscribing between
         // the two then reads the record.
-        let announced = sign_out
-            && self.settings.is_cluster()
-            && self.announce(invalidation, counters, signing_out).await;
+        let announcement = if sign_out && self.settings.is_cluster() {
+            self.announce(invalidation, counters, signing_out).await
+        } else {
+            Announcement::NotTried
+        };
         let despite_a_pause = signing_out && !self.settings.is_cluster();
         let connection = if despite_a_pause {
             self.connection_despite_a_pause()
@@ -1780,13 +1782,18 @@ impl Link {
         if !recorded {
             // One server refusing the record (full under `noeviction`, read-only) may still take
             // the message: a sign-out's first attempt sends it anyway, and the outbox retries
-            // the record, and the message with it, once Redis takes writes.
-            if despite_a_pause {
+            // the record, and the message with it, once Redis takes writes. In a cluster, a
+            // message that found no subscription node before the record is tried again: the
+            // subscription may have moved to a live node while the record's master kept it
+            // waiting, and the pause that master's failure began would hold the message back.
+            if despite_a_pause || announcement == Announcement::NoNode {
                 self.announce(invalidation, counters, true).await;
             }
             return false;
         }
-        announced || self.announce(invalidation, counters, despite_a_pause).await
+        announcement == Announcement::Published
+            || self.announce(invalidation, counters, despite_a_pause).await
+                == Announcement::Published
     }
 
     /// Publishes the invalidation's message; `despite_a_pause`: even while Redis use is paused.
@@ -1795,14 +1802,18 @@ impl Link {
         invalidation: &Invalidation,
         counters: &dyn Tally,
         despite_a_pause: bool,
-    ) -> bool {
+    ) -> Announcement {
         let publisher = if despite_a_pause {
             self.publisher_despite_a_pause()
         } else {
             self.publisher()
         };
         let Some(mut publisher) = publisher else {
-            return false;
+            return if despite_a_pause || !self.paused() {
+                Announcement::NoNode
+            } else {
+                Announcement::NotTried
+            };
         };
         let mut publish = redis::cmd("PUBLISH");
         publish.arg(self.channel()).arg(invalidation.message());
@@ -1816,8 +1827,10 @@ impl Link {
             .is_some();
         if published {
             counters.count(Event::InvalidationPublished);
+            Announcement::Published
+        } else {
+            Announcement::Failed
         }
-        published
     }
 
     /// Deletes every key under the prefix, a batch per round trip: on the one server, or on
@@ -2245,6 +2258,20 @@ fn nth_candidate<'a>(
     configured
         .get(index)
         .unwrap_or_else(|| &others[index - configured.len()])
+}
+
+/// What became of an invalidation's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Announcement {
+    /// Published.
+    Published,
+    /// The node refused it or did not answer.
+    Failed,
+    /// No node to publish on: none reached yet, or, in a cluster, the subscription's node was
+    /// lost and no other subscribed on yet.
+    NoNode,
+    /// Not tried: Redis use is paused, or the message goes after the record.
+    NotTried,
 }
 
 /// Which attempt at publishing an invalidation this is.

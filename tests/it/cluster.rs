@@ -266,6 +266,42 @@ async fn a_logout_as_the_token_master_and_the_signing_out_replicas_node_die_stil
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_whose_record_fails_after_the_subscription_moved_goes_out_at_once() {
+    let mut cluster = RedisCluster::start();
+    let line = Line::start().await;
+    let urls = cluster.urls();
+    let in_order = |order: [usize; 3]| {
+        line.config()
+            .redis_cluster_urls(order.map(|node| urls[node].clone()))
+            .redis_signing_key(FLEET_KEY)
+            .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT)
+    };
+    // The first listens on node 1, then would on node 2; the other listens on node 2.
+    let signing_out = Replica::with_config(in_order([1, 2, 0])).await;
+    let other = Replica::with_config(in_order([2, 0, 1])).await;
+    wait_for_subscribers(&cluster, 2).await;
+    let token = token_on(&line, &cluster, 0);
+    assert_eq!(signing_out.me(&token).await, StatusCode::OK);
+    assert_eq!(other.me(&token).await, StatusCode::OK);
+    // The first's node dies, and node 2 holds its new subscription for a moment: the logout
+    // finds no node to announce on, so waits on its record, which the token's master (node 0)
+    // holds past the Redis timeout. By then the first listens on node 2 again, and the
+    // record's failure must not hold the message back for the pause it starts.
+    cluster.pause(0, Duration::from_millis(1_500));
+    cluster.pause(2, Duration::from_millis(300));
+    cluster.kill(1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    log_out_then_refused(
+        &signing_out.base,
+        &other.base,
+        &token,
+        Duration::from_millis(500),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_master_elsewhere_does_not_make_the_subscription_look_dead() {
     let mut cluster = RedisCluster::start();
     let line = Line::start().await;
