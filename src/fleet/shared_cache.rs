@@ -1655,7 +1655,8 @@ impl Link {
         // A sign-out's first attempt goes even while Redis use is paused: one timeout, or a
         // failure on one master of a cluster, pauses it for a second, and the outbox would hold
         // the sign-out that long. The courier's retries wait the pause out, so a hung Redis costs
-        // one timeout per sign-out, not one after another.
+        // a sign-out one timeout (two where a cluster's subscription moved to a node that hangs),
+        // not one after another.
         let sign_out = matches!(invalidation, Invalidation::Revoked(..));
         let signing_out = attempt == Attempt::First && sign_out;
         // In a cluster, a sign-out's message first, on the subscription's node (the record's
@@ -1779,20 +1780,24 @@ impl Link {
             || self
                 .write_on(&mut connection, &pipe, counters, "delete shared entries")
                 .await;
+        // In a cluster, a message that found no subscription node before the record is tried
+        // again after it, even while Redis use is paused: the subscription may have moved to a
+        // live node while the record was written, and a pause begun since (the record's master
+        // failing, other requests to a master that is down) would hold the message back.
+        let announce_despite_a_pause = despite_a_pause || announcement == Announcement::NoNode;
         if !recorded {
             // One server refusing the record (full under `noeviction`, read-only) may still take
             // the message: a sign-out's first attempt sends it anyway, and the outbox retries
-            // the record, and the message with it, once Redis takes writes. In a cluster, a
-            // message that found no subscription node before the record is tried again: the
-            // subscription may have moved to a live node while the record's master kept it
-            // waiting, and the pause that master's failure began would hold the message back.
-            if despite_a_pause || announcement == Announcement::NoNode {
+            // the record, and the message with it, once Redis takes writes.
+            if announce_despite_a_pause {
                 self.announce(invalidation, counters, true).await;
             }
             return false;
         }
         announcement == Announcement::Published
-            || self.announce(invalidation, counters, despite_a_pause).await
+            || self
+                .announce(invalidation, counters, announce_despite_a_pause)
+                .await
                 == Announcement::Published
     }
 
@@ -1809,11 +1814,7 @@ impl Link {
             self.publisher()
         };
         let Some(mut publisher) = publisher else {
-            return if despite_a_pause || !self.paused() {
-                Announcement::NoNode
-            } else {
-                Announcement::NotTried
-            };
+            return Announcement::NoNode;
         };
         let mut publish = redis::cmd("PUBLISH");
         publish.arg(self.channel()).arg(invalidation.message());
@@ -2268,9 +2269,10 @@ enum Announcement {
     /// The node refused it or did not answer.
     Failed,
     /// No node to publish on: none reached yet, or, in a cluster, the subscription's node was
-    /// lost and no other subscribed on yet.
+    /// lost and no other subscribed on yet (or Redis use is paused, where that was asked; the
+    /// courier, the one to ask it, publishes only while it is not).
     NoNode,
-    /// Not tried: Redis use is paused, or the message goes after the record.
+    /// Not tried: the message goes after the record.
     NotTried,
 }
 

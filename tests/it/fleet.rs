@@ -1145,6 +1145,13 @@ async fn a_redis_that_stops_answering_costs_a_request_one_redis_timeout() {
         assert!(Instant::now() < deadline, "the shares did not finish");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // The subscription's keepalive, every second and sent even while Redis use is paused, would
+    // time out on its own and count: the hang begins just after one went out.
+    let keepalives = command_calls(&mut connection, "publish").await;
+    while command_calls(&mut connection, "publish").await == keepalives {
+        assert!(Instant::now() < deadline, "no keepalive went out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
     // Hung, not down: connections stay open, commands get no answer.
     client_pause(&mut connection, Duration::from_secs(60), "ALL").await;
