@@ -2269,8 +2269,9 @@ enum Announcement {
     /// The node refused it or did not answer.
     Failed,
     /// No node to publish on: none reached yet, or, in a cluster, the subscription's node was
-    /// lost and no other subscribed on yet (or Redis use is paused, where that was asked; the
-    /// courier, the one to ask it, publishes only while it is not).
+    /// lost and no other subscribed on yet. Or Redis use is paused, where that was asked: the
+    /// courier asks only once it found Redis use not paused, and a pause begun since keeps the
+    /// record back too.
     NoNode,
     /// Not tried: the message goes after the record.
     NotTried,

@@ -21,14 +21,14 @@ const LOGOUT_DEADLINE: Duration = Duration::from_secs(1);
 
 /// A replica's settings for a cluster whose nodes are `urls`, the first its subscription's,
 /// tolerant of a loaded machine's stalls.
-fn told_of(line: &Line, urls: impl IntoIterator<Item = String>) -> LineAuthConfigBuilder {
+fn settings_for(line: &Line, urls: impl IntoIterator<Item = String>) -> LineAuthConfigBuilder {
     line.config()
         .redis_cluster_urls(urls)
         .redis_signing_key(FLEET_KEY)
         .redis_timeout(STALL_TOLERANT_REDIS_TIMEOUT)
 }
 
-/// `n` replicas on the cluster, each subscribed (on some node) before the test goes on.
+/// `n` replicas on the cluster, each subscribed (on node 0) before the test goes on.
 async fn fleet(line: &Line, cluster: &RedisCluster, n: usize) -> Vec<Replica> {
     fleet_listening_on(line, cluster, 0, n).await
 }
@@ -44,7 +44,7 @@ async fn fleet_listening_on(
     urls.rotate_left(node);
     let mut replicas = Vec::new();
     for _ in 0..n {
-        replicas.push(Replica::with_config(told_of(line, urls.clone())).await);
+        replicas.push(Replica::with_config(settings_for(line, urls.clone())).await);
     }
     wait_for_subscribers(cluster, n).await;
     replicas
@@ -199,7 +199,7 @@ async fn a_logout_of_a_token_whose_master_is_down_still_reaches_the_other_replic
 async fn fleet_told_of(line: &Line, cluster: &RedisCluster, node: usize) -> Vec<Replica> {
     let mut replicas = Vec::new();
     for _ in 0..2 {
-        replicas.push(Replica::with_config(told_of(line, [cluster.url(node)])).await);
+        replicas.push(Replica::with_config(settings_for(line, [cluster.url(node)])).await);
     }
     wait_for_subscribers(cluster, 2).await;
     replicas
@@ -249,7 +249,7 @@ async fn a_logout_as_the_token_master_and_the_signing_out_replicas_node_die_stil
     let told = |first: usize| {
         let mut urls = cluster.urls();
         urls.swap(0, first);
-        told_of(&line, urls)
+        settings_for(&line, urls)
     };
     // One listens on node 0, the other on node 1.
     let signing_out = Replica::with_config(told(0)).await;
@@ -267,33 +267,55 @@ async fn a_logout_as_the_token_master_and_the_signing_out_replicas_node_die_stil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_whose_record_fails_after_the_subscription_moved_goes_out_at_once() {
+    // The record's master holds it past the Redis timeout: its failure pauses Redis use.
+    log_out_while_the_subscription_moves(Duration::from_millis(1_500), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_whose_record_lands_in_a_pause_after_the_subscription_moved_goes_out_at_once() {
+    // The record's master holds it within the Redis timeout, while a request for a token on the
+    // dead node pauses Redis use.
+    log_out_while_the_subscription_moves(Duration::from_millis(700), true).await;
+}
+
+/// Two replicas, the first listening on node 1, then on node 2, the other on node 2; a token on
+/// node 0 held by both. The first's node dies, and node 2 holds its new subscription for a
+/// moment: a logout on the first finds no node to announce on, so waits on its record, which
+/// the token's master holds for `record_held`. By then the first listens on node 2 again, and
+/// a pause of Redis use begun since (the record's failure, or where `pause_meanwhile`, a
+/// request for a token on the dead node) must not hold the message back: the other refuses
+/// the token within half a second of the logout's answer.
+async fn log_out_while_the_subscription_moves(record_held: Duration, pause_meanwhile: bool) {
     let mut cluster = RedisCluster::start();
     let line = Line::start().await;
     let urls = cluster.urls();
-    let in_order = |order: [usize; 3]| told_of(&line, order.map(|node| urls[node].clone()));
-    // The first listens on node 1, then would on node 2; the other listens on node 2.
+    let in_order = |order: [usize; 3]| settings_for(&line, order.map(|node| urls[node].clone()));
     let signing_out = Replica::with_config(in_order([1, 2, 0])).await;
     let other = Replica::with_config(in_order([2, 0, 1])).await;
     wait_for_subscribers(&cluster, 2).await;
     let token = token_on(&line, &cluster, 0);
+    let on_the_dead_node = token_on(&line, &cluster, 1);
     assert_eq!(signing_out.me(&token).await, StatusCode::OK);
     assert_eq!(other.me(&token).await, StatusCode::OK);
-    // The first's node dies, and node 2 holds its new subscription for a moment: the logout
-    // finds no node to announce on, so waits on its record, which the token's master (node 0)
-    // holds past the Redis timeout. By then the first listens on node 2 again, and the
-    // record's failure must not hold the message back for the pause it starts.
-    cluster.pause(0, Duration::from_millis(1_500));
+    cluster.pause(0, record_held);
     cluster.pause(2, Duration::from_millis(300));
     cluster.kill(1);
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    log_out_then_refused(
+    let meanwhile = async {
+        if pause_meanwhile {
+            // After the new subscription (300 ms), before the record lands (700 ms).
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(signing_out.me(&on_the_dead_node).await, StatusCode::OK);
+        }
+    };
+    let logout = log_out_then_refused(
         &signing_out.base,
         &other.base,
         &token,
         Duration::from_millis(500),
-    )
-    .await;
+    );
+    tokio::join!(logout, meanwhile);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
