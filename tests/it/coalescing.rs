@@ -217,8 +217,12 @@ async fn callers_who_hung_up_are_not_counted_among_the_refusals() {
     let auth = layer.handle();
     let app = routes(&HandlerCalls::default()).layer(layer);
     let never_issued = "eyJhbGciOiJIUzI1NiJ9.bm90LWlzc3VlZA.c2ln".to_owned();
-    line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(400)));
+    // Long enough that the two leaving at 150 ms leave before the refusal, even on a stalled
+    // machine.
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Latency(Duration::from_millis(2_000)),
+    );
 
     let mut staying: Vec<_> = (0..6)
         .map(|_| tokio::spawn(call(app.clone(), never_issued.clone())))

@@ -220,8 +220,11 @@ async fn an_outage_or_a_full_queue_warns_once_a_second_not_once_a_request() {
 
     // One slow verification takes the one pending place; new tokens are refused meanwhile.
     line.emulator.clear_faults();
-    line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
+    // Long enough that a stall of the test does not see the place free again.
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Latency(Duration::from_millis(1_500)),
+    );
     let asked = line.emulator.calls().verify;
     let hog = {
         let (base, token) = (base.clone(), line.token());

@@ -142,18 +142,20 @@ async fn slow_try_is_abandoned_and_retried() {
     let line = Line::start().await;
     let config = line
         .config()
-        .upstream_attempt_timeout(Duration::from_millis(300))
-        .upstream_timeout(Duration::from_secs(3));
+        .upstream_attempt_timeout(Duration::from_secs(1))
+        .upstream_timeout(Duration::from_secs(6));
     let (base, _) = app(config).await;
     line.emulator
-        .inject_times(Endpoint::Verify, Fault::Latency(Duration::from_secs(2)), 1);
+        .inject_times(Endpoint::Verify, Fault::Latency(Duration::from_secs(5)), 1);
 
     let started = Instant::now();
     let reply = get_bearer(&base, "/api/me", &line.token()).await;
 
+    // The second try and the profile call each take well under the attempt timeout, even on a
+    // stalled machine: a try abandoned twice would ask LINE more than the counts below.
     assert_eq!(reply.status, StatusCode::OK);
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
+        started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
     );
@@ -211,7 +213,7 @@ async fn hanging_line_gives_503_within_the_upstream_timeout() {
 
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
+        started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
@@ -509,7 +511,7 @@ async fn verifications_asking_line_at_once_are_bounded() {
         .max_concurrent_verifications(2)
         .upstream_timeout(Duration::from_secs(10));
     let (base, _) = app(config).await;
-    let latency = Duration::from_millis(500);
+    let latency = Duration::from_secs(1);
     line.emulator
         .inject(Endpoint::Verify, Fault::Latency(latency));
     let tokens: Vec<String> = (0..6).map(|_| line.token()).collect();
@@ -528,12 +530,10 @@ async fn verifications_asking_line_at_once_are_bounded() {
     let took = started.elapsed();
 
     // Six verifications, two at a time: three rounds of LINE's latency. One at a time would
-    // take six rounds, three at a time two.
+    // take six rounds, three at a time two. The upper bound leaves two rounds for a stalled
+    // machine.
     assert!(took >= 3 * latency, "fewer than three rounds: {took:?}");
-    assert!(
-        took < 3 * latency + latency * 3 / 2,
-        "more than three rounds: {took:?}"
-    );
+    assert!(took < 5 * latency, "more than three rounds: {took:?}");
     assert_eq!(line.calls(), (6, 6));
 }
 

@@ -92,15 +92,19 @@ async fn a_full_queue_refuses_new_tokens_fast_but_neither_locks_out_nor_stands_i
     assert_eq!(hog.await.unwrap(), StatusCode::OK);
 }
 
-/// A first-time token's verification, slowed by LINE to 600 ms, taking the one pending place of
+/// A first-time token's verification, slowed by LINE to 1.5 s, taking the one pending place of
 /// a layer with `max_pending_verifications(1)` whose one earlier verify call was the known
 /// token's; its status, once LINE answers.
 async fn fill_the_one_pending_place(
     line: &Line,
     base: &str,
 ) -> tokio::task::JoinHandle<StatusCode> {
-    line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(600)));
+    // Long enough that a stall of the test does not see the place free again, and within the
+    // default upstream timeout (3 s).
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Latency(Duration::from_millis(1_500)),
+    );
     let hog = {
         let (base, other) = (base.to_owned(), line.token());
         tokio::spawn(async move { get_bearer(&base, "/api/me", &other).await.status })
@@ -159,16 +163,28 @@ async fn a_logout_takes_effect_even_if_the_caller_hangs_up() {
         Fault::Latency(Duration::from_millis(1500)),
     );
 
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let hung_up = impatient
-        .post(format!("{base}/api/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await;
-    assert!(hung_up.is_err(), "the client gave up before LINE answered");
+    let logging_out = {
+        let (base, token) = (base.clone(), token.clone());
+        tokio::spawn(async move {
+            http()
+                .post(format!("{base}/api/logout"))
+                .bearer_auth(&token)
+                .send()
+                .await
+        })
+    };
+    // Once the logout has reached LINE, which holds its answer, the caller hangs up.
+    assert!(
+        eventually(Duration::from_secs(4), || line.emulator.calls().revoke == 1).await,
+        "the logout reached LINE"
+    );
+    logging_out.abort();
+    assert!(
+        logging_out
+            .await
+            .is_err_and(|hung_up| hung_up.is_cancelled()),
+        "the caller hung up before LINE answered"
+    );
     // Refused here from the moment logout was called…
     assert_eq!(
         get_bearer(&base, "/api/me", &token).await.status,
@@ -670,8 +686,12 @@ async fn a_request_waiting_on_a_verification_when_its_token_is_signed_out_is_ref
     let calls = HandlerCalls::default();
     let base = serve(routes(&calls).layer(layer)).await;
     let token = line.token();
-    line.emulator
-        .inject(Endpoint::Verify, Fault::Latency(Duration::from_millis(500)));
+    // Long enough for the logout below to come first on a stalled machine; within the upstream
+    // timeout (3 s).
+    line.emulator.inject(
+        Endpoint::Verify,
+        Fault::Latency(Duration::from_millis(2_000)),
+    );
     let waiting = {
         let (base, token) = (base.clone(), token.clone());
         tokio::spawn(async move { get_bearer(&base, "/api/me", &token).await.status })
@@ -691,7 +711,7 @@ async fn a_request_waiting_on_line_when_its_token_is_signed_out_is_refused_even_
     let line = Line::start().await;
     let config = line
         .config()
-        .upstream_timeout(Duration::from_millis(800))
+        .upstream_timeout(Duration::from_secs(3))
         .build()
         .unwrap();
     let layer = LineAuthLayer::new(config);
