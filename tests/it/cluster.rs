@@ -304,7 +304,8 @@ async fn log_out_while_the_subscription_moves(record_held: Duration, pause_meanw
 
     let meanwhile = async {
         if pause_meanwhile {
-            // After the new subscription (300 ms), before the record lands (700 ms).
+            // 400 ms after the kill: after the new subscription (300 ms), before the record
+            // lands (700 ms).
             tokio::time::sleep(Duration::from_millis(300)).await;
             assert_eq!(signing_out.me(&on_the_dead_node).await, StatusCode::OK);
         }
