@@ -432,17 +432,29 @@ pub async fn line_naming_users(
 ) -> String {
     use axum::http::header::CONTENT_TYPE;
     use axum::routing::get;
-    let verified = format!(r#"{{"scope":"{scope}","client_id":"{CHANNEL}","expires_in":3600}}"#);
+    let answer = get(move || async move { (status, [(CONTENT_TYPE, "application/json")], body) });
+    line_vouching(scope, 3600, user_path, answer).await
+}
+
+/// A LINE whose verify vouches for any token of [`CHANNEL`] with `scope` for `expires_in`
+/// seconds, and whose `user_path` (the profile call or userinfo) `answers`; its base URL.
+pub async fn line_vouching(
+    scope: &str,
+    expires_in: u64,
+    user_path: &str,
+    answers: axum::routing::MethodRouter,
+) -> String {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    let verified =
+        format!(r#"{{"scope":"{scope}","client_id":"{CHANNEL}","expires_in":{expires_in}}}"#);
     serve(
         axum::Router::new()
             .route(
                 "/oauth2/v2.1/verify",
                 get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
             )
-            .route(
-                user_path,
-                get(move || async move { (status, [(CONTENT_TYPE, "application/json")], body) }),
-            ),
+            .route(user_path, answers),
     )
     .await
 }

@@ -471,25 +471,14 @@ async fn a_verdict_landing_after_the_tokens_expiry_lets_no_one_through() {
     use axum::routing::get;
     use std::time::Duration;
 
-    let verified = format!(r#"{{"scope":"profile","client_id":"{CHANNEL}","expires_in":1}}"#);
-    let line_base = serve(
-        axum::Router::new()
-            .route(
-                "/oauth2/v2.1/verify",
-                get(move || async move { ([(CONTENT_TYPE, "application/json")], verified) }),
-            )
-            .route(
-                "/v2/profile",
-                get(|| async {
-                    tokio::time::sleep(Duration::from_millis(1_600)).await;
-                    (
-                        [(CONTENT_TYPE, "application/json")],
-                        r#"{"userId":"U4af4980629a1b2c3d4e5f6a7b8c9d0e1","displayName":"Brown"}"#,
-                    )
-                }),
-            ),
-    )
-    .await;
+    let slow_profile = get(|| async {
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
+        (
+            [(CONTENT_TYPE, "application/json")],
+            r#"{"userId":"U4af4980629a1b2c3d4e5f6a7b8c9d0e1","displayName":"Brown"}"#,
+        )
+    });
+    let line_base = line_vouching("profile", 1, "/v2/profile", slow_profile).await;
     let config = line_auth::LineAuthConfig::builder()
         .channel_id(CHANNEL)
         .api_base(&line_base);
