@@ -749,6 +749,9 @@ pub(crate) struct Link {
     connecting: tokio::sync::Mutex<()>,
     /// [`clock::millis`] before which Redis is not tried, after a failure.
     paused_until: AtomicU64,
+    /// How many times Redis use resumed: a call that fails pauses it only if it began after
+    /// the latest resume.
+    resumes: AtomicU64,
     /// Invalidations not yet published.
     outbox: Mutex<Outbox>,
     /// Wakes the courier.
@@ -802,6 +805,7 @@ impl SharedCache {
             learned: RwLock::new(Vec::new()),
             connecting: tokio::sync::Mutex::new(()),
             paused_until: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
             outbox: Mutex::new(Outbox::default()),
             outbox_filled: Notify::new(),
             started: AtomicBool::new(false),
@@ -1116,13 +1120,15 @@ impl Link {
         self.connection()
     }
 
-    /// Runs one Redis call within the timeout; a failure pauses Redis use for a second.
+    /// Runs one Redis call within the timeout; a failure pauses Redis use for a second, unless
+    /// Redis use resumed while the call was under way.
     async fn run<T>(
         &self,
         counters: &dyn Tally,
         what: &'static str,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Option<T> {
+        let resumes_before = self.resumes.load(Ordering::SeqCst);
         let error = match tokio::time::timeout(self.settings.timeout, call).await {
             Ok(Ok(value)) => {
                 if !self.listening.load(Ordering::Relaxed) {
@@ -1135,6 +1141,13 @@ impl Link {
             Err(_) => format!("no answer within {:?}", self.settings.timeout),
         };
         counters.count(Event::SharedError);
+        if self.resumes.load(Ordering::SeqCst) != resumes_before {
+            // The failure is of what was given up when Redis use resumed (a cluster master that
+            // died, the node a moved subscription left): pausing would hold back for a second
+            // the calls that Redis, answering again, would answer.
+            tracing::debug!(%error, "shared cache: a call from before Redis use resumed failed");
+            return None;
+        }
         let resume = clock::millis(clock::now() + PAUSE_AFTER_FAILURE);
         let previous = self.paused_until.swap(resume, Ordering::Relaxed);
         // One warning per episode, not one per request.
@@ -1987,6 +2000,7 @@ impl Link {
 
     /// Redis answered again: use it at once rather than after the pause.
     fn resume(&self) {
+        self.resumes.fetch_add(1, Ordering::SeqCst);
         self.paused_until.store(0, Ordering::Relaxed);
         self.outbox_filled.notify_one();
     }
@@ -2406,6 +2420,37 @@ mod tests {
             Duration::from_secs(1),
             Duration::from_secs(3),
         )
+    }
+
+    /// A call that fails pauses Redis use, unless Redis use resumed while it was under way: its
+    /// failure then tells of the node or the connection given up since (a cluster master that
+    /// died, a subscription that moved), and pausing on it would hold back for a second the
+    /// calls the resumed Redis answers. A failure of a call begun after the resume pauses.
+    #[tokio::test]
+    async fn a_call_failing_after_redis_use_resumed_pauses_it_only_if_begun_after_the_resume() {
+        let counters = Counters::default();
+        let shared = unreachable_fleet_with_timeout(Duration::from_secs(60));
+        let failing = |started: tokio::sync::oneshot::Receiver<()>| async move {
+            let _ = started.await;
+            Err::<(), _>(redis::RedisError::from((redis::ErrorKind::Io, "gone")))
+        };
+
+        let (fail, failure) = tokio::sync::oneshot::channel();
+        let call = shared.run(&counters, "test", failing(failure));
+        let resume_then_fail = async {
+            tokio::task::yield_now().await;
+            shared.resume();
+            fail.send(()).unwrap();
+        };
+        let (answer, ()) = tokio::join!(call, resume_then_fail);
+        assert!(answer.is_none(), "the call failed");
+        assert!(!shared.paused(), "a failure from before the resume paused Redis use");
+        assert_eq!(counters.snapshot(0, 0).shared_errors, 1, "the failure is counted");
+
+        let (fail, failure) = tokio::sync::oneshot::channel();
+        fail.send(()).unwrap();
+        assert!(shared.run(&counters, "test", failing(failure)).await.is_none());
+        assert!(shared.paused(), "a failure after the resume pauses Redis use");
     }
 
     /// A read that could not wait for the first subscription makes that subscription, and only
