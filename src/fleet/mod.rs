@@ -93,6 +93,10 @@ pub(crate) enum Claim {
     Theirs,
     /// Not tried (something was stored, or scripts are refused): claim separately if needed.
     NotTried,
+    /// Redis was not read: left alone after a failure, or failing now. Nothing is claimed
+    /// either, so that a request costs one Redis timeout at most, even where the failure paused
+    /// nothing (a call begun before Redis use resumed).
+    NotRead,
 }
 
 /// What a verification asks the fleet before asking LINE.

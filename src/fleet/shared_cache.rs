@@ -1129,7 +1129,20 @@ impl Link {
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Option<T> {
         let resumes_before = self.resumes.load(Ordering::SeqCst);
-        let error = match tokio::time::timeout(self.settings.timeout, call).await {
+        let ended = tokio::time::timeout(self.settings.timeout, call).await;
+        self.settle(counters, what, resumes_before, ended)
+    }
+
+    /// A Redis call's value, or its failure counted and, unless Redis use resumed since the
+    /// call began (`resumes_before`, read then), Redis use paused for a second.
+    fn settle<T>(
+        &self,
+        counters: &dyn Tally,
+        what: &'static str,
+        resumes_before: u64,
+        ended: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Option<T> {
+        let error = match ended {
             Ok(Ok(value)) => {
                 if !self.listening.load(Ordering::Relaxed) {
                     self.answered_since_subscribed.store(true, Ordering::SeqCst);
@@ -1145,7 +1158,11 @@ impl Link {
             // The failure is of what was given up when Redis use resumed (a cluster master that
             // died, the node a moved subscription left): pausing would hold back for a second
             // the calls that Redis, answering again, would answer.
-            tracing::debug!(%error, "shared cache: a call from before Redis use resumed failed");
+            tracing::debug!(
+                redis = %self.settings.shown_url,
+                %error,
+                "shared cache: could not {what}, a call begun before Redis use resumed"
+            );
             return None;
         }
         let resume = clock::millis(clock::now() + PAUSE_AFTER_FAILURE);
@@ -1173,7 +1190,7 @@ impl Link {
     ) -> (Option<SharedVerdict>, Option<RedisTime>, Claim) {
         let Some(mut connection) = self.connection_for_reading(counters).await else {
             self.note_unread(digest);
-            return (None, None, Claim::NotTried);
+            return (None, None, Claim::NotRead);
         };
         let keys = [
             self.key("v", digest),
@@ -1196,9 +1213,25 @@ impl Link {
                 u64,
                 i64,
             );
+            // Not through `run`: a refusal of scripts is an answer, not a failure.
+            let resumes_before = self.resumes.load(Ordering::SeqCst);
             let read = invocation.invoke_async::<Read>(&mut connection);
             match tokio::time::timeout(self.settings.timeout, read).await {
-                Ok(Ok((verified, refused, signed_out, secs, micros, claim))) => {
+                Ok(Err(error)) if refuses_scripts(&error) => {
+                    // Redis answered, and refused: no scripts here. Read as two calls from now on.
+                    self.scripts_refused.store(true, Ordering::Relaxed);
+                    tracing::info!(
+                        %error,
+                        "shared cache: Redis refuses scripts; reading and claiming in two calls"
+                    );
+                }
+                ended => {
+                    let read =
+                        self.settle(counters, "read a shared verdict", resumes_before, ended);
+                    let Some((verified, refused, signed_out, secs, micros, claim)) = read else {
+                        self.note_unread(digest);
+                        return (None, None, Claim::NotRead);
+                    };
                     let verdict = read_verdict(
                         &self.settings.signing,
                         digest,
@@ -1212,28 +1245,6 @@ impl Link {
                         _ => Claim::NotTried,
                     };
                     return (verdict, Some(RedisTime::of_time(secs, micros)), claim);
-                }
-                Ok(Err(error)) if refuses_scripts(&error) => {
-                    // Redis answered, and refused: no scripts here. Read as two calls from now on.
-                    self.scripts_refused.store(true, Ordering::Relaxed);
-                    tracing::info!(
-                        %error,
-                        "shared cache: Redis refuses scripts; reading and claiming in two calls"
-                    );
-                }
-                // A failure like any other call's: Redis is left alone for a second.
-                failed => {
-                    let failed = async move {
-                        failed.unwrap_or_else(|_| {
-                            Err(redis::RedisError::from((
-                                redis::ErrorKind::Io,
-                                "no answer within the Redis timeout",
-                            )))
-                        })
-                    };
-                    self.run(counters, "read a shared verdict", failed).await;
-                    self.note_unread(digest);
-                    return (None, None, Claim::NotTried);
                 }
             }
         }
@@ -1258,7 +1269,7 @@ impl Link {
             ),
             None => {
                 self.note_unread(digest);
-                (None, None, Claim::NotTried)
+                (None, None, Claim::NotRead)
             }
         }
     }
@@ -2444,13 +2455,125 @@ mod tests {
         };
         let (answer, ()) = tokio::join!(call, resume_then_fail);
         assert!(answer.is_none(), "the call failed");
-        assert!(!shared.paused(), "a failure from before the resume paused Redis use");
-        assert_eq!(counters.snapshot(0, 0).shared_errors, 1, "the failure is counted");
+        assert!(
+            !shared.paused(),
+            "a failure from before the resume paused Redis use"
+        );
+        assert_eq!(
+            counters.snapshot(0, 0).shared_errors,
+            1,
+            "the failure is counted"
+        );
 
         let (fail, failure) = tokio::sync::oneshot::channel();
         fail.send(()).unwrap();
-        assert!(shared.run(&counters, "test", failing(failure)).await.is_none());
-        assert!(shared.paused(), "a failure after the resume pauses Redis use");
+        assert!(shared
+            .run(&counters, "test", failing(failure))
+            .await
+            .is_none());
+        assert!(
+            shared.paused(),
+            "a failure after the resume pauses Redis use"
+        );
+    }
+
+    /// A Redis stand-in on loopback: `+OK` to every command but `EVALSHA`, which it holds, telling
+    /// `script_arrived`, until `hang_up` is sent; then it closes the connection.
+    async fn redis_holding_scripts() -> (String, Arc<Notify>, watch::Sender<bool>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}/", listener.local_addr().unwrap());
+        let script_arrived = Arc::new(Notify::new());
+        let (hang_up, hung_up) = watch::channel(false);
+        let arrived = script_arrived.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (arrived, mut hung_up) = (arrived.clone(), hung_up.clone());
+                tokio::spawn(async move {
+                    let mut read = Vec::new();
+                    let mut chunk = [0; 4096];
+                    while let Ok(n @ 1..) = socket.read(&mut chunk).await {
+                        read.extend_from_slice(&chunk[..n]);
+                        while let Some(command) = take_command(&mut read) {
+                            if command.eq_ignore_ascii_case(b"EVALSHA") {
+                                arrived.notify_one();
+                                let _ = hung_up.wait_for(|hung_up| *hung_up).await;
+                                return;
+                            }
+                            let _ = socket.write_all(b"+OK\r\n").await;
+                        }
+                    }
+                });
+            }
+        });
+        (url, script_arrived, hang_up)
+    }
+
+    /// The name of the first whole command in `read` (a RESP array of bulk strings), taken out.
+    fn take_command(read: &mut Vec<u8>) -> Option<Vec<u8>> {
+        fn line(read: &[u8], from: usize) -> Option<(&[u8], usize)> {
+            let end = from + read.get(from..)?.windows(2).position(|w| w == b"\r\n")?;
+            Some((&read[from..end], end + 2))
+        }
+        let number = |text: &[u8]| std::str::from_utf8(text).ok()?.parse::<usize>().ok();
+        let (header, mut at) = line(read, 0)?;
+        let parts = number(header.strip_prefix(b"*")?)?;
+        let mut name = None;
+        for _ in 0..parts {
+            let (header, start) = line(read, at)?;
+            let len = number(header.strip_prefix(b"$")?)?;
+            let part = read.get(start..start + len)?;
+            name.get_or_insert_with(|| part.to_vec());
+            at = start + len + 2;
+        }
+        if read.len() < at {
+            return None;
+        }
+        read.drain(..at);
+        Some(name.unwrap_or_default())
+    }
+
+    /// As for any call, a shared verdict's read that fails pauses Redis use only if it began
+    /// after Redis use last resumed (the read is run outside [`Link::run`], for its answer's
+    /// refusal of scripts).
+    #[tokio::test]
+    async fn a_read_failing_after_redis_use_resumed_pauses_it_only_if_begun_after_the_resume() {
+        let counters = Counters::default();
+        let (url, script_arrived, hang_up) = redis_holding_scripts().await;
+        let settings = RedisSettings::new(
+            &url,
+            "t:".into(),
+            Duration::from_secs(60),
+            keys(KEY, None, Duration::ZERO),
+        )
+        .unwrap();
+        let shared = SharedCache::new(
+            settings,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+        );
+        // No subscriber runs here: the read does not wait for one.
+        shared.note_read_unsubscribed();
+        let digest = TokenDigest::of("a-token");
+
+        let read = shared.lookup(&digest, Duration::from_secs(1), &counters);
+        let resume_then_fail = async {
+            script_arrived.notified().await;
+            shared.resume();
+            hang_up.send_replace(true);
+        };
+        let ((verdict, read_at, _), ()) = tokio::join!(read, resume_then_fail);
+        assert!(verdict.is_none() && read_at.is_none(), "the read failed");
+        assert_eq!(
+            counters.snapshot(0, 0).shared_errors,
+            1,
+            "the failure is counted"
+        );
+        assert!(
+            !shared.paused(),
+            "a failure from before the resume paused Redis use"
+        );
     }
 
     /// A read that could not wait for the first subscription makes that subscription, and only

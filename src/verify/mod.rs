@@ -772,7 +772,7 @@ impl Verifier {
             }
         }
         let asked = match claim {
-            Claim::Ours => Asked::AskLine,
+            Claim::Ours | Claim::NotRead => Asked::AskLine,
             Claim::Theirs => {
                 self.fleet
                     .wait_for_verdict(digest, wait_until, &self.counters)
