@@ -218,7 +218,8 @@ pub struct Stats {
     pub coalesced: u64,
     /// Verifications that ended with a verified token.
     pub verified: u64,
-    /// Verifications LINE (or the local ID-token check) refused.
+    /// Verifications that ended refused: by LINE (or the local ID-token check), or because the
+    /// token was signed out or expired while LINE was asked.
     pub refused: u64,
     /// Verifications that could not reach LINE.
     pub unavailable: u64,
@@ -229,7 +230,8 @@ pub struct Stats {
     pub shared_hits: u64,
     /// Verifications the shared cache could not answer, which went on to LINE.
     pub shared_misses: u64,
-    /// Redis calls that failed or timed out; each one is followed by a second without Redis.
+    /// Redis calls that failed or timed out; each one is followed by a second without Redis,
+    /// unless it began before a lost subscription came back.
     pub shared_errors: u64,
     /// Invalidations (forget, logout) this replica published to the fleet.
     pub invalidations_published: u64,

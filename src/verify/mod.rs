@@ -987,7 +987,6 @@ impl VerificationTask {
         let mut learnt = Learnt::Nothing;
         let (outcome, verdict, waiters) = match resolved {
             Ok(verified) => {
-                verifier.counters.record(Event::Verified);
                 let mut cached_until = None;
                 let (waiters, _) =
                     verifier
@@ -1010,20 +1009,30 @@ impl VerificationTask {
                     learnt = Learnt::Verified(verified.user.clone(), fresh_until);
                 }
                 let now = clock::now();
-                if verifier.revocations.is_revoked(&digest, now) {
+                let refusal = if verifier.revocations.is_revoked(&digest, now) {
                     // Signed out while LINE was being asked: no one waiting is let through.
-                    let revoked = LineAuthError::InvalidToken(InvalidReason::Revoked);
-                    ("refused", Err(revoked), waiters)
+                    Some(InvalidReason::Revoked)
                 } else if verified.token_expires <= now {
                     // Expired while LINE was being asked (LINE vouched for its last seconds):
                     // refused, as the cache refuses the requests after this one. Nothing is
                     // shared, so the replicas waiting on this one's claim are let go at once.
                     learnt = Learnt::Nothing;
-                    let expired = LineAuthError::InvalidToken(InvalidReason::Expired);
-                    ("refused", Err(expired), waiters)
+                    Some(InvalidReason::Expired)
                 } else {
-                    tracing::debug!(outcome = "verified", "token verified");
-                    ("verified", Ok(verified.user), waiters)
+                    None
+                };
+                // Counted by the verdict given, not by LINE's answer.
+                match refusal {
+                    Some(reason) => {
+                        verifier.counters.record(Event::Refused);
+                        let refused = LineAuthError::InvalidToken(reason);
+                        ("refused", Err(refused), waiters)
+                    }
+                    None => {
+                        verifier.counters.record(Event::Verified);
+                        tracing::debug!(outcome = "verified", "token verified");
+                        ("verified", Ok(verified.user), waiters)
+                    }
                 }
             }
             Err(LineAuthError::Unavailable(cause)) => {

@@ -702,6 +702,12 @@ async fn a_request_waiting_on_a_verification_when_its_token_is_signed_out_is_ref
 
     assert_eq!(waiting.await.unwrap(), StatusCode::UNAUTHORIZED);
     assert_eq!(calls.get(), 0, "no handler ran for the signed-out token");
+    let stats = auth.stats();
+    assert_eq!(
+        (stats.verified, stats.refused),
+        (0, 1),
+        "LINE vouched, but the verification ended refused: {stats:?}"
+    );
 }
 
 /// As above, with LINE failing to answer that verification: the token is signed out, which is

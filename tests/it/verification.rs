@@ -464,7 +464,7 @@ async fn a_profile_with_an_empty_user_id_is_503_and_never_reaches_the_handler() 
 /// LINE vouches for a token with a second left (`expires_in: 1`), then takes 1.6 s over its
 /// profile: the verdict lands after the token's expiry. Neither the request that began the
 /// verification nor one that joined it after the expiry reaches the handler, as none after it
-/// does.
+/// does, and the verification counts as refused, not verified.
 #[tokio::test]
 async fn a_verdict_landing_after_the_tokens_expiry_lets_no_one_through() {
     use axum::http::header::CONTENT_TYPE;
@@ -482,7 +482,10 @@ async fn a_verdict_landing_after_the_tokens_expiry_lets_no_one_through() {
     let config = line_auth::LineAuthConfig::builder()
         .channel_id(CHANNEL)
         .api_base(&line_base);
-    let (base, calls) = app_with(config).await;
+    let layer = LineAuthLayer::new(config.build().unwrap());
+    let auth = layer.handle();
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer)).await;
     let token = "scripted-access-token-0123456789";
 
     let first = tokio::spawn({
@@ -503,4 +506,6 @@ async fn a_verdict_landing_after_the_tokens_expiry_lets_no_one_through() {
         );
     }
     assert_eq!(calls.get(), 0);
+    let stats = auth.stats();
+    assert_eq!((stats.verified, stats.refused), (0, 1), "{stats:?}");
 }
