@@ -94,8 +94,11 @@
 //! Redis is an optimisation, never a dependency of a request: every Redis call is bounded by
 //! [`redis_timeout`](crate::LineAuthConfigBuilder::redis_timeout) (50 ms by default), and after a
 //! failure Redis is left alone for a second, so an outage costs at most one timeout per second
-//! while requests go to LINE as without Redis. Failures are logged (`warn`, once per episode) and
-//! counted ([`Stats::shared_errors`](crate::Stats::shared_errors)). The connection and the
+//! while requests go to LINE as without Redis (a failure of a call begun before a lost
+//! subscription came back is of what was given up, a dead node, and leaves Redis in use).
+//! Failures are logged (`warn`, once per episode; one of a call from before a resume at
+//! `debug`) and counted
+//! ([`Stats::shared_errors`](crate::Stats::shared_errors)). The connection and the
 //! subscription reconnect by themselves, the subscription trying at least every half second and
 //! at once when Redis answers a call again (until then the replica misses invalidations).
 //! Invalidations that could not be published wait in a bounded outbox and are published when

@@ -201,9 +201,10 @@ impl Default for UpstreamLatency {
 /// `invalidation_received`), and `line_auth_rejections_total{reason}`, where `reason` is a
 /// field of [`Rejections`] (`missing_token`, `unsupported_scheme`, `malformed`, `invalid_token`,
 /// `foreign_channel`, `insufficient_scope`, `unavailable`, `cross_site`). Beside them,
-/// `line_auth_upstream_seconds{outcome}` (`verified`, `refused`, `unavailable`) is a histogram
-/// of each verification's time to its verdict, a wait for a turn at LINE included (verdicts read
-/// from the shared cache are not recorded).
+/// `line_auth_upstream_seconds{outcome}` (`verified`, `refused`, `unavailable`: LINE's answer,
+/// even where the layer then refuses a token LINE vouched for) is a histogram of each
+/// verification's time to its verdict, a wait for a turn at LINE included (verdicts read from
+/// the shared cache are not recorded).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Stats {
@@ -218,8 +219,10 @@ pub struct Stats {
     pub coalesced: u64,
     /// Verifications that ended with a verified token.
     pub verified: u64,
-    /// Verifications that ended refused: by LINE (or the local ID-token check), or because the
-    /// token was signed out or expired while LINE was asked.
+    /// Verifications that ended refused: by LINE (or the local ID-token check, or the shared
+    /// cache), or, LINE having vouched for the token, because it was signed out or expired
+    /// before the verdict landed. (Where LINE could not answer, such a refusal counts under
+    /// `unavailable`.)
     pub refused: u64,
     /// Verifications that could not reach LINE.
     pub unavailable: u64,

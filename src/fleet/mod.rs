@@ -94,8 +94,8 @@ pub(crate) enum Claim {
     /// Not tried (something was stored, or scripts are refused): claim separately if needed.
     NotTried,
     /// Redis was not read: left alone after a failure, or failing now. Nothing is claimed
-    /// either, so that a request costs one Redis timeout at most, even where the failure paused
-    /// nothing (a call begun before Redis use resumed).
+    /// either, so that a failed read costs no second timeout for a claim, even where the
+    /// failure paused nothing (a call begun before Redis use resumed).
     NotRead,
 }
 

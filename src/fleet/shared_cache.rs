@@ -2559,12 +2559,15 @@ mod tests {
 
         let read = shared.lookup(&digest, Duration::from_secs(1), &counters);
         let resume_then_fail = async {
-            script_arrived.notified().await;
+            tokio::time::timeout(Duration::from_secs(10), script_arrived.notified())
+                .await
+                .expect("the read's script never reached Redis");
             shared.resume();
             hang_up.send_replace(true);
         };
-        let ((verdict, read_at, _), ()) = tokio::join!(read, resume_then_fail);
+        let ((verdict, read_at, claim), ()) = tokio::join!(read, resume_then_fail);
         assert!(verdict.is_none() && read_at.is_none(), "the read failed");
+        assert_eq!(claim, Claim::NotRead, "nothing claimed after a failed read");
         assert_eq!(
             counters.snapshot(0, 0).shared_errors,
             1,

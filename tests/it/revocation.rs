@@ -706,7 +706,7 @@ async fn a_request_waiting_on_a_verification_when_its_token_is_signed_out_is_ref
     assert_eq!(
         (stats.verified, stats.refused),
         (0, 1),
-        "LINE vouched, but the verification ended refused: {stats:?}"
+        "the verification ended refused: {stats:?}"
     );
 }
 

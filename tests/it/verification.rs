@@ -461,6 +461,59 @@ async fn a_profile_with_an_empty_user_id_is_503_and_never_reaches_the_handler() 
     assert_eq!(calls.get(), 0);
 }
 
+/// LINE vouches for a token, then takes 1.5 s over its profile, and the token is signed out
+/// here meanwhile (LINE, scripted, does not hear of it): the verdict lands after the sign-out,
+/// so the request waiting on it is refused, and the verification counts as refused.
+#[tokio::test]
+async fn a_verdict_landing_after_a_sign_out_lets_no_one_through() {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let profile_asked = Arc::new(AtomicBool::new(false));
+    let slow_profile = get({
+        let profile_asked = profile_asked.clone();
+        || async move {
+            profile_asked.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            (
+                [(CONTENT_TYPE, "application/json")],
+                r#"{"userId":"U4af4980629a1b2c3d4e5f6a7b8c9d0e1","displayName":"Brown"}"#,
+            )
+        }
+    });
+    let line_base = line_vouching("profile", 3600, "/v2/profile", slow_profile).await;
+    let config = line_auth::LineAuthConfig::builder()
+        .channel_id(CHANNEL)
+        .api_base(&line_base);
+    let layer = LineAuthLayer::new(config.build().unwrap());
+    let auth = layer.handle();
+    let calls = HandlerCalls::default();
+    let base = serve(routes(&calls).layer(layer)).await;
+    let token = "scripted-access-token-0123456789";
+
+    let waiting = tokio::spawn({
+        let base = base.clone();
+        async move { get_bearer(&base, "/api/me", token).await }
+    });
+    assert!(
+        eventually(Duration::from_secs(2), || profile_asked
+            .load(Ordering::SeqCst))
+        .await
+    );
+    // The scripted LINE has no revoke: the sign-out here stands all the same.
+    let _ = auth.logout(token).await;
+
+    let reply = waiting.await.unwrap();
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    assert!(reply.body.contains("revoked"), "{}", reply.body);
+    assert_eq!(calls.get(), 0);
+    let stats = auth.stats();
+    assert_eq!((stats.verified, stats.refused), (0, 1), "{stats:?}");
+}
+
 /// LINE vouches for a token with a second left (`expires_in: 1`), then takes 1.6 s over its
 /// profile: the verdict lands after the token's expiry. Neither the request that began the
 /// verification nor one that joined it after the expiry reaches the handler, as none after it
