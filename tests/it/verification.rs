@@ -1,5 +1,8 @@
 //! The miss path: LINE's verify and profile calls, and the checks on LINE's answer.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use line_auth::LineAuthLayer;
 use line_auth_emulator::IssueToken;
@@ -461,30 +464,34 @@ async fn a_profile_with_an_empty_user_id_is_503_and_never_reaches_the_handler() 
     assert_eq!(calls.get(), 0);
 }
 
-/// LINE vouches for a token, then takes 1.5 s over its profile, and the token is signed out
-/// here meanwhile (LINE, scripted, does not hear of it): the verdict lands after the sign-out,
-/// so the request waiting on it is refused, and the verification counts as refused.
-#[tokio::test]
-async fn a_verdict_landing_after_a_sign_out_lets_no_one_through() {
+/// An app on a scripted LINE that vouches for any token for `expires_in` seconds and takes
+/// `profile_takes` over the profile; its handle, its base URL, its handler's calls, and whether
+/// the profile was asked for yet.
+async fn app_on_a_line_slow_over_the_profile(
+    expires_in: u64,
+    profile_takes: std::time::Duration,
+) -> (
+    line_auth::LineAuthHandle,
+    String,
+    HandlerCalls,
+    Arc<AtomicBool>,
+) {
     use axum::http::header::CONTENT_TYPE;
     use axum::routing::get;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
 
     let profile_asked = Arc::new(AtomicBool::new(false));
     let slow_profile = get({
         let profile_asked = profile_asked.clone();
-        || async move {
+        move || async move {
             profile_asked.store(true, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            tokio::time::sleep(profile_takes).await;
             (
                 [(CONTENT_TYPE, "application/json")],
                 r#"{"userId":"U4af4980629a1b2c3d4e5f6a7b8c9d0e1","displayName":"Brown"}"#,
             )
         }
     });
-    let line_base = line_vouching("profile", 3600, "/v2/profile", slow_profile).await;
+    let line_base = line_vouching("profile", expires_in, "/v2/profile", slow_profile).await;
     let config = line_auth::LineAuthConfig::builder()
         .channel_id(CHANNEL)
         .api_base(&line_base);
@@ -492,17 +499,26 @@ async fn a_verdict_landing_after_a_sign_out_lets_no_one_through() {
     let auth = layer.handle();
     let calls = HandlerCalls::default();
     let base = serve(routes(&calls).layer(layer)).await;
+    (auth, base, calls, profile_asked)
+}
+
+/// LINE vouches for a token, then takes 1.5 s over its profile, and the token is signed out
+/// here meanwhile (LINE, scripted, does not hear of it): the verdict lands after the sign-out,
+/// so the request waiting on it is refused, and the verification counts as refused.
+#[tokio::test]
+async fn a_verdict_landing_after_a_sign_out_lets_no_one_through() {
+    use std::time::Duration;
+
+    let (auth, base, calls, profile_asked) =
+        app_on_a_line_slow_over_the_profile(3600, Duration::from_millis(1_500)).await;
     let token = "scripted-access-token-0123456789";
 
     let waiting = tokio::spawn({
         let base = base.clone();
         async move { get_bearer(&base, "/api/me", token).await }
     });
-    assert!(
-        eventually(Duration::from_secs(2), || profile_asked
-            .load(Ordering::SeqCst))
-        .await
-    );
+    let asked = || profile_asked.load(Ordering::SeqCst);
+    assert!(eventually(Duration::from_secs(2), asked).await);
     // The scripted LINE has no revoke: the sign-out here stands all the same.
     let _ = auth.logout(token).await;
 
@@ -520,25 +536,10 @@ async fn a_verdict_landing_after_a_sign_out_lets_no_one_through() {
 /// does, and the verification counts as refused, not verified.
 #[tokio::test]
 async fn a_verdict_landing_after_the_tokens_expiry_lets_no_one_through() {
-    use axum::http::header::CONTENT_TYPE;
-    use axum::routing::get;
     use std::time::Duration;
 
-    let slow_profile = get(|| async {
-        tokio::time::sleep(Duration::from_millis(1_600)).await;
-        (
-            [(CONTENT_TYPE, "application/json")],
-            r#"{"userId":"U4af4980629a1b2c3d4e5f6a7b8c9d0e1","displayName":"Brown"}"#,
-        )
-    });
-    let line_base = line_vouching("profile", 1, "/v2/profile", slow_profile).await;
-    let config = line_auth::LineAuthConfig::builder()
-        .channel_id(CHANNEL)
-        .api_base(&line_base);
-    let layer = LineAuthLayer::new(config.build().unwrap());
-    let auth = layer.handle();
-    let calls = HandlerCalls::default();
-    let base = serve(routes(&calls).layer(layer)).await;
+    let (auth, base, calls, _) =
+        app_on_a_line_slow_over_the_profile(1, Duration::from_millis(1_600)).await;
     let token = "scripted-access-token-0123456789";
 
     let first = tokio::spawn({
