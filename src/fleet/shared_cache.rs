@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::clock;
@@ -1275,9 +1275,29 @@ impl Link {
     }
 
     /// Redis's own clock, so every replica's forgets and verifications are ordered by one clock.
-    async fn time(&self, connection: &mut Connection, counters: &dyn Tally) -> Option<RedisTime> {
+    /// Redis's clock, read on the master of `mark`, the key the time is written to. In a cluster
+    /// any node would tell the time, but one down or hung fails the call and pauses Redis use
+    /// for every slot; the mark's master fails only a write that would fail anyway. A token's
+    /// mark is in the token's slot, so its time is read on the clock its verifications read.
+    async fn time(
+        &self,
+        connection: &mut Connection,
+        mark: &str,
+        counters: &dyn Tally,
+    ) -> Option<RedisTime> {
         let command = redis::cmd("TIME");
-        let time = command.query_async::<(u64, u64)>(connection);
+        let time = async {
+            match connection {
+                Connection::Cluster(cluster) => {
+                    let master = Route::with_key(mark, SlotAddr::Master);
+                    let on_master =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(master));
+                    let value = cluster.route_command(command, on_master).await?;
+                    redis::from_redis_value::<(u64, u64)>(value).map_err(redis::RedisError::from)
+                }
+                _ => command.query_async::<(u64, u64)>(connection).await,
+            }
+        };
         let (secs, micros) = self.run(counters, "read Redis's clock", time).await?;
         Some(RedisTime::of_time(secs, micros))
     }
@@ -1709,10 +1729,11 @@ impl Link {
         let mut pipe = redis::pipe();
         match invalidation {
             Invalidation::Token(digest) => {
-                let Some(now) = self.time(&mut connection, counters).await else {
+                let mark = self.key("x", digest);
+                let Some(now) = self.time(&mut connection, &mark, counters).await else {
                     return false;
                 };
-                self.mark_forgotten(&mut pipe, self.key("x", digest), now);
+                self.mark_forgotten(&mut pipe, mark, now);
                 pipe.cmd("DEL")
                     .arg(self.key("v", digest))
                     .arg(self.key("r", digest))
@@ -1720,10 +1741,11 @@ impl Link {
             }
             Invalidation::Refused(digest) => {
                 // The verdict goes; the shared refusal (`r`) stays for the other replicas.
-                let Some(now) = self.time(&mut connection, counters).await else {
+                let mark = self.key("x", digest);
+                let Some(now) = self.time(&mut connection, &mark, counters).await else {
                     return false;
                 };
-                self.mark_forgotten(&mut pipe, self.key("x", digest), now);
+                self.mark_forgotten(&mut pipe, mark, now);
                 pipe.cmd("DEL").arg(self.key("v", digest)).ignore();
             }
             Invalidation::Revoked(digest, lasting) => {
@@ -1743,11 +1765,12 @@ impl Link {
                 let user_key = self.user_key(user_id);
                 // The mark first: a verdict shared after it takes itself back, one shared before
                 // it is in the user's set.
-                let Some(now) = self.time(&mut connection, counters).await else {
+                let tombstone = self.tombstone_of_user(user_id);
+                let Some(now) = self.time(&mut connection, &tombstone, counters).await else {
                     return false;
                 };
                 let mut mark = redis::pipe();
-                self.mark_forgotten(&mut mark, self.tombstone_of_user(user_id), now);
+                self.mark_forgotten(&mut mark, tombstone, now);
                 if !self.write(&mark, counters, "mark a user forgotten").await {
                     return false;
                 }
@@ -1786,11 +1809,12 @@ impl Link {
             }
             Invalidation::All => {
                 // The mark first, as for a user; the sweep leaves it.
-                let Some(now) = self.time(&mut connection, counters).await else {
+                let tombstone = self.tombstone_of_everything();
+                let Some(now) = self.time(&mut connection, &tombstone, counters).await else {
                     return false;
                 };
                 let mut mark = redis::pipe();
-                self.mark_forgotten(&mut mark, self.tombstone_of_everything(), now);
+                self.mark_forgotten(&mut mark, tombstone, now);
                 if !self
                     .write(&mark, counters, "mark everything forgotten")
                     .await

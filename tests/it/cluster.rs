@@ -834,3 +834,28 @@ async fn a_forget_goes_out_while_a_clear_waits_for_the_forget_marks_dead_master(
     the_other_replica_hears_the_forget(&replicas, "a forget waits behind a clear that cannot go")
         .await;
 }
+
+/// A forget reads Redis's clock on the master its mark is written to, not on any node: with a
+/// master hung elsewhere, forgets of tokens on live masters each reach the other replica at
+/// once, none held back for a second by a clock read sent to the hung master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgets_of_tokens_on_live_masters_go_out_at_once_while_another_master_hangs() {
+    let (cluster, line, replicas, hung, _) = a_held_token_and_a_master_to_kill().await;
+    // Ten: were the clock read on any node, each would go to the hung one one time in three.
+    let tokens = tokens_away_from(&line, &cluster, hung, false, 10);
+    cluster.pause(hung, Duration::from_secs(30));
+
+    let heard_before = replicas[1].auth.stats().invalidations_received;
+    for (n, token) in (1..).zip(&tokens) {
+        let forgotten = Instant::now();
+        replicas[0].auth.forget(token);
+        while replicas[1].auth.stats().invalidations_received < heard_before + n {
+            assert!(
+                forgotten.elapsed() < Duration::from_millis(800),
+                "forget {n} of {} held back",
+                tokens.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
