@@ -1274,11 +1274,12 @@ impl Link {
         }
     }
 
-    /// Redis's own clock, so every replica's forgets and verifications are ordered by one clock.
-    /// Redis's clock, read on the master of `mark`, the key the time is written to. In a cluster
-    /// any node would tell the time, but one down or hung fails the call and pauses Redis use
-    /// for every slot; the mark's master fails only a write that would fail anyway. A token's
-    /// mark is in the token's slot, so its time is read on the clock its verifications read.
+    /// Redis's own clock, so every replica's forgets and verifications are ordered by one clock,
+    /// read on the master of `mark`, the key the time is written to. In a cluster any node would
+    /// tell the time, but a hung one fails the call and pauses Redis use for every slot; the
+    /// mark's master fails only a write that would fail anyway. A token's mark is in the token's
+    /// slot, so its time is read on the clock its verifications read (while the slot map is
+    /// current: `TIME` is not redirected).
     async fn time(
         &self,
         connection: &mut Connection,
@@ -1293,7 +1294,8 @@ impl Link {
                     let on_master =
                         RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(master));
                     let value = cluster.route_command(command, on_master).await?;
-                    redis::from_redis_value::<(u64, u64)>(value).map_err(redis::RedisError::from)
+                    redis::from_redis_value::<(u64, u64)>(value.extract_error()?)
+                        .map_err(redis::RedisError::from)
                 }
                 _ => command.query_async::<(u64, u64)>(connection).await,
             }
@@ -1469,8 +1471,9 @@ impl Link {
         };
         let sealed = self.settings.signing.seal("v", digest, &json);
         let user_key = self.user_key(user.user_id());
-        // In a cluster the marks and `since` come from the clocks of different nodes: a forget
-        // up to a second older than it looks takes the verdict back too.
+        // In a cluster the marks and `since` come from the clocks of different nodes (a user's
+        // or everything's mark; a token's after its slot moved, until the slot map follows): a
+        // forget up to a second older than it looks takes the verdict back too.
         let skew = if self.settings.is_cluster() {
             CLUSTER_CLOCK_SKEW
         } else {
@@ -1936,7 +1939,7 @@ impl Link {
                         let value = cluster
                             .route_command(scan, RoutingInfo::SingleNode(node.clone()))
                             .await?;
-                        redis::from_redis_value::<(u64, Vec<Vec<u8>>)>(value)
+                        redis::from_redis_value::<(u64, Vec<Vec<u8>>)>(value.extract_error()?)
                             .map_err(redis::RedisError::from)
                     }
                     _ => scan.query_async::<(u64, Vec<Vec<u8>>)>(connection).await,

@@ -843,6 +843,7 @@ async fn forgets_of_tokens_on_live_masters_go_out_at_once_while_another_master_h
     let (cluster, line, replicas, hung, _) = a_held_token_and_a_master_to_kill().await;
     // Ten: were the clock read on any node, each would go to the hung one one time in three.
     let tokens = tokens_away_from(&line, &cluster, hung, false, 10);
+    assert_eq!(tokens.len(), 10);
     cluster.pause(hung, Duration::from_secs(30));
 
     let heard_before = replicas[1].auth.stats().invalidations_received;
