@@ -97,10 +97,10 @@
 //! while requests go to LINE as without Redis (a failure of a call begun before a lost
 //! subscription came back is of what was given up, a dead node, and leaves Redis in use).
 //! Failures are logged (`warn`, once per episode; one of a call from before a resume at
-//! `debug`) and counted
-//! ([`Stats::shared_errors`](crate::Stats::shared_errors)). The connection and the
-//! subscription reconnect by themselves, the subscription trying at least every half second and
-//! at once when Redis answers a call again (until then the replica misses invalidations).
+//! `debug`) and counted ([`Stats::shared_errors`](crate::Stats::shared_errors)). The
+//! connection and the subscription reconnect by themselves, the subscription trying at least
+//! every half second and at once when Redis answers a call again (until then the replica misses
+//! invalidations).
 //! Invalidations that could not be published wait in a bounded outbox and are published when
 //! Redis is back (one that fails again waits behind the others, so a cluster master down holds
 //! up only its own); a replica that lost its subscription
